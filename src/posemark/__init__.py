@@ -1,0 +1,3 @@
+"""posemark: keypoint annotation for pose estimation and human tracking."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The `posemark` command line: thin Typer commands over services."""

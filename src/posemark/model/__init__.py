@@ -1,0 +1,25 @@
+"""The pose data model: pure values and columns, no file, database or web imports."""
+
+from posemark.model.columns import RaggedBytes
+from posemark.model.dataset import Category, Dataset, FrameTable, InstanceTable
+from posemark.model.errors import PoseValidationError
+from posemark.model.frame import Frame, Track
+from posemark.model.instance import Instance
+from posemark.model.skeleton import Skeleton, infer_flip_pairs
+from posemark.model.visibility import Source, Visibility
+
+__all__ = [
+    "Category",
+    "Dataset",
+    "Frame",
+    "FrameTable",
+    "Instance",
+    "InstanceTable",
+    "PoseValidationError",
+    "RaggedBytes",
+    "Skeleton",
+    "Source",
+    "Track",
+    "Visibility",
+    "infer_flip_pairs",
+]
