@@ -5,9 +5,9 @@ ids ...) rather than Python objects, so a million instances fit in a few hundred
 ``Dataset.instance(i)`` builds a validated :class:`Instance` value on demand.
 
 Absent values are explicit so that a round trip writes back exactly what was read:
-NaN for absent floats (bbox, area, score), -1 for absent integers (iscrowd,
-num_keypoints, track_id, and ``keypoint_count`` when a record has no keypoints field).
-K is the largest keypoint count over categories; rows of smaller skeletons are padded
+NaN for absent floats (bbox, area, score), -1 for absent integers (iscrowd, track_id, and ``keypoint_count`` when a record has no keypoints field).
+``num_keypoints`` is -1 where it is to be derived from the visibility and -2 where a
+source record had no such field. K is the largest keypoint count over categories; rows of smaller skeletons are padded
 with NaN / visibility 0 beyond their own K.
 """
 
@@ -32,8 +32,9 @@ from posemark.model.visibility import Source
 class Category:
     """A class of individuals (person, mouse ...) and the skeleton its instances follow.
 
-    ``keypoint_names_given`` is False when the source listed no names (names were then
-    generated) and ``raw_edges`` keeps an edge list that was invalid for the keypoint
+    ``file_keypoint_names`` is what the source listed when that differs from the
+    skeleton's names (an empty or too short list: the missing names were generated), and
+    ``raw_edges`` keeps an edge list that was invalid for the keypoint
     count, so that writing back reproduces the source instead of "fixing" it silently.
     """
 
@@ -41,7 +42,7 @@ class Category:
     name: str
     skeleton: Skeleton
     supercategory: str | None = None
-    keypoint_names_given: bool = True
+    file_keypoint_names: list[str] | None = None
     raw_edges: list[Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
