@@ -59,8 +59,18 @@ class TopValue:
 Event = ArrayStart | ArrayBatch | TopValue
 
 
-def _structural(buf: bytes, depth0: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positions, characters and depth-before of structural characters outside strings."""
+_BRACKET = np.zeros(256, dtype=bool)
+for _ch in b"{}[]":
+    _BRACKET[_ch] = True
+
+
+def _brackets(buf: bytes, depth0: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Brackets outside strings that open or close a value at depth <= 2.
+
+    Returns positions, characters and the depth before each. Commas and colons are not
+    scanned here (they outnumber brackets tenfold in numeric data); the few that matter,
+    between top-level members, are parsed from the small gaps between brackets.
+    """
     b = np.frombuffer(buf, dtype=np.uint8)
     quotes = np.flatnonzero(b == _QUOTE)
     if len(quotes):
@@ -77,15 +87,14 @@ def _structural(buf: bytes, depth0: int) -> tuple[np.ndarray, np.ndarray, np.nda
                     escaped.append(q)
             if escaped:
                 quotes = np.setdiff1d(quotes, np.array(escaped, dtype=quotes.dtype))
-    pos = np.flatnonzero(_STRUCT[b])
+    pos = np.flatnonzero(_BRACKET[b])
     if len(quotes):
-        outside = np.searchsorted(quotes, pos) % 2 == 0
-        pos = pos[outside]
+        pos = pos[np.searchsorted(quotes, pos) % 2 == 0]
     chars = b[pos]
-    delta = _DELTA[chars]
+    delta = np.where((chars == 123) | (chars == 91), 1, -1)
     depth_after = depth0 + np.cumsum(delta)
     depth_before = depth_after - delta
-    keep = (depth_before <= 2) & ~((delta > 0) & (depth_before == 2))
+    keep = np.where(delta > 0, depth_before <= 2, depth_after <= 2)
     return pos[keep], chars[keep], depth_before[keep]
 
 
@@ -103,17 +112,35 @@ class JsonStream:
     def _fail(self, message: str, offset: int) -> FormatError:
         return FormatError.at(self.path, f"{message} (byte offset {offset})", record="JSON")
 
+    def _members(self, gap: bytes, offset: int, pending: bool) -> list[tuple[str, bytes]]:
+        """Members in a gap between brackets at depth 1, e.g. ``, "year": 2017, "images":``.
+
+        With ``pending`` the gap must end with a member name whose value follows.
+        """
+        text = gap.strip(_WS)
+        if text.startswith(b","):
+            text = text[1:]
+        if not text.strip(_WS):
+            if pending:
+                raise self._fail("expected a member name before the value", offset)
+            return []
+        try:
+            members = msgspec.json.decode(
+                b"{" + text + (b"null}" if pending else b"}"), type=dict[str, msgspec.Raw]
+            )
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise self._fail(f"invalid JSON between top-level members: {exc}", offset) from None
+        return [(k, bytes(v)) for k, v in members.items()]
+
     def _events(self, fh: BinaryIO) -> Iterator[Event]:
         buf = b""
         base = 0  # file offset of buf[0]
-        # Resume state at buf[0]: "start", "key" (inside the root object, before a member
-        # name), "array" (inside a streamed array, at an element start) or "done".
+        # Resume state at buf[0]: "start", "key" (inside the root object, in a gap between
+        # members), "array" (inside a streamed array, after a complete element) or "done".
         state = "start"
         root_array = False
-        after_array = False  # in "key" state: the current member was a streamed array
         key: str | None = None
-        index = 0  # elements of the current array seen so far
-        eof = False
+        index = 0  # elements of the current array emitted so far
         want = self.block_size
         while True:
             chunk = fh.read(want)
@@ -121,91 +148,83 @@ class JsonStream:
             buf += chunk
             elem_depth = 1 if root_array else 2
             depth0 = {"start": 0, "key": 1, "array": elem_depth, "done": 0}[state]
-            pos, chars, depth = _structural(buf, depth0)
+            pos, chars, depth = _brackets(buf, depth0)
             cut = 0
-            key_start = 0
+            gap_start = 0
             value_start = -1
-            elem_start = 0
-            batch: list[int] = [-1, -1, 0, index]  # from, to, count, first index
+            last_close = -1
+            count = 0
             events: list[Event] = []
 
-            def flush() -> None:
-                if batch[2]:
-                    raw = buf[batch[0] : batch[1]]
-                    events.append(ArrayBatch(key, raw, batch[2], batch[3], base + batch[0]))
-                batch[:] = [-1, -1, 0, index]
+            def take_batch(end: int, final: bool) -> None:
+                nonlocal index, count
+                raw = buf[cut:end].strip(_WS)
+                if raw.startswith(b","):
+                    raw = raw[1:].lstrip(_WS)
+                    if not raw:
+                        raise self._fail(f"empty element in array {key!r}", base + end)
+                elif raw and index:
+                    raise self._fail(f"expected ',' between elements of {key!r}", base + cut)
+                if raw:
+                    events.append(ArrayBatch(key, raw, max(count, 1), index, base + cut))
+                    index += max(count, 1)
+                count = 0
 
             for p, c, d in zip(pos.tolist(), chars.tolist(), depth.tolist(), strict=True):
+                opening = c in (123, 91)
                 if state == "done":
                     raise self._fail("unexpected content after the end of the JSON document", base + p)
                 if state == "start":
-                    if d != 0 or c not in (123, 91) or buf[:p].strip(_WS):
+                    if d != 0 or not opening or buf[:p].strip(_WS):
                         raise self._fail("expected a JSON object or array at the start", base + p)
                     if c == 91:
                         root_array, elem_depth, state, key = True, 1, "array", None
                         events.append(ArrayStart(None))
-                        elem_start, index = p + 1, 0
-                        batch[3] = 0
+                        index = 0
                     else:
-                        state, key_start = "key", p + 1
-                    cut = p + 1
+                        state = "key"
+                    cut = gap_start = p + 1
                     continue
                 if state == "key":
-                    if d != 1:
-                        continue
-                    if c == 58:  # ':'
-                        try:
-                            key = msgspec.json.decode(buf[key_start:p])
-                        except msgspec.DecodeError:
-                            raise self._fail(
-                                f"expected a member name, found {buf[key_start:p][:40]!r}",
-                                base + key_start,
-                            ) from None
-                        if not isinstance(key, str):
-                            raise self._fail(f"expected a member name, found {key!r}", base + key_start)
-                        value_start = p + 1
-                    elif c == 91 and value_start >= 0 and not buf[value_start:p].strip(_WS):
-                        state = "array"
-                        events.append(ArrayStart(key))
-                        elem_start, index = p + 1, 0
-                        batch[3] = 0
+                    if d == 1 and opening:
+                        members = self._members(buf[gap_start:p], base + gap_start, pending=True)
+                        events.extend(TopValue(k, v, base + gap_start) for k, v in members[:-1])
+                        key = members[-1][0]
+                        if c == 91:
+                            state, index, count = "array", 0, 0
+                            events.append(ArrayStart(key))
+                            cut = p + 1
+                        else:
+                            state, value_start = "object", p
+                    elif not opening and d == 1:  # the root object closes
+                        members = self._members(buf[gap_start:p], base + gap_start, pending=False)
+                        events.extend(TopValue(k, v, base + gap_start) for k, v in members)
+                        state = "done"
                         cut = p + 1
-                    elif c in (44, 125):  # ',' or '}'
-                        if after_array:
-                            after_array = False
-                        elif value_start >= 0:
-                            assert key is not None
-                            events.append(TopValue(key, buf[value_start:p], base + value_start))
-                        elif not (c == 125 and not buf[key_start:p].strip(_WS) and key is None):
-                            raise self._fail("expected ':' after a member name", base + p)
-                        value_start = -1
-                        key_start = p + 1
-                        cut = key_start
-                        if c == 125:
-                            state = "done"
+                    continue
+                if state == "object":
+                    if not opening and d == 2:
+                        assert key is not None
+                        events.append(TopValue(key, buf[value_start : p + 1], base + value_start))
+                        state, gap_start = "key", p + 1
+                        cut = gap_start
                     continue
                 # state == "array"
-                if d != elem_depth or c in (123, 91):
+                if opening:
                     continue
-                if c not in (44, 93):  # ',' or ']'
-                    raise self._fail(f"unexpected {chr(c)!r} in array {key!r}", base + p)
-                if buf[elem_start:p].strip(_WS):
-                    if batch[2] == 0:
-                        batch[0] = elem_start
-                    batch[1] = p
-                    batch[2] += 1
-                    index += 1
-                elif c == 44 or index:
-                    raise self._fail(f"empty element in array {key!r}", base + p)
-                elem_start = p + 1
-                cut = elem_start
-                if c == 93:
-                    flush()
+                if d == elem_depth + 1:  # an element closes
+                    last_close = p
+                    count += 1
+                elif d == elem_depth:  # the array closes
+                    take_batch(p, final=True)
+                    cut = p + 1
                     if root_array:
                         state = "done"
                     else:
-                        state, after_array, key_start = "key", True, p + 1
-            flush()
+                        state, gap_start = "key", p + 1
+            if state == "array" and last_close >= cut:
+                take_batch(last_close + 1, final=False)
+                cut = last_close + 1
             yield from events
             if state == "done":
                 rest = buf[cut:] + (b"" if eof else fh.read())
@@ -214,13 +233,16 @@ class JsonStream:
                         "unexpected content after the end of the JSON document", base + cut
                     )
                 return
+            if state == "object":
+                state = "key"  # re-read the member from its gap next time
+                cut = gap_start
             if eof:
                 if state == "array":
                     where = f"inside array {key!r} after {index} complete elements"
                 elif state == "start":
                     where = "before the document started"
                 else:
-                    where = f"after member {key!r}"
+                    where = f"after member {key!r}" if key else "inside the top-level object"
                 raise self._fail(f"truncated JSON: the file ended {where}", base + len(buf))
             want = self.block_size if cut else want * 2
             buf = buf[cut:]

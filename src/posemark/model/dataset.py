@@ -224,6 +224,13 @@ class InstanceTable:
         return InstanceTable(**cols)
 
 
+def _row_or_none(col: NDArray[np.float64] | None, i: int, k: int) -> NDArray[np.float64] | None:
+    """A row of an optional per-keypoint column; all-NaN means this row never had one."""
+    if col is None or np.isnan(col[i, :k]).all():
+        return None
+    return col[i, :k].copy()
+
+
 def _absent_optional(name: str, n: int, k: int) -> NDArray[Any]:
     if name == "iscrowd_is_bool":
         return np.zeros(n, dtype=bool)
@@ -286,8 +293,8 @@ class Dataset:
             points=t.points[i, :k].copy(),
             visibility=t.visibility[i, :k].copy(),
             bbox=None if np.isnan(box).any() else box.copy(),
-            scores=None if t.scores is None else t.scores[i, :k].copy(),
-            z=None if t.z is None else t.z[i, :k].copy(),
+            scores=_row_or_none(t.scores, i, k),
+            z=_row_or_none(t.z, i, k),
             score=None if np.isnan(t.score[i]) else float(t.score[i]),
             source=Source(int(t.source[i])),
             confirmed=bool(t.confirmed[i]),

@@ -45,7 +45,7 @@ def validate_keypoint_arrays(
             f"{where}: visibility at {idx}: expected 0 (not labeled), 1 (occluded) or "
             f"2 (visible), found {visibility[idx]!r}"
         )
-    nan_labeled = np.isnan(points).any(axis=-1) & (visibility > 0)
+    nan_labeled = ~np.isfinite(points).all(axis=-1) & (visibility > 0)
     if nan_labeled.any():
         idx = tuple(int(i) for i in np.argwhere(nan_labeled)[0])
         raise PoseValidationError(

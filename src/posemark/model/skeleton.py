@@ -177,7 +177,11 @@ class Skeleton:
         return perm
 
     def side(self, i: int) -> str:
-        """'left', 'right' or 'center', used to colour the two body sides distinctly."""
+        """'left', 'right' or 'center', used to colour the two body sides distinctly.
+
+        A pair whose names carry no left/right marker (face contour points such as
+        face-0/face-16) is 'center' too: guessing would paint both partners one side.
+        """
         for a, b in self.flip_pairs:
             if i in (a, b):
                 name = self.keypoints[i].lower()
@@ -186,7 +190,10 @@ class Skeleton:
                     "right" in other or other.startswith("r_")
                 ):
                     return "left"
-                return "right"
+                if "right" in name or name.startswith("r_") or (
+                    "left" in other or other.startswith("l_")
+                ):
+                    return "right"
         return "center"
 
     def color_of(self, name: str) -> str | None:

@@ -28,11 +28,9 @@ class Source(IntEnum):
     def parse(cls, value: str | int | Source) -> Source:
         if isinstance(value, Source):
             return value
-        if isinstance(value, int):
-            return cls(value)
         try:
-            return cls[value.upper()]
-        except KeyError:
+            return cls(value) if isinstance(value, int) else cls[value.upper()]
+        except (KeyError, ValueError):
             names = ", ".join(s.name.lower() for s in cls)
             from posemark.model.errors import PoseValidationError
 
