@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -32,7 +33,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from posemark.formats.errors import FormatError, Problem
-from posemark.model import Category, FrameTable, InstanceTable, RaggedBytes, Skeleton
+from posemark.formats.numlists import parse_number_lists
+from posemark.model import ABSENT, Category, FrameTable, InstanceTable, RaggedBytes, Skeleton
+from posemark.model.builder import InstanceTableBuilder
 from posemark.model.errors import PoseValidationError
 from posemark.model.skeleton import infer_flip_pairs
 
@@ -49,9 +52,9 @@ class _Annotation(msgspec.Struct, forbid_unknown_fields=True):
     id: int | msgspec.UnsetType = UNSET
     image_id: int | msgspec.UnsetType = UNSET
     category_id: int | msgspec.UnsetType = UNSET
-    keypoints: list[float] | msgspec.UnsetType = UNSET
+    keypoints: msgspec.Raw | msgspec.UnsetType = UNSET
     num_keypoints: int | msgspec.UnsetType = UNSET
-    bbox: list[float] | msgspec.UnsetType = UNSET
+    bbox: msgspec.Raw | msgspec.UnsetType = UNSET
     area: float | msgspec.UnsetType = UNSET
     iscrowd: int | msgspec.UnsetType = UNSET
     segmentation: msgspec.Raw | msgspec.UnsetType = UNSET
@@ -105,15 +108,16 @@ def _normalise_visibility(raw: NDArray[np.float64]) -> NDArray[np.uint8]:
 def _fill_keypoints(
     table: InstanceTable,
     rows: Sequence[int],
-    flats: Sequence[Sequence[float]],
+    values: NDArray[np.float64],
+    lengths: NDArray[np.int64],
     ctx: ReadContext,
-    labels: Sequence[str],
+    labels: Any,
     z_rows: dict[int, Sequence[float]] | None = None,
 ) -> None:
-    """Write flat keypoint lists into the points/visibility columns of ``table``."""
-    if not rows:
+    """Write flat keypoint lists (concatenated ``values``, ``lengths`` per record) into
+    the points/visibility columns of ``table``."""
+    if not len(rows):
         return
-    lengths = np.fromiter((len(f) for f in flats), dtype=np.int64, count=len(flats))
     bad = np.flatnonzero(lengths % 3)
     if len(bad):
         i = int(bad[0])
@@ -121,13 +125,16 @@ def _fill_keypoints(
             f"expected 3 values per keypoint (x, y, v), found a list of {lengths[i]} values",
             labels[i], "keypoints",
         )
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     rows_arr = np.asarray(rows, dtype=np.intp)
     for length in np.unique(lengths).tolist():
         sel = np.flatnonzero(lengths == length)
         k = length // 3
-        flat = np.fromiter(
-            chain.from_iterable(flats[i] for i in sel.tolist()), dtype=np.float64, count=len(sel) * length
-        ).reshape(len(sel), k, 3)
+        if len(sel) == len(lengths):
+            flat = values.reshape(len(sel), k, 3)
+        else:
+            idx = (starts[sel][:, None] + np.arange(length)[None, :]).reshape(-1)
+            flat = values[idx].reshape(len(sel), k, 3)
         target = rows_arr[sel]
         table.keypoint_count[target] = k
         if k == 0:
@@ -177,41 +184,89 @@ def _fill_keypoints(
 
 
 def table_from_fast(records: list[_Annotation], ctx: ReadContext, first_index: int) -> InstanceTable:
-    """Columns from fast-path records (standard fields only)."""
+    """Columns from fast-path records (standard fields only), with C-level loops."""
     n = len(records)
-    k = max((len(r.keypoints) // 3 for r in records if r.keypoints is not UNSET), default=0)
+    kps = [r.keypoints for r in records]
+    # upper bound for K from the raw text length (at least 2 bytes per number: "0,")
+    k = max((len(f) for f in kps if f is not UNSET), default=0) // 6 + 1
     t = InstanceTable.allocate(n, k)
     labels = _LazyLabels(records, first_index)
-    for name, col, missing in (("id", t.ids, None), ("image_id", t.image_ids, None),
-                               ("category_id", t.category_ids, None)):
-        values = [getattr(r, name) for r in records]
-        if UNSET in values:
+    for name, col in (("id", t.ids), ("image_id", t.image_ids), ("category_id", t.category_ids)):
+        try:
+            col[:] = np.fromiter(map(attrgetter(name), records), dtype=np.int64, count=n)
+        except TypeError:  # UNSET somewhere
+            values = [getattr(r, name) for r in records]
             i = values.index(UNSET)
             if not (ctx.results and name == "id"):
-                raise ctx.error("required field is missing", labels[i], name)
-            values = [first_index + j + 1 if v is UNSET else v for j, v in enumerate(values)]
-            if name == "id":
-                t.extras.update({j: {"__no_id__": True} for j in range(n)})
-        col[:] = values
-        del missing
-    _fill_optional(t, "area", [r.area for r in records], np.nan)
-    _fill_optional(t, "score", [r.score for r in records], np.nan)
-    _fill_optional(t, "iscrowd", [r.iscrowd for r in records], -1)
-    _fill_optional(t, "num_keypoints", [r.num_keypoints for r in records], -2)
-    _fill_optional(t, "track_ids", [r.track_id for r in records], -1)
-    boxes = [(i, r.bbox) for i, r in enumerate(records) if r.bbox is not UNSET]
+                raise ctx.error("required field is missing", labels[i], name) from None
+            col[:] = [first_index + j + 1 if v is UNSET else v for j, v in enumerate(values)]
+            t.extras.update({j: {"__no_id__": True} for j in range(n) if values[j] is UNSET})
+    _fill_optional(t.area, records, "area", np.nan)
+    _fill_optional(t.score, records, "score", np.nan)
+    try:
+        _fill_optional(t.iscrowd, records, "iscrowd", -1)
+        bad_crowd = np.flatnonzero((t.iscrowd < -1) | (t.iscrowd > 1))
+    except OverflowError:
+        bad_crowd = np.flatnonzero([r.iscrowd not in (0, 1, UNSET) for r in records])
+    if len(bad_crowd):
+        i = int(bad_crowd[0])
+        raise ctx.error(f"expected 0, 1 or a boolean, found {records[i].iscrowd!r}", labels[i], "iscrowd")
+    _fill_optional(t.num_keypoints, records, "num_keypoints", -2)
+    _fill_optional(t.track_ids, records, "track_id", -1)
+    boxes = [r.bbox for r in records]
+    if UNSET in boxes:
+        box_rows = [i for i, box in enumerate(boxes) if box is not UNSET]
+        boxes = [boxes[i] for i in box_rows]
+    else:
+        box_rows = None
     if boxes:
-        bad = next((i for i, b in boxes if len(b) != 4), None)
-        if bad is not None:
-            raise ctx.error(f"expected [x, y, width, height], found {records[bad].bbox}", labels[bad], "bbox")
-        idx = [i for i, _ in boxes]
-        t.bbox[idx] = [b for _, b in boxes]
-    kp = [(i, r.keypoints) for i, r in enumerate(records) if r.keypoints is not UNSET]
-    _fill_keypoints(t, [i for i, _ in kp], [f for _, f in kp], ctx, [labels[i] for i, _ in kp])
-    t.segmentation = RaggedBytes.from_values(
-        None if r.segmentation is UNSET else bytes(r.segmentation) for r in records
-    )
+        parsed = parse_number_lists(boxes)
+        if parsed is None:
+            raise _NotFast
+        box_values, box_counts = parsed
+        wrong = np.flatnonzero(box_counts != 4)
+        if len(wrong):
+            i = int(wrong[0]) if box_rows is None else box_rows[int(wrong[0])]
+            raise ctx.error(
+                f"expected [x, y, width, height], found {bytes(records[i].bbox).decode()}",
+                labels[i], "bbox",
+            )
+        if box_rows is None:
+            t.bbox[:] = box_values.reshape(-1, 4)
+        else:
+            t.bbox[box_rows] = box_values.reshape(-1, 4)
+    if UNSET in kps:
+        rows: Sequence[int] = [i for i, f in enumerate(kps) if f is not UNSET]
+        kps = [kps[i] for i in rows]
+        kp_labels: Any = _Relabel(labels, rows)
+    else:
+        rows, kp_labels = range(n), labels
+    parsed = parse_number_lists(kps)
+    if parsed is None:
+        raise _NotFast
+    _fill_keypoints(t, rows, parsed[0], parsed[1], ctx, kp_labels)
+    segs = [r.segmentation for r in records]
+    if UNSET in segs:
+        t.segmentation = RaggedBytes.from_values(None if s is UNSET else bytes(s) for s in segs)
+    else:
+        lengths = np.fromiter(map(len, segs), dtype=np.int64, count=n)
+        ends = np.cumsum(lengths)
+        t.segmentation = RaggedBytes(
+            [b"".join(segs)], np.zeros(n, dtype=np.int32), ends - lengths, ends, np.ones(n, dtype=bool)
+        )
     return t
+
+
+class _Relabel:
+    def __init__(self, labels: _LazyLabels, rows: Sequence[int]) -> None:
+        self.labels, self.rows = labels, rows
+
+    def __getitem__(self, i: int) -> str:
+        return self.labels[self.rows[i]]
+
+
+class _NotFast(Exception):
+    """The batch needs the general decoder (it also produces the precise message)."""
 
 
 class _LazyLabels:
@@ -224,12 +279,12 @@ class _LazyLabels:
         return _ann_label(self.records[i], self.first_index + i)
 
 
-def _fill_optional(t: InstanceTable, column: str, values: list[Any], absent: float) -> None:
-    col = getattr(t, column)
-    if all(v is UNSET for v in values):
-        col[:] = absent
-        return
-    col[:] = [absent if v is UNSET else v for v in values]
+def _fill_optional(col: NDArray[Any], records: Sequence[Any], name: str, absent: float) -> None:
+    try:
+        col[:] = np.fromiter(map(attrgetter(name), records), dtype=col.dtype, count=len(records))
+    except TypeError:  # some or all records lack the field
+        values = [getattr(r, name) for r in records]
+        col[:] = [absent if v is UNSET else v for v in values]
 
 
 _INT_FIELDS = {"id": "ids", "image_id": "image_ids", "category_id": "category_ids"}
@@ -304,7 +359,11 @@ def table_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) -> 
         extra = {key: v for key, v in rec.items() if key not in ANNOTATION_FIELDS}
         if extra:
             t.extras.setdefault(j, {}).update(extra)
-    _fill_keypoints(t, kp_rows, kp_flats, ctx, kp_labels, z_rows)
+    kp_lengths = np.fromiter(map(len, kp_flats), dtype=np.int64, count=len(kp_flats))
+    kp_values = np.fromiter(
+        chain.from_iterable(kp_flats), dtype=np.float64, count=int(kp_lengths.sum())
+    )
+    _fill_keypoints(t, kp_rows, kp_values, kp_lengths, ctx, kp_labels, z_rows)
     for row, zs in z_rows.items():
         if len(zs) != max(int(t.keypoint_count[row]), 0):
             raise ctx.error(
@@ -342,16 +401,74 @@ def decode_annotations(raw: bytes, ctx: ReadContext, first_index: int) -> Instan
     """Decode a comma-joined run of annotation records (from the JSON stream)."""
     data = b"[" + raw + b"]"
     try:
-        return table_from_fast(FAST_DECODER.decode(data), ctx, first_index)
-    except msgspec.ValidationError:
+        return _trim_keypoints(table_from_fast(FAST_DECODER.decode(data), ctx, first_index))
+    except (msgspec.ValidationError, _NotFast):
         pass
     return table_from_dicts(GENERIC_DECODER.decode(data), ctx, first_index)
+
+
+def _trim_keypoints(t: InstanceTable) -> InstanceTable:
+    """Drop the padding columns left by the fast path's generous K estimate."""
+    k = max(int(t.keypoint_count.max(initial=0)), 0)
+    if k == t.max_keypoints:
+        return t
+    t.points = t.points[:, :k]
+    t.visibility = t.visibility[:, :k]
+    for name in ("scores", "z", "visibility_raw"):
+        col = getattr(t, name)
+        if col is not None:
+            setattr(t, name, col[:, :k])
+    return t
 
 
 # ---------------------------------------------------------------- images, categories
 
 
 IMAGE_FIELDS = ("id", "file_name", "width", "height")
+_COMMON_IMAGE_EXTRAS = ("license", "coco_url", "flickr_url", "date_captured")
+
+
+class _Image(msgspec.Struct, forbid_unknown_fields=True):
+    """Fast path for image records with COCO's usual fields."""
+
+    id: int
+    file_name: str
+    width: int | msgspec.UnsetType = UNSET
+    height: int | msgspec.UnsetType = UNSET
+    license: Any = UNSET
+    coco_url: Any = UNSET
+    flickr_url: Any = UNSET
+    date_captured: Any = UNSET
+
+
+FAST_IMAGE_DECODER = msgspec.json.Decoder(list[_Image])
+
+
+def decode_images(raw: bytes, ctx: ReadContext, first_index: int) -> FrameTable:
+    """Decode a comma-joined run of image records (from the JSON stream)."""
+    data = b"[" + raw + b"]"
+    try:
+        records = FAST_IMAGE_DECODER.decode(data)
+    except msgspec.ValidationError:
+        return frames_from_dicts(GENERIC_DECODER.decode(data), ctx, first_index)
+    n = len(records)
+    ids = np.fromiter(map(attrgetter("id"), records), dtype=np.int64, count=n)
+    sizes = []
+    for name in ("width", "height"):
+        values = np.fromiter(
+            (0 if v is UNSET else v for v in map(attrgetter(name), records)), dtype=np.int64, count=n
+        )
+        if (values < 0).any() or ((values == 0) & np.array([getattr(r, name) is not UNSET for r in records])).any():
+            return frames_from_dicts(GENERIC_DECODER.decode(data), ctx, first_index)
+        sizes.append(values)
+    columns: dict[str, list[Any]] = {}
+    for name in _COMMON_IMAGE_EXTRAS:
+        values = [ABSENT if v is UNSET else v for v in map(attrgetter(name), records)]
+        if any(v is not ABSENT for v in values):
+            columns[name] = values
+    return FrameTable(ids, [r.file_name for r in records], sizes[0], sizes[1], extra_columns=columns)
+
+
 
 
 def frames_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) -> FrameTable:
@@ -661,7 +778,7 @@ def image_records(frames: FrameTable, start: int = 0, stop: int | None = None) -
     widths = frames.widths[start:stop].tolist()
     heights = frames.heights[start:stop].tolist()
     for j, row in enumerate(range(start, stop)):
-        extras = frames.extras.get(row, {})
+        extras = frames.row_extras(row)
         rec: dict[str, Any] = {"id": ids[j]}
         if not extras.get("__no_file_name__"):
             rec["file_name"] = frames.file_names[row]
@@ -704,7 +821,7 @@ class CocoAssembler:
         self.key_order: list[str] = []
         self.extras: dict[str, Any] = {}
         self.frames: list[FrameTable] = []
-        self.tables: list[InstanceTable] = []
+        self.builder = InstanceTableBuilder()
         self.raw_cats: list[RawCategory] = []
         self.seen: set[str] = set()
 
@@ -731,13 +848,16 @@ class CocoAssembler:
         else:
             self.extras.setdefault(key, []).extend(records)
 
-    def annotations(self, table: InstanceTable) -> None:
-        self.tables.append(table)
+    def annotations(self, table: InstanceTable, capacity_hint: int = 0) -> None:
+        if capacity_hint > self.builder.capacity and self.builder.n == 0:
+            self.builder.capacity = capacity_hint
+        self.builder.append(table)
 
     def finish(self, on_error: Callable[[Problem], None] | None = None) -> Any:
         from posemark.model import Dataset
 
-        instances = InstanceTable.concat(self.tables)
+        instances = self.builder.build()
+        self.builder = InstanceTableBuilder()
         frames = _concat_frames(self.frames)
         k_seen: dict[int, int] = {}
         for raw in self.raw_cats:
@@ -777,12 +897,17 @@ def _concat_frames(parts: list[FrameTable]) -> FrameTable:
     for p in parts:
         extras.update({row + offset: v for row, v in p.extras.items()})
         offset += len(p)
+    keys = list(dict.fromkeys(k for p in parts for k in p.extra_columns))
+    columns = {
+        k: [v for p in parts for v in p.extra_columns.get(k, [ABSENT] * len(p))] for k in keys
+    }
     return FrameTable(
         ids=np.concatenate([p.ids for p in parts]),
         file_names=[n for p in parts for n in p.file_names],
         widths=np.concatenate([p.widths for p in parts]),
         heights=np.concatenate([p.heights for p in parts]),
         extras=extras,
+        extra_columns=columns,
     )
 
 

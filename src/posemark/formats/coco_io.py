@@ -22,11 +22,12 @@ from posemark.formats.coco import (
     annotation_records,
     category_record,
     decode_annotations,
+    decode_images,
     document_keys,
     image_records,
 )
 from posemark.formats.errors import FormatError, FormatWarning, Problem
-from posemark.formats.jsonstream import ArrayBatch, ArrayStart, JsonStream, TopValue
+from posemark.formats.jsonstream import ArrayBatch, ArrayStart, JsonStream, Respeculate, TopValue
 from posemark.model import Dataset, InstanceTable
 
 BATCH = 20_000
@@ -37,40 +38,27 @@ def _warn(problem: Problem) -> None:
     warnings.warn(str(problem), FormatWarning, stacklevel=4)
 
 
-def _decode(raw: bytes, ctx: ReadContext, where: str, first_index: int) -> Any:
-    """Decode a run of raw elements; on bad JSON, find and name the offending element."""
-    try:
-        return GENERIC_DECODER.decode(b"[" + raw + b"]")
-    except msgspec.DecodeError as exc:
-        raise ctx.error(f"invalid JSON near element {first_index}: {exc}", f"{where}[{first_index}...]") from None
-
-
 def iter_coco(
-    path: str | Path, ctx: ReadContext, skip_annotations: bool = False
+    path: str | Path, ctx: ReadContext, skip_annotations: bool = False, block_size: int = 1 << 20
 ) -> Iterator[tuple[str, Any]]:
     """Low-level stream of ``("member", key)``, ``("value", (key, obj))``,
-    ``("array", (key, records, first))`` and ``("annotations", InstanceTable)`` items."""
-    for ev in JsonStream(path):
+    ``("array", (key, records, first))``, ``("images", FrameTable)`` and
+    ``("annotations", (InstanceTable, capacity_hint))`` items.
+
+    Drives :meth:`JsonStream.events`: a speculative batch that fails to decode is
+    handed back (``Respeculate``) and comes again as exact batches.
+    """
+    size = Path(path).stat().st_size
+    counts: dict[str | None, int] = {}
+    events = JsonStream(path, block_size).events()
+    ev = next(events, None)
+    while ev is not None:
         if isinstance(ev, ArrayStart):
+            counts[ev.key] = 0
             if ev.key is None:
                 ctx.results = True
             else:
                 yield "member", ev.key
-        elif isinstance(ev, ArrayBatch):
-            if ev.key in ("annotations", None):
-                if skip_annotations:
-                    continue
-                try:
-                    table = decode_annotations(ev.raw, ctx, ev.first_index)
-                except msgspec.DecodeError as exc:
-                    raise ctx.error(
-                        f"invalid JSON in elements {ev.first_index}..{ev.first_index + ev.count - 1} "
-                        f"(byte offset {ev.offset}): {exc}",
-                        f"annotations[{ev.first_index}]",
-                    ) from None
-                yield "annotations", table
-            else:
-                yield "array", (ev.key, _decode(ev.raw, ctx, ev.key, ev.first_index), ev.first_index)
         elif isinstance(ev, TopValue):
             yield "member", ev.key
             try:
@@ -78,12 +66,45 @@ def iter_coco(
             except msgspec.DecodeError as exc:
                 raise ctx.error(f"invalid JSON (byte offset {ev.offset}): {exc}", "JSON", ev.key) from None
             yield "value", (ev.key, value)
+        elif isinstance(ev, ArrayBatch):
+            first = counts[ev.key]
+            name = "annotations" if ev.key is None else ev.key
+            try:
+                if ev.key in ("annotations", None):
+                    if skip_annotations:
+                        item: tuple[str, Any] | None = None
+                        n = 0
+                    else:
+                        table = decode_annotations(ev.raw, ctx, first)
+                        # Capacity estimate: the whole file at this batch's bytes per record.
+                        hint = int(size / max(len(ev.raw) / max(len(table), 1), 1) * 1.02) + 1
+                        item, n = ("annotations", (table, hint)), len(table)
+                elif ev.key == "images":
+                    frames = decode_images(ev.raw, ctx, first)
+                    item, n = ("images", frames), len(frames)
+                else:
+                    records = GENERIC_DECODER.decode(b"[" + ev.raw + b"]")
+                    item, n = ("array", (ev.key, records, first)), len(records)
+            except msgspec.DecodeError as exc:
+                if ev.speculative:
+                    ev = events.throw(Respeculate())
+                    continue
+                raise ctx.error(
+                    f"invalid JSON in the elements from index {first} on "
+                    f"(byte offset {ev.offset}): {exc}",
+                    f"{name}[{first}]",
+                ) from None
+            counts[ev.key] = first + n
+            if item is not None:
+                yield item
+        ev = next(events, None)
 
 
 def read_coco(
     path: str | Path,
     on_warning: Callable[[Problem], None] | None = _warn,
     on_error: Callable[[Problem], None] | None = None,
+    block_size: int = 1 << 20,
 ) -> Dataset:
     """Read a COCO keypoints document or results list into a Dataset.
 
@@ -93,18 +114,21 @@ def read_coco(
     """
     ctx = ReadContext(str(path), on_warning=on_warning)
     asm = CocoAssembler(ctx)
-    for kind, item in iter_coco(path, ctx):
+    for kind, item in iter_coco(path, ctx, block_size=block_size):
         if kind == "member":
             asm.member(item)
             if item in ("images", "annotations", "categories") or True:
                 pass
         elif kind == "value":
             asm.value(*item)
+        elif kind == "images":
+            asm.frames.append(item)
         elif kind == "array":
             key, records, first = item
             asm.array_part(key, records, first)
         else:
-            asm.annotations(item)
+            table, hint = item
+            asm.annotations(table, hint)
     for key in asm.key_order:
         if key not in asm.extras and key not in ("images", "annotations", "categories"):
             asm.extras[key] = []  # an empty array member

@@ -2,17 +2,28 @@
 
 Annotation files such as COCO are one object whose big members are arrays
 (``images``, ``annotations``). Loading them with ``json.load`` costs several times the
-file size in Python objects. This module finds the boundaries of top-level members and
-of the elements of top-level arrays with vectorised numpy scans over fixed-size blocks,
-and hands out contiguous runs of raw element bytes that the caller decodes in batches
-(msgspec). Memory is bounded by the block size plus one batch, whatever the file size.
-No general-purpose streaming JSON library does this batch handoff; ijson yields one
-Python object at a time and is several times slower.
+file size in Python objects. This module splits the document into top-level members
+and hands out runs of whole elements of top-level arrays as raw bytes, which the
+caller decodes in batches (msgspec). Memory is bounded by the block size plus one
+batch, whatever the file size. No general-purpose streaming JSON library does this
+batch handoff; ijson yields one Python object at a time and is several times slower.
+
+Two ways to find where a run of elements may be cut:
+
+* exact: a vectorised numpy scan of brackets outside strings (quotes located first),
+  used for the document's outer structure and whenever speculation fails;
+* speculative: inside an array of objects, the last ``}`` followed by ``,`` and ``{``
+  in the block. The caller must decode the run as a JSON array; if that succeeds the cut
+  was a true element boundary (a prefix cut inside a string or a nested value cannot
+  parse as a complete array), and if it fails the caller throws :class:`Respeculate`
+  into the generator, which rescans the block exactly. Speculation skips the scan that
+  would otherwise cost as much as decoding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -23,12 +34,12 @@ import numpy as np
 from posemark.formats.errors import FormatError
 
 _QUOTE, _BACKSLASH = 34, 92
-_STRUCT = np.zeros(256, dtype=bool)
-_DELTA = np.zeros(256, dtype=np.int64)
-for _ch, _d in (("{", 1), ("[", 1), ("}", -1), ("]", -1), (",", 0), (":", 0)):
-    _STRUCT[ord(_ch)] = True
-    _DELTA[ord(_ch)] = _d
 _WS = b" \t\r\n"
+_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
+
+
+class Respeculate(Exception):  # noqa: N818 - a signal, not an error
+    """Thrown into the event generator when a speculative batch did not decode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +49,15 @@ class ArrayStart:
 
 @dataclass(frozen=True, slots=True)
 class ArrayBatch:
-    """Consecutive elements of one top-level array, as raw JSON joined by commas."""
+    """Consecutive elements of one top-level array, as raw JSON joined by commas.
+
+    ``speculative`` batches must be validated by decoding (see the module docstring).
+    """
 
     key: str | None
     raw: bytes
-    count: int
-    first_index: int
     offset: int  # byte offset of ``raw`` in the file
+    speculative: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +70,6 @@ class TopValue:
 
 
 Event = ArrayStart | ArrayBatch | TopValue
-
 
 _BRACKET = np.zeros(256, dtype=bool)
 for _ch in b"{}[]":
@@ -98,16 +110,34 @@ def _brackets(buf: bytes, depth0: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return pos[keep], chars[keep], depth_before[keep]
 
 
-class JsonStream:
-    """Iterate over :data:`Event` s of one JSON file; see the module docstring."""
+def _grouped(events: Iterator[Event], size: int = 16) -> Iterator[list[Event]]:
+    """Hand events over in small groups so queue traffic stays negligible."""
+    group: list[Event] = []
+    for ev in events:
+        group.append(ev)
+        if len(group) >= size or isinstance(ev, ArrayBatch):
+            yield group
+            group = []
+    if group:
+        yield group
 
-    def __init__(self, path: str | Path, block_size: int = 8 << 20) -> None:
+
+class JsonStream:
+    """Events of one JSON file; iterate, or drive :meth:`events` to use speculation."""
+
+    def __init__(self, path: str | Path, block_size: int = 1 << 20) -> None:
         self.path = Path(path)
         self.block_size = block_size
 
-    def __iter__(self) -> Iterator[Event]:
+    def __iter__(self) -> Generator[Event, None, None]:
+        """Exact events only (no speculation): for callers that do not decode."""
         with open(self.path, "rb") as fh:
-            yield from self._events(fh)
+            yield from self._events(fh, speculate=False)
+
+    def events(self) -> Generator[Event, None, None]:
+        """Events with speculative batches; throw :class:`Respeculate` on a failed one."""
+        with open(self.path, "rb") as fh:
+            yield from self._events(fh, speculate=True)
 
     def _fail(self, message: str, offset: int) -> FormatError:
         return FormatError.at(self.path, f"{message} (byte offset {offset})", record="JSON")
@@ -132,7 +162,7 @@ class JsonStream:
             raise self._fail(f"invalid JSON between top-level members: {exc}", offset) from None
         return [(k, bytes(v)) for k, v in members.items()]
 
-    def _events(self, fh: BinaryIO) -> Iterator[Event]:
+    def _events(self, fh: BinaryIO, speculate: bool) -> Generator[Event, None, None]:
         buf = b""
         base = 0  # file offset of buf[0]
         # Resume state at buf[0]: "start", "key" (inside the root object, in a gap between
@@ -140,12 +170,39 @@ class JsonStream:
         state = "start"
         root_array = False
         key: str | None = None
-        index = 0  # elements of the current array emitted so far
+        seen = False  # the current array has had elements (a ',' must precede the next)
+        objects = False  # the current array's elements are objects (speculation allowed)
         want = self.block_size
+        eof = False
         while True:
-            chunk = fh.read(want)
-            eof = not chunk
-            buf += chunk
+            if not eof:
+                chunk = fh.read(want)
+                eof = not chunk
+                buf += chunk
+            if state == "array" and speculate and objects and not eof:
+                found = None
+                for m in _BOUNDARY.finditer(buf, max(0, len(buf) - 65536)):
+                    found = m
+                if found is None:
+                    for m in _BOUNDARY.finditer(buf):
+                        found = m
+                if found is not None:
+                    end = found.start() + 1
+                    raw = buf[:end].strip(_WS)
+                    lead = raw.startswith(b",")
+                    if lead:
+                        raw = raw[1:].lstrip(_WS)
+                    if raw and lead == seen:
+                        try:
+                            yield ArrayBatch(key, raw, base, speculative=True)
+                        except Respeculate:
+                            pass  # rescan this block exactly below
+                        else:
+                            seen = True
+                            buf = buf[end:]
+                            base += end
+                            want = self.block_size
+                            continue
             elem_depth = 1 if root_array else 2
             depth0 = {"start": 0, "key": 1, "array": elem_depth, "done": 0}[state]
             pos, chars, depth = _brackets(buf, depth0)
@@ -153,22 +210,28 @@ class JsonStream:
             gap_start = 0
             value_start = -1
             last_close = -1
-            count = 0
             events: list[Event] = []
 
-            def take_batch(end: int, final: bool) -> None:
-                nonlocal index, count
+            def take_batch(end: int) -> None:
+                nonlocal seen
                 raw = buf[cut:end].strip(_WS)
                 if raw.startswith(b","):
+                    if not seen:
+                        raise self._fail(f"unexpected ',' in array {key!r}", base + cut)
                     raw = raw[1:].lstrip(_WS)
                     if not raw:
                         raise self._fail(f"empty element in array {key!r}", base + end)
-                elif raw and index:
+                elif raw and seen:
                     raise self._fail(f"expected ',' between elements of {key!r}", base + cut)
                 if raw:
-                    events.append(ArrayBatch(key, raw, max(count, 1), index, base + cut))
-                    index += max(count, 1)
-                count = 0
+                    events.append(ArrayBatch(key, raw, base + cut))
+                    seen = True
+
+            def start_array(p: int, k: str | None) -> None:
+                nonlocal seen, objects
+                events.append(ArrayStart(k))
+                seen = False
+                objects = buf[p + 1 : p + 65].lstrip(_WS)[:1] == b"{"
 
             for p, c, d in zip(pos.tolist(), chars.tolist(), depth.tolist(), strict=True):
                 opening = c in (123, 91)
@@ -179,8 +242,7 @@ class JsonStream:
                         raise self._fail("expected a JSON object or array at the start", base + p)
                     if c == 91:
                         root_array, elem_depth, state, key = True, 1, "array", None
-                        events.append(ArrayStart(None))
-                        index = 0
+                        start_array(p, None)
                     else:
                         state = "key"
                     cut = gap_start = p + 1
@@ -191,8 +253,8 @@ class JsonStream:
                         events.extend(TopValue(k, v, base + gap_start) for k, v in members[:-1])
                         key = members[-1][0]
                         if c == 91:
-                            state, index, count = "array", 0, 0
-                            events.append(ArrayStart(key))
+                            state = "array"
+                            start_array(p, key)
                             cut = p + 1
                         else:
                             state, value_start = "object", p
@@ -214,16 +276,15 @@ class JsonStream:
                     continue
                 if d == elem_depth + 1:  # an element closes
                     last_close = p
-                    count += 1
                 elif d == elem_depth:  # the array closes
-                    take_batch(p, final=True)
+                    take_batch(p)
                     cut = p + 1
                     if root_array:
                         state = "done"
                     else:
                         state, gap_start = "key", p + 1
             if state == "array" and last_close >= cut:
-                take_batch(last_close + 1, final=False)
+                take_batch(last_close + 1)
                 cut = last_close + 1
             yield from events
             if state == "done":
@@ -238,7 +299,7 @@ class JsonStream:
                 cut = gap_start
             if eof:
                 if state == "array":
-                    where = f"inside array {key!r} after {index} complete elements"
+                    where = f"inside array {key!r}"
                 elif state == "start":
                     where = "before the document started"
                 else:

@@ -1,7 +1,7 @@
 """The pose data model: pure values and columns, no file, database or web imports."""
 
 from posemark.model.columns import RaggedBytes
-from posemark.model.dataset import Category, Dataset, FrameTable, InstanceTable
+from posemark.model.dataset import ABSENT, Category, Dataset, FrameTable, InstanceTable
 from posemark.model.errors import PoseValidationError
 from posemark.model.frame import Frame, Track
 from posemark.model.instance import Instance
@@ -9,6 +9,7 @@ from posemark.model.skeleton import Skeleton, infer_flip_pairs
 from posemark.model.visibility import Source, Visibility
 
 __all__ = [
+    "ABSENT",
     "Category",
     "Dataset",
     "Frame",

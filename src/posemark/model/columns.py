@@ -1,8 +1,8 @@
 """Compact column types for data that is ragged or rarely present.
 
 A COCO-train-sized dataset has 250,000 instances; one Python object per polygon or per
-extra field would cost gigabytes, so ragged values are kept as one bytes buffer plus
-offsets, and rare per-row extras as a sparse dict.
+extra field would cost gigabytes, so ragged values are kept as a few large bytes chunks
+plus per-row spans, and rare per-row extras as a sparse dict.
 """
 
 from __future__ import annotations
@@ -14,23 +14,32 @@ from numpy.typing import NDArray
 
 
 class RaggedBytes:
-    """Immutable sequence of ``bytes | None`` stored as one buffer and an offset array.
+    """Immutable sequence of ``bytes | None`` stored in chunks with per-row spans.
 
     Used for values posemark carries verbatim (segmentation polygons and RLE as their
     original JSON text): nothing is parsed or re-formatted, so nothing can drift.
+    Joining columns keeps their chunks (no copy of the bytes), which matters when a
+    reader assembles hundreds of MB from batches.
     """
 
-    __slots__ = ("_buffer", "_offsets", "_present")
+    __slots__ = ("_chunk", "_chunks", "_ends", "_present", "_starts")
 
     def __init__(
-        self, buffer: bytes, offsets: NDArray[np.int64], present: NDArray[np.bool_]
+        self,
+        chunks: Sequence[bytes | np.ndarray],
+        chunk: NDArray[np.int32],
+        starts: NDArray[np.int64],
+        ends: NDArray[np.int64],
+        present: NDArray[np.bool_],
     ) -> None:
-        if offsets.shape != (len(present) + 1,):
-            raise ValueError(
-                f"RaggedBytes: expected {len(present) + 1} offsets, found {offsets.shape}"
-            )
-        self._buffer = buffer
-        self._offsets = offsets
+        n = len(present)
+        for name, arr in (("chunk", chunk), ("starts", starts), ("ends", ends)):
+            if arr.shape != (n,):
+                raise ValueError(f"RaggedBytes: {name}: expected shape ({n},), found {arr.shape}")
+        self._chunks = list(chunks)
+        self._chunk = chunk
+        self._starts = starts
+        self._ends = ends
         self._present = present
 
     @classmethod
@@ -43,28 +52,33 @@ class RaggedBytes:
             lengths.append(0 if v is None else len(v))
             if v is not None:
                 parts.append(v)
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return cls(b"".join(parts), offsets, np.array(present, dtype=bool))
+        n = len(lengths)
+        ends = np.cumsum(np.array(lengths, dtype=np.int64))
+        starts = ends - np.array(lengths, dtype=np.int64)
+        return cls(
+            [b"".join(parts)], np.zeros(n, dtype=np.int32), starts, ends, np.array(present, dtype=bool)
+        )
 
     @classmethod
     def empty(cls, n: int) -> RaggedBytes:
-        return cls(b"", np.zeros(n + 1, dtype=np.int64), np.zeros(n, dtype=bool))
+        z = np.zeros(n, dtype=np.int64)
+        return cls([], np.zeros(n, dtype=np.int32), z, z.copy(), np.zeros(n, dtype=bool))
 
     @classmethod
     def concat(cls, parts: Sequence[RaggedBytes]) -> RaggedBytes:
-        if not parts:
-            return cls.empty(0)
         if len(parts) == 1:
             return parts[0]
-        shifts = np.cumsum([0] + [len(p._buffer) for p in parts[:-1]])
-        offsets = np.concatenate(
-            [np.zeros(1, dtype=np.int64)] + [p._offsets[1:] + s for p, s in zip(parts, shifts, strict=True)]
-        )
+        chunks: list[bytes] = []
+        chunk_ids = []
+        for p in parts:
+            chunk_ids.append(p._chunk + len(chunks))
+            chunks.extend(p._chunks)
         return cls(
-            b"".join(p._buffer for p in parts),
-            offsets,
-            np.concatenate([p._present for p in parts]),
+            chunks,
+            np.concatenate(chunk_ids).astype(np.int32) if parts else np.zeros(0, dtype=np.int32),
+            np.concatenate([p._starts for p in parts]) if parts else np.zeros(0, dtype=np.int64),
+            np.concatenate([p._ends for p in parts]) if parts else np.zeros(0, dtype=np.int64),
+            np.concatenate([p._present for p in parts]) if parts else np.zeros(0, dtype=bool),
         )
 
     def __len__(self) -> int:
@@ -73,11 +87,17 @@ class RaggedBytes:
     def __getitem__(self, i: int) -> bytes | None:
         if not self._present[i]:
             return None
-        return self._buffer[self._offsets[i] : self._offsets[i + 1]]
+        chunk = self._chunks[self._chunk[i]]
+        return bytes(memoryview(chunk)[self._starts[i] : self._ends[i]])
 
     def take(self, rows: NDArray[np.intp]) -> RaggedBytes:
         return RaggedBytes.from_values(self[int(i)] for i in rows)
 
     @property
     def nbytes(self) -> int:
-        return len(self._buffer) + self._offsets.nbytes + self._present.nbytes
+        arrays = self._chunk.nbytes + self._starts.nbytes + self._ends.nbytes + self._present.nbytes
+        return sum(memoryview(c).nbytes for c in self._chunks) + arrays
+
+    def spans(self) -> tuple[list[bytes | np.ndarray], NDArray[np.int32], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
+        """The raw storage, for builders that copy many columns into one buffer."""
+        return self._chunks, self._chunk, self._starts, self._ends, self._present

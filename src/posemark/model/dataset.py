@@ -47,18 +47,36 @@ class Category:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()
+"""Marks a row without a value in an extra column (None is a valid JSON value)."""
+
+
 @dataclass(slots=True)
 class FrameTable:
-    """Frames (images or video frames) as columns; ``extras`` is sparse per row."""
+    """Frames (images or video frames) as columns.
+
+    Fields posemark does not model are kept either in ``extra_columns`` (a key most rows
+    carry, e.g. COCO's license or coco_url: one list per key, ``ABSENT`` where a row
+    lacks it; cheaper than a dict per row) or in the sparse per-row ``extras``.
+    """
 
     ids: NDArray[np.int64]
     file_names: list[str]
     widths: NDArray[np.int64]
     heights: NDArray[np.int64]
     extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+    extra_columns: dict[str, list[Any]] = field(default_factory=dict)
+
+    def row_extras(self, i: int) -> dict[str, Any]:
+        out = {k: col[i] for k, col in self.extra_columns.items() if col[i] is not ABSENT}
+        out.update(self.extras.get(i, {}))
+        return out
 
     def __post_init__(self) -> None:
         n = len(self.ids)
+        for key, col in self.extra_columns.items():
+            if len(col) != n:
+                raise PoseValidationError(f"frames: extra column {key!r}: expected {n} values, found {len(col)}")
         for name in ("file_names", "widths", "heights"):
             if len(getattr(self, name)) != n:
                 raise PoseValidationError(
@@ -80,7 +98,7 @@ class FrameTable:
             file_name=self.file_names[i],
             width=w if w > 0 else None,
             height=h if h > 0 else None,
-            extras=dict(self.extras.get(i, {})),
+            extras=self.row_extras(i),
         )
 
 
