@@ -60,7 +60,7 @@ def convert_command(
 
     def on_progress(done: int, total: int) -> None:
         progress.update(
-            task, description=f"writing {escape(str(dst))}", total=total, completed=done
+            task, description=f"writing {escape(str(dst))}", total=total or None, completed=done
         )
 
     try:

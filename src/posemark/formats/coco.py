@@ -123,7 +123,8 @@ def _fill_keypoints(
         i = int(bad[0])
         raise ctx.error(
             f"expected 3 values per keypoint (x, y, v), found a list of {lengths[i]} values",
-            labels[i], "keypoints",
+            labels[i],
+            "keypoints",
         )
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     rows_arr = np.asarray(rows, dtype=np.intp)
@@ -153,14 +154,16 @@ def _fill_keypoints(
             r, kk = (int(x) for x in np.argwhere(~finite)[0])
             raise ctx.error(
                 f"keypoint {kk}: expected finite numbers, found {flat[r, kk].tolist()}",
-                labels[int(sel[r])], "keypoints",
+                labels[int(sel[r])],
+                "keypoints",
             )
         out_of_range = (raw_v < 0) | (raw_v > 2)
         if out_of_range.any():
             r, kk = (int(x) for x in np.argwhere(out_of_range)[0])
             raise ctx.error(
                 f"keypoint {kk}: visibility must be 0, 1 or 2, found {raw_v[r, kk]:g}",
-                labels[int(sel[r])], "keypoints",
+                labels[int(sel[r])],
+                "keypoints",
             )
         vis = _normalise_visibility(raw_v)
         table.visibility[target, :k] = vis
@@ -174,7 +177,8 @@ def _fill_keypoints(
                 f"{int(fractional.sum())} non-integer visibility value(s) (e.g. "
                 f"{raw_v[fractional][0]:g}); read as labeled (v <= 1 occluded, v > 1 visible) "
                 "and kept verbatim for export",
-                labels[int(sel[r])], "keypoints",
+                labels[int(sel[r])],
+                "keypoints",
             )
     if z_rows:
         if table.z is None:
@@ -183,7 +187,9 @@ def _fill_keypoints(
             table.z[row, : len(zs)] = zs
 
 
-def table_from_fast(records: list[_Annotation], ctx: ReadContext, first_index: int) -> InstanceTable:
+def table_from_fast(
+    records: list[_Annotation], ctx: ReadContext, first_index: int
+) -> InstanceTable:
     """Columns from fast-path records (standard fields only), with C-level loops."""
     n = len(records)
     kps = [r.keypoints for r in records]
@@ -210,7 +216,9 @@ def table_from_fast(records: list[_Annotation], ctx: ReadContext, first_index: i
         bad_crowd = np.flatnonzero([r.iscrowd not in (0, 1, UNSET) for r in records])
     if len(bad_crowd):
         i = int(bad_crowd[0])
-        raise ctx.error(f"expected 0, 1 or a boolean, found {records[i].iscrowd!r}", labels[i], "iscrowd")
+        raise ctx.error(
+            f"expected 0, 1 or a boolean, found {records[i].iscrowd!r}", labels[i], "iscrowd"
+        )
     _fill_optional(t.num_keypoints, records, "num_keypoints", -2)
     _fill_optional(t.track_ids, records, "track_id", -1)
     boxes = [r.bbox for r in records]
@@ -229,7 +237,8 @@ def table_from_fast(records: list[_Annotation], ctx: ReadContext, first_index: i
             i = int(wrong[0]) if box_rows is None else box_rows[int(wrong[0])]
             raise ctx.error(
                 f"expected [x, y, width, height], found {bytes(records[i].bbox).decode()}",
-                labels[i], "bbox",
+                labels[i],
+                "bbox",
             )
         if box_rows is None:
             t.bbox[:] = box_values.reshape(-1, 4)
@@ -252,7 +261,11 @@ def table_from_fast(records: list[_Annotation], ctx: ReadContext, first_index: i
         lengths = np.fromiter(map(len, segs), dtype=np.int64, count=n)
         ends = np.cumsum(lengths)
         t.segmentation = RaggedBytes(
-            [b"".join(segs)], np.zeros(n, dtype=np.int32), ends - lengths, ends, np.ones(n, dtype=bool)
+            [b"".join(segs)],
+            np.zeros(n, dtype=np.int32),
+            ends - lengths,
+            ends,
+            np.ones(n, dtype=bool),
         )
     return t
 
@@ -300,7 +313,9 @@ def table_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) -> 
     k = 0
     for j, rec in enumerate(records):
         if not isinstance(rec, dict):
-            raise ctx.error(f"expected an object, found {type(rec).__name__}", f"annotations[{first_index + j}]")
+            raise ctx.error(
+                f"expected an object, found {type(rec).__name__}", f"annotations[{first_index + j}]"
+            )
         kps = rec.get("keypoints")
         if isinstance(kps, list):
             k = max(k, len(kps) // 3)
@@ -346,14 +361,18 @@ def table_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) -> 
         if "keypoints" in rec:
             kps = rec["keypoints"]
             if not (isinstance(kps, list) and all(_is_number(v) for v in kps)):
-                raise ctx.error(f"expected a list of numbers, found {_short(kps)}", label, "keypoints")
+                raise ctx.error(
+                    f"expected a list of numbers, found {_short(kps)}", label, "keypoints"
+                )
             kp_rows.append(j)
             kp_flats.append(kps)
             kp_labels.append(label)
         if "keypoints_z" in rec:
             zs = rec["keypoints_z"]
             if not (isinstance(zs, list) and all(_is_number(v) for v in zs)):
-                raise ctx.error(f"expected a list of numbers, found {_short(zs)}", label, "keypoints_z")
+                raise ctx.error(
+                    f"expected a list of numbers, found {_short(zs)}", label, "keypoints_z"
+                )
             z_rows[j] = zs
         segs.append(_ENCODER.encode(rec["segmentation"]) if "segmentation" in rec else None)
         extra = {key: v for key, v in rec.items() if key not in ANNOTATION_FIELDS}
@@ -367,8 +386,10 @@ def table_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) -> 
     for row, zs in z_rows.items():
         if len(zs) != max(int(t.keypoint_count[row]), 0):
             raise ctx.error(
-                f"expected {max(int(t.keypoint_count[row]), 0)} values (one per keypoint), found {len(zs)}",
-                _ann_label(records[row], first_index + row), "keypoints_z",
+                f"expected {max(int(t.keypoint_count[row]), 0)} values (one per keypoint), "
+                f"found {len(zs)}",
+                _ann_label(records[row], first_index + row),
+                "keypoints_z",
             )
     t.segmentation = RaggedBytes.from_values(segs)
     if bool_crowd.any():
@@ -386,7 +407,11 @@ def _short(v: Any) -> str:
 
 
 def _expect_int(v: Any, ctx: ReadContext, label: str, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, float) and not v.is_integer()):
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, int | float)
+        or (isinstance(v, float) and not v.is_integer())
+    ):
         raise ctx.error(f"expected an integer, found {_short(v)}", label, name)
     return int(v)
 
@@ -456,9 +481,13 @@ def decode_images(raw: bytes, ctx: ReadContext, first_index: int) -> FrameTable:
     sizes = []
     for name in ("width", "height"):
         values = np.fromiter(
-            (0 if v is UNSET else v for v in map(attrgetter(name), records)), dtype=np.int64, count=n
+            (0 if v is UNSET else v for v in map(attrgetter(name), records)),
+            dtype=np.int64,
+            count=n,
         )
-        if (values < 0).any() or ((values == 0) & np.array([getattr(r, name) is not UNSET for r in records])).any():
+        if (values < 0).any() or (
+            (values == 0) & np.array([getattr(r, name) is not UNSET for r in records])
+        ).any():
             return frames_from_dicts(GENERIC_DECODER.decode(data), ctx, first_index)
         sizes.append(values)
     columns: dict[str, list[Any]] = {}
@@ -466,9 +495,9 @@ def decode_images(raw: bytes, ctx: ReadContext, first_index: int) -> FrameTable:
         values = [ABSENT if v is UNSET else v for v in map(attrgetter(name), records)]
         if any(v is not ABSENT for v in values):
             columns[name] = values
-    return FrameTable(ids, [r.file_name for r in records], sizes[0], sizes[1], extra_columns=columns)
-
-
+    return FrameTable(
+        ids, [r.file_name for r in records], sizes[0], sizes[1], extra_columns=columns
+    )
 
 
 def frames_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) -> FrameTable:
@@ -494,7 +523,9 @@ def frames_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) ->
             if key in rec:
                 value = _expect_int(rec[key], ctx, where, key)
                 if value <= 0:
-                    raise ctx.error(f"expected a positive number of pixels, found {value}", where, key)
+                    raise ctx.error(
+                        f"expected a positive number of pixels, found {value}", where, key
+                    )
                 col[j] = value
         extra = {key: v for key, v in rec.items() if key not in IMAGE_FIELDS}
         if "file_name" not in rec:
@@ -533,10 +564,22 @@ def raw_categories(records: list[Any], ctx: ReadContext) -> list[RawCategory]:
         where = f"category id {cid}"
         names = rec.get("keypoints", [])
         if not (isinstance(names, list) and all(isinstance(x, str) for x in names)):
-            raise ctx.error(f"expected a list of keypoint names, found {_short(names)}", where, "keypoints")
+            raise ctx.error(
+                f"expected a list of keypoint names, found {_short(names)}", where, "keypoints"
+            )
         edges = rec.get("skeleton", [])
-        if not (isinstance(edges, list) and all(isinstance(e, list) and len(e) == 2 and all(isinstance(i, int) and not isinstance(i, bool) for i in e) for e in edges)):
-            raise ctx.error(f"expected a list of [i, j] index pairs, found {_short(edges)}", where, "skeleton")
+        if not (
+            isinstance(edges, list)
+            and all(
+                isinstance(e, list)
+                and len(e) == 2
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in e)
+                for e in edges
+            )
+        ):
+            raise ctx.error(
+                f"expected a list of [i, j] index pairs, found {_short(edges)}", where, "skeleton"
+            )
         sup = rec.get("supercategory")
         out.append(
             RawCategory(
@@ -547,7 +590,11 @@ def raw_categories(records: list[Any], ctx: ReadContext) -> list[RawCategory]:
                 supercategory=sup if isinstance(sup, str) else None,
                 has_keypoints_field="keypoints" in rec,
                 has_skeleton_field="skeleton" in rec,
-                extras={k: v for k, v in rec.items() if k not in CATEGORY_FIELDS or (k == "supercategory" and not isinstance(v, str))},
+                extras={
+                    k: v
+                    for k, v in rec.items()
+                    if k not in CATEGORY_FIELDS or (k == "supercategory" and not isinstance(v, str))
+                },
             )
         )
     return out
@@ -563,37 +610,50 @@ def build_category(raw: RawCategory, k_seen: int, ctx: ReadContext) -> Category:
 
     where = f"category id {raw.id} ({raw.name})"
     names = list(raw.names)
+    flat = [i for e in raw.edges for i in e]
+    if not names and not k_seen and flat:
+        # No names and no annotations seen (yet): the skeleton's indices bound K.
+        k_seen = max(flat) + (1 if min(flat) == 0 else 0)
     if k_seen > len(names):
         ctx.warn(
             f"the keypoint-name list has {len(names)} names but its annotations carry {k_seen} "
             f"keypoints; the unnamed ones are called kp{len(names) + 1}..kp{k_seen} (the list "
             "is written back as it was)",
-            where, "keypoints",
+            where,
+            "keypoints",
         )
         names += [f"kp{i + 1}" for i in range(len(names), k_seen)]
     if not names:
         names = ["kp1"]
     file_names = None if names == raw.names else list(raw.names)
     k = len(names)
-    flat = [i for e in raw.edges for i in e]
     raw_edges: list[Any] | None = None
     edges: list[tuple[int, int]] = []
     if flat:
         zero_based = min(flat) == 0
         shift = 0 if zero_based else 1
         candidate = [(a - shift, b - shift) for a, b in raw.edges]
-        invalid = [e for e, c in zip(raw.edges, candidate, strict=True) if not (0 <= c[0] < k and 0 <= c[1] < k) or c[0] == c[1]]
+        invalid = [
+            e
+            for e, c in zip(raw.edges, candidate, strict=True)
+            if not (0 <= c[0] < k and 0 <= c[1] < k) or c[0] == c[1]
+        ]
         if invalid:
             ctx.warn(
                 f"{len(invalid)} skeleton edge(s) invalid for {k} keypoints (e.g. {invalid[0]}, "
                 f"read as {'0' if zero_based else '1'}-based); those edges are ignored and the "
                 "original list is written back unchanged",
-                where, "skeleton",
+                where,
+                "skeleton",
             )
             raw_edges = raw.edges
         edges = [c for c in candidate if 0 <= c[0] < k and 0 <= c[1] < k and c[0] != c[1]]
         if zero_based and not invalid:
-            ctx.warn("skeleton indices are 0-based; read as such, written back 1-based", where, "skeleton")
+            ctx.warn(
+                "skeleton indices are 0-based; read as such, written back 1-based",
+                where,
+                "skeleton",
+            )
     builtin = match_builtin(names) if file_names is None else None
     try:
         skeleton = Skeleton(
@@ -626,7 +686,10 @@ def build_category(raw: RawCategory, k_seen: int, ctx: ReadContext) -> Category:
 
 
 def check_references(
-    instances: InstanceTable, frames: FrameTable, categories: Sequence[Category], ctx: ReadContext,
+    instances: InstanceTable,
+    frames: FrameTable,
+    categories: Sequence[Category],
+    ctx: ReadContext,
     limit: int = 20,
 ) -> list[Problem]:
     """Cross-record errors: duplicate ids, unknown image/category ids, wrong keypoint counts."""
@@ -640,18 +703,29 @@ def check_references(
             continue
         uniq, counts = np.unique(ids, return_counts=True)
         for dup in uniq[counts > 1][:limit].tolist():
-            add(f"duplicate {what} id {dup} ({int(counts[uniq == dup][0])} records)", f"{what} id {dup}", "id")
+            add(
+                f"duplicate {what} id {dup} ({int(counts[uniq == dup][0])} records)",
+                f"{what} id {dup}",
+                "id",
+            )
     if not ctx.results or len(frames):
         unknown = ~np.isin(instances.image_ids, frames.ids)
         for row in np.flatnonzero(unknown)[:limit].tolist():
-            add(f"refers to image id {instances.image_ids[row]}, which is not in 'images'",
-                f"annotation id {instances.ids[row]}", "image_id")
+            add(
+                f"refers to image id {instances.image_ids[row]}, which is not in 'images'",
+                f"annotation id {instances.ids[row]}",
+                "image_id",
+            )
     by_id = {c.id: c for c in categories}
     if categories:
         unknown_c = ~np.isin(instances.category_ids, np.array(list(by_id), dtype=np.int64))
         for row in np.flatnonzero(unknown_c)[:limit].tolist():
-            add(f"refers to category id {instances.category_ids[row]}, which is not in 'categories'",
-                f"annotation id {instances.ids[row]}", "category_id")
+            add(
+                f"refers to category id {instances.category_ids[row]}, "
+                "which is not in 'categories'",
+                f"annotation id {instances.ids[row]}",
+                "category_id",
+            )
     for cat in categories:
         mine = (instances.category_ids == cat.id) & (instances.keypoint_count >= 0)
         k = cat.skeleton.num_keypoints
@@ -660,25 +734,35 @@ def check_references(
             add(
                 f"expected {3 * k} values (3 x {k} keypoints of category {cat.name!r}), "
                 f"found {3 * int(instances.keypoint_count[row])}",
-                f"annotation id {instances.ids[row]}", "keypoints",
+                f"annotation id {instances.ids[row]}",
+                "keypoints",
             )
     return problems
 
 
-def check_num_keypoints(instances: InstanceTable, ctx: ReadContext) -> None:
-    """Warn (do not fail) where num_keypoints disagrees with the labeled points."""
+def num_keypoints_mismatch(instances: InstanceTable) -> tuple[int, int, int, int]:
+    """(rows that disagree, first such annotation id, stated, labeled) for num_keypoints."""
     has = (instances.num_keypoints >= 0) & (instances.keypoint_count >= 0)
-    if not has.any() or ctx.results:
-        return
+    if not has.any():
+        return 0, 0, 0, 0
     labeled = (instances.visibility > 0).sum(axis=1)
     off = np.flatnonzero(has & (labeled != instances.num_keypoints))
-    if len(off):
-        row = int(off[0])
+    if not len(off):
+        return 0, 0, 0, 0
+    row = int(off[0])
+    return len(off), int(instances.ids[row]), int(instances.num_keypoints[row]), int(labeled[row])
+
+
+def warn_num_keypoints(
+    ctx: ReadContext, count: int, ann_id: int, stated: int, labeled: int
+) -> None:
+    """Warn (do not fail) where num_keypoints disagrees with the labeled points."""
+    if count and not ctx.results:
         ctx.warn(
-            f"num_keypoints disagrees with the labeled keypoints in {len(off)} annotation(s) "
-            f"(first: {instances.num_keypoints[row]} stated, {labeled[row]} labeled); the "
-            "stated value is kept for export",
-            f"annotation id {instances.ids[row]}", "num_keypoints",
+            f"num_keypoints disagrees with the labeled keypoints in {count} annotation(s) "
+            f"(first: {stated} stated, {labeled} labeled); the stated value is kept for export",
+            f"annotation id {ann_id}",
+            "num_keypoints",
         )
 
 
@@ -714,7 +798,9 @@ def annotation_records(
             third = t.visibility[sl].astype(np.int64).astype(object)
             if t.visibility_raw is not None:
                 raw = t.visibility_raw[sl]
-                keep = np.isfinite(raw) & (_normalise_visibility(np.nan_to_num(raw)) == t.visibility[sl])
+                keep = np.isfinite(raw) & (
+                    _normalise_visibility(np.nan_to_num(raw)) == t.visibility[sl]
+                )
                 third[keep] = raw[keep].astype(object)
             trip[:, :, 2] = third
         unlabeled = t.visibility[sl] == 0
@@ -772,7 +858,9 @@ def annotation_records(
     return records
 
 
-def image_records(frames: FrameTable, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+def image_records(
+    frames: FrameTable, start: int = 0, stop: int | None = None
+) -> Iterator[dict[str, Any]]:
     stop = len(frames) if stop is None else stop
     ids = frames.ids[start:stop].tolist()
     widths = frames.widths[start:stop].tolist()
@@ -871,7 +959,7 @@ class CocoAssembler:
                 raise FormatError(problems[0])
             for p in problems:
                 on_error(p)
-        check_num_keypoints(instances, self.ctx)
+        warn_num_keypoints(self.ctx, *num_keypoints_mismatch(instances))
         if self.ctx.results and instances.max_keypoints == 0:
             instances.scores = None
         k_max = max([c.skeleton.num_keypoints for c in categories] + [instances.max_keypoints])
@@ -934,7 +1022,9 @@ def dataset_from_dict(data: dict[str, Any] | list[Any], source: str = "<memory>"
 
 def dataset_to_dict(dataset: Any) -> dict[str, Any] | list[Any]:
     """The COCO document for a Dataset, in memory (small datasets, tests, evaluation)."""
-    records = annotation_records(dataset.instances, 0, len(dataset.instances), dataset.kind == "results")
+    records = annotation_records(
+        dataset.instances, 0, len(dataset.instances), dataset.kind == "results"
+    )
     records = msgspec.json.decode(_ENCODER.encode(records))  # resolve Raw segmentation
     if dataset.kind == "results":
         return records

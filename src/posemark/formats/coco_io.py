@@ -41,7 +41,7 @@ def _warn(problem: Problem) -> None:
 def iter_coco(
     path: str | Path, ctx: ReadContext, skip_annotations: bool = False, block_size: int = 1 << 20
 ) -> Iterator[tuple[str, Any]]:
-    """Low-level stream of ``("member", key)``, ``("value", (key, obj))``,
+    """Low-level stream of ``("member", key)``, ``("array_start", key)``, ``("value", (key, obj))``,
     ``("array", (key, records, first))``, ``("images", FrameTable)`` and
     ``("annotations", (InstanceTable, capacity_hint))`` items.
 
@@ -59,12 +59,15 @@ def iter_coco(
                 ctx.results = True
             else:
                 yield "member", ev.key
+            yield "array_start", ev.key
         elif isinstance(ev, TopValue):
             yield "member", ev.key
             try:
                 value = msgspec.json.decode(ev.raw)
             except msgspec.DecodeError as exc:
-                raise ctx.error(f"invalid JSON (byte offset {ev.offset}): {exc}", "JSON", ev.key) from None
+                raise ctx.error(
+                    f"invalid JSON (byte offset {ev.offset}): {exc}", "JSON", ev.key
+                ) from None
             yield "value", (ev.key, value)
         elif isinstance(ev, ArrayBatch):
             first = counts[ev.key]
@@ -117,10 +120,10 @@ def read_coco(
     for kind, item in iter_coco(path, ctx, block_size=block_size):
         if kind == "member":
             asm.member(item)
-            if item in ("images", "annotations", "categories") or True:
-                pass
         elif kind == "value":
             asm.value(*item)
+        elif kind == "array_start":
+            pass
         elif kind == "images":
             asm.frames.append(item)
         elif kind == "array":
@@ -180,7 +183,10 @@ def write_coco(
                 _write_array(
                     fh,
                     key,
-                    (list(image_records(frames, s, min(s + BATCH, len(frames)))) for s in range(0, len(frames), BATCH)),
+                    (
+                        list(image_records(frames, s, min(s + BATCH, len(frames))))
+                        for s in range(0, len(frames), BATCH)
+                    ),
                 )
             elif key == "annotations":
                 _write_array(fh, key, _annotation_chunks(dataset.instances, False, progress))

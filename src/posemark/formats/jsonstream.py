@@ -38,7 +38,7 @@ _WS = b" \t\r\n"
 _BOUNDARY = re.compile(rb"\}\s*,\s*\{")
 
 
-class Respeculate(Exception):  # noqa: N818 - a signal, not an error
+class Respeculate(Exception):
     """Thrown into the event generator when a speculative batch did not decode."""
 
 
@@ -110,16 +110,9 @@ def _brackets(buf: bytes, depth0: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return pos[keep], chars[keep], depth_before[keep]
 
 
-def _grouped(events: Iterator[Event], size: int = 16) -> Iterator[list[Event]]:
-    """Hand events over in small groups so queue traffic stays negligible."""
-    group: list[Event] = []
-    for ev in events:
-        group.append(ev)
-        if len(group) >= size or isinstance(ev, ArrayBatch):
-            yield group
-            group = []
-    if group:
-        yield group
+def _objects_follow(buf: bytes, p: int) -> bool:
+    """Whether the array opened at ``p`` starts with an object (speculation applies)."""
+    return buf[p + 1 : p + 65].lstrip(_WS)[:1] == b"{"
 
 
 class JsonStream:
@@ -141,6 +134,21 @@ class JsonStream:
 
     def _fail(self, message: str, offset: int) -> FormatError:
         return FormatError.at(self.path, f"{message} (byte offset {offset})", record="JSON")
+
+    def _batch(
+        self, buf: bytes, start: int, end: int, key: str | None, base: int, seen: bool
+    ) -> ArrayBatch | None:
+        """The elements in ``buf[start:end]`` (a run ending at an element boundary)."""
+        raw = buf[start:end].strip(_WS)
+        if raw.startswith(b","):
+            if not seen:
+                raise self._fail(f"unexpected ',' in array {key!r}", base + start)
+            raw = raw[1:].lstrip(_WS)
+            if not raw:
+                raise self._fail(f"empty element in array {key!r}", base + end)
+        elif raw and seen:
+            raise self._fail(f"expected ',' between elements of {key!r}", base + start)
+        return ArrayBatch(key, raw, base + start) if raw else None
 
     def _members(self, gap: bytes, offset: int, pending: bool) -> list[tuple[str, bytes]]:
         """Members in a gap between brackets at depth 1, e.g. ``, "year": 2017, "images":``.
@@ -212,37 +220,19 @@ class JsonStream:
             last_close = -1
             events: list[Event] = []
 
-            def take_batch(end: int) -> None:
-                nonlocal seen
-                raw = buf[cut:end].strip(_WS)
-                if raw.startswith(b","):
-                    if not seen:
-                        raise self._fail(f"unexpected ',' in array {key!r}", base + cut)
-                    raw = raw[1:].lstrip(_WS)
-                    if not raw:
-                        raise self._fail(f"empty element in array {key!r}", base + end)
-                elif raw and seen:
-                    raise self._fail(f"expected ',' between elements of {key!r}", base + cut)
-                if raw:
-                    events.append(ArrayBatch(key, raw, base + cut))
-                    seen = True
-
-            def start_array(p: int, k: str | None) -> None:
-                nonlocal seen, objects
-                events.append(ArrayStart(k))
-                seen = False
-                objects = buf[p + 1 : p + 65].lstrip(_WS)[:1] == b"{"
-
             for p, c, d in zip(pos.tolist(), chars.tolist(), depth.tolist(), strict=True):
                 opening = c in (123, 91)
                 if state == "done":
-                    raise self._fail("unexpected content after the end of the JSON document", base + p)
+                    raise self._fail(
+                        "unexpected content after the end of the JSON document", base + p
+                    )
                 if state == "start":
                     if d != 0 or not opening or buf[:p].strip(_WS):
                         raise self._fail("expected a JSON object or array at the start", base + p)
                     if c == 91:
                         root_array, elem_depth, state, key = True, 1, "array", None
-                        start_array(p, None)
+                        events.append(ArrayStart(None))
+                        seen, objects = False, _objects_follow(buf, p)
                     else:
                         state = "key"
                     cut = gap_start = p + 1
@@ -254,7 +244,8 @@ class JsonStream:
                         key = members[-1][0]
                         if c == 91:
                             state = "array"
-                            start_array(p, key)
+                            events.append(ArrayStart(key))
+                            seen, objects = False, _objects_follow(buf, p)
                             cut = p + 1
                         else:
                             state, value_start = "object", p
@@ -277,14 +268,20 @@ class JsonStream:
                 if d == elem_depth + 1:  # an element closes
                     last_close = p
                 elif d == elem_depth:  # the array closes
-                    take_batch(p)
+                    batch = self._batch(buf, cut, p, key, base, seen)
+                    if batch is not None:
+                        events.append(batch)
+                        seen = True
                     cut = p + 1
                     if root_array:
                         state = "done"
                     else:
                         state, gap_start = "key", p + 1
             if state == "array" and last_close >= cut:
-                take_batch(last_close + 1)
+                batch = self._batch(buf, cut, last_close + 1, key, base, seen)
+                if batch is not None:
+                    events.append(batch)
+                    seen = True
                 cut = last_close + 1
             yield from events
             if state == "done":

@@ -35,7 +35,11 @@ class InstanceTableBuilder:
         col = getattr(template, name)
         if col is None:
             col = _absent_optional(name, 0, k)
-        shape = (capacity, k, *col.shape[2:]) if col.ndim >= 2 and name != "bbox" else (capacity, *col.shape[1:])
+        shape = (
+            (capacity, k, *col.shape[2:])
+            if col.ndim >= 2 and name != "bbox"
+            else (capacity, *col.shape[1:])
+        )
         return np.empty(shape, dtype=col.dtype)
 
     def _fill_absent(self, name: str, col: np.ndarray, rows: slice, k_from: int = 0) -> None:
@@ -89,17 +93,23 @@ class InstanceTableBuilder:
         if self.seg_used + total > len(self.seg_store):
             # estimate the final size from the bytes per row seen so far
             per_row = (self.seg_used + total) / max(rows_total, 1)
-            want = max(int(per_row * self.capacity * 1.05), self.seg_used + total, 2 * len(self.seg_store))
+            want = max(
+                int(per_row * self.capacity * 1.05), self.seg_used + total, 2 * len(self.seg_store)
+            )
             grown = np.empty(want, dtype=np.uint8)
             grown[: self.seg_used] = self.seg_store[: self.seg_used]
             self.seg_store = grown
         new_starts = np.empty(len(starts), dtype=np.int64)
         pos = self.seg_used
-        contiguous = len(chunks) == 1 and (len(starts) <= 1 or np.array_equal(starts[1:], ends[:-1]))
+        contiguous = len(chunks) == 1 and (
+            len(starts) <= 1 or np.array_equal(starts[1:], ends[:-1])
+        )
         if contiguous:
             # one contiguous chunk: copy it whole
             if len(starts) and total:
-                src = np.frombuffer(chunks[0], dtype=np.uint8)[int(starts[0]) : int(starts[0]) + total]
+                src = np.frombuffer(chunks[0], dtype=np.uint8)[
+                    int(starts[0]) : int(starts[0]) + total
+                ]
                 self.seg_store[pos : pos + total] = src
             new_starts[:] = starts - (starts[0] if len(starts) else 0) + pos
         else:

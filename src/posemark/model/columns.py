@@ -56,7 +56,11 @@ class RaggedBytes:
         ends = np.cumsum(np.array(lengths, dtype=np.int64))
         starts = ends - np.array(lengths, dtype=np.int64)
         return cls(
-            [b"".join(parts)], np.zeros(n, dtype=np.int32), starts, ends, np.array(present, dtype=bool)
+            [b"".join(parts)],
+            np.zeros(n, dtype=np.int32),
+            starts,
+            ends,
+            np.array(present, dtype=bool),
         )
 
     @classmethod
@@ -98,6 +102,14 @@ class RaggedBytes:
         arrays = self._chunk.nbytes + self._starts.nbytes + self._ends.nbytes + self._present.nbytes
         return sum(memoryview(c).nbytes for c in self._chunks) + arrays
 
-    def spans(self) -> tuple[list[bytes | np.ndarray], NDArray[np.int32], NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
+    def spans(
+        self,
+    ) -> tuple[
+        list[bytes | np.ndarray],
+        NDArray[np.int32],
+        NDArray[np.int64],
+        NDArray[np.int64],
+        NDArray[np.bool_],
+    ]:
         """The raw storage, for builders that copy many columns into one buffer."""
         return self._chunks, self._chunk, self._starts, self._ends, self._present

@@ -5,10 +5,11 @@ ids ...) rather than Python objects, so a million instances fit in a few hundred
 ``Dataset.instance(i)`` builds a validated :class:`Instance` value on demand.
 
 Absent values are explicit so that a round trip writes back exactly what was read:
-NaN for absent floats (bbox, area, score), -1 for absent integers (iscrowd, track_id, and ``keypoint_count`` when a record has no keypoints field).
-``num_keypoints`` is -1 where it is to be derived from the visibility and -2 where a
-source record had no such field. K is the largest keypoint count over categories; rows of smaller skeletons are padded
-with NaN / visibility 0 beyond their own K.
+NaN for absent floats (bbox, area, score), -1 for absent integers (iscrowd, track_id,
+and ``keypoint_count`` when a record has no keypoints field). ``num_keypoints`` is -1
+where it is to be derived from the visibility and -2 where a source record had no such
+field. K is the largest keypoint count over categories; rows of smaller skeletons are
+padded with NaN / visibility 0 beyond their own K.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ class FrameTable:
         n = len(self.ids)
         for key, col in self.extra_columns.items():
             if len(col) != n:
-                raise PoseValidationError(f"frames: extra column {key!r}: expected {n} values, found {len(col)}")
+                raise PoseValidationError(
+                    f"frames: extra column {key!r}: expected {n} values, found {len(col)}"
+                )
         for name in ("file_names", "widths", "heights"):
             if len(getattr(self, name)) != n:
                 raise PoseValidationError(
@@ -103,8 +106,20 @@ class FrameTable:
 
 
 _PER_ROW = (
-    "ids", "image_ids", "category_ids", "points", "visibility", "keypoint_count", "bbox",
-    "area", "iscrowd", "num_keypoints", "track_ids", "score", "source", "confirmed",
+    "ids",
+    "image_ids",
+    "category_ids",
+    "points",
+    "visibility",
+    "keypoint_count",
+    "bbox",
+    "area",
+    "iscrowd",
+    "num_keypoints",
+    "track_ids",
+    "score",
+    "source",
+    "confirmed",
 )
 _OPTIONAL_PER_ROW = ("scores", "z", "visibility_raw", "iscrowd_is_bool")
 
@@ -154,7 +169,9 @@ class InstanceTable:
                 f"instances: segmentation: expected {n} rows, found {len(self.segmentation)}"
             )
         if self.bbox.shape != (n, 4):
-            raise PoseValidationError(f"instances: bbox: expected ({n}, 4), found {self.bbox.shape}")
+            raise PoseValidationError(
+                f"instances: bbox: expected ({n}, 4), found {self.bbox.shape}"
+            )
         k = self.points.shape[1]
         validate_keypoint_arrays(self.points, self.visibility, k, "instances")
         for name in ("scores", "z", "visibility_raw"):

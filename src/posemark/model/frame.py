@@ -28,7 +28,8 @@ class Frame:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int | float) or value <= 0):
                 raise PoseValidationError(
-                    f"frame {self.id}: {name}: expected a positive number of pixels, found {value!r}"
+                    f"frame {self.id}: {name}: expected a positive number of pixels, "
+                    f"found {value!r}"
                 )
         if self.frame_index is not None and self.frame_index < 0:
             raise PoseValidationError(

@@ -38,10 +38,8 @@ def validate_keypoint_arrays(
         raise PoseValidationError(
             f"{where}: visibility: expected shape {points.shape[:-1]}, found {visibility.shape}"
         )
-    if visibility.dtype.kind == "u":
-        bad_v = visibility > 2
-    else:
-        bad_v = ~np.isin(visibility, (0, 1, 2))
+    # unsigned columns need only an upper bound; other dtypes may hold anything
+    bad_v = visibility > 2 if visibility.dtype.kind == "u" else ~np.isin(visibility, (0, 1, 2))
     if bad_v.any():
         idx = tuple(int(i) for i in np.argwhere(bad_v)[0])
         raise PoseValidationError(

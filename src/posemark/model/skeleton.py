@@ -86,11 +86,14 @@ class Skeleton:
         object.__setattr__(self, "keypoints", names)
         k = len(names)
         if k == 0:
-            raise PoseValidationError(f"skeleton {self.name!r}: expected at least 1 keypoint, found 0")
+            raise PoseValidationError(
+                f"skeleton {self.name!r}: expected at least 1 keypoint, found 0"
+            )
         for i, n in enumerate(names):
             if not isinstance(n, str) or not n:
                 raise PoseValidationError(
-                    f"skeleton {self.name!r}: keypoints[{i}]: expected a non-empty name, found {n!r}"
+                    f"skeleton {self.name!r}: keypoints[{i}]: expected a non-empty name, "
+                    f"found {n!r}"
                 )
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -101,7 +104,8 @@ class Skeleton:
         for e_i, edge in enumerate(self.edges):
             if len(edge) != 2:
                 raise PoseValidationError(
-                    f"skeleton {self.name!r}: edges[{e_i}]: expected 2 keypoints, found {list(edge)}"
+                    f"skeleton {self.name!r}: edges[{e_i}]: expected 2 keypoints, "
+                    f"found {list(edge)}"
                 )
             a = _check_index(edge[0], k, f"skeleton {self.name!r}: edges[{e_i}]", names)
             b = _check_index(edge[1], k, f"skeleton {self.name!r}: edges[{e_i}]", names)
@@ -140,7 +144,8 @@ class Skeleton:
             bad = [s for s in sig if not (math.isfinite(s) and s > 0)]
             if bad:
                 raise PoseValidationError(
-                    f"skeleton {self.name!r}: sigmas: expected positive finite numbers, found {bad[0]}"
+                    f"skeleton {self.name!r}: sigmas: expected positive finite numbers, "
+                    f"found {bad[0]}"
                 )
             object.__setattr__(self, "sigmas", sig)
         colors = dict(self.colors)
@@ -186,12 +191,16 @@ class Skeleton:
             if i in (a, b):
                 name = self.keypoints[i].lower()
                 other = self.keypoints[b if i == a else a].lower()
-                if "left" in name or name.startswith("l_") or (
-                    "right" in other or other.startswith("r_")
+                if (
+                    "left" in name
+                    or name.startswith("l_")
+                    or ("right" in other or other.startswith("r_"))
                 ):
                     return "left"
-                if "right" in name or name.startswith("r_") or (
-                    "left" in other or other.startswith("l_")
+                if (
+                    "right" in name
+                    or name.startswith("r_")
+                    or ("left" in other or other.startswith("l_"))
                 ):
                     return "right"
         return "center"

@@ -34,6 +34,4 @@ class Source(IntEnum):
             names = ", ".join(s.name.lower() for s in cls)
             from posemark.model.errors import PoseValidationError
 
-            raise PoseValidationError(
-                f"source: expected one of {names}, found {value!r}"
-            ) from None
+            raise PoseValidationError(f"source: expected one of {names}, found {value!r}") from None

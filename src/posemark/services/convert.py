@@ -70,6 +70,8 @@ def convert(
         else registry.format_for_extension(destination)
     )
     problems: list[Problem] = []
+    if reader.name == writer.name == "coco":
+        return _stream_coco(source, destination, writer.what_it_loses, problems, progress)
     dataset = reader.read(source, on_warning=problems.append)
     total = len(dataset.instances)
     done = 0
@@ -92,5 +94,37 @@ def convert(
         instances=total,
         categories=len(dataset.categories),
         what_it_loses=writer.what_it_loses,
+        warnings=problems,
+    )
+
+
+def _stream_coco(
+    source: Path,
+    destination: Path,
+    what_it_loses: str,
+    problems: list[Problem],
+    progress: ConvertProgress | None,
+) -> ConvertReport:
+    """COCO to COCO never needs the whole dataset in memory: stream it batch by batch."""
+    from posemark.formats.coco_stream import stream_convert_coco
+
+    done = 0
+
+    def rows_written(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, 0)  # the total is unknown until the end of a stream
+
+    counts = stream_convert_coco(source, destination, problems.append, rows_written)
+    return ConvertReport(
+        source=source,
+        destination=destination,
+        from_format="coco",
+        to_format="coco",
+        images=counts.images,
+        instances=counts.instances,
+        categories=counts.categories,
+        what_it_loses=what_it_loses,
         warnings=problems,
     )
