@@ -40,6 +40,12 @@ from posemark.model.errors import PoseValidationError
 from posemark.model.skeleton import infer_flip_pairs
 
 UNSET = msgspec.UNSET
+# Markers for "this field was absent in the source", kept in a record's extras under
+# non-string keys so they can never collide with a real field name (JSON keys are str).
+NO_ID = ("posemark", "no id")
+NO_FILE_NAME = ("posemark", "no file_name")
+NO_KEYPOINTS = ("posemark", "no keypoints")
+NO_SKELETON = ("posemark", "no skeleton")
 ANNOTATION_FIELDS = (
     "id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd", "keypoints",
     "num_keypoints", "track_id", "score", "keypoints_z",
@@ -75,6 +81,7 @@ class ReadContext:
     results: bool = False
     problems: list[Problem] = field(default_factory=list)
     on_warning: Callable[[Problem], None] | None = None
+    on_error: Callable[[Problem], None] | None = None  # set: report bad records, go on
 
     def warn(self, message: str, record: str | None = None, fld: str | None = None) -> None:
         problem = Problem("warning", self.file, record, fld, message)
@@ -206,19 +213,21 @@ def table_from_fast(
             if not (ctx.results and name == "id"):
                 raise ctx.error("required field is missing", labels[i], name) from None
             col[:] = [first_index + j + 1 if v is UNSET else v for j, v in enumerate(values)]
-            t.extras.update({j: {"__no_id__": True} for j in range(n) if values[j] is UNSET})
+            t.extras.update({j: {NO_ID: True} for j in range(n) if values[j] is UNSET})
     _fill_optional(t.area, records, "area", np.nan)
     _fill_optional(t.score, records, "score", np.nan)
-    try:
-        _fill_optional(t.iscrowd, records, "iscrowd", -1)
-        bad_crowd = np.flatnonzero((t.iscrowd < -1) | (t.iscrowd > 1))
-    except OverflowError:
-        bad_crowd = np.flatnonzero([r.iscrowd not in (0, 1, UNSET) for r in records])
+    crowd = np.empty(n, dtype=np.int64)  # wide: out-of-range values must not wrap
+    _fill_optional(crowd, records, "iscrowd", -1)
+    bad = crowd > 1
+    if (crowd < 0).any():  # -1 also means "absent": tell a real -1 from a missing field
+        bad |= (crowd < 0) & np.array([r.iscrowd is not UNSET for r in records])
+    bad_crowd = np.flatnonzero(bad)
     if len(bad_crowd):
         i = int(bad_crowd[0])
         raise ctx.error(
             f"expected 0, 1 or a boolean, found {records[i].iscrowd!r}", labels[i], "iscrowd"
         )
+    t.iscrowd[:] = crowd
     _fill_optional(t.num_keypoints, records, "num_keypoints", -2)
     _fill_optional(t.track_ids, records, "track_id", -1)
     boxes = [r.bbox for r in records]
@@ -333,7 +342,7 @@ def table_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) -> 
             if value is None:
                 if name == "id" and ctx.results:
                     getattr(t, column)[j] = first_index + j + 1
-                    t.extras.setdefault(j, {})["__no_id__"] = True
+                    t.extras.setdefault(j, {})[NO_ID] = True
                     continue
                 raise ctx.error("required field is missing", label, name)
             getattr(t, column)[j] = _expect_int(value, ctx, label, name)
@@ -529,7 +538,7 @@ def frames_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) ->
                 col[j] = value
         extra = {key: v for key, v in rec.items() if key not in IMAGE_FIELDS}
         if "file_name" not in rec:
-            extra["__no_file_name__"] = True
+            extra[NO_FILE_NAME] = True
         if extra:
             extras[j] = extra
     return FrameTable(ids, names, widths, heights, extras)
@@ -668,9 +677,9 @@ def build_category(raw: RawCategory, k_seen: int, ctx: ReadContext) -> Category:
         raise ctx.error(str(exc), where, "keypoints") from None
     extras = dict(raw.extras)
     if not raw.has_keypoints_field:
-        extras["__no_keypoints__"] = True
+        extras[NO_KEYPOINTS] = True
     if not raw.has_skeleton_field:
-        extras["__no_skeleton__"] = True
+        extras[NO_SKELETON] = True
     return Category(
         id=raw.id,
         name=raw.name,
@@ -824,7 +833,7 @@ def annotation_records(
         row = start + j
         extras = t.extras.get(row)
         rec: dict[str, Any] = {}
-        if not (extras and extras.get("__no_id__")):
+        if not (extras and extras.get(NO_ID)):
             rec["id"] = ids[j]
         rec["image_id"] = image_ids[j]
         rec["category_id"] = cat_ids[j]
@@ -853,7 +862,7 @@ def annotation_records(
         if not math.isnan(score_list[j]):
             rec["score"] = score_list[j]
         if extras:
-            rec.update((key, v) for key, v in extras.items() if not key.startswith("__"))
+            rec.update((key, v) for key, v in extras.items() if isinstance(key, str))
         records.append(rec)
     return records
 
@@ -868,13 +877,13 @@ def image_records(
     for j, row in enumerate(range(start, stop)):
         extras = frames.row_extras(row)
         rec: dict[str, Any] = {"id": ids[j]}
-        if not extras.get("__no_file_name__"):
+        if not extras.get(NO_FILE_NAME):
             rec["file_name"] = frames.file_names[row]
         if widths[j] > 0:
             rec["width"] = widths[j]
         if heights[j] > 0:
             rec["height"] = heights[j]
-        rec.update((key, v) for key, v in extras.items() if not key.startswith("__"))
+        rec.update((key, v) for key, v in extras.items() if isinstance(key, str))
         yield rec
 
 
@@ -882,15 +891,15 @@ def category_record(cat: Category) -> dict[str, Any]:
     rec: dict[str, Any] = {"id": cat.id, "name": cat.name}
     if cat.supercategory is not None:
         rec["supercategory"] = cat.supercategory
-    if not cat.extras.get("__no_keypoints__"):
+    if not cat.extras.get(NO_KEYPOINTS):
         names = cat.file_keypoint_names
         rec["keypoints"] = list(cat.skeleton.keypoints) if names is None else list(names)
-    if not cat.extras.get("__no_skeleton__"):
+    if not cat.extras.get(NO_SKELETON):
         if cat.raw_edges is not None:
             rec["skeleton"] = cat.raw_edges
         else:
             rec["skeleton"] = [[a + 1, b + 1] for a, b in cat.skeleton.edges]
-    rec.update((key, v) for key, v in cat.extras.items() if not key.startswith("__"))
+    rec.update((key, v) for key, v in cat.extras.items() if isinstance(key, str))
     return rec
 
 
@@ -946,6 +955,21 @@ class CocoAssembler:
 
         instances = self.builder.build()
         self.builder = InstanceTableBuilder()
+        seen_ids: set[int] = set()
+        unique_cats = []
+        for raw in self.raw_cats:
+            if raw.id in seen_ids:
+                problem = Problem(
+                    "error", self.ctx.file, f"category id {raw.id}", "id",
+                    f"duplicate category id {raw.id}",
+                )  # fmt: skip
+                if on_error is None:
+                    raise FormatError(problem)
+                on_error(problem)
+                continue
+            seen_ids.add(raw.id)
+            unique_cats.append(raw)
+        self.raw_cats = unique_cats
         frames = _concat_frames(self.frames)
         k_seen: dict[int, int] = {}
         for raw in self.raw_cats:

@@ -7,6 +7,7 @@ parsing); writes stream records in batches into an atomic temporary file.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -19,15 +20,25 @@ from posemark.formats.coco import (
     GENERIC_DECODER,
     CocoAssembler,
     ReadContext,
+    _concat_frames,
     annotation_records,
     category_record,
     decode_annotations,
     decode_images,
     document_keys,
+    frames_from_dicts,
     image_records,
+    table_from_dicts,
 )
 from posemark.formats.errors import FormatError, FormatWarning, Problem
-from posemark.formats.jsonstream import ArrayBatch, ArrayStart, JsonStream, Respeculate, TopValue
+from posemark.formats.jsonstream import (
+    ArrayBatch,
+    ArrayStart,
+    JsonStream,
+    Respeculate,
+    TopValue,
+    locate_in_run,
+)
 from posemark.model import Dataset, InstanceTable
 
 BATCH = 20_000
@@ -92,15 +103,48 @@ def iter_coco(
                 if ev.speculative:
                     ev = events.throw(Respeculate())
                     continue
+                where = locate_in_run(ev.raw, exc)
+                index, offset = (
+                    (first + where[0], ev.offset + where[1]) if where else (first, ev.offset)
+                )
                 raise ctx.error(
-                    f"invalid JSON in the elements from index {first} on "
-                    f"(byte offset {ev.offset}): {exc}",
-                    f"{name}[{first}]",
+                    f"invalid JSON (byte offset {offset}): {_strip_pos(exc)}", f"{name}[{index}]"
                 ) from None
+            except FormatError as exc:
+                if ctx.on_error is None or ev.key == "categories":
+                    raise
+                # validating: report each bad record and keep the good ones
+                item, n = _record_by_record(ev.key, ev.raw, ctx, first, exc)
             counts[ev.key] = first + n
             if item is not None:
                 yield item
         ev = next(events, None)
+
+
+def _strip_pos(exc: Exception) -> str:
+    return re.sub(r"\s*\(byte \d+\)", "", str(exc))
+
+
+def _record_by_record(
+    key: str | None, raw: bytes, ctx: ReadContext, first: int, exc: FormatError
+) -> tuple[tuple[str, Any] | None, int]:
+    """Decode a batch one record at a time, reporting every bad record to ctx.on_error."""
+    assert ctx.on_error is not None
+    records = GENERIC_DECODER.decode(b"[" + raw + b"]")
+    good_tables: list[Any] = []
+    for j, rec in enumerate(records):
+        try:
+            if key == "images":
+                good_tables.append(frames_from_dicts([rec], ctx, first + j))
+            else:
+                good_tables.append(table_from_dicts([rec], ctx, first + j))
+        except FormatError as bad:
+            ctx.on_error(bad.problem)
+    if not good_tables:
+        return None, len(records)
+    if key == "images":
+        return ("images", _concat_frames(good_tables)), len(records)
+    return ("annotations", (InstanceTable.concat(good_tables), 0)), len(records)
 
 
 def read_coco(
@@ -115,7 +159,7 @@ def read_coco(
     :class:`FormatWarning`); the first error raises :class:`FormatError` unless
     ``on_error`` collects them (used by ``posemark validate``).
     """
-    ctx = ReadContext(str(path), on_warning=on_warning)
+    ctx = ReadContext(str(path), on_warning=on_warning, on_error=on_error)
     asm = CocoAssembler(ctx)
     for kind, item in iter_coco(path, ctx, block_size=block_size):
         if kind == "member":

@@ -22,6 +22,7 @@ Two ways to find where a run of elements may be cut:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -110,6 +111,39 @@ def _brackets(buf: bytes, depth0: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return pos[keep], chars[keep], depth_before[keep]
 
 
+def _element_run(segment: bytes) -> tuple[bytes, int, bool]:
+    """A run of elements without surrounding blanks and its leading separator.
+
+    Returns (raw, offset of raw in ``segment``, whether a ',' preceded it).
+    """
+    body = segment.lstrip(_WS)
+    skip = len(segment) - len(body)
+    comma = body.startswith(b",")
+    if comma:
+        rest = body[1:]
+        body = rest.lstrip(_WS)
+        skip += 1 + len(rest) - len(body)
+    return body.rstrip(_WS), skip, comma
+
+
+_BYTE_POS = re.compile(r"\(byte (\d+)\)")
+
+
+def locate_in_run(raw: bytes, exc: Exception) -> tuple[int, int] | None:
+    """(element index within the run, byte position in ``raw``) of a decode error.
+
+    msgspec reports the byte position in the ``[`` + run + ``]`` it decoded; the index
+    counts the elements that close before that position.
+    """
+    m = _BYTE_POS.search(str(exc))
+    if m is None:
+        return None
+    pos = max(int(m.group(1)) - 1, 0)
+    _pos, _chars, depth = _brackets(raw[:pos], 0)
+    closed = int(np.count_nonzero((depth == 1) & ((_chars == 125) | (_chars == 93))))
+    return closed, pos
+
+
 def _objects_follow(buf: bytes, p: int) -> bool:
     """Whether the array opened at ``p`` starts with an object (speculation applies)."""
     return buf[p + 1 : p + 65].lstrip(_WS)[:1] == b"{"
@@ -139,36 +173,48 @@ class JsonStream:
         self, buf: bytes, start: int, end: int, key: str | None, base: int, seen: bool
     ) -> ArrayBatch | None:
         """The elements in ``buf[start:end]`` (a run ending at an element boundary)."""
-        raw = buf[start:end].strip(_WS)
-        if raw.startswith(b","):
-            if not seen:
-                raise self._fail(f"unexpected ',' in array {key!r}", base + start)
-            raw = raw[1:].lstrip(_WS)
-            if not raw:
-                raise self._fail(f"empty element in array {key!r}", base + end)
-        elif raw and seen:
+        raw, skip, comma = _element_run(buf[start:end])
+        if comma and not seen:
+            raise self._fail(f"unexpected ',' in array {key!r}", base + start)
+        if comma and not raw:
+            raise self._fail(f"empty element in array {key!r}", base + end)
+        if raw and seen and not comma:
             raise self._fail(f"expected ',' between elements of {key!r}", base + start)
-        return ArrayBatch(key, raw, base + start) if raw else None
+        return ArrayBatch(key, raw, base + start + skip) if raw else None
 
-    def _members(self, gap: bytes, offset: int, pending: bool) -> list[tuple[str, bytes]]:
+    def _members(
+        self, gap: bytes, offset: int, pending: bool, after_value: bool
+    ) -> list[tuple[str, bytes]]:
         """Members in a gap between brackets at depth 1, e.g. ``, "year": 2017, "images":``.
 
-        With ``pending`` the gap must end with a member name whose value follows.
+        With ``pending`` the gap must end with a member name whose value follows;
+        ``after_value`` says a member precedes the gap, so it must start with a comma.
+        Duplicate names are kept (the caller reports them).
         """
         text = gap.strip(_WS)
-        if text.startswith(b","):
-            text = text[1:]
-        if not text.strip(_WS):
+        if after_value:
+            if not text:
+                if pending:
+                    raise self._fail("expected ',' between top-level members", offset)
+                return []
+            if not text.startswith(b","):
+                raise self._fail("expected ',' between top-level members", offset)
+            text = text[1:].strip(_WS)
+            if not text:
+                raise self._fail("expected a member after ','", offset)
+        elif text.startswith(b","):
+            raise self._fail("unexpected ',' before the first member", offset)
+        if not text:
             if pending:
                 raise self._fail("expected a member name before the value", offset)
             return []
         try:
-            members = msgspec.json.decode(
-                b"{" + text + (b"null}" if pending else b"}"), type=dict[str, msgspec.Raw]
+            pairs = json.loads(
+                b"{" + text + (b"null}" if pending else b"}"), object_pairs_hook=list
             )
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             raise self._fail(f"invalid JSON between top-level members: {exc}", offset) from None
-        return [(k, bytes(v)) for k, v in members.items()]
+        return [(k, msgspec.json.encode(v)) for k, v in pairs]
 
     def _events(self, fh: BinaryIO, speculate: bool) -> Generator[Event, None, None]:
         buf = b""
@@ -179,6 +225,8 @@ class JsonStream:
         root_array = False
         key: str | None = None
         seen = False  # the current array has had elements (a ',' must precede the next)
+        after_value = False  # in "key" state: a member precedes the current gap
+        gap_emitted = 0  # members of the current gap already emitted (gap re-read later)
         objects = False  # the current array's elements are objects (speculation allowed)
         want = self.block_size
         eof = False
@@ -196,13 +244,10 @@ class JsonStream:
                         found = m
                 if found is not None:
                     end = found.start() + 1
-                    raw = buf[:end].strip(_WS)
-                    lead = raw.startswith(b",")
-                    if lead:
-                        raw = raw[1:].lstrip(_WS)
+                    raw, skip, lead = _element_run(buf[:end])
                     if raw and lead == seen:
                         try:
-                            yield ArrayBatch(key, raw, base, speculative=True)
+                            yield ArrayBatch(key, raw, base + skip, speculative=True)
                         except Respeculate:
                             pass  # rescan this block exactly below
                         else:
@@ -239,19 +284,29 @@ class JsonStream:
                     continue
                 if state == "key":
                     if d == 1 and opening:
-                        members = self._members(buf[gap_start:p], base + gap_start, pending=True)
-                        events.extend(TopValue(k, v, base + gap_start) for k, v in members[:-1])
+                        members = self._members(
+                            buf[gap_start:p], base + gap_start, True, after_value
+                        )
+                        events.extend(
+                            TopValue(k, v, base + gap_start) for k, v in members[gap_emitted:-1]
+                        )
+                        gap_emitted = len(members) - 1
                         key = members[-1][0]
                         if c == 91:
                             state = "array"
                             events.append(ArrayStart(key))
                             seen, objects = False, _objects_follow(buf, p)
                             cut = p + 1
+                            gap_emitted = 0
                         else:
                             state, value_start = "object", p
                     elif not opening and d == 1:  # the root object closes
-                        members = self._members(buf[gap_start:p], base + gap_start, pending=False)
-                        events.extend(TopValue(k, v, base + gap_start) for k, v in members)
+                        members = self._members(
+                            buf[gap_start:p], base + gap_start, False, after_value
+                        )
+                        events.extend(
+                            TopValue(k, v, base + gap_start) for k, v in members[gap_emitted:]
+                        )
                         state = "done"
                         cut = p + 1
                     continue
@@ -260,6 +315,7 @@ class JsonStream:
                         assert key is not None
                         events.append(TopValue(key, buf[value_start : p + 1], base + value_start))
                         state, gap_start = "key", p + 1
+                        after_value, gap_emitted = True, 0
                         cut = gap_start
                     continue
                 # state == "array"
@@ -277,6 +333,7 @@ class JsonStream:
                         state = "done"
                     else:
                         state, gap_start = "key", p + 1
+                        after_value = True
             if state == "array" and last_close >= cut:
                 batch = self._batch(buf, cut, last_close + 1, key, base, seen)
                 if batch is not None:

@@ -10,6 +10,7 @@ caller falls back to the general decoder, which also produces the precise error 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ import simdjson
 from numpy.typing import NDArray
 
 _PARSER = simdjson.Parser()
+_NEGATIVE_ZERO = re.compile(rb"-0(?![.\d])")
 
 
 def parse_number_lists(raws: Sequence[Any]) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
@@ -28,6 +30,8 @@ def parse_number_lists(raws: Sequence[Any]) -> tuple[NDArray[np.float64], NDArra
     text = b",".join(raws)
     if b'"' in text or b"{" in text or b"n" in text or b"t" in text or b"f" in text:
         return None  # strings, objects, null/true/false: not a plain number list
+    if b"-0" in text and _NEGATIVE_ZERO.search(text):
+        return None  # simdjson reads the integer -0 as 0; keep the sign via the fallback
     b = np.frombuffer(text, dtype=np.uint8)
     opens = np.flatnonzero(b == ord("["))
     closes = np.flatnonzero(b == ord("]"))
@@ -35,11 +39,14 @@ def parse_number_lists(raws: Sequence[Any]) -> tuple[NDArray[np.float64], NDArra
         return None  # nested lists or malformed
     if n > 1 and not (opens[1:] > closes[:-1]).all():
         return None
+    # each raw must be exactly one list: it starts with '[' and ends with ']'
+    ends = np.cumsum(np.fromiter(map(len, raws), dtype=np.int64, count=n)) + np.arange(n)
+    if not (
+        np.array_equal(closes, ends - 1) and opens[0] == 0 and (opens[1:] == ends[:-1] + 1).all()
+    ):
+        return None
     commas = np.flatnonzero(b == ord(","))
-    per_list = np.bincount(np.searchsorted(opens, commas, side="right") - 1, minlength=n)
-    # commas between lists (from the join) belong to the list before them
-    per_list[:-1] -= 1
-    counts = (per_list + 1).astype(np.int64)
+    counts = (np.searchsorted(commas, closes) - np.searchsorted(commas, opens) + 1).astype(np.int64)
     counts[closes - opens == 1] = 0  # "[]"
     if counts.sum() == 0:
         return np.zeros(0), counts
@@ -48,7 +55,8 @@ def parse_number_lists(raws: Sequence[Any]) -> tuple[NDArray[np.float64], NDArra
     flat_text = b"[" + text.translate(None, b"[]") + b"]"
     try:
         doc = _PARSER.parse(flat_text)
-        values = np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64).copy()
+        # as_buffer returns a buffer object independent of the parsed document
+        values = np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64)
         del doc
     except (ValueError, TypeError, RuntimeError):
         return None

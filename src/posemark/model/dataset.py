@@ -15,7 +15,7 @@ padded with NaN / visibility 0 beyond their own K.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -68,8 +68,11 @@ class FrameTable:
     extras: dict[int, dict[str, Any]] = field(default_factory=dict)
     extra_columns: dict[str, list[Any]] = field(default_factory=dict)
 
-    def row_extras(self, i: int) -> dict[str, Any]:
-        out = {k: col[i] for k, col in self.extra_columns.items() if col[i] is not ABSENT}
+    def row_extras(self, i: int) -> dict[Any, Any]:
+        """Unmodelled fields of row i (non-str keys are readers' private markers)."""
+        out: dict[Any, Any] = {
+            k: col[i] for k, col in self.extra_columns.items() if col[i] is not ABSENT
+        }
         out.update(self.extras.get(i, {}))
         return out
 
@@ -101,7 +104,7 @@ class FrameTable:
             file_name=self.file_names[i],
             width=w if w > 0 else None,
             height=h if h > 0 else None,
-            extras=self.row_extras(i),
+            extras={k: v for k, v in self.row_extras(i).items() if isinstance(k, str)},
         )
 
 
@@ -187,8 +190,11 @@ class InstanceTable:
 
     @classmethod
     def allocate(cls, n: int, k: int) -> InstanceTable:
-        """Rows with every field absent, to be filled in by a reader or builder."""
-        return cls(
+        """Rows with every field absent, to be filled in by a reader or builder.
+
+        Not validated: the caller fills it and validates the finished table.
+        """
+        return cls._unchecked(
             ids=np.zeros(n, dtype=np.int64),
             image_ids=np.zeros(n, dtype=np.int64),
             category_ids=np.zeros(n, dtype=np.int64),
@@ -205,6 +211,19 @@ class InstanceTable:
             confirmed=np.ones(n, dtype=bool),
             segmentation=RaggedBytes.empty(n),
         )
+
+    @classmethod
+    def _unchecked(cls, **columns: Any) -> InstanceTable:
+        table = cls.__new__(cls)
+        for f in fields(cls):
+            if f.name in columns:
+                value = columns[f.name]
+            elif f.default_factory is not MISSING:
+                value = f.default_factory()
+            else:
+                value = f.default
+            setattr(table, f.name, value)
+        return table
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -335,7 +354,7 @@ class Dataset:
             confirmed=bool(t.confirmed[i]),
             track_id=None if t.track_ids[i] < 0 else int(t.track_ids[i]),
             id=int(t.ids[i]),
-            extras=dict(t.extras.get(i, {})),
+            extras={k: v for k, v in t.extras.get(i, {}).items() if isinstance(k, str)},
         )
 
     def iter_instances(self) -> Iterator[Instance]:
