@@ -36,7 +36,13 @@ def generate(out: Path, n_ann: int, n_img: int, keypoints: int = 17, polygon: in
         for start in range(0, n_img, batch):
             ids = np.arange(start, min(start + batch, n_img)) + 1
             recs = [
-                {"id": int(i), "file_name": f"{int(i):012d}.jpg", "width": 640, "height": 480, "license": 1}
+                {
+                    "id": int(i),
+                    "file_name": f"{int(i):012d}.jpg",
+                    "width": 640,
+                    "height": 480,
+                    "license": 1,
+                }
                 for i in ids
             ]
             fh.write((b"," if start else b"") + enc.encode(recs)[1:-1])
@@ -67,16 +73,18 @@ def generate(out: Path, n_ann: int, n_img: int, keypoints: int = 17, polygon: in
                 for j in range(n)
             ]
             fh.write((b"," if start else b"") + enc.encode(recs)[1:-1])
+        names = COCO_NAMES[:keypoints] if keypoints <= 17 else [f"kp{i}" for i in range(keypoints)]
         cat = {
-            "supercategory": "person", "id": 1, "name": "person",
-            "keypoints": COCO_NAMES[:keypoints] if keypoints <= 17 else [f"kp{i}" for i in range(keypoints)],
+            "supercategory": "person", "id": 1, "name": "person", "keypoints": names,
             "skeleton": COCO_SKELETON if keypoints == 17 else [],
         }  # fmt: skip
         fh.write(b'],"categories":[' + enc.encode(cat) + b"]}")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("out", type=Path)
     ap.add_argument("--annotations", type=int, default=250_000)
     ap.add_argument("--images", type=int, default=60_000)
