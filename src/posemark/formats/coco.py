@@ -133,10 +133,17 @@ def _fill_keypoints(
             labels[i],
             "keypoints",
         )
+    if not np.isfinite(values).all():  # JSON cannot say NaN, but 1e999 overflows to inf
+        lengths_end = np.cumsum(lengths)
+        i = int(np.searchsorted(lengths_end, int(np.flatnonzero(~np.isfinite(values))[0]), "right"))
+        raise ctx.error(
+            "expected finite numbers, found an overflowing value", labels[i], "keypoints"
+        )
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     rows_arr = np.asarray(rows, dtype=np.intp)
-    for length in np.unique(lengths).tolist():
-        sel = np.flatnonzero(lengths == length)
+    uniform = lengths.min() == lengths.max()
+    for length in [int(lengths[0])] if uniform else np.unique(lengths).tolist():
+        sel = np.arange(len(lengths)) if uniform else np.flatnonzero(lengths == length)
         k = length // 3
         if len(sel) == len(lengths):
             flat = values.reshape(len(sel), k, 3)
@@ -156,14 +163,10 @@ def _fill_keypoints(
             unlabeled = (flat == 0).all(axis=2)
             table.visibility[target, :k] = np.where(unlabeled, 0, 2)
             continue
-        finite = np.isfinite(flat).all(axis=2)
-        if not finite.all():
-            r, kk = (int(x) for x in np.argwhere(~finite)[0])
-            raise ctx.error(
-                f"keypoint {kk}: expected finite numbers, found {flat[r, kk].tolist()}",
-                labels[int(sel[r])],
-                "keypoints",
-            )
+        vis = raw_v.astype(np.uint8)  # exact for the usual integer 0, 1, 2
+        if np.array_equal(vis, raw_v) and vis.max(initial=0) <= 2:
+            table.visibility[target, :k] = vis
+            continue
         out_of_range = (raw_v < 0) | (raw_v > 2)
         if out_of_range.any():
             r, kk = (int(x) for x in np.argwhere(out_of_range)[0])
@@ -200,8 +203,15 @@ def table_from_fast(
     """Columns from fast-path records (standard fields only), with C-level loops."""
     n = len(records)
     kps = [r.keypoints for r in records]
-    # upper bound for K from the raw text length (at least 2 bytes per number: "0,")
-    k = max((len(f) for f in kps if f is not UNSET), default=0) // 6 + 1
+    if kps.count(UNSET):
+        rows: Sequence[int] = [i for i, f in enumerate(kps) if f is not UNSET]
+        kps = [kps[i] for i in rows]
+    else:
+        rows = range(n)
+    kp_parsed = parse_number_lists(kps)
+    if kp_parsed is None:
+        raise _NotFast
+    k = int(kp_parsed[1].max(initial=0)) // 3
     t = InstanceTable.allocate(n, k)
     labels = _LazyLabels(records, first_index)
     for name, col in (("id", t.ids), ("image_id", t.image_ids), ("category_id", t.category_ids)):
@@ -253,16 +263,8 @@ def table_from_fast(
             t.bbox[:] = box_values.reshape(-1, 4)
         else:
             t.bbox[box_rows] = box_values.reshape(-1, 4)
-    if UNSET in kps:
-        rows: Sequence[int] = [i for i, f in enumerate(kps) if f is not UNSET]
-        kps = [kps[i] for i in rows]
-        kp_labels: Any = _Relabel(labels, rows)
-    else:
-        rows, kp_labels = range(n), labels
-    parsed = parse_number_lists(kps)
-    if parsed is None:
-        raise _NotFast
-    _fill_keypoints(t, rows, parsed[0], parsed[1], ctx, kp_labels)
+    kp_labels: Any = labels if isinstance(rows, range) else _Relabel(labels, rows)
+    _fill_keypoints(t, rows, kp_parsed[0], kp_parsed[1], ctx, kp_labels)
     segs = [r.segmentation for r in records]
     if UNSET in segs:
         t.segmentation = RaggedBytes.from_values(None if s is UNSET else bytes(s) for s in segs)
@@ -302,11 +304,14 @@ class _LazyLabels:
 
 
 def _fill_optional(col: NDArray[Any], records: Sequence[Any], name: str, absent: float) -> None:
-    try:
-        col[:] = np.fromiter(map(attrgetter(name), records), dtype=col.dtype, count=len(records))
-    except TypeError:  # some or all records lack the field
-        values = [getattr(r, name) for r in records]
+    values = list(map(attrgetter(name), records))
+    missing = values.count(UNSET)  # identity matches first: cheap
+    if missing == len(values):
+        col.fill(absent)
+    elif missing:
         col[:] = [absent if v is UNSET else v for v in values]
+    else:
+        col[:] = np.fromiter(values, dtype=col.dtype, count=len(values))
 
 
 _INT_FIELDS = {"id": "ids", "image_id": "image_ids", "category_id": "category_ids"}
