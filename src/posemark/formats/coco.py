@@ -614,6 +614,17 @@ def raw_categories(records: list[Any], ctx: ReadContext) -> list[RawCategory]:
     return out
 
 
+def warn_unnamed(ctx: ReadContext, raw: RawCategory, k: int) -> None:
+    """Report a category whose name list is shorter than its keypoint count."""
+    ctx.warn(
+        f"the keypoint-name list has {len(raw.names)} names but its keypoint count is {k}; "
+        f"the unnamed ones are called kp{len(raw.names) + 1}..kp{k} (the list is written "
+        "back as it was)",
+        f"category id {raw.id} ({raw.name})",
+        "keypoints",
+    )
+
+
 def build_category(raw: RawCategory, k_seen: int, ctx: ReadContext) -> Category:
     """Turn a raw category into one with a validated skeleton.
 
@@ -629,13 +640,7 @@ def build_category(raw: RawCategory, k_seen: int, ctx: ReadContext) -> Category:
         # No names and no annotations seen (yet): the skeleton's indices bound K.
         k_seen = max(flat) + (1 if min(flat) == 0 else 0)
     if k_seen > len(names):
-        ctx.warn(
-            f"the keypoint-name list has {len(names)} names but its annotations carry {k_seen} "
-            f"keypoints; the unnamed ones are called kp{len(names) + 1}..kp{k_seen} (the list "
-            "is written back as it was)",
-            where,
-            "keypoints",
-        )
+        warn_unnamed(ctx, raw, k_seen)
         names += [f"kp{i + 1}" for i in range(len(names), k_seen)]
     if not names:
         names = ["kp1"]

@@ -28,6 +28,7 @@ from posemark.formats.coco import (
     num_keypoints_mismatch,
     raw_categories,
     warn_num_keypoints,
+    warn_unnamed,
 )
 from posemark.formats.coco_io import iter_coco
 from posemark.formats.errors import Problem
@@ -131,6 +132,7 @@ def stream_convert_coco(
     image_ids, ann_ids, ann_image_ids = _IdLog(), _IdLog(), _IdLog()
     k_seen: dict[int, dict[int, int]] = {}  # category id -> keypoint count -> records
     raw_cats: list[Any] = []
+    early: list[Any] = []  # categories written before any of their annotations was seen
     n_images = n_instances = 0
     mismatch = [0, 0, 0, 0]
     with atomic_write(dst) as fh:
@@ -167,12 +169,19 @@ def stream_convert_coco(
                 if key == "categories":
                     cats = raw_categories(records, ctx)
                     raw_cats.extend(cats)
-                    records = [
-                        category_record(build_category(c, _mode(k_seen.get(c.id)), ctx))
-                        for c in cats
-                    ]
+                    built = [build_category(c, _mode(k_seen.get(c.id)), ctx) for c in cats]
+                    early.extend(
+                        (c, b.skeleton.num_keypoints)
+                        for c, b in zip(cats, built, strict=True)
+                        if c.id not in k_seen
+                    )
+                    records = [category_record(b) for b in built]
                 out.elements(records)
         out.end()
+        for raw, k_used in early:  # their annotations came later: report what they showed
+            k_final = _mode(k_seen.get(raw.id))
+            if k_final > max(k_used, len(raw.names)):
+                warn_unnamed(ctx, raw, k_final)
         warn_num_keypoints(ctx, *mismatch)
         _check(ctx, image_ids, ann_ids, ann_image_ids, raw_cats, k_seen, ctx.results)
     return StreamCounts(n_images, n_instances, len(raw_cats))
