@@ -94,6 +94,18 @@ class RaggedBytes:
         chunk = self._chunks[self._chunk[i]]
         return bytes(memoryview(chunk)[self._starts[i] : self._ends[i]])
 
+    def values(self, start: int, stop: int) -> list[bytes | None]:
+        """Rows ``start:stop`` at once (one conversion per column, not per row)."""
+        views = [memoryview(c) for c in self._chunks]
+        present = self._present[start:stop].tolist()
+        chunk = self._chunk[start:stop].tolist()
+        starts = self._starts[start:stop].tolist()
+        ends = self._ends[start:stop].tolist()
+        return [
+            bytes(views[c][s:e]) if p else None
+            for p, c, s, e in zip(present, chunk, starts, ends, strict=True)
+        ]
+
     def take(self, rows: NDArray[np.intp]) -> RaggedBytes:
         return RaggedBytes.from_values(self[int(i)] for i in rows)
 
