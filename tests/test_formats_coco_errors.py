@@ -494,3 +494,19 @@ def test_validate_reports_a_syntax_error_with_its_location(testdata: Path, tmp_p
     assert len(problems) == 1
     assert problems[0].severity == "error" and problems[0].record == "JSON"
     assert f"byte offset {len(data) // 2}" in problems[0].message
+
+
+def test_atomic_write_gives_ordinary_file_permissions(tmp_path: Path) -> None:
+    """Exports are shared with training jobs: they must not come out private (0600)."""
+    import os
+    import stat
+
+    from posemark.formats.atomic import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "out.json") as fh:
+            fh.write(b"{}")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o644

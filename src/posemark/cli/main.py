@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMAND_MODULES: tuple[str, ...] = ("skeletons", "evaluate", "validate", "stats", "convert")
+COMMAND_MODULES: tuple[str, ...] = ("skeletons", "evaluate", "validate", "stats", "convert", "demo")
 
 
 def _version(value: bool) -> None:
