@@ -144,3 +144,16 @@ def test_streaming_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     assert big_size > 9 * small_size  # the output really is ten times larger
     assert big_size > 150_000_000
     assert big_peak - small_peak < 20, (small_peak, big_peak)
+
+
+def test_read_reports_byte_progress_up_to_the_file_size(testdata: Path) -> None:
+    """Long reads drive the CLI's progress bar: calls grow monotonically to the size."""
+    src = testdata / "coco/mmpose_coco/test_coco.json"
+    seen: list[tuple[int, int]] = []
+    read_coco(src, progress=lambda done, total: seen.append((done, total)), block_size=4096)
+    size = src.stat().st_size
+    assert len(seen) > 3
+    assert all(total == size for _, total in seen)
+    done = [d for d, _ in seen]
+    assert done == sorted(done)
+    assert size - 64 <= done[-1] <= size

@@ -224,11 +224,30 @@ def test_match_builtin_on_coco_names() -> None:
     assert match_builtin(tuple(names)) is load_builtin("coco17")
 
 
-def test_match_builtin_needs_exact_order_and_names() -> None:
+def test_match_builtin_needs_the_same_names_in_the_same_order() -> None:
     names = list(load_builtin("coco17").keypoints)
     assert match_builtin(names[::-1]) is None
     assert match_builtin(names[:-1]) is None
-    assert match_builtin([n.upper() for n in names]) is None
+    assert match_builtin([*names[:-1], "left_toe"]) is None
+
+
+def test_match_builtin_ignores_case_spaces_and_hyphens() -> None:
+    """AI Challenger files spell 'Right Shoulder'; it is still aic14's right_shoulder."""
+    names = list(load_builtin("coco17").keypoints)
+    assert match_builtin([n.upper() for n in names]) == load_builtin("coco17")
+    assert match_builtin([n.replace("_", "-") for n in names]) == load_builtin("coco17")
+
+
+def test_aic_file_categories_get_aic14_sigmas_and_flip_pairs(testdata: Path) -> None:
+    from posemark.formats.coco_io import read_coco
+
+    dataset = read_coco(testdata / "aic/mmpose_aic/test_aic.json")
+    skeleton = dataset.categories[0].skeleton
+    aic = load_builtin("aic14")
+    assert skeleton.keypoints[0] == "Right Shoulder"  # the file's own spelling is kept
+    assert skeleton.sigmas == aic.sigmas
+    assert skeleton.flip_pairs == aic.flip_pairs
+    assert [c for _, c in skeleton.colors] == [dict(aic.colors)[n] for n in aic.keypoints]
 
 
 def test_match_builtin_on_real_category_names(testdata: Path) -> None:

@@ -6,13 +6,43 @@ to stderr so that piping JSON never mixes in human text.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+__all__ = ["byte_progress", "err", "escape", "fail", "out", "warn"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A transient bar on stderr for reading a file; callers get ``update(done, total)``.
+
+    Disabled when stderr is not a terminal, so logs and pipes stay clean.
+    """
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield update
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from posemark.cli.console import err, fail, out, warn
+from posemark.cli.console import byte_progress, err, fail, out, warn
 from posemark.formats import registry
 from posemark.formats.errors import FormatError, Problem
 from posemark.formats.registry import UnknownFormatError
@@ -57,7 +57,8 @@ def stats(
     if not file.is_file():
         fail(escape(f"{file}: no such file"))
     try:
-        dataset = registry.read(file, format, on_warning=show_warning)
+        with byte_progress(f"reading {escape(str(file))}") as update:
+            dataset = registry.read(file, format, on_warning=show_warning, progress=update)
     except (UnknownFormatError, PoseValidationError) as exc:
         fail(escape(str(exc)))
     except FormatError as exc:

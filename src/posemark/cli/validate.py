@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from posemark.cli.console import err, fail, out
+from posemark.cli.console import byte_progress, err, fail, out
 from posemark.formats.registry import UnknownFormatError, extension_fallback_note
 from posemark.services.validate import count_by_severity, validate_file
 
@@ -42,7 +42,8 @@ def validate(
 ) -> None:
     """List every error and warning in FILE; exit 1 when there is any error."""
     try:
-        problems = validate_file(file, format)
+        with byte_progress(f"checking {escape(str(file))}") as update:
+            problems = validate_file(file, format, update)
     except (FileNotFoundError, UnknownFormatError) as exc:
         fail(escape(str(exc)))
     except OSError as exc:

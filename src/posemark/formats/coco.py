@@ -627,6 +627,16 @@ def warn_unnamed(ctx: ReadContext, raw: RawCategory, k: int) -> None:
     )
 
 
+def _colors_by_index(builtin: Skeleton, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The built-in's colours under this file's spelling of the same keypoints."""
+    colors = dict(builtin.colors)
+    return tuple(
+        (name, colors[ref])
+        for name, ref in zip(names, builtin.keypoints, strict=True)
+        if ref in colors
+    )
+
+
 def build_category(raw: RawCategory, k_seen: int, ctx: ReadContext) -> Category:
     """Turn a raw category into one with a validated skeleton.
 
@@ -683,7 +693,7 @@ def build_category(raw: RawCategory, k_seen: int, ctx: ReadContext) -> Category:
             edges=tuple(dict.fromkeys(edges)),
             flip_pairs=builtin.flip_pairs if builtin else infer_flip_pairs(names),
             sigmas=builtin.sigmas if builtin else None,
-            colors=builtin.colors if builtin else (),
+            colors=_colors_by_index(builtin, names) if builtin else (),
         )
     except PoseValidationError as exc:
         raise ctx.error(str(exc), where, "keypoints") from None

@@ -49,8 +49,15 @@ def _warn(problem: Problem) -> None:
     warnings.warn(str(problem), FormatWarning, stacklevel=4)
 
 
+ByteProgress = Callable[[int, int], None]  # (bytes read, file size)
+
+
 def iter_coco(
-    path: str | Path, ctx: ReadContext, skip_annotations: bool = False, block_size: int = 1 << 20
+    path: str | Path,
+    ctx: ReadContext,
+    skip_annotations: bool = False,
+    block_size: int = 1 << 20,
+    progress: ByteProgress | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """Low-level stream of ``("member", key)``, ``("array_start", key)``, ``("value", (key, obj))``,
     ``("array", (key, records, first))``, ``("images", FrameTable)`` and
@@ -116,6 +123,8 @@ def iter_coco(
                 # validating: report each bad record and keep the good ones
                 item, n = _record_by_record(ev.key, ev.raw, ctx, first, exc)
             counts[ev.key] = first + n
+            if progress is not None:
+                progress(ev.offset + len(ev.raw), size)
             if item is not None:
                 yield item
         ev = next(events, None)
@@ -152,6 +161,7 @@ def read_coco(
     on_warning: Callable[[Problem], None] | None = _warn,
     on_error: Callable[[Problem], None] | None = None,
     block_size: int = 1 << 20,
+    progress: ByteProgress | None = None,
 ) -> Dataset:
     """Read a COCO keypoints document or results list into a Dataset.
 
@@ -161,7 +171,7 @@ def read_coco(
     """
     ctx = ReadContext(str(path), on_warning=on_warning, on_error=on_error)
     asm = CocoAssembler(ctx)
-    for kind, item in iter_coco(path, ctx, block_size=block_size):
+    for kind, item in iter_coco(path, ctx, block_size=block_size, progress=progress):
         if kind == "member":
             asm.member(item)
         elif kind == "value":
@@ -241,11 +251,11 @@ def write_coco(
         fh.write(b"}\n")
 
 
-def validate_coco(path: str | Path) -> list[Problem]:
+def validate_coco(path: str | Path, progress: ByteProgress | None = None) -> list[Problem]:
     """Every problem in a file: located errors and warnings, without stopping at the first."""
     problems: list[Problem] = []
     try:
-        read_coco(path, on_warning=problems.append, on_error=problems.append)
+        read_coco(path, on_warning=problems.append, on_error=problems.append, progress=progress)
     except FormatError as exc:
         problems.append(exc.problem)
     return problems

@@ -31,10 +31,17 @@ SNIFF_BYTES = 16 * 1024
 
 WarningSink = Callable[[Problem], None]
 RowProgress = Callable[[int], None]
+ByteProgress = Callable[[int, int], None]  # (bytes read, file size)
 
 
 class Reader(Protocol):
-    def __call__(self, path: Path, *, on_warning: WarningSink | None = ...) -> Dataset: ...
+    def __call__(
+        self,
+        path: Path,
+        *,
+        on_warning: WarningSink | None = ...,
+        progress: ByteProgress | None = ...,
+    ) -> Dataset: ...
 
 
 class Writer(Protocol):
@@ -188,10 +195,17 @@ def resolve(path: str | Path, format: str | None) -> FormatSpec:
 
 
 def read(
-    path: str | Path, format: str | None = None, on_warning: WarningSink | None = None
+    path: str | Path,
+    format: str | None = None,
+    on_warning: WarningSink | None = None,
+    progress: ByteProgress | None = None,
 ) -> Dataset:
-    """Read any registered format; ``on_warning`` collects quirks instead of warning."""
-    return resolve(path, format).read(Path(path), on_warning=on_warning)
+    """Read any registered format; ``on_warning`` collects quirks instead of warning and
+    ``progress(bytes_read, size)`` reports how far a long read has come."""
+    spec = resolve(path, format)
+    if progress is None:
+        return spec.read(Path(path), on_warning=on_warning)
+    return spec.read(Path(path), on_warning=on_warning, progress=progress)
 
 
 def write(
@@ -206,11 +220,15 @@ def write(
     return spec
 
 
-def validate(path: str | Path, format: str | None = None) -> list[Problem]:
+def validate(
+    path: str | Path, format: str | None = None, progress: ByteProgress | None = None
+) -> list[Problem]:
     """Every problem in a file (errors and warnings), whatever its format."""
     spec = resolve(path, format)
     if spec.validate is not None:
-        return spec.validate(Path(path))
+        if progress is None:
+            return spec.validate(Path(path))
+        return spec.validate(Path(path), progress=progress)  # type: ignore[call-arg]
     problems: list[Problem] = []
     try:
         spec.read(Path(path), on_warning=problems.append)
@@ -280,10 +298,14 @@ def sniff_coco(path: Path) -> bool:
 # ---------------------------------------------------------------- built-in formats
 
 
-def _read_coco(path: Path, *, on_warning: WarningSink | None = None) -> Dataset:
+def _read_coco(
+    path: Path, *, on_warning: WarningSink | None = None, progress: ByteProgress | None = None
+) -> Dataset:
     from posemark.formats.coco_io import read_coco
 
-    return read_coco(path) if on_warning is None else read_coco(path, on_warning=on_warning)
+    if on_warning is None:
+        return read_coco(path, progress=progress)
+    return read_coco(path, on_warning=on_warning, progress=progress)
 
 
 def _write_coco(dataset: Dataset, path: Path, progress: RowProgress | None = None) -> None:
@@ -292,10 +314,10 @@ def _write_coco(dataset: Dataset, path: Path, progress: RowProgress | None = Non
     write_coco(dataset, path, progress=progress)
 
 
-def _validate_coco(path: Path) -> list[Problem]:
+def _validate_coco(path: Path, progress: ByteProgress | None = None) -> list[Problem]:
     from posemark.formats.coco_io import validate_coco
 
-    return validate_coco(path)
+    return validate_coco(path, progress=progress)
 
 
 COCO = FormatSpec(

@@ -239,10 +239,15 @@ def _builtin_index() -> dict[str, Skeleton]:
 
 
 @functools.cache
+def _normal_name(name: str) -> str:
+    """'Right Shoulder', 'right-shoulder' and 'right_shoulder' name the same keypoint."""
+    return "_".join(name.strip().lower().replace("-", " ").replace("_", " ").split())
+
+
 def _by_keypoints() -> dict[tuple[str, ...], Skeleton]:
     index: dict[tuple[str, ...], Skeleton] = {}
     for skeleton in _builtins():
-        index.setdefault(skeleton.keypoints, skeleton)
+        index.setdefault(tuple(_normal_name(n) for n in skeleton.keypoints), skeleton)
     return index
 
 
@@ -266,13 +271,15 @@ def load_builtin(name: str) -> Skeleton:
 
 
 def match_builtin(keypoint_names: Sequence[str]) -> Skeleton | None:
-    """The built-in skeleton whose ordered keypoint names equal ``keypoint_names`` exactly.
+    """The built-in skeleton whose ordered keypoint names equal ``keypoint_names``.
 
     File readers use it to attach sigmas, flip pairs and colours to a category that only
-    lists names (COCO categories carry neither). Exact order matters: the same names in
-    another order are a different schema.
+    lists names (COCO categories carry neither). Names compare without case, spaces,
+    hyphens or underscores mattering (AI Challenger files say 'Right Shoulder'), but order
+    matters: the same names in another order are a different schema. Callers map the
+    match's per-keypoint data by index, since the spelling may differ.
     """
-    return _by_keypoints().get(tuple(keypoint_names))
+    return _by_keypoints().get(tuple(_normal_name(n) for n in keypoint_names))
 
 
 def resolve_skeleton(spec: str) -> Skeleton:

@@ -12,7 +12,9 @@ from posemark.formats import registry
 from posemark.formats.errors import Problem
 
 
-def validate_file(path: str | Path, format: str | None = None) -> list[Problem]:
+def validate_file(
+    path: str | Path, format: str | None = None, progress: registry.ByteProgress | None = None
+) -> list[Problem]:
     """Every error and warning in ``path``; the format is detected when not given.
 
     Raises :class:`FileNotFoundError` for a missing file and
@@ -22,7 +24,7 @@ def validate_file(path: str | Path, format: str | None = None) -> list[Problem]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such file")
-    return registry.validate(p, format)
+    return registry.validate(p, format, progress)
 
 
 def count_by_severity(problems: list[Problem]) -> tuple[int, int]:
