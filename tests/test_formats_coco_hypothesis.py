@@ -16,7 +16,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posemark.formats.coco import ANNOTATION_FIELDS, dataset_from_dict, dataset_to_dict
+from posemark.formats.coco import dataset_from_dict, dataset_to_dict
+from posemark.formats.coco_context import ANNOTATION_FIELDS
 from posemark.formats.coco_io import read_coco, write_coco
 from posemark.formats.errors import Problem
 

@@ -16,20 +16,11 @@ from typing import Any, BinaryIO
 import msgspec
 
 from posemark.formats.atomic import atomic_write
-from posemark.formats.coco import (
-    GENERIC_DECODER,
-    CocoAssembler,
-    ReadContext,
-    _concat_frames,
-    annotation_records,
-    category_record,
-    decode_annotations,
-    decode_images,
-    document_keys,
-    frames_from_dicts,
-    image_records,
-    table_from_dicts,
-)
+from posemark.formats.coco import CocoAssembler, concat_frames, document_keys
+from posemark.formats.coco_annotations import decode_annotations, table_from_dicts
+from posemark.formats.coco_context import GENERIC_DECODER, ReadContext
+from posemark.formats.coco_images import decode_images, frames_from_dicts
+from posemark.formats.coco_records import annotation_records, category_record, image_records
 from posemark.formats.errors import FormatError, FormatWarning, Problem
 from posemark.formats.jsonstream import (
     ArrayBatch,
@@ -152,7 +143,7 @@ def _record_by_record(
     if not good_tables:
         return None, len(records)
     if key == "images":
-        return ("images", _concat_frames(good_tables)), len(records)
+        return ("images", concat_frames(good_tables)), len(records)
     return ("annotations", (InstanceTable.concat(good_tables), 0)), len(records)
 
 

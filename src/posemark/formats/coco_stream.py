@@ -19,18 +19,11 @@ import msgspec
 import numpy as np
 
 from posemark.formats.atomic import atomic_write
-from posemark.formats.coco import (
-    ReadContext,
-    annotation_records,
-    build_category,
-    category_record,
-    image_records,
-    num_keypoints_mismatch,
-    raw_categories,
-    warn_num_keypoints,
-    warn_unnamed,
-)
+from posemark.formats.coco import num_keypoints_mismatch, warn_num_keypoints
+from posemark.formats.coco_categories import build_category, raw_categories, warn_unnamed
+from posemark.formats.coco_context import ReadContext
 from posemark.formats.coco_io import iter_coco
+from posemark.formats.coco_records import annotation_records, category_record, image_records
 from posemark.formats.errors import Problem
 from posemark.model import FrameTable, InstanceTable
 
