@@ -19,7 +19,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMAND_MODULES: tuple[str, ...] = ("skeletons", "evaluate", "validate", "stats", "convert", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "skeletons",
+    "evaluate",
+    "validate",
+    "stats",
+    "convert",
+    "demo",
+    "serve",
+    "projects",
+)
 
 
 def _version(value: bool) -> None:
@@ -39,3 +48,7 @@ def _root(
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"posemark.cli.{_name}").register(app)
+
+
+if __name__ == "__main__":  # ``python -m posemark.cli.main`` (the server benchmark uses it)
+    app()

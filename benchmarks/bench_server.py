@@ -1,0 +1,289 @@
+"""Annotation server benchmarks: save latency under concurrent annotators, editor start.
+
+1. Save latency: a real ``posemark serve`` process on loopback, one project, 20
+   simulated annotators (threads, each with its own login and item) saving an
+   annotation of 20 people x 17 keypoints, each save based on the version the previous
+   one returned. Reports p50/p90/p99/max per backend (embedded SQLite and PostgreSQL),
+   side by side with the same clients calling ``GET /api/health`` (the HTTP floor of
+   this server) so the cost of the save itself is visible.
+2. Editor start: Chromium (Playwright) opens an item with 20 people x 17 keypoints; the
+   time from navigation start until every keypoint element is in the DOM and the editor
+   reports ``data-save-state="saved"``, next to the time to load the bare image.
+
+    .venv/bin/python benchmarks/bench_server.py [--saves 50] [--annotators 20] [--no-postgres]
+
+Targets (issue 3): p99 save < 50 ms, editor interactive < 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ADMIN_PASSWORD = "bench-admin-password"
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(data_dir: Path, db_url: str | None) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "posemark.cli.main", "serve", "--data", str(data_dir)]
+    cmd += ["--port", str(port)] + (["--db", db_url] if db_url else [])
+    env = dict(os.environ, POSEMARK_ADMIN_PASSWORD=ADMIN_PASSWORD)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(
+        f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
+    )
+
+
+def login(base: str, username: str, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=30)
+    r = client.post("/api/auth/login", json={"username": username, "password": password})
+    r.raise_for_status()
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    return client
+
+
+def people_document(n_people: int, k: int, jitter: float) -> dict[str, object]:
+    instances = []
+    for p in range(n_people):
+        kps = [[30.0 + 25 * p + i + jitter, 40.0 + 10 * i + jitter, 2] for i in range(k)]
+        instances.append(
+            {"id": f"p{p}", "keypoints": kps, "bbox": None, "bbox_mode": "derived",
+             "source": "human", "confirmed": True, "track_id": None}
+        )  # fmt: skip
+    return {"instances": instances}
+
+
+def make_project(admin: httpx.Client, tmp: Path, annotators: int) -> tuple[int, list[int]]:
+    from PIL import Image
+
+    folder = tmp / "images"
+    folder.mkdir()
+    for i in range(annotators + 1):
+        Image.new("RGB", (1280, 720), (40 + i, 90, 140)).save(folder / f"frame{i:03d}.jpg")
+    r = admin.post(
+        "/api/projects", json={"name": f"bench {uuid.uuid4().hex[:6]}", "skeleton": "coco17"}
+    )
+    r.raise_for_status()
+    pid = r.json()["id"]
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in sorted(folder.iterdir())]
+    admin.headers.pop("Content-Type", None)
+    admin.post(f"/api/projects/{pid}/import", files=files).raise_for_status()
+    items = admin.get(f"/api/projects/{pid}/items", params={"limit": 1000}).json()["items"]
+    return pid, [it["id"] for it in items]
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    s = sorted(samples)
+
+    def q(p: float) -> float:
+        return s[min(len(s) - 1, round(p * (len(s) - 1)))]
+
+    return {"n": len(s), "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": s[-1]}
+
+
+def make_annotators(admin: httpx.Client, base: str, pid: int, n: int) -> list[httpx.Client]:
+    clients = []
+    for i in range(n):
+        name, password = f"annotator{i}-{uuid.uuid4().hex[:4]}", f"pw-{uuid.uuid4().hex}"
+        admin.post("/api/users", json={"username": name, "password": password}).raise_for_status()
+        member = {"username": name, "role": "annotator"}
+        admin.post(f"/api/projects/{pid}/members", json=member).raise_for_status()
+        clients.append(login(base, name, password))
+    return clients
+
+
+def run_saves(
+    clients: list[httpx.Client], items: list[int], saves: int, interval: float
+) -> dict[str, dict[str, float]]:
+    """Each annotator saves its own item ``saves`` times, one save per ``interval`` s
+    (0: back to back), each based on the version its previous save returned."""
+    save_ms: list[float] = []
+    health_ms: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(clients))
+    errors: list[str] = []
+
+    def annotator(client: httpx.Client, item: int) -> None:
+        try:
+            version = client.get(f"/api/items/{item}").json()["version"]
+            barrier.wait()
+            local_save, local_health = [], []
+            # Annotators work independently: each starts at its own moment in the interval.
+            next_at = time.monotonic() + random.uniform(0, interval)
+            time.sleep(max(0.0, next_at - time.monotonic()))
+            for s in range(saves):
+                doc = people_document(20, 17, jitter=s * 0.25)
+                body = {"base_version": version, "annotation": doc}
+                t0 = time.perf_counter()
+                r = client.put(f"/api/items/{item}/annotation", json=body)
+                local_save.append((time.perf_counter() - t0) * 1000)
+                r.raise_for_status()
+                version = r.json()["version"]
+                t0 = time.perf_counter()
+                client.get("/api/health").raise_for_status()
+                local_health.append((time.perf_counter() - t0) * 1000)
+                next_at += interval * random.uniform(0.8, 1.2) if interval else 0
+                time.sleep(max(0.0, next_at - time.monotonic()))
+            with lock:
+                save_ms.extend(local_save)
+                health_ms.extend(local_health)
+        except Exception as exc:  # reported after the run
+            errors.append(repr(exc))
+
+    threads = [
+        threading.Thread(target=annotator, args=(c, it))
+        for c, it in zip(clients, items, strict=False)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} annotator(s) failed, first: {errors[0]}")
+    return {"save": percentiles(save_ms), "health": percentiles(health_ms)}
+
+
+def editor_start(base: str, item: int) -> dict[str, float]:
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"]  # fmt: skip
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{base}/#/login")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", ADMIN_PASSWORD)
+        page.press("input[name=password]", "Enter")
+        page.wait_for_url("**/#/projects")
+        results: dict[str, list[float]] = {"editor_ms": [], "image_ms": []}
+        for _ in range(5):
+            page.goto(f"{base}/#/projects")
+            page.wait_for_load_state("networkidle")
+            t0 = page.evaluate("performance.now()")
+            page.evaluate(f"location.hash = '#/items/{item}'")
+            page.wait_for_function(
+                "document.querySelectorAll('[data-keypoint]').length >= 340 && "
+                "document.querySelector('[data-save-state=\"saved\"]') !== null"
+            )
+            results["editor_ms"].append(page.evaluate("performance.now()") - t0)
+            t0 = page.evaluate("performance.now()")
+            page.evaluate(
+                "url => new Promise(ok => { const i = new Image(); i.onload = ok;"
+                " i.src = url + '?' + Math.random(); })",
+                f"{base}/api/items/{item}/image",
+            )
+            results["image_ms"].append(page.evaluate("performance.now()") - t0)
+        browser.close()
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+def bench_backend(
+    label: str, db_url: str | None, annotators: int, saves: int, editor: bool
+) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        proc, base = start_server(tmp / "data", db_url)
+        try:
+            admin = login(base, "admin", ADMIN_PASSWORD)
+            pid, items = make_project(admin, tmp, annotators)
+            clients = make_annotators(admin, base, pid, annotators)
+            result: dict[str, object] = {"backend": label}
+            result["paced"] = run_saves(clients, items, saves, interval=1.0)
+            result["saturated"] = run_saves(clients, items, saves, interval=0.0)
+            if editor:
+                item = items[-1]
+                version = admin.get(f"/api/items/{item}").json()["version"]
+                body = {"base_version": version, "annotation": people_document(20, 17, 0)}
+                admin.put(f"/api/items/{item}/annotation", json=body).raise_for_status()
+                result["editor"] = editor_start(base, item)
+            return result
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--saves", type=int, default=50, help="saves per annotator")
+    ap.add_argument("--annotators", type=int, default=20)
+    ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    results = [bench_backend("sqlite", None, args.annotators, args.saves, editor=True)]
+    if not args.no_postgres:
+        import psycopg
+
+        name = f"posemark_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+            results.append(
+                bench_backend("postgresql", url, args.annotators, args.saves, editor=False)
+            )
+        finally:
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"{args.annotators} annotators, {args.saves} saves each of 20 people x 17 keypoints,")
+    print(
+        "paced: one save per second per annotator (autosave while editing); saturated: back to back"
+    )
+    head = f"{'backend':<11} {'mode':<10} {'call':<7} {'n':>5}"
+    print(head + "".join(f"{c:>9}" for c in ("p50 ms", "p90 ms", "p99 ms", "max ms")))
+    for r in results:
+        for mode in ("paced", "saturated"):
+            for call in ("save", "health"):
+                st = r[mode][call]  # type: ignore[index]
+                row = f"{r['backend']:<11} {mode:<10} {call:<7} {st['n']:>5}"
+                print(row + "".join(f"{st[k]:>9.1f}" for k in ("p50", "p90", "p99", "max")))
+    for r in results:
+        p99 = r["paced"]["save"]["p99"]  # type: ignore[index]
+        verdict = "PASS" if p99 < 50 else "MISS"
+        print(f"{verdict}  p99 save < 50 ms, paced, {r['backend']} (measured {p99:.1f} ms)")
+    editor = results[0].get("editor")
+    if isinstance(editor, dict):
+        print(
+            f"editor interactive (20 people x 17 keypoints): median {editor['editor_ms']:.0f} ms;"
+            f" the bare image alone {editor['image_ms']:.0f} ms"
+        )
+        verdict = "PASS" if editor["editor_ms"] < 300 else "MISS"
+        print(f"{verdict}  editor interactive < 300 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""``posemark import`` and ``posemark export``: move images and annotations in and out of
+a project without the web UI, through the same services the API uses."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from posemark.cli.console import err, fail, out, warn
+from posemark.cli.serve import DATA_HELP, DB_HELP
+
+if TYPE_CHECKING:
+    from posemark.services.settings import Settings
+    from posemark.store.engine import Store
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_command)
+    app.command("export")(export_command)
+
+
+@contextlib.contextmanager
+def _import_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A transient bar per stage (checking, copying, saving) on a terminal's stderr."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task("checking", total=None)
+
+    def update(stage: str, done: int, total: int) -> None:
+        progress.update(task, description=stage, completed=done, total=total or None)
+
+    with progress:
+        yield update
+
+
+def import_command(
+    project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
+    source: Annotated[
+        Path,
+        typer.Argument(help="A folder of images, or a COCO .json file.", show_default=False),
+    ],
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            "--images",
+            help="Image folder of a COCO file (default: its folder).",
+            show_default=False,
+        ),
+    ] = None,
+    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
+    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    create_with_skeleton: Annotated[
+        str | None,
+        typer.Option(
+            "--create-with-skeleton",
+            help="Create PROJECT with this built-in skeleton when it does not exist.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Import SOURCE into PROJECT: everything or, on any problem, nothing."""
+    from posemark.services.errors import NotFound, ServiceError
+    from posemark.services.importing import import_path
+    from posemark.services.projects import create_project, find_project
+
+    settings, store = _open(data, db)
+    try:
+        with store.session() as session:
+            try:
+                target = find_project(session, project)
+            except NotFound:
+                if create_with_skeleton is None:
+                    raise
+                target = create_project(session, settings, project, create_with_skeleton)
+                err.print(Text(f"created project {target.name!r} ({create_with_skeleton})"))
+            with _import_progress() as progress:
+                report = import_path(session, settings, target, source, images, progress=progress)
+            name = target.name
+    except ServiceError as exc:
+        fail(
+            escape(exc.message)
+            + ("; nothing was imported" if not isinstance(exc, NotFound) else "")
+        )
+    finally:
+        store.dispose()
+    for w in report.warnings:
+        warn(escape(w))
+    if report.ignored:
+        first = report.ignored[0]
+        warn(escape(f"ignored {len(report.ignored)} file(s) that are not images, e.g. {first}"))
+    done = f"{report.items_created} images with {report.instances} instances"
+    out.print(Text(f"imported {done} into {name!r}"))
+
+
+def export_command(
+    project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
+    out_file: Annotated[
+        Path, typer.Argument(metavar="OUT", help="COCO .json file to write.", show_default=False)
+    ],
+    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
+    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+) -> None:
+    """Export PROJECT's keypoints as COCO to OUT (written atomically)."""
+    from posemark.services.errors import ServiceError
+    from posemark.services.exporting import export_coco_file
+    from posemark.services.projects import find_project
+
+    _settings, store = _open(data, db)
+    try:
+        with store.session() as session:
+            target = find_project(session, project)
+            dataset = export_coco_file(session, target, out_file)
+    except ServiceError as exc:
+        fail(escape(exc.message))
+    except OSError as exc:
+        fail(escape(f"{exc.filename or out_file}: {exc.strerror or exc}"))
+    finally:
+        store.dispose()
+    out.print(
+        Text(
+            f"{target.name!r} -> {out_file}: {len(dataset.images)} images, "
+            f"{len(dataset.instances)} instances (COCO keypoints)"
+        )
+    )
+
+
+def _open(data: Path, db: str | None) -> tuple[Settings, Store]:
+    """Settings and a migrated store for ``--data``/``--db`` (fails cleanly when the
+    database cannot be reached)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from posemark.services.settings import Settings
+    from posemark.store import open_store, upgrade_to_head
+
+    settings = Settings(data_dir=data, db_url=db or "")
+    settings.make_dirs()
+    store = open_store(settings.db_url)
+    try:
+        upgrade_to_head(store.engine)
+    except SQLAlchemyError as exc:
+        store.dispose()
+        fail(escape(f"cannot open the database {settings.db_url}: {exc}"))
+    return settings, store

@@ -1,0 +1,67 @@
+"""``posemark serve``: the annotation server and its web editor on one port.
+
+The first start creates the ``admin`` account and prints its password once (or takes it
+from ``POSEMARK_ADMIN_PASSWORD``); ``--demo`` adds a project of generated pictures of
+people so there is something to annotate right away.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.text import Text
+
+from posemark.cli.console import err, fail, out
+
+DATA_HELP = "Folder for the database (SQLite by default), media and thumbnails."
+DB_HELP = "Database URL, e.g. postgresql://user@host/db (default: SQLite in --data)."
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
+    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Create the demo project (generated people) if missing.")
+    ] = False,
+) -> None:
+    """Run the annotation server (API and web editor) until Ctrl+C."""
+    import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from posemark.server import create_app
+    from posemark.services.demo_project import ensure_demo_project
+    from posemark.services.errors import ServiceError
+    from posemark.services.settings import Settings
+
+    settings = Settings(data_dir=data, db_url=db or "")
+    try:
+        app = create_app(settings)
+        if demo:
+            with app.state.store.session() as session:
+                project = ensure_demo_project(session, settings)
+            err.print(Text(f"demo project: {project.name!r} (id {project.id})"))
+    except (SQLAlchemyError, OSError, ServiceError) as exc:
+        fail(escape(f"cannot start: {exc}"))
+    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+    out.print(Text(f"posemark is running at http://{shown_host}:{port}/", style="bold"))
+    out.print(Text(f"data: {settings.data_dir}  database: {app.state.store.backend}"))
+    if app.state.admin_password:
+        out.print(
+            Text(
+                f"log in as admin with the one-time password {app.state.admin_password}",
+                style="bold",
+            )
+        )
+        out.print(Text("(shown only now; it is stored hashed)", style="dim"))
+    else:
+        out.print(Text("log in with your account (first admin: user 'admin')"))
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,47 @@
+"""Login, logout and "who am I": the session cookie and the CSRF token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+from posemark.server.auth import DB, SESSION_COOKIE, CurrentUser, SettingsDep
+from posemark.services.users import authenticate, create_session, delete_session, user_json
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class LoginBody(BaseModel):
+    username: str
+    password: str
+
+
+@router.post("/login")
+def login(body: LoginBody, response: Response, db: DB, settings: SettingsDep) -> dict[str, object]:
+    user = authenticate(db, body.username, body.password)
+    new = create_session(db, user, settings.session_days)
+    db.commit()
+    response.set_cookie(
+        SESSION_COOKIE,
+        new.token,
+        max_age=settings.session_days * 86400,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+    return {"user": user_json(user), "csrf_token": new.csrf_token}
+
+
+@router.post("/logout", status_code=204)
+def logout(request: Request, caller: CurrentUser, db: DB) -> Response:
+    delete_session(db, request.cookies.get(SESSION_COOKIE))
+    db.commit()
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/me")
+def me(caller: CurrentUser) -> dict[str, object]:
+    return {"user": user_json(caller.user), "csrf_token": caller.login.csrf_token}

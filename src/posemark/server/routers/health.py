@@ -1,0 +1,12 @@
+"""Liveness for load balancers and scripts: no login, no database round trip."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}

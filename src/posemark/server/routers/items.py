@@ -1,0 +1,58 @@
+"""One item: read it with its neighbours, save its annotation, change its status, and
+serve its image and thumbnail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel
+
+from posemark.server.auth import DB, CurrentUser, ItemDep, SettingsDep
+from posemark.services.items import item_detail, save_annotation, set_status
+from posemark.services.media import content_type, item_path, thumbnail
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+_IMMUTABLE = {"Cache-Control": "private, max-age=86400"}
+
+
+class SaveBody(BaseModel):
+    base_version: int
+    annotation: Any  # checked by the service, whose messages name instance and field
+
+
+class StatusBody(BaseModel):
+    status: str
+
+
+@router.get("/{iid}")
+def item(access: ItemDep, db: DB) -> JSONResponse:
+    return JSONResponse(item_detail(db, access.item))
+
+
+@router.put("/{iid}/annotation")
+def save(body: SaveBody, access: ItemDep, caller: CurrentUser, db: DB) -> dict[str, Any]:
+    version, status = save_annotation(db, access, caller.user, body.base_version, body.annotation)
+    return {"version": version, "status": status}
+
+
+@router.post("/{iid}/status")
+def status(body: StatusBody, access: ItemDep, caller: CurrentUser, db: DB) -> dict[str, Any]:
+    new_status, version = set_status(db, access, caller.user, body.status)
+    return {"status": new_status, "version": version}
+
+
+@router.get("/{iid}/image")
+def image(access: ItemDep, settings: SettingsDep) -> FileResponse:
+    path = item_path(settings, access.project.project, access.item)
+    return FileResponse(path, media_type=content_type(path), headers=_IMMUTABLE)
+
+
+@router.get("/{iid}/thumbnail")
+def item_thumbnail(
+    access: ItemDep, settings: SettingsDep, size: int = Query(160, ge=16, le=1024)
+) -> FileResponse:
+    path = thumbnail(settings, access.project.project, access.item, size)
+    return FileResponse(path, media_type="image/jpeg", headers=_IMMUTABLE)

@@ -1,0 +1,445 @@
+"""Import images, with or without COCO keypoints, into a project: all or nothing.
+
+Three entry points share one pipeline: a folder of images, a COCO file plus its image
+folder (CLI), and files uploaded through the API. The pipeline
+
+1. plans: every file name is checked (no ``..``, no absolute paths, nothing that
+   resolves outside its folder), every COCO record is read and matched to an image and
+   to the project's skeleton, every image is opened and verified under the pixel limit;
+2. stages: files are copied into a hidden folder on the media filesystem;
+3. commits: items are inserted in one transaction, staged files are renamed into the
+   project folder, and the transaction commits.
+
+Any failure in any step raises a ServiceError naming the file, removes what was staged
+or moved, and rolls the transaction back: a failed import leaves the project and its
+media folder exactly as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from posemark.formats.coco_io import read_coco
+from posemark.formats.errors import FormatError, Problem
+from posemark.model import Dataset, Skeleton
+from posemark.services.annotation import empty_document, validate_document
+from posemark.services.errors import BadInput, UnsupportedMedia
+from posemark.services.media import (
+    IMAGE_SUFFIXES,
+    check_relative_name,
+    inspect_image,
+    project_root,
+    resolve_under,
+)
+from posemark.services.projects import project_skeleton
+from posemark.services.settings import Settings
+from posemark.store.models import Item, Project, User, utcnow
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``; stages: "checking", "copying", "saving"."""
+
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import created; ``ignored`` lists files of a folder that are not images."""
+
+    items_created: int
+    instances: int
+    ignored: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items_created": self.items_created, "instances": self.instances}
+
+
+@dataclass(slots=True)
+class _Planned:
+    name: str  # relative to the project's media folder
+    source: Path
+    annotation: dict[str, Any]
+    width: int = 0
+    height: int = 0
+    expect: tuple[int, int] | None = None  # (width, height) a COCO file states
+
+
+def _noop(_stage: str, _done: int, _total: int) -> None:
+    pass
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def import_folder(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    folder: Path,
+    user: User | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Every image under ``folder`` (recursively) becomes an item named by its path."""
+    images, ignored = collect_images(folder)
+    if not images:
+        raise BadInput(f"{folder}: no images found ({', '.join(IMAGE_SUFFIXES)})")
+    plan = [_Planned(name, path, empty_document()) for name, path in images.items()]
+    report = _run(session, settings, project, plan, user, progress or _noop, copy=True)
+    return ImportReport(report.items_created, 0, ignored)
+
+
+def import_coco(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    coco_file: Path,
+    image_dir: Path | None = None,
+    user: User | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """The images a COCO file lists, found under ``image_dir`` (default: the COCO file's
+    folder), with its keypoints as instances."""
+    folder = image_dir if image_dir is not None else coco_file.parent
+    if not folder.is_dir():
+        raise BadInput(f"{folder}: image folder not found")
+    skeleton = project_skeleton(project)
+    warnings: list[str] = []
+    dataset = _read_coco(coco_file, warnings)
+    docs = coco_documents(dataset, skeleton, coco_file.name)
+    plan = []
+    for row, name in enumerate(dataset.images.file_names):
+        label = f"{coco_file.name}: images[{row}] file_name"
+        rel = check_relative_name(name, label)
+        try:
+            path = resolve_under(folder, rel)
+        except BadInput:
+            raise BadInput(f"{label} {name!r} points outside the image folder {folder}") from None
+        if not path.is_file():
+            raise BadInput(f"{label} {name!r}: image missing on disk (looked in {folder})")
+        plan.append(_Planned(rel, path, docs[row], expect=_stated_size(dataset, row)))
+    report = _run(session, settings, project, plan, user, progress or _noop, copy=True)
+    return ImportReport(report.items_created, report.instances, warnings=warnings)
+
+
+def import_prepared(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    entries: Iterable[tuple[str, Path, dict[str, Any]]],
+    user: User | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """``(name, image file, annotation document)`` triples made by posemark itself (the
+    demo project); documents are validated like any save, files are copied."""
+    skeleton = project_skeleton(project)
+    plan = [
+        _Planned(check_relative_name(name), path, validate_document(doc, skeleton))
+        for name, path, doc in entries
+    ]
+    return _run(session, settings, project, plan, user, progress or _noop, copy=True)
+
+
+def import_path(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    source: Path,
+    images: Path | None = None,
+    user: User | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """A folder of images, or a COCO ``.json`` file (with ``images`` as its image folder)."""
+    if source.is_dir():
+        if images is not None:
+            raise BadInput("--images is for COCO files; a folder import takes the folder itself")
+        return import_folder(session, settings, project, source, user, progress)
+    if source.is_file() and source.suffix.lower() == ".json":
+        return import_coco(session, settings, project, source, images, user, progress)
+    if not source.exists():
+        raise BadInput(f"{source}: no such file or folder")
+    raise UnsupportedMedia(f"{source}: expected a folder of images or a COCO .json file")
+
+
+def import_uploads(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    files: Iterable[tuple[str, Path]],
+    user: User | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Uploaded ``(client file name, temporary file)`` pairs: images and at most one COCO
+    ``.json``. Every image becomes an item; the COCO file annotates the images it lists,
+    each of which must be among the uploads. The temporary files are moved, not copied."""
+    images: dict[str, Path] = {}
+    coco: tuple[str, Path] | None = None
+    for client_name, path in files:
+        name = check_relative_name(client_name)
+        suffix = Path(name).suffix.lower()
+        if suffix == ".json":
+            if coco is not None:
+                raise BadInput(f"{name}: only one COCO file per import (also got {coco[0]})")
+            coco = (name, path)
+        elif suffix in IMAGE_SUFFIXES:
+            if name in images:
+                raise BadInput(f"{name}: uploaded twice")
+            images[name] = path
+        else:
+            raise UnsupportedMedia(
+                f"{name}: not an image ({', '.join(IMAGE_SUFFIXES)}) or a COCO .json file"
+            )
+    if not images:
+        raise BadInput("no images uploaded" + (f" (only {coco[0]})" if coco else ""))
+    docs: dict[str, dict[str, Any]] = {}
+    expect: dict[str, tuple[int, int] | None] = {}
+    warnings: list[str] = []
+    if coco is not None:
+        coco_name, coco_path = coco
+        dataset = _read_coco(coco_path, warnings, label=coco_name)
+        per_row = coco_documents(dataset, project_skeleton(project), coco_name)
+        for row, file_name in enumerate(dataset.images.file_names):
+            label = f"{coco_name}: images[{row}] file_name"
+            rel = check_relative_name(file_name, label)
+            if rel not in images:
+                raise BadInput(f"{label} {file_name!r}: not among the uploaded images")
+            docs[rel] = per_row[row]
+            expect[rel] = _stated_size(dataset, row)
+    plan = [
+        _Planned(name, path, docs.get(name, empty_document()), expect=expect.get(name))
+        for name, path in sorted(images.items())
+    ]
+    return _run(session, settings, project, plan, user, progress or _noop, copy=False)
+
+
+def collect_images(folder: Path) -> tuple[dict[str, Path], list[str]]:
+    """Image files under ``folder`` by relative ``/`` name, and the other files' names."""
+    if not folder.is_dir():
+        raise BadInput(f"{folder}: no such folder")
+    images: dict[str, Path] = {}
+    ignored: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fn in sorted(filenames):
+            rel = Path(dirpath, fn).relative_to(folder).as_posix()
+            if fn.startswith("."):
+                continue
+            if Path(fn).suffix.lower() in IMAGE_SUFFIXES:
+                images[check_relative_name(rel)] = resolve_under(folder, rel)
+            else:
+                ignored.append(rel)
+    return images, ignored
+
+
+# ------------------------------------------------------------------ COCO
+
+
+def _read_coco(path: Path, warnings: list[str], label: str | None = None) -> Dataset:
+    problems: list[Problem] = []
+    try:
+        dataset = read_coco(path, on_warning=problems.append)
+    except FormatError as exc:
+        message = str(exc)
+        if label is not None:
+            message = message.replace(str(path), label)
+        raise BadInput(message) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{label or path}: cannot read: {exc}") from None
+    warnings.extend(str(p) for p in problems)
+    if dataset.kind == "results":
+        raise BadInput(f"{label or path}: a COCO results list (predictions), not a dataset")
+    return dataset
+
+
+def _stated_size(dataset: Dataset, row: int) -> tuple[int, int] | None:
+    w, h = int(dataset.images.widths[row]), int(dataset.images.heights[row])
+    return (w, h) if w > 0 and h > 0 else None
+
+
+def coco_documents(dataset: Dataset, skeleton: Skeleton, label: str) -> list[dict[str, Any]]:
+    """One annotation document per COCO image row (instances in file order).
+
+    Only categories whose keypoint names equal the project's skeleton can be imported;
+    an annotation of any other category is an error naming both lists. Occluded
+    keypoints (v=1) keep their coordinates; unlabeled ones get null coordinates.
+    """
+    names = list(skeleton.keypoints)
+    matching = {c.id for c in dataset.categories if list(c.skeleton.keypoints) == names}
+    t = dataset.instances
+    for row in range(len(t)):
+        cid = int(t.category_ids[row])
+        if cid not in matching:
+            cat = dataset.category(cid)
+            raise BadInput(
+                f"{label}: annotation id {int(t.ids[row])}: category {cat.name!r} (id {cid}) "
+                f"has keypoints {_names(cat.skeleton.keypoints)}, but the project's skeleton "
+                f"{skeleton.name!r} has {_names(names)}"
+            )
+    if len(t) == 0 and dataset.categories and not matching:
+        cat = dataset.categories[0]
+        raise BadInput(
+            f"{label}: category {cat.name!r} has keypoints {_names(cat.skeleton.keypoints)}, "
+            f"but the project's skeleton {skeleton.name!r} has {_names(names)}"
+        )
+    row_of_image = {int(image_id): row for row, image_id in enumerate(dataset.images.ids)}
+    docs: list[dict[str, Any]] = [{"instances": []} for _ in range(len(dataset.images))]
+    k = skeleton.num_keypoints
+    for row in range(len(t)):
+        instances = docs[row_of_image[int(t.image_ids[row])]]["instances"]
+        vis = t.visibility[row, :k].astype(int).tolist()
+        pts = t.points[row, :k].tolist()
+        keypoints = [
+            [float(x), float(y), v] if v > 0 else [None, None, 0]
+            for (x, y), v in zip(pts, vis, strict=True)
+        ]
+        box = t.bbox[row]
+        bbox = None if np.isnan(box).any() else [float(b) for b in box]
+        track = int(t.track_ids[row])
+        instances.append(
+            {
+                "id": f"i{len(instances) + 1}",
+                "keypoints": keypoints,
+                "bbox": bbox,
+                "bbox_mode": "drawn" if bbox is not None else "derived",
+                "source": "human",
+                "confirmed": True,
+                "track_id": track if track >= 0 else None,
+            }
+        )
+    return [validate_document(doc, skeleton) for doc in docs]
+
+
+def _names(names: Iterable[str]) -> str:
+    listed = list(names)
+    shown = ", ".join(listed[:6]) + (", ..." if len(listed) > 6 else "")
+    return f"[{shown}] ({len(listed)})"
+
+
+# ------------------------------------------------------------------ the pipeline
+
+
+def _existing_names(session: Session, project_id: int, names: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(names), _IN_CHUNK):
+        chunk = names[start : start + _IN_CHUNK]
+        found.update(
+            session.scalars(
+                select(Item.file_name).where(
+                    Item.project_id == project_id, Item.file_name.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+def _check(
+    session: Session, settings: Settings, project: Project, plan: list[_Planned], progress: Progress
+) -> None:
+    root = project_root(settings, project)
+    names = [p.name for p in plan]
+    dup = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) != len(names) else []
+    if dup:
+        raise BadInput(f"{dup[0]}: appears twice in this import")
+    existing = _existing_names(session, project.id, names)
+    if existing:
+        first = sorted(existing)[0]
+        raise BadInput(
+            f"{first}: the project has an item with this name already "
+            f"({len(existing)} duplicate(s) in this import)"
+        )
+    for done, p in enumerate(plan):
+        target = resolve_under(root, p.name)
+        if target.exists():
+            raise BadInput(f"{p.name}: a file of that name is already in the project's folder")
+        info = inspect_image(p.source, settings.max_image_pixels, p.name)
+        if p.expect is not None and p.expect != (info.width, info.height):
+            raise BadInput(
+                f"{p.name}: the COCO file says {p.expect[0]} x {p.expect[1]} pixels, "
+                f"the image is {info.width} x {info.height}"
+            )
+        p.width, p.height = info.width, info.height
+        progress("checking", done + 1, len(plan))
+
+
+def _run(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    plan: list[_Planned],
+    user: User | None,
+    progress: Progress,
+    copy: bool,
+) -> ImportReport:
+    _check(session, settings, project, plan, progress)
+    root = project_root(settings, project)
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    staging = settings.media_dir / f".import-{secrets.token_hex(8)}"
+    moved: list[Path] = []
+    made_dirs: list[Path] = []
+    try:
+        staging.mkdir()
+        for done, p in enumerate(plan):
+            staged = staging / p.name
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            if copy:
+                shutil.copyfile(p.source, staged)
+            else:
+                shutil.move(p.source, staged)
+            progress("copying", done + 1, len(plan))
+        now = utcnow()
+        session.add_all(
+            Item(
+                project_id=project.id,
+                file_name=p.name,
+                width=p.width,
+                height=p.height,
+                status="new",
+                version=1,
+                annotation=p.annotation,
+                updated_at=now,
+                updated_by=user.id if user is not None else None,
+            )
+            for p in plan
+        )
+        progress("saving", 0, 1)
+        session.flush()
+        for p in plan:
+            target = root / p.name
+            made_dirs.extend(_make_parents(target.parent))
+            os.rename(staging / p.name, target)
+            moved.append(target)
+        session.commit()
+        progress("saving", 1, 1)
+    except BaseException:
+        session.rollback()
+        for target in reversed(moved):
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+        for d in reversed(made_dirs):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ImportReport(len(plan), sum(len(p.annotation["instances"]) for p in plan))
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; returns those created, outermost first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir()
+    return list(reversed(missing))

@@ -1,0 +1,175 @@
+"""Projects: creation with a built-in or custom skeleton, membership and access checks.
+
+Access is decided here, once, for the API and anything else that acts for a user: a
+project a user is not a member of does not exist for them (NotFound, not Forbidden), so
+ids of other teams' projects reveal nothing. Admins are members of everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from posemark.model import PoseValidationError, Skeleton
+from posemark.schemas import load_builtin, skeleton_from_dict
+from posemark.services.errors import BadInput, Conflict, Forbidden, NotFound
+from posemark.services.settings import Settings
+from posemark.store.models import ITEM_STATUSES, ROLES, Item, Membership, Project, User
+
+ADMIN_ROLE = "manager"
+"""The role an admin acts with in a project they are not a member of."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectAccess:
+    """A project as one user sees it: with the role they act in."""
+
+    project: Project
+    role: str
+
+    @property
+    def skeleton(self) -> Skeleton:
+        return project_skeleton(self.project)
+
+
+def project_skeleton(project: Project) -> Skeleton:
+    return skeleton_from_dict(project.skeleton, f"project {project.id} skeleton")
+
+
+def parse_skeleton(spec: str | dict[str, Any]) -> Skeleton:
+    """A built-in name or a custom skeleton dict; a 400 whose message names the field."""
+    try:
+        if isinstance(spec, str):
+            return load_builtin(spec)
+        if isinstance(spec, dict):
+            return skeleton_from_dict(spec, "skeleton")
+    except PoseValidationError as exc:
+        message = str(exc)
+        raise BadInput(
+            message if message.startswith("skeleton") else f"skeleton: {message}"
+        ) from None
+    raise BadInput(
+        f"skeleton: expected a built-in skeleton name or a skeleton object, found {spec!r}"
+    )
+
+
+def find_project(session: Session, ref: str) -> Project:
+    """A project by id or by name (what a CLI user types)."""
+    project = session.scalar(select(Project).where(Project.name == ref))
+    if project is None and ref.isdigit():
+        project = session.get(Project, int(ref))
+    if project is None:
+        raise NotFound(f"no project named {ref!r}")
+    return project
+
+
+def create_project(
+    session: Session,
+    settings: Settings,
+    name: str,
+    skeleton: str | dict[str, Any],
+    creator: User | None = None,
+) -> Project:
+    """A new project; its creator (if any) becomes its manager. 409 when the name is taken."""
+    clean = name.strip()
+    if not clean or len(clean) > 200:
+        raise BadInput(f"name: expected 1 to 200 characters, found {name!r}")
+    parsed = parse_skeleton(skeleton)
+    if session.scalar(select(Project.id).where(Project.name == clean)) is not None:
+        raise Conflict(f"a project named {clean!r} exists already")
+    project = Project(name=clean, skeleton=parsed.to_dict(), media_dir="")
+    session.add(project)
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent create won the race
+        raise Conflict(f"a project named {clean!r} exists already") from None
+    project.media_dir = f"p{project.id}"
+    if creator is not None:
+        session.add(Membership(project_id=project.id, user_id=creator.id, role="manager"))
+    session.flush()
+    (settings.media_dir / project.media_dir).mkdir(parents=True, exist_ok=True)
+    return project
+
+
+def get_project(session: Session, user: User, project_id: int) -> ProjectAccess:
+    """The project if ``user`` may see it; otherwise 404, exactly as if it did not exist."""
+    project = session.get(Project, project_id)
+    role = None
+    if project is not None:
+        role = session.scalar(
+            select(Membership.role).where(
+                Membership.project_id == project_id, Membership.user_id == user.id
+            )
+        )
+        if role is None and user.is_admin:
+            role = ADMIN_ROLE
+    if project is None or role is None:
+        raise NotFound(f"project {project_id} not found")
+    return ProjectAccess(project, role)
+
+
+def list_projects(session: Session, user: User) -> list[ProjectAccess]:
+    """Every project the user may see, by name."""
+    if user.is_admin:
+        roles = dict(
+            session.execute(
+                select(Membership.project_id, Membership.role).where(Membership.user_id == user.id)
+            ).all()
+        )
+        projects = session.scalars(select(Project).order_by(Project.name)).all()
+        return [ProjectAccess(p, roles.get(p.id, ADMIN_ROLE)) for p in projects]
+    rows = session.execute(
+        select(Project, Membership.role)
+        .join(Membership, Membership.project_id == Project.id)
+        .where(Membership.user_id == user.id)
+        .order_by(Project.name)
+    ).all()
+    return [ProjectAccess(p, role) for p, role in rows]
+
+
+def item_counts(session: Session, project_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Items per status for each project (every status present, zeros included)."""
+    ids = list(project_ids)
+    out = {pid: dict.fromkeys(ITEM_STATUSES, 0) for pid in ids}
+    if not ids:
+        return out
+    rows = session.execute(
+        select(Item.project_id, Item.status, func.count())
+        .where(Item.project_id.in_(ids))
+        .group_by(Item.project_id, Item.status)
+    ).all()
+    for pid, status, n in rows:
+        out[pid][status] = int(n)
+    return out
+
+
+def add_member(
+    session: Session, access: ProjectAccess, actor: User, username: str, role: str
+) -> tuple[User, str]:
+    """Add ``username`` to the project (or change their role); managers and admins only."""
+    if access.role != "manager" and not actor.is_admin:
+        raise Forbidden("only the project's managers can add members")
+    if role not in ROLES:
+        raise BadInput(f"role: expected one of {', '.join(ROLES)}, found {role!r}")
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        raise BadInput(f"username: no user named {username!r}")
+    member = session.get(Membership, (access.project.id, user.id))
+    if member is None:
+        session.add(Membership(project_id=access.project.id, user_id=user.id, role=role))
+    else:
+        member.role = role
+    session.flush()
+    return user, role
+
+
+def skeleton_json(skeleton: Skeleton) -> dict[str, Any]:
+    """``Skeleton.to_dict()`` plus each keypoint's body side, for the editor's colours."""
+    out = skeleton.to_dict()
+    out["sides"] = [skeleton.side(i) for i in range(skeleton.num_keypoints)]
+    return out

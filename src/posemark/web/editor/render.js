@@ -1,0 +1,161 @@
+/**
+ * Draws the image and the annotation overlay as SVG.
+ *
+ * Geometry lives in image pixels inside one transformed group, so what is drawn and
+ * what a click maps to use the same transform. Marker sizes and stroke widths are in
+ * screen pixels (divided by the zoom, or non-scaling strokes) so keypoints stay the
+ * same size on screen at any zoom and never hide the pixel they mark.
+ *
+ * Every keypoint is a `<g class="keypoint">` carrying data-instance-id, data-keypoint
+ * and data-visibility (the contract for browser tests). Not-labeled keypoints are
+ * present but not displayed, so tests and tools can still read their state.
+ */
+
+import { s } from "../dom.js";
+import { instanceColor, sideColor } from "./colors.js";
+import { NOT_LABELED, OCCLUDED, VISIBILITY_NAMES } from "./document.js";
+
+/** Screen sizes, in CSS pixels. */
+const DOT_RADIUS = 4.5;
+const SELECTED_DOT_RADIUS = 5.5;
+const HIT_RADIUS = 8;
+
+export class OverlayRenderer {
+  /**
+   * @param {SVGSVGElement} svg the stage
+   * @param {{keypoints: string[], edges: string[][], sides: string[]}} skeleton
+   */
+  constructor(svg, skeleton) {
+    this.svg = svg;
+    this.names = skeleton.keypoints;
+    const index = new Map(this.names.map((name, i) => [name, i]));
+    this.edges = (skeleton.edges || []).map(([a, b]) => [index.get(a), index.get(b)]);
+    this.sides = skeleton.sides || this.names.map(() => "center");
+    this.viewport = s("g", { class: "viewport" });
+    this.image = s("image", { class: "photo", x: 0, y: 0, preserveAspectRatio: "none" });
+    this.overlay = s("g", { class: "overlay" });
+    this.draftBox = s("rect", { class: "draft-box", visibility: "hidden" });
+    this.viewport.append(this.image, this.overlay, this.draftBox);
+    svg.append(this.viewport);
+  }
+
+  setImage(url, width, height) {
+    this.image.setAttribute("href", url);
+    this.image.setAttribute("width", width);
+    this.image.setAttribute("height", height);
+  }
+
+  /** Applies the view transform; pixels become crisp squares once zoomed in. */
+  setView(view) {
+    this.viewport.setAttribute("transform", view.svgTransform);
+    this.image.classList.toggle("pixelated", view.scale >= 2);
+    this.scale = view.scale;
+  }
+
+  /** Shows (or hides, with null) the box being drawn with B+drag, in image pixels. */
+  showDraftBox(box) {
+    if (!box) {
+      this.draftBox.setAttribute("visibility", "hidden");
+      return;
+    }
+    const [x, y, w, h] = box;
+    for (const [k, v] of Object.entries({ x, y, width: w, height: h }))
+      this.draftBox.setAttribute(k, v);
+    this.draftBox.setAttribute("visibility", "visible");
+  }
+
+  /** Redraws every instance; the selected one last so it is on top. */
+  render(doc, selection, scale) {
+    const ordered = [...doc.instances].sort(
+      (a, b) => (a.id === selection.instanceId) - (b.id === selection.instanceId),
+    );
+    this.overlay.replaceChildren(
+      ...ordered.map((inst) => this.instanceGroup(inst, selection, scale)),
+    );
+  }
+
+  instanceGroup(inst, selection, scale) {
+    const selected = inst.id === selection.instanceId;
+    const color = instanceColor(inst.id);
+    const group = s("g", {
+      class: `instance${selected ? " selected" : ""}`,
+      "data-instance-id": inst.id,
+      style: `--instance-color: ${color}`,
+    });
+    if (inst.bbox) {
+      const [x, y, w, h] = inst.bbox;
+      group.append(
+        s("rect", {
+          class: `bbox ${inst.bbox_mode}`,
+          x,
+          y,
+          width: w,
+          height: h,
+          "data-bbox-mode": inst.bbox_mode,
+        }),
+      );
+    }
+    for (const [a, b] of this.edges) {
+      const pa = inst.keypoints[a];
+      const pb = inst.keypoints[b];
+      if (pa[2] === NOT_LABELED || pb[2] === NOT_LABELED) continue;
+      const occluded = pa[2] === OCCLUDED || pb[2] === OCCLUDED;
+      group.append(
+        s("line", {
+          class: `edge${occluded ? " occluded" : ""}`,
+          x1: pa[0],
+          y1: pa[1],
+          x2: pb[0],
+          y2: pb[1],
+        }),
+      );
+    }
+    inst.keypoints.forEach((kp, k) => {
+      const active = selected && selection.keypointIndex === k;
+      group.append(this.keypointGroup(inst.id, k, kp, selected, active, scale));
+    });
+    if (selected && selection.keypointIndex !== null) {
+      const kp = inst.keypoints[selection.keypointIndex];
+      if (kp[2] !== NOT_LABELED)
+        group.append(this.nameTag(kp, this.names[selection.keypointIndex], scale));
+    }
+    return group;
+  }
+
+  keypointGroup(instanceId, k, [x, y, v], selected, active, scale) {
+    const name = this.names[k];
+    const side = this.sides[k] || "center";
+    const r = (selected ? SELECTED_DOT_RADIUS : DOT_RADIUS) / scale;
+    const g = s(
+      "g",
+      {
+        class: `keypoint${active ? " active" : ""}`,
+        "data-instance-id": instanceId,
+        "data-keypoint": name,
+        "data-visibility": v,
+        "data-side": side,
+        display: v === NOT_LABELED ? "none" : null,
+        transform: v === NOT_LABELED ? null : `translate(${x} ${y})`,
+        style: `--side-color: ${sideColor(side)}`,
+      },
+      s("title", { text: `${name} (${VISIBILITY_NAMES[v]}), instance ${instanceId}` }),
+      s("circle", { class: "hit", r: HIT_RADIUS / scale }),
+    );
+    if (active) g.append(s("circle", { class: "ring", r: r + 3.5 / scale }));
+    g.append(s("circle", { class: `dot${v === OCCLUDED ? " hollow" : ""}`, r }));
+    return g;
+  }
+
+  /** The selected keypoint's name next to it, so the user sees what they are moving. */
+  nameTag([x, y], name, scale) {
+    const offset = 9 / scale;
+    return s("text", {
+      class: "name-tag",
+      x: x + offset,
+      y: y - offset,
+      "font-size": 12 / scale,
+      "stroke-width": 3 / scale,
+      text: name.replaceAll("_", " "),
+    });
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * A project's page (#/projects/{pid}): its items with thumbnails, filtered by status
+ * and searched by file name; import of images and COCO files; COCO export.
+ */
+
+import { api } from "../api.js";
+import { h, mount, plural } from "../dom.js";
+
+const PAGE_SIZE = 48;
+const STATUSES = [
+  ["", "All"],
+  ["new", "New"],
+  ["in_progress", "In progress"],
+  ["done", "Done"],
+];
+const STATUS_TEXT = { new: "New", in_progress: "In progress", done: "Done" };
+
+export async function projectPage(root, { pid }, app) {
+  let project = await api.project(pid);
+  app.setCrumbs([{ label: "Projects", href: "#/projects" }, { label: project.name }]);
+  const state = { status: "", q: "", offset: 0 };
+  let searchTimer = null;
+  let loadSequence = 0;
+
+  const grid = h("ul", { class: "item-grid", "aria-label": "Items" });
+  const pager = h("div", { class: "pager" });
+  const tabs = h("div", { class: "tabs", role: "tablist", "aria-label": "Filter by status" });
+  const search = h("input", {
+    type: "search",
+    class: "search",
+    placeholder: "Search file names",
+    "aria-label": "Search by file name",
+    onInput: () => {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => {
+        state.q = search.value.trim();
+        state.offset = 0;
+        loadItems();
+      }, 250);
+    },
+  });
+
+  function renderTabs() {
+    const counts = project.counts || { new: 0, in_progress: 0, done: 0 };
+    const total = counts.new + counts.in_progress + counts.done;
+    mount(
+      tabs,
+      STATUSES.map(([value, label]) =>
+        h(
+          "button",
+          {
+            type: "button",
+            role: "tab",
+            class: `tab${state.status === value ? " active" : ""}`,
+            "aria-selected": state.status === value ? "true" : "false",
+            "data-status": value || "all",
+            onClick: () => {
+              state.status = value;
+              state.offset = 0;
+              renderTabs();
+              loadItems();
+            },
+          },
+          label,
+          h("span", { class: "tab-count" }, String(value ? counts[value] : total)),
+        ),
+      ),
+    );
+  }
+
+  async function loadItems() {
+    const sequence = ++loadSequence;
+    const answer = await api.items(pid, {
+      status: state.status,
+      q: state.q,
+      offset: state.offset,
+      limit: PAGE_SIZE,
+    });
+    if (sequence !== loadSequence) return; // a newer filter or search is on its way
+    mount(
+      grid,
+      answer.items.length
+        ? answer.items.map(itemCard)
+        : h(
+            "li",
+            { class: "empty-state" },
+            state.q || state.status
+              ? "No items match."
+              : "No items yet. Import images or a COCO file.",
+          ),
+    );
+    const from = answer.total ? state.offset + 1 : 0;
+    const to = state.offset + answer.items.length;
+    mount(
+      pager,
+      h("span", { class: "muted" }, `${from}–${to} of ${answer.total}`),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "tool small",
+          disabled: state.offset === 0,
+          onClick: () => {
+            state.offset = Math.max(0, state.offset - PAGE_SIZE);
+            loadItems();
+          },
+        },
+        "‹ Previous",
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "tool small",
+          disabled: to >= answer.total,
+          onClick: () => {
+            state.offset += PAGE_SIZE;
+            loadItems();
+          },
+        },
+        "Next ›",
+      ),
+    );
+  }
+
+  async function refresh() {
+    project = await api.project(pid);
+    renderTabs();
+    await loadItems();
+  }
+
+  const importBox = importPanel(pid, refresh);
+  const exportLink = h(
+    "a",
+    {
+      class: "tool",
+      href: api.exportUrl(pid, "coco"),
+      download: `${project.name}.coco.json`,
+      id: "export-coco",
+    },
+    "Export COCO",
+  );
+
+  root.append(
+    h(
+      "div",
+      { class: "page" },
+      h(
+        "div",
+        { class: "page-head" },
+        h(
+          "div",
+          {},
+          h("h1", {}, project.name),
+          h(
+            "div",
+            { class: "muted" },
+            `${project.skeleton.name} · ${plural(project.skeleton.keypoints.length, "keypoint")}` +
+              ` · your role: ${project.role}`,
+          ),
+        ),
+        h("div", { class: "head-actions" }, exportLink),
+      ),
+      importBox,
+      h("div", { class: "list-controls" }, tabs, search),
+      grid,
+      pager,
+    ),
+  );
+  renderTabs();
+  await loadItems();
+  return { destroy: () => clearTimeout(searchTimer) };
+}
+
+function itemCard(item) {
+  const count = typeof item.instances === "number" ? item.instances : (item.instances || []).length;
+  return h(
+    "li",
+    { class: "item-card", "data-item-id": item.id, "data-status": item.status },
+    h(
+      "a",
+      { href: `#/items/${item.id}`, "aria-label": `Open ${item.file_name}` },
+      h(
+        "div",
+        { class: "thumb" },
+        h("img", {
+          src: api.thumbnailUrl(item.id, 240),
+          alt: "",
+          loading: "lazy",
+          decoding: "async",
+        }),
+      ),
+      h(
+        "div",
+        { class: "item-caption" },
+        h("div", { class: "item-name", title: item.file_name }, item.file_name),
+        h(
+          "div",
+          { class: "item-sub" },
+          h(
+            "span",
+            { class: `status-badge ${item.status}` },
+            STATUS_TEXT[item.status] || item.status,
+          ),
+          h("span", { class: "muted" }, `${count} instance${count === 1 ? "" : "s"}`),
+        ),
+      ),
+    ),
+  );
+}
+
+/** File picker plus drop zone; uploads all chosen files in one request (all or nothing). */
+function importPanel(pid, onImported) {
+  const input = h("input", {
+    type: "file",
+    id: "import-files",
+    multiple: true,
+    accept: "image/*,.json,application/json",
+    class: "visually-hidden",
+  });
+  const result = h("div", { class: "import-result", role: "status", "aria-live": "polite" });
+  const zone = h(
+    "label",
+    { class: "drop-zone", for: "import-files" },
+    h("strong", {}, "Import"),
+    h(
+      "span",
+      { class: "muted" },
+      " images and/or a COCO keypoints .json — drop files here or click to choose",
+    ),
+  );
+
+  async function upload(files) {
+    if (!files.length) return;
+    result.className = "import-result busy";
+    result.textContent = `Uploading ${files.length} file${files.length === 1 ? "" : "s"}…`;
+    try {
+      const answer = await api.importFiles(pid, files);
+      result.className = "import-result ok";
+      const items = plural(answer.items_created, "item");
+      result.textContent = `Imported ${items} and ${plural(answer.instances, "instance")}.`;
+      await onImported();
+    } catch (err) {
+      result.className = "import-result error";
+      result.textContent = `Nothing was imported: ${err.message}`;
+    } finally {
+      input.value = "";
+    }
+  }
+
+  input.addEventListener("change", () => upload([...input.files]));
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    upload([...e.dataTransfer.files]);
+  });
+  return h("div", { class: "import-panel" }, input, zone, result);
+}

@@ -1,0 +1,142 @@
+/**
+ * The projects page (#/projects): the projects the user belongs to, with their
+ * progress, and a form to create one with a built-in skeleton.
+ */
+
+import { api } from "../api.js";
+import { h, mount, plural } from "../dom.js";
+
+export async function projectsPage(root, _params, app) {
+  app.setCrumbs([{ label: "Projects" }]);
+  const [projects, skeletons] = await Promise.all([api.projects(), api.skeletons()]);
+  const list = h("div", { class: "project-list" });
+  const render = (items) =>
+    mount(
+      list,
+      items.length
+        ? items.map(projectCard)
+        : h("div", { class: "empty-state" }, "No projects yet. Create the first one above."),
+    );
+  render(projects);
+
+  const form = createProjectForm(skeletons, async (project) => {
+    render(await api.projects());
+    app.navigate(`#/projects/${project.id}`);
+  });
+  root.append(
+    h(
+      "div",
+      { class: "page" },
+      h("div", { class: "page-head" }, h("h1", {}, "Projects")),
+      form,
+      list,
+    ),
+  );
+  return null;
+}
+
+function progressBar(counts) {
+  const total = counts.new + counts.in_progress + counts.done;
+  const pct = (n) => (total ? (100 * n) / total : 0);
+  return h(
+    "div",
+    {
+      class: "progress",
+      role: "img",
+      "aria-label": `${counts.done} done, ${counts.in_progress} in progress, ${counts.new} new`,
+    },
+    h("span", { class: "done", style: `width: ${pct(counts.done)}%` }),
+    h("span", { class: "in_progress", style: `width: ${pct(counts.in_progress)}%` }),
+  );
+}
+
+function projectCard(project) {
+  const counts = project.counts || { new: 0, in_progress: 0, done: 0 };
+  const total = counts.new + counts.in_progress + counts.done;
+  return h(
+    "a",
+    { class: "card project-card", href: `#/projects/${project.id}`, "data-project-id": project.id },
+    h(
+      "div",
+      { class: "project-title" },
+      h("span", { class: "project-name" }, project.name),
+      h("span", { class: "chip" }, project.role || ""),
+    ),
+    h(
+      "div",
+      { class: "muted" },
+      `${project.skeleton.name} · ${plural(project.skeleton.keypoints.length, "keypoint")}` +
+        ` · ${plural(total, "item")}`,
+    ),
+    progressBar(counts),
+    h(
+      "div",
+      { class: "count-row" },
+      h("span", { class: "status-badge done" }, `${counts.done} done`),
+      h("span", { class: "status-badge in_progress" }, `${counts.in_progress} in progress`),
+      h("span", { class: "status-badge new" }, `${counts.new} new`),
+    ),
+  );
+}
+
+function createProjectForm(skeletons, onCreated) {
+  const name = h("input", {
+    id: "project-name",
+    name: "name",
+    required: true,
+    placeholder: "e.g. street-people-2024",
+  });
+  const skeleton = h(
+    "select",
+    { id: "project-skeleton", name: "skeleton" },
+    skeletons.map((sk) =>
+      h(
+        "option",
+        { value: sk.name, selected: sk.name === "coco17" },
+        `${sk.name} — ${plural(sk.keypoints.length, "keypoint")}` +
+          (sk.description ? ` (${shorten(sk.description)})` : ""),
+      ),
+    ),
+  );
+  const error = h("div", { class: "alert error", role: "alert", hidden: true });
+  const submit = h("button", { type: "submit", class: "tool primary" }, "Create project");
+  const form = h(
+    "form",
+    { class: "card create-project", "aria-labelledby": "create-project-title" },
+    h("h2", { id: "create-project-title" }, "New project"),
+    h(
+      "div",
+      { class: "form-row" },
+      h("div", { class: "field grow" }, h("label", { for: "project-name" }, "Name"), name),
+      h(
+        "div",
+        { class: "field grow" },
+        h("label", { for: "project-skeleton" }, "Skeleton"),
+        skeleton,
+      ),
+      h("div", { class: "field" }, submit),
+    ),
+    error,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    submit.disabled = true;
+    try {
+      const project = await api.createProject(name.value.trim(), skeleton.value);
+      name.value = "";
+      await onCreated(project);
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+function shorten(text, max = 48) {
+  const first = text.split(/[:;(]/)[0].trim();
+  return first.length > max ? `${first.slice(0, max - 1)}…` : first;
+}

@@ -1,0 +1,137 @@
+"""Browser tests: the real server (``posemark serve``) and Debian's chromium via Playwright.
+
+One server per session (a subprocess on a free loopback port, data in a temporary folder,
+the admin password from POSEMARK_ADMIN_PASSWORD) and one headless browser per session;
+each test gets a fresh browser context (own cookies and local storage) and makes its own
+project, so tests do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from browser_helpers import ADMIN_PASSWORD, Api, BrowserErrors
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"posemark serve exited ({process.returncode}):\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    raise RuntimeError(f"posemark serve did not answer within 30 s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a running ``posemark serve`` with an empty data folder."""
+    data = tmp_path_factory.mktemp("posemark-data")
+    log = data.parent / "serve.log"
+    port = _free_port()
+    env = {**os.environ, "POSEMARK_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    command = [sys.executable, "-m", "posemark.cli.main", "serve", "--data", str(data)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"browser tests need Debian's chromium at {CHROMIUM} (scripts/test installs it)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def js_errors() -> Iterator[BrowserErrors]:
+    errors = BrowserErrors()
+    yield errors
+    assert not errors.errors, f"JavaScript errors in the page: {errors.errors}"
+
+
+@pytest.fixture
+def make_context(browser: Browser, server: str) -> Iterator[Callable[[], BrowserContext]]:
+    """Factory of fresh, logged-out browser contexts (own cookies and local storage)."""
+    made: list[BrowserContext] = []
+
+    def make() -> BrowserContext:
+        context = browser.new_context(base_url=server, viewport=VIEWPORT, accept_downloads=True)
+        context.set_default_timeout(10_000)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
+
+
+@pytest.fixture
+def context(make_context: Callable[[], BrowserContext]) -> BrowserContext:
+    return make_context()
+
+
+@pytest.fixture
+def page(context: BrowserContext, js_errors: BrowserErrors) -> Page:
+    """A page of `context` whose JavaScript errors fail the test."""
+    return js_errors.watch(context.new_page())
+
+
+@pytest.fixture
+def api(context: BrowserContext) -> Api:
+    """API access sharing the browser context's session cookie (so the page is logged in)."""
+    return Api(context.request)
+
+
+@pytest.fixture(scope="session")
+def coco_samples(testdata: Path) -> Path:
+    """mmpose's COCO sample: 4 val2017 images and test_coco.json with 14 people."""
+    return testdata / "coco" / "mmpose_coco"

@@ -1,0 +1,54 @@
+"""The project page: thumbnails, status filter, file-name search, import errors, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from browser_helpers import Api
+from playwright.sync_api import Page, expect
+
+
+def test_items_filter_search_and_import_errors(page: Page, api: Api, coco_samples: Path) -> None:
+    files = [*sorted(coco_samples.glob("*.jpg")), coco_samples / "test_coco.json"]
+    project = api.create_project("browse", files)
+    items = api.items(project["id"])
+    api.post(f"/api/items/{items[1]['id']}/status", {"status": "done"})
+
+    page.goto(f"/#/projects/{project['id']}")
+    cards = page.locator(".item-card")
+    expect(cards).to_have_count(4)
+    expect(cards.first).to_contain_text("1 instance")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.thumb img')].every((img) => img.complete)"
+    )
+    assert page.evaluate(
+        "[...document.querySelectorAll('.thumb img')].every((img) => img.naturalWidth > 0)"
+    )
+
+    page.click(".tab[data-status='done']")
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_have_attribute("data-item-id", str(items[1]["id"]))
+    page.click(".tab[data-status='new']")
+    expect(cards).to_have_count(3)
+    page.click(".tab[data-status='all']")
+    page.fill("input.search", "0400")
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_contain_text("000000040083.jpg")
+    page.fill("input.search", "")
+    expect(cards).to_have_count(4)
+
+    # A broken upload is refused as a whole, and the page says which file was wrong.
+    page.set_input_files(
+        "#import-files",
+        [
+            {"name": "fine.jpg", "mimeType": "image/jpeg", "buffer": files[0].read_bytes()},
+            {"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": b"not an image"},
+        ],
+    )
+    result = page.locator(".import-result.error")
+    expect(result).to_contain_text("Nothing was imported")
+    expect(result).to_contain_text("broken.jpg")
+    expect(cards).to_have_count(4)
+
+    href = page.get_attribute("#export-coco", "href")
+    assert href == f"/api/projects/{project['id']}/export?format=coco"

@@ -1,0 +1,105 @@
+"""Projects: built-in and custom skeletons, listing with counts, skeletons for the editor."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from serverkit import Server
+
+CUSTOM = {
+    "name": "mouse5",
+    "keypoints": ["snout", "left_ear", "right_ear", "tail_base", "tail_tip"],
+    "edges": [["snout", "left_ear"], ["snout", "right_ear"], ["tail_base", "tail_tip"]],
+}
+
+
+def test_builtin_skeletons_are_listed(admin: TestClient) -> None:
+    r = admin.get("/api/skeletons")
+    assert r.status_code == 200
+    by_name = {s["name"]: s for s in r.json()}
+    assert len(by_name["coco17"]["keypoints"]) == 17
+    assert set(by_name["coco17"]) == {"name", "keypoints", "description"}
+    assert "mpii16" in by_name
+
+
+def test_create_with_a_builtin_skeleton(server: Server, admin: TestClient) -> None:
+    r = admin.post("/api/projects", json={"name": " People ", "skeleton": "coco17"})
+    assert r.status_code == 201
+    body = r.json()
+    assert body["name"] == "People"
+    assert body["role"] == "manager"
+    assert body["counts"] == {"new": 0, "in_progress": 0, "done": 0}
+    sk = body["skeleton"]
+    assert sk["name"] == "coco17" and len(sk["keypoints"]) == 17
+    assert ["left_shoulder", "left_elbow"] in sk["edges"]
+    assert sk["sides"][:3] == ["center", "left", "right"]
+    assert (server.settings.media_dir / f"p{body['id']}").is_dir()
+    assert admin.get(f"/api/projects/{body['id']}").json() == body
+
+
+def test_create_with_a_custom_skeleton(admin: TestClient) -> None:
+    r = admin.post("/api/projects", json={"name": "mice", "skeleton": CUSTOM})
+    assert r.status_code == 201
+    sk = r.json()["skeleton"]
+    assert sk["keypoints"] == CUSTOM["keypoints"]
+    assert sk["flip_pairs"] == [["left_ear", "right_ear"]]  # inferred from the names
+    assert sk["sides"] == ["center", "left", "right", "center", "center"]
+
+
+def test_a_custom_skeleton_that_does_not_validate_names_the_field(
+    server: Server, admin: TestClient
+) -> None:
+    cases = [
+        (
+            {**CUSTOM, "edges": [["snout", "whiskers"]]},
+            "skeleton: edges[0]: names unknown keypoint 'whiskers'",
+        ),
+        ({**CUSTOM, "keypoints": ["a", "a"]}, "skeleton: keypoints: names must be unique"),
+        ({"keypoints": ["a"]}, "skeleton: name: required field is missing"),
+        ({**CUSTOM, "sigmas": [0.1]}, "skeleton: sigmas: expected 5 values"),
+        ({**CUSTOM, "colour": {}}, "skeleton: unknown field 'colour'"),
+        ("no-such-skeleton", "skeleton: unknown skeleton 'no-such-skeleton'"),
+    ]
+    for skeleton, message in cases:
+        r = admin.post("/api/projects", json={"name": "bad", "skeleton": skeleton})
+        assert r.status_code == 400, skeleton
+        assert r.json()["code"] == "bad_input"
+        assert r.json()["detail"].startswith(message), r.json()["detail"]
+    assert admin.get("/api/projects").json() == []
+    assert list(server.settings.media_dir.iterdir()) == []
+
+
+def test_names_are_unique(admin: TestClient) -> None:
+    assert admin.post("/api/projects", json={"name": "p", "skeleton": "coco17"}).status_code == 201
+    r = admin.post("/api/projects", json={"name": "p", "skeleton": "mpii16"})
+    assert r.status_code == 409
+    assert r.json() == {"detail": "a project named 'p' exists already", "code": "conflict"}
+
+
+def test_list_shows_role_and_counts(server: Server, admin: TestClient, coco_project: int) -> None:
+    items = admin.get(f"/api/projects/{coco_project}/items").json()["items"]
+    admin.post(f"/api/items/{items[0]['id']}/status", json={"status": "done"})
+    listed = admin.get("/api/projects").json()
+    assert listed == [
+        {
+            "id": coco_project,
+            "name": "mmpose",
+            "skeleton": {"name": "coco17", "keypoints": listed[0]["skeleton"]["keypoints"]},
+            "role": "manager",
+            "counts": {"new": 3, "in_progress": 0, "done": 1},
+        }
+    ]
+
+
+def test_members_roles_are_checked(server: Server, admin: TestClient) -> None:
+    pid = admin.post("/api/projects", json={"name": "p", "skeleton": "coco17"}).json()["id"]
+    server.add_user("rev")
+    r = admin.post(f"/api/projects/{pid}/members", json={"username": "rev", "role": "boss"})
+    assert r.status_code == 400
+    assert "role: expected one of manager, annotator, reviewer" in r.json()["detail"]
+    r = admin.post(f"/api/projects/{pid}/members", json={"username": "ghost", "role": "reviewer"})
+    assert r.status_code == 400
+    assert r.json()["detail"] == "username: no user named 'ghost'"
+    r = admin.post(f"/api/projects/{pid}/members", json={"username": "rev", "role": "reviewer"})
+    assert r.status_code == 201
+    assert r.json()["role"] == "reviewer"
+    assert server.login("rev").get(f"/api/projects/{pid}").json()["role"] == "reviewer"

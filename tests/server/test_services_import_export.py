@@ -1,0 +1,223 @@
+"""Import from disk (what the CLI does) and COCO export, checked with pycocotools."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from serverkit import MMPOSE, Server, jpeg_bytes
+
+from posemark.services.errors import BadInput, ServiceError
+from posemark.services.exporting import export_coco_dict, export_coco_file
+from posemark.services.importing import import_path
+from posemark.services.projects import create_project, find_project
+
+
+def new_project(server: Server, name: str = "p", skeleton: str = "coco17") -> int:
+    with server.session() as session:
+        return create_project(session, server.settings, name, skeleton).id
+
+
+def do_import(server: Server, pid: int, source: Path, images: Path | None = None) -> Any:
+    with server.session() as session:
+        project = find_project(session, str(pid))
+        return import_path(session, server.settings, project, source, images)
+
+
+def quiet_coco(path: Path) -> COCO:
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(str(path))
+
+
+def test_folder_import_is_recursive_and_skips_other_files(server: Server, tmp_path: Path) -> None:
+    folder = tmp_path / "shots"
+    (folder / "day1").mkdir(parents=True)
+    (folder / "a.JPG").write_bytes(jpeg_bytes())
+    (folder / "day1" / "b.png").write_bytes(jpeg_bytes(16, 8))
+    (folder / "README.md").write_text("not an image")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    pid = new_project(server)
+    report = do_import(server, pid, folder)
+    assert (report.items_created, report.instances, report.ignored) == (2, 0, ["README.md"])
+    root = server.settings.media_dir / f"p{pid}"
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.*")) == [
+        "a.JPG",
+        "day1/b.png",
+    ]
+
+
+def test_coco_import_and_export_keep_every_keypoint(
+    server: Server, testdata: Path, tmp_path: Path
+) -> None:
+    source = testdata / MMPOSE / "test_coco.json"
+    pid = new_project(server)
+    report = do_import(server, pid, source)
+    assert (report.items_created, report.instances) == (4, 14)
+    out = tmp_path / "export.json"
+    with server.session() as session:
+        export_coco_file(session, find_project(session, str(pid)), out)
+    src, dst = quiet_coco(source), quiet_coco(out)
+    by_name = {img["file_name"]: img["id"] for img in dst.dataset["images"]}
+    compared = 0
+    for img in src.dataset["images"]:
+        mine = dst.imgToAnns[by_name[img["file_name"]]]
+        theirs = src.imgToAnns[img["id"]]
+        assert len(mine) == len(theirs)
+        for a, b in zip(mine, theirs, strict=True):
+            assert a["keypoints"] == b["keypoints"]  # v=1 kept, v=0 written as 0, 0, 0
+            assert a["num_keypoints"] == b["num_keypoints"]
+            assert a["bbox"] == b["bbox"]
+            assert a["area"] == pytest.approx(b["bbox"][2] * b["bbox"][3])
+            compared += 1
+    assert compared == 14
+    assert dst.dataset["categories"][0]["skeleton"] == src.dataset["categories"][0]["skeleton"]
+    assert dst.dataset["categories"][0]["name"] == "person"
+    assert [a["id"] for a in dst.dataset["annotations"]] == list(range(1, 15))
+
+
+def test_export_scores_ap_one_against_itself(
+    server: Server, testdata: Path, tmp_path: Path
+) -> None:
+    pid = new_project(server)
+    do_import(server, pid, testdata / MMPOSE / "test_coco.json")
+    with server.session() as session:
+        doc = export_coco_dict(session, find_project(session, str(pid)))
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(doc))
+    results = [
+        {"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+        for a in doc["annotations"]
+        if a["num_keypoints"] > 0
+    ]
+    assert len(results) == 12
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_path))
+        ev = COCOeval(gt, gt.loadRes(results), "keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert ev.stats[0] == pytest.approx(1.0)  # AP
+    assert ev.stats[5] == pytest.approx(1.0)  # AR
+
+
+def test_coco_pointing_outside_the_image_folder_is_rejected(
+    server: Server, testdata: Path, tmp_path: Path
+) -> None:
+    doc = json.loads((testdata / MMPOSE / "test_coco.json").read_text())
+    images = tmp_path / "images"
+    images.mkdir()
+    for img in doc["images"]:
+        (images / img["file_name"]).write_bytes((testdata / MMPOSE / img["file_name"]).read_bytes())
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(jpeg_bytes())
+    pid = new_project(server)
+    cases = [
+        ("../secret.jpg", "images[0] file_name '../secret.jpg'"),
+        (str(secret), "absolute paths are not allowed"),
+        ("link.jpg", "'link.jpg' points outside the image folder"),
+        ("nothere.jpg", "'nothere.jpg': image missing on disk"),
+    ]
+    os.symlink(secret, images / "link.jpg")
+    for file_name, message in cases:
+        doc["images"][0]["file_name"] = file_name
+        coco = tmp_path / "coco.json"
+        coco.write_text(json.dumps(doc))
+        before = server.media_listing()
+        with pytest.raises(BadInput, match=re.escape(message)):
+            do_import(server, pid, coco, images)
+        assert server.item_count(pid) == 0
+        assert server.media_listing() == before
+
+
+def test_symlinked_files_escaping_a_folder_are_rejected(server: Server, tmp_path: Path) -> None:
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    (folder / "ok.jpg").write_bytes(jpeg_bytes())
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(jpeg_bytes())
+    os.symlink(outside, folder / "sneaky.jpg")
+    pid = new_project(server)
+    with pytest.raises(BadInput, match=r"'sneaky\.jpg' points outside its folder"):
+        do_import(server, pid, folder)
+    assert server.item_count(pid) == 0
+
+
+def test_a_failure_while_moving_files_undoes_everything(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "shots"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg", "sub/c.jpg"):
+        (folder / name).write_bytes(jpeg_bytes())
+    pid = new_project(server)
+    before = server.media_listing()
+    real_rename = os.rename
+    calls = []
+
+    def flaky_rename(src: Any, dst: Any) -> None:
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr("posemark.services.importing.os.rename", flaky_rename)
+    with pytest.raises(OSError, match="No space left"):
+        do_import(server, pid, folder)
+    assert len(calls) == 3
+    assert server.item_count(pid) == 0
+    assert server.media_listing() == before
+
+
+def test_results_lists_and_unknown_sources_are_refused(
+    server: Server, testdata: Path, tmp_path: Path
+) -> None:
+    pid = new_project(server)
+    preds = testdata / "coco/xtcocoapi_examples/example_coco_preds.json"
+    with pytest.raises(BadInput, match="a COCO results list"):
+        do_import(server, pid, preds, testdata / MMPOSE)
+    with pytest.raises(ServiceError, match=r"expected a folder of images or a COCO \.json file"):
+        do_import(server, pid, testdata / MMPOSE / "000000000785.jpg")
+    with pytest.raises(BadInput, match="no such file or folder"):
+        do_import(server, pid, tmp_path / "nope")
+
+
+def test_export_of_edited_annotations(server: Server, tmp_path: Path) -> None:
+    """Derived boxes follow the keypoints, drawn boxes stay, num_keypoints is counted."""
+    from posemark.schemas import load_builtin
+    from posemark.services.annotation import validate_document
+    from posemark.store.models import Item
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(jpeg_bytes(200, 100))
+    pid = new_project(server)
+    do_import(server, pid, folder)
+    kps: list[list[Any]] = [[None, None, 0]] * 17
+    kps = [list(k) for k in kps]
+    kps[5], kps[6], kps[9] = [10.5, 20.0, 2], [30.0, 25.5, 1], [12.0, 40.0, 2]
+    doc = {
+        "instances": [
+            {"id": "a", "keypoints": kps, "bbox": [0, 0, 5, 5], "bbox_mode": "derived"},
+            {"id": "b", "keypoints": kps, "bbox": [1, 2, 50, 60], "bbox_mode": "drawn"},
+        ]
+    }
+    with server.session() as session:
+        item = session.query(Item).one()
+        item.annotation = validate_document(doc, load_builtin("coco17"))
+    with server.session() as session:
+        out = export_coco_dict(session, find_project(session, str(pid)))
+    a, b = out["annotations"]
+    assert a["bbox"] == [10.5, 20, 19.5, 20] and a["area"] == 390
+    assert b["bbox"] == [1, 2, 50, 60] and b["area"] == 3000
+    assert a["num_keypoints"] == b["num_keypoints"] == 3
+    assert np.array(a["keypoints"]).reshape(17, 3)[6].tolist() == [30, 25.5, 1]
+    assert out["images"] == [{"id": 1, "file_name": "a.jpg", "width": 200, "height": 100}]
