@@ -7,10 +7,12 @@ ids of other teams' projects reveal nothing. Admins are members of everything.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,7 +40,14 @@ class ProjectAccess:
 
 
 def project_skeleton(project: Project) -> Skeleton:
-    return skeleton_from_dict(project.skeleton, f"project {project.id} skeleton")
+    """The project's skeleton; parsed once per distinct stored description, since every
+    save validates against it."""
+    return _skeleton_cached(project.id, msgspec.json.encode(project.skeleton))
+
+
+@functools.lru_cache(maxsize=256)
+def _skeleton_cached(project_id: int, description: bytes) -> Skeleton:
+    return skeleton_from_dict(msgspec.json.decode(description), f"project {project_id} skeleton")
 
 
 def parse_skeleton(spec: str | dict[str, Any]) -> Skeleton:

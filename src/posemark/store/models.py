@@ -133,7 +133,8 @@ class Item(Base):
     height: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="new")
     version: Mapped[int] = mapped_column(Integer, default=1)
-    annotation: Mapped[dict[str, Any]]
+    # deferred: access checks and saves load the row without parsing the document
+    annotation: Mapped[dict[str, Any]] = mapped_column(deferred=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
