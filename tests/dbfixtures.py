@@ -9,6 +9,7 @@ test session and dropped at the end; each test starts from an empty schema.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -30,22 +31,35 @@ def _with_database(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database for this test session, dropped afterwards."""
-    name = f"posemark_test_{secrets.token_hex(4)}"
+@contextlib.contextmanager
+def fresh_postgres_database(prefix: str = "posemark_test") -> Iterator[str]:
+    """Create a database on the test server, yield its URL, drop it afterwards.
+
+    Fails (never skips) when the server cannot be reached: CI has one.
+    """
+    name = f"{prefix}_{secrets.token_hex(4)}"
     try:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
         pytest.fail(
-            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}); the store and API tests "
-            "run on PostgreSQL too (set POSEMARK_TEST_POSTGRES to use another server)",
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}); the store, API and "
+            "browser tests run on PostgreSQL too (set POSEMARK_TEST_POSTGRES to use another "
+            "server)",
             pytrace=False,
         )
-    yield _with_database(PG_ADMIN_URL, name)
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield _with_database(PG_ADMIN_URL, name)
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database for this test session, dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 def _empty_postgres(url: str) -> None:

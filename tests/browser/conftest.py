@@ -8,6 +8,7 @@ project, so tests do not depend on each other's order.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 from browser_helpers import ADMIN_PASSWORD, Api, BrowserErrors
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from dbfixtures import BACKENDS, fresh_postgres_database
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,15 +56,26 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
     raise RuntimeError(f"posemark serve did not answer within 30 s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a running ``posemark serve`` with an empty data folder."""
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Base URL of a running ``posemark serve`` with an empty data folder, on the embedded
+    SQLite database and then on PostgreSQL (a database of its own, dropped afterwards)."""
+    with contextlib.ExitStack() as stack:
+        db_args: list[str] = []
+        if request.param == "postgresql":
+            db_args = ["--db", stack.enter_context(fresh_postgres_database("posemark_browser"))]
+        yield from _serve(tmp_path_factory, db_args)
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, db_args: list[str]) -> Iterator[str]:
     data = tmp_path_factory.mktemp("posemark-data")
     log = data.parent / "serve.log"
     port = _free_port()
     env = {**os.environ, "POSEMARK_ADMIN_PASSWORD": ADMIN_PASSWORD}
     command = [sys.executable, "-m", "posemark.cli.main", "serve", "--data", str(data)]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--port", str(port), *db_args]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
