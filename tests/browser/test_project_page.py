@@ -52,3 +52,35 @@ def test_items_filter_search_and_import_errors(page: Page, api: Api, coco_sample
 
     href = page.get_attribute("#export-coco", "href")
     assert href == f"/api/projects/{project['id']}/export?format=coco"
+
+
+MOUSE_YAML = b"""name: mouse5
+keypoints: [snout, left_ear, right_ear, tail_base, tail_tip]
+edges: [[snout, left_ear], [snout, right_ear], [tail_base, tail_tip]]
+"""
+
+
+def test_create_a_project_with_an_uploaded_skeleton_file(page: Page, api: Api) -> None:
+    """A custom skeleton comes from a YAML file; a broken one is refused with its line."""
+    page.goto("/#/projects")
+    page.fill("#project-name", "mice")
+    page.select_option("#project-skeleton", "__custom_file__")
+    expect(page.locator("#project-skeleton-file")).to_be_visible()
+
+    bad = {"name": "broken.yaml", "mimeType": "text/yaml", "buffer": b"name: x\nkeypoints: [a,\n"}
+    page.set_input_files("#project-skeleton-file", files=[bad])
+    page.click("form.create-project button[type=submit]")
+    alert = page.locator("form.create-project .alert.error")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("broken.yaml: line 3")
+    assert all(p["name"] != "mice" for p in api.get("/api/projects"))
+
+    good = {"name": "mouse.yaml", "mimeType": "text/yaml", "buffer": MOUSE_YAML}
+    page.set_input_files("#project-skeleton-file", files=[good])
+    page.click("form.create-project button[type=submit]")
+    page.wait_for_function("location.hash.startsWith('#/projects/')")
+    created = [p for p in api.get("/api/projects") if p["name"] == "mice"]
+    assert len(created) == 1
+    skeleton = api.get(f"/api/projects/{created[0]['id']}")["skeleton"]
+    assert skeleton["keypoints"] == ["snout", "left_ear", "right_ear", "tail_base", "tail_tip"]
+    assert skeleton["sides"] == ["center", "left", "right", "center", "center"]

@@ -68,6 +68,64 @@ def test_a_custom_skeleton_that_does_not_validate_names_the_field(
     assert list(server.settings.media_dir.iterdir()) == []
 
 
+MOUSE_YAML = """\
+name: mouse5
+keypoints: [snout, left_ear, right_ear, tail_base, tail_tip]
+edges:
+  - [snout, left_ear]
+  - [snout, right_ear]
+  - [tail_base, tail_tip]
+sigmas: [0.03, 0.04, 0.04, 0.05, 0.06]
+"""
+
+
+def test_create_with_an_uploaded_skeleton_file(admin: TestClient) -> None:
+    """The editor sends a custom skeleton file's text; YAML and JSON both work."""
+    body = {"name": "mice", "skeleton_file": {"name": "mouse.yaml", "text": MOUSE_YAML}}
+    r = admin.post("/api/projects", json=body)
+    assert r.status_code == 201, r.text
+    sk = r.json()["skeleton"]
+    assert sk["keypoints"] == CUSTOM["keypoints"]
+    assert sk["sigmas"] == [0.03, 0.04, 0.04, 0.05, 0.06]
+    import json
+
+    as_json = {"name": "mice2", "skeleton_file": {"name": "m.json", "text": json.dumps(CUSTOM)}}
+    assert admin.post("/api/projects", json=as_json).status_code == 201
+
+
+def test_an_uploaded_skeleton_file_that_does_not_validate_names_file_line_and_field(
+    server: Server, admin: TestClient
+) -> None:
+    cases = [
+        (
+            "bad.yaml",
+            "name: x\nkeypoints: [a, b\n",
+            "skeleton: bad.yaml: line 3, column 1: invalid YAML",
+        ),
+        ("bad.json", '{"name": "x",}', "skeleton: bad.json: line 1, column 14: invalid JSON"),
+        (
+            "m.yaml",
+            MOUSE_YAML.replace("keypoints: [snout,", "keypoints: [snout, snout,"),
+            "skeleton: m.yaml: keypoints: names must be unique",
+        ),
+        (
+            "e.yaml",
+            MOUSE_YAML + "flip_pairs: [[left_ear, tail]]\n",
+            "skeleton: e.yaml: flip_pairs[0]",
+        ),
+    ]
+    for name, text, message in cases:
+        body = {"name": "bad", "skeleton_file": {"name": name, "text": text}}
+        r = admin.post("/api/projects", json=body)
+        assert r.status_code == 400, (name, r.text)
+        assert r.json()["detail"].startswith(message), r.json()["detail"]
+    both = {"name": "x", "skeleton": "coco17", "skeleton_file": {"name": "m.yaml", "text": ""}}
+    assert admin.post("/api/projects", json=both).status_code == 400
+    assert admin.post("/api/projects", json={"name": "x"}).status_code == 400
+    assert admin.get("/api/projects").json() == []
+    assert list(server.settings.media_dir.iterdir()) == []
+
+
 def test_names_are_unique(admin: TestClient) -> None:
     assert admin.post("/api/projects", json={"name": "p", "skeleton": "coco17"}).status_code == 201
     r = admin.post("/api/projects", json={"name": "p", "skeleton": "mpii16"})

@@ -9,6 +9,7 @@ from posemark.schemas.loader import (
     match_builtin,
     resolve_skeleton,
     skeleton_from_dict,
+    skeleton_from_text,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "match_builtin",
     "resolve_skeleton",
     "skeleton_from_dict",
+    "skeleton_from_text",
 ]

@@ -183,7 +183,13 @@ def load_skeleton_file(path: str | Path) -> Skeleton:
         raise PoseValidationError(f"{source}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PoseValidationError(f"{source}: cannot read file: {exc}") from None
-    return skeleton_from_dict(_parse(text, suffix, source), source)
+    return skeleton_from_text(text, source, suffix)
+
+
+def skeleton_from_text(text: str, source: str, suffix: str = ".yaml") -> Skeleton:
+    """A custom skeleton from the text of a YAML or JSON file (YAML reads JSON too), e.g.
+    one uploaded through the web editor; errors name ``source``, the line and the field."""
+    return skeleton_from_dict(_parse(text, suffix.lower(), source), source)
 
 
 def _parse(text: str, suffix: str, source: str) -> Any:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from posemark.model import PoseValidationError, Skeleton
-from posemark.schemas import load_builtin, skeleton_from_dict
+from posemark.schemas import load_builtin, skeleton_from_dict, skeleton_from_text
 from posemark.services.errors import BadInput, Conflict, Forbidden, NotFound
 from posemark.services.settings import Settings
 from posemark.store.models import ITEM_STATUSES, ROLES, Item, Membership, Project, User
@@ -50,9 +50,21 @@ def _skeleton_cached(project_id: int, description: bytes) -> Skeleton:
     return skeleton_from_dict(msgspec.json.decode(description), f"project {project_id} skeleton")
 
 
-def parse_skeleton(spec: str | dict[str, Any]) -> Skeleton:
-    """A built-in name or a custom skeleton dict; a 400 whose message names the field."""
+@dataclass(frozen=True, slots=True)
+class SkeletonFile:
+    """The text of an uploaded custom skeleton file (YAML or JSON) and its name."""
+
+    name: str
+    text: str
+
+
+def parse_skeleton(spec: str | dict[str, Any] | SkeletonFile) -> Skeleton:
+    """A built-in name, a custom skeleton dict or an uploaded skeleton file; a 400 whose
+    message names the field (and, for a file, the file and line)."""
     try:
+        if isinstance(spec, SkeletonFile):
+            suffix = ".json" if spec.name.lower().endswith(".json") else ".yaml"
+            return skeleton_from_text(spec.text, spec.name, suffix)
         if isinstance(spec, str):
             return load_builtin(spec)
         if isinstance(spec, dict):
@@ -81,7 +93,7 @@ def create_project(
     session: Session,
     settings: Settings,
     name: str,
-    skeleton: str | dict[str, Any],
+    skeleton: str | dict[str, Any] | SkeletonFile,
     creator: User | None = None,
 ) -> Project:
     """A new project; its creator (if any) becomes its manager. 409 when the name is taken."""

@@ -131,7 +131,11 @@ export const api = {
   },
   skeletons: () => request("GET", "/api/skeletons"),
   projects: () => request("GET", "/api/projects"),
-  createProject: (name, skeleton) => request("POST", "/api/projects", { body: { name, skeleton } }),
+  /** `skeleton` is a built-in name, or `{name, text}` of an uploaded skeleton file. */
+  createProject: (name, skeleton) =>
+    request("POST", "/api/projects", {
+      body: typeof skeleton === "string" ? { name, skeleton } : { name, skeleton_file: skeleton },
+    }),
   project: (pid) => request("GET", `/api/projects/${pid}`),
   items: (pid, { status, q, offset = 0, limit = 50 } = {}) =>
     request("GET", `/api/projects/${pid}/items`, { query: { status, q, offset, limit } }),

@@ -21,6 +21,7 @@ from posemark.services.importing import import_uploads
 from posemark.services.items import item_summary, list_items
 from posemark.services.projects import (
     ProjectAccess,
+    SkeletonFile,
     add_member,
     create_project,
     item_counts,
@@ -32,9 +33,19 @@ from posemark.services.users import user_json
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
-class NewProject(BaseModel):
+class UploadedSkeleton(BaseModel):
+    """A custom skeleton file's text as read in the browser (YAML or JSON)."""
+
     name: str
-    skeleton: str | dict[str, Any]
+    text: str
+
+
+class NewProject(BaseModel):
+    """``skeleton`` (a built-in name or a skeleton object) or ``skeleton_file``."""
+
+    name: str
+    skeleton: str | dict[str, Any] | None = None
+    skeleton_file: UploadedSkeleton | None = None
 
 
 class NewMember(BaseModel):
@@ -75,7 +86,15 @@ def projects(caller: CurrentUser, db: DB) -> list[dict[str, Any]]:
 def new_project(
     body: NewProject, caller: CurrentUser, db: DB, settings: SettingsDep
 ) -> dict[str, Any]:
-    project = create_project(db, settings, body.name, body.skeleton, creator=caller.user)
+    if (body.skeleton is None) == (body.skeleton_file is None):
+        raise BadInput("skeleton: give either a skeleton (name or object) or a skeleton_file")
+    spec: str | dict[str, Any] | SkeletonFile
+    if body.skeleton_file is not None:
+        spec = SkeletonFile(body.skeleton_file.name, body.skeleton_file.text)
+    else:
+        assert body.skeleton is not None
+        spec = body.skeleton
+    project = create_project(db, settings, body.name, spec, creator=caller.user)
     db.commit()
     access = ProjectAccess(project, "manager")
     return _project_json(access, item_counts(db, [project.id])[project.id])

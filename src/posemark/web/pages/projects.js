@@ -79,6 +79,8 @@ function projectCard(project) {
   );
 }
 
+const CUSTOM_FILE = "__custom_file__";
+
 function createProjectForm(skeletons, onCreated) {
   const name = h("input", {
     id: "project-name",
@@ -89,15 +91,31 @@ function createProjectForm(skeletons, onCreated) {
   const skeleton = h(
     "select",
     { id: "project-skeleton", name: "skeleton" },
-    skeletons.map((sk) =>
-      h(
-        "option",
-        { value: sk.name, selected: sk.name === "coco17" },
-        `${sk.name} — ${plural(sk.keypoints.length, "keypoint")}` +
-          (sk.description ? ` (${shorten(sk.description)})` : ""),
+    [
+      ...skeletons.map((sk) =>
+        h(
+          "option",
+          { value: sk.name, selected: sk.name === "coco17" },
+          `${sk.name} — ${plural(sk.keypoints.length, "keypoint")}` +
+            (sk.description ? ` (${shorten(sk.description)})` : ""),
+        ),
       ),
-    ),
+      h("option", { value: CUSTOM_FILE }, "Custom skeleton file (YAML or JSON)…"),
+    ],
   );
+  // A sport, a clinic or an animal needs its own skeleton: names, edges, flip pairs and
+  // optional sigmas in a YAML/JSON file, checked by the server (errors name the line).
+  const skeletonFile = h("input", {
+    id: "project-skeleton-file",
+    name: "skeleton_file",
+    type: "file",
+    accept: ".yaml,.yml,.json",
+    "aria-label": "Custom skeleton file",
+    hidden: true,
+  });
+  skeleton.addEventListener("change", () => {
+    skeletonFile.hidden = skeleton.value !== CUSTOM_FILE;
+  });
   const error = h("div", { class: "alert error", role: "alert", hidden: true });
   const submit = h("button", { type: "submit", class: "tool primary" }, "Create project");
   const form = h(
@@ -113,6 +131,7 @@ function createProjectForm(skeletons, onCreated) {
         { class: "field grow" },
         h("label", { for: "project-skeleton" }, "Skeleton"),
         skeleton,
+        skeletonFile,
       ),
       h("div", { class: "field" }, submit),
     ),
@@ -123,7 +142,13 @@ function createProjectForm(skeletons, onCreated) {
     error.hidden = true;
     submit.disabled = true;
     try {
-      const project = await api.createProject(name.value.trim(), skeleton.value);
+      let spec = skeleton.value;
+      if (spec === CUSTOM_FILE) {
+        const file = skeletonFile.files[0];
+        if (!file) throw new Error("Choose a skeleton file (YAML or JSON) first.");
+        spec = { name: file.name, text: await file.text() };
+      }
+      const project = await api.createProject(name.value.trim(), spec);
       name.value = "";
       await onCreated(project);
     } catch (err) {
