@@ -84,3 +84,25 @@ def test_create_a_project_with_an_uploaded_skeleton_file(page: Page, api: Api) -
     skeleton = api.get(f"/api/projects/{created[0]['id']}")["skeleton"]
     assert skeleton["keypoints"] == ["snout", "left_ear", "right_ear", "tail_base", "tail_tip"]
     assert skeleton["sides"] == ["center", "left", "right", "center", "center"]
+
+
+def test_managers_add_members_and_everyone_sees_them(page: Page, api: Api) -> None:
+    project = api.post("/api/projects", {"name": "team", "skeleton": "coco17"})
+    api.post("/api/users", {"username": "bo", "password": "long-enough-pw"})
+    page.goto(f"/#/projects/{project['id']}")
+    panel = page.locator("details.members-panel")
+    panel.locator("summary").click()
+    expect(panel.locator("li[data-username='admin']")).to_have_attribute("data-role", "manager")
+    page.fill("#member-username", "nobody")
+    page.click(".member-form button[type=submit]")
+    expect(panel.locator(".alert.error")).to_contain_text("no user named 'nobody'")
+    page.fill("#member-username", "bo")
+    page.select_option("#member-role", "reviewer")
+    page.click(".member-form button[type=submit]")
+    expect(panel.locator("li[data-username='bo']")).to_have_attribute("data-role", "reviewer")
+    expect(panel.locator("summary")).to_have_text("Members (2)")
+    members = api.get(f"/api/projects/{project['id']}/members")
+    assert {(m["user"]["username"], m["role"]) for m in members} == {
+        ("admin", "manager"),
+        ("bo", "reviewer"),
+    }

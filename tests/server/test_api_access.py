@@ -26,6 +26,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/projects"): USER,
     ("POST", "/api/projects"): USER,
     ("GET", "/api/projects/{pid}"): PROJECT,
+    ("GET", "/api/projects/{pid}/members"): PROJECT,
     ("POST", "/api/projects/{pid}/members"): PROJECT,
     ("GET", "/api/projects/{pid}/items"): PROJECT,
     ("POST", "/api/projects/{pid}/import"): PROJECT,
@@ -52,7 +53,7 @@ def request_for(
     """A well-formed request, so only access control can turn it down."""
     url = path.format(pid=pid, iid=iid)
     kwargs: dict[str, Any] = {}
-    if path.endswith("/members"):
+    if path.endswith("/members") and method == "POST":
         kwargs["json"] = {"username": "admin", "role": "annotator"}
     elif path.endswith("/annotation"):
         kwargs["json"] = {"base_version": 1, "annotation": {"instances": []}}
@@ -149,6 +150,11 @@ def test_members_see_their_project(server: Server, admin: TestClient, ids: tuple
     assert ann.get(f"/api/projects/{pid}").json()["role"] == "annotator"
     assert ann.get(f"/api/items/{iid}").status_code == 200
     assert [p["id"] for p in ann.get("/api/projects").json()] == [pid]
-    # annotators cannot add members
+    # annotators cannot add members, but see who works on the project
     r = ann.post(f"/api/projects/{pid}/members", json={"username": "ann", "role": "manager"})
     assert r.status_code == 403
+    listed = ann.get(f"/api/projects/{pid}/members").json()
+    assert [(m["user"]["username"], m["role"]) for m in listed] == [
+        ("admin", "manager"),
+        ("ann", "annotator"),
+    ]

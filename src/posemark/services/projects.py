@@ -189,6 +189,18 @@ def add_member(
     return user, role
 
 
+def list_members(session: Session, project_id: int) -> list[tuple[User, str]]:
+    """The project's members and their roles, by user name (admins act everywhere as
+    managers without being listed)."""
+    rows = session.execute(
+        select(User, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.project_id == project_id)
+        .order_by(User.username)
+    ).all()
+    return [(user, str(role)) for user, role in rows]
+
+
 def skeleton_json(skeleton: Skeleton) -> dict[str, Any]:
     """``Skeleton.to_dict()`` plus each keypoint's body side, for the editor's colours."""
     out = skeleton.to_dict()

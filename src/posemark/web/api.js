@@ -137,6 +137,9 @@ export const api = {
       body: typeof skeleton === "string" ? { name, skeleton } : { name, skeleton_file: skeleton },
     }),
   project: (pid) => request("GET", `/api/projects/${pid}`),
+  members: (pid) => request("GET", `/api/projects/${pid}/members`),
+  addMember: (pid, username, role) =>
+    request("POST", `/api/projects/${pid}/members`, { body: { username, role } }),
   items: (pid, { status, q, offset = 0, limit = 50 } = {}) =>
     request("GET", `/api/projects/${pid}/items`, { query: { status, q, offset, limit } }),
   importFiles(pid, files) {

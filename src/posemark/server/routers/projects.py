@@ -25,6 +25,7 @@ from posemark.services.projects import (
     add_member,
     create_project,
     item_counts,
+    list_members,
     list_projects,
     skeleton_json,
 )
@@ -103,6 +104,14 @@ def new_project(
 @router.get("/{pid}")
 def project(access: ProjectDep, db: DB) -> dict[str, Any]:
     return _project_json(access, item_counts(db, [access.project.id])[access.project.id])
+
+
+@router.get("/{pid}/members")
+def members(access: ProjectDep, db: DB) -> list[dict[str, Any]]:
+    return [
+        {"user": user_json(user), "role": role}
+        for user, role in list_members(db, access.project.id)
+    ]
 
 
 @router.post("/{pid}/members", status_code=201)

@@ -130,6 +130,7 @@ export async function projectPage(root, { pid }, app) {
   }
 
   const importBox = importPanel(pid, refresh);
+  const membersBox = membersPanel(pid, project.role === "manager");
   const exportLink = h(
     "a",
     {
@@ -162,6 +163,7 @@ export async function projectPage(root, { pid }, app) {
         h("div", { class: "head-actions" }, exportLink),
       ),
       importBox,
+      membersBox,
       h("div", { class: "list-controls" }, tabs, search),
       grid,
       pager,
@@ -170,6 +172,79 @@ export async function projectPage(root, { pid }, app) {
   renderTabs();
   await loadItems();
   return { destroy: () => clearTimeout(searchTimer) };
+}
+
+const ROLES = ["annotator", "reviewer", "manager"];
+
+/**
+ * Who works on the project; managers add people (accounts are made by an admin) or
+ * change their role. Kept folded: annotators come here for the items, not the team.
+ */
+function membersPanel(pid, canManage) {
+  const list = h("ul", { class: "members", "aria-label": "Members" });
+  const summary = h("summary", {}, "Members");
+  const error = h("div", { class: "alert error", role: "alert", hidden: true });
+
+  async function load() {
+    const members = await api.members(pid);
+    summary.textContent = `Members (${members.length})`;
+    if (!members.length) {
+      mount(list, [h("li", { class: "muted empty" }, "No members yet; admins act as managers.")]);
+      return;
+    }
+    mount(
+      list,
+      members.map((m) =>
+        h(
+          "li",
+          { "data-username": m.user.username, "data-role": m.role },
+          h("span", { class: "member-name" }, m.user.username),
+          h("span", { class: "badge" }, m.role),
+        ),
+      ),
+    );
+  }
+
+  const children = [summary, list];
+  if (canManage) {
+    const username = h("input", {
+      id: "member-username",
+      name: "username",
+      required: true,
+      placeholder: "user name",
+      "aria-label": "User name",
+    });
+    const role = h(
+      "select",
+      { id: "member-role", name: "role", "aria-label": "Role" },
+      ROLES.map((r) => h("option", { value: r }, r)),
+    );
+    const form = h(
+      "form",
+      { class: "form-row member-form" },
+      username,
+      role,
+      h("button", { type: "submit", class: "tool" }, "Add member"),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.hidden = true;
+      try {
+        await api.addMember(pid, username.value.trim(), role.value);
+        username.value = "";
+        await load();
+      } catch (err) {
+        error.textContent = err.message;
+        error.hidden = false;
+      }
+    });
+    children.push(form, error);
+  }
+  load().catch((err) => {
+    error.textContent = err.message;
+    error.hidden = false;
+  });
+  return h("details", { class: "card members-panel" }, ...children);
 }
 
 function itemCard(item) {
