@@ -68,6 +68,9 @@ class FormatSpec:
     store, shown by ``posemark convert`` so a lossy export is never a surprise.
     ``validate`` returns every problem in a file without stopping at the first; when a
     format has none, :func:`validate` falls back to reading and collecting warnings.
+    ``losses`` counts, for one dataset, what a write in this format would drop (e.g.
+    "14 instances carry track ids, which this format does not keep"), so a conversion can
+    warn with numbers rather than only the general sentence.
     """
 
     name: str
@@ -78,6 +81,7 @@ class FormatSpec:
     extensions: tuple[str, ...]
     what_it_loses: str
     validate: Callable[[Path], list[Problem]] | None = None
+    losses: Callable[[Dataset], list[str]] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
