@@ -221,3 +221,62 @@ def test_third_party_format_without_validate_hook_is_validated_by_reading(
     assert [(p.severity, p.record, p.message) for p in problems] == [
         ("error", "header", "missing the PMTEST header")
     ]
+
+
+def test_convert_to_a_lossy_format_warns_with_counts(testdata: Path, tmp_path: Path) -> None:
+    """A conversion says what the target format drops and how many records are affected."""
+    from posemark.services.convert import convert
+
+    def losses(dataset: Dataset) -> list[str]:
+        occluded = int((dataset.instances.visibility == 1).sum())
+        return [f"{occluded} occluded keypoints become visible"] if occluded else []
+
+    formats.register_format(
+        FormatSpec(
+            name="lossy",
+            description="test format that cannot say occluded",
+            read=_read,
+            write=_write,
+            sniff=_sniff,
+            extensions=("lossy",),
+            what_it_loses="occlusion",
+            losses=losses,
+        )
+    )
+    try:
+        report = convert(testdata / "coco/mmpose_coco/test_coco.json", tmp_path / "out.lossy")
+    finally:
+        formats.unregister_format("lossy")
+    lost = [w.message for w in report.warnings if w.message.startswith("lossy loses:")]
+    assert lost == ["lossy loses: 17 occluded keypoints become visible"]
+
+
+def test_coco_counts_what_it_cannot_keep(testdata: Path) -> None:
+    dataset = formats.read(testdata / "coco/mmpose_coco/test_coco.json")
+    coco = formats.get_format("coco")
+    assert coco.losses is not None
+    assert coco.losses(dataset) == []
+    dataset.instances.source[:3] = 1  # model suggestions
+    dataset.instances.confirmed[:2] = False
+    assert coco.losses(dataset) == [
+        "3 instance(s) come from a model, interpolation or propagation; COCO keeps no source, "
+        "so they will read back as human annotations",
+        "2 unconfirmed instance(s) will read back as confirmed",
+    ]
+
+
+def test_formats_command_lists_every_format_with_its_losses() -> None:
+    from typer.testing import CliRunner
+
+    from posemark.cli.main import app
+
+    result = CliRunner().invoke(app, ["formats", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["coco"]["extensions"] == [".json"]
+    assert "track names" in by_name["coco"]["what_it_loses"]
+    assert {r["name"] for r in rows} == {s.name for s in formats.list_formats()}
+    table = CliRunner().invoke(app, ["formats"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0
+    assert "coco" in table.output and "what it cannot keep" in table.output

@@ -324,6 +324,24 @@ def _validate_coco(path: Path, progress: ByteProgress | None = None) -> list[Pro
     return validate_coco(path, progress=progress)
 
 
+def _coco_losses(dataset: Dataset) -> list[str]:
+    t = dataset.instances
+    out = []
+    not_human = int((t.source != 0).sum())
+    if not_human:
+        out.append(
+            f"{not_human} instance(s) come from a model, interpolation or propagation; COCO "
+            "keeps no source, so they will read back as human annotations"
+        )
+    unconfirmed = int((~t.confirmed).sum())
+    if unconfirmed:
+        out.append(f"{unconfirmed} unconfirmed instance(s) will read back as confirmed")
+    named = sum(1 for track in dataset.tracks if track.name)
+    if named:
+        out.append(f"{named} track name(s) are not kept (track ids are)")
+    return out
+
+
 COCO = FormatSpec(
     name="coco",
     description="COCO keypoints JSON: a document with images, annotations and categories, "
@@ -335,12 +353,24 @@ COCO = FormatSpec(
     what_it_loses="nothing posemark models except per-instance source/confirmed flags "
     "and track names",
     validate=_validate_coco,
+    losses=_coco_losses,
 )
 
 BUILTIN_FORMATS: tuple[FormatSpec, ...] = (COCO,)
+# Modules that define ``SPEC`` (and optionally more ``*_SPEC``) for the other formats
+# posemark ships; registered through the same function a third party would use.
+BUILTIN_FORMAT_MODULES: tuple[str, ...] = ()
 
 
 def register_builtin_formats() -> None:
     """Register the formats that ship with posemark (idempotent)."""
+    import importlib
+
     for spec in BUILTIN_FORMATS:
         register_format(spec, replace=True)
+    for module_name in BUILTIN_FORMAT_MODULES:
+        module = importlib.import_module(f"posemark.formats.{module_name}")
+        for attr in dir(module):
+            value = getattr(module, attr)
+            if attr.endswith("SPEC") and isinstance(value, FormatSpec):
+                register_format(value, replace=True)

@@ -73,6 +73,11 @@ def convert(
     if reader.name == writer.name == "coco":
         return _stream_coco(source, destination, writer.what_it_loses, problems, progress)
     dataset = reader.read(source, on_warning=problems.append)
+    if writer.losses is not None:
+        # counted losses of this conversion, next to the reader's quirks
+        for message in writer.losses(dataset):
+            lost = f"{writer.name} loses: {message}"
+            problems.append(Problem("warning", str(destination), None, None, lost))
     total = len(dataset.instances)
     done = 0
 
