@@ -65,9 +65,9 @@ def test_malformed_input_names_file_and_record_and_writes_nothing(
 def test_unknown_target_format_fails_before_writing(testdata: Path, tmp_path: Path) -> None:
     src = testdata / "coco/mmpose_coco/test_coco.json"
     dst = tmp_path / "out.json"
-    result = runner.invoke(app, ["convert", str(src), str(dst), "--to", "yolo"])
+    result = runner.invoke(app, ["convert", str(src), str(dst), "--to", "nope"])
     assert result.exit_code == 1
-    assert "unknown format 'yolo'; known formats: coco" in result.stderr
+    assert "unknown format 'nope'; known formats: coco, " in result.stderr
     result = runner.invoke(app, ["convert", str(src), str(tmp_path / "out.bin")])
     assert result.exit_code == 1
     assert "out.bin: cannot tell the format from the file name" in result.stderr
@@ -81,9 +81,18 @@ def test_missing_input(tmp_path: Path) -> None:
 
 
 def test_other_format_content_gets_a_note(testdata: Path, tmp_path: Path) -> None:
-    src = testdata / "mpii/mmpose_mpii/test_mpii.json"
+    src = tmp_path / "unknown.json"  # a JSON list no format claims: read as COCO by name
+    src.write_text('[{"joints_of_a_format_we_do_not_know": [1, 2]}]')
     result = runner.invoke(app, ["convert", str(src), str(tmp_path / "o.json")])
     assert result.exit_code == 1
     assert "annotations[0]: field 'image_id': required field is missing" in result.stderr
     assert "matched no known format; it was read as coco" in result.stderr
     assert not (tmp_path / "o.json").exists()
+
+
+def test_mpii_list_converts_to_coco_by_content(testdata: Path, tmp_path: Path) -> None:
+    """An MPII list is .json like COCO; its content picks the right reader."""
+    src = testdata / "mpii/mmpose_mpii/test_mpii.json"
+    result = runner.invoke(app, ["convert", str(src), str(tmp_path / "o.json")])
+    assert result.exit_code == 0, result.stderr
+    assert "(mpii-json) ->" in result.stdout and "5 instances" in result.stdout

@@ -79,8 +79,9 @@ def test_json_output_of_warnings(testdata: Path) -> None:
     assert (report["errors"], report["warnings"]) == (0, 2)
 
 
-def test_file_of_another_format_notes_the_extension_fallback(testdata: Path) -> None:
-    path = testdata / "mpii/mmpose_mpii/test_mpii.json"
+def test_file_of_another_format_notes_the_extension_fallback(tmp_path: Path) -> None:
+    path = tmp_path / "unknown.json"  # a JSON list no format claims: read as COCO by name
+    path.write_text('[{"joints_of_a_format_we_do_not_know": [1, 2]}]')
     result = runner.invoke(app, ["validate", str(path)], env=WIDE)
     assert result.exit_code == 1
     assert "annotations[0]" in result.stdout and "image_id" in result.stdout
@@ -93,6 +94,6 @@ def test_missing_file_and_unknown_format(tmp_path: Path, testdata: Path) -> None
     assert result.stdout == ""
     assert "gone.json: no such file" in result.stderr
     path = testdata / "coco/mmpose_coco/test_coco.json"
-    result = runner.invoke(app, ["validate", str(path), "--format", "yolo"])
+    result = runner.invoke(app, ["validate", str(path), "--format", "nope"])
     assert result.exit_code == 1
-    assert "unknown format 'yolo'; known formats: coco" in result.stderr
+    assert "unknown format 'nope'; known formats: coco, " in result.stderr

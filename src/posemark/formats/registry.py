@@ -132,10 +132,22 @@ def get_format(name: str) -> FormatSpec:
 
 
 def format_for_extension(path: str | Path) -> FormatSpec:
-    """The format a file name implies (used for outputs, which have no content yet)."""
-    for spec in _FORMATS.values():
-        if spec.matches_extension(path):
-            return spec
+    """The format a file name implies (used for outputs, which have no content yet).
+
+    The longest matching extension wins ('x.labelstudio.json' is Label Studio, not
+    COCO); among equal matches COCO, the default exchange format, comes first, then
+    registration order.
+    """
+    name = Path(path).name.lower()
+    matches = [
+        (max(len(e) for e in spec.extensions if name.endswith(e)), spec)
+        for spec in _FORMATS.values()
+        if spec.matches_extension(path)
+    ]
+    if matches:
+        longest = max(n for n, _ in matches)
+        best = [spec for n, spec in matches if n == longest]
+        return next((s for s in best if s.name == "coco"), best[0])
     raise UnknownFormatError(
         f"{path}: cannot tell the format from the file name; known formats: "
         + ", ".join(f"{s.name} ({', '.join(s.extensions)})" for s in _FORMATS.values())
@@ -166,12 +178,12 @@ def detect_format(path: str | Path) -> FormatSpec:
     sniffed = sniff_format(p)
     if sniffed is not None:
         return sniffed
-    for spec in _FORMATS.values():
-        if spec.matches_extension(p):
-            return spec
-    raise UnknownFormatError(
-        f"{p}: no registered format recognises this file; known formats: {_known()}"
-    )
+    try:
+        return format_for_extension(p)
+    except UnknownFormatError:
+        raise UnknownFormatError(
+            f"{p}: no registered format recognises this file; known formats: {_known()}"
+        ) from None
 
 
 def extension_fallback_note(path: str | Path, format: str | None = None) -> str | None:
@@ -359,7 +371,9 @@ COCO = FormatSpec(
 BUILTIN_FORMATS: tuple[FormatSpec, ...] = (COCO,)
 # Modules that define ``SPEC`` (and optionally more ``*_SPEC``) for the other formats
 # posemark ships; registered through the same function a third party would use.
-BUILTIN_FORMAT_MODULES: tuple[str, ...] = ()
+BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
+    "cvat", "dlc", "labelstudio", "mpii", "mpii_mat", "sleap", "yolo",
+)  # fmt: skip
 
 
 def register_builtin_formats() -> None:
