@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "projects",
     "users",
     "formats",
+    "custom_export",
 )
 
 
