@@ -303,7 +303,8 @@ def test_two_instances_of_one_individual_fail_and_write_nothing(tmp_path: Path) 
 
 
 def test_sleap_io_reads_our_single_animal_csv(project: Path, tmp_path: Path) -> None:
-    sio = pytest.importorskip("sleap_io")
+    import sleap_io as sio  # a dependency of posemark: its absence is a failure
+
     ds, _ = read_quiet(project)
     video = tmp_path / "labeled-data/m4s1"
     video.mkdir(parents=True)
@@ -321,7 +322,8 @@ def test_sleap_io_reads_our_single_animal_csv(project: Path, tmp_path: Path) -> 
 
 
 def test_sleap_io_reads_our_multi_animal_csv(tmp_path: Path) -> None:
-    sio = pytest.importorskip("sleap_io")
+    import sleap_io as sio  # a dependency of posemark: its absence is a failure
+
     ds = make_multi(tmp_path)
     out = tmp_path / "labeled-data/v1/CollectedData_me.csv"
     write_dlc(ds, out)

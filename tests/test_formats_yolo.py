@@ -382,7 +382,8 @@ def test_losses_are_counted() -> None:
 
 
 def test_sleap_io_reads_our_export(tmp_path: Path) -> None:
-    sio = pytest.importorskip("sleap_io")
+    import sleap_io as sio  # a dependency of posemark: its absence is a failure
+
     out = tmp_path / "out"
     ds = sample_dataset()
     write_yolo(ds, out, media_root=media(tmp_path))

@@ -93,9 +93,10 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, db_args: list[str]) -> Iter
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"browser tests need Debian's chromium at {CHROMIUM} (scripts/test installs it)"
+    if not CHROMIUM.exists():  # a missing browser must fail, never pass as skipped
+        pytest.fail(
+            f"browser tests need Debian's chromium at {CHROMIUM} (scripts/test installs it)",
+            pytrace=False,
         )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
