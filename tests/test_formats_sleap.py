@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import sleap_io as sio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posemark.formats.errors import FormatError
 from posemark.formats.sleap import (
@@ -197,3 +200,48 @@ def test_coco_to_sleap_counts_losses_and_keeps_points(testdata: Path, tmp_path: 
     labeled = ds.instances.visibility > 0
     np.testing.assert_array_equal(back.instances.visibility > 0, labeled)
     np.testing.assert_array_equal(back.instances.points[labeled], ds.instances.points[labeled])
+
+
+# ---------------------------------------------------------------- generated data
+
+
+def _generated(draw: Any) -> Any:
+    from posemark.model import Category, Dataset, Frame, Instance, Skeleton, Track
+
+    k = draw(st.integers(1, 5))
+    skeleton = Skeleton("animal", tuple(f"n{i}" for i in range(k)))
+    n_frames = draw(st.integers(1, 3))
+    frames = [
+        Frame(id=i + 1, file_name=f"clip.mp4#{i}", extras={"video": "clip.mp4", "frame_index": i})
+        for i in range(n_frames)
+    ]
+    tracks = [Track(1, "a"), Track(2, "b")]
+    coord = st.floats(0, 500, allow_nan=False).map(lambda v: round(v, 2))
+    rows = []
+    for frame in frames:
+        for j in range(draw(st.integers(0, 2))):
+            points = np.array([[draw(coord), draw(coord)] for _ in range(k)])
+            vis = np.array([draw(st.sampled_from([0, 2])) for _ in range(k)], dtype=np.uint8)
+            vis[0] = 2  # SLEAP keeps no instance without a visible point
+            points[vis == 0] = np.nan
+            inst = Instance(skeleton, points, vis, track_id=j + 1)
+            rows.append((frame.id, 1, inst))
+    return Dataset.from_instances([Category(1, "animal", skeleton)], frames, rows, tracks)
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_generated_datasets_round_trip_through_slp(data: Any) -> None:
+    import tempfile
+
+    source = _generated(data.draw)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "gen.slp"
+        write_sleap(source, out)
+        back = read_sleap(out)
+    assert len(back.instances) == len(source.instances)
+    for a in range(len(source.instances)):
+        want, got = source.instance(a), back.instance(a)
+        np.testing.assert_array_equal(got.visibility, want.visibility)
+        np.testing.assert_allclose(got.points, want.points, atol=1e-4, equal_nan=True)
+        assert got.track_id == want.track_id

@@ -372,7 +372,7 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (COCO,)
 # Modules that define ``SPEC`` (and optionally more ``*_SPEC``) for the other formats
 # posemark ships; registered through the same function a third party would use.
 BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
-    "cvat", "dlc", "labelstudio", "mpii", "mpii_mat", "sleap", "yolo",
+    "cvat", "dlc", "labelstudio", "mpii", "mpii_mat", "nwb", "sleap", "yolo",
 )  # fmt: skip
 
 
