@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "users",
     "formats",
     "custom_export",
+    "qa",
 )
 
 

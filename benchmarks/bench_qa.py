@@ -1,0 +1,731 @@
+"""Benchmark the automated QA checks (``posemark.qa``) by injecting known errors.
+
+For each error type the harness runs ``--trials`` trials (seeded RNG; trials spread over
+the eligible instances of all test sets, each candidate used once before any repeats).
+A trial deep-copies one ground-truth dataset, injects ONE error into ONE instance (two
+for the cross-person swap), runs ``posemark.qa.run_checks`` on the whole copy and counts
+
+* lenient detection -- a new finding names an injected annotation id;
+* strict detection  -- for keypoint-level errors, a new finding names an injected
+  annotation id AND one of the keypoints that were changed (instance-level errors:
+  strict = lenient).
+
+"New" means the same (annotation, keypoint, check) finding is not raised on the clean
+dataset, so findings the ground truth already had never count as detections.
+
+Error types (an instance is eligible when it is not a crowd region, has a positive bbox
+area and at least ``--min-labeled`` labeled keypoints, v > 0):
+
+* ``limb_inversion``     swap the two keypoints of one limb flip pair (elbows, wrists,
+  knees, ankles; both labeled) -- points and visibility;
+* ``body_inversion``     apply the skeleton's flip permutation to all keypoints;
+* ``swap_other_person``  swap one keypoint's coordinates with another person's same
+  keypoint in the same image (images with >= 2 eligible people; both labeled);
+* ``jitter``             gaussian noise, sigma = 5% of person scale sqrt(bbox area), on
+  every labeled keypoint (kept inside the image) -- expected to be hard;
+* ``gross_displacement`` move one labeled keypoint by 50% of person scale in a random
+  direction, staying inside the image;
+* ``missing_keypoints``  set 30% of the labeled keypoints to v=0 at (0, 0);
+* ``vis_labeled_origin`` wrong visibility: one keypoint set to v=2 at (0, 0);
+* ``vis_hidden_coords``  wrong visibility: one labeled keypoint set to v=0, coordinates kept.
+
+``num_keypoints`` is recomputed after every injection so the count field never gives the
+error away. Skeletons without flip pairs (Halpe's test file names its keypoints kp1..kp136)
+are not eligible for the inversion types.
+
+False positives are reported twice: the share of instances in the CLEAN datasets that get
+any finding, and, across the trials, the share of untouched instances (all but the
+injected one/two) that get any finding.
+
+Peer baseline, same trials: a naive check that flags every instance whose bbox does not
+contain all its labeled keypoints (naming the keypoints outside it).
+
+Targets (issue 6, section 3): recall >= 0.9 for the inversions, the cross-person swap and
+gross displacement; <= 2% of clean instances flagged.
+
+    python benchmarks/bench_qa.py [--trials N] [--seed S] [--min-labeled M] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+TESTDATA = HERE.parent.parent / "shared" / "testdata"
+SETS = {
+    "coco": "coco/mmpose_coco/test_coco.json",
+    "crowdpose": "crowdpose/mmpose_crowdpose/test_crowdpose.json",
+    "aic": "aic/mmpose_aic/test_aic.json",
+    "posetrack18": "posetrack/mmpose_posetrack18/annotations/test_posetrack18_val.json",
+    "halpe": "halpe/mmpose_halpe/test_halpe.json",
+}
+RECALL_TARGET = 0.9
+CLEAN_FLAG_TARGET = 0.02
+TARGETED = {"limb_inversion", "body_inversion", "swap_other_person", "gross_displacement"}
+LIMB_WORDS = ("elbow", "wrist", "knee", "ankle")
+KEYPOINT_LEVEL = {
+    "limb_inversion",
+    "swap_other_person",
+    "gross_displacement",
+    "missing_keypoints",
+    "vis_labeled_origin",
+    "vis_hidden_coords",
+}
+ERROR_TYPES = (
+    "limb_inversion",
+    "body_inversion",
+    "swap_other_person",
+    "jitter",
+    "gross_displacement",
+    "missing_keypoints",
+    "vis_labeled_origin",
+    "vis_hidden_coords",
+)
+
+Hit = tuple[int, str | None, str, str]  # (annotation id, keypoint or None, check, severity)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class Source:
+    name: str
+    dataset: Any
+    names: list[tuple[str, ...]]  # per row: keypoint names of its category
+    flips: list[tuple[tuple[int, int], ...]]  # per row: flip pairs of its category
+    eligible: list[int] = field(default_factory=list)
+    clean_qa: set[Hit] = field(default_factory=set)  # findings on the untouched dataset
+    clean_naive: set[Hit] = field(default_factory=set)
+
+
+def load_sources(root: Path) -> tuple[list[Source], list[str]]:
+    from posemark.formats import read
+
+    sources: list[Source] = []
+    skipped: list[str] = []
+    for name, rel in SETS.items():
+        path = root / rel
+        try:
+            ds = read(path, on_warning=lambda p: None)
+        except Exception as exc:  # report it and go on with the other sets
+            skipped.append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        cats = {c.id: c for c in ds.categories}
+        inst = ds.instances
+        names = [tuple(cats[int(c)].skeleton.keypoints) for c in inst.category_ids]
+        flips = [tuple(cats[int(c)].skeleton.flip_pairs) for c in inst.category_ids]
+        sources.append(Source(name, ds, names, flips))
+    return sources, skipped
+
+
+def image_size(ds: Any, image_id: int) -> tuple[float, float]:
+    idx = np.flatnonzero(ds.images.ids == image_id)
+    if len(idx) == 0:
+        return math.inf, math.inf
+    return float(ds.images.widths[idx[0]]), float(ds.images.heights[idx[0]])
+
+
+def scale_of(ds: Any, row: int) -> float:
+    w, h = ds.instances.bbox[row, 2], ds.instances.bbox[row, 3]
+    return math.sqrt(max(float(w) * float(h), 0.0))
+
+
+def labeled(ds: Any, row: int, k: int) -> np.ndarray:
+    return np.flatnonzero(ds.instances.visibility[row, :k] > 0)
+
+
+def mark_eligible(src: Source, min_labeled: int) -> None:
+    inst = src.dataset.instances
+    for row in range(len(inst)):
+        k = len(src.names[row])
+        if int(inst.iscrowd[row]) == 1 or scale_of(src.dataset, row) <= 0:
+            continue
+        if len(labeled(src.dataset, row, k)) >= min_labeled:
+            src.eligible.append(row)
+
+
+# ----------------------------------------------------------------------------- injections
+# Each injector gets (dataset copy, source, row, rng) and changes the copy in place.
+# It returns (injected annotation ids, changed keypoint names or None) or None when the
+# chosen instance cannot take this error (the trial is then redrawn).
+
+Injected = tuple[list[int], set[str] | None]
+
+
+def _finish(ds: Any, rows: list[int]) -> None:
+    inst = ds.instances
+    for r in rows:
+        inst.num_keypoints[r] = int((inst.visibility[r] > 0).sum())
+        if inst.visibility_raw is not None:
+            inst.visibility_raw[r] = inst.visibility[r]
+
+
+def _ids(ds: Any, rows: list[int]) -> list[int]:
+    return [int(ds.instances.ids[r]) for r in rows]
+
+
+def inj_limb_inversion(ds: Any, src: Source, row: int, rng: np.random.Generator) -> Injected | None:
+    inst, names = ds.instances, src.names[row]
+    pairs = [
+        (a, b)
+        for a, b in src.flips[row]
+        if any(w in names[a].lower() for w in LIMB_WORDS)
+        and inst.visibility[row, a] > 0
+        and inst.visibility[row, b] > 0
+        and not np.allclose(inst.points[row, a], inst.points[row, b])
+    ]
+    if not pairs:
+        return None
+    a, b = pairs[int(rng.integers(len(pairs)))]
+    for col in (inst.points, inst.visibility):
+        col[row, [a, b]] = col[row, [b, a]]
+    _finish(ds, [row])
+    return _ids(ds, [row]), {names[a], names[b]}
+
+
+def inj_body_inversion(ds: Any, src: Source, row: int, rng: np.random.Generator) -> Injected | None:
+    inst, names = ds.instances, src.names[row]
+    k = len(names)
+    pairs = [
+        (a, b)
+        for a, b in src.flips[row]
+        if inst.visibility[row, a] > 0 and inst.visibility[row, b] > 0
+    ]
+    if not pairs:
+        return None
+    perm = np.arange(k)
+    for a, b in src.flips[row]:
+        perm[a], perm[b] = b, a
+    inst.points[row, :k] = inst.points[row, perm]
+    inst.visibility[row, :k] = inst.visibility[row, perm]
+    _finish(ds, [row])
+    return _ids(ds, [row]), None
+
+
+def _partners(src: Source, row: int) -> list[int]:
+    inst = src.dataset.instances
+    return [
+        r
+        for r in src.eligible
+        if r != row
+        and inst.image_ids[r] == inst.image_ids[row]
+        and inst.category_ids[r] == inst.category_ids[row]
+    ]
+
+
+def inj_swap_other_person(
+    ds: Any, src: Source, row: int, rng: np.random.Generator
+) -> Injected | None:
+    inst, names = ds.instances, src.names[row]
+    options = []
+    for other in _partners(src, row):
+        both = np.flatnonzero((inst.visibility[row] > 0) & (inst.visibility[other] > 0))
+        for j in both[both < len(names)]:
+            if not np.allclose(inst.points[row, j], inst.points[other, j]):
+                options.append((other, int(j)))
+    if not options:
+        return None
+    other, j = options[int(rng.integers(len(options)))]
+    inst.points[[row, other], j] = inst.points[[other, row], j]
+    _finish(ds, [row, other])
+    return _ids(ds, [row, other]), {names[j]}
+
+
+def _clip_to_image(ds: Any, row: int, pts: np.ndarray) -> np.ndarray:
+    w, h = image_size(ds, int(ds.instances.image_ids[row]))
+    x = np.clip(pts[..., 0], 0.0, max(w - 1.0, 0.0) if math.isfinite(w) else np.inf)
+    y = np.clip(pts[..., 1], 0.0, max(h - 1.0, 0.0) if math.isfinite(h) else np.inf)
+    return np.stack([x, y], axis=-1)
+
+
+def inj_jitter(ds: Any, src: Source, row: int, rng: np.random.Generator) -> Injected | None:
+    inst = ds.instances
+    lab = labeled(ds, row, len(src.names[row]))
+    sigma = 0.05 * scale_of(ds, row)
+    noisy = inst.points[row, lab] + rng.normal(0.0, sigma, size=(len(lab), 2))
+    inst.points[row, lab] = _clip_to_image(ds, row, noisy)
+    _finish(ds, [row])
+    return _ids(ds, [row]), None
+
+
+def inj_gross_displacement(
+    ds: Any, src: Source, row: int, rng: np.random.Generator
+) -> Injected | None:
+    inst, names = ds.instances, src.names[row]
+    lab = labeled(ds, row, len(names))
+    j = int(lab[int(rng.integers(len(lab)))])
+    w, h = image_size(ds, int(inst.image_ids[row]))
+    dist = 0.5 * scale_of(ds, row)
+    start = inst.points[row, j].copy()
+    for _ in range(64):
+        angle = rng.uniform(0.0, 2.0 * math.pi)
+        new = start + dist * np.array([math.cos(angle), math.sin(angle)])
+        if 0.0 <= new[0] <= w - 1 and 0.0 <= new[1] <= h - 1:
+            inst.points[row, j] = new
+            _finish(ds, [row])
+            return _ids(ds, [row]), {names[j]}
+    return None
+
+
+def inj_missing_keypoints(
+    ds: Any, src: Source, row: int, rng: np.random.Generator
+) -> Injected | None:
+    inst, names = ds.instances, src.names[row]
+    lab = labeled(ds, row, len(names))
+    n = max(1, round(0.3 * len(lab)))
+    drop = rng.choice(lab, size=n, replace=False)
+    inst.visibility[row, drop] = 0
+    inst.points[row, drop] = 0.0
+    _finish(ds, [row])
+    return _ids(ds, [row]), {names[int(j)] for j in drop}
+
+
+def inj_vis_labeled_origin(
+    ds: Any, src: Source, row: int, rng: np.random.Generator
+) -> Injected | None:
+    inst, names = ds.instances, src.names[row]
+    k = len(names)
+    at_origin = ~np.any(inst.points[row, :k] != 0.0, axis=1)
+    vis = inst.visibility[row, :k]
+    unlabeled = np.flatnonzero(vis == 0)
+    # prefer a keypoint that was unlabeled (v=0 -> v=2 at the origin); else a labeled one
+    # not already at the origin (that would be no change at all)
+    pool = unlabeled if len(unlabeled) else np.flatnonzero((vis > 0) & ~at_origin)
+    if not len(pool):
+        return None
+    j = int(pool[int(rng.integers(len(pool)))])
+    inst.visibility[row, j] = 2
+    inst.points[row, j] = 0.0
+    _finish(ds, [row])
+    return _ids(ds, [row]), {names[j]}
+
+
+def inj_vis_hidden_coords(
+    ds: Any, src: Source, row: int, rng: np.random.Generator
+) -> Injected | None:
+    inst, names = ds.instances, src.names[row]
+    lab = labeled(ds, row, len(names))
+    lab = lab[np.any(inst.points[row, lab] != 0.0, axis=1)]
+    if not len(lab):
+        return None
+    j = int(lab[int(rng.integers(len(lab)))])
+    inst.visibility[row, j] = 0
+    _finish(ds, [row])
+    return _ids(ds, [row]), {names[j]}
+
+
+INJECTORS: dict[str, Callable[..., Injected | None]] = {
+    "limb_inversion": inj_limb_inversion,
+    "body_inversion": inj_body_inversion,
+    "swap_other_person": inj_swap_other_person,
+    "jitter": inj_jitter,
+    "gross_displacement": inj_gross_displacement,
+    "missing_keypoints": inj_missing_keypoints,
+    "vis_labeled_origin": inj_vis_labeled_origin,
+    "vis_hidden_coords": inj_vis_hidden_coords,
+}
+
+
+def candidates(sources: list[Source], error: str) -> list[tuple[int, int]]:
+    out = []
+    for si, src in enumerate(sources):
+        for row in src.eligible:
+            if error in ("limb_inversion", "body_inversion") and not src.flips[row]:
+                continue
+            if error == "swap_other_person" and not _partners(src, row):
+                continue
+            out.append((si, row))
+    return out
+
+
+# ----------------------------------------------------------------------------- checkers
+
+
+def qa_hits(run_checks: Callable[..., Any], ds: Any) -> list[Hit]:
+    return [
+        (int(f.annotation_id), f.keypoint, str(f.check), str(f.severity))
+        for f in run_checks(ds)
+        if f.annotation_id is not None
+    ]
+
+
+def naive_hits(ds: Any) -> list[Hit]:
+    """Peer baseline: flag instances whose bbox does not contain all labeled keypoints."""
+    inst = ds.instances
+    cats = {c.id: c.skeleton.keypoints for c in ds.categories}
+    x0, y0 = inst.bbox[:, 0:1], inst.bbox[:, 1:2]
+    x1, y1 = x0 + inst.bbox[:, 2:3], y0 + inst.bbox[:, 3:4]
+    px, py = inst.points[..., 0], inst.points[..., 1]
+    out = (inst.visibility > 0) & ((px < x0) | (px > x1) | (py < y0) | (py > y1))
+    hits: list[Hit] = []
+    for r, j in zip(*np.nonzero(out), strict=True):
+        names = cats[int(inst.category_ids[r])]
+        hits.append((int(inst.ids[r]), names[j] if j < len(names) else None, "naive_bbox", "error"))
+    return hits
+
+
+def score(hits: list[Hit], ids: list[int], kps: set[str] | None) -> tuple[bool, bool]:
+    target = set(ids)
+    lenient = any(h[0] in target for h in hits)
+    strict = lenient if kps is None else any(h[0] in target and h[1] in kps for h in hits)
+    return lenient, strict
+
+
+# ----------------------------------------------------------------------------- run
+
+
+@dataclass
+class Tally:
+    trials: int = 0
+    redrawn: int = 0
+    candidates: int = 0
+    qa_lenient: int = 0
+    qa_strict: int = 0
+    naive_lenient: int = 0
+    naive_strict: int = 0
+    untouched: int = 0
+    qa_fp: int = 0
+    naive_fp: int = 0
+    checks: Counter[str] = field(default_factory=Counter)  # trials each check named the target
+    sources: Counter[str] = field(default_factory=Counter)
+    sources_hit: Counter[str] = field(default_factory=Counter)  # lenient detections per set
+
+    def rate(self, n: int) -> float | None:
+        return n / self.trials if self.trials else None
+
+
+def run_trials(
+    sources: list[Source],
+    run_checks: Callable[..., Any],
+    trials: int,
+    rng: np.random.Generator,
+) -> tuple[dict[str, Tally], float, int]:
+    result: dict[str, Tally] = {}
+    qa_seconds, qa_calls = 0.0, 0
+    for error in ERROR_TYPES:
+        tally = result[error] = Tally()
+        cands = candidates(sources, error)
+        tally.candidates = len(cands)
+        order: list[int] = []
+        attempts = 0
+        while cands and tally.trials < trials and attempts < trials * 5:
+            attempts += 1
+            if not order:
+                order = [int(i) for i in rng.permutation(len(cands))]
+            si, row = cands[order.pop()]
+            src = sources[si]
+            ds = copy.deepcopy(src.dataset)
+            injected = INJECTORS[error](ds, src, row, rng)
+            if injected is None:
+                tally.redrawn += 1
+                continue
+            ids, kps = injected
+            t0 = time.perf_counter()
+            hits = qa_hits(run_checks, ds)
+            qa_seconds += time.perf_counter() - t0
+            qa_calls += 1
+            nhits = naive_hits(ds)
+            tally.trials += 1
+            tally.sources[src.name] += 1
+            # detections count only NEW findings (not raised on the clean dataset)
+            new = [h for h in hits if h not in src.clean_qa]
+            nnew = [h for h in nhits if h not in src.clean_naive]
+            lenient, strict = score(new, ids, kps)
+            tally.qa_lenient += lenient
+            tally.sources_hit[src.name] += lenient
+            tally.qa_strict += strict
+            nl, ns = score(nnew, ids, kps)
+            tally.naive_lenient += nl
+            tally.naive_strict += ns
+            target = set(ids)
+            tally.checks.update({h[2] for h in new if h[0] in target})
+            others = [int(i) for i in ds.instances.ids if int(i) not in target]
+            flagged = {h[0] for h in hits}
+            nflagged = {h[0] for h in nhits}
+            tally.untouched += len(others)
+            tally.qa_fp += sum(1 for i in others if i in flagged)
+            tally.naive_fp += sum(1 for i in others if i in nflagged)
+    return result, qa_seconds, qa_calls
+
+
+def clean_rates(sources: list[Source], run_checks: Callable[..., Any]) -> dict[str, dict[str, Any]]:
+    """Share of instances of the untouched test sets that get any finding."""
+    out: dict[str, dict[str, Any]] = {}
+    tot = Counter[str]()
+    for src in sources:
+        ds = src.dataset
+        ids = [int(i) for i in ds.instances.ids]
+        elig = {int(ds.instances.ids[r]) for r in src.eligible}
+        hits = qa_hits(run_checks, ds)
+        nhits = naive_hits(ds)
+        src.clean_qa, src.clean_naive = set(hits), set(nhits)
+        flagged = {h[0] for h in hits}
+        eflagged = {h[0] for h in hits if h[3] == "error"}
+        nflagged = {h[0] for h in nhits}
+        row = {
+            "instances": len(ids),
+            "flagged": sum(i in flagged for i in ids),
+            "error_flagged": sum(i in eflagged for i in ids),
+            "eligible": len(elig),
+            "eligible_flagged": len(elig & flagged),
+            "naive_flagged": sum(i in nflagged for i in ids),
+            "checks": dict(Counter(h[2] for h in hits)),
+            "findings": [
+                {"annotation_id": h[0], "keypoint": h[1], "check": h[2], "severity": h[3]}
+                for h in hits
+            ],
+        }
+        out[src.name] = row
+        for key in (
+            "instances",
+            "flagged",
+            "error_flagged",
+            "eligible",
+            "eligible_flagged",
+            "naive_flagged",
+        ):
+            tot[key] += row[key]
+    out["ALL"] = dict(tot)
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def machine_facts() -> dict[str, Any]:
+    def ver(pkg: str) -> str:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return "n/a"
+
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or "n/a",
+        "cpus": os.cpu_count(),
+        "numpy": ver("numpy"),
+        "posemark": ver("posemark"),
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "   n/a" if x is None else f"{100 * x:5.1f}%"
+
+
+def _verdict(x: float | None, ok: Callable[[float], bool]) -> str:
+    return "n/a" if x is None else ("PASS" if ok(x) else "MISS")
+
+
+def build_report(
+    args: argparse.Namespace,
+    sources: list[Source],
+    skipped: list[str],
+    tallies: dict[str, Tally],
+    clean: dict[str, dict[str, Any]],
+    qa_seconds: float,
+    qa_calls: int,
+    wall: float,
+) -> dict[str, Any]:
+    errors = {}
+    for name, t in tallies.items():
+        lenient, strict = t.rate(t.qa_lenient), t.rate(t.qa_strict)
+        target = RECALL_TARGET if name in TARGETED else None
+        errors[name] = {
+            "level": "keypoint" if name in KEYPOINT_LEVEL else "instance",
+            "candidates": t.candidates,
+            "trials": t.trials,
+            "redrawn": t.redrawn,
+            "by_set": {
+                k: {"trials": v, "recall_lenient": t.sources_hit[k] / v}
+                for k, v in t.sources.items()
+            },
+            "recall_lenient": lenient,
+            "recall_strict": strict,
+            "naive_recall_lenient": t.rate(t.naive_lenient),
+            "naive_recall_strict": t.rate(t.naive_strict),
+            "checks_naming_target": dict(t.checks.most_common()),
+            "target": target,
+            "verdict_lenient": _verdict(lenient, lambda x: x >= RECALL_TARGET) if target else "-",
+            "verdict_strict": _verdict(strict, lambda x: x >= RECALL_TARGET) if target else "-",
+        }
+    untouched = sum(t.untouched for t in tallies.values())
+    qa_fp = sum(t.qa_fp for t in tallies.values())
+    naive_fp = sum(t.naive_fp for t in tallies.values())
+    c = clean["ALL"]
+    clean_rate = c["flagged"] / c["instances"] if c["instances"] else None
+    clean_elig = c["eligible_flagged"] / c["eligible"] if c["eligible"] else None
+    trial_rate = qa_fp / untouched if untouched else None
+    return {
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "machine": machine_facts(),
+        "settings": {
+            "trials": args.trials,
+            "seed": args.seed,
+            "min_labeled": args.min_labeled,
+            "testdata": str(args.testdata),
+        },
+        "sets": {
+            s.name: {"instances": len(s.dataset.instances), "eligible": len(s.eligible)}
+            for s in sources
+        },
+        "skipped_sets": skipped,
+        "errors": errors,
+        "false_positives": {
+            "clean_instances": c["instances"],
+            "clean_flagged": c["flagged"],
+            "clean_flag_rate": clean_rate,
+            "clean_eligible_flag_rate": clean_elig,
+            "clean_error_flag_rate": c["error_flagged"] / c["instances"]
+            if c["instances"]
+            else None,
+            "clean_naive_flag_rate": c["naive_flagged"] / c["instances"]
+            if c["instances"]
+            else None,
+            "trial_untouched_instances": untouched,
+            "trial_untouched_flag_rate": trial_rate,
+            "trial_untouched_naive_flag_rate": naive_fp / untouched if untouched else None,
+            "target": CLEAN_FLAG_TARGET,
+            "verdict_clean": _verdict(clean_rate, lambda x: x <= CLEAN_FLAG_TARGET),
+            "verdict_trials": _verdict(trial_rate, lambda x: x <= CLEAN_FLAG_TARGET),
+            "by_set": {k: v for k, v in clean.items() if k != "ALL"},
+        },
+        "timing": {
+            "run_checks_calls": qa_calls,
+            "run_checks_seconds": qa_seconds,
+            "run_checks_ms_per_call": 1000 * qa_seconds / qa_calls if qa_calls else None,
+            "wall_seconds": wall,
+        },
+    }
+
+
+def print_report(rep: dict[str, Any]) -> None:
+    m = rep["machine"]
+    print(f"command : {rep['command']}")
+    print(
+        f"machine : {m['platform']} | {m['machine']} | {m['cpus']} CPUs | Python {m['python']}"
+        f" | numpy {m['numpy']} | posemark {m['posemark']}"
+    )
+    st = rep["settings"]
+    print(
+        f"settings: trials/type={st['trials']} seed={st['seed']} "
+        f"min_labeled={st['min_labeled']} testdata={st['testdata']}"
+    )
+    sets = ", ".join(
+        f"{k} {v['instances']} inst/{v['eligible']} eligible" for k, v in rep["sets"].items()
+    )
+    print(f"sets    : {sets}")
+    for s in rep["skipped_sets"]:
+        print(f"skipped : {s}")
+    print()
+    hdr = (
+        f"{'error type':<20} {'level':<8} {'trials':>6}  {'recall':>7} {'strict':>7}"
+        f"  {'target':>6} {'lenient':>7} {'strict':>6}  {'naive':>7} {'n.strict':>8}"
+    )
+    print(hdr)
+    print("-" * len(hdr))
+    for name, e in rep["errors"].items():
+        target = f">={e['target']:.2f}" if e["target"] else "-"
+        print(
+            f"{name:<20} {e['level']:<8} {e['trials']:>6}  {_pct(e['recall_lenient']):>7}"
+            f" {_pct(e['recall_strict']):>7}  {target:>6} {e['verdict_lenient']:>7}"
+            f" {e['verdict_strict']:>6}  {_pct(e['naive_recall_lenient']):>7}"
+            f" {_pct(e['naive_recall_strict']):>8}"
+        )
+    print()
+    print("checks naming the injected annotation (trials):")
+    for name, e in rep["errors"].items():
+        fired = ", ".join(f"{k} {v}" for k, v in e["checks_naming_target"].items()) or "none"
+        print(f"  {name:<20} {fired}")
+    print("lenient recall by test set:")
+    for name, e in rep["errors"].items():
+        per = ", ".join(
+            f"{k} {_pct(v['recall_lenient']).strip()} of {v['trials']}"
+            for k, v in e["by_set"].items()
+        )
+        print(f"  {name:<20} {per or 'no eligible instance'}")
+    fp = rep["false_positives"]
+    print()
+    print(f"{'false positives':<44} {'posemark.qa':>11} {'naive':>7}  {'target':>6} verdict")
+    print(
+        f"{'clean sets: instances with any finding':<44}"
+        f" {_pct(fp['clean_flag_rate']):>11} {_pct(fp['clean_naive_flag_rate']):>7}"
+        f"  {'<=2%':>6} {fp['verdict_clean']}"
+        f"   ({fp['clean_flagged']}/{fp['clean_instances']})"
+    )
+    print(f"{'  eligible instances only':<44} {_pct(fp['clean_eligible_flag_rate']):>11}")
+    print(f"{'  any error-severity finding':<44} {_pct(fp['clean_error_flag_rate']):>11}")
+    print(
+        f"{'trials: untouched instances flagged':<44}"
+        f" {_pct(fp['trial_untouched_flag_rate']):>11}"
+        f" {_pct(fp['trial_untouched_naive_flag_rate']):>7}"
+        f"  {'<=2%':>6} {fp['verdict_trials']}   (n={fp['trial_untouched_instances']})"
+    )
+    print("clean-set findings by set:")
+    for name, row in fp["by_set"].items():
+        checks = ", ".join(f"{k} {v}" for k, v in row["checks"].items()) or "none"
+        print(f"  {name:<12} {row['flagged']}/{row['instances']} flagged; {checks}")
+    t = rep["timing"]
+    print()
+    ms = t["run_checks_ms_per_call"]
+    print(
+        f"timing  : {t['run_checks_calls']} run_checks calls, {t['run_checks_seconds']:.2f} s"
+        f" ({'n/a' if ms is None else f'{ms:.2f} ms'} per call); wall {t['wall_seconds']:.1f} s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--trials", type=int, default=200, help="trials per error type (200)")
+    ap.add_argument("--seed", type=int, default=20261125)
+    ap.add_argument("--min-labeled", type=int, default=6, help="labeled keypoints for eligibility")
+    ap.add_argument("--testdata", type=Path, default=TESTDATA)
+    ap.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = ap.parse_args(argv)
+
+    try:
+        from posemark.qa import run_checks
+    except ImportError as exc:
+        print(f"posemark.qa is not importable: {exc}", file=sys.stderr)
+        return 2
+
+    start = time.perf_counter()
+    sources, skipped = load_sources(args.testdata)
+    if not sources:
+        print("no test set could be read:\n  " + "\n  ".join(skipped), file=sys.stderr)
+        return 2
+    for src in sources:
+        mark_eligible(src, args.min_labeled)
+    clean = clean_rates(sources, run_checks)
+    rng = np.random.default_rng(args.seed)
+    tallies, qa_seconds, qa_calls = run_trials(sources, run_checks, args.trials, rng)
+    wall = time.perf_counter() - start
+    rep = build_report(args, sources, skipped, tallies, clean, qa_seconds, qa_calls, wall)
+    if args.json:
+        print(json.dumps(rep, indent=2, default=str))
+    else:
+        print_report(rep)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""``posemark qa``: automated quality checks on an annotation file."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from posemark.qa import Finding
+
+from posemark.cli.console import escape, fail, out
+
+
+def register(app: typer.Typer) -> None:
+    app.command("qa")(qa)
+
+
+def qa(
+    source: Annotated[Path, typer.Argument(help="Annotation file in any registered format.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print {"findings": [...]} as JSON on stdout.')
+    ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only this check (repeatable).", show_default=False),
+    ] = None,
+    min_labeled: Annotated[
+        int,
+        typer.Option(
+            "--min-labeled", min=0, help="too_few_keypoints: fewest labeled keypoints accepted."
+        ),
+    ] = 1,
+) -> None:
+    """Check annotations: left/right swaps, points on the wrong person, odd bones, points
+    outside the image or box, duplicates, empty instances, visibility flags.
+
+    Exit code 1 when any finding is an error, else 0.
+    """
+    from posemark import formats
+    from posemark.formats import UnknownFormatError
+    from posemark.formats.errors import FormatError
+    from posemark.model.errors import PoseValidationError
+    from posemark.qa import CHECKS, QaConfig, run_checks
+
+    unknown = [n for n in only or [] if n not in CHECKS]
+    if unknown:
+        fail(escape(f"--only: unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}"))
+    if not source.is_file():
+        fail(escape(f"{source}: no such file"))
+    try:
+        dataset = formats.read(source, on_warning=lambda *args: None)
+    except (UnknownFormatError, PoseValidationError, FormatError) as exc:
+        fail(escape(str(exc)))
+    except OSError as exc:
+        fail(escape(f"{exc.filename or source}: {exc.strerror or exc}"))
+    findings = run_checks(dataset, QaConfig(min_labeled=min_labeled), only or None)
+    if as_json:
+        typer.echo(json.dumps({"findings": [f.as_dict() for f in findings]}))
+    else:
+        _print(findings, only or list(CHECKS))
+    if any(f.severity == "error" for f in findings):
+        raise typer.Exit(1)
+
+
+def _print(findings: list[Finding], checks: list[str]) -> None:
+    table = Table(title=f"QA findings ({len(findings)})")
+    for col in ("check", "severity", "image", "annotation", "keypoint", "message"):
+        table.add_column(col, justify="right" if col in ("image", "annotation") else "left")
+    for f in findings:
+        style = "red" if f.severity == "error" else "yellow"
+        table.add_row(
+            Text(f.check),
+            Text(f.severity, style=style),
+            str(f.image_id),
+            str(f.annotation_id),
+            Text(f.keypoint or ""),
+            Text(f.message),
+        )
+    if findings:
+        out.print(table)
+    counts = Counter(f.check for f in findings)
+    summary = Table(title="findings per check")
+    summary.add_column("check")
+    summary.add_column("count", justify="right")
+    for name in checks:
+        summary.add_row(Text(name), str(counts.get(name, 0)))
+    out.print(summary)

@@ -1,0 +1,469 @@
+"""The automated checks on annotation files, one small vectorised function each.
+
+Every check has the signature ``(dataset, config) -> list[Finding]`` and is listed in
+:data:`CHECKS`, the one registry the runner and the CLI read. A keypoint is *labeled*
+when its visibility is 1 or 2 (COCO); crowd instances (``iscrowd == 1``) are skipped by
+every check. Distances are divided by the person scale (:func:`person_scale`).
+
+Not covered yet (video): keypoint jumps between consecutive frames of one track and
+identity switches between tracks; they need frame order and tracks, which projects give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from numpy.typing import NDArray
+
+from posemark.metrics.oks import oks_matrix
+from posemark.model.dataset import Category, Dataset
+from posemark.model.skeleton import Skeleton
+from posemark.qa.config import QaConfig
+from posemark.qa.findings import Finding, Severity
+
+Check = Callable[[Dataset, QaConfig], list[Finding]]
+
+_FAR = 1e9  # stands in for an unlabeled coordinate where a finite number is needed
+
+
+class _Rows:
+    """The non-crowd instances of one category, cut to its skeleton's K."""
+
+    def __init__(self, dataset: Dataset, category: Category) -> None:
+        t = dataset.instances
+        k = category.skeleton.num_keypoints
+        self.skeleton: Skeleton = category.skeleton
+        self.rows = np.flatnonzero((t.category_ids == category.id) & (t.iscrowd != 1))
+        self.ids = t.ids[self.rows]
+        self.image_ids = t.image_ids[self.rows]
+        self.points = t.points[self.rows, :k]
+        self.labeled = t.visibility[self.rows, :k] > 0
+        self.visibility = t.visibility[self.rows, :k]
+        self.bbox = t.bbox[self.rows]
+        self.scale = person_scale(t.area[self.rows], self.bbox, self.points, self.labeled)
+
+    def finding(
+        self, check: str, severity: Severity, r: int, keypoint: int | None, message: str
+    ) -> Finding:
+        return Finding(
+            check,
+            severity,
+            int(self.image_ids[r]),
+            int(self.ids[r]),
+            None if keypoint is None else self.skeleton.keypoints[keypoint],
+            message,
+        )
+
+
+def _categories(dataset: Dataset) -> Iterator[_Rows]:
+    if dataset.instances.points.shape[1] == 0:
+        return
+    for category in dataset.categories:
+        rows = _Rows(dataset, category)
+        if len(rows.rows):
+            yield rows
+
+
+def person_scale(
+    area: NDArray[np.float64],
+    bbox: NDArray[np.float64],
+    points: NDArray[np.float64],
+    labeled: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """sqrt(area) (COCO's OKS scale); else sqrt(box w*h); else the labeled points' extent.
+
+    NaN when none of them is positive.
+    """
+    with np.errstate(invalid="ignore"):
+        scale = np.sqrt(np.where(area > 0, area, np.nan))
+        box = np.sqrt(
+            np.where((bbox[:, 2] > 0) & (bbox[:, 3] > 0), bbox[:, 2] * bbox[:, 3], np.nan)
+        )
+        pts = np.where(labeled[..., None], points, np.nan)
+        extent = np.full(len(points), np.nan)
+        has = labeled.sum(1) >= 2
+        if has.any():
+            span = np.nanmax(pts[has], 1) - np.nanmin(pts[has], 1)
+            extent[has] = np.hypot(span[:, 0], span[:, 1])
+    scale = np.where(np.isfinite(scale), scale, box)
+    scale = np.where(np.isfinite(scale), scale, extent)
+    return np.where(scale > 0, scale, np.nan)
+
+
+def _pairs_named(skeleton: Skeleton, word: str) -> tuple[int, int] | None:
+    """The flip pair (left, right) whose names contain ``word`` (e.g. 'shoulder')."""
+    for a, b in skeleton.flip_pairs:
+        na, nb = skeleton.keypoints[a].lower(), skeleton.keypoints[b].lower()
+        if word in na and word in nb:
+            return (a, b) if skeleton.side(a) != "right" else (b, a)
+    return None
+
+
+# --- left/right ---------------------------------------------------------------------
+
+
+def _graph(skeleton: Skeleton) -> tuple[list[set[int]], dict[int, int]]:
+    """Neighbours of each keypoint and its graph distance (over the edges) to the torso
+    roots: shoulders and hips when named, else the keypoints without a flip partner."""
+    k = skeleton.num_keypoints
+    nbrs: list[set[int]] = [set() for _ in range(k)]
+    for a, b in skeleton.edges:
+        nbrs[a].add(b)
+        nbrs[b].add(a)
+    roots = [i for w in ("shoulder", "hip") if (p := _pairs_named(skeleton, w)) for i in p]
+    if not roots:
+        paired = {i for p in skeleton.flip_pairs for i in p}
+        roots = [i for i in range(k) if i not in paired]
+    depth = dict.fromkeys(roots, 0)
+    frontier = list(roots)
+    while frontier:
+        nxt = []
+        for i in frontier:
+            for n in nbrs[i]:
+                if n not in depth:
+                    depth[n] = depth[i] + 1
+                    nxt.append(n)
+        frontier = nxt
+    return nbrs, depth
+
+
+def _parent_pairs(skeleton: Skeleton) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(pair, parent pair) for each flip pair hanging off another flip pair.
+
+    Parents are one step closer (graph distance over the edges) to the torso roots
+    (shoulders and hips when named, else the keypoints without a flip partner).
+    """
+    nbrs, depth = _graph(skeleton)
+    partner = dict(skeleton.flip_pairs) | {b: a for a, b in skeleton.flip_pairs}
+    out = []
+    for a, b in skeleton.flip_pairs:
+        if a not in depth:
+            continue
+        for pa in sorted(nbrs[a]):
+            pb = partner.get(pa)
+            if pb is not None and pb in nbrs[b] and depth.get(pa, 1 << 30) < depth[a]:
+                out.append(((a, b), (pa, pb)))
+    return out
+
+
+def _dist(p: NDArray[np.float64], i: int, j: int) -> NDArray[np.float64]:
+    return np.linalg.norm(p[:, i] - p[:, j], axis=1)
+
+
+def left_right_inversion(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """Left/right labels that contradict the rest of the body.
+
+    COCO labels the person's *anatomical* sides, so a person seen from behind has the
+    left shoulder on the image's left: the whole body is mirrored consistently and every
+    cue below flips together. Only disagreement between cues is evidence:
+
+    - limbs (a flip pair hanging off another flip pair: elbows off shoulders, wrists off
+      elbows, knees off hips, ankles off knees): flagged when attaching each side to the
+      other side's parent makes the two bones shorter in total than ``limb_swap_ratio``
+      of the labeled attachment and the labeled bones average more than
+      ``limb_swap_min_bone`` x scale (folded arms put each wrist next to the other
+      elbow with normal forearm lengths; a swap on arms held apart makes both
+      "forearms" span the body, too long; measured on COCO's test_coco.json, where
+      a folded-arms person gave ratio 0.47 with bones of 0.32 x scale);
+    - torso and face: the orientation of a pair is the sign of the cross product of its
+      left-minus-right vector with the torso vector (mid-shoulder to mid-hip), counted
+      only when |sin| of the angle >= ``min_orientation_sin``. Shoulders and hips with
+      opposite signs (a torso twist past ~145 degrees, impossible) flag the pair that
+      also disagrees with the face (eyes, else ears), or both when there is no face;
+      a face disagreeing with shoulders and hips that agree flags a whole-body
+      inversion (the body or the face was labeled mirrored).
+    """
+    out: list[Finding] = []
+    name = "left_right_inversion"
+    for c in _categories(dataset):
+        sk, p, lab = c.skeleton, c.points, c.labeled
+        for (a, b), (pa, pb) in _parent_pairs(sk):
+            ok = lab[:, a] & lab[:, b] & lab[:, pa] & lab[:, pb]
+            kept = _dist(p, a, pa) + _dist(p, b, pb)
+            crossed = _dist(p, a, pb) + _dist(p, b, pa)
+            with np.errstate(invalid="ignore"):
+                bad = (
+                    ok
+                    & (crossed < config.limb_swap_ratio * kept)
+                    & (kept / 2 > config.limb_swap_min_bone * c.scale)
+                )
+            for r in np.flatnonzero(bad):
+                msg = (
+                    f"{sk.keypoints[a]} and {sk.keypoints[b]} look swapped: each lies nearer "
+                    f"the other side's {sk.keypoints[pa]}/{sk.keypoints[pb]} "
+                    f"({crossed[r]:.0f} px vs {kept[r]:.0f} px in total)"
+                )
+                out.append(c.finding(name, "warning", int(r), a, msg))
+        out.extend(_orientation(c, config))
+    return out
+
+
+def _orientation(c: _Rows, config: QaConfig) -> list[Finding]:
+    sk, p, lab = c.skeleton, c.points, c.labeled
+    sh, hip = _pairs_named(sk, "shoulder"), _pairs_named(sk, "hip")
+    if sh is None or hip is None:
+        return []
+    torso_ok = lab[:, list(sh) + list(hip)].all(1)
+    torso = (p[:, hip[0]] + p[:, hip[1]] - p[:, sh[0]] - p[:, sh[1]]) / 2
+
+    def sign(pair: tuple[int, int] | None) -> NDArray[np.int_]:
+        if pair is None:
+            return np.zeros(len(p), dtype=int)
+        v = p[:, pair[0]] - p[:, pair[1]]
+        cross = v[:, 0] * torso[:, 1] - v[:, 1] * torso[:, 0]
+        norm = np.linalg.norm(v, axis=1) * np.linalg.norm(torso, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sin = np.where(norm > 0, cross / norm, 0.0)
+        ok = (
+            torso_ok
+            & lab[:, pair[0]]
+            & lab[:, pair[1]]
+            & (np.abs(sin) >= config.min_orientation_sin)
+        )
+        return np.where(ok, np.sign(sin), 0).astype(int)
+
+    s, h = sign(sh), sign(hip)
+    eyes, ears = sign(_pairs_named(sk, "eye")), sign(_pairs_named(sk, "ear"))
+    face = np.where(eyes != 0, eyes, ears)
+    out: list[Finding] = []
+    name = "left_right_inversion"
+    kp = sk.keypoints
+    for r in np.flatnonzero((s != 0) & (h != 0) & (s != h)):
+        if face[r] == 0:
+            msg = "shoulders and hips face opposite ways: one of the two pairs is swapped"
+            out.append(c.finding(name, "warning", int(r), None, msg))
+            continue
+        a, b = sh if face[r] != s[r] else hip
+        msg = f"{kp[a]} and {kp[b]} face the other way from the rest of the body: swapped?"
+        out.append(c.finding(name, "warning", int(r), a, msg))
+    torso_sign = np.where(s != 0, s, h)
+    agree = (s == 0) | (h == 0) | (s == h)
+    for r in np.flatnonzero(agree & (torso_sign != 0) & (face != 0) & (face != torso_sign)):
+        msg = (
+            "face and torso face opposite ways: the body or the face is labeled mirrored "
+            "(left/right inverted)"
+        )
+        out.append(c.finding(name, "warning", int(r), None, msg))
+    return out
+
+
+# --- other people ------------------------------------------------------------------
+
+
+def swapped_with_other_person(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """A keypoint lying on another instance's body rather than its own.
+
+    For keypoint k of instance i: ``own`` is its distance to the nearest labeled skeleton
+    neighbour of k in i; ``other`` the distance to the nearest labeled neighbour of k in
+    another instance j of the same image (j's corresponding chain). Flagged when own >
+    ``swap_ratio`` * other and own - other > ``swap_min_gap`` * scale(i). Comparing
+    neighbours, not j's keypoint k itself, keeps j's correct keypoint unflagged when
+    i's is moved onto it: j's point still sits a normal bone away from j's neighbours.
+    """
+    out: list[Finding] = []
+    for c in _categories(dataset):
+        k = c.skeleton.num_keypoints
+        adj = np.zeros((k, k), dtype=bool)
+        for a, b in c.skeleton.edges:
+            adj[a, b] = adj[b, a] = True
+        order = np.argsort(c.image_ids, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(c.image_ids[order]) != 0])
+        for g in np.split(order, starts[1:]):
+            if len(g) < 2:
+                continue
+            p = np.where(c.labeled[g][..., None], c.points[g], np.nan)
+            # dist[i, k, j, n] = |p[i, k] - p[j, n]|; NaN where either is unlabeled
+            diff = p[:, :, None, None, :] - p[None, None, :, :, :]
+            dist = np.hypot(diff[..., 0], diff[..., 1])
+            dist = np.where(np.isnan(dist), np.inf, dist)
+            m = len(g)
+            idx = np.arange(m)
+            own = np.where(adj[None], dist[idx, :, idx, :], np.inf).min(-1)  # (m, k)
+            other = np.where(adj[None, :, None, :], dist, np.inf).min(-1)  # (m, k, m)
+            other[idx, :, idx] = np.inf
+            j_best = other.argmin(-1)
+            other_min = other.min(-1)
+            scale = c.scale[g][:, None]
+            with np.errstate(invalid="ignore"):
+                bad = (
+                    c.labeled[g]
+                    & np.isfinite(own)
+                    & (own > config.swap_ratio * other_min)
+                    & (own - other_min > config.swap_min_gap * scale)
+                )
+            for i, kk in zip(*np.nonzero(bad), strict=True):
+                j = int(j_best[i, kk])
+                msg = (
+                    f"lies {other_min[i, kk]:.0f} px from annotation {int(c.ids[g[j]])}'s "
+                    f"{c.skeleton.keypoints[kk]} chain but {own[i, kk]:.0f} px from its own "
+                    "skeleton neighbours: labeled on the wrong person?"
+                )
+                out.append(
+                    c.finding("swapped_with_other_person", "warning", int(g[i]), int(kk), msg)
+                )
+    return out
+
+
+def duplicate_instance(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """Two instances of one image and category with OKS > ``duplicate_oks``.
+
+    OKS (metrics.oks.oks_matrix) uses the skeleton's sigmas, else ``default_sigma``; the
+    later annotation of the pair is flagged. Instances without labeled keypoints are not
+    compared (their OKS is a box distance, not a pose match).
+    """
+    out: list[Finding] = []
+    for c in _categories(dataset):
+        k = c.skeleton.num_keypoints
+        sig = c.skeleton.sigmas or (config.default_sigma,) * k
+        has = np.flatnonzero(c.labeled.any(1) & np.isfinite(c.scale))
+        img = c.image_ids[has]
+        for image_id in np.unique(img[np.r_[np.diff(np.sort(img)) == 0, False]]):
+            g = has[img == image_id]
+            pts = np.where(c.labeled[g][..., None], c.points[g], _FAR)
+            oks = oks_matrix(pts, c.labeled[g], c.scale[g] ** 2, pts, sig)  # (D, G)
+            for i, j in zip(
+                *np.nonzero(np.triu(np.minimum(oks, oks.T), 1) > config.duplicate_oks), strict=True
+            ):
+                msg = (
+                    f"duplicates annotation {int(c.ids[g[i]])} "
+                    f"(OKS {min(oks[i, j], oks[j, i]):.3f} > {config.duplicate_oks})"
+                )
+                out.append(c.finding("duplicate_instance", "error", int(g[j]), None, msg))
+    return out
+
+
+# --- geometry ------------------------------------------------------------------------
+
+
+def bone_length_outlier(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """Bones far longer than the category's usual length for the person's size.
+
+    Per edge, x = log(length / scale) over the category's instances with both ends
+    labeled; z = (x - median) / max(1.4826 * MAD, ``bone_min_mad``); z > ``bone_z``
+    is flagged (edges with fewer than ``bone_min_samples`` measurements are skipped).
+    Only long bones: a 2D bone is legitimately as short as foreshortening makes it
+    (side views put both hips on one spot: COCO's test_coco.json has a hip width at
+    0.13x the median, robust z -14), while no view makes a bone longer than it is.
+    The finding's keypoint is the edge's end farther from the torso.
+    """
+    out: list[Finding] = []
+    for c in _categories(dataset):
+        if not c.skeleton.edges:
+            continue
+        e = np.array(c.skeleton.edges)
+        depth = _graph(c.skeleton)[1]
+        both = c.labeled[:, e[:, 0]] & c.labeled[:, e[:, 1]]
+        length = np.linalg.norm(c.points[:, e[:, 0]] - c.points[:, e[:, 1]], axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = np.log(length / c.scale[:, None])
+        x = np.where(both & np.isfinite(x), x, np.nan)
+        enough = (~np.isnan(x)).sum(0) >= config.bone_min_samples
+        if not enough.any():
+            continue
+        med = np.full(len(e), np.nan)
+        spread = np.full(len(e), np.nan)
+        med[enough] = np.nanmedian(x[:, enough], 0)
+        spread[enough] = np.maximum(
+            1.4826 * np.nanmedian(np.abs(x[:, enough] - med[enough]), 0), config.bone_min_mad
+        )
+        z = (x - med) / spread
+        with np.errstate(invalid="ignore"):
+            bad = z > config.bone_z
+        for r, ei in zip(*np.nonzero(bad), strict=True):
+            a, b = (c.skeleton.keypoints[i] for i in e[ei])
+            child = int(max(e[ei], key=lambda i: depth.get(int(i), -1)))
+            ratio = float(np.exp(x[r, ei] - med[ei]))
+            msg = (
+                f"bone {a}-{b} is {ratio:.2f}x the category's median length for its size "
+                f"(robust z {z[r, ei]:+.1f})"
+            )
+            out.append(c.finding("bone_length_outlier", "warning", int(r), child, msg))
+    return out
+
+
+def outside_image(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """A labeled keypoint outside [0, width) x [0, height) (images of unknown size skipped)."""
+    frames = dataset.images
+    order = np.argsort(frames.ids, kind="stable")
+    sorted_ids = frames.ids[order]
+    out: list[Finding] = []
+    for c in _categories(dataset):
+        pos = np.clip(np.searchsorted(sorted_ids, c.image_ids), 0, max(len(order) - 1, 0))
+        found = sorted_ids[pos] == c.image_ids if len(order) else np.zeros(len(c.ids), bool)
+        w = np.where(found, frames.widths[order][pos] if len(order) else 0, 0)[:, None]
+        h = np.where(found, frames.heights[order][pos] if len(order) else 0, 0)[:, None]
+        known: NDArray[np.bool_] = (w > 0) & (h > 0)
+        x, y = c.points[..., 0], c.points[..., 1]
+        bad = c.labeled & known & ((x < 0) | (x >= w) | (y < 0) | (y >= h))
+        for r, kk in zip(*np.nonzero(bad), strict=True):
+            msg = (
+                f"({x[r, kk]:.1f}, {y[r, kk]:.1f}) is outside the {w[r, 0]:.0f}x{h[r, 0]:.0f} image"
+            )
+            out.append(c.finding("outside_image", "error", int(r), int(kk), msg))
+    return out
+
+
+def outside_box(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """A labeled keypoint more than ``outside_box_margin`` of the box size outside its bbox."""
+    out: list[Finding] = []
+    m = config.outside_box_margin
+    for c in _categories(dataset):
+        bx, by, bw, bh = (c.bbox[:, i : i + 1] for i in range(4))
+        x, y = c.points[..., 0], c.points[..., 1]
+        with np.errstate(invalid="ignore"):
+            bad = c.labeled & (
+                (x < bx - m * bw)
+                | (x > bx + bw + m * bw)
+                | (y < by - m * bh)
+                | (y > by + bh + m * bh)
+            )
+        for r, kk in zip(*np.nonzero(bad), strict=True):
+            msg = (
+                f"({x[r, kk]:.1f}, {y[r, kk]:.1f}) is outside the box "
+                f"[{bx[r, 0]:.1f}, {by[r, 0]:.1f}, {bw[r, 0]:.1f}, {bh[r, 0]:.1f}] "
+                f"by more than {m:.0%} of its size"
+            )
+            out.append(c.finding("outside_box", "warning", int(r), int(kk), msg))
+    return out
+
+
+def too_few_keypoints(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """A non-crowd instance with fewer than ``min_labeled`` labeled keypoints."""
+    out: list[Finding] = []
+    for c in _categories(dataset):
+        n = c.labeled.sum(1)
+        for r in np.flatnonzero(n < config.min_labeled):
+            msg = f"{int(n[r])} labeled keypoint(s), expected at least {config.min_labeled}"
+            out.append(c.finding("too_few_keypoints", "warning", int(r), None, msg))
+    return out
+
+
+def inconsistent_visibility(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """v = 0 with non-zero coordinates, or v > 0 at exactly (0, 0) (COCO's 'absent')."""
+    out: list[Finding] = []
+    for c in _categories(dataset):
+        x, y = c.points[..., 0], c.points[..., 1]
+        finite = np.isfinite(x) & np.isfinite(y)
+        at_origin = finite & (x == 0) & (y == 0)
+        unlabeled_placed = (c.visibility == 0) & finite & ~at_origin
+        labeled_origin = c.labeled & at_origin
+        for r, kk in zip(*np.nonzero(unlabeled_placed), strict=True):
+            msg = f"not labeled (v=0) but placed at ({x[r, kk]:.1f}, {y[r, kk]:.1f})"
+            out.append(c.finding("inconsistent_visibility", "error", int(r), int(kk), msg))
+        for r, kk in zip(*np.nonzero(labeled_origin), strict=True):
+            msg = f"labeled (v={int(c.visibility[r, kk])}) but at (0, 0), COCO's mark for absent"
+            out.append(c.finding("inconsistent_visibility", "error", int(r), int(kk), msg))
+    return out
+
+
+CHECKS: dict[str, Check] = {
+    "left_right_inversion": left_right_inversion,
+    "swapped_with_other_person": swapped_with_other_person,
+    "bone_length_outlier": bone_length_outlier,
+    "outside_image": outside_image,
+    "outside_box": outside_box,
+    "duplicate_instance": duplicate_instance,
+    "too_few_keypoints": too_few_keypoints,
+    "inconsistent_visibility": inconsistent_visibility,
+}

@@ -1,0 +1,23 @@
+"""Run the registered checks on a dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from posemark.model.dataset import Dataset
+from posemark.qa.checks import CHECKS
+from posemark.qa.config import QaConfig
+from posemark.qa.findings import Finding
+
+
+def run_checks(
+    dataset: Dataset, config: QaConfig | None = None, only: Iterable[str] | None = None
+) -> list[Finding]:
+    """Findings of the checks named in ``only`` (all when None), sorted by image, annotation."""
+    cfg = config or QaConfig()
+    names = list(CHECKS) if only is None else list(dict.fromkeys(only))
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+    findings = [f for name in names for f in CHECKS[name](dataset, cfg)]
+    return sorted(findings, key=lambda f: (f.image_id, f.annotation_id, f.check, f.keypoint or ""))
