@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jsonstrict import strict
 from posemark.formats.coco import dataset_from_dict, dataset_to_dict
 from posemark.formats.coco_context import ANNOTATION_FIELDS
 from posemark.formats.coco_io import read_coco, write_coco
@@ -24,19 +25,6 @@ from posemark.formats.errors import Problem
 IMAGE_FIELDS = {"id", "file_name", "width", "height"}
 CATEGORY_FIELDS = {"id", "name", "supercategory", "keypoints", "skeleton"}
 TOP_FIELDS = {"images", "annotations", "categories"}
-
-
-def strict(value: Any) -> Any:
-    """Parsed JSON with each scalar tagged by its JSON type (False != 0, "1" != 1)."""
-    if isinstance(value, dict):
-        return {k: strict(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strict(v) for v in value]
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, int | float):
-        return ("number", value)
-    return (type(value).__name__, value)
 
 
 # ---------------------------------------------------------------- strategies

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import posemark.formats.coco_io as coco_io
+from jsonstrict import strict
 from posemark.formats.coco import dataset_from_dict, dataset_to_dict
 from posemark.formats.coco_io import read_coco, write_coco
 from posemark.formats.errors import FormatWarning, Problem
@@ -69,19 +70,6 @@ EXPECTED_WARNINGS: dict[str, set[tuple[str | None, str | None]]] = {
     **{name: set() for name in RESULTS},
 }
 ALL_FILES = sorted(EXPECTED_WARNINGS)
-
-
-def strict(value: Any) -> Any:
-    """Parsed JSON with each scalar tagged by its JSON type, so False != 0 and "1" != 1."""
-    if isinstance(value, dict):
-        return {k: strict(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strict(v) for v in value]
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, int | float):
-        return ("number", value)
-    return (type(value).__name__, value)
 
 
 def load(path: Path) -> Any:

@@ -16,31 +16,9 @@ import pytest
 from posemark import formats
 from posemark.model.dataset import Dataset, InstanceTable
 from posemark.qa import CHECKS, Finding, QaConfig, run_checks
+from posemark.schemas import load_builtin
 
-KP = {
-    n: i
-    for i, n in enumerate(
-        [
-            "nose",
-            "left_eye",
-            "right_eye",
-            "left_ear",
-            "right_ear",
-            "left_shoulder",
-            "right_shoulder",
-            "left_elbow",
-            "right_elbow",
-            "left_wrist",
-            "right_wrist",
-            "left_hip",
-            "right_hip",
-            "left_knee",
-            "right_knee",
-            "left_ankle",
-            "right_ankle",
-        ]
-    )
-}
+KP = {n: i for i, n in enumerate(load_builtin("coco17").keypoints)}
 
 
 @pytest.fixture(scope="module")

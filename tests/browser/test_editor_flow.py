@@ -13,25 +13,9 @@ from browser_helpers import ADMIN, ADMIN_PASSWORD, Api, click_image, image_to_cl
 from playwright.sync_api import Page, expect
 from pycocotools.coco import COCO
 
-COCO17 = [
-    "nose",
-    "left_eye",
-    "right_eye",
-    "left_ear",
-    "right_ear",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-]
+from posemark.schemas import load_builtin
+
+COCO17 = list(load_builtin("coco17").keypoints)
 
 # A person drawn left of the skier in 000000000785.jpg (640 x 425), at sub-pixel positions.
 # The first nine are placed at zoom 1x, the rest at 3x.

@@ -13,9 +13,17 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-__all__ = ["byte_progress", "err", "escape", "fail", "out", "warn"]
+__all__ = ["byte_progress", "count_progress", "err", "escape", "fail", "out", "warn"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -43,6 +51,20 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
     with progress:
         yield update
+
+
+def count_progress() -> Progress:
+    """The CLI's bar for counted work (rows, files): transient, on stderr, and off when
+    stderr is not a terminal so logs and pipes get no bar (nor its stray newline)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

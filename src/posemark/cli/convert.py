@@ -12,10 +12,9 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from posemark.cli.console import err, fail, out, warn
+from posemark.cli.console import count_progress, err, fail, out, warn
 from posemark.formats.errors import FormatError
 from posemark.formats.registry import UnknownFormatError, extension_fallback_note
 from posemark.model.errors import PoseValidationError
@@ -47,15 +46,7 @@ def convert_command(
     ] = None,
 ) -> None:
     """Convert IN to OUT; OUT is written atomically and only when the whole read succeeds."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,  # a log or a pipe gets no bar (nor its stray newline)
-    )
+    progress = count_progress()
     task = progress.add_task(f"reading {escape(str(src))}", total=None)
 
     def on_progress(done: int, total: int) -> None:

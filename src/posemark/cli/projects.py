@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from posemark.cli.console import err, fail, out, warn
+from posemark.cli.console import count_progress, err, fail, out, warn
 from posemark.cli.serve import DATA_HELP, DB_HELP
 
 if TYPE_CHECKING:
@@ -29,15 +28,7 @@ def register(app: typer.Typer) -> None:
 @contextlib.contextmanager
 def _import_progress() -> Iterator[Callable[[str, int, int], None]]:
     """A transient bar per stage (checking, copying, saving) on a terminal's stderr."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
+    progress = count_progress()
     task = progress.add_task("checking", total=None)
 
     def update(stage: str, done: int, total: int) -> None:

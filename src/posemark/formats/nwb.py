@@ -31,11 +31,15 @@ from posemark.formats.registry import (
     WarningSink,
     read_head,
 )
-from posemark.formats.sleap import _atomic_path, _load, dataset_to_labels, sleap_losses
+from posemark.formats.sleap import (
+    _HDF5_MAGIC,
+    _atomic_path,
+    _load,
+    dataset_to_labels,
+    sleap_losses,
+)
 from posemark.model import Dataset
 from posemark.model.errors import PoseValidationError
-
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 @contextlib.contextmanager
