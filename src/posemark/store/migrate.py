@@ -1,7 +1,9 @@
 """Run the Alembic migrations shipped inside the package, without an alembic.ini.
 
-Every start upgrades to head, so a new install and an upgraded one reach the same
-schema by the same path (the first migration creates every table).
+Every start upgrades to all heads, so a new install and an upgraded one reach the same
+schema by the same path. Features that add tables do so in their own migration branching
+from the one they build on; ``upgrade heads`` applies every branch, and a merge
+revision joins them when a later migration needs all of them.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ def upgrade_to_head(engine: Engine) -> None:
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revisions(engine: Engine) -> frozenset[str]:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return frozenset(MigrationContext.configure(connection).get_current_heads())
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revisions() -> frozenset[str]:
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
