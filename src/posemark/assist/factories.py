@@ -1,0 +1,52 @@
+"""Factories behind the built-in registry names (also the entry-point targets).
+
+Each imports its backend only when called, so ``import posemark.assist`` stays cheap and
+optional libraries are needed only by the model that uses them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from posemark.assist.protocol import PoseModel
+
+
+def mediapipe(**options: object) -> PoseModel:
+    """BlazePose full, three paddings per box, refinement in automatic mode (accurate)."""
+    from posemark.assist.mediapipe_model import MediaPipePoseModel
+
+    return MediaPipePoseModel("mediapipe", **options)
+
+
+def mediapipe_fast(**options: object) -> PoseModel:
+    """BlazePose full, fewer looks per person (for a box: the detector's region and the
+    box padded 1.5x; automatic: the detector's region and one refinement): about 3x faster."""
+    from posemark.assist.mediapipe_model import MediaPipePoseModel
+
+    preset: dict[str, object] = {"paddings": (1.5,), "rebox": 0.0}
+    return MediaPipePoseModel("mediapipe-fast", **{**preset, **options})
+
+
+def onnx(path: str | Path | None = None, **options: object) -> PoseModel:
+    """An exported YOLO-pose model (COCO-17) run by ONNX Runtime (extra ``onnx``)."""
+    from posemark.assist.onnx_yolo import OnnxYoloPoseModel
+
+    return OnnxYoloPoseModel(_required_path(path, "onnx"), **options)  # type: ignore[arg-type]
+
+
+def ultralytics(path: str | Path | None = None, **options: object) -> PoseModel:
+    """Any Ultralytics YOLO-pose weights file (extra ``ultralytics``)."""
+    from posemark.assist.ultralytics_model import UltralyticsPoseModel
+
+    return UltralyticsPoseModel(_required_path(path, "ultralytics"), **options)  # type: ignore[arg-type]
+
+
+def _required_path(path: str | Path | None, name: str) -> Path:
+    from posemark.assist.protocol import AssistError
+
+    if path is None:
+        raise AssistError(f"pose model {name!r} needs path=... (the weights file)")
+    p = Path(path)
+    if not p.is_file():
+        raise AssistError(f"pose model {name!r}: weights file {p} does not exist")
+    return p

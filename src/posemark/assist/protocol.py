@@ -1,0 +1,44 @@
+"""The one interface every pose model implements, whatever library runs it.
+
+A model answers in its own skeleton (BlazePose-33, COCO-17, ...); mapping to the
+project's skeleton is a separate step (:mod:`posemark.assist.mapping`) so a model never
+needs to know which schema a project uses.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from posemark.model import Instance, Skeleton
+
+
+@runtime_checkable
+class PoseModel(Protocol):
+    """``predict`` takes an (H, W, 3) uint8 RGB image and optional (M, 4) ``[x, y, w, h]``
+    person boxes in image pixels. With boxes it returns one instance per box in box order
+    (box-prompted); with None it finds every person itself (automatic). Instances carry
+    points in image pixels, visibility 2 for every keypoint the model outputs, per-keypoint
+    ``scores`` in [0, 1], an instance ``score``, a ``bbox``, ``source=Source.MODEL`` and
+    ``confirmed=False``."""
+
+    name: str
+    skeleton: Skeleton
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray | None = None) -> list[Instance]: ...
+
+
+class AssistError(RuntimeError):
+    """A model cannot be found, built or run; the message says what to do about it."""
+
+
+class UnknownModelError(AssistError, KeyError):
+    """No built-in model or installed plugin answers to the requested name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class MissingExtraError(AssistError, ImportError):
+    """An optional backend's library is absent; the message names the extra to install."""

@@ -1,0 +1,51 @@
+"""The batch job's bookkeeping without a model: tasks from a folder, the progress file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from posemark.assist.batch import Progress, build_tasks, progress_path
+from posemark.assist.protocol import AssistError
+
+JOB = {"model": "m", "skeleton": ["a"]}
+
+
+def test_tasks_take_ids_from_ground_truth_and_skip_unknown_images(tmp_path: Path) -> None:
+    for name in ("000000000785.jpg", "extra.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.jpg").write_bytes(b"")
+    gt = {"sub/b.jpg": 7, "b.jpg": 7, "000000000785.jpg": 785}
+    tasks, notes = build_tasks(tmp_path, gt, {7: [(1.0, 2.0, 3.0, 4.0, 0.9)]})
+    assert [(t.key, t.image_id) for t in tasks] == [("000000000785.jpg", 785), ("sub/b.jpg", 7)]
+    assert tasks[1].boxes == ((1.0, 2.0, 3.0, 4.0, 0.9),) and tasks[0].boxes == ()
+    assert notes == [f"1 image(s) under {tmp_path} are not in the ground truth; skipped"]
+    plain, _ = build_tasks(tmp_path)
+    # COCO-style names keep their number, others their position in sorted order
+    assert [(t.key, t.image_id, t.boxes) for t in plain] == [
+        ("000000000785.jpg", 785, None),
+        ("extra.png", 2, None),
+        ("sub/b.jpg", 3, None),
+    ]
+
+
+def test_progress_round_trip_torn_tail_and_corruption(tmp_path: Path) -> None:
+    path = progress_path(tmp_path / "out.json")
+    assert path.name == "out.json.progress.jsonl"
+    first = Progress.open(path, JOB)
+    first.record("a.jpg", [{"image_id": 1}])
+    first.record("b.jpg", [])
+    assert Progress.open(path, JOB).done == {"a.jpg": [{"image_id": 1}], "b.jpg": []}
+    with path.open("a") as fh:
+        fh.write('{"key": "c.jpg", "resu')  # interrupted mid-write
+    assert set(Progress.open(path, JOB).done) == {"a.jpg", "b.jpg"}
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "garbage", lines[1]]) + "\n")
+    with pytest.raises(AssistError, match=r"out.json.progress.jsonl: line 2: not valid JSON"):
+        Progress.open(path, JOB)
+    with pytest.raises(AssistError, match="progress of a different job"):
+        Progress.open(path, {**JOB, "model": "other"})
+    assert json.loads(lines[0])["format"] == "posemark-predict-progress/1"
