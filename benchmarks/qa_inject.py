@@ -18,11 +18,15 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 TESTDATA = HERE.parent.parent / "shared" / "testdata"
 SETS = {
-    "coco": "coco/mmpose_coco/test_coco.json",
+    # example_wholebody_val holds test_coco.json's 14 people (same ids) and 12 more
+    "coco": "coco/xtcocoapi_examples/example_wholebody_val.json",
     "crowdpose": "crowdpose/mmpose_crowdpose/test_crowdpose.json",
     "aic": "aic/mmpose_aic/test_aic.json",
     "posetrack18": "posetrack/mmpose_posetrack18/annotations/test_posetrack18_val.json",
     "halpe": "halpe/mmpose_halpe/test_halpe.json",
+    "mpii_trb": "mpii/mmpose_mpii/test_mpii_trb.json",
+    "mpii": "mpii/mmpose_mpii/test_mpii.json",
+    "mpii_json": "mpii/datumaro_mpii_json/mpii_annotations.json",
 }
 RECALL_TARGET = 0.9
 CLEAN_FLAG_TARGET = 0.02
@@ -92,7 +96,14 @@ def image_size(ds: Any, image_id: int) -> tuple[float, float]:
 
 
 def scale_of(ds: Any, row: int) -> float:
+    """sqrt(box area); for sets without boxes (MPII) the labeled points' box, as
+    COCO tools derive one."""
     w, h = ds.instances.bbox[row, 2], ds.instances.bbox[row, 3]
+    if not (np.isfinite(w) and np.isfinite(h)):
+        pts = ds.instances.points[row][ds.instances.visibility[row] > 0]
+        if len(pts) < 2:
+            return 0.0
+        w, h = np.ptp(pts[:, 0]), np.ptp(pts[:, 1])
     return math.sqrt(max(float(w) * float(h), 0.0))
 
 

@@ -28,10 +28,11 @@ def test_json_findings_on_clean_file(coco: Path) -> None:
     got = sorted((f["check"], f["annotation_id"]) for f in data["findings"])
     assert got == [
         ("left_right_inversion", 198196),
+        ("left_right_inversion", 488308),
         ("too_few_keypoints", 508900),
         ("too_few_keypoints", 1202706),
     ]
-    assert {f["severity"] for f in data["findings"]} == {"warning"}
+    assert {f["severity"] for f in data["findings"]} == {"warning", "info"}
 
 
 def test_only_and_min_labeled(coco: Path) -> None:
@@ -68,3 +69,26 @@ def test_unknown_check_and_missing_file(coco: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1
     result = runner.invoke(app, ["qa", str(tmp_path / "missing.json")])
     assert result.exit_code == 1
+
+
+def test_project_source_gives_the_files_findings(coco: Path, tmp_path: Path) -> None:
+    """A project imported from the file gets the same findings (check, keypoint, message
+    pattern) as the file; ids are the project's item ids and export-order numbers."""
+    data = tmp_path / "data"
+    r = runner.invoke(
+        app,
+        ["import", "People", str(coco), "--data", str(data), "--create-with-skeleton", "coco17"],
+    )
+    assert r.exit_code == 0, r.output
+    on_file = json.loads(runner.invoke(app, ["qa", str(coco), "--json"]).stdout)["findings"]
+    r = runner.invoke(app, ["qa", "People", "--json", "--data", str(data)])
+    assert r.exit_code == 0, r.output
+    on_project = json.loads(r.stdout)["findings"]
+    assert all(list(f) == KEYS for f in on_project)
+    assert sorted((f["check"], f["severity"], str(f["keypoint"])) for f in on_project) == sorted(
+        (f["check"], f["severity"], str(f["keypoint"])) for f in on_file
+    )
+    assert {f["annotation_id"] for f in on_project} <= set(range(1, 15))
+    r = runner.invoke(app, ["qa", "Nobody", "--data", str(data)])
+    assert r.exit_code == 1
+    assert "no such file, and no project of that name or id" in r.stderr

@@ -47,13 +47,17 @@ def test_clean_file_findings_measured(clean: Dataset) -> None:
     findings = run_checks(clean)
     counts = Counter(f.check for f in findings)
     print(dict(counts))
-    assert counts == {"too_few_keypoints": 2, "left_right_inversion": 1}
-    # the two instances with 0 keypoints (not crowd: iscrowd is 0 for all 14)
+    assert counts == {"too_few_keypoints": 2, "left_right_inversion": 2}
+    # the two instances with 0 keypoints (not crowd: iscrowd is 0 for all 14): COCO's
+    # box-only people, severity info
     assert _keys(findings, "too_few_keypoints") == {(1202706, None), (508900, None)}
+    assert {f.severity for f in findings if f.check == "too_few_keypoints"} == {"info"}
     # 198196 (image 40083): shoulders/hips labeled as seen from behind (left on image left),
-    # eyes as seen from the front: a real face-vs-torso disagreement in COCO
-    assert _keys(findings, "left_right_inversion") == {(198196, None)}
-    assert all(f.severity == "warning" for f in findings)
+    # eyes as seen from the front: a real face-vs-torso disagreement in COCO.
+    # 488308: arms crossed in front of the body, which keypoints alone cannot tell from
+    # swapped wrists (the measured cost of the limb-side cue)
+    assert _keys(findings, "left_right_inversion") == {(198196, None), (488308, "left_wrist")}
+    assert {f.severity for f in findings if f.check == "left_right_inversion"} == {"warning"}
     assert [(f.image_id, f.annotation_id) for f in findings] == sorted(
         (f.image_id, f.annotation_id) for f in findings
     )
@@ -69,6 +73,8 @@ def test_every_check_registered_and_has_a_docstring() -> None:
         "duplicate_instance",
         "too_few_keypoints",
         "inconsistent_visibility",
+        "track_jump",
+        "identity_switch",
     ]
     assert all(fn.__doc__ for fn in CHECKS.values())
 
@@ -91,10 +97,12 @@ def test_swapped_shoulders_flagged_by_orientation(ds: Dataset, clean: Dataset) -
 
 
 def test_person_seen_from_behind_is_not_flagged(ds: Dataset) -> None:
-    """Mirroring every labeled point (x -> 1000 - x) but keeping the labels turns each
-    person into one seen from behind with anatomical labels (COCO's convention); also
-    swapping every left/right label gives front views again. Neither adds a finding:
-    only 198196's real face-vs-torso disagreement remains."""
+    """Mirroring every labeled point (x -> 1000 - x) but keeping the labels turns a
+    person without a visible face into one seen from behind with anatomical labels
+    (COCO's convention): not flagged. A face (nose and both eyes) has no such view, so
+    every mirrored face is flagged at its left eye (the flip-augmentation mistake).
+    Also swapping every left/right label gives correct front views again: only the clean
+    file's findings remain."""
     t = ds.instances
     lab = t.visibility > 0
     t.points[..., 0] = np.where(lab, 1000.0 - t.points[..., 0], t.points[..., 0])
@@ -102,9 +110,13 @@ def test_person_seen_from_behind_is_not_flagged(ds: Dataset) -> None:
     relabeled = copy.deepcopy(ds)
     relabeled.instances.points[:] = t.points[:, perm]
     relabeled.instances.visibility[:] = t.visibility[:, perm]
-    for mirrored in (ds, relabeled):
-        found = run_checks(mirrored, only=["left_right_inversion"])
-        assert _keys(found, "left_right_inversion") == {(198196, None)}
+    clean_keys = {(198196, None), (488308, "left_wrist")}
+    faces = (t.visibility[:, [KP["nose"], KP["left_eye"], KP["right_eye"]]] > 0).all(1)
+    assert faces.sum() == 9 and (~faces & lab.any(1)).sum() == 3
+    mirrored = _keys(run_checks(ds, only=["left_right_inversion"]), "left_right_inversion")
+    assert mirrored == clean_keys | {(int(i), "left_eye") for i in t.ids[faces]}
+    found = run_checks(relabeled, only=["left_right_inversion"])
+    assert _keys(found, "left_right_inversion") == clean_keys
 
 
 def test_keypoint_on_other_person_flagged(ds: Dataset, clean: Dataset) -> None:
@@ -116,7 +128,8 @@ def test_keypoint_on_other_person_flagged(ds: Dataset, clean: Dataset) -> None:
 
 
 def test_bone_three_times_longer_flagged(ds: Dataset, clean: Dataset) -> None:
-    """Shin x3 (the ankle moves along the knee-ankle line): robust z +7.7."""
+    """Shin x3 (the ankle moves along the knee-ankle line): the shin implies a person
+    2.7x taller than the rest of the body does (limit 1.6x); reported once, at the ankle."""
     r = _row(ds, 467657)
     knee, ankle = KP["left_knee"], KP["left_ankle"]
     p = ds.instances.points
@@ -124,14 +137,19 @@ def test_bone_three_times_longer_flagged(ds: Dataset, clean: Dataset) -> None:
     assert _new(ds, clean, "bone_length_outlier") == {(467657, "left_ankle")}
 
 
-def test_forearm_three_times_longer_is_a_measured_miss(ds: Dataset, clean: Dataset) -> None:
-    """Measured limit: 442619's forearms are short for its size (z -1.2), and forearms
-    vary widely in this 12-person file (foreshortening), so x3 stays under z = 5."""
+@pytest.mark.parametrize(("factor", "flagged"), [(2.5, False), (3.0, True)])
+def test_foreshortened_forearm_stretched(
+    ds: Dataset, clean: Dataset, factor: float, flagged: bool
+) -> None:
+    """Measured limit: 442619's left forearm is foreshortened to 28 px (upper arm 48 px);
+    stretched x2.5 along its own line it is still a plausible forearm for the body its
+    legs imply (under the 1.4x limit); x3 implies a person 1.4x taller and is flagged."""
     r = _row(ds, 442619)
     e, w = KP["left_elbow"], KP["left_wrist"]
     p = ds.instances.points
-    p[r, w] = p[r, e] + 3 * (p[r, w] - p[r, e])
-    assert _new(ds, clean, "bone_length_outlier") == set()
+    p[r, w] = p[r, e] + factor * (p[r, w] - p[r, e])
+    expected = {(442619, "left_wrist")} if flagged else set()
+    assert _new(ds, clean, "bone_length_outlier") == expected
 
 
 def test_keypoint_outside_image_flagged(ds: Dataset, clean: Dataset) -> None:
@@ -200,10 +218,11 @@ def test_finding_as_dict_keys(clean: Dataset) -> None:
 
 
 def test_face_mirrored_against_torso_flagged(ds: Dataset, clean: Dataset) -> None:
-    """Eyes and ears swapped (face labeled as if seen from the other side): whole-body
-    inversion, reported on the instance (keypoint None)."""
+    """Eyes and ears swapped (face labeled as if seen from the other side): the face
+    disagrees with the torso (instance finding) and a frontal face is mirrored (finding
+    at the left eye)."""
     r = _row(ds, 442619)
     p = ds.instances.points
     for a, b in (("left_eye", "right_eye"), ("left_ear", "right_ear")):
         p[r, [KP[a], KP[b]]] = p[r, [KP[b], KP[a]]]
-    assert _new(ds, clean, "left_right_inversion") == {(442619, None)}
+    assert _new(ds, clean, "left_right_inversion") == {(442619, None), (442619, "left_eye")}

@@ -1,4 +1,4 @@
-"""``posemark qa``: automated quality checks on an annotation file."""
+"""``posemark qa``: automated quality checks on an annotation file or a project."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from posemark.qa import Finding
+    from posemark.qa import Finding, QaConfig
 
 from posemark.cli.console import escape, fail, out
+from posemark.cli.serve import DATA_HELP, DB_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +23,13 @@ def register(app: typer.Typer) -> None:
 
 
 def qa(
-    source: Annotated[Path, typer.Argument(help="Annotation file in any registered format.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Annotation file in any registered format, or a project name or id.",
+            show_default=False,
+        ),
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help='Print {"findings": [...]} as JSON on stdout.')
     ] = False,
@@ -36,10 +43,16 @@ def qa(
             "--min-labeled", min=0, help="too_few_keypoints: fewest labeled keypoints accepted."
         ),
     ] = 1,
+    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
+    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
 ) -> None:
     """Check annotations: left/right swaps, points on the wrong person, odd bones, points
-    outside the image or box, duplicates, empty instances, visibility flags.
+    outside the image or box, duplicates, empty instances, visibility flags, and in
+    video jumps and identity switches.
 
+    SOURCE is a file when one exists at that path, else a project of the database
+    (--db/--data); for a project, image_id is the item id and annotation_id counts the
+    instances in file-name order (as ``posemark export`` numbers them).
     Exit code 1 when any finding is an error, else 0.
     """
     from posemark import formats
@@ -51,15 +64,18 @@ def qa(
     unknown = [n for n in only or [] if n not in CHECKS]
     if unknown:
         fail(escape(f"--only: unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}"))
-    if not source.is_file():
-        fail(escape(f"{source}: no such file"))
-    try:
-        dataset = formats.read(source, on_warning=lambda *args: None)
-    except (UnknownFormatError, PoseValidationError, FormatError) as exc:
-        fail(escape(str(exc)))
-    except OSError as exc:
-        fail(escape(f"{exc.filename or source}: {exc.strerror or exc}"))
-    findings = run_checks(dataset, QaConfig(min_labeled=min_labeled), only or None)
+    config = QaConfig(min_labeled=min_labeled)
+    path = Path(source)
+    if path.is_file():
+        try:
+            dataset = formats.read(path, on_warning=lambda *args: None)
+        except (UnknownFormatError, PoseValidationError, FormatError) as exc:
+            fail(escape(str(exc)))
+        except OSError as exc:
+            fail(escape(f"{exc.filename or source}: {exc.strerror or exc}"))
+        findings = run_checks(dataset, config, only or None)
+    else:
+        findings = _project_findings(source, data, db, config, only or None)
     if as_json:
         typer.echo(json.dumps({"findings": [f.as_dict() for f in findings]}))
     else:
@@ -68,12 +84,34 @@ def qa(
         raise typer.Exit(1)
 
 
+def _project_findings(
+    ref: str, data: Path, db: str | None, config: QaConfig, only: list[str] | None
+) -> list[Finding]:
+    from posemark.cli.projects import _open
+    from posemark.qa.project import project_findings
+    from posemark.services.errors import NotFound, ServiceError
+    from posemark.services.projects import find_project
+
+    _settings, store = _open(data, db)
+    try:
+        with store.session() as session:
+            try:
+                project = find_project(session, ref)
+            except NotFound:
+                fail(escape(f"{ref}: no such file, and no project of that name or id"))
+            return [p.finding for p in project_findings(session, project, config, only)]
+    except ServiceError as exc:
+        fail(escape(exc.message))
+    finally:
+        store.dispose()
+
+
 def _print(findings: list[Finding], checks: list[str]) -> None:
     table = Table(title=f"QA findings ({len(findings)})")
     for col in ("check", "severity", "image", "annotation", "keypoint", "message"):
         table.add_column(col, justify="right" if col in ("image", "annotation") else "left")
     for f in findings:
-        style = "red" if f.severity == "error" else "yellow"
+        style = {"error": "red", "warning": "yellow"}.get(f.severity, "dim")
         table.add_row(
             Text(f.check),
             Text(f.severity, style=style),

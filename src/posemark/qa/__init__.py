@@ -3,13 +3,23 @@
 Each check is a small vectorised function ``(dataset, config) -> list[Finding]``
 registered in :data:`posemark.qa.checks.CHECKS`; :func:`run_checks` runs them.
 
-Not here yet: video checks (per-track jumps between frames, identity switches),
-agreement between annotators, gold-standard scoring, and checks on projects.
+:func:`check_document` checks one item's annotation document (on submit); the video
+checks (``track_jump``, ``identity_switch``) run on instances with track ids.
 """
 
 from posemark.qa.checks import CHECKS
 from posemark.qa.config import QaConfig
+from posemark.qa.document import check_document, project_prior
 from posemark.qa.findings import Finding
+from posemark.qa.prior import BodyPrior
 from posemark.qa.run import run_checks
 
-__all__ = ["CHECKS", "Finding", "QaConfig", "run_checks"]
+__all__ = [
+    "CHECKS",
+    "BodyPrior",
+    "Finding",
+    "QaConfig",
+    "check_document",
+    "project_prior",
+    "run_checks",
+]

@@ -5,8 +5,8 @@ Every check has the signature ``(dataset, config) -> list[Finding]`` and is list
 when its visibility is 1 or 2 (COCO); crowd instances (``iscrowd == 1``) are skipped by
 every check. Distances are divided by the person scale (:func:`person_scale`).
 
-Not covered yet (video): keypoint jumps between consecutive frames of one track and
-identity switches between tracks; they need frame order and tracks, which projects give.
+The body-prior checks live in :mod:`posemark.qa.body`, the video checks (jumps,
+identity switches) in :mod:`posemark.qa.video`; the wrappers here keep one registry.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class _Rows:
         self.labeled = t.visibility[self.rows, :k] > 0
         self.visibility = t.visibility[self.rows, :k]
         self.bbox = t.bbox[self.rows]
+        self.track_ids = t.track_ids[self.rows]
         self.scale = person_scale(t.area[self.rows], self.bbox, self.points, self.labeled)
 
     def finding(
@@ -196,6 +197,12 @@ def left_right_inversion(dataset: Dataset, config: QaConfig) -> list[Finding]:
                 )
                 out.append(c.finding(name, "warning", int(r), a, msg))
         out.extend(_orientation(c, config))
+    from posemark.qa.body import body_inversions
+
+    seen = {(f.annotation_id, f.image_id, f.keypoint) for f in out}
+    for f in body_inversions(dataset, config):
+        if (f.annotation_id, f.image_id, f.keypoint) not in seen:
+            out.append(f)
     return out
 
 
@@ -207,23 +214,30 @@ def _orientation(c: _Rows, config: QaConfig) -> list[Finding]:
     torso_ok = lab[:, list(sh) + list(hip)].all(1)
     torso = (p[:, hip[0]] + p[:, hip[1]] - p[:, sh[0]] - p[:, sh[1]]) / 2
 
-    def sign(pair: tuple[int, int] | None) -> NDArray[np.int_]:
+    torso_len = np.linalg.norm(torso, axis=1)
+
+    def sign(pair: tuple[int, int] | None, min_width: float = 0.0) -> NDArray[np.int_]:
         if pair is None:
             return np.zeros(len(p), dtype=int)
         v = p[:, pair[0]] - p[:, pair[1]]
         cross = v[:, 0] * torso[:, 1] - v[:, 1] * torso[:, 0]
-        norm = np.linalg.norm(v, axis=1) * np.linalg.norm(torso, axis=1)
+        norm = np.linalg.norm(v, axis=1) * torso_len
         with np.errstate(invalid="ignore", divide="ignore"):
             sin = np.where(norm > 0, cross / norm, 0.0)
+            wide = np.abs(cross) >= min_width * torso_len**2
         ok = (
             torso_ok
             & lab[:, pair[0]]
             & lab[:, pair[1]]
             & (np.abs(sin) >= config.min_orientation_sin)
+            & wide
         )
         return np.where(ok, np.sign(sin), 0).astype(int)
 
-    s, h = sign(sh), sign(hip)
+    # shoulders and hips count only when their width across the torso is at least
+    # ``min_torso_pair_width`` x torso length: in profile both points of a pair are
+    # labeled almost on one spot and the sign of their cross product is noise
+    s, h = sign(sh, config.min_torso_pair_width), sign(hip, config.min_torso_pair_width)
     eyes, ears = sign(_pairs_named(sk, "eye")), sign(_pairs_named(sk, "ear"))
     face = np.where(eyes != 0, eyes, ears)
     out: list[Finding] = []
@@ -337,49 +351,25 @@ def duplicate_instance(dataset: Dataset, config: QaConfig) -> list[Finding]:
 
 
 def bone_length_outlier(dataset: Dataset, config: QaConfig) -> list[Finding]:
-    """Bones far longer than the category's usual length for the person's size.
+    """Bones longer than the rest of the body allows, normalised by the person's own
+    height as the other bones bound it; see :mod:`posemark.qa.body`."""
+    from posemark.qa.body import bone_length_outlier as check
 
-    Per edge, x = log(length / scale) over the category's instances with both ends
-    labeled; z = (x - median) / max(1.4826 * MAD, ``bone_min_mad``); z > ``bone_z``
-    is flagged (edges with fewer than ``bone_min_samples`` measurements are skipped).
-    Only long bones: a 2D bone is legitimately as short as foreshortening makes it
-    (side views put both hips on one spot: COCO's test_coco.json has a hip width at
-    0.13x the median, robust z -14), while no view makes a bone longer than it is.
-    The finding's keypoint is the edge's end farther from the torso.
-    """
-    out: list[Finding] = []
-    for c in _categories(dataset):
-        if not c.skeleton.edges:
-            continue
-        e = np.array(c.skeleton.edges)
-        depth = _graph(c.skeleton)[1]
-        both = c.labeled[:, e[:, 0]] & c.labeled[:, e[:, 1]]
-        length = np.linalg.norm(c.points[:, e[:, 0]] - c.points[:, e[:, 1]], axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = np.log(length / c.scale[:, None])
-        x = np.where(both & np.isfinite(x), x, np.nan)
-        enough = (~np.isnan(x)).sum(0) >= config.bone_min_samples
-        if not enough.any():
-            continue
-        med = np.full(len(e), np.nan)
-        spread = np.full(len(e), np.nan)
-        med[enough] = np.nanmedian(x[:, enough], 0)
-        spread[enough] = np.maximum(
-            1.4826 * np.nanmedian(np.abs(x[:, enough] - med[enough]), 0), config.bone_min_mad
-        )
-        z = (x - med) / spread
-        with np.errstate(invalid="ignore"):
-            bad = z > config.bone_z
-        for r, ei in zip(*np.nonzero(bad), strict=True):
-            a, b = (c.skeleton.keypoints[i] for i in e[ei])
-            child = int(max(e[ei], key=lambda i: depth.get(int(i), -1)))
-            ratio = float(np.exp(x[r, ei] - med[ei]))
-            msg = (
-                f"bone {a}-{b} is {ratio:.2f}x the category's median length for its size "
-                f"(robust z {z[r, ei]:+.1f})"
-            )
-            out.append(c.finding("bone_length_outlier", "warning", int(r), child, msg))
-    return out
+    return check(dataset, config)
+
+
+def track_jump(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """A keypoint leaving its track's path for one frame (video); see :mod:`posemark.qa.video`."""
+    from posemark.qa.video import track_jump as check
+
+    return check(dataset, config)
+
+
+def identity_switch(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """Two tracks exchanging poses between frames (video); see :mod:`posemark.qa.video`."""
+    from posemark.qa.video import identity_switch as check
+
+    return check(dataset, config)
 
 
 def outside_image(dataset: Dataset, config: QaConfig) -> list[Finding]:
@@ -405,26 +395,30 @@ def outside_image(dataset: Dataset, config: QaConfig) -> list[Finding]:
 
 
 def outside_box(dataset: Dataset, config: QaConfig) -> list[Finding]:
-    """A labeled keypoint more than ``outside_box_margin`` of the box size outside its bbox."""
+    """A labeled keypoint more than ``outside_box_margin`` of the box size outside its bbox.
+
+    Info up to ``outside_box_warn_margin``, a warning beyond: ground-truth boxes are
+    often drawn around the visible extent (COCO's come from the segmentation) and cut
+    off occluded hands and feet by a little; a point half a box away is an error.
+    """
     out: list[Finding] = []
-    m = config.outside_box_margin
+    m, warn = config.outside_box_margin, config.outside_box_warn_margin
     for c in _categories(dataset):
         bx, by, bw, bh = (c.bbox[:, i : i + 1] for i in range(4))
         x, y = c.points[..., 0], c.points[..., 1]
-        with np.errstate(invalid="ignore"):
-            bad = c.labeled & (
-                (x < bx - m * bw)
-                | (x > bx + bw + m * bw)
-                | (y < by - m * bh)
-                | (y > by + bh + m * bh)
-            )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dx = np.maximum(bx - x, x - bx - bw) / bw
+            dy = np.maximum(by - y, y - by - bh) / bh
+            excess = np.fmax(dx, dy)
+            bad = c.labeled & (excess > m)
         for r, kk in zip(*np.nonzero(bad), strict=True):
             msg = (
                 f"({x[r, kk]:.1f}, {y[r, kk]:.1f}) is outside the box "
                 f"[{bx[r, 0]:.1f}, {by[r, 0]:.1f}, {bw[r, 0]:.1f}, {bh[r, 0]:.1f}] "
-                f"by more than {m:.0%} of its size"
+                f"by {excess[r, kk]:.0%} of its size"
             )
-            out.append(c.finding("outside_box", "warning", int(r), int(kk), msg))
+            severity: Severity = "warning" if excess[r, kk] > warn else "info"
+            out.append(c.finding("outside_box", severity, int(r), int(kk), msg))
     return out
 
 
@@ -435,7 +429,10 @@ def too_few_keypoints(dataset: Dataset, config: QaConfig) -> list[Finding]:
         n = c.labeled.sum(1)
         for r in np.flatnonzero(n < config.min_labeled):
             msg = f"{int(n[r])} labeled keypoint(s), expected at least {config.min_labeled}"
-            out.append(c.finding("too_few_keypoints", "warning", int(r), None, msg))
+            # a person with no keypoint at all is COCO's box-only person (too small or
+            # hidden to label): info, unless the project asks for a minimum above 1
+            severity: Severity = "info" if n[r] == 0 and config.min_labeled <= 1 else "warning"
+            out.append(c.finding("too_few_keypoints", severity, int(r), None, msg))
     return out
 
 
@@ -450,7 +447,8 @@ def inconsistent_visibility(dataset: Dataset, config: QaConfig) -> list[Finding]
         labeled_origin = c.labeled & at_origin
         for r, kk in zip(*np.nonzero(unlabeled_placed), strict=True):
             msg = f"not labeled (v=0) but placed at ({x[r, kk]:.1f}, {y[r, kk]:.1f})"
-            out.append(c.finding("inconsistent_visibility", "error", int(r), int(kk), msg))
+            # every COCO tool ignores the coordinates of a v=0 keypoint (Halpe keeps them)
+            out.append(c.finding("inconsistent_visibility", "info", int(r), int(kk), msg))
         for r, kk in zip(*np.nonzero(labeled_origin), strict=True):
             msg = f"labeled (v={int(c.visibility[r, kk])}) but at (0, 0), COCO's mark for absent"
             out.append(c.finding("inconsistent_visibility", "error", int(r), int(kk), msg))
@@ -466,4 +464,6 @@ CHECKS: dict[str, Check] = {
     "duplicate_instance": duplicate_instance,
     "too_few_keypoints": too_few_keypoints,
     "inconsistent_visibility": inconsistent_visibility,
+    "track_jump": track_jump,
+    "identity_switch": identity_switch,
 }

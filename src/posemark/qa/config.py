@@ -12,15 +12,34 @@ class QaConfig:
     - ``min_labeled``: ``too_few_keypoints`` flags non-crowd instances with fewer labeled
       keypoints than this (default 1: only instances with no keypoint at all).
     - ``outside_box_margin``: ``outside_box`` tolerates a keypoint this fraction of the
-      box's width (x) / height (y) outside the box.
+      box's width (x) / height (y) outside the box (a finding of severity info) ...
+    - ``outside_box_warn_margin``: ... and warns beyond this fraction.
     - ``duplicate_oks``: ``duplicate_instance`` flags two instances of one image and
       category whose OKS is above this.
     - ``default_sigma``: OKS sigma per keypoint when the skeleton has none.
-    - ``bone_z``: ``bone_length_outlier`` flags a robust z above this (long bones); the z-score is
-      of log(bone length / scale) against the category's median, MAD * 1.4826 as spread.
-    - ``bone_min_samples``: an edge needs this many measured instances to be judged.
-    - ``bone_min_mad``: floor of the MAD in log units (0.05 ~ 5 %), so that a handful of
-      near-identical bones does not make every small difference an outlier.
+    - ``bone_ratio``: ``bone_length_outlier`` flags a body bone whose implied body height
+      (length / its share of height, learned from the data, see ``qa.prior``) is more than
+      this times the largest implied by the bones touching neither of its ends.
+    - ``face_bone_ratio``: the same for face bones (nose, eyes, ears), whose few-pixel
+      lengths carry more annotation noise.
+    - ``bone_support_ratio``: a keypoint with a long bone is reported as displaced when all
+      its other bones and chains imply at least this times the reference height.
+    - ``neighbour_anchors``, ``neighbour_min_samples``, ``neighbour_min_gap``: keypoints no
+      anatomical bone covers are judged against their nearest keypoints in the data
+      (see ``qa.body.far_from_neighbours``).
+    - ``prior_min_bones``: a bone is judged only when at least this many other bones are
+      labeled (the reference height needs them).
+    - ``swap_fix_ratio``: ``left_right_inversion`` flags a flip pair whose bones are long as
+      labeled and, swapped, at most this share of the allowed length.
+    - ``min_root_width``: the limb-side cue of ``left_right_inversion`` needs the shoulders
+      (arms) or hips (legs) at least this far apart (x scale); profile views are skipped.
+    - ``jump_z``, ``jump_min``, ``jump_min_mad``, ``jump_min_steps``: ``track_jump`` flags a
+      keypoint whose steps into and out of a frame both have a robust z above ``jump_z``
+      (MAD floored at ``jump_min_mad`` x scale) and exceed ``jump_min`` x scale; tracks
+      with fewer than ``jump_min_steps`` one-frame steps are skipped.
+    - ``switch_ratio``, ``switch_min``: ``identity_switch`` flags two tracks whose poses
+      are this many times closer exchanged than kept, moving more than ``switch_min`` x
+      scale (see ``qa.video``).
     - ``swap_ratio``: ``swapped_with_other_person`` flags a keypoint whose distance to
       its own skeleton neighbours is more than this times its distance to another
       instance's corresponding chain ...
@@ -36,17 +55,34 @@ class QaConfig:
     - ``min_orientation_sin``: an orientation cue (a left-right vector against the torso
       vector) counts only when |sin| of their angle is at least this (profile views give
       nearly parallel vectors whose sign is noise).
+    - ``min_torso_pair_width``: shoulders or hips count as an orientation cue only when their
+      width across the torso is at least this times the torso length (PoseTrack labels
+      profile hips 0.05 torso lengths apart, on one spot).
     """
 
     min_labeled: int = 1
     outside_box_margin: float = 0.1
+    outside_box_warn_margin: float = 0.5
     duplicate_oks: float = 0.9
     default_sigma: float = 0.05
-    bone_z: float = 5.0
-    bone_min_samples: int = 8
-    bone_min_mad: float = 0.05
+    bone_ratio: float = 1.4
+    face_bone_ratio: float = 1.6
+    bone_support_ratio: float = 1.0
+    neighbour_anchors: int = 3
+    neighbour_min_samples: int = 4
+    neighbour_min_gap: float = 0.15
+    prior_min_bones: int = 2
+    swap_fix_ratio: float = 1.0
+    min_root_width: float = 0.15
+    jump_z: float = 8.0
+    jump_min: float = 0.25
+    jump_min_mad: float = 0.01
+    jump_min_steps: int = 5
+    switch_ratio: float = 2.0
+    switch_min: float = 0.2
     swap_ratio: float = 3.0
     swap_min_gap: float = 0.75
     limb_swap_ratio: float = 0.5
     limb_swap_min_bone: float = 0.4
     min_orientation_sin: float = 0.3
+    min_torso_pair_width: float = 0.2

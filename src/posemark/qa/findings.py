@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "info"]
+"""``info``: something the data earns routinely and that harms nothing downstream (a
+box-only COCO person, coordinates kept on an unlabeled keypoint); shown, never counted
+as a problem, never blocking."""
 
 
 @dataclass(frozen=True, slots=True)

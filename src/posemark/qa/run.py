@@ -8,16 +8,28 @@ from posemark.model.dataset import Dataset
 from posemark.qa.checks import CHECKS
 from posemark.qa.config import QaConfig
 from posemark.qa.findings import Finding
+from posemark.qa.prior import ACTIVE_PRIOR, BodyPrior
 
 
 def run_checks(
-    dataset: Dataset, config: QaConfig | None = None, only: Iterable[str] | None = None
+    dataset: Dataset,
+    config: QaConfig | None = None,
+    only: Iterable[str] | None = None,
+    prior: BodyPrior | None = None,
 ) -> list[Finding]:
-    """Findings of the checks named in ``only`` (all when None), sorted by image, annotation."""
+    """Findings of the checks named in ``only`` (all when None), sorted by image, annotation.
+
+    ``prior``: a body prior learned elsewhere (the project's); None learns it from
+    ``dataset`` itself.
+    """
     cfg = config or QaConfig()
     names = list(CHECKS) if only is None else list(dict.fromkeys(only))
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
         raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
-    findings = [f for name in names for f in CHECKS[name](dataset, cfg)]
+    token = ACTIVE_PRIOR.set(prior)
+    try:
+        findings = [f for name in names for f in CHECKS[name](dataset, cfg)]
+    finally:
+        ACTIVE_PRIOR.reset(token)
     return sorted(findings, key=lambda f: (f.image_id, f.annotation_id, f.check, f.keypoint or ""))

@@ -1,0 +1,64 @@
+"""Checks on one item's annotation document (what the editor saves), e.g. on submit.
+
+The document becomes a one-image dataset (image id 0, annotation id = the instance's
+index in the document) and goes through the same checks as a file, so a project item
+and its COCO export get the same findings. One item has too few people to learn a body
+prior from, so the caller passes the project's (``project_stats``, from
+:func:`project_prior`); without it the anthropometric defaults apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from posemark.model import Category, Dataset, Frame, Skeleton
+from posemark.qa.config import QaConfig
+from posemark.qa.findings import Finding
+from posemark.qa.prior import BodyPrior, fit_prior
+from posemark.qa.run import run_checks
+
+
+def document_dataset(
+    annotation_doc: dict[str, Any], skeleton: Skeleton, width: int, height: int
+) -> Dataset:
+    """The document as a one-image dataset; annotation ids are instance indices."""
+    from posemark.services.annotation import to_instance, validate_document
+
+    doc = validate_document(annotation_doc, skeleton)
+    category = Category(1, skeleton.name, skeleton, supercategory=skeleton.name)
+    rows = []
+    for n, inst in enumerate(doc["instances"]):
+        value = to_instance(inst, skeleton)
+        value.id = n
+        rows.append((0, 1, value))
+    dataset = Dataset.from_instances([category], [Frame(0, "item", width, height)], rows)
+    t = dataset.instances
+    t.iscrowd[:] = 0
+    t.area[:] = np.where(np.isnan(t.bbox).any(axis=1), np.nan, t.bbox[:, 2] * t.bbox[:, 3])
+    return dataset
+
+
+def check_document(
+    annotation_doc: dict[str, Any],
+    skeleton: Skeleton,
+    width: int,
+    height: int,
+    config: QaConfig | None = None,
+    project_stats: BodyPrior | None = None,
+) -> list[Finding]:
+    """Findings on one item's document; ``annotation_id`` is the instance's index."""
+    dataset = document_dataset(annotation_doc, skeleton, width, height)
+    return run_checks(dataset, config, prior=project_stats)
+
+
+def project_prior(dataset: Dataset) -> BodyPrior:
+    """The body prior of a whole project (its export as a dataset), for check_document."""
+    prior = BodyPrior()
+    t = dataset.instances
+    for category in dataset.categories:
+        k = category.skeleton.num_keypoints
+        rows = (t.category_ids == category.id) & (t.iscrowd != 1)
+        fit_prior(category.skeleton, t.points[rows, :k], t.visibility[rows, :k] > 0, prior=prior)
+    return prior

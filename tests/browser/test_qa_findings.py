@@ -1,0 +1,82 @@
+"""QA findings in the browser: a misplaced keypoint gets a marker on that keypoint in the
+editor, fixing it (dragging it back) clears the marker, and the project's QA page lists
+the finding with a link to its item."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from browser_helpers import Api, image_to_client, open_editor, wait_saved
+from playwright.sync_api import Page, expect
+
+MISPLACED = (500.0, 380.0)  # left wrist of COCO person 442619, moved to its right ankle's side
+
+
+def _centre(page: Page, selector: str) -> tuple[float, float]:
+    box = page.locator(selector).bounding_box()
+    assert box is not None, selector
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def test_finding_marks_its_keypoint_and_clears_when_fixed(
+    page: Page, api: Api, coco_samples: Path
+) -> None:
+    files = [coco_samples / "test_coco.json", *sorted(coco_samples.glob("*.jpg"))]
+    project = api.create_project("qa-markers", files)
+    item = api.items(project["id"])[0]
+    assert item["file_name"] == "000000000785.jpg"  # one person: COCO 442619
+    detail = api.get(f"/api/items/{item['id']}")
+    doc = detail["annotation"]
+    inst = doc["instances"][0]
+    wrist = project["skeleton"]["keypoints"].index("left_wrist")
+    original = inst["keypoints"][wrist][:2]
+    inst["keypoints"][wrist] = [*MISPLACED, 2]
+    answer = api.request.put(
+        f"/api/items/{item['id']}/annotation",
+        data={"base_version": detail["version"], "annotation": doc},
+        headers=api.csrf,
+    )
+    Api.check(answer)
+
+    open_editor(page, item["id"])
+    marker = (
+        f".finding[data-check='bone_length_outlier'][data-keypoint='left_wrist']"
+        f"[data-instance-id='{inst['id']}']"
+    )
+    expect(page.locator(marker)).to_have_count(1)
+    expect(page.locator(".finding")).to_have_count(1)
+    expect(page.locator(marker)).to_have_attribute("data-severity", "warning")
+    dot = f".keypoint[data-instance-id='{inst['id']}'][data-keypoint='left_wrist'] .dot"
+    mx, my = _centre(page, marker)
+    kx, ky = _centre(page, dot)
+    assert abs(mx - kx) < 1.5 and abs(my - ky) < 1.5, ((mx, my), (kx, ky))
+
+    # Dragging the wrist back to where COCO has it clears the finding after the save.
+    page.mouse.move(*image_to_client(page, *MISPLACED))
+    page.mouse.down()
+    page.mouse.move(*image_to_client(page, *original), steps=6)
+    page.mouse.up()
+    wait_saved(page)
+    expect(page.locator(".finding")).to_have_count(0)
+
+    # Put the error back through the API: the project's QA page lists it, linked.
+    detail = api.get(f"/api/items/{item['id']}")
+    doc = detail["annotation"]
+    doc["instances"][0]["keypoints"][wrist] = [*MISPLACED, 2]
+    Api.check(
+        api.request.put(
+            f"/api/items/{item['id']}/annotation",
+            data={"base_version": detail["version"], "annotation": doc},
+            headers=api.csrf,
+        )
+    )
+    page.goto(f"/#/projects/{project['id']}")
+    page.click("#open-qa")
+    row = page.locator(".qa-findings tr.qa-finding[data-check='bone_length_outlier']")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("left_wrist")
+    count = ".qa-summary tr[data-check='bone_length_outlier'] td[data-severity='warning']"
+    expect(page.locator(count)).to_have_text("1")
+    row.locator("a").click()
+    page.wait_for_selector(f".editor[data-item-id='{item['id']}']")
+    expect(page.locator(marker)).to_have_count(1)

@@ -1,0 +1,88 @@
+"""QA findings over the API: a project's and one item's, with item and instance ids,
+filtered by what the caller may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from serverkit import Server
+
+
+def _items(admin: TestClient, pid: int) -> dict[str, int]:
+    r = admin.get(f"/api/projects/{pid}/items")
+    assert r.status_code == 200, r.text
+    return {i["file_name"]: i["id"] for i in r.json()["items"]}
+
+
+def test_project_findings_name_item_and_instance(admin: TestClient, coco_project: int) -> None:
+    r = admin.get(f"/api/projects/{coco_project}/qa")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    ids = _items(admin, coco_project)
+    found = body["findings"]
+    assert body["counts"] == {
+        k: sum(f["check"] == k for f in found) for k in {f["check"] for f in found}
+    }
+    lr = [f for f in found if f["check"] == "left_right_inversion"]
+    # the measured clean findings of test_coco.json (see tests/test_qa_checks.py): the
+    # face-vs-torso disagreement in image 40083 and the crossed arms in image 196141
+    assert sorted((f["file_name"], f["keypoint"]) for f in lr) == [
+        ("000000040083.jpg", None),
+        ("000000196141.jpg", "left_wrist"),
+    ]
+    for f in found:
+        assert f["item_id"] == ids[f["file_name"]]
+        doc = admin.get(f"/api/items/{f['item_id']}").json()["annotation"]
+        assert f["instance_id"] in {i["id"] for i in doc["instances"]}
+        assert set(f) >= {"check", "severity", "image_id", "annotation_id", "keypoint", "message"}
+
+
+def _move(admin: TestClient, iid: int, change: Any) -> None:
+    item = admin.get(f"/api/items/{iid}").json()
+    doc = item["annotation"]
+    change(doc)
+    r = admin.put(
+        f"/api/items/{iid}/annotation", json={"base_version": item["version"], "annotation": doc}
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_item_findings_follow_an_edit(admin: TestClient, coco_project: int) -> None:
+    iid = _items(admin, coco_project)["000000000785.jpg"]
+    before = admin.get(f"/api/items/{iid}/qa").json()
+    assert before == {"item_id": iid, "findings": []}
+    target: dict[str, str] = {}
+
+    def outside(doc: dict[str, Any]) -> None:
+        inst = doc["instances"][0]
+        target["id"] = inst["id"]
+        inst["keypoints"][0] = [700.0, 20.0, 2]  # nose right of the 640 px wide image
+
+    _move(admin, iid, outside)
+    after = admin.get(f"/api/items/{iid}/qa").json()["findings"]
+    hit = [f for f in after if f["check"] == "outside_image"]
+    assert [(f["instance_id"], f["keypoint"], f["severity"]) for f in hit] == [
+        (target["id"], "nose", "error")
+    ]
+    listed = admin.get(f"/api/projects/{coco_project}/qa").json()
+    assert listed["counts"]["outside_image"] == 1
+
+
+def test_access(server: Server, admin: TestClient, coco_project: int) -> None:
+    iid = next(iter(_items(admin, coco_project).values()))
+    server.add_user("stranger")
+    stranger = server.login("stranger")
+    assert stranger.get(f"/api/projects/{coco_project}/qa").status_code == 404
+    assert stranger.get(f"/api/items/{iid}/qa").status_code == 404
+    assert server.anonymous().get(f"/api/projects/{coco_project}/qa").status_code == 401
+    server.add_user("ann")
+    r = admin.post(
+        f"/api/projects/{coco_project}/members", json={"username": "ann", "role": "annotator"}
+    )
+    assert r.status_code in (200, 201), r.text
+    ann = server.login("ann")
+    # an annotator without a job sees no item, so no finding either
+    r = ann.get(f"/api/projects/{coco_project}/qa")
+    assert r.status_code == 200, r.text
+    assert r.json()["findings"] == []
