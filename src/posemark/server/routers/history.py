@@ -1,0 +1,37 @@
+"""An item's history: its stored versions and state changes, one version, restore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from posemark.server.auth import DB, CurrentUser, ItemDep
+from posemark.services.history import get_version, list_history, restore
+
+router = APIRouter(prefix="/items", tags=["history"])
+
+
+class RestoreBody(BaseModel):
+    version: int
+    base_version: int
+
+
+@router.get("/{iid}/history")
+def history(access: ItemDep, caller: CurrentUser, db: DB) -> JSONResponse:
+    return JSONResponse(list_history(db, access, caller.user))
+
+
+@router.get("/{iid}/history/{version}")
+def version(version: int, access: ItemDep, caller: CurrentUser, db: DB) -> JSONResponse:
+    return JSONResponse(get_version(db, access, caller.user, version))
+
+
+@router.post("/{iid}/restore")
+def restore_version(
+    body: RestoreBody, access: ItemDep, caller: CurrentUser, db: DB
+) -> dict[str, Any]:
+    new_version, status = restore(db, access, caller.user, body.version, body.base_version)
+    return {"version": new_version, "status": status}

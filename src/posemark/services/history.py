@@ -1,0 +1,126 @@
+"""An item's history: every stored version of its annotation and every change of state.
+
+Every save writes the new document to ``item_versions`` (services/items.save_annotation),
+so any earlier version can be read back and restored. A restore is a save of the old
+document as a new version, with the same compare-and-set as an edit: restoring on top of
+a version someone has moved past is a 409, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from posemark.services.errors import NotFound
+from posemark.services.items import ItemAccess, save_annotation
+from posemark.services.people import user_ref, usernames, when
+from posemark.services.replicas import replica_of
+from posemark.services.workflow import transitions_of
+from posemark.store.models import Item, User
+from posemark.store.workflow_models import ItemVersion
+
+
+def _instances(document: dict[str, Any]) -> int:
+    return len(document.get("instances", []))
+
+
+def _refuse_replica_holders(session: Session, access: ItemAccess, user: User) -> None:
+    """Someone working on their own copy of an item (overlap or gold) must not read the
+    shared item's versions: for a gold item they hold its answer."""
+    if replica_of(session, user, access.item.id) is not None:
+        raise NotFound(f"item {access.item.id} has no history you can see")
+
+
+def list_history(session: Session, access: ItemAccess, user: User) -> dict[str, Any]:
+    """Versions newest first (who, when, action, status after, instances) and state
+    changes oldest first. An item never saved since its import has one version, the
+    current document, listed as ``created``."""
+    _refuse_replica_holders(session, access, user)
+    item = access.item
+    rows = session.execute(
+        select(
+            ItemVersion.version,
+            ItemVersion.user_id,
+            ItemVersion.action,
+            ItemVersion.status,
+            ItemVersion.created_at,
+            ItemVersion.annotation,
+        )
+        .where(ItemVersion.item_id == item.id)
+        .order_by(ItemVersion.version.desc())
+    ).all()
+    moves = transitions_of(session, [item.id])
+    names = usernames(session, [r.user_id for r in rows] + [t.user_id for t in moves])
+    versions = [
+        {
+            "version": r.version,
+            "user": user_ref(names, r.user_id),
+            "action": r.action,
+            "status": r.status,
+            "created_at": when(r.created_at),
+            "instances": _instances(r.annotation),
+        }
+        for r in rows
+    ]
+    if not versions or versions[0]["version"] != item.version:
+        versions.insert(0, _current_entry(session, item))
+    return {
+        "item_id": item.id,
+        "version": item.version,
+        "versions": versions,
+        "transitions": [
+            {
+                "from": t.from_status,
+                "to": t.to_status,
+                "user": user_ref(names, t.user_id),
+                "created_at": when(t.created_at),
+            }
+            for t in moves
+        ],
+    }
+
+
+def _current_entry(session: Session, item: Item) -> dict[str, Any]:
+    names = usernames(session, [item.updated_by])
+    return {
+        "version": item.version,
+        "user": user_ref(names, item.updated_by),
+        "action": "created" if item.version == 1 else "save",
+        "status": item.status,
+        "created_at": when(item.updated_at),
+        "instances": _instances(item.annotation),
+    }
+
+
+def get_version(session: Session, access: ItemAccess, user: User, version: int) -> dict[str, Any]:
+    """One stored version's document with who stored it; 404 for a version never stored."""
+    _refuse_replica_holders(session, access, user)
+    item = access.item
+    row = session.scalar(
+        select(ItemVersion).where(ItemVersion.item_id == item.id, ItemVersion.version == version)
+    )
+    if row is not None:
+        names = usernames(session, [row.user_id])
+        return {
+            "item_id": item.id,
+            "version": row.version,
+            "user": user_ref(names, row.user_id),
+            "action": row.action,
+            "status": row.status,
+            "created_at": when(row.created_at),
+            "annotation": row.annotation,
+        }
+    if version == item.version:
+        return {"item_id": item.id, **_current_entry(session, item), "annotation": item.annotation}
+    raise NotFound(f"item {item.id} has no stored version {version}")
+
+
+def restore(
+    session: Session, access: ItemAccess, user: User, version: int, base_version: int
+) -> tuple[int, str]:
+    """Store version ``version``'s document as a new version on top of ``base_version``
+    (409 when that is stale; the same edit rights as a save). Commits."""
+    document = get_version(session, access, user, version)["annotation"]
+    return save_annotation(session, access, user, base_version, document, action="restore")
