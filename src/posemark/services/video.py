@@ -1,0 +1,352 @@
+"""Videos in a project: import (all or nothing), access checks, and decoded frames.
+
+A video becomes one ``videos`` row and one item per frame, named
+``{video file name}#{frame:06d}`` so file-name order is frame order. Its file (or
+folder of numbered frames) is copied into the project's media folder like an image;
+frames are decoded on demand through :mod:`posemark.video`, never written out at
+import. Open sources are kept per process (a small LRU), because scrubbing asks for
+neighbouring frames of the same video many times a second and opening a container
+costs more than decoding one frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, object_session
+
+from posemark.services.errors import BadInput, NotFound, TooLarge, UnsupportedMedia
+from posemark.services.media import check_relative_name, project_root, resolve_under
+from posemark.services.projects import ProjectAccess, get_project
+from posemark.services.settings import Settings
+from posemark.store.models import Item, Project, User, utcnow
+from posemark.store.video_models import Video
+from posemark.video import VideoError, VideoSource, open_video
+
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".avi", ".mkv", ".webm")
+OPEN_SOURCES = 8
+"""Videos kept open per process; each holds a decoder and a small frame cache."""
+
+Progress = Callable[[str, int, int], None]
+
+
+def frame_item_name(video_name: str, index: int) -> str:
+    return f"{video_name}#{index:06d}"
+
+
+def is_video_file(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+@dataclass(frozen=True, slots=True)
+class VideoAccess:
+    """A video together with its project as the requesting user sees it."""
+
+    video: Video
+    project: ProjectAccess
+
+
+def get_video(session: Session, user: User, video_id: int) -> VideoAccess:
+    """The video if its project is visible to ``user``; 404 otherwise (same as missing)."""
+    video = session.get(Video, video_id)
+    if video is None:
+        raise NotFound(f"video {video_id} not found")
+    try:
+        access = get_project(session, user, video.project_id)
+    except NotFound:
+        raise NotFound(f"video {video_id} not found") from None
+    return VideoAccess(video, access)
+
+
+def video_json(video: Video) -> dict[str, Any]:
+    return {
+        "id": video.id,
+        "project_id": video.project_id,
+        "file_name": video.file_name,
+        "fps": video.fps,
+        "frame_count": video.frame_count,
+        "width": video.width,
+        "height": video.height,
+    }
+
+
+def list_videos(session: Session, project_id: int) -> list[dict[str, Any]]:
+    """The project's videos with the item id of frame 0 (where the editor opens them)."""
+    videos = session.scalars(
+        select(Video).where(Video.project_id == project_id).order_by(Video.file_name)
+    ).all()
+    rows = session.execute(
+        select(Item.video_id, Item.id).where(
+            Item.project_id == project_id, Item.video_id.is_not(None), Item.frame_index == 0
+        )
+    ).all()
+    first = {video_id: item_id for video_id, item_id in rows}
+    return [{**video_json(v), "first_item_id": first.get(v.id)} for v in videos]
+
+
+def frame_item_id(session: Session, video: Video, index: int) -> int:
+    if not 0 <= index < video.frame_count:
+        raise NotFound(f"video {video.id}: frame {index} is outside 0..{video.frame_count - 1}")
+    item_id = session.scalar(
+        select(Item.id).where(Item.video_id == video.id, Item.frame_index == index)
+    )
+    if item_id is None:
+        raise NotFound(f"video {video.id}: frame {index} has no item")
+    return int(item_id)
+
+
+# ------------------------------------------------------------------ decoded frames
+
+_sources: OrderedDict[Path, VideoSource] = OrderedDict()
+_sources_lock = threading.Lock()
+
+
+def video_path(settings: Settings, project: Project, video: Video) -> Path:
+    path = resolve_under(project_root(settings, project), video.file_name)
+    if not path.exists():
+        raise NotFound(f"video {video.id}: {video.file_name!r} is missing on disk")
+    return path
+
+
+def video_source(settings: Settings, project: Project, video: Video) -> VideoSource:
+    """An open source for ``video``, shared by every request of this process."""
+    path = video_path(settings, project, video)
+    with _sources_lock:
+        source = _sources.get(path)
+        if source is not None:
+            _sources.move_to_end(path)
+            return source
+    try:
+        opened = open_video(path)
+    except VideoError as exc:
+        raise UnsupportedMedia(f"{video.file_name}: cannot decode: {exc}") from None
+    with _sources_lock:
+        source = _sources.setdefault(path, opened)
+        _sources.move_to_end(path)
+        evicted = [_sources.popitem(last=False)[1] for _ in range(len(_sources) - OPEN_SOURCES)]
+    if source is not opened:
+        opened.close()  # another request opened it meanwhile
+    for old in evicted:
+        old.close()
+    return source
+
+
+def close_sources() -> None:
+    """Closes every cached source (tests, and a server shutting down)."""
+    with _sources_lock:
+        sources = list(_sources.values())
+        _sources.clear()
+    for source in sources:
+        source.close()
+
+
+def frame_pixels(settings: Settings, project: Project, item: Item) -> np.ndarray:
+    """The decoded frame of a frame item, (H, W, 3) uint8 RGB."""
+    if item.video_id is None or item.frame_index is None:
+        raise BadInput(f"item {item.id} is not a video frame")
+    video = _video_of(item)
+    source = video_source(settings, project, video)
+    try:
+        return source.frame(item.frame_index)
+    except (VideoError, IndexError) as exc:
+        raise UnsupportedMedia(f"{item.file_name}: cannot decode the frame: {exc}") from None
+
+
+def _video_of(item: Item) -> Video:
+    session = object_session(item)
+    video = session.get(Video, item.video_id) if session is not None else None
+    if video is None:
+        raise NotFound(f"item {item.id}: its video is gone")
+    return video
+
+
+# ------------------------------------------------------------------ import
+
+
+@dataclass(frozen=True, slots=True)
+class VideoImport:
+    video_id: int
+    file_name: str
+    frame_count: int
+    fps: float
+
+
+def _probe(path: Path, label: str, max_pixels: int) -> tuple[float, int, int, int]:
+    """fps, frame count, width, height, after decoding the first and last frames (a
+    truncated file is refused here rather than on the frame an annotator opens)."""
+    try:
+        source = open_video(path)
+    except VideoError as exc:
+        raise UnsupportedMedia(f"{label}: cannot decode as a video: {exc}") from None
+    except OSError as exc:
+        raise BadInput(f"{label}: cannot read: {exc}") from None
+    try:
+        fps, count, width, height = (
+            float(source.fps),
+            int(source.frame_count),
+            int(source.width),
+            int(source.height),
+        )
+        if count < 1 or width < 1 or height < 1:
+            raise UnsupportedMedia(f"{label}: the video has no frames")
+        if width * height > max_pixels:
+            raise TooLarge(
+                f"{label}: frames are {width} x {height} pixels, over the limit of {max_pixels:,}"
+            )
+        for index in {0, count - 1}:
+            source.frame(index)
+    except (VideoError, IndexError) as exc:
+        raise UnsupportedMedia(f"{label}: cannot decode as a video: {exc}") from None
+    finally:
+        source.close()
+    return fps, count, width, height
+
+
+def import_video(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    source: Path,
+    name: str | None = None,
+    user: User | None = None,
+    progress: Progress | None = None,
+    move: bool = False,
+) -> VideoImport:
+    """Imports a video file or a folder of numbered frames as ``name`` (default: its own
+    name), all or nothing: a failure leaves the database and media folder as they were."""
+    report = progress or (lambda _stage, _done, _total: None)
+    rel = check_relative_name(name or source.name, "video name")
+    if not source.exists():
+        raise BadInput(f"{source}: no such file or folder")
+    if source.is_file() and not is_video_file(Path(rel)):
+        raise UnsupportedMedia(f"{rel}: not a video file ({', '.join(VIDEO_SUFFIXES)})")
+    report("checking", 0, 1)
+    fps, count, width, height = _probe(source, rel, settings.max_image_pixels)
+    if session.scalar(
+        select(func.count())
+        .select_from(Video)
+        .where(Video.project_id == project.id, Video.file_name == rel)
+    ):
+        raise BadInput(f"{rel}: the project has a video with this name already")
+    root = project_root(settings, project)
+    target = resolve_under(root, rel)
+    if target.exists():
+        raise BadInput(f"{rel}: a file of that name is already in the project's folder")
+    report("checking", 1, 1)
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    staging = settings.media_dir / f".import-{secrets.token_hex(8)}"
+    made_dirs: list[Path] = []
+    moved = False
+    try:
+        staging.mkdir()
+        staged = staging / "video"
+        report("copying", 0, 1)
+        if move:
+            shutil.move(source, staged)
+        elif source.is_dir():
+            shutil.copytree(source, staged)
+        else:
+            shutil.copyfile(source, staged)
+        report("copying", 1, 1)
+        now = utcnow()
+        video = Video(
+            project_id=project.id,
+            file_name=rel,
+            fps=fps,
+            frame_count=count,
+            width=width,
+            height=height,
+            created_at=now,
+        )
+        session.add(video)
+        session.flush()
+        session.add_all(
+            Item(
+                project_id=project.id,
+                file_name=frame_item_name(rel, index),
+                width=width,
+                height=height,
+                status="new",
+                version=1,
+                annotation={"instances": []},
+                updated_at=now,
+                updated_by=user.id if user is not None else None,
+                video_id=video.id,
+                frame_index=index,
+            )
+            for index in range(count)
+        )
+        report("saving", 0, 1)
+        session.flush()
+        made_dirs = _make_parents(target.parent)
+        os.rename(staged, target)
+        moved = True
+        session.commit()
+        report("saving", 1, 1)
+    except BaseException:
+        session.rollback()
+        if moved:
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()
+        for d in reversed(made_dirs):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return VideoImport(video.id, rel, count, fps)
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; returns those created, outermost first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir()
+    return list(reversed(missing))
+
+
+# ------------------------------------------------------------------ frames as items
+
+
+def frame_neighbours(session: Session, item: Item) -> tuple[int | None, int | None]:
+    """(previous, next) frame items of a frame item's video."""
+
+    def at(index: int) -> int | None:
+        found = session.scalar(
+            select(Item.id).where(Item.video_id == item.video_id, Item.frame_index == index)
+        )
+        return int(found) if found is not None else None
+
+    index = int(item.frame_index or 0)
+    return (at(index - 1) if index > 0 else None), at(index + 1)
+
+
+def frame_video_json(session: Session, item: Item) -> dict[str, Any] | None:
+    """What the editor needs to show a frame item on its video's timeline."""
+    video = session.get(Video, item.video_id)
+    if video is None:
+        return None
+    return {
+        "id": video.id,
+        "frame_index": item.frame_index,
+        "frame_count": video.frame_count,
+        "fps": video.fps,
+        "file_name": video.file_name,
+    }

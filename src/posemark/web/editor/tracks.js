@@ -1,0 +1,384 @@
+/**
+ * Tracks on a video frame: the colour of a track, the rule that an edited interpolated
+ * or propagated instance becomes a human keyframe, and the side-panel section with the
+ * track actions (assign a track, interpolate, propagate, split, merge, swap, end).
+ *
+ * Bulk track actions change many frames on the server, this one included. Each one
+ * first saves what is pending here, runs while the autosave is held back, then loads
+ * this frame's new version, so the editor never saves over the server's result (and a
+ * second editor still holding an older version of a frame gets a 409 instead).
+ */
+
+import { api, request } from "../api.js";
+import { h, mount, toolButton } from "../dom.js";
+import { findInstance, normalizeDocument } from "./document.js";
+import { Timeline } from "./timeline.js";
+
+/** Sources whose instances a person has not checked yet (drawn dashed). */
+export const MACHINE_SOURCES = new Set(["interpolated", "propagated"]);
+
+const TRACK_PALETTE = [
+  "#e879f9",
+  "#facc15",
+  "#4ade80",
+  "#f87171",
+  "#a78bfa",
+  "#2dd4bf",
+  "#fda4af",
+  "#bef264",
+  "#c084fc",
+  "#fcd34d",
+];
+
+/** One colour per track id, the same on every frame of the video. */
+export function trackColor(trackId) {
+  const n = Math.abs(Number(trackId)) || 0;
+  return TRACK_PALETTE[(n + TRACK_PALETTE.length - 1) % TRACK_PALETTE.length];
+}
+
+/**
+ * `after` with every interpolated/propagated instance whose keypoints or box differ from
+ * `before`, or that was just confirmed (C), made human and confirmed: a person
+ * corrected or checked it, so it is now a keyframe of its track.
+ */
+export function promoteEdited(before, after) {
+  let changed = false;
+  const instances = after.instances.map((inst) => {
+    if (!MACHINE_SOURCES.has(inst.source)) return inst;
+    const old = findInstance(before, inst.id);
+    const same =
+      old &&
+      JSON.stringify([old.keypoints, old.bbox, old.bbox_mode]) ===
+        JSON.stringify([inst.keypoints, inst.bbox, inst.bbox_mode]);
+    if (same && !(inst.confirmed && !old.confirmed)) return inst;
+    changed = true;
+    return { ...inst, source: "human", confirmed: true };
+  });
+  return changed ? { ...after, instances } : after;
+}
+
+/** A copy of `doc` whose instance `instanceId` has the given fields. */
+function withFields(doc, instanceId, fields) {
+  return {
+    ...doc,
+    instances: doc.instances.map((inst) =>
+      inst.id === instanceId ? { ...inst, ...fields } : inst,
+    ),
+  };
+}
+
+/**
+ * Everything a video frame adds to the editor page: the timeline, the track section of
+ * the side panel, the promotion rule on edits and the video shortcuts.
+ */
+export class VideoTools {
+  constructor(page, item, app) {
+    this.page = page;
+    this.item = item;
+    this.video = item.video;
+    this.app = app;
+    this.summary = [];
+    this.busy = false;
+    const root = page.chrome.root;
+    root.dataset.videoId = String(this.video.id);
+    root.dataset.frameIndex = String(this.video.frame_index);
+
+    // an edited machine instance becomes human in the same undoable step
+    const editor = page.editor;
+    const commit = editor.commit.bind(editor);
+    editor.commit = (doc, selection, label) =>
+      commit(promoteEdited(editor.history.current.doc, doc), selection, label);
+
+    this.timeline = new Timeline(this.video, {
+      goTo: (frame, wanted) => this.goToFrame(frame, wanted),
+      imageLoaded: page.renderer.image,
+    });
+    root.lastElementChild.before(this.timeline.el);
+    this.panel = this.buildPanel();
+    page.chrome.panelBody.after(this.panel);
+    this.offChange = editor.onChange(() => this.render());
+    this.refreshSummary();
+    this.render();
+    // the next frame is the likely next request (stepping, playing): fetch it now, the
+    // browser keeps it (frame images are cacheable)
+    if (item.next_id) new Image().src = api.imageUrl(item.next_id);
+  }
+
+  // --- the side panel ------------------------------------------------------------
+
+  buildPanel() {
+    this.trackSelect = h("select", {
+      id: "track-select",
+      "aria-label": "Track of the selected instance",
+      onChange: () => this.assignTrack(this.trackSelect.value),
+    });
+    this.otherSelect = h("select", { id: "track-other", "aria-label": "Other track" });
+    this.propagateN = h("input", {
+      id: "propagate-n",
+      type: "number",
+      value: "10",
+      step: "1",
+      "aria-label": "Frames to propagate (negative: backward)",
+    });
+    this.swatch = h("span", { class: "track-swatch" });
+    this.sourceChip = h("span", { class: "chip track-source" });
+    const act = (id, label, title, method) =>
+      toolButton(label, title, () => this[method](), { id });
+    const row = (...children) => h("div", { class: "track-actions" }, ...children);
+    return h(
+      "section",
+      { class: "panel-section track-panel" },
+      h("div", { class: "section-head" }, h("h2", {}, "Track"), this.swatch, this.sourceChip),
+      h("label", { class: "track-row" }, "Track ", this.trackSelect),
+      row(
+        act("track-new", "New track (T)", "Give the selected instance a new track", "newTrack"),
+        act("track-confirm", "Keyframe", "Accept the selected instance as checked", "confirm"),
+        act("track-interpolate", "Interpolate (I)", "Fill between keyframes", "interpolate"),
+      ),
+      row(
+        act("track-propagate", "Propagate (P)", "Carry the track by optical flow", "propagate"),
+        this.propagateN,
+        h("span", { class: "muted" }, "frames"),
+      ),
+      row(
+        act("track-split", "Split here", "A new track id from this frame on", "split"),
+        act("track-end", "End here", "Delete this track after this frame", "end"),
+      ),
+      row(
+        h("label", {}, "with ", this.otherSelect),
+        act("track-merge", "Merge", "The other track becomes this one", "merge"),
+        act("track-swap", "Swap from here", "Exchange the identities from here on", "swap"),
+      ),
+    );
+  }
+
+  /** Track ids known in the video (server summary) and on this frame (unsaved too). */
+  knownTracks() {
+    const ids = new Set(this.summary.map((t) => t.track_id));
+    for (const inst of this.page.editor.doc.instances)
+      if (inst.track_id !== null && inst.track_id !== undefined) ids.add(inst.track_id);
+    return [...ids].sort((a, b) => a - b);
+  }
+
+  get selectedTrack() {
+    const inst = this.page.editor.selectedInstance;
+    return inst && inst.track_id !== null && inst.track_id !== undefined ? inst.track_id : null;
+  }
+
+  /** Keyframes of the selected track: the server's, corrected by this frame's state. */
+  keyframes() {
+    const track = this.selectedTrack;
+    if (track === null) return [];
+    const found = this.summary.find((t) => t.track_id === track);
+    const frames = new Set(found ? found.keyframes : []);
+    const here = this.page.editor.selectedInstance;
+    if (here.source === "human") frames.add(this.video.frame_index);
+    else frames.delete(this.video.frame_index);
+    return [...frames].sort((a, b) => a - b);
+  }
+
+  render() {
+    const inst = this.page.editor.selectedInstance;
+    const tracks = this.knownTracks();
+    const track = this.selectedTrack;
+    mount(
+      this.trackSelect,
+      h("option", { value: "" }, inst ? "no track" : "select an instance"),
+      tracks.map((t) => h("option", { value: String(t) }, `track ${t}`)),
+      h("option", { value: "new" }, `new track (${(tracks.at(-1) ?? 0) + 1})`),
+    );
+    this.trackSelect.value = track === null ? "" : String(track);
+    this.trackSelect.disabled = !inst;
+    const previous = this.otherSelect.value;
+    mount(
+      this.otherSelect,
+      tracks.filter((t) => t !== track).map((t) => h("option", { value: String(t) }, `track ${t}`)),
+    );
+    if ([...this.otherSelect.options].some((o) => o.value === previous))
+      this.otherSelect.value = previous;
+    this.swatch.style.background = track === null ? "transparent" : trackColor(track);
+    this.sourceChip.textContent = inst ? inst.source : "";
+    this.panel.dataset.selectedTrack = track === null ? "" : String(track);
+    this.timeline.setKeyframes(this.keyframes());
+  }
+
+  // --- edits on this frame -------------------------------------------------------
+
+  assignTrack(value) {
+    const editor = this.page.editor;
+    const inst = editor.selectedInstance;
+    if (!inst) {
+      this.page.chrome.say("Select an instance first.");
+      return;
+    }
+    const tracks = this.knownTracks();
+    const track =
+      value === "new" ? (tracks.at(-1) ?? 0) + 1 : value === "" ? null : Number(value);
+    const taken = editor.doc.instances.find((i) => i.id !== inst.id && i.track_id === track);
+    if (track !== null && taken) {
+      this.page.chrome.say(`Track ${track} is already ${taken.id} on this frame.`);
+      this.render();
+      return;
+    }
+    editor.commit(
+      withFields(editor.doc, inst.id, { track_id: track }),
+      editor.selection,
+      track === null ? `${inst.id}: no track` : `${inst.id}: track ${track}`,
+    );
+  }
+
+  newTrack() {
+    this.assignTrack("new");
+  }
+
+  confirm() {
+    const editor = this.page.editor;
+    const inst = editor.selectedInstance;
+    if (!inst) return;
+    editor.commit(
+      withFields(editor.doc, inst.id, { source: "human", confirmed: true }),
+      editor.selection,
+      `${inst.id} accepted (keyframe)`,
+    );
+  }
+
+  // --- bulk actions on the server ------------------------------------------------
+
+  requireTrack() {
+    const track = this.selectedTrack;
+    if (track === null) this.page.chrome.say("Select an instance that has a track.");
+    return track;
+  }
+
+  otherTrack() {
+    const other = this.otherSelect.value;
+    if (other === "") this.page.chrome.say("Choose the other track first.");
+    return other === "" ? null : Number(other);
+  }
+
+  interpolate() {
+    const t = this.requireTrack();
+    if (t !== null) this.bulk("Interpolated", `tracks/${t}/interpolate`, {});
+  }
+
+  propagate() {
+    const t = this.requireTrack();
+    const n = Math.trunc(Number(this.propagateN.value));
+    if (t === null) return;
+    if (!n) {
+      this.page.chrome.say("Enter how many frames to propagate (negative: backward).");
+      return;
+    }
+    this.bulk("Propagated", `tracks/${t}/propagate`, {
+      from_frame: this.video.frame_index,
+      n_frames: n,
+    });
+  }
+
+  split() {
+    const t = this.requireTrack();
+    if (t !== null) this.bulk("Split", `tracks/${t}/split`, { frame: this.video.frame_index });
+  }
+
+  end() {
+    const t = this.requireTrack();
+    if (t !== null) this.bulk("Ended", `tracks/${t}/end`, { frame: this.video.frame_index });
+  }
+
+  merge() {
+    const a = this.requireTrack();
+    const b = a === null ? null : this.otherTrack();
+    if (b !== null) this.bulk("Merged", "tracks/merge", { track_a: a, track_b: b });
+  }
+
+  swap() {
+    const a = this.requireTrack();
+    const b = a === null ? null : this.otherTrack();
+    if (b !== null)
+      this.bulk("Swapped", "tracks/swap", {
+        track_a: a,
+        track_b: b,
+        from_frame: this.video.frame_index,
+      });
+  }
+
+  async bulk(label, path, body) {
+    const { page } = this;
+    if (this.busy) return;
+    if (!(await page.saver.flush())) {
+      page.chrome.say("Save this frame first (see the message above).");
+      return;
+    }
+    this.busy = true;
+    this.panel.dataset.busy = "true";
+    try {
+      const answer = await page.saver.exclusive(() =>
+        request("POST", `/api/videos/${this.video.id}/${path}`, { body }),
+      );
+      const n = answer.frames.length;
+      await this.reloadFrame(`${label}: ${n} frame${n === 1 ? "" : "s"} changed`);
+      await this.refreshSummary();
+    } catch (err) {
+      page.chrome.say(`${label}: not done: ${err.message}`);
+    } finally {
+      this.busy = false;
+      delete this.panel.dataset.busy;
+    }
+  }
+
+  /** Takes the server's document of this frame after a bulk action changed it. */
+  async reloadFrame(message) {
+    const { page } = this;
+    const fresh = await api.item(this.item.id);
+    const doc = normalizeDocument(fresh.annotation, page.editor.keypointNames.length);
+    page.saver.resolveWith(fresh.version, doc);
+    page.editor.resetDocument(doc, message);
+    page.saver.notifyChange();
+  }
+
+  async refreshSummary() {
+    try {
+      const video = await request("GET", `/api/videos/${this.video.id}`);
+      this.summary = video.tracks;
+      this.render();
+    } catch (err) {
+      this.page.chrome.say(`Tracks not loaded: ${err.message}`);
+    }
+  }
+
+  // --- frames ----------------------------------------------------------------------
+
+  /** Opens frame `frame` (clamped); `wanted()` may call it off (playback paused). */
+  async goToFrame(frame, wanted = () => true) {
+    const n = Math.max(0, Math.min(this.video.frame_count - 1, Math.trunc(frame)));
+    if (n === this.video.frame_index) return false;
+    try {
+      const answer = await request("GET", `/api/videos/${this.video.id}/frames/${n}/item`);
+      if (!wanted()) return false;
+      this.app.navigate(`#/items/${answer.item_id}`);
+      return true;
+    } catch (err) {
+      this.page.chrome.say(`Frame ${n}: ${err.message}`);
+      return false;
+    }
+  }
+
+  /** Handlers for the video shortcuts in keys.js; `guard` is the page's. */
+  shortcutHandlers(guard) {
+    return {
+      playPause: guard(() => this.timeline.togglePlay()),
+      previousFrame: guard(() => this.goToFrame(this.video.frame_index - 1)),
+      nextFrame: guard(() => this.goToFrame(this.video.frame_index + 1)),
+      back10Frames: guard(() => this.goToFrame(this.video.frame_index - 10)),
+      forward10Frames: guard(() => this.goToFrame(this.video.frame_index + 10)),
+      newTrack: guard(() => this.newTrack()),
+      interpolateTrack: guard(() => this.interpolate()),
+      propagateTrack: guard(() => this.propagate()),
+    };
+  }
+
+  destroy() {
+    this.offChange();
+    this.timeline.destroy();
+  }
+}
