@@ -1,0 +1,218 @@
+/**
+ * Instance review (#/projects/{pid}/review): a keyboard-only pass over the instances of
+ * the items waiting for review, riskiest first, each shown zoomed (a server crop of the
+ * person with their skeleton) beside its QA findings.
+ *
+ * Keys: A accepts the instance (when every instance of an item is accepted, the item is
+ * accepted), R returns it (type what to fix, Enter sends: a comment on the instance and
+ * the item back to its annotator), F fixes it in place (opens the item in the editor),
+ * J / → next, K / ← previous.
+ *
+ * Test hooks: `.review-instance` with data-item-id, data-instance-id and data-state
+ * ("open", "accepted", "returned").
+ */
+
+import { request } from "../api.js";
+import { h, mount } from "../dom.js";
+
+const PAGE = 50;
+
+export async function reviewInstancesPage(root, { pid }, app) {
+  const project = await request("GET", `/api/projects/${pid}`);
+  app.setCrumbs([
+    { label: "Projects", href: "#/projects" },
+    { label: project.name, href: `#/projects/${pid}` },
+    { label: "Instance review" },
+  ]);
+  const state = { entries: [], total: 0, at: 0, decided: new Map(), returning: false };
+  const view = h("div", { class: "review-instance", "data-state": "open" });
+  const message = h("div", { class: "review-message", role: "status", "aria-live": "polite" });
+  const reason = h("input", {
+    class: "return-reason",
+    placeholder: "What should the annotator fix? (Enter sends, Esc cancels)",
+    "aria-label": "Why this instance is returned",
+    hidden: true,
+  });
+
+  async function load() {
+    const answer = await request("GET", `/api/projects/${pid}/review/instances`, {
+      query: { offset: state.entries.length, limit: PAGE },
+    });
+    state.total = answer.total;
+    state.entries.push(...answer.entries);
+  }
+
+  const key = (e) => `${e.item_id}/${e.instance_id}`;
+
+  function show() {
+    const entry = state.entries[state.at];
+    if (!entry) {
+      view.dataset.state = "done";
+      delete view.dataset.itemId;
+      delete view.dataset.instanceId;
+      mount(view, h("p", { class: "empty-state" }, "No instances are waiting for review."));
+      return;
+    }
+    const decided = state.decided.get(key(entry)) || "open";
+    view.dataset.itemId = entry.item_id;
+    view.dataset.instanceId = entry.instance_id;
+    view.dataset.state = decided;
+    mount(
+      view,
+      h("img", {
+        class: "review-crop",
+        src: entry.crop_url,
+        width: 384,
+        height: 384,
+        alt: `Instance ${entry.instance_id} of ${entry.file_name}`,
+      }),
+      h(
+        "div",
+        { class: "review-side" },
+        h("h2", {}, `Instance ${entry.instance_id}`),
+        h(
+          "p",
+          { class: "muted" },
+          `${entry.file_name} · ${entry.status} · ${entry.labeled} keypoints labeled · ` +
+            `${state.at + 1} of ${state.total}`,
+        ),
+        decided !== "open" ? h("p", { class: `decision ${decided}` }, decided) : null,
+        entry.findings.length
+          ? h(
+              "ul",
+              { class: "review-findings" },
+              entry.findings.map((f) => h("li", {}, f)),
+            )
+          : h("p", { class: "muted" }, "No QA findings."),
+        h(
+          "p",
+          { class: "muted keys" },
+          "A accept · R return · F fix in place · J/→ next · K/← previous",
+        ),
+        reason,
+      ),
+    );
+  }
+
+  async function step(delta) {
+    const next = state.at + delta;
+    if (next < 0) return;
+    if (next >= state.entries.length && state.entries.length < state.total) await load();
+    state.at = Math.min(next, state.entries.length);
+    show();
+  }
+
+  async function accept() {
+    const entry = state.entries[state.at];
+    if (!entry || state.decided.get(key(entry)) === "returned") return;
+    state.decided.set(key(entry), "accepted");
+    const siblings = state.entries.filter((e) => e.item_id === entry.item_id);
+    const allSeen = siblings.length === entry.instances_in_item;
+    const allAccepted = allSeen && siblings.every((e) => state.decided.get(key(e)) === "accepted");
+    if (allAccepted) {
+      try {
+        const answer = await request("POST", `/api/items/${entry.item_id}/review/accept`);
+        message.textContent =
+          `${entry.file_name}: every instance accepted; the item is ${answer.status}.`;
+      } catch (err) {
+        message.textContent = `Not accepted: ${err.message}`;
+        state.decided.delete(key(entry));
+        show();
+        return;
+      }
+    } else {
+      message.textContent = `Instance ${entry.instance_id} accepted.`;
+    }
+    await step(1);
+  }
+
+  function startReturn() {
+    const entry = state.entries[state.at];
+    if (!entry) return;
+    state.returning = true;
+    reason.hidden = false;
+    reason.value = "";
+    reason.focus();
+  }
+
+  async function sendReturn() {
+    const entry = state.entries[state.at];
+    state.returning = false;
+    reason.hidden = true;
+    try {
+      const answer = await request("POST", `/api/items/${entry.item_id}/review/mark`, {
+        body: { instance_id: entry.instance_id, text: reason.value.trim() || null },
+      });
+      for (const e of state.entries) {
+        if (e.item_id === entry.item_id) state.decided.set(key(e), "returned");
+      }
+      message.textContent = `${entry.file_name} returned (${answer.status}).`;
+      await step(1);
+    } catch (err) {
+      message.textContent = `Not returned: ${err.message}`;
+      show();
+    }
+  }
+
+  /** Opens the item in the editor, claimed for review first so the reviewer may edit it. */
+  async function fixInPlace() {
+    const entry = state.entries[state.at];
+    if (!entry) return;
+    if (entry.status === "submitted") {
+      try {
+        await request("POST", `/api/items/${entry.item_id}/status`, {
+          body: { status: "in_review" },
+        });
+      } catch (err) {
+        message.textContent = `Not claimed for review: ${err.message}`;
+        return;
+      }
+    }
+    app.navigate(`#/items/${entry.item_id}`);
+  }
+
+  reason.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      sendReturn();
+    } else if (event.key === "Escape") {
+      state.returning = false;
+      reason.hidden = true;
+      message.textContent = "Return cancelled.";
+    }
+    event.stopPropagation();
+  });
+
+  const onKey = (event) => {
+    if (state.returning || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest && event.target.closest("input, textarea, select")) return;
+    const k = event.key.toLowerCase();
+    const actions = {
+      a: accept,
+      r: startReturn,
+      f: () => fixInPlace(),
+      j: () => step(1),
+      arrowright: () => step(1),
+      k: () => step(-1),
+      arrowleft: () => step(-1),
+    };
+    if (actions[k]) {
+      event.preventDefault();
+      actions[k]();
+    }
+  };
+  window.addEventListener("keydown", onKey);
+
+  root.append(
+    h(
+      "div",
+      { class: "page review-page" },
+      h("div", { class: "page-head" }, h("h1", {}, "Instance review")),
+      message,
+      view,
+    ),
+  );
+  await load();
+  show();
+  return { destroy: () => window.removeEventListener("keydown", onKey) };
+}
