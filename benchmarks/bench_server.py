@@ -111,13 +111,19 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"n": len(s), "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": s[-1]}
 
 
-def make_annotators(admin: httpx.Client, base: str, pid: int, n: int) -> list[httpx.Client]:
+def make_annotators(
+    admin: httpx.Client, base: str, pid: int, n: int, items: list[int]
+) -> list[httpx.Client]:
+    """``n`` annotators, each given a job holding its own item (annotators see only the
+    items of their jobs)."""
     clients = []
     for i in range(n):
         name, password = f"annotator{i}-{uuid.uuid4().hex[:4]}", f"pw-{uuid.uuid4().hex}"
         admin.post("/api/users", json={"username": name, "password": password}).raise_for_status()
         member = {"username": name, "role": "annotator"}
         admin.post(f"/api/projects/{pid}/members", json=member).raise_for_status()
+        job = {"item_ids": [items[i]], "annotator": name}
+        admin.post(f"/api/projects/{pid}/jobs", json=job).raise_for_status()
         clients.append(login(base, name, password))
     return clients
 
@@ -219,7 +225,7 @@ def bench_backend(
         try:
             admin = login(base, "admin", ADMIN_PASSWORD)
             pid, items = make_project(admin, tmp, annotators)
-            clients = make_annotators(admin, base, pid, annotators)
+            clients = make_annotators(admin, base, pid, annotators, items)
             result: dict[str, object] = {"backend": label}
             result["paced"] = run_saves(clients, items, saves, interval=1.0)
             result["saturated"] = run_saves(clients, items, saves, interval=0.0)

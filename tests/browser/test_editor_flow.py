@@ -57,9 +57,18 @@ def keypoint(page: Page, instance_id: str, name: str) -> str:
 
 
 def keypoint_centre(page: Page, instance_id: str, name: str) -> tuple[float, float]:
-    """Where the drawn keypoint's centre is, in image pixels (through the view inverse)."""
-    box = page.locator(keypoint(page, instance_id, name)).bounding_box()
-    assert box is not None
+    """Where the drawn keypoint's centre is, in image pixels (through the view inverse).
+
+    A save refreshes the item's QA findings and re-renders the overlay, which replaces
+    the keypoint's element; a measurement that catches the old element detached is
+    retried on the new one."""
+    box = None
+    for _ in range(20):
+        box = page.locator(keypoint(page, instance_id, name)).bounding_box()
+        if box is not None:
+            break
+        page.wait_for_timeout(50)
+    assert box is not None, f"{name} of {instance_id} is not drawn"
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     point = page.evaluate("([x, y]) => window.posemarkEditor.clientToImage(x, y)", [cx, cy])
     return point["x"], point["y"]
@@ -157,7 +166,7 @@ def test_annotate_import_export_flow(page: Page, coco_samples: Path, tmp_path: P
     page.wait_for_selector(".stage-loading", state="hidden")
     expected = expected_pose()
     saved = Api(page.context.request).get(f"/api/items/{item_id}")
-    assert saved["status"] == "in_progress"
+    assert saved["status"] == "annotating"
     (mine,) = [i for i in saved["annotation"]["instances"] if i["id"] == instance_id]
     assert mine["bbox_mode"] == "derived"
     for name, (x, y, v) in expected.items():

@@ -12,7 +12,7 @@ def test_items_filter_search_and_import_errors(page: Page, api: Api, coco_sample
     files = [*sorted(coco_samples.glob("*.jpg")), coco_samples / "test_coco.json"]
     project = api.create_project("browse", files)
     items = api.items(project["id"])
-    api.post(f"/api/items/{items[1]['id']}/status", {"status": "done"})
+    api.post(f"/api/items/{items[1]['id']}/status", {"status": "annotating"})
 
     page.goto(f"/#/projects/{project['id']}")
     cards = page.locator(".item-card")
@@ -25,7 +25,7 @@ def test_items_filter_search_and_import_errors(page: Page, api: Api, coco_sample
         "[...document.querySelectorAll('.thumb img')].every((img) => img.naturalWidth > 0)"
     )
 
-    page.click(".tab[data-status='done']")
+    page.click(".tab[data-status='annotating']")
     expect(cards).to_have_count(1)
     expect(cards.first).to_have_attribute("data-item-id", str(items[1]["id"]))
     page.click(".tab[data-status='new']")

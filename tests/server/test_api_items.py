@@ -59,13 +59,13 @@ def test_search_filter_and_paging(admin: TestClient, coco_project: int) -> None:
     assert page["total"] == 4
     assert [i["file_name"] for i in page["items"]] == NAMES[1:3]
     iid = page["items"][0]["id"]
-    admin.post(f"/api/items/{iid}/status", json={"status": "done"})
-    done = items_of(admin, coco_project, status="done")
-    assert (done["total"], done["items"][0]["id"]) == (1, iid)
+    admin.post(f"/api/items/{iid}/status", json={"status": "annotating"})
+    started = items_of(admin, coco_project, status="annotating")
+    assert (started["total"], started["items"][0]["id"]) == (1, iid)
     assert items_of(admin, coco_project, status="new")["total"] == 3
     r = admin.get(f"/api/projects/{coco_project}/items", params={"status": "finished"})
     assert r.status_code == 400
-    assert "status: expected one of new, in_progress, done" in r.json()["detail"]
+    assert "status: expected one of new, annotating, submitted" in r.json()["detail"]
     r = admin.get(f"/api/projects/{coco_project}/items", params={"limit": 0})
     assert r.status_code == 422
     assert r.json()["code"] == "invalid"
@@ -97,14 +97,14 @@ def test_save_with_the_current_version(admin: TestClient, coco_project: int) -> 
         f"/api/items/{item['id']}/annotation", json={"base_version": 1, "annotation": doc}
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"version": 2, "status": "in_progress"}
+    assert r.json() == {"version": 2, "status": "annotating"}
     stored = admin.get(f"/api/items/{item['id']}").json()
     assert stored["version"] == 2
     assert stored["annotation"] == doc  # a reload shows exactly what was saved
     r = admin.put(
         f"/api/items/{item['id']}/annotation", json={"base_version": 2, "annotation": doc}
     )
-    assert r.json() == {"version": 3, "status": "in_progress"}
+    assert r.json() == {"version": 3, "status": "annotating"}
 
 
 def test_stale_save_gets_409_with_the_current_document(
@@ -173,13 +173,16 @@ def test_unlabeled_coordinates_are_stored_as_null(admin: TestClient, coco_projec
 def test_status_changes(admin: TestClient, coco_project: int) -> None:
     item = first_item(admin, coco_project)
     url = f"/api/items/{item['id']}/status"
-    assert admin.post(url, json={"status": "done"}).json() == {"status": "done", "version": 1}
+    r = admin.post(url, json={"status": "annotating"})
+    assert r.json() == {"status": "annotating", "version": 1, "findings": []}
     r = admin.put(
         f"/api/items/{item['id']}/annotation",
         json={"base_version": 1, "annotation": {"instances": []}},
     )
-    assert r.json() == {"version": 2, "status": "done"}  # only "new" moves on a save
-    assert admin.post(url, json={"status": "new"}).json() == {"status": "new", "version": 2}
+    assert r.json() == {"version": 2, "status": "annotating"}  # a save moves new on only
+    r = admin.post(url, json={"status": "new"})
+    assert r.status_code == 409
+    assert "from annotating to new" in r.json()["detail"]
     r = admin.post(url, json={"status": "archived"})
     assert r.status_code == 400
 
@@ -196,6 +199,10 @@ def test_concurrent_saves_on_one_version_one_wins(
         f"/api/projects/{coco_project}/members", json={"username": "second", "role": "annotator"}
     )
     assert r.status_code == 201
+    r = admin.post(  # annotators see only the items of their jobs
+        f"/api/projects/{coco_project}/jobs", json={"item_ids": [item["id"]], "annotator": "second"}
+    )
+    assert r.status_code == 201, r.text
     clients = [admin, server.login("second")]
     for round_ in range(5):
         base = admin.get(f"/api/items/{item['id']}").json()["version"]

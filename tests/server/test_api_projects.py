@@ -27,7 +27,14 @@ def test_create_with_a_builtin_skeleton(server: Server, admin: TestClient) -> No
     body = r.json()
     assert body["name"] == "People"
     assert body["role"] == "manager"
-    assert body["counts"] == {"new": 0, "in_progress": 0, "done": 0}
+    assert body["counts"] == {
+        "new": 0,
+        "annotating": 0,
+        "submitted": 0,
+        "in_review": 0,
+        "accepted": 0,
+        "returned": 0,
+    }
     sk = body["skeleton"]
     assert sk["name"] == "coco17" and len(sk["keypoints"]) == 17
     assert ["left_shoulder", "left_elbow"] in sk["edges"]
@@ -135,7 +142,7 @@ def test_names_are_unique(admin: TestClient) -> None:
 
 def test_list_shows_role_and_counts(server: Server, admin: TestClient, coco_project: int) -> None:
     items = admin.get(f"/api/projects/{coco_project}/items").json()["items"]
-    admin.post(f"/api/items/{items[0]['id']}/status", json={"status": "done"})
+    admin.post(f"/api/items/{items[0]['id']}/status", json={"status": "annotating"})
     listed = admin.get("/api/projects").json()
     assert listed == [
         {
@@ -143,7 +150,14 @@ def test_list_shows_role_and_counts(server: Server, admin: TestClient, coco_proj
             "name": "mmpose",
             "skeleton": {"name": "coco17", "keypoints": listed[0]["skeleton"]["keypoints"]},
             "role": "manager",
-            "counts": {"new": 3, "in_progress": 0, "done": 1},
+            "counts": {
+                "new": 3,
+                "annotating": 1,
+                "submitted": 0,
+                "in_review": 0,
+                "accepted": 0,
+                "returned": 0,
+            },
         }
     ]
 

@@ -32,6 +32,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "formats",
     "custom_export",
     "qa",
+    "report",
+    "predict",
+    "track",
 )
 
 

@@ -42,7 +42,10 @@ def import_command(
     project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
     source: Annotated[
         Path,
-        typer.Argument(help="A folder of images, or a COCO .json file.", show_default=False),
+        typer.Argument(
+            help="A folder of images, a COCO .json file, or a video (.mp4 .mov .avi .mkv .webm).",
+            show_default=False,
+        ),
     ],
     images: Annotated[
         Path | None,
@@ -52,6 +55,10 @@ def import_command(
             show_default=False,
         ),
     ] = None,
+    video: Annotated[
+        bool,
+        typer.Option("--video", help="SOURCE is a folder of numbered frames of one video."),
+    ] = False,
     data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
     create_with_skeleton: Annotated[
@@ -67,6 +74,7 @@ def import_command(
     from posemark.services.errors import NotFound, ServiceError
     from posemark.services.importing import import_path
     from posemark.services.projects import create_project, find_project
+    from posemark.services.video import is_video_file
 
     settings, store = _open(data, db)
     try:
@@ -79,7 +87,9 @@ def import_command(
                 target = create_project(session, settings, project, create_with_skeleton)
                 err.print(Text(f"created project {target.name!r} ({create_with_skeleton})"))
             with _import_progress() as progress:
-                report = import_path(session, settings, target, source, images, progress=progress)
+                report = import_path(
+                    session, settings, target, source, images, progress=progress, video=video
+                )
             name = target.name
     except ServiceError as exc:
         fail(
@@ -93,7 +103,8 @@ def import_command(
     if report.ignored:
         first = report.ignored[0]
         warn(escape(f"ignored {len(report.ignored)} file(s) that are not images, e.g. {first}"))
-    done = f"{report.items_created} images with {report.instances} instances"
+    what = "video frames" if video or is_video_file(source) else "images"
+    done = f"{report.items_created} {what} with {report.instances} instances"
     out.print(Text(f"imported {done} into {name!r}"))
 
 
@@ -104,6 +115,14 @@ def export_command(
     ],
     data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    exclude_unconfirmed: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-unconfirmed",
+            help="Leave out model suggestions nobody confirmed (else they are exported, "
+            'marked "posemark": {"confirmed": false}).',
+        ),
+    ] = False,
 ) -> None:
     """Export PROJECT's keypoints as COCO to OUT (written atomically)."""
     from posemark.services.errors import ServiceError
@@ -114,7 +133,7 @@ def export_command(
     try:
         with store.session() as session:
             target = find_project(session, project)
-            dataset = export_coco_file(session, target, out_file)
+            dataset = export_coco_file(session, target, out_file, exclude_unconfirmed)
     except ServiceError as exc:
         fail(escape(exc.message))
     except OSError as exc:

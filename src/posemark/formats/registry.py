@@ -372,7 +372,8 @@ BUILTIN_FORMATS: tuple[FormatSpec, ...] = (COCO,)
 # Modules that define ``SPEC`` (and optionally more ``*_SPEC``) for the other formats
 # posemark ships; registered through the same function a third party would use.
 BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
-    "cvat", "dlc", "labelstudio", "mpii", "mpii_mat", "nwb", "sleap", "yolo",
+    "cvat_video", "cvat", "dlc", "labelstudio", "mpii", "mpii_mat", "nwb", "sleap", "yolo",
+    "posetrack",
 )  # fmt: skip
 
 

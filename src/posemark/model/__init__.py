@@ -5,7 +5,7 @@ from posemark.model.dataset import ABSENT, Category, Dataset, FrameTable, Instan
 from posemark.model.errors import PoseValidationError
 from posemark.model.frame import Frame, Track
 from posemark.model.instance import Instance
-from posemark.model.skeleton import Skeleton, infer_flip_pairs
+from posemark.model.skeleton import KeypointGuideline, Skeleton, infer_flip_pairs
 from posemark.model.visibility import Source, Visibility
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "FrameTable",
     "Instance",
     "InstanceTable",
+    "KeypointGuideline",
     "PoseValidationError",
     "RaggedBytes",
     "Skeleton",

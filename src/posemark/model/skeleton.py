@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from posemark.model.errors import PoseValidationError
@@ -65,6 +65,28 @@ def _check_index(value: object, k: int, what: str, names: Sequence[str]) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class KeypointGuideline:
+    """How annotators place one keypoint, so that two people put it in the same spot.
+
+    ``rule`` says where the point goes when it is visible, ``occlusion_rule`` what to do
+    when it is hidden, and ``picture`` names a reference drawing: a file shipped in
+    ``posemark.schemas/pictures`` (``coco17/left_wrist.svg``) or an http(s) URL.
+    """
+
+    rule: str
+    occlusion_rule: str = ""
+    picture: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"rule": self.rule}
+        if self.occlusion_rule:
+            out["occlusion_rule"] = self.occlusion_rule
+        if self.picture:
+            out["picture"] = self.picture
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Skeleton:
     """Ordered keypoint names, edges, left/right flip pairs, OKS sigmas and colours.
 
@@ -80,6 +102,10 @@ class Skeleton:
     colors: tuple[tuple[str, str], ...] = ()
     description: str = ""
     aliases: tuple[str, ...] = field(default=(), compare=False)
+    # Guidelines are documentation, not schema: a COCO file's skeleton without them is
+    # still the same skeleton, so they do not count for equality either.
+    guidelines: tuple[tuple[str, KeypointGuideline], ...] = field(default=(), compare=False)
+    guideline_text: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         names = tuple(self.keypoints)
@@ -160,6 +186,26 @@ class Skeleton:
                 )
         object.__setattr__(self, "colors", tuple(colors.items()))
         object.__setattr__(self, "aliases", tuple(self.aliases))
+        object.__setattr__(self, "guidelines", self._checked_guidelines(names))
+
+    def _checked_guidelines(
+        self, names: tuple[str, ...]
+    ) -> tuple[tuple[str, KeypointGuideline], ...]:
+        items = self.guidelines.items() if isinstance(self.guidelines, Mapping) else self.guidelines
+        out: dict[str, KeypointGuideline] = {}
+        for kp, guide in items:
+            if kp not in names:
+                raise PoseValidationError(
+                    f"skeleton {self.name!r}: guidelines: names unknown keypoint {kp!r}"
+                )
+            if not isinstance(guide, KeypointGuideline):
+                raise PoseValidationError(
+                    f"skeleton {self.name!r}: guidelines[{kp!r}]: expected a KeypointGuideline, "
+                    f"found {guide!r}"
+                )
+            out[kp] = guide
+        # schema order, so listings and documents read top to bottom like the skeleton
+        return tuple((n, out[n]) for n in names if n in out)
 
     @property
     def num_keypoints(self) -> int:
@@ -208,6 +254,17 @@ class Skeleton:
     def color_of(self, name: str) -> str | None:
         return dict(self.colors).get(name)
 
+    def guideline_of(self, name: str) -> KeypointGuideline | None:
+        return dict(self.guidelines).get(name)
+
+    def guidelines_dict(self) -> dict[str, object]:
+        """``{"general": text, "keypoints": {name: {rule, occlusion_rule?, picture?}}}``."""
+        out: dict[str, object] = {}
+        if self.guideline_text:
+            out["general"] = self.guideline_text
+        out["keypoints"] = {kp: g.to_dict() for kp, g in self.guidelines}
+        return out
+
     def to_dict(self) -> dict[str, object]:
         """A JSON/YAML-ready description using keypoint names (not indices) for edges."""
         out: dict[str, object] = {"name": self.name}
@@ -222,4 +279,6 @@ class Skeleton:
             out["colors"] = dict(self.colors)
         if self.aliases:
             out["aliases"] = list(self.aliases)
+        if self.guidelines or self.guideline_text:
+            out["guidelines"] = self.guidelines_dict()
         return out

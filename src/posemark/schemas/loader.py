@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from posemark.model.errors import PoseValidationError
-from posemark.model.skeleton import Skeleton, infer_flip_pairs
+from posemark.model.skeleton import KeypointGuideline, Skeleton, infer_flip_pairs
 
 FIELDS: tuple[str, ...] = (
     "name",
@@ -29,6 +29,7 @@ FIELDS: tuple[str, ...] = (
     "flip_pairs",
     "sigmas",
     "colors",
+    "guidelines",
 )
 """Top-level fields a skeleton file may carry (anything else is a typo and an error)."""
 
@@ -72,6 +73,65 @@ def _pairs(value: object, field: str, source: str) -> list[tuple[str | int, str 
             )
         out.append((pair[0], pair[1]))
     return out
+
+
+GUIDELINE_FIELDS: tuple[str, ...] = ("rule", "occlusion_rule", "picture")
+
+
+def guidelines_from_dict(
+    value: object, source: str
+) -> tuple[str, tuple[tuple[str, KeypointGuideline], ...]]:
+    """``{"general": text, "keypoints": {name: {rule, occlusion_rule, picture}}}`` checked
+    field by field; returns (general text, per-keypoint guidelines). Names are checked
+    against the keypoints by Skeleton."""
+    if value is None:
+        return "", ()
+    if not isinstance(value, Mapping):
+        raise PoseValidationError(
+            f"{source}: guidelines: expected a mapping with 'general' and 'keypoints', "
+            f"found {_type_name(value)}"
+        )
+    for key in value:
+        if key not in ("general", "keypoints"):
+            raise PoseValidationError(
+                f"{source}: guidelines: unknown field {key!r}; known fields: general, keypoints"
+            )
+    general = value.get("general") or ""
+    if not isinstance(general, str):
+        raise PoseValidationError(
+            f"{source}: guidelines.general: expected text, found {_type_name(general)}"
+        )
+    per_keypoint = value.get("keypoints") or {}
+    if not isinstance(per_keypoint, Mapping):
+        raise PoseValidationError(
+            f"{source}: guidelines.keypoints: expected a mapping of keypoint name to "
+            f"{{rule, occlusion_rule, picture}}, found {_type_name(per_keypoint)}"
+        )
+    out: list[tuple[str, KeypointGuideline]] = []
+    for name, entry in per_keypoint.items():
+        where = f"{source}: guidelines.keypoints[{name!r}]"
+        if isinstance(entry, str):
+            entry = {"rule": entry}
+        if not isinstance(entry, Mapping):
+            raise PoseValidationError(
+                f"{where}: expected a mapping with {', '.join(GUIDELINE_FIELDS)}, "
+                f"found {_type_name(entry)}"
+            )
+        for key in entry:
+            if key not in GUIDELINE_FIELDS:
+                raise PoseValidationError(
+                    f"{where}: unknown field {key!r}; known fields: {', '.join(GUIDELINE_FIELDS)}"
+                )
+        texts: dict[str, str] = {}
+        for key in GUIDELINE_FIELDS:
+            text = entry.get(key) or ""
+            if not isinstance(text, str):
+                raise PoseValidationError(f"{where}.{key}: expected text, found {_type_name(text)}")
+            texts[key] = text.strip()
+        if not texts["rule"]:
+            raise PoseValidationError(f"{where}.rule: required, a placement rule in words")
+        out.append((str(name), KeypointGuideline(**texts)))
+    return general.strip(), tuple(out)
 
 
 def skeleton_from_dict(data: Any, source: str) -> Skeleton:
@@ -150,6 +210,8 @@ def skeleton_from_dict(data: Any, source: str) -> Skeleton:
             f"found {_type_name(colors)}"
         )
 
+    guideline_text, guidelines = guidelines_from_dict(data.get("guidelines"), source)
+
     try:
         return Skeleton(
             name=name,
@@ -160,6 +222,8 @@ def skeleton_from_dict(data: Any, source: str) -> Skeleton:
             colors=tuple((str(k), v) for k, v in colors.items()),
             description=description,
             aliases=tuple(aliases),
+            guidelines=guidelines,
+            guideline_text=guideline_text,
         )
     except PoseValidationError as exc:
         # The model prefixes "skeleton 'name': "; the file is the more useful locator here.

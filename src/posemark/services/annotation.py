@@ -25,6 +25,7 @@ INSTANCE_FIELDS: tuple[str, ...] = (
     "source",
     "confirmed",
     "track_id",
+    "scores",
 )
 
 
@@ -71,6 +72,22 @@ def _bbox(value: object, where: str) -> list[float] | None:
     if value[2] < 0 or value[3] < 0:
         raise BadInput(f"{where}: bbox: expected non-negative width and height, found {value!r}")
     return [float(b) for b in value]
+
+
+def _scores(value: object, k: int, where: str) -> list[float | None] | None:
+    """Per-keypoint model scores: K numbers in [0, 1], or null for a keypoint a person
+    placed or confirmed (services/suggest.py); the whole list is null for human work."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != k:
+        found = f"{len(value)} entries" if isinstance(value, list) else repr(value)
+        raise BadInput(f"{where}: scores: expected {k} numbers (or null) or null, found {found}")
+    for j, score in enumerate(value):
+        if score is not None and not (_number(score) and 0 <= score <= 1):
+            raise BadInput(
+                f"{where}: scores[{j}]: expected a number from 0 to 1 or null, found {score!r}"
+            )
+    return [None if s is None else float(s) for s in value]
 
 
 def validate_document(doc: object, skeleton: Skeleton) -> dict[str, Any]:
@@ -126,6 +143,9 @@ def validate_document(doc: object, skeleton: Skeleton) -> dict[str, Any]:
                 "track_id": track,
             }
         )
+        scores = _scores(inst.get("scores"), k, where)
+        if scores is not None:  # kept only when given, so human documents stay as they were
+            out[-1]["scores"] = scores
     return {"instances": out}
 
 
@@ -151,6 +171,9 @@ def to_instance(doc_instance: dict[str, Any], skeleton: Skeleton) -> Instance:
         confirmed=doc_instance["confirmed"],
         track_id=doc_instance["track_id"],
     )
+    scores = doc_instance.get("scores")
+    if scores is not None:  # a confirmed keypoint's null score becomes NaN
+        inst.scores = np.array([np.nan if v is None else v for v in scores], dtype=np.float64)
     drawn = doc_instance["bbox"]
     if doc_instance["bbox_mode"] == "drawn" and drawn is not None:
         inst.bbox = np.asarray(drawn, dtype=np.float64)

@@ -52,9 +52,20 @@ def _items(session: Session, project_id: int) -> Iterator[Row[Any]]:
         last = batch[-1].file_name
 
 
-def project_dataset(session: Session, project: Project) -> Dataset:
+UNCONFIRMED_MARK = "posemark"
+"""COCO annotation field marking an unconfirmed prediction: ``{"source": "model",
+"confirmed": false}``. Training code ignores unknown fields; the COCO reader keeps it in
+the instance's extras, so converting the file again keeps the mark."""
+
+
+def project_dataset(
+    session: Session, project: Project, exclude_unconfirmed: bool = False
+) -> Dataset:
     """The project as a Dataset: image ids are item ids, annotation ids 1..N in item
-    then instance order, ``num_keypoints`` derived, ``area`` the bbox area."""
+    then instance order, ``num_keypoints`` derived, ``area`` the bbox area.
+
+    Instances nobody confirmed yet (model suggestions, propagated ones) carry the
+    ``posemark`` mark, or are left out with ``exclude_unconfirmed``."""
     skeleton = project_skeleton(project)
     name = category_name(skeleton.name)
     category = Category(1, name, skeleton, supercategory=name)
@@ -64,7 +75,11 @@ def project_dataset(session: Session, project: Project) -> Dataset:
         frames.append(Frame(item.id, item.file_name, item.width, item.height))
         doc = validate_document(item.annotation, skeleton)
         for inst in doc["instances"]:
+            if exclude_unconfirmed and not inst["confirmed"]:
+                continue
             value = to_instance(inst, skeleton)
+            if not inst["confirmed"]:
+                value.extras[UNCONFIRMED_MARK] = {"source": inst["source"], "confirmed": False}
             value.id = len(rows) + 1
             rows.append((item.id, 1, value))
     dataset = Dataset.from_instances([category], frames, rows)
@@ -76,14 +91,18 @@ def project_dataset(session: Session, project: Project) -> Dataset:
     return dataset
 
 
-def export_coco_dict(session: Session, project: Project) -> dict[str, Any]:
-    out = dataset_to_dict(project_dataset(session, project))
+def export_coco_dict(
+    session: Session, project: Project, exclude_unconfirmed: bool = False
+) -> dict[str, Any]:
+    out = dataset_to_dict(project_dataset(session, project, exclude_unconfirmed))
     assert isinstance(out, dict)
     return out
 
 
-def export_coco_file(session: Session, project: Project, path: Path) -> Dataset:
+def export_coco_file(
+    session: Session, project: Project, path: Path, exclude_unconfirmed: bool = False
+) -> Dataset:
     """Write the project's COCO file atomically; returns the dataset for reporting."""
-    dataset = project_dataset(session, project)
+    dataset = project_dataset(session, project, exclude_unconfirmed)
     write_coco(dataset, path)
     return dataset

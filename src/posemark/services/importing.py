@@ -44,6 +44,7 @@ from posemark.services.media import (
 )
 from posemark.services.projects import project_skeleton
 from posemark.services.settings import Settings
+from posemark.services.video import import_video, is_video_file
 from posemark.store.models import Item, Project, User, utcnow
 
 Progress = Callable[[str, int, int], None]
@@ -158,8 +159,15 @@ def import_path(
     images: Path | None = None,
     user: User | None = None,
     progress: Progress | None = None,
+    video: bool = False,
 ) -> ImportReport:
-    """A folder of images, or a COCO ``.json`` file (with ``images`` as its image folder)."""
+    """A folder of images, or a COCO ``.json`` file (with ``images`` as its image folder);
+    a video file, or with ``video`` a folder of numbered frames, as one item per frame."""
+    if video or (source.is_file() and is_video_file(source)):
+        if images is not None:
+            raise BadInput("--images is for COCO files, not for a video")
+        imported = import_video(session, settings, project, source, None, user, progress)
+        return ImportReport(imported.frame_count, 0)
     if source.is_dir():
         if images is not None:
             raise BadInput("--images is for COCO files; a folder import takes the folder itself")
@@ -184,6 +192,13 @@ def import_uploads(
     each of which must be among the uploads. The temporary files are moved, not copied."""
     images: dict[str, Path] = {}
     coco: tuple[str, Path] | None = None
+    files = list(files)
+    if any(is_video_file(Path(name)) for name, _ in files):
+        if len(files) != 1:
+            raise BadInput("a video is imported on its own: upload one video file per import")
+        name, path = files[0]
+        imported = import_video(session, settings, project, path, name, user, progress, move=True)
+        return ImportReport(imported.frame_count, 0)
     for client_name, path in files:
         name = check_relative_name(client_name)
         suffix = Path(name).suffix.lower()

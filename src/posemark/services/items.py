@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
+from posemark.services import replicas, workflow
 from posemark.services.annotation import validate_document
 from posemark.services.errors import BadInput, Conflict, NotFound
 from posemark.services.projects import ProjectAccess, get_project
@@ -31,7 +32,8 @@ class ItemAccess:
 
 
 def get_item(session: Session, user: User, item_id: int) -> ItemAccess:
-    """The item if its project is visible to ``user``; 404 otherwise (same as missing)."""
+    """The item if ``user`` may see it (its project, and for annotators and reviewers
+    their part of it: services/workflow.py); 404 otherwise (same as missing)."""
     item = session.get(Item, item_id)
     if item is None:
         raise NotFound(f"item {item_id} not found")
@@ -39,6 +41,8 @@ def get_item(session: Session, user: User, item_id: int) -> ItemAccess:
         access = get_project(session, user, item.project_id)
     except NotFound:
         raise NotFound(f"item {item_id} not found") from None
+    if not workflow.can_see(session, access, user, item_id):
+        raise NotFound(f"item {item_id} not found")
     return ItemAccess(item, access)
 
 
@@ -54,6 +58,8 @@ def list_items(
     q: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    visible: ColumnElement[bool] | None = None,
+    job_id: int | None = None,
 ) -> tuple[list[Item], int]:
     """A page of items in file-name order and the total matching the filters.
 
@@ -64,6 +70,10 @@ def list_items(
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
         raise BadInput(f"paging: expected offset >= 0 and limit 1..{MAX_PAGE}")
     where = [Item.project_id == project_id]
+    if visible is not None:  # workflow.visible_items: an annotator's jobs, a reviewer's queue
+        where.append(visible)
+    if job_id is not None:
+        where.append(workflow.in_job(job_id))
     if status:
         where.append(Item.status == status)
     if q:
@@ -76,7 +86,12 @@ def list_items(
 
 
 def neighbours(session: Session, item: Item) -> tuple[int | None, int | None]:
-    """(previous, next) item ids in the project's file-name order."""
+    """(previous, next) item ids in the project's file-name order; for a video frame,
+    the frames before and after it in its video."""
+    if item.video_id is not None:
+        from posemark.services.video import frame_neighbours
+
+        return frame_neighbours(session, item)
     prev_id = session.scalar(
         select(Item.id)
         .where(Item.project_id == item.project_id, Item.file_name < item.file_name)
@@ -104,9 +119,17 @@ def item_summary(item: Item) -> dict[str, Any]:
     }
 
 
-def item_detail(session: Session, item: Item) -> dict[str, Any]:
+def item_detail(
+    session: Session, item: Item, access: ItemAccess | None = None, user: User | None = None
+) -> dict[str, Any]:
+    """The item for the editor; with ``access`` and ``user`` also what that user may do
+    with it (``can_edit``, ``moves``: the states they may move it to) and their role."""
     prev_id, next_id = neighbours(session, item)
-    return {
+    allowed = {}
+    if access is not None and user is not None:
+        allowed = workflow.permissions(session, access.project, user, item)
+    detail = {
+        **allowed,
         "id": item.id,
         "project_id": item.project_id,
         "file_name": item.file_name,
@@ -117,26 +140,52 @@ def item_detail(session: Session, item: Item) -> dict[str, Any]:
         "annotation": item.annotation,
         "prev_id": prev_id,
         "next_id": next_id,
+        "video": _video_of_item(session, item),
     }
+    return replicas.as_seen_by(session, user, item.id, detail)
+
+
+def _video_of_item(session: Session, item: Item) -> dict[str, Any] | None:
+    if item.video_id is None:
+        return None
+    from posemark.services.video import frame_video_json
+
+    return frame_video_json(session, item)
 
 
 def save_annotation(
-    session: Session, access: ItemAccess, user: User | None, base_version: int, document: object
+    session: Session,
+    access: ItemAccess,
+    user: User | None,
+    base_version: int,
+    document: object,
+    action: str = "save",
 ) -> tuple[int, str]:
     """Store ``document`` if the item is still at ``base_version``; returns (version, status).
 
     Commits on success. On a stale ``base_version`` raises Conflict with the stored
-    version and document (nothing is written). A ``new`` item becomes ``in_progress``.
+    version and document (nothing is written). A ``new`` or ``returned`` item becomes
+    ``annotating``. Only a user the workflow lets edit the item in its state may save
+    (``user`` None: the system itself). The stored version goes to ``item_versions`` and
+    a state change to ``item_transitions``, in the same transaction.
     """
     item = access.item
+    held = replicas.replica_of(session, user, item.id)
+    if held is not None:  # an overlap or gold item: the user's own copy (services/replicas)
+        return replicas.save_replica(session, held, access.project, base_version, document)
+    status_before = item.status
+    if user is not None:
+        workflow.check_can_edit(session, access.project, user, item.id, status_before)
     doc = validate_document(document, access.project.skeleton)
+    workflow.keep_base_version(session, item.id, base_version)
+    moves = [(Item.status == frm, to) for frm, to in workflow.SAVE_MOVES.items()]
     row = session.execute(
         update(Item)
-        .where(and_(Item.id == item.id, Item.version == base_version))
+        .where(and_(Item.id == item.id, Item.version == base_version, Item.status == status_before))
         .values(
             annotation=doc,
             version=Item.version + 1,
-            status=case((Item.status == "new", "in_progress"), else_=Item.status),
+            status=case(*moves, else_=Item.status),
             updated_at=utcnow(),
             updated_by=user.id if user is not None else None,
         )
@@ -146,9 +195,13 @@ def save_annotation(
     if row is None:
         session.rollback()
         raise _conflict(session, item.id, base_version)
+    version, status = int(row[0]), str(row[1])
+    user_id = user.id if user is not None else None
+    workflow.record_version(session, item.id, version, doc, status, user_id, action)
+    if status != status_before:
+        workflow.log_transition(session, item.id, status_before, status, user_id)
     session.commit()
-    version, status = row
-    return int(version), str(status)
+    return version, status
 
 
 def _conflict(session: Session, item_id: int, base_version: int) -> Conflict:
@@ -158,6 +211,13 @@ def _conflict(session: Session, item_id: int, base_version: int) -> Conflict:
     if row is None:
         return Conflict(f"item {item_id} was deleted")
     version, annotation = row
+    if version == base_version:  # the version held: the state moved (e.g. submitted)
+        status = session.scalar(select(Item.status).where(Item.id == item_id))
+        return Conflict(
+            f"item {item_id} became {status} meanwhile; reload it",
+            current_version=version,
+            current=annotation,
+        )
     return Conflict(
         f"item {item_id} changed since version {base_version} (now version {version}); "
         "reload it and re-apply your edit",
@@ -166,14 +226,17 @@ def _conflict(session: Session, item_id: int, base_version: int) -> Conflict:
     )
 
 
-def set_status(session: Session, access: ItemAccess, user: User, status: str) -> tuple[str, int]:
-    """Move the item to ``status``; the annotation version is unchanged, so an autosave
-    in flight from the same editor does not turn into a conflict."""
-    if status not in ITEM_STATUSES:
-        _check_status(str(status))
+def set_status(
+    session: Session, access: ItemAccess, user: User, status: str
+) -> tuple[str, int, list[dict[str, Any]]]:
+    """Move the item to ``status`` through the workflow (services/workflow.transition):
+    returns (status, version, findings of the checks that did not block a submission).
+    The annotation version is unchanged, so an autosave in flight from the same editor
+    does not turn into a conflict."""
+    _check_status(str(status))
     item = access.item
-    item.status = status
-    item.updated_at = utcnow()
-    item.updated_by = user.id
-    session.commit()
-    return item.status, item.version
+    held = replicas.replica_of(session, user, item.id)
+    if held is not None:  # an overlap or gold item: the user's own copy (services/replicas)
+        return replicas.set_replica_status(session, held, access.project, item, status)
+    new_status, findings = workflow.transition(session, access.project, user, item, status)
+    return new_status, item.version, findings

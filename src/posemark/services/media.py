@@ -10,6 +10,7 @@ decompression bomb) is refused before any pixel is decoded.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 import warnings
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from posemark.services.errors import BadInput, NotFound, TooLarge, UnsupportedMedia
@@ -140,11 +142,15 @@ def thumbnail(settings: Settings, project: Project, item: Item, size: int) -> Pa
     target = settings.thumbs_dir / project.media_dir / f"{item.id}-{size}.jpg"
     if target.is_file():
         return target
-    source = item_path(settings, project, item)
-    with open_checked(source, settings.max_image_pixels, item.file_name) as im:
-        im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
-        small = im.convert("RGB")
+    if item.video_id is not None:  # a video frame: decoded, never stored as an image
+        small = Image.fromarray(_frame(settings, project, item))
         small.thumbnail((size, size), Image.Resampling.LANCZOS)
+    else:
+        source = item_path(settings, project, item)
+        with open_checked(source, settings.max_image_pixels, item.file_name) as im:
+            im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
+            small = im.convert("RGB")
+            small.thumbnail((size, size), Image.Resampling.LANCZOS)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
@@ -156,3 +162,32 @@ def thumbnail(settings: Settings, project: Project, item: Item, size: int) -> Pa
             os.unlink(tmp)
         raise
     return target
+
+
+def _frame(settings: Settings, project: Project, item: Item) -> np.ndarray:
+    from posemark.services.video import frame_pixels  # video imports this module
+
+    return frame_pixels(settings, project, item)
+
+
+FRAME_FORMATS = {"jpeg": "image/jpeg", "png": "image/png"}
+
+
+def frame_image(
+    settings: Settings, project: Project, item: Item, fmt: str = "jpeg"
+) -> tuple[bytes, str]:
+    """A video frame item's image, decoded on demand: ``(bytes, media type)``.
+
+    JPEG (quality 92) is what the editor shows: at 1080p it encodes in ~15 ms where even
+    the fastest PNG takes ~10x longer, and scrubbing asks for frames many times a second.
+    PNG is the lossless copy, for checks and downloads.
+    """
+    if fmt not in FRAME_FORMATS:
+        raise BadInput(f"format: expected one of {', '.join(FRAME_FORMATS)}, found {fmt!r}")
+    buffer = io.BytesIO()
+    picture = Image.fromarray(_frame(settings, project, item))
+    if fmt == "png":
+        picture.save(buffer, "PNG", compress_level=1)
+    else:
+        picture.save(buffer, "JPEG", quality=92)
+    return buffer.getvalue(), FRAME_FORMATS[fmt]

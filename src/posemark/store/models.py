@@ -35,7 +35,15 @@ NAMING = {
 }
 """Explicit constraint names, so migrations can address them on SQLite and PostgreSQL."""
 
-ITEM_STATUSES: tuple[str, ...] = ("new", "in_progress", "done")
+ITEM_STATUSES: tuple[str, ...] = (
+    "new",
+    "annotating",
+    "submitted",
+    "in_review",
+    "accepted",
+    "returned",
+)
+"""The review workflow's states, in order (services/workflow.py holds the transitions)."""
 ROLES: tuple[str, ...] = ("manager", "annotator", "reviewer")
 
 
@@ -124,6 +132,7 @@ class Item(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "file_name"),
         Index("ix_items_project_id_status", "project_id", "status"),
+        Index("ix_items_video_id_frame_index", "video_id", "frame_index"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -139,3 +148,16 @@ class Item(Base):
     updated_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    # a video frame's item (services/video.py); null for a still image
+    video_id: Mapped[int | None] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), nullable=True
+    )
+    frame_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+# the workflow tables live in their own module; importing it registers them on Base
+from posemark.store import workflow_models  # noqa: E402, F401, I001 (one line per feature)
+from posemark.store import video_models  # noqa: E402, F401  (the videos table)
+from posemark.store import assist_models  # noqa: E402, F401  (the assist_jobs table)
+from posemark.store import guideline_models  # noqa: E402, F401  (the guideline_versions table)
+from posemark.store import review_models  # noqa: E402, F401  (replicas, gold, consensus)

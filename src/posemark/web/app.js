@@ -10,10 +10,16 @@
 
 import { api, setUnauthorizedHandler } from "./api.js";
 import { h, mount } from "./dom.js";
+import { dashboardPage } from "./pages/dashboard.js";
 import { editorPage } from "./pages/editor.js";
+import { galleryPage } from "./pages/gallery.js";
+import { guidelinesPage } from "./pages/guidelines.js";
+import { reviewInstancesPage } from "./pages/review_instances.js";
+import { jobsPage } from "./pages/jobs.js";
 import { loginPage } from "./pages/login.js";
 import { projectPage } from "./pages/project.js";
 import { projectsPage } from "./pages/projects.js";
+import { qaPage } from "./pages/qa.js";
 
 const ROUTES = [
   { pattern: /^#\/login(?:\?.*)?$/, page: loginPage, public: true, name: "login" },
@@ -22,6 +28,42 @@ const ROUTES = [
     pattern: /^#\/projects\/([^/?]+)$/,
     page: projectPage,
     name: "project",
+    params: (m) => ({ pid: m[1] }),
+  },
+  {
+    pattern: /^#\/projects\/([^/?]+)\/guidelines(?:\?version=(\d+))?$/,
+    page: guidelinesPage,
+    name: "guidelines",
+    params: (m) => ({ pid: m[1], version: m[2] }),
+  },
+  {
+    pattern: /^#\/projects\/([^/?]+)\/gallery(?:\?keypoint=([^&]+))?$/,
+    page: galleryPage,
+    name: "gallery",
+    params: (m) => ({ pid: m[1], keypoint: m[2] && decodeURIComponent(m[2]) }),
+  },
+  {
+    pattern: /^#\/projects\/([^/?]+)\/review$/,
+    page: reviewInstancesPage,
+    name: "review-instances",
+    params: (m) => ({ pid: m[1] }),
+  },
+  {
+    pattern: /^#\/projects\/([^/?]+)\/jobs$/,
+    page: jobsPage,
+    name: "jobs",
+    params: (m) => ({ pid: m[1] }),
+  },
+  {
+    pattern: /^#\/projects\/([^/?]+)\/qa$/,
+    page: qaPage,
+    name: "qa",
+    params: (m) => ({ pid: m[1] }),
+  },
+  {
+    pattern: /^#\/projects\/([^/?]+)\/dashboard$/,
+    page: dashboardPage,
+    name: "dashboard",
     params: (m) => ({ pid: m[1] }),
   },
   {

@@ -1,6 +1,23 @@
 """One router per resource; ``ROUTERS`` is the single list the app mounts under /api."""
 
-from posemark.server.routers import auth, health, items, projects, skeletons, users
+from posemark.server.routers import (
+    assist,
+    auth,
+    comments,
+    estimate,
+    gallery,
+    guidelines,
+    health,
+    history,
+    items,
+    jobs,
+    projects,
+    qa,
+    reports,
+    skeletons,
+    users,
+    videos,
+)
 
 ROUTERS = (
     health.router,
@@ -9,6 +26,16 @@ ROUTERS = (
     skeletons.router,
     projects.router,
     items.router,
+    guidelines.router,
+    estimate.router,
+    gallery.router,
+    videos.router,
+    assist.router,
+    jobs.router,
+    comments.router,
+    history.router,
+    reports.router,
+    qa.router,
 )
 
 __all__ = ["ROUTERS"]

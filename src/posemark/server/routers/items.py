@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from posemark.server.auth import DB, CurrentUser, ItemDep, SettingsDep
 from posemark.services.items import item_detail, save_annotation, set_status
-from posemark.services.media import content_type, item_path, thumbnail
+from posemark.services.media import content_type, frame_image, item_path, thumbnail
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -28,8 +28,8 @@ class StatusBody(BaseModel):
 
 
 @router.get("/{iid}")
-def item(access: ItemDep, db: DB) -> JSONResponse:
-    return JSONResponse(item_detail(db, access.item))
+def item(access: ItemDep, caller: CurrentUser, db: DB) -> JSONResponse:
+    return JSONResponse(item_detail(db, access.item, access, caller.user))
 
 
 @router.put("/{iid}/annotation")
@@ -40,12 +40,15 @@ def save(body: SaveBody, access: ItemDep, caller: CurrentUser, db: DB) -> dict[s
 
 @router.post("/{iid}/status")
 def status(body: StatusBody, access: ItemDep, caller: CurrentUser, db: DB) -> dict[str, Any]:
-    new_status, version = set_status(db, access, caller.user, body.status)
-    return {"status": new_status, "version": version}
+    new_status, version, findings = set_status(db, access, caller.user, body.status)
+    return {"status": new_status, "version": version, "findings": findings}
 
 
 @router.get("/{iid}/image")
-def image(access: ItemDep, settings: SettingsDep) -> FileResponse:
+def image(access: ItemDep, settings: SettingsDep) -> Response:
+    if access.item.video_id is not None:  # a video frame, decoded on demand
+        data, media_type = frame_image(settings, access.project.project, access.item)
+        return Response(data, media_type=media_type, headers=_IMMUTABLE)
     path = item_path(settings, access.project.project, access.item)
     return FileResponse(path, media_type=content_type(path), headers=_IMMUTABLE)
 

@@ -29,7 +29,9 @@ from posemark.services.projects import (
     list_projects,
     skeleton_json,
 )
+from posemark.services.replicas import summaries_as_seen_by
 from posemark.services.users import user_json
+from posemark.services.workflow import require_manager, visible_items
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -125,20 +127,28 @@ def new_member(body: NewMember, access: ProjectDep, caller: CurrentUser, db: DB)
 def items(
     access: ProjectDep,
     db: DB,
+    caller: CurrentUser,
     status: str | None = None,
     q: str | None = None,
     offset: int = Query(0, ge=0),
     limit: int = Query(50, ge=1, le=1000),
+    job: int | None = None,
 ) -> JSONResponse:
-    rows, total = list_items(db, access.project.id, status or None, q or None, offset, limit)
-    return JSONResponse({"items": [item_summary(r) for r in rows], "total": total})
+    visible = visible_items(access, caller.user)  # annotators: their jobs; reviewers: queue
+    rows, total = list_items(
+        db, access.project.id, status or None, q or None, offset, limit, visible, job
+    )
+    summaries = [item_summary(r) for r in rows]  # a replica holder sees their own copy
+    summaries = summaries_as_seen_by(db, caller.user, summaries)
+    return JSONResponse({"items": summaries, "total": total})
 
 
 @router.post("/{pid}/import")
 async def import_files(
     request: Request, access: ProjectDep, caller: CurrentUser, db: DB, settings: SettingsDep
 ) -> dict[str, int]:
-    """Multipart ``files``: images and at most one COCO .json. All or nothing."""
+    """Multipart ``files``: images and at most one COCO .json. All or nothing. Managers only."""
+    require_manager(access, caller.user, "import items")
     settings.make_dirs()
     folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.tmp_dir))
     try:
@@ -157,10 +167,17 @@ async def import_files(
 
 
 @router.get("/{pid}/export")
-def export(access: ProjectDep, db: DB, format: str = "coco") -> JSONResponse:
+def export(
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    format: str = "coco",
+    exclude_unconfirmed: bool = False,
+) -> JSONResponse:
+    require_manager(access, caller.user, "export the project")
     if format not in EXPORT_FORMATS:
         raise BadInput(f"format: expected one of {', '.join(EXPORT_FORMATS)}, found {format!r}")
-    document = export_coco_dict(db, access.project)
+    document = export_coco_dict(db, access.project, exclude_unconfirmed)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", access.project.name).strip("-") or "project"
     return JSONResponse(
         document,

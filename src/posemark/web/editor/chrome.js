@@ -5,7 +5,8 @@
  * read: data-item-id, data-version, data-zoom, data-save-state.
  */
 
-import { h, toolButton } from "../dom.js";
+import { h, mount, toolButton } from "../dom.js";
+import { STATUS_TEXT } from "./review.js";
 
 const SAVE_TEXT = {
   saved: "All changes saved",
@@ -13,8 +14,6 @@ const SAVE_TEXT = {
   dirty: "Unsaved changes",
   conflict: "Not saved: conflict",
 };
-
-const STATUS_TEXT = { new: "New", in_progress: "In progress", done: "Done" };
 
 export class EditorChrome {
   constructor(root, item, actions) {
@@ -25,7 +24,8 @@ export class EditorChrome {
     this.redoButton = tb("↷", "Redo (Ctrl+Shift+Z)", "redo");
     this.zoomLabel = h("span", { class: "zoom-label", "aria-live": "off" }, "100%");
     this.loupeButton = tb("Loupe", "Loupe on/off (L)", "toggleLoupe", { "aria-pressed": "false" });
-    this.doneButton = tb("Mark done", "Mark the item done (D)", "toggleDone", { class: "primary" });
+    // the review workflow's moves (Submit, Accept, Return...), filled in by review.js
+    this.workflowGroup = h("div", { class: "tool-group workflow", "aria-label": "Review" });
     this.saveIndicator = h(
       "span",
       { class: "save-indicator", role: "status" },
@@ -58,10 +58,11 @@ export class EditorChrome {
       ),
       h("div", { class: "spacer" }),
       this.saveIndicator,
-      this.doneButton,
+      this.workflowGroup,
       tb("?", "Keyboard shortcuts (?)", "help", { class: "round" }),
     );
 
+    this.toolbar = toolbar;
     this.svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     this.svg.setAttribute("class", "stage");
     this.svg.setAttribute("role", "application");
@@ -147,6 +148,11 @@ export class EditorChrome {
     root.replaceChildren(this.root);
   }
 
+  /** A feature's own group of tools (e.g. model suggestions), before the spacer. */
+  addToolGroup(group) {
+    this.toolbar.insertBefore(group, this.toolbar.querySelector(":scope > .spacer"));
+  }
+
   setImageLoaded(loaded) {
     this.loading.hidden = loaded;
   }
@@ -166,12 +172,24 @@ export class EditorChrome {
     this.root.dataset.itemStatus = status;
     this.statusBadge.textContent = STATUS_TEXT[status] || status;
     this.statusBadge.className = `status-badge ${status}`;
-    const done = status === "done";
-    this.doneButton.textContent = done ? "✓ Done" : "Mark done";
-    this.doneButton.title = done
-      ? "Done. Press D to reopen (in progress)"
-      : "Mark the item done (D)";
-    this.doneButton.setAttribute("aria-pressed", done ? "true" : "false");
+  }
+
+  /** One button per state the user may move the item to (`data-move`), last one primary. */
+  setMoves(moves, onMove, labels, titles) {
+    mount(
+      this.workflowGroup,
+      moves.map((to, n) =>
+        toolButton(labels[to] || to, titles[to] || to, () => onMove(to), {
+          class: `${n === moves.length - 1 && to !== "returned" ? "primary" : ""} move`,
+          "data-move": to,
+        }),
+      ),
+    );
+  }
+
+  /** An item the user may not change: the stage says so and takes no edits. */
+  setReadOnly(readOnly) {
+    this.root.dataset.readOnly = readOnly ? "true" : "false";
   }
 
   setSaveState(state, error) {

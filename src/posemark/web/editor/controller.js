@@ -30,6 +30,7 @@ import {
   setVisibility,
 } from "./document.js";
 import { History } from "./state.js";
+import { confirmInstance, confirmKeypoint } from "./suggest.js";
 
 const NO_SELECTION = Object.freeze({ instanceId: null, placeIndex: null, keypointIndex: null });
 
@@ -134,7 +135,7 @@ export class AnnotationEditor {
     if (index === null) return "complete";
     const previous = inst.keypoints[index][2];
     const v = previous === NOT_LABELED ? VISIBLE : previous;
-    const doc = setKeypoint(this.doc, inst.id, index, x, y, v);
+    const doc = confirmKeypoint(setKeypoint(this.doc, inst.id, index, x, y, v), inst.id, index);
     const placeIndex = nextUnlabeled(findInstance(doc, inst.id), index);
     this.commit(
       doc,
@@ -166,7 +167,7 @@ export class AnnotationEditor {
     const v = inst.keypoints[index][2];
     if (v === NOT_LABELED) return false;
     const nextV = nextVisibility(v);
-    const doc = setVisibility(this.doc, inst.id, index, nextV);
+    const doc = confirmKeypoint(setVisibility(this.doc, inst.id, index, nextV), inst.id, index);
     // A cleared keypoint is the obvious next one to place again.
     const placeIndex = nextV === NOT_LABELED ? index : this.selection.placeIndex;
     this.commit(
@@ -186,8 +187,9 @@ export class AnnotationEditor {
 
   /** Ends a drag: the keypoint's final position becomes one edit. */
   commitMove(instanceId, index) {
+    // A person moved a model's keypoint: that keypoint is theirs now (suggest.js).
     this.commit(
-      this.doc,
+      confirmKeypoint(this.doc, instanceId, index),
       { ...this.selection, instanceId, keypointIndex: index },
       `Moved ${this.keypointNames[index]}`,
     );
@@ -211,6 +213,23 @@ export class AnnotationEditor {
       `Added instance ${id}`,
     );
     return id;
+  }
+
+  /** Confirms a model suggestion (or other unconfirmed instance) as a whole. */
+  confirmInstance(instanceId = this.selection.instanceId) {
+    const inst = instanceId ? findInstance(this.doc, instanceId) : null;
+    if (!inst || inst.confirmed) return false;
+    this.commit(confirmInstance(this.doc, instanceId), this.selection, `Confirmed ${instanceId}`);
+    return true;
+  }
+
+  /** Model suggestions added (suggest.js built `doc`); the first one is selected. */
+  addSuggestions(doc, selectId, label) {
+    const inst = findInstance(doc, selectId);
+    const selection = inst
+      ? { instanceId: selectId, placeIndex: nextUnlabeled(inst), keypointIndex: null }
+      : this.selection;
+    this.commit(doc, selection, label);
   }
 
   deleteInstance(instanceId = this.selection.instanceId) {

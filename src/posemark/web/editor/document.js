@@ -209,7 +209,7 @@ export function mergeMyChanges(base, mine, theirs) {
     inst.keypoints.forEach((kp, k) => {
       if (!sameValue(kp, before.keypoints[k])) current.keypoints[k] = [...kp];
     });
-    for (const field of ["bbox_mode", "bbox", "source", "confirmed", "track_id"]) {
+    for (const field of ["bbox_mode", "bbox", "source", "confirmed", "track_id", "scores"]) {
       if (!sameValue(inst[field], before[field])) current[field] = structuredClone(inst[field]);
     }
     refreshBbox(current);

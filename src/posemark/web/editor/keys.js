@@ -23,6 +23,12 @@ export const SHORTCUTS = [
   { group: "Instances", action: "newInstance", keys: ["N"], help: "New instance (person)" },
   {
     group: "Instances",
+    action: "confirmInstance",
+    keys: ["C"],
+    help: "Confirm the selected model suggestion (moving a keypoint confirms that keypoint)",
+  },
+  {
+    group: "Instances",
     action: "deleteInstance",
     keys: ["Delete", "Backspace"],
     help: "Delete the selected instance",
@@ -58,7 +64,30 @@ export const SHORTCUTS = [
     group: "Items",
     action: "toggleDone",
     keys: ["D"],
-    help: "Mark the item done (again: back to in progress)",
+    help: "Next step of the review: start, submit, claim or accept (as your role allows)",
+  },
+  { group: "Video", action: "playPause", keys: ["K"], help: "Play / pause the video" },
+  {
+    group: "Video",
+    action: "previousFrame",
+    keys: ["Alt+ArrowLeft"],
+    help: "Previous frame (also ,)",
+  },
+  { group: "Video", action: "nextFrame", keys: ["Alt+ArrowRight"], help: "Next frame (also .)" },
+  { group: "Video", action: "back10Frames", keys: ["<"], help: "Back 10 frames (Shift+,)" },
+  { group: "Video", action: "forward10Frames", keys: [">"], help: "Forward 10 frames (Shift+.)" },
+  { group: "Video", action: "newTrack", keys: ["T"], help: "Selected instance: a new track id" },
+  {
+    group: "Video",
+    action: "interpolateTrack",
+    keys: ["I"],
+    help: "Interpolate the selected track between its keyframes",
+  },
+  {
+    group: "Video",
+    action: "propagateTrack",
+    keys: ["P"],
+    help: "Propagate the selected track by optical flow (frames set in the panel)",
   },
   { group: "Help", action: "help", keys: ["?"], help: "Show or hide this help" },
   {
@@ -93,7 +122,16 @@ function parseCombo(combo) {
 }
 
 /** Actions that may auto-repeat while the key is held; others fire once per press. */
-const REPEATABLE = new Set(["undo", "redo", "zoomIn", "zoomOut", "nextItem", "previousItem"]);
+const REPEATABLE = new Set([
+  "undo",
+  "redo",
+  "zoomIn",
+  "zoomOut",
+  "nextItem",
+  "previousItem",
+  "previousFrame",
+  "nextFrame",
+]);
 
 const PARSED = SHORTCUTS.map((shortcut) => ({
   ...shortcut,

@@ -58,9 +58,13 @@ export class PointerInput {
     }
   }
 
-  /** B: the next drag on the stage draws the selected instance's box. */
-  armBox(armed = true) {
+  /**
+   * B: the next drag on the stage draws the selected instance's box. With `onBox`, the
+   * drawn box goes to that function instead (e.g. "Suggest in box").
+   */
+  armBox(armed = true, onBox = null) {
     this.boxArmed = armed;
+    this.onBox = armed ? onBox : null;
     this.updateCursor();
   }
 
@@ -164,7 +168,12 @@ export class PointerInput {
       const image = this.clamp(this.view.clientToImage(e.clientX, e.clientY));
       const box = boxBetween(g.start, image);
       const minimum = 2 / this.view.scale;
-      if (box[2] > minimum && box[3] > minimum) this.editor.drawBbox(box);
+      const onBox = this.onBox;
+      this.onBox = null;
+      if (box[2] > minimum && box[3] > minimum) {
+        if (onBox) onBox(box);
+        else this.editor.drawBbox(box);
+      }
       this.boxArmed = false;
     }
     this.updateCursor();
@@ -194,6 +203,7 @@ export class PointerInput {
     if (g?.kind === "keypoint" && g.moved) this.editor.cancelPreview();
     if (g?.kind === "box") this.renderer.showDraftBox(null);
     this.boxArmed = false;
+    this.onBox = null;
     this.updateCursor();
     return Boolean(g);
   }

@@ -14,6 +14,10 @@
 import { s } from "../dom.js";
 import { instanceColor, sideColor } from "./colors.js";
 import { NOT_LABELED, OCCLUDED, VISIBILITY_NAMES } from "./document.js";
+import { keypointConfirmed, keypointScore } from "./suggest.js";
+import { trackColor } from "./tracks.js";
+import { findingMarkers } from "./findings.js";
+import { commentMarkers } from "./comments.js";
 
 /** Screen sizes, in CSS pixels. */
 const DOT_RADIUS = 4.5;
@@ -37,6 +41,18 @@ export class OverlayRenderer {
     this.draftBox = s("rect", { class: "draft-box", visibility: "hidden" });
     this.viewport.append(this.image, this.overlay, this.draftBox);
     svg.append(this.viewport);
+    this.findings = [];
+    this.comments = [];
+  }
+
+  /** Review comments to mark where they point from the next render on. */
+  setComments(comments) {
+    this.comments = comments || [];
+  }
+
+  /** QA findings to mark on their keypoints from the next render on. */
+  setFindings(findings) {
+    this.findings = findings || [];
   }
 
   setImage(url, width, height) {
@@ -71,15 +87,23 @@ export class OverlayRenderer {
     );
     this.overlay.replaceChildren(
       ...ordered.map((inst) => this.instanceGroup(inst, selection, scale)),
+      findingMarkers(doc, this.names, this.findings, scale),
+      commentMarkers(doc, this.names, this.comments, scale),
     );
   }
 
   instanceGroup(inst, selection, scale) {
     const selected = inst.id === selection.instanceId;
-    const color = instanceColor(inst.id);
+    const tracked = inst.track_id !== null && inst.track_id !== undefined;
+    const color = tracked ? trackColor(inst.track_id) : instanceColor(inst.id);
+    // Unconfirmed predictions are drawn dashed and hollow until a person confirms them.
+    const predicted = inst.confirmed === false;
     const group = s("g", {
-      class: `instance${selected ? " selected" : ""}`,
+      class: `instance${selected ? " selected" : ""}${predicted ? " predicted" : ""}`,
       "data-instance-id": inst.id,
+      "data-source": inst.source,
+      "data-confirmed": String(!predicted),
+      "data-track-id": tracked ? inst.track_id : null,
       style: `--instance-color: ${color}`,
     });
     if (inst.bbox) {
@@ -112,7 +136,7 @@ export class OverlayRenderer {
     }
     inst.keypoints.forEach((kp, k) => {
       const active = selected && selection.keypointIndex === k;
-      group.append(this.keypointGroup(inst.id, k, kp, selected, active, scale));
+      group.append(this.keypointGroup(inst.id, k, kp, selected, active, scale, inst));
     });
     if (selected && selection.keypointIndex !== null) {
       const kp = inst.keypoints[selection.keypointIndex];
@@ -122,23 +146,33 @@ export class OverlayRenderer {
     return group;
   }
 
-  keypointGroup(instanceId, k, [x, y, v], selected, active, scale) {
+  keypointGroup(instanceId, k, [x, y, v], selected, active, scale, inst) {
     const name = this.names[k];
     const side = this.sides[k] || "center";
+    const confirmed = inst ? keypointConfirmed(inst, k) : true;
+    const score = inst ? keypointScore(inst, k) : null;
+    const scoreText = score === null ? "" : `, model score ${score.toFixed(2)}`;
+    const unconfirmedText = confirmed ? "" : ", unconfirmed (C confirms the instance)";
     const r = (selected ? SELECTED_DOT_RADIUS : DOT_RADIUS) / scale;
     const g = s(
       "g",
       {
-        class: `keypoint${active ? " active" : ""}`,
+        class: `keypoint${active ? " active" : ""}${confirmed ? "" : " predicted"}`,
         "data-instance-id": instanceId,
         "data-keypoint": name,
         "data-visibility": v,
         "data-side": side,
+        "data-source": inst ? inst.source : null,
+        "data-track-id": inst && inst.track_id !== null ? inst.track_id : null,
+        "data-confirmed": String(confirmed),
+        "data-score": score === null ? null : score.toFixed(3),
         display: v === NOT_LABELED ? "none" : null,
         transform: v === NOT_LABELED ? null : `translate(${x} ${y})`,
         style: `--side-color: ${sideColor(side)}`,
       },
-      s("title", { text: `${name} (${VISIBILITY_NAMES[v]}), instance ${instanceId}` }),
+      s("title", {
+        text: `${name} (${VISIBILITY_NAMES[v]}), instance ${instanceId}${scoreText}${unconfirmedText}`,
+      }),
       s("circle", { class: "hit", r: HIT_RADIUS / scale }),
     );
     if (active) g.append(s("circle", { class: "ring", r: r + 3.5 / scale }));

@@ -19,6 +19,13 @@ import { OverlayRenderer } from "../editor/render.js";
 import { AutoSaver } from "../editor/save.js";
 import { ViewTransform } from "../editor/view.js";
 import { EditorChrome } from "../editor/chrome.js";
+import { VideoTools } from "../editor/tracks.js";
+import { SuggestTool } from "../editor/suggest.js";
+import { GuidelineCard } from "../editor/guideline.js";
+import { OccludedEstimator } from "../editor/occluded.js";
+import { ItemFindings } from "../editor/findings.js";
+import { CommentsPanel } from "../editor/comments.js";
+import { HistoryPanel, ReviewTools } from "../editor/review.js";
 
 /** Projects rarely change while annotating; caching them makes next/previous instant. */
 const projectCache = new Map();
@@ -80,11 +87,33 @@ class EditorPage {
     this.view = new ViewTransform(svg);
     this.renderer = new OverlayRenderer(svg, skeleton);
     this.renderer.setImage(api.imageUrl(item.id), item.width, item.height);
+    this.qaFindings = new ItemFindings(item.id, (findings) => {
+      this.renderer.setFindings(findings);
+      this.renderer.render(this.editor.doc, this.editor.selection, this.view.scale);
+    });
     this.renderer.image.addEventListener("load", () => this.chrome.setImageLoaded(true));
     this.renderer.image.addEventListener("error", () =>
       this.chrome.say("The image could not be loaded."),
     );
     this.panel = new SidePanel(this.chrome.panelBody, this.editor, skeleton.sides);
+    this.comments = new CommentsPanel(this.chrome.panelBody, {
+      itemId: item.id,
+      editor: this.editor,
+      say: (text) => this.chrome.say(text),
+      onChange: (list) => {
+        this.renderer.setComments(list);
+        this.renderer.render(this.editor.doc, this.editor.selection, this.view.scale);
+      },
+    });
+    this.guideline = new GuidelineCard(this.chrome.panelBody, item.project_id);
+    this.occluded = new OccludedEstimator({
+      item,
+      editor: this.editor,
+      renderer: this.renderer,
+      view: this.view,
+      chrome: this.chrome,
+      panelRoot: this.chrome.panelBody,
+    });
     this.loupe = new Loupe(stageWrap, api.imageUrl(item.id), skeleton.sides);
     this.help = new HelpOverlay(root);
     this.pointer = new PointerInput({
@@ -96,6 +125,12 @@ class EditorPage {
       onPlaceRefused: (why) => this.placeRefused(why),
       imageSize: { width: item.width, height: item.height },
     });
+    this.suggest = new SuggestTool({
+      item,
+      editor: this.editor,
+      chrome: this.chrome,
+      pointer: this.pointer,
+    });
     this.saver = new AutoSaver({
       version: item.version,
       base: this.editor.doc,
@@ -103,6 +138,24 @@ class EditorPage {
       put: (baseVersion, doc) => api.saveAnnotation(item.id, baseVersion, doc),
       onStateChange: (saver) => this.saveStateChanged(saver),
     });
+    this.history = new HistoryPanel(this.chrome.panelBody, {
+      itemId: item.id,
+      flush: () => this.saver.flush(),
+      version: () => this.saver.version,
+      canEdit: () => this.review.canEdit,
+      say: (text) => this.chrome.say(text),
+      reload: () => window.location.reload(),
+    });
+    this.review = new ReviewTools({
+      item,
+      chrome: this.chrome,
+      flush: () => this.saver.flush(),
+      exclusive: (fn) => this.saver.exclusive(fn),
+      onStatus: (status) => this.setItemStatus(status),
+      openComments: () => this.comments.open,
+    });
+    // a video frame: timeline under the image, track tools in the panel
+    this.video = item.video ? new VideoTools(this, item, app) : null;
 
     this.unsubscribe = [
       this.editor.onChange((change) => this.documentChanged(change)),
@@ -127,12 +180,15 @@ class EditorPage {
     this.resizeObserver.observe(svg);
 
     this.restoreDraft();
+    this.qaFindings.refresh();
+    this.comments.refresh();
     this.exposeForTests();
     this.chrome.setVersion(this.saver.version);
     this.chrome.setItemStatus(this.itemStatus);
     this.saveStateChanged(this.saver);
     this.fit();
     this.renderAll();
+    this.showGuideline();
     svg.focus({ preventScroll: true });
   }
 
@@ -150,6 +206,11 @@ class EditorPage {
         () => e.cycleVisibility() || this.chrome.say("Select a labeled keypoint first (click it)."),
       ),
       newInstance: guard(() => e.addInstance()),
+      confirmInstance: guard(
+        () =>
+          e.confirmInstance() ||
+          this.chrome.say("Select an unconfirmed (suggested) instance to confirm it."),
+      ),
       deleteInstance: guard(
         () => e.deleteInstance() || this.chrome.say("Select an instance to delete."),
       ),
@@ -168,13 +229,25 @@ class EditorPage {
       toggleDone: guard(() => this.toggleDone()),
       help: () => this.help.toggle(),
       escape: () => this.escape(),
+      ...(this.video ? this.video.shortcutHandlers(guard) : {}),
     };
   }
 
   // --- reacting to changes -------------------------------------------------------
 
   documentChanged(change) {
+    if (change.docChanged && !change.preview && !this.review.canEdit && !this.reverting) {
+      // the server would refuse the save: take the edit back at once, and say why
+      this.reverting = true;
+      this.editor.undo();
+      this.reverting = false;
+      this.chrome.say(`This item is ${this.itemStatus.replace("_", " ")}: you cannot edit it now.`);
+      return;
+    }
     this.renderAll();
+    if (this.reverting) return;
+    this.showGuideline(change);
+    this.occluded.documentChanged(change);
     if (change.message) this.chrome.say(change.message);
     if (change.preview) return;
     if (change.docChanged) {
@@ -183,11 +256,24 @@ class EditorPage {
     }
   }
 
+  /**
+   * The guideline card follows the keypoint a click will place next; a keypoint the
+   * user selected without editing (clicked on the image) takes over until the next edit.
+   */
+  showGuideline(change = { docChanged: true }) {
+    const { selection, keypointNames } = this.editor;
+    const next = this.editor.nextKeypoint;
+    const picked = selection.keypointIndex !== null ? keypointNames[selection.keypointIndex] : null;
+    const name = !change.docChanged && picked ? picked : next ? next.name : picked;
+    this.guideline.show(this.editor.selectedInstance ? name : null);
+  }
+
   viewChanged() {
     // Once the user zooms or pans, a window resize keeps their view instead of refitting.
     if (!this.fitting) this.fitted = false;
     this.renderer.setView(this.view);
     this.renderer.render(this.editor.doc, this.editor.selection, this.view.scale);
+    this.occluded.render();
     this.chrome.setZoom(this.view.scale);
     if (this.cursor)
       this.loupe.update(this.cursor.point, this.cursor.client, this.editor.doc, this.view.scale);
@@ -198,6 +284,7 @@ class EditorPage {
     this.renderer.setView(this.view);
     this.renderer.render(editor.doc, editor.selection, this.view.scale);
     this.panel.render();
+    this.comments.renderTarget();
     this.chrome.setNextKeypoint(editor);
     this.chrome.setUndoRedo(editor.history.canUndo, editor.history.canRedo);
     this.chrome.setZoom(this.view.scale);
@@ -209,13 +296,18 @@ class EditorPage {
     this.chrome.setSaveState(saver.state, saver.error);
     this.chrome.setVersion(saver.version);
     if (saver.itemStatus) this.setItemStatus(saver.itemStatus);
-    if (saver.state === "saved") clearDraft(this.item.id);
+    if (saver.state === "saved") {
+      clearDraft(this.item.id);
+      this.qaFindings.refresh();
+    }
     this.chrome.showConflict(saver.conflict);
   }
 
   setItemStatus(status) {
     this.itemStatus = status;
     this.chrome.setItemStatus(status);
+    // a save moves new and returned items to annotating: the buttons follow
+    if (this.review && this.review.item.status !== status) this.review.reload(status);
   }
 
   cursorMoved(point, client) {
@@ -337,20 +429,9 @@ class EditorPage {
     );
   }
 
-  async toggleDone() {
-    const next = this.itemStatus === "done" ? "in_progress" : "done";
-    if (!(await this.saver.flush())) {
-      this.chrome.say("Save the annotation first (see the message above).");
-      return;
-    }
-    try {
-      const answer = await this.saver.exclusive(() => api.setStatus(this.item.id, next));
-      this.setItemStatus(answer.status);
-      this.chrome.setVersion(this.saver.version);
-      this.chrome.say(answer.status === "done" ? "Marked done." : "Marked in progress.");
-    } catch (err) {
-      this.chrome.say(`Status not changed: ${err.message}`);
-    }
+  /** D: the item's next step in the review workflow (submit, claim, accept). */
+  toggleDone() {
+    this.review.primary();
   }
 
   // --- navigation and lifecycle ------------------------------------------------------
@@ -401,9 +482,11 @@ class EditorPage {
   }
 
   destroy() {
+    if (this.video) this.video.destroy();
     this.saver.stop();
     for (const off of this.unsubscribe) off();
     this.pointer.destroy();
+    this.occluded.destroy();
     this.loupe.destroy();
     this.help.destroy();
     this.resizeObserver.disconnect();

@@ -5,15 +5,12 @@
 
 import { api } from "../api.js";
 import { h, mount, plural } from "../dom.js";
+import { prelabelPanel } from "./prelabel.js";
+import { videosPanel } from "./videos.js";
+import { STATUS_ORDER, STATUS_TEXT } from "../editor/review.js";
 
 const PAGE_SIZE = 48;
-const STATUSES = [
-  ["", "All"],
-  ["new", "New"],
-  ["in_progress", "In progress"],
-  ["done", "Done"],
-];
-const STATUS_TEXT = { new: "New", in_progress: "In progress", done: "Done" };
+const STATUSES = [["", "All"], ...STATUS_ORDER.map((status) => [status, STATUS_TEXT[status]])];
 
 export async function projectPage(root, { pid }, app) {
   let project = await api.project(pid);
@@ -41,8 +38,8 @@ export async function projectPage(root, { pid }, app) {
   });
 
   function renderTabs() {
-    const counts = project.counts || { new: 0, in_progress: 0, done: 0 };
-    const total = counts.new + counts.in_progress + counts.done;
+    const counts = project.counts || {};
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
     mount(
       tabs,
       STATUSES.map(([value, label]) =>
@@ -62,7 +59,7 @@ export async function projectPage(root, { pid }, app) {
             },
           },
           label,
-          h("span", { class: "tab-count" }, String(value ? counts[value] : total)),
+          h("span", { class: "tab-count" }, String(value ? counts[value] || 0 : total)),
         ),
       ),
     );
@@ -126,11 +123,14 @@ export async function projectPage(root, { pid }, app) {
   async function refresh() {
     project = await api.project(pid);
     renderTabs();
+    videos.load().catch(() => {});
     await loadItems();
   }
 
   const importBox = importPanel(pid, refresh);
+  const videos = videosPanel(pid);
   const membersBox = membersPanel(pid, project.role === "manager");
+  const prelabel = prelabelPanel(pid, project.role === "manager", refresh);
   const exportLink = h(
     "a",
     {
@@ -160,9 +160,23 @@ export async function projectPage(root, { pid }, app) {
               ` · your role: ${project.role}`,
           ),
         ),
-        h("div", { class: "head-actions" }, exportLink),
+        h(
+          "div",
+          { class: "head-actions" },
+          h("a", { class: "tool", href: `#/projects/${pid}/jobs`, id: "open-jobs" }, "Jobs"),
+          h("a", { class: "tool", href: `#/projects/${pid}/guidelines`, id: "open-guidelines" }, "Guidelines"),
+          h("a", { class: "tool", href: `#/projects/${pid}/gallery`, id: "open-gallery" }, "Keypoint gallery"),
+          h("a", { class: "tool", href: `#/projects/${pid}/review`, id: "open-review" }, "Instance review"),
+          h("a", { class: "tool", href: `#/projects/${pid}/qa`, id: "open-qa" }, "QA findings"),
+          project.role === "annotator"
+            ? null
+            : h("a", { class: "tool", href: `#/projects/${pid}/dashboard`, id: "open-dashboard" }, "Dashboard"),
+          exportLink,
+        ),
       ),
       importBox,
+      videos.element,
+      prelabel.element,
       membersBox,
       h("div", { class: "list-controls" }, tabs, search),
       grid,
@@ -171,7 +185,12 @@ export async function projectPage(root, { pid }, app) {
   );
   renderTabs();
   await loadItems();
-  return { destroy: () => clearTimeout(searchTimer) };
+  return {
+    destroy: () => {
+      clearTimeout(searchTimer);
+      prelabel.destroy();
+    },
+  };
 }
 
 const ROLES = ["annotator", "reviewer", "manager"];
@@ -290,7 +309,7 @@ function importPanel(pid, onImported) {
     type: "file",
     id: "import-files",
     multiple: true,
-    accept: "image/*,.json,application/json",
+    accept: "image/*,.json,application/json,video/*,.mp4,.mov,.avi,.mkv,.webm",
     class: "visually-hidden",
   });
   const result = h("div", { class: "import-result", role: "status", "aria-live": "polite" });
@@ -301,7 +320,7 @@ function importPanel(pid, onImported) {
     h(
       "span",
       { class: "muted" },
-      " images and/or a COCO keypoints .json — drop files here or click to choose",
+      " images and/or a COCO keypoints .json, or one video — drop files here or click to choose",
     ),
   );
 

@@ -35,24 +35,38 @@ export async function projectsPage(root, _params, app) {
   return null;
 }
 
+/** Items in the review workflow's states: accepted, in review (submitted too), in work. */
+function workflowCounts(counts = {}) {
+  const n = (key) => counts[key] || 0;
+  return {
+    total: Object.values(counts).reduce((a, b) => a + b, 0),
+    accepted: n("accepted"),
+    review: n("submitted") + n("in_review"),
+    work: n("annotating") + n("returned"),
+    new: n("new"),
+  };
+}
+
 function progressBar(counts) {
-  const total = counts.new + counts.in_progress + counts.done;
-  const pct = (n) => (total ? (100 * n) / total : 0);
+  const c = workflowCounts(counts);
+  const pct = (n) => (c.total ? (100 * n) / c.total : 0);
   return h(
     "div",
     {
       class: "progress",
       role: "img",
-      "aria-label": `${counts.done} done, ${counts.in_progress} in progress, ${counts.new} new`,
+      "aria-label": `${c.accepted} accepted, ${c.review} in review, ${c.work} in work, ${c.new} new`,
     },
-    h("span", { class: "done", style: `width: ${pct(counts.done)}%` }),
-    h("span", { class: "in_progress", style: `width: ${pct(counts.in_progress)}%` }),
+    h("span", { class: "accepted", style: `width: ${pct(c.accepted)}%` }),
+    h("span", { class: "in_review", style: `width: ${pct(c.review)}%` }),
+    h("span", { class: "annotating", style: `width: ${pct(c.work)}%` }),
   );
 }
 
 function projectCard(project) {
-  const counts = project.counts || { new: 0, in_progress: 0, done: 0 };
-  const total = counts.new + counts.in_progress + counts.done;
+  const counts = project.counts || {};
+  const c = workflowCounts(counts);
+  const total = c.total;
   return h(
     "a",
     { class: "card project-card", href: `#/projects/${project.id}`, "data-project-id": project.id },
@@ -72,9 +86,10 @@ function projectCard(project) {
     h(
       "div",
       { class: "count-row" },
-      h("span", { class: "status-badge done" }, `${counts.done} done`),
-      h("span", { class: "status-badge in_progress" }, `${counts.in_progress} in progress`),
-      h("span", { class: "status-badge new" }, `${counts.new} new`),
+      h("span", { class: "status-badge accepted" }, `${c.accepted} accepted`),
+      h("span", { class: "status-badge in_review" }, `${c.review} in review`),
+      h("span", { class: "status-badge annotating" }, `${c.work} in work`),
+      h("span", { class: "status-badge new" }, `${c.new} new`),
     ),
   );
 }
