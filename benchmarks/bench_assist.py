@@ -8,7 +8,8 @@ Methods (each run in a fresh process, so peak memory is its own):
 * ``peer-solution``: the plain ``mediapipe.solutions.pose.Pose`` single-person API
   (static images, model_complexity 1 = the bundled full model) -- automatic: on the whole
   image; box: on the square crop around each ground-truth box padded 1.5x;
-* ``mediapipe``: posemark's default model (three looks per box, refinement, tiles);
+* ``mediapipe``: posemark's default model (two looks per box on two threads;
+  automatic: tiled proposals, refinement, a four-look second pass);
 * ``mediapipe-fast``: posemark's one-look preset.
 
 Modes: ``auto`` (no boxes) and ``box`` (ground-truth boxes of non-crowd people).
@@ -17,7 +18,9 @@ Figures: COCO AP/AR through ``posemark.metrics.evaluate_keypoints`` (pycocotools
 skeleton's own sigmas); seconds per image and milliseconds per person (prediction only:
 the model is loaded and warmed up on a blank image first), wall clock and CPU time of
 the process (all its threads: less sensitive than wall time to other load on a shared
-machine); peak RSS of the process;
+machine); model runs per person (landmark and detector graph runs: the cost on any
+machine, whatever its load; one run is about 28-34 ms of CPU on the 2-core CI machine);
+peak RSS of the process;
 "corrections": for each ground-truth person with keypoints, its labeled keypoints that
 the suggestion gets wrong (keypoint-level OKS < 0.5) or leaves out (absent, or below the
 editor's default score threshold 0.3), against the clicks needed from scratch (all its
@@ -26,6 +29,8 @@ an unmatched person needs every click.
 
     .venv/bin/python benchmarks/bench_assist.py            # everything, a markdown table
     .venv/bin/python benchmarks/bench_assist.py --json     # one JSON line per run
+    .venv/bin/python benchmarks/bench_assist.py --methods mediapipe --modes box \
+        --options '{"paddings": [1.25, 2.0]}'              # other model options
 """
 
 from __future__ import annotations
@@ -161,7 +166,9 @@ def _corrections(
     return len(people), fixes, scratch
 
 
-def run_one(method: str, dataset: str, mode: str) -> dict[str, Any]:
+def run_one(
+    method: str, dataset: str, mode: str, options: dict[str, Any] | None = None
+) -> dict[str, Any]:
     import cv2
 
     from posemark.assist import get_model, map_instances
@@ -170,9 +177,11 @@ def run_one(method: str, dataset: str, mode: str) -> dict[str, Any]:
     gt, folder, skeleton = _load(dataset)
     sigmas = np.array(skeleton.sigmas)
     t0 = time.perf_counter()
-    model = PeerSolution() if method == "peer-solution" else get_model(method)
+    model = PeerSolution() if method == "peer-solution" else get_model(method, **(options or {}))
     model.predict(np.zeros((256, 256, 3), np.uint8), np.array([[64.0, 32.0, 96.0, 192.0]]))
     load_s = time.perf_counter() - t0
+    runs = getattr(model, "model_runs", lambda: (0, 0))
+    runs_before = runs()
     results: list[dict[str, Any]] = []
     elapsed = cpu = 0.0
     n_people = n_fix = n_scratch = n_pred = 0
@@ -206,12 +215,13 @@ def run_one(method: str, dataset: str, mode: str) -> dict[str, Any]:
             thresholded = [None if f is None else next(it) for f in found]
         people, fixes, scratch = _corrections(anns, thresholded, sigmas, mode == "box")
         n_people, n_fix, n_scratch = n_people + people, n_fix + fixes, n_scratch + scratch
+    runs_after = runs()
     stats = evaluate_keypoints(gt, results).as_dict()
     n_images = len(gt["images"])
     boxes_total = sum(len(_people(gt, i["id"])) for i in gt["images"])
     per_person = boxes_total if mode == "box" else max(n_pred, 1)
     return {
-        "method": method,
+        "method": method + (f" {json.dumps(options)}" if options else ""),
         "dataset": dataset,
         "mode": mode,
         "AP": round(stats["AP"], 3),
@@ -221,6 +231,8 @@ def run_one(method: str, dataset: str, mode: str) -> dict[str, Any]:
         "images_per_s": round(n_images / elapsed, 2),
         "ms_per_person": round(1000 * elapsed / per_person, 1),
         "cpu_ms_per_person": round(1000 * cpu / per_person, 1),
+        "landmark_runs_per_person": round((runs_after[0] - runs_before[0]) / per_person, 2),
+        "detector_runs_per_person": round((runs_after[1] - runs_before[1]) / per_person, 2),
         "load_s": round(load_s, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
         "people": n_people,
@@ -236,16 +248,26 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument(
+        "--options", default="", help="model options as JSON, e.g. '{\"threads\": 1}'"
+    )
     args = parser.parse_args()
+    options = json.loads(args.options) if args.options else None
     if args.one:
-        print(json.dumps(run_one(*args.one)))
+        print(json.dumps(run_one(*args.one, options=options)))
         return
     rows = []
     for dataset in args.datasets.split(","):
-        for mode in MODES:
+        for mode in args.modes.split(","):
             for method in args.methods.split(","):
+                extra = (
+                    ["--options", args.options]
+                    if args.options and method != "peer-solution"
+                    else []
+                )
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--one", method, dataset, mode],
+                    [sys.executable, __file__, "--one", method, dataset, mode, *extra],
                     capture_output=True,
                     text=True,
                     check=True,
@@ -265,6 +287,9 @@ def main() -> None:
         "AR",
         "images_per_s",
         "ms_per_person",
+        "cpu_ms_per_person",
+        "landmark_runs_per_person",
+        "detector_runs_per_person",
         "peak_rss_mib",
         "fix_per_person",
         "scratch_per_person",

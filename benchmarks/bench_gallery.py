@@ -3,23 +3,43 @@
 Builds a project of N generated items (3 people of 17 keypoints each) in a temporary
 SQLite database, then times: the first page (runs the QA checks on the whole project,
 once per server process), the next page (cached sorted entries), and the first page
-after one item was saved (that item re-checked alone). The peer is the whole-project QA
-run every time, which is what the gallery would cost without the per-item cache.
+after one item was saved (that item re-checked alone). Peers: the whole-project QA run
+every time (what the gallery would cost without the per-item cache), and the project
+dataset built through one Instance object per person (``to_instance`` and
+``Dataset.from_instances``, as before issue 8's speed-up) against the column-wise
+``project_dataset_for_qa`` (their tables are checked equal). Each figure is the CPU
+time of this process (time.process_time) and the wall time, so a busy machine shows
+as wall > CPU.
 
     .venv/bin/python benchmarks/bench_gallery.py --items 1000
+    .venv/bin/python benchmarks/bench_gallery.py --items 1000 --poses coco
+
+``--poses random`` (the default) scatters each keypoint around a centre, so nearly every
+person is flagged by the body checks (their worst case); ``--poses coco`` places the 12
+labeled people of COCO val2017 in ../shared/testdata/coco/mmpose_coco/test_coco.json at
+random positions and scales with 2 px jitter, which looks like a real project.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+from sqlalchemy import select
+
+from posemark.model import Category, Dataset, Frame
+from posemark.qa.project import project_dataset_for_qa
+from posemark.services.annotation import to_instance, validate_document
 from posemark.services.gallery import gallery
-from posemark.services.projects import create_project, get_project
+from posemark.services.projects import create_project, get_project, project_skeleton
 from posemark.services.review_risk import full_run
 from posemark.services.settings import Settings
 from posemark.services.users import create_user
@@ -34,11 +54,68 @@ def _person(rng: random.Random, n: int) -> dict[str, object]:
     return {"id": f"p{n}", "keypoints": keypoints, "track_id": None}
 
 
+COCO_SAMPLE = (
+    Path(__file__).resolve().parents[1].parent / "shared/testdata/coco/mmpose_coco/test_coco.json"
+)
+
+
+def _coco_people() -> list[list[list[float]]]:
+    """The sample's labeled people as [x, y, v] triples around their box's corner."""
+    doc = json.loads(COCO_SAMPLE.read_text())
+    people = []
+    for ann in doc["annotations"]:
+        if ann["num_keypoints"] < 10:
+            continue
+        x0, y0 = ann["bbox"][:2]
+        kp = ann["keypoints"]
+        people.append([[kp[j] - x0, kp[j + 1] - y0, kp[j + 2]] for j in range(0, len(kp), 3)])
+    return people
+
+
+def _real_person(rng: random.Random, n: int, people: list[list[list[float]]]) -> dict[str, object]:
+    scale = rng.uniform(0.7, 1.3)
+    dx, dy = rng.uniform(0, 300), rng.uniform(0, 150)
+    keypoints = [
+        [dx + x * scale + rng.gauss(0, 2), dy + y * scale + rng.gauss(0, 2), v]
+        if v
+        else [None, None, 0]
+        for x, y, v in rng.choice(people)
+    ]
+    return {"id": f"p{n}", "keypoints": keypoints, "track_id": None}
+
+
+def _timed(run: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(CPU ms, wall ms, result) of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = run()
+    return (time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000, out
+
+
+def _per_instance_dataset(session: Any, project: Any) -> Dataset:
+    """The project dataset through one Instance per person (the peer)."""
+    skeleton = project_skeleton(project)
+    frames, rows = [], []
+    for item in session.execute(
+        select(Item.id, Item.file_name, Item.width, Item.height, Item.annotation)
+        .where(Item.project_id == project.id)
+        .order_by(Item.file_name)
+    ):
+        frames.append(Frame(item.id, item.file_name, item.width, item.height))
+        for inst in validate_document(item.annotation, skeleton)["instances"]:
+            value = to_instance(inst, skeleton)
+            value.id = len(rows) + 1
+            rows.append((item.id, 1, value))
+    category = Category(1, skeleton.name, skeleton, supercategory=skeleton.name)
+    return Dataset.from_instances([category], frames, rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--poses", choices=("random", "coco"), default="random")
     args = parser.parse_args(argv)
     rng = random.Random(0)
+    people = None if args.poses == "random" else _coco_people()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp))
         settings.make_dirs()
@@ -49,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
                 admin = create_user(s, "admin", "a-long-password", True)
                 project = create_project(s, settings, "big", "coco17", admin)
                 for i in range(args.items):
-                    doc = {"instances": [_person(rng, n) for n in range(3)]}
+                    doc = {
+                        "instances": [
+                            _person(rng, n) if people is None else _real_person(rng, n, people)
+                            for n in range(3)
+                        ]
+                    }
                     s.add(
                         Item(
                             project_id=project.id,
@@ -64,29 +146,38 @@ def main(argv: list[str] | None = None) -> int:
                 s.commit()
                 access = get_project(s, admin, project.id)
 
-                def timed(offset: int) -> tuple[float, int]:
-                    start = time.perf_counter()
-                    page = gallery(s, access, admin, "left_wrist", offset, 60)
-                    return (time.perf_counter() - start) * 1000, page["total"]
+                def page(offset: int) -> Callable[[], dict[str, Any]]:
+                    return lambda: gallery(s, access, admin, "left_wrist", offset, 60)
 
-                first, total = timed(0)
-                second, _ = timed(60)
+                first = _timed(page(0))
+                total = first[2]["total"]
+                second = _timed(page(60))
                 item = s.get(Item, 1)
                 assert item is not None
                 item.annotation = {"instances": item.annotation["instances"][:2]}
                 item.version += 1
                 s.commit()
-                after_save, _ = timed(0)
-                start = time.perf_counter()
-                full_run(s, access, settings_for(s, project.id).qa_config())
-                peer = (time.perf_counter() - start) * 1000
+                after_save = _timed(page(0))
+                config = settings_for(s, project.id).qa_config()
+                peer = _timed(lambda: full_run(s, access, config))
+                columns = _timed(lambda: project_dataset_for_qa(s, project))
+                objects = _timed(lambda: _per_instance_dataset(s, project))
+                new, old = columns[2][0].instances, objects[2].instances
+                for name in ("points", "visibility", "bbox", "ids", "image_ids", "track_ids"):
+                    assert np.array_equal(getattr(new, name), getattr(old, name), equal_nan=True)
         finally:
             store.dispose()
-    print(f"{args.items} items, {total} instances with left_wrist")
-    print(f"first page (whole-project QA run): {first:.0f} ms")
-    print(f"next page (cached entries):        {second:.0f} ms")
-    print(f"first page after one save:         {after_save:.0f} ms")
-    print(f"peer, whole-project QA rerun:      {peer:.0f} ms")
+    print(f"{args.items} items ({args.poses} poses), {total} instances with left_wrist")
+    print(f"{'(CPU ms / wall ms)':36s}")
+    for label, (cpu, wall, _) in (
+        ("first page (whole-project QA run)", first),
+        ("next page (cached entries)", second),
+        ("first page after one save", after_save),
+        ("peer, whole-project QA rerun", peer),
+        ("project dataset, column-wise", columns),
+        ("peer, dataset via Instance objects", objects),
+    ):
+        print(f"{label:36s} {cpu:7.0f} / {wall:7.0f}")
     return 0
 
 

@@ -120,3 +120,45 @@ def test_empty_box_region_gives_zero_scores(model: MediaPipePoseModel) -> None:
     (inst,) = model.predict(blank, np.array([[50.0, 50.0, 60.0, 100.0]]))
     assert inst.score == 0.0 and inst.scores is not None and (inst.scores == 0).all()
     assert model.predict(blank) == []
+
+
+def test_worker_threads_change_speed_not_answers(
+    model: MediaPipePoseModel,
+    coco_dir: Path,
+    gt: dict,  # type: ignore[type-arg]
+) -> None:
+    image = _rgb(coco_dir / "000000197388.jpg")
+    boxes = np.array([a["bbox"] for a in gt["annotations"] if a["image_id"] == 197388])
+    serial = get_model("mediapipe", threads=1)
+    assert isinstance(serial, MediaPipePoseModel)
+    try:
+        before = model.model_runs()
+        parallel = model.predict(image, boxes)
+        landmark_runs = model.model_runs()[0] - before[0]
+        detector_runs = model.model_runs()[1] - before[1]
+        alone = serial.predict(image, boxes)
+    finally:
+        serial.close()
+    assert len(serial._graphs) == 0 and len(model._graphs) == model.options.threads == 2
+    for a, b in zip(parallel, alone, strict=True):
+        np.testing.assert_allclose(a.points, b.points)
+        np.testing.assert_allclose(a.scores, b.scores)  # type: ignore[arg-type]
+    # one detector run per box, then one landmark run per padding and per aligned region
+    looks = len(model.options.paddings) + 1
+    assert detector_runs == len(boxes)
+    assert len(boxes) * (looks - 1) <= landmark_runs <= len(boxes) * looks
+
+
+def test_tiles_covered_by_a_found_person_are_skipped(coco_dir: Path) -> None:
+    image = _rgb(coco_dir / "000000000785.jpg")
+    runs = {}
+    for skip in (1.0, 0.9):
+        m = get_model("mediapipe", tile_skip_covered=skip, rebox=0.0, threads=1)
+        assert isinstance(m, MediaPipePoseModel)
+        try:
+            rois, _ = m._proposals(image)
+            runs[skip] = m.model_runs()[1]
+        finally:
+            m.close()
+        assert rois  # the skier is found either way
+    assert runs[0.9] < runs[1.0]

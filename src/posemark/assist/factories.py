@@ -12,7 +12,8 @@ from posemark.assist.protocol import PoseModel
 
 
 def mediapipe(**options: object) -> PoseModel:
-    """BlazePose full, three paddings per box, refinement in automatic mode (accurate)."""
+    """BlazePose full: two looks per box (aligned region, 2x padding) on two threads;
+    automatic: tiled proposals, refinement and a four-look second pass (accurate)."""
     from posemark.assist.mediapipe_model import MediaPipePoseModel
 
     return MediaPipePoseModel("mediapipe", **options)
@@ -20,7 +21,8 @@ def mediapipe(**options: object) -> PoseModel:
 
 def mediapipe_fast(**options: object) -> PoseModel:
     """BlazePose full, fewer looks per person (for a box: the detector's region and the
-    box padded 1.5x; automatic: the detector's region and one refinement): about 3x faster."""
+    box padded 1.5x; automatic: the detector's region and one refinement, no second
+    pass): about 2-3x faster than ``mediapipe`` in automatic mode."""
     from posemark.assist.mediapipe_model import MediaPipePoseModel
 
     preset: dict[str, object] = {"paddings": (1.5,), "rebox": 0.0}

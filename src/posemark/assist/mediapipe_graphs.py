@@ -99,6 +99,19 @@ def roi_from_alignment(center: np.ndarray, circle_point: np.ndarray, scale: floa
     return Roi(float(center[0]), float(center[1]), 2 * radius * scale, rotation)
 
 
+#: what mediapipe's output conversion says on every call with the protobuf it pins
+_PROTOBUF_NOISE = r"SymbolDatabase\.GetPrototype\(\) is deprecated"
+
+
+def quiet_mediapipe_noise() -> None:
+    """Ignore protobuf's deprecation notice that mediapipe triggers on each graph run.
+
+    A process-wide filter for that one message, installed by the caller's thread before
+    worker threads run graphs: ``warnings.catch_warnings`` around each run is not
+    thread-safe (concurrent exits restore each other's filters)."""
+    warnings.filterwarnings("ignore", message=_PROTOBUF_NOISE, category=UserWarning)
+
+
 def _import_mediapipe() -> tuple[Any, Any, Any, Any]:
     try:
         from google.protobuf import text_format
@@ -114,9 +127,12 @@ def _import_mediapipe() -> tuple[Any, Any, Any, Any]:
 
 class MediaPipeGraphs:
     """Owns the two running graphs of one process (they are not shareable across
-    processes; each worker builds its own)."""
+    processes; each worker builds its own). One instance serves one thread at a time;
+    the counters say how many model runs a prediction cost, whatever the machine's load."""
 
     def __init__(self) -> None:
+        self.landmark_runs = 0
+        self.detector_runs = 0
         text_format, calculator_pb2, rect_pb2, solution_base = _import_mediapipe()
         self._rect = rect_pb2.NormalizedRect
         with warnings.catch_warnings():
@@ -137,7 +153,9 @@ class MediaPipeGraphs:
                 raise AssistError(f"mediapipe pose graphs failed to start: {exc}") from exc
 
     def landmarks(self, image: np.ndarray, roi: Roi) -> Landmarks | None:
-        """Run the landmark model on ``roi``; None when it sees no person there."""
+        """Run the landmark model on ``roi``; None when it sees no person there.
+
+        Call ``quiet_mediapipe_noise`` first (the model does, before its looks run)."""
         h, w = image.shape[:2]
         rect = self._rect(
             x_center=roi.cx / w,
@@ -146,9 +164,8 @@ class MediaPipeGraphs:
             height=roi.size / h,
             rotation=roi.rotation,
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # protobuf deprecation noise inside mediapipe
-            out = self._landmark.process({"image": image, "roi": rect})
+        self.landmark_runs += 1
+        out = self._landmark.process({"image": image, "roi": rect})
         if out.landmarks is None:
             return None
         lm = out.landmarks.landmark
@@ -158,9 +175,8 @@ class MediaPipeGraphs:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = self._detector.process({"image": image})
+        self.detector_runs += 1
+        out = self._detector.process({"image": image})
         found: list[Detection] = []
         for det in out.detections or []:
             kps = det.location_data.relative_keypoints

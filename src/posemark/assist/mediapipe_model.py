@@ -4,16 +4,22 @@ BlazePose is a single-person model: its detector finds a face-anchored body circ
 its landmark model reads 33 keypoints from a square around that circle, rotated to the
 body's axis. We make it multi-person and box-promptable by choosing the regions:
 
-- box-prompted: several looks at the person, fused keypoint by keypoint (median
-  position, mean score) so one look that locks onto a neighbour is outvoted: BlazePose's
-  own aligned region (its detector on the square crop around the box) and squares around
-  the box padded 1.25x, 1.5x and 2x;
+- box-prompted: looks at the person, fused (three or more: keypoint-wise median
+  position and mean score, so one look that locks onto a neighbour is outvoted; two: the
+  one whose skeleton fits the box best): BlazePose's own aligned region (its detector on
+  the square crop around the box) and the square around the box padded 2x (a third look,
+  padded 1.25x, gained about 0.03 AP on COCO for a third more time: over the budget);
 - automatic: person proposals from the detector on the whole image and on overlapping
   tiles at several scales (large people are found in the whole image, small ones in
   tiles), box NMS on the proposal regions, the landmark model on each region, a
   refinement pass on the region derived from its own first answer (hip centre and body
   circle, as BlazePose's video tracker does), the box-prompted looks on the box around
-  that answer, then instance NMS by OKS (and by face: two people never share a face).
+  that answer (padded 1.25x, 1.5x and 2x: that box is rougher than a drawn one), then
+  instance NMS by OKS (and by face: two people never share a face).
+
+Looks are independent, so they run on worker threads (``threads``, default 2: the CI
+machine's cores), each with its own pair of graphs; mediapipe releases the GIL while a
+graph runs. The answers do not depend on the number of threads.
 
 Test-time flip averaging is available (``flip=True``) but did not help on our data.
 The option defaults are the best measured by benchmarks/bench_assist.py.
@@ -21,8 +27,11 @@ The option defaults are the best measured by benchmarks/bench_assist.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import queue
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -39,6 +48,7 @@ from posemark.assist.mediapipe_graphs import (
     Landmarks,
     MediaPipeGraphs,
     Roi,
+    quiet_mediapipe_noise,
     roi_from_alignment,
 )
 from posemark.assist.protocol import AssistError
@@ -49,12 +59,17 @@ from posemark.schemas import load_builtin
 _ROI_SCALE = 1.25
 _FACE = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
 
+T = TypeVar("T")
+#: one model run (or a short chain of them) on whichever graphs a worker thread holds
+Task = Callable[[MediaPipeGraphs], T]
+
 
 @dataclass(frozen=True, slots=True)
 class MediaPipeOptions:
-    """Knobs measured in benchmarks/bench_assist.py; the defaults are the best found."""
+    """Knobs measured in benchmarks/bench_assist.py (``--options``); the defaults are
+    the best found within the issue's budget of about 50 ms per person on 2 cores."""
 
-    paddings: tuple[float, ...] = (1.25, 1.5, 2.0)
+    paddings: tuple[float, ...] = (2.0,)
     refine: bool = True
     refine_second_look: bool = True
     flip: bool = False
@@ -70,6 +85,9 @@ class MediaPipeOptions:
     first_pass_oks: float = 0.9
     min_instance_score: float = 0.2
     min_person_px: float = 32.0
+    tile_skip_covered: float = 1.0
+    second_look_paddings: tuple[float, ...] | None = (1.25, 1.5, 2.0)
+    threads: int = 2
 
 
 def _flip_permutation(skeleton: Skeleton) -> np.ndarray:
@@ -92,7 +110,9 @@ class MediaPipePoseModel:
                 f"pose model {name!r}: unknown option(s) {unknown}; known: {sorted(known)}"
             )
         self.options = MediaPipeOptions(**options)  # type: ignore[arg-type]
-        self._graphs: MediaPipeGraphs | None = None
+        self._graphs: list[MediaPipeGraphs] = []
+        self._idle: queue.SimpleQueue[MediaPipeGraphs] = queue.SimpleQueue()
+        self._executor: ThreadPoolExecutor | None = None
         self._perm = _flip_permutation(self.skeleton)
         # instance NMS weighs the 17 COCO body points with COCO's OKS sigmas
         coco = load_builtin("coco17")
@@ -104,44 +124,100 @@ class MediaPipePoseModel:
 
     @property
     def graphs(self) -> MediaPipeGraphs:
-        if self._graphs is None:
-            self._graphs = MediaPipeGraphs()
-        return self._graphs
+        """The first worker's graphs (each worker thread owns a pair: they are not
+        re-entrant, and one pair runs on one core)."""
+        if not self._graphs:
+            for _ in range(max(1, self.options.threads)):
+                graphs = MediaPipeGraphs()
+                self._graphs.append(graphs)
+                self._idle.put(graphs)
+            if self.options.threads > 1:
+                self._executor = ThreadPoolExecutor(self.options.threads, "posemark-mediapipe")
+        return self._graphs[0]
+
+    def model_runs(self) -> tuple[int, int]:
+        """(landmark runs, detector runs) so far: the cost of predictions on any machine."""
+        return (
+            sum(g.landmark_runs for g in self._graphs),
+            sum(g.detector_runs for g in self._graphs),
+        )
+
+    def _run_all(self, tasks: Sequence[Task[T]]) -> list[T]:
+        """Run independent looks on the worker threads (mediapipe releases the GIL while
+        its graph runs, so two looks run on two cores), answers in task order."""
+        _ = self.graphs
+        quiet_mediapipe_noise()
+        if self._executor is None or len(tasks) < 2:
+            return [self._call(t) for t in tasks]
+        return list(self._executor.map(self._call, tasks))
+
+    def _call(self, task: Task[T]) -> T:
+        graphs = self._idle.get()
+        try:
+            return task(graphs)
+        finally:
+            self._idle.put(graphs)
 
     # ---- public API -------------------------------------------------------------
     def predict(self, image: np.ndarray, boxes: np.ndarray | None = None) -> list[Instance]:
         img = _check_image(image)
         checked = as_boxes(boxes)
         flipped = np.ascontiguousarray(img[:, ::-1]) if self.options.flip else None
-        if checked is not None:
-            return [self._instance(self._from_box(img, flipped, b, False), b) for b in checked]
-        return self._automatic(img, flipped)
+        if checked is None:
+            return self._automatic(img, flipped)
+        groups = [self._box_tasks(img, flipped, b, False) for b in checked]
+        looks = self._grouped(groups)
+        return [self._instance(_fuse(lms, b), b) for lms, b in zip(looks, checked, strict=True)]
 
     def close(self) -> None:
-        if self._graphs is not None:
-            self._graphs.close()
-            self._graphs = None
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+        for graphs in self._graphs:
+            graphs.close()
+        self._graphs = []
+        self._idle = queue.SimpleQueue()
+
+    def _grouped(self, groups: list[list[Task[list[Landmarks]]]]) -> list[list[Landmarks]]:
+        """Run every look of every group at once (the threads stay busy across people),
+        then hand each group its looks that saw somebody."""
+        flat = self._run_all([t for group in groups for t in group])
+        out, start = [], 0
+        for group in groups:
+            out.append([lm for looks in flat[start : start + len(group)] for lm in looks])
+            start += len(group)
+        return out
 
     # ---- box-prompted -----------------------------------------------------------
-    def _from_box(
-        self, image: np.ndarray, flipped: np.ndarray | None, box: np.ndarray, refine: bool
-    ) -> Landmarks | None:
+    def _box_tasks(
+        self,
+        image: np.ndarray,
+        flipped: np.ndarray | None,
+        box: np.ndarray,
+        refine: bool,
+        paddings: tuple[float, ...] | None = None,
+    ) -> list[Task[list[Landmarks]]]:
+        """The looks at the person in ``box`` (each a task for a worker thread):
+        BlazePose's aligned region and the box padded by each of ``paddings`` (default:
+        the option ``paddings``)."""
         x, y, w, h = box
-        found = []
-        if self.options.box_detector:
-            aligned = self._aligned_roi(image, box)
-            if aligned is not None:
-                lm = self._from_roi(image, flipped, aligned, self.options.box_detector_refine)
-                if lm is not None:
-                    found.append(lm)
-        for pad in self.options.paddings:
+        tasks: list[Task[list[Landmarks]]] = []
+        if self.options.box_detector:  # first: the longest task (detector, then landmarks)
+            tasks.append(lambda g: _some(self._aligned_look(g, image, flipped, box)))
+        for pad in self.options.paddings if paddings is None else paddings:
             roi = Roi(x + w / 2, y + h / 2, max(w, h) * pad)
-            lm = self._from_roi(image, flipped, roi, refine)
-            if lm is not None:
-                found.append(lm)
-        return _fuse(found, box)
+            tasks.append(lambda g, r=roi: _some(self._from_roi(g, image, flipped, r, refine)))
+        return tasks
 
-    def _aligned_roi(self, image: np.ndarray, box: np.ndarray) -> Roi | None:
+    def _aligned_look(
+        self, g: MediaPipeGraphs, image: np.ndarray, flipped: np.ndarray | None, box: np.ndarray
+    ) -> Landmarks | None:
+        roi = self._aligned_roi(g, image, box)
+        if roi is None:
+            return None
+        return self._from_roi(g, image, flipped, roi, self.options.box_detector_refine)
+
+    def _aligned_roi(self, g: MediaPipeGraphs, image: np.ndarray, box: np.ndarray) -> Roi | None:
         """BlazePose's own region for the person in the box: its detector run on the
         square crop around the box (1.5x), the strongest detection kept. That region is
         rotated to the body's axis, which the landmark model was trained on."""
@@ -152,7 +228,7 @@ class MediaPipePoseModel:
         x1, y1 = int(min(w, x0 + side)), int(min(h, y0 + side))
         if x1 - x0 < 8 or y1 - y0 < 8:
             return None
-        dets = self.graphs.detect(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        dets = g.detect(np.ascontiguousarray(image[y0:y1, x0:x1]))
         if not dets:
             return None
         best = max(dets, key=lambda d: d.score)
@@ -160,18 +236,23 @@ class MediaPipePoseModel:
         return roi_from_alignment(best.hip_center + offset, best.circle_point + offset, _ROI_SCALE)
 
     def _from_roi(
-        self, image: np.ndarray, flipped: np.ndarray | None, roi: Roi, refine: bool
+        self,
+        g: MediaPipeGraphs,
+        image: np.ndarray,
+        flipped: np.ndarray | None,
+        roi: Roi,
+        refine: bool,
     ) -> Landmarks | None:
-        first = self.graphs.landmarks(image, roi)
+        first = g.landmarks(image, roi)
         if first is None:
             return None
         best = first
         if refine:
             refined_roi = roi_from_alignment(first.auxiliary[0], first.auxiliary[1], _ROI_SCALE)
-            best = self.graphs.landmarks(image, refined_roi) or first
+            best = g.landmarks(image, refined_roi) or first
             roi = refined_roi
         if flipped is not None:
-            mirrored = self.graphs.landmarks(flipped, _mirror_roi(roi, image.shape[1]))
+            mirrored = g.landmarks(flipped, _mirror_roi(roi, image.shape[1]))
             if mirrored is not None:
                 best = _average(best, self._unmirror(mirrored, image.shape[1]))
         return best
@@ -186,38 +267,43 @@ class MediaPipePoseModel:
     # ---- automatic --------------------------------------------------------------
     def _automatic(self, image: np.ndarray, flipped: np.ndarray | None) -> list[Instance]:
         rois, _ = self._proposals(image)
-        first = []
-        for roi in rois:
-            lm = self._from_roi(image, flipped, roi, self.options.refine)
-            if lm is not None:
-                first.append(self._instance(lm, None))
+        refine = self.options.refine
+        looks = self._run_all(
+            [lambda g, r=roi: _some(self._from_roi(g, image, flipped, r, refine)) for roi in rois]
+        )
+        first_lms = [lm for found in looks for lm in found]
+        first = [self._instance(lm, None) for lm in first_lms]
         # near-identical skeletons go before the costly second look, the rest after it
         # (not by face there: in a crowd two first looks may share a face, and the
         # second look moves one of them onto its own person)
         kept = self._dedupe(first, self.options.first_pass_oks, by_face=False)
         if self.options.rebox <= 0:
-            return kept
+            return [first[k] for k in kept]
+        boxes = [_box_around(first[k].points, self.options.rebox) for k in kept]
+        refine_second = self.options.refine_second_look
+        paddings = self.options.second_look_paddings
+        groups = [self._box_tasks(image, flipped, b, refine_second, paddings) for b in boxes]
         final = []
-        for inst in kept:
-            box = _box_around(inst.points, self.options.rebox)
-            lm = self._from_box(image, flipped, box, self.options.refine_second_look)
-            final.append(inst if lm is None else self._instance(lm, None))
-        return self._dedupe(final)
+        for k, lms, box in zip(kept, self._grouped(groups), boxes, strict=True):
+            lm = _fuse(lms, box)
+            final.append(first[k] if lm is None else self._instance(lm, None))
+        return [final[k] for k in self._dedupe(final)]
 
     def _dedupe(
-        self, instances: list[Instance], body_oks: float | None = None, by_face: bool = True
-    ) -> list[Instance]:
-        """Drop weak and tiny instances, then instance NMS by body OKS (above
-        ``body_oks``, default the option ``instance_oks``) and by face OKS."""
-        instances = [
-            i
-            for i in instances
+        self, found: list[Instance], body_oks: float | None = None, by_face: bool = True
+    ) -> list[int]:
+        """Indices of ``found`` kept: weak and tiny instances dropped, then instance NMS
+        by body OKS (above ``body_oks``, default the option ``instance_oks``) and by face."""
+        index = [
+            n
+            for n, i in enumerate(found)
             if (i.score or 0.0) >= self.options.min_instance_score
             and i.bbox is not None
             and max(i.bbox[2], i.bbox[3]) >= self.options.min_person_px
         ]
+        instances = [found[n] for n in index]
         if len(instances) < 2:
-            return instances
+            return index
         pts = np.stack([i.points for i in instances])
         scores = np.stack([i.scores for i in instances])  # type: ignore[misc]
         body = oks_between(pts, (scores + 1e-6) * self._nms_weight, self._sigmas)
@@ -227,18 +313,29 @@ class MediaPipePoseModel:
         if by_face:
             overlap = np.maximum(overlap, face / self.options.face_oks)
         keep = greedy_nms(overlap, [i.score for i in instances], 1.0)
-        return [instances[k] for k in keep]
+        return [index[k] for k in keep]
 
     def _proposals(self, image: np.ndarray) -> tuple[list[Roi], list[float]]:
         """Detector regions from the whole image and from overlapping tiles, merged by NMS."""
         h, w = image.shape[:2]
         dets: list[Detection] = []
-        for x0, y0, tile in _tiles(w, h, self.options.tile_scales, self.options.tile_overlap):
-            crop = np.ascontiguousarray(image[y0 : y0 + tile[1], x0 : x0 + tile[0]])
-            for d in self.graphs.detect(crop):
+        for scale in self.options.tile_scales:  # coarse first: its people may cover tiles
+            tiles = _tiles(w, h, [scale], self.options.tile_overlap)
+            if self.options.tile_skip_covered < 1.0 and dets:
+                covers = np.stack([_roi_of(d).box() for d in dets])
+                tiles = [t for t in tiles if _covered(t, covers) < self.options.tile_skip_covered]
+            crops = [
+                np.ascontiguousarray(image[y0 : y0 + tile[1], x0 : x0 + tile[0]])
+                for x0, y0, tile in tiles
+            ]
+            found = self._run_all([lambda g, c=crop: g.detect(c) for crop in crops])
+            for (x0, y0, _), tile_dets in zip(tiles, found, strict=True):
                 offset = np.array([x0, y0], dtype=np.float64)
-                dets.append(Detection(d.score, d.hip_center + offset, d.circle_point + offset))
-        dets = [d for d in dets if d.score >= self.options.min_detection_score]
+                for d in tile_dets:
+                    if d.score >= self.options.min_detection_score:
+                        dets.append(
+                            Detection(d.score, d.hip_center + offset, d.circle_point + offset)
+                        )
         rois = [roi_from_alignment(d.hip_center, d.circle_point, _ROI_SCALE) for d in dets]
         if not rois:
             return [], []
@@ -275,6 +372,26 @@ class MediaPipePoseModel:
             source=Source.MODEL,
             confirmed=False,
         )
+
+
+def _roi_of(d: Detection) -> Roi:
+    return roi_from_alignment(d.hip_center, d.circle_point, _ROI_SCALE)
+
+
+def _covered(tile: tuple[int, int, tuple[int, int]], boxes: np.ndarray) -> float:
+    """The largest fraction of ``tile`` inside one of ``boxes`` (people found already)."""
+    x0, y0, (tw, th) = tile
+    iw = np.clip(
+        np.minimum(x0 + tw, boxes[:, 0] + boxes[:, 2]) - np.maximum(x0, boxes[:, 0]), 0, None
+    )
+    ih = np.clip(
+        np.minimum(y0 + th, boxes[:, 1] + boxes[:, 3]) - np.maximum(y0, boxes[:, 1]), 0, None
+    )
+    return float((iw * ih).max() / (tw * th))
+
+
+def _some(lm: Landmarks | None) -> list[Landmarks]:
+    return [] if lm is None else [lm]
 
 
 def _box_around(points: np.ndarray, scale: float) -> np.ndarray:

@@ -106,6 +106,8 @@ def import_command(
     what = "video frames" if video or is_video_file(source) else "images"
     done = f"{report.items_created} {what} with {report.instances} instances"
     out.print(Text(f"imported {done} into {name!r}"))
+    for note in report.notes:
+        out.print(Text(note))
 
 
 def export_command(

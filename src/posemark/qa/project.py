@@ -13,16 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from posemark.model import Category, Dataset, Frame, Instance
+from posemark.model import Category, Dataset, Frame, FrameTable, InstanceTable, Source
 from posemark.qa.config import QaConfig
 from posemark.qa.findings import Finding
 from posemark.qa.run import run_checks
-from posemark.services.annotation import to_instance, validate_document
+from posemark.services.annotation import validate_document
 from posemark.services.projects import project_skeleton
 from posemark.store.models import Item, Project
+
+_BATCH = 50
+"""Items decoded at a time: their raw documents are dropped batch by batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +45,78 @@ class ProjectFinding:
         }
 
 
+def _compact(instances: list[dict[str, Any]], k: int) -> NDArray[np.float64]:
+    """One item's (N, K, 3) keypoint triples as an array (null x, y of unlabeled keypoints
+    become NaN), taken out of its validated instances, scores made arrays too.
+
+    Done item by item so the per-keypoint lists of a validated document die young: kept
+    for the whole project they would be hundreds of thousands of objects, and the
+    garbage collector's full passes over them cost more than building the table.
+    """
+    for inst in instances:
+        if "scores" in inst:  # a confirmed keypoint's null score becomes NaN
+            inst["scores"] = np.array(inst["scores"], dtype=np.float64)
+    triples = np.array([inst.pop("keypoints") for inst in instances], dtype=np.float64)
+    return triples.reshape(len(instances), k, 3)
+
+
+def _instance_table(
+    instances: list[dict[str, Any]], triples: NDArray[np.float64], image_ids: list[int], k: int
+) -> InstanceTable:
+    """The validated document instances (their keypoints as ``triples``, see
+    ``_compact``) as table columns, filled whole-array at a time.
+
+    The same values as ``services.annotation.to_instance`` per instance and
+    ``Dataset.from_instances`` (unlabeled points 0, the drawn box in "drawn" mode or when
+    nothing is labeled, else the tight box around the labeled keypoints), without one
+    Instance object per person: on a project of thousands of people those objects cost
+    more than the checks that read the table.
+    """
+    n = len(instances)
+    table = InstanceTable.allocate(n, k)
+    if not n:
+        return table
+    visibility = triples[:, :, 2].astype(np.uint8)
+    labeled = visibility > 0
+    points = np.where(labeled[:, :, None], triples[:, :, :2], 0.0)
+    lo = np.where(labeled[:, :, None], points, np.inf).min(axis=1)
+    hi = np.where(labeled[:, :, None], points, -np.inf).max(axis=1)
+    derived = np.concatenate([lo, hi - lo], axis=1)
+    any_labeled = labeled.any(axis=1)
+    derived[~any_labeled] = np.nan
+    nan_box = [np.nan] * 4
+    drawn = np.array([inst["bbox"] or nan_box for inst in instances], dtype=np.float64)
+    has_drawn = np.array([inst["bbox"] is not None for inst in instances])
+    drawn_mode = np.array([inst["bbox_mode"] == "drawn" for inst in instances])
+    use_drawn = has_drawn & (drawn_mode | ~any_labeled)
+    table.points[:] = points
+    table.visibility[:] = visibility
+    table.bbox[:] = np.where(use_drawn[:, None], drawn, derived)
+    table.ids[:] = np.arange(1, n + 1)
+    table.image_ids[:] = image_ids
+    table.category_ids[:] = 1
+    table.keypoint_count[:] = k
+    table.source[:] = [int(Source.parse(inst["source"])) for inst in instances]
+    table.confirmed[:] = [inst["confirmed"] for inst in instances]
+    table.track_ids[:] = [
+        -1 if inst["track_id"] is None else inst["track_id"] for inst in instances
+    ]
+    scored = [(row, inst["scores"]) for row, inst in enumerate(instances) if "scores" in inst]
+    if scored:
+        table.scores = np.full((n, k), np.nan)
+        table.scores[[row for row, _ in scored]] = [scores for _, scores in scored]
+    return table
+
+
 def project_dataset_for_qa(
     session: Session, project: Project, item_id: int | None = None
 ) -> tuple[Dataset, dict[int, tuple[int, str, str]]]:
     """The project (or, with ``item_id``, that item only) as a dataset, and annotation
-    id -> (item id, instance id, file name)."""
+    id -> (item id, instance id, file name).
+
+    Every document is validated as on save; the table is built column-wise
+    (``_instance_table``) so the gallery's first page, which runs the checks on the
+    whole project, does not wait on per-person objects."""
     skeleton = project_skeleton(project)
     category = Category(1, skeleton.name, skeleton, supercategory=skeleton.name)
     query = (
@@ -64,22 +135,31 @@ def project_dataset_for_qa(
     if item_id is not None:
         query = query.where(Item.id == item_id)
     frames: list[Frame] = []
-    rows: list[tuple[int, int, Instance]] = []
-    where: dict[int, tuple[int, str, str]] = {}
     extras: dict[int, dict[str, Any]] = {}
-    for n, item in enumerate(session.execute(query)):
+    instances: list[dict[str, Any]] = []
+    triples: list[NDArray[np.float64]] = [np.zeros((0, skeleton.num_keypoints, 3))]
+    image_ids: list[int] = []
+    where: dict[int, tuple[int, str, str]] = {}
+    for n, item in enumerate(session.execute(query.execution_options(yield_per=_BATCH))):
         frames.append(Frame(item.id, item.file_name, item.width, item.height))
         video = "" if item.video_id is None else str(item.video_id)
         frame = n if item.frame_index is None else int(item.frame_index)
-        extras[len(frames) - 1] = {"video": video, "frame_index": frame}
-        doc = validate_document(item.annotation, skeleton)
-        for inst in doc["instances"]:
-            value = to_instance(inst, skeleton)
-            value.id = len(rows) + 1
-            rows.append((item.id, 1, value))
-            where[value.id] = (item.id, inst["id"], item.file_name)
-    dataset = Dataset.from_instances([category], frames, rows)
-    dataset.images.extras.update(extras)
+        extras[n] = {"video": video, "frame_index": frame}
+        doc = validate_document(item.annotation, skeleton)["instances"]
+        triples.append(_compact(doc, skeleton.num_keypoints))
+        for inst in doc:
+            instances.append(inst)
+            image_ids.append(item.id)
+            where[len(instances)] = (item.id, inst["id"], item.file_name)
+    images = FrameTable(
+        ids=np.array([f.id for f in frames], dtype=np.int64),
+        file_names=[f.file_name for f in frames],
+        widths=np.array([f.width or 0 for f in frames], dtype=np.int64),
+        heights=np.array([f.height or 0 for f in frames], dtype=np.int64),
+        extras=extras,
+    )
+    table = _instance_table(instances, np.concatenate(triples), image_ids, skeleton.num_keypoints)
+    dataset = Dataset([category], images, table)
     t = dataset.instances
     t.iscrowd[:] = 0
     t.area[:] = np.where(np.isnan(t.bbox).any(axis=1), np.nan, t.bbox[:, 2] * t.bbox[:, 3])

@@ -14,7 +14,8 @@ from services/crops.py.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from sqlalchemy import select
@@ -56,21 +57,25 @@ def crop_url(
     return f"/api/items/{item_id}/crop?{urlencode(query)}"
 
 
-def _visible_rows(session: Session, access: ProjectAccess, user: User) -> list[Any]:
-    return list(
-        session.execute(
-            select(
-                Item.id,
-                Item.file_name,
-                Item.status,
-                Item.version,
-                Item.annotation,
-                Item.video_id,
-                Item.frame_index,
-            )
-            .where(Item.project_id == access.project.id, visible_items(access, user))
-            .order_by(Item.file_name)
-        ).all()
+ROW_BATCH = 50
+"""Documents decoded at a time: a project's documents are never all alive at once, so
+reading thousands of them does not trigger the garbage collector's full passes."""
+
+
+def _visible_rows(session: Session, access: ProjectAccess, user: User) -> Iterator[Any]:
+    yield from session.execute(
+        select(
+            Item.id,
+            Item.file_name,
+            Item.status,
+            Item.version,
+            Item.annotation,
+            Item.video_id,
+            Item.frame_index,
+        )
+        .where(Item.project_id == access.project.id, visible_items(access, user))
+        .order_by(Item.file_name)
+        .execution_options(yield_per=ROW_BATCH)
     )
 
 
@@ -83,9 +88,20 @@ def _model_disagreement(inst: dict[str, Any], k: int) -> float:
     return 0.0 if not isinstance(score, int | float) else max(0.0, 1.0 - float(score))
 
 
-_ENTRIES: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
+class _ItemFields(NamedTuple):
+    """What a gallery entry shows of its item (the cache keeps these, not documents)."""
+
+    id: int
+    file_name: str
+    status: str
+    version: int
+    video_id: int | None
+    frame_index: int | None
+
+
+_ENTRIES: OrderedDict[tuple[Any, ...], list[tuple[Any, ...]]] = OrderedDict()
 _ENTRIES_SIZE = 32
-"""Sorted gallery entries per (project, keypoint, crop size, risk generation, and the
+"""Sorted gallery entries per (project, keypoint, risk generation, and the
 ids, versions and states of the items the user sees): paging does not reread documents."""
 
 
@@ -96,46 +112,50 @@ def _gallery_entries(
     risk: Risk,
     keypoint: str,
     k: int,
-    size: int,
-) -> list[dict[str, Any]]:
-    entries: list[tuple[float, str, int, dict[str, Any]]] = []
+) -> list[tuple[Any, ...]]:
+    """Every labeled ``keypoint`` as a plain tuple, riskiest first; a page's entries are
+    made into dicts (findings, crop URL) only when served, so a project of thousands of
+    instances costs one sort, not thousands of dicts and URLs nobody pages to."""
+    entries: list[tuple[Any, ...]] = []
+    score_of = risk.score.get
     for row in _visible_rows(session, access, user):
+        item = _ItemFields(
+            row.id, row.file_name, row.status, row.version, row.video_id, row.frame_index
+        )
         for order, inst in enumerate(row.annotation.get("instances", [])):
             kp = inst["keypoints"][k] if k < len(inst.get("keypoints", [])) else None
             if not kp or not kp[2]:
                 continue
-            here = (row.id, inst["id"], keypoint)
-            whole = (row.id, inst["id"], None)
+            iid = inst["id"]
             score = (
-                risk.score.get(here, 0.0)
-                + INSTANCE_FINDING_WEIGHT * risk.score.get(whole, 0.0)
+                score_of((row.id, iid, keypoint), 0.0)
+                + INSTANCE_FINDING_WEIGHT * score_of((row.id, iid, None), 0.0)
                 + MODEL_DISAGREEMENT_WEIGHT * _model_disagreement(inst, k)
             )
-            entries.append(
-                (
-                    -score,
-                    row.file_name,
-                    order,
-                    {
-                        "item_id": row.id,
-                        "instance_id": inst["id"],
-                        "keypoint": keypoint,
-                        "x": kp[0],
-                        "y": kp[1],
-                        "v": kp[2],
-                        "risk": round(score, 4),
-                        "findings": risk.messages.get(here, []) + risk.messages.get(whole, []),
-                        "status": row.status,
-                        "file_name": row.file_name,
-                        "video_id": row.video_id,
-                        "frame_index": row.frame_index,
-                        "track_id": inst.get("track_id"),
-                        "crop_url": crop_url(row.id, inst["id"], keypoint, row.version, size),
-                    },
-                )
-            )
+            entries.append((-score, row.file_name, order, item, iid, kp, inst.get("track_id")))
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
-    return [e[3] for e in entries]
+    return entries
+
+
+def _entry(risk: Risk, keypoint: str, size: int, entry: tuple[Any, ...]) -> dict[str, Any]:
+    neg_score, _name, _order, row, iid, kp, track_id = entry
+    here, whole = (row.id, iid, keypoint), (row.id, iid, None)
+    return {
+        "item_id": row.id,
+        "instance_id": iid,
+        "keypoint": keypoint,
+        "x": kp[0],
+        "y": kp[1],
+        "v": kp[2],
+        "risk": round(-neg_score, 4),
+        "findings": risk.messages.get(here, []) + risk.messages.get(whole, []),
+        "status": row.status,
+        "file_name": row.file_name,
+        "video_id": row.video_id,
+        "frame_index": row.frame_index,
+        "track_id": track_id,
+        "crop_url": crop_url(row.id, iid, keypoint, row.version, size),
+    }
 
 
 def gallery(
@@ -166,19 +186,18 @@ def gallery(
         project.id,
         project.created_at.isoformat(),
         keypoint,
-        size,
         risk.generation,
         hash(tuple(tuple(r) for r in state)),
     )
     with RISK_LOCK:
         entries = _ENTRIES.get(key)
     if entries is None:
-        entries = _gallery_entries(session, access, user, risk, keypoint, k, size)
+        entries = _gallery_entries(session, access, user, risk, keypoint, k)
         with RISK_LOCK:
             _ENTRIES[key] = entries
             while len(_ENTRIES) > _ENTRIES_SIZE:
                 _ENTRIES.popitem(last=False)
-    page = entries[offset : offset + limit]
+    page = [_entry(risk, keypoint, size, e) for e in entries[offset : offset + limit]]
     return {
         "keypoint": keypoint,
         "total": len(entries),

@@ -44,7 +44,7 @@ from posemark.services.media import (
 )
 from posemark.services.projects import project_skeleton
 from posemark.services.settings import Settings
-from posemark.services.video import import_video, is_video_file
+from posemark.services.video import VideoImport, import_video, is_video_file
 from posemark.store.models import Item, Project, User, utcnow
 
 Progress = Callable[[str, int, int], None]
@@ -61,6 +61,8 @@ class ImportReport:
     instances: int
     ignored: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What else the import did (a video's scrubbing proxy), for the CLI to say."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"items_created": self.items_created, "instances": self.instances}
@@ -167,7 +169,8 @@ def import_path(
         if images is not None:
             raise BadInput("--images is for COCO files, not for a video")
         imported = import_video(session, settings, project, source, None, user, progress)
-        return ImportReport(imported.frame_count, 0)
+        notes = [] if imported.proxy is None else [_proxy_note(imported)]
+        return ImportReport(imported.frame_count, 0, notes=notes)
     if source.is_dir():
         if images is not None:
             raise BadInput("--images is for COCO files; a folder import takes the folder itself")
@@ -177,6 +180,13 @@ def import_path(
     if not source.exists():
         raise BadInput(f"{source}: no such file or folder")
     raise UnsupportedMedia(f"{source}: expected a folder of images or a COCO .json file")
+
+
+def _proxy_note(imported: VideoImport) -> str:
+    return (
+        f"built an all-intra proxy for scrubbing, {imported.proxy} (the longest GOP of "
+        f"{imported.file_name} holds {imported.max_gop} frames)"
+    )
 
 
 def import_uploads(

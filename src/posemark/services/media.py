@@ -164,10 +164,10 @@ def thumbnail(settings: Settings, project: Project, item: Item, size: int) -> Pa
     return target
 
 
-def _frame(settings: Settings, project: Project, item: Item) -> np.ndarray:
+def _frame(settings: Settings, project: Project, item: Item, exact: bool = False) -> np.ndarray:
     from posemark.services.video import frame_pixels  # video imports this module
 
-    return frame_pixels(settings, project, item)
+    return frame_pixels(settings, project, item, exact)
 
 
 FRAME_FORMATS = {"jpeg": "image/jpeg", "png": "image/png"}
@@ -185,7 +185,8 @@ def frame_image(
     if fmt not in FRAME_FORMATS:
         raise BadInput(f"format: expected one of {', '.join(FRAME_FORMATS)}, found {fmt!r}")
     buffer = io.BytesIO()
-    picture = Image.fromarray(_frame(settings, project, item))
+    # the lossless copy decodes the original, not the scrubbing proxy
+    picture = Image.fromarray(_frame(settings, project, item, exact=fmt == "png"))
     if fmt == "png":
         picture.save(buffer, "PNG", compress_level=1)
     else:

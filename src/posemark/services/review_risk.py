@@ -59,14 +59,26 @@ FULL_RERUN_SHARE = 0.2
 """Re-check the whole project when more than this share of its items changed."""
 
 
+def _project_prior(dataset: Any, config: Any) -> Any:
+    """The body prior the checks learn from the whole project, fitted once: the full run
+    hands it to every check (each would fit its own) and the per-item rechecks judge
+    against the same one."""
+    from posemark.qa.checks import _categories
+    from posemark.qa.prior import BodyPrior, fit_prior
+
+    prior = BodyPrior()
+    for rows in _categories(dataset):
+        fit_prior(rows.skeleton, rows.points, rows.labeled, config.prior_min_bones, prior)
+    return prior
+
+
 def full_run(session: Session, access: ProjectAccess, config: Any) -> Risk:
-    from posemark.qa.document import project_prior
     from posemark.qa.project import project_dataset_for_qa
     from posemark.qa.run import run_checks
 
     dataset, where = project_dataset_for_qa(session, access.project)
-    risk = Risk(config, project_prior(dataset))
-    for f in run_checks(dataset, config):
+    risk = Risk(config, _project_prior(dataset, config))
+    for f in run_checks(dataset, config, prior=risk.prior):
         item_id, instance_id, _name = where.get(f.annotation_id, (f.image_id, None, ""))
         if instance_id is not None:
             risk.add(item_id, instance_id, f)
