@@ -312,10 +312,20 @@ def review_queue(
 
 
 def track_strip(
-    session: Session, access: ProjectAccess, user: User, video_id: int, track_id: int, keypoint: str
+    session: Session,
+    access: ProjectAccess,
+    user: User,
+    video_id: int,
+    track_id: int,
+    keypoint: str | None,
+    size: int = 128,
 ) -> list[dict[str, Any]]:
-    """One crop per frame of a track, in frame order (the gallery's video view)."""
-    k = check_keypoint(access.skeleton, keypoint)
+    """One crop per frame of a track, in frame order: around ``keypoint`` (the gallery's
+    video view), or the whole instance when ``keypoint`` is None (the instance review's
+    strip, where the reviewer follows the person, not one joint)."""
+    k = None if keypoint is None else check_keypoint(access.skeleton, keypoint)
+    if size not in CROP_SIZES:
+        raise BadInput(f"size: expected {CROP_SIZES.start} to {CROP_SIZES.stop - 1}")
     rows = session.execute(
         select(Item.id, Item.version, Item.frame_index, Item.annotation)
         .where(
@@ -330,16 +340,24 @@ def track_strip(
         for inst in row.annotation.get("instances", []):
             if inst.get("track_id") != track_id:
                 continue
-            kp = inst["keypoints"][k]
-            if kp[2]:
-                out.append(
-                    {
-                        "item_id": row.id,
-                        "frame_index": row.frame_index,
-                        "instance_id": inst["id"],
-                        "x": kp[0],
-                        "y": kp[1],
-                        "crop_url": crop_url(row.id, inst["id"], keypoint, row.version),
-                    }
-                )
+            if k is None:
+                # a whole-instance crop needs something to frame: a labeled keypoint or a box
+                if not (inst.get("bbox") or any(t[2] for t in inst["keypoints"])):
+                    continue
+                x = y = None
+            else:
+                kp = inst["keypoints"][k]
+                if not kp[2]:
+                    continue
+                x, y = kp[0], kp[1]
+            out.append(
+                {
+                    "item_id": row.id,
+                    "frame_index": row.frame_index,
+                    "instance_id": inst["id"],
+                    "x": x,
+                    "y": y,
+                    "crop_url": crop_url(row.id, inst["id"], keypoint, row.version, size),
+                }
+            )
     return out

@@ -45,9 +45,15 @@ def keypoint_gallery(
 
 @router.get("/projects/{pid}/gallery/track")
 def gallery_track(
-    access: ProjectDep, caller: CurrentUser, db: DB, video_id: int, track_id: int, keypoint: str
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    video_id: int,
+    track_id: int,
+    keypoint: str | None = None,  # None: whole-instance crops (the instance review)
+    size: int = 128,
 ) -> dict[str, Any]:
-    strip = track_strip(db, access, caller.user, video_id, track_id, keypoint)
+    strip = track_strip(db, access, caller.user, video_id, track_id, keypoint, size)
     return {"video_id": video_id, "track_id": track_id, "keypoint": keypoint, "frames": strip}
 
 

@@ -8,14 +8,20 @@
  * the item back to its annotator), F fixes it in place (opens the item in the editor),
  * J / → next, K / ← previous.
  *
+ * An instance on a video frame with a track also shows its track as a strip: one whole-
+ * instance crop per frame (lazy-loaded), the frame under review marked, each crop a link
+ * that opens its frame in the editor, so a reviewer sees the person move before deciding.
+ *
  * Test hooks: `.review-instance` with data-item-id, data-instance-id and data-state
- * ("open", "accepted", "returned").
+ * ("open", "accepted", "returned"); `.track-strip[data-track-id]` with one
+ * `[data-frame]` per frame, the current one `aria-current="true"`.
  */
 
 import { request } from "../api.js";
 import { h, mount } from "../dom.js";
 
 const PAGE = 50;
+const STRIP_CROP = 96;
 
 export async function reviewInstancesPage(root, { pid }, app) {
   const project = await request("GET", `/api/projects/${pid}`);
@@ -44,8 +50,65 @@ export async function reviewInstancesPage(root, { pid }, app) {
 
   const key = (e) => `${e.item_id}/${e.instance_id}`;
 
+  const trackBox = h("div", { class: "review-track", hidden: true });
+  const strips = new Map(); // "video/track" -> frames, fetched once per page visit
+
+  /** The track's strip under the instance; a step made while it loads wins. */
+  async function showTrack(entry) {
+    trackBox.hidden = true;
+    mount(trackBox);
+    if (!entry || entry.video_id === null || entry.track_id === null) return;
+    const id = `${entry.video_id}/${entry.track_id}`;
+    let frames = strips.get(id);
+    if (!frames) {
+      try {
+        const answer = await request("GET", `/api/projects/${pid}/gallery/track`, {
+          query: { video_id: entry.video_id, track_id: entry.track_id, size: STRIP_CROP },
+        });
+        frames = answer.frames;
+        strips.set(id, frames);
+      } catch (err) {
+        message.textContent = `Track ${entry.track_id} not shown: ${err.message}`;
+        return;
+      }
+    }
+    if (state.entries[state.at] !== entry) return;
+    const plural = frames.length !== 1;
+    trackBox.hidden = false;
+    mount(
+      trackBox,
+      h("h2", {}, `Track ${entry.track_id}: ${frames.length} frame${plural ? "s" : ""}`),
+      h(
+        "ol",
+        { class: "track-strip", "data-track-id": entry.track_id },
+        frames.map((f) => {
+          const current = f.item_id === entry.item_id && f.instance_id === entry.instance_id;
+          return h(
+            "li",
+            { "data-frame": f.frame_index, "aria-current": current ? "true" : null },
+            h(
+              "a",
+              { href: `#/items/${f.item_id}`, title: `Open frame ${f.frame_index} in the editor` },
+              h("img", {
+                src: f.crop_url,
+                width: STRIP_CROP,
+                height: STRIP_CROP,
+                loading: "lazy",
+                alt: `Frame ${f.frame_index}`,
+              }),
+              h("span", {}, `frame ${f.frame_index}`),
+            ),
+          );
+        }),
+      ),
+    );
+    const here = trackBox.querySelector('[aria-current="true"]');
+    if (here) here.scrollIntoView({ block: "nearest", inline: "center" });
+  }
+
   function show() {
     const entry = state.entries[state.at];
+    showTrack(entry);
     if (!entry) {
       view.dataset.state = "done";
       delete view.dataset.itemId;
@@ -210,6 +273,7 @@ export async function reviewInstancesPage(root, { pid }, app) {
       h("div", { class: "page-head" }, h("h1", {}, "Instance review")),
       message,
       view,
+      trackBox,
     ),
   );
   await load();
