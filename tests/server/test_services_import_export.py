@@ -221,3 +221,45 @@ def test_export_of_edited_annotations(server: Server, tmp_path: Path) -> None:
     assert a["num_keypoints"] == b["num_keypoints"] == 3
     assert np.array(a["keypoints"]).reshape(17, 3)[6].tolist() == [30, 25.5, 1]
     assert out["images"] == [{"id": 1, "file_name": "a.jpg", "width": 200, "height": 100}]
+
+
+def test_unconfirmed_suggestions_survive_export_and_import(server: Server, tmp_path: Path) -> None:
+    """Exporting marks unconfirmed instances; importing that file into another project
+    keeps them unconfirmed suggestions instead of turning them into a person's work."""
+    from posemark.schemas import load_builtin
+    from posemark.services.annotation import validate_document
+    from posemark.store.models import Item
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(jpeg_bytes(200, 100))
+    pid = new_project(server)
+    do_import(server, pid, folder)
+    kps = [[None, None, 0] for _ in range(17)]
+    kps[5], kps[6] = [10.5, 20.0, 2], [30.0, 25.5, 2]
+    doc = {
+        "instances": [
+            {"id": "h", "keypoints": kps},
+            {"id": "m", "keypoints": kps, "source": "model", "confirmed": False},
+            {"id": "p", "keypoints": kps, "source": "propagated", "confirmed": False},
+        ]
+    }
+    with server.session() as session:
+        session.query(Item).one().annotation = validate_document(doc, load_builtin("coco17"))
+    exported = tmp_path / "out" / "coco.json"
+    exported.parent.mkdir()
+    with server.session() as session:
+        export_coco_file(session, find_project(session, str(pid)), exported)
+    marks = [a.get("posemark") for a in json.loads(exported.read_text())["annotations"]]
+    assert marks == [
+        None,
+        {"source": "model", "confirmed": False},
+        {"source": "propagated", "confirmed": False},
+    ]
+    (exported.parent / "a.jpg").write_bytes((folder / "a.jpg").read_bytes())
+    again = new_project(server, "again")
+    do_import(server, again, exported)
+    with server.session() as session:
+        item = session.query(Item).filter(Item.project_id == again).one()
+        got = [(i["source"], i["confirmed"]) for i in item.annotation["instances"]]
+    assert got == [("human", True), ("model", False), ("propagated", False)]

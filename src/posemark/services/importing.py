@@ -35,6 +35,7 @@ from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset, Skeleton
 from posemark.services.annotation import empty_document, validate_document
 from posemark.services.errors import BadInput, UnsupportedMedia
+from posemark.services.exporting import UNCONFIRMED_MARK
 from posemark.services.media import (
     IMAGE_SUFFIXES,
     check_relative_name,
@@ -330,18 +331,36 @@ def coco_documents(dataset: Dataset, skeleton: Skeleton, label: str) -> list[dic
         box = t.bbox[row]
         bbox = None if np.isnan(box).any() else [float(b) for b in box]
         track = int(t.track_ids[row])
+        source, confirmed = _unconfirmed_mark(t.extras.get(row, {}))
         instances.append(
             {
                 "id": f"i{len(instances) + 1}",
                 "keypoints": keypoints,
                 "bbox": bbox,
                 "bbox_mode": "drawn" if bbox is not None else "derived",
-                "source": "human",
-                "confirmed": True,
+                "source": source,
+                "confirmed": confirmed,
                 "track_id": track if track >= 0 else None,
             }
         )
     return [validate_document(doc, skeleton) for doc in docs]
+
+
+_UNCONFIRMED_SOURCES = ("model", "interpolated", "propagated")
+
+
+def _unconfirmed_mark(extras: dict[Any, Any]) -> tuple[str, bool]:
+    """(source, confirmed) of a COCO annotation: human and confirmed, unless it carries
+    the mark posemark's export puts on unconfirmed instances, so that exporting and
+    importing again does not turn a model's suggestion into a person's work."""
+    mark = extras.get(UNCONFIRMED_MARK)
+    if (
+        isinstance(mark, dict)
+        and mark.get("confirmed") is False
+        and mark.get("source") in _UNCONFIRMED_SOURCES
+    ):
+        return str(mark["source"]), False
+    return "human", True
 
 
 def _names(names: Iterable[str]) -> str:
