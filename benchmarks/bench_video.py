@@ -141,24 +141,31 @@ def scrub(reader: object, pattern: list[int]) -> tuple[np.ndarray, np.ndarray, i
     return np.array(wall) * 1000, np.array(cpu) * 1000, wrong
 
 
-def row(name: str, wall: np.ndarray, cpu: np.ndarray, wrong: int) -> str:
+def timing_cells(wall: np.ndarray, cpu: np.ndarray, wrong: int) -> str:
+    """p50, p99 and max wall ms, p50 and p99 CPU ms, wrong frames: one table row's tail."""
     p50, p99 = np.percentile(wall, [50, 99])
     c50, c99 = np.percentile(cpu, [50, 99])
-    return (
-        f"| {name} | {p50:.1f} | {p99:.1f} | {wall.max():.1f} | {c50:.1f} | {c99:.1f} | {wrong} |"
-    )
+    return f"{p50:.1f} | {p99:.1f} | {wall.max():.1f} | {c50:.1f} | {c99:.1f} | {wrong} |"
+
+
+def row(name: str, wall: np.ndarray, cpu: np.ndarray, wrong: int) -> str:
+    return f"| {name} | {timing_cells(wall, cpu, wrong)}"
+
+
+def scrub_video(folder: Path, n: int, gop: int) -> Path:
+    """The generated 1080p video, made once per folder (--workdir keeps it for the next run)."""
+    path = folder / f"scrub1080p_{n}_{gop}.mp4"
+    if not path.exists():
+        t0 = time.perf_counter()
+        make_video(path, n, gop)
+        print(f"generated in {time.perf_counter() - t0:.1f} s")
+    print(f"video: {n} frames 1920x1080 (gop {gop}, B-frames), {path.stat().st_size / 1e6:.1f} MB")
+    return path
 
 
 def bench_scrub(n: int, gop: int, workdir: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        path = (workdir or Path(tmp)) / f"scrub1080p_{n}_{gop}.mp4"
-        if not path.exists():  # --workdir keeps the generated video for the next run
-            t0 = time.perf_counter()
-            make_video(path, n, gop)
-            print(f"generated in {time.perf_counter() - t0:.1f} s")
-        print(
-            f"video: {n} frames 1920x1080 (gop {gop}, B-frames), {path.stat().st_size / 1e6:.1f} MB"
-        )
+        path = scrub_video(workdir or Path(tmp), n, gop)
         pattern = scrub_pattern(n)
         t0 = time.perf_counter()
         video = open_video(path)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from bench_video import make_video, read_index
+from bench_video import read_index, scrub_video, timing_cells
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -72,24 +72,12 @@ def timed(fetch: Callable[[int], bytes], pattern: list[int]) -> tuple[np.ndarray
 
 def row(path: str, video: str, pattern: str, result: tuple[np.ndarray, np.ndarray, int]) -> str:
     wall, cpu, wrong = result
-    p50, p99 = np.percentile(wall, [50, 99])
-    c50, c99 = np.percentile(cpu, [50, 99])
-    return (
-        f"| {path} | {video} | {pattern} | {len(wall)} | {p50:.1f} | {p99:.1f} | "
-        f"{wall.max():.1f} | {c50:.1f} | {c99:.1f} | {wrong} |"
-    )
+    return f"| {path} | {video} | {pattern} | {len(wall)} | {timing_cells(wall, cpu, wrong)}"
 
 
 def bench(n: int, gop: int, workdir: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        clip = (workdir or Path(tmp)) / f"scrub1080p_{n}_{gop}.mp4"
-        if not clip.exists():  # --workdir keeps the generated video for the next run
-            t0 = time.perf_counter()
-            make_video(clip, n, gop)
-            print(f"generated in {time.perf_counter() - t0:.1f} s")
-        print(
-            f"video: {n} frames 1920x1080 (gop {gop}, B-frames), {clip.stat().st_size / 1e6:.1f} MB"
-        )
+        clip = scrub_video(workdir or Path(tmp), n, gop)
         settings = Settings(data_dir=Path(tmp) / "data")
         os.environ["POSEMARK_BENCH_ADMIN"] = ADMIN_PASSWORD
         app = create_app(settings, password_env="POSEMARK_BENCH_ADMIN")

@@ -51,7 +51,7 @@ from posemark.assist.mediapipe_graphs import (
     quiet_mediapipe_noise,
     roi_from_alignment,
 )
-from posemark.assist.protocol import AssistError
+from posemark.assist.protocol import AssistError, empty_instance
 from posemark.model import Instance, Skeleton, Source
 from posemark.schemas import load_builtin
 
@@ -346,18 +346,8 @@ class MediaPipePoseModel:
     # ---- results ----------------------------------------------------------------
     def _instance(self, lm: Landmarks | None, box: np.ndarray | None) -> Instance:
         k = self.skeleton.num_keypoints
-        if lm is None:  # the model saw nobody in the box: every keypoint scores 0
-            centre = np.zeros((k, 2)) if box is None else np.tile(box[:2] + box[2:] / 2, (k, 1))
-            return Instance(
-                self.skeleton,
-                centre,
-                np.full(k, 2),
-                bbox=box,
-                scores=np.zeros(k),
-                score=0.0,
-                source=Source.MODEL,
-                confirmed=False,
-            )
+        if lm is None:  # the model saw nobody in the box
+            return empty_instance(self.skeleton, box)
         scores = np.clip(lm.visibility, 0.0, 1.0)
         body = self._nms_weight > 0
         lo, hi = lm.points.min(axis=0), lm.points.max(axis=0)

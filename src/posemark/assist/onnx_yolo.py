@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from posemark.assist.geometry import as_boxes
-from posemark.assist.protocol import AssistError, MissingExtraError
-from posemark.assist.yolo_pose import best_for_box, decode, empty_instance, letterbox
+from posemark.assist.protocol import AssistError, MissingExtraError, empty_instance
+from posemark.assist.yolo_pose import best_for_box, decode, letterbox
 from posemark.model import Instance, Skeleton
 from posemark.schemas import load_builtin
 

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from posemark.model import Instance, Skeleton
+from posemark.model import Instance, Skeleton, Source
 
 
 @runtime_checkable
@@ -42,3 +42,21 @@ class UnknownModelError(AssistError, KeyError):
 
 class MissingExtraError(AssistError, ImportError):
     """An optional backend's library is absent; the message names the extra to install."""
+
+
+def empty_instance(skeleton: Skeleton, box: np.ndarray | None) -> Instance:
+    """What a backend answers for a prompt box where it found nobody: every keypoint at
+    the box centre with score 0, so any score threshold leaves it unlabeled and the
+    answer still lines up one-to-one with the boxes asked for."""
+    k = skeleton.num_keypoints
+    centre = np.zeros((k, 2)) if box is None else np.tile(box[:2] + box[2:] / 2, (k, 1))
+    return Instance(
+        skeleton,
+        centre,
+        np.full(k, 2),
+        bbox=box,
+        scores=np.zeros(k),
+        score=0.0,
+        source=Source.MODEL,
+        confirmed=False,
+    )

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from posemark.assist.geometry import as_boxes
-from posemark.assist.protocol import MissingExtraError
-from posemark.assist.yolo_pose import best_for_box, empty_instance
+from posemark.assist.protocol import MissingExtraError, empty_instance
+from posemark.assist.yolo_pose import best_for_box
 from posemark.model import Instance, Skeleton, Source
 from posemark.schemas import load_builtin
 

@@ -95,19 +95,3 @@ def best_for_box(found: list[Instance], box: np.ndarray) -> Instance | None:
     ious = box_iou(boxes, np.asarray(box, dtype=np.float64)[None])[:, 0]
     best = int(np.argmax(ious))
     return found[best] if ious[best] > 0 else None
-
-
-def empty_instance(skeleton: Skeleton, box: np.ndarray) -> Instance:
-    """What a backend answers for a prompt box where it found nobody: every score 0."""
-    k = skeleton.num_keypoints
-    centre = np.tile(box[:2] + box[2:] / 2, (k, 1))
-    return Instance(
-        skeleton,
-        centre,
-        np.full(k, 2),
-        bbox=box,
-        scores=np.zeros(k),
-        score=0.0,
-        source=Source.MODEL,
-        confirmed=False,
-    )

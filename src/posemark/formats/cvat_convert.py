@@ -431,6 +431,26 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}" if math.isfinite(v) else "0.00"
 
 
+def _label_xml(labels: ET.Element, cat: Category, as_points: bool = False) -> None:
+    """A category as CVAT declares it: a skeleton label with one points sublabel per
+    keypoint (``parent`` = the skeleton), or a plain points label."""
+    label = ET.SubElement(labels, "label")
+    ET.SubElement(label, "name").text = cat.name
+    if cat.extras.get("color"):
+        ET.SubElement(label, "color").text = str(cat.extras["color"])
+    ET.SubElement(label, "type").text = "points" if as_points else "skeleton"
+    ET.SubElement(label, "attributes")
+    if as_points:
+        return
+    ET.SubElement(label, "svg").text = _svg(cat.skeleton)
+    for kp in cat.skeleton.keypoints:
+        sub = ET.SubElement(labels, "label")
+        ET.SubElement(sub, "name").text = kp
+        ET.SubElement(sub, "type").text = "points"
+        ET.SubElement(sub, "attributes")
+        ET.SubElement(sub, "parent").text = cat.name
+
+
 def _svg(skeleton: Skeleton) -> str:
     """CVAT's editor markup: circles (node ids 1..K on a ring) and lines between them."""
     k = skeleton.num_keypoints
@@ -506,24 +526,7 @@ def _meta(dataset: Dataset, file: str, as_points: set[int]) -> ET.Element:
                 f"category id {cat.id}",
                 "name",
             )
-        label = ET.SubElement(labels, "label")
-        ET.SubElement(label, "name").text = cat.name
-        if cat.extras.get("color"):
-            ET.SubElement(label, "color").text = str(cat.extras["color"])
-        if cat.id in as_points:
-            ET.SubElement(label, "type").text = "points"
-            ET.SubElement(label, "attributes")
-            seen.add(cat.name)
-            continue
-        ET.SubElement(label, "type").text = "skeleton"
-        ET.SubElement(label, "attributes")
-        ET.SubElement(label, "svg").text = _svg(cat.skeleton)
-        for kp in cat.skeleton.keypoints:
-            sub = ET.SubElement(labels, "label")
-            ET.SubElement(sub, "name").text = kp
-            ET.SubElement(sub, "type").text = "points"
-            ET.SubElement(sub, "attributes")
-            ET.SubElement(sub, "parent").text = cat.name
+        _label_xml(labels, cat, as_points=cat.id in as_points)
         seen.add(cat.name)
     boxed = set(dataset.instances.category_ids[~np.isnan(dataset.instances.bbox).any(axis=1)])
     for cat in dataset.categories:

@@ -50,8 +50,8 @@ from posemark.formats.cvat_convert import (
     _columns,
     _emit,
     _fmt,
+    _label_xml,
     _Reader,
-    _svg,
     _text,
     is_skeleton,
 )
@@ -342,19 +342,7 @@ def dataset_to_video_root(dataset: Dataset, file: str = "<cvat video>") -> ET.El
                 file, f"two labels named {cat.name!r}", f"category id {cat.id}", "name"
             )
         names.add(cat.name)
-        label = ET.SubElement(labels, "label")
-        ET.SubElement(label, "name").text = cat.name
-        if cat.extras.get("color"):
-            ET.SubElement(label, "color").text = str(cat.extras["color"])
-        ET.SubElement(label, "type").text = "skeleton"
-        ET.SubElement(label, "attributes")
-        ET.SubElement(label, "svg").text = _svg(cat.skeleton)
-        for kp in cat.skeleton.keypoints:
-            sub = ET.SubElement(labels, "label")
-            ET.SubElement(sub, "name").text = kp
-            ET.SubElement(sub, "type").text = "points"
-            ET.SubElement(sub, "attributes")
-            ET.SubElement(sub, "parent").text = cat.name
+        _label_xml(labels, cat)
     original = ET.SubElement(task, "original_size")
     ET.SubElement(original, "width").text = str(widths.pop() if widths else 0)
     ET.SubElement(original, "height").text = str(heights.pop() if heights else 0)

@@ -40,6 +40,7 @@ from posemark.services.media import (
     IMAGE_SUFFIXES,
     check_relative_name,
     inspect_image,
+    make_parents,
     project_root,
     resolve_under,
 )
@@ -459,7 +460,7 @@ def _run(
         session.flush()
         for p in plan:
             target = root / p.name
-            made_dirs.extend(_make_parents(target.parent))
+            made_dirs.extend(make_parents(target.parent))
             os.rename(staging / p.name, target)
             moved.append(target)
         session.commit()
@@ -476,14 +477,3 @@ def _run(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ImportReport(len(plan), sum(len(p.annotation["instances"]) for p in plan))
-
-
-def _make_parents(folder: Path) -> list[Path]:
-    """Create ``folder`` and missing parents; returns those created, outermost first."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for d in reversed(missing):
-        d.mkdir()
-    return list(reversed(missing))

@@ -192,3 +192,15 @@ def frame_image(
     else:
         picture.save(buffer, "JPEG", quality=92)
     return buffer.getvalue(), FRAME_FORMATS[fmt]
+
+
+def make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; returns those created, outermost first,
+    so an import that fails later can remove exactly the folders it made."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir()
+    return list(reversed(missing))

@@ -35,7 +35,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
 from posemark.services.errors import BadInput, NotFound, TooLarge, UnsupportedMedia
-from posemark.services.media import check_relative_name, project_root, resolve_under
+from posemark.services.media import (
+    check_relative_name,
+    make_parents,
+    project_root,
+    resolve_under,
+)
 from posemark.services.projects import ProjectAccess, get_project
 from posemark.services.settings import Settings
 from posemark.store.models import Item, Project, User, utcnow
@@ -351,11 +356,11 @@ def import_video(
         )
         report("saving", 0, 1)
         session.flush()
-        made_dirs = _make_parents(target.parent)
+        made_dirs = make_parents(target.parent)
         os.rename(staged, target)
         moved = True
         if staged_proxy is not None:
-            made_dirs += _make_parents(proxy_target.parent)
+            made_dirs += make_parents(proxy_target.parent)
             os.rename(staged_proxy, proxy_target)
             proxy_moved = True
         session.commit()
@@ -379,17 +384,6 @@ def import_video(
     return VideoImport(
         video.id, rel, count, fps, proxy_name(rel) if staged_proxy else None, longest
     )
-
-
-def _make_parents(folder: Path) -> list[Path]:
-    """Create ``folder`` and missing parents; returns those created, outermost first."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for d in reversed(missing):
-        d.mkdir()
-    return list(reversed(missing))
 
 
 # ------------------------------------------------------------------ frames as items

@@ -41,6 +41,12 @@ export function instanceColor(instanceId) {
   return INSTANCE_PALETTE[Math.abs(n) % INSTANCE_PALETTE.length];
 }
 
+/** One colour per track id, the same on every frame of the video (track 1 -> first). */
+export function trackColor(trackId) {
+  const n = Math.abs(Number(trackId)) || 0;
+  return INSTANCE_PALETTE[(n + INSTANCE_PALETTE.length - 1) % INSTANCE_PALETTE.length];
+}
+
 export function sideColor(side) {
   return SIDE_COLORS[side] || SIDE_COLORS.center;
 }

@@ -12,10 +12,9 @@
  */
 
 import { s } from "../dom.js";
-import { instanceColor, sideColor } from "./colors.js";
+import { instanceColor, sideColor, trackColor } from "./colors.js";
 import { NOT_LABELED, OCCLUDED, VISIBILITY_NAMES } from "./document.js";
 import { keypointConfirmed, keypointScore } from "./suggest.js";
-import { trackColor } from "./tracks.js";
 import { findingMarkers } from "./findings.js";
 import { commentMarkers } from "./comments.js";
 

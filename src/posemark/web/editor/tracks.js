@@ -12,29 +12,11 @@
 import { api, request } from "../api.js";
 import { h, mount, toolButton } from "../dom.js";
 import { findInstance, normalizeDocument } from "./document.js";
+import { trackColor } from "./colors.js";
 import { Timeline } from "./timeline.js";
 
 /** Sources whose instances a person has not checked yet (drawn dashed). */
 export const MACHINE_SOURCES = new Set(["interpolated", "propagated"]);
-
-const TRACK_PALETTE = [
-  "#e879f9",
-  "#facc15",
-  "#4ade80",
-  "#f87171",
-  "#a78bfa",
-  "#2dd4bf",
-  "#fda4af",
-  "#bef264",
-  "#c084fc",
-  "#fcd34d",
-];
-
-/** One colour per track id, the same on every frame of the video. */
-export function trackColor(trackId) {
-  const n = Math.abs(Number(trackId)) || 0;
-  return TRACK_PALETTE[(n + TRACK_PALETTE.length - 1) % TRACK_PALETTE.length];
-}
 
 /**
  * `after` with every interpolated/propagated instance whose keypoints or box differ from
