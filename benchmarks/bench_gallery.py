@@ -36,10 +36,10 @@ import numpy as np
 from sqlalchemy import select
 
 from posemark.model import Category, Dataset, Frame
-from posemark.qa.project import project_dataset_for_qa
 from posemark.services.annotation import to_instance, validate_document
 from posemark.services.gallery import gallery
 from posemark.services.projects import create_project, get_project, project_skeleton
+from posemark.services.qa_runs import project_dataset_for_qa
 from posemark.services.review_risk import full_run
 from posemark.services.settings import Settings
 from posemark.services.users import create_user

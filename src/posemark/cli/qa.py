@@ -88,9 +88,9 @@ def _project_findings(
     ref: str, data: Path, db: str | None, config: QaConfig, only: list[str] | None
 ) -> list[Finding]:
     from posemark.cli.projects import _open
-    from posemark.qa.project import project_findings
     from posemark.services.errors import NotFound, ServiceError
     from posemark.services.projects import find_project
+    from posemark.services.qa_runs import project_findings
 
     _settings, store = _open(data, db)
     try:

@@ -73,8 +73,8 @@ def _project_prior(dataset: Any, config: Any) -> Any:
 
 
 def full_run(session: Session, access: ProjectAccess, config: Any) -> Risk:
-    from posemark.qa.project import project_dataset_for_qa
     from posemark.qa.run import run_checks
+    from posemark.services.qa_runs import project_dataset_for_qa
 
     dataset, where = project_dataset_for_qa(session, access.project)
     risk = Risk(config, _project_prior(dataset, config))

@@ -13,8 +13,8 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from posemark.qa.project import item_findings, project_findings
 from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep
+from posemark.services.qa_runs import item_findings, project_findings
 from posemark.services.workflow import settings_for, visible_items
 from posemark.store.models import Item
 
