@@ -74,7 +74,7 @@ def test_boxes_answer_in_order_one_instance_each(
     image = _rgb(coco_dir / "000000197388.jpg")
     anns = [a for a in gt["annotations"] if a["image_id"] == 197388 and a["num_keypoints"] > 5]
     boxes = np.array([a["bbox"] for a in anns])
-    found = suggest(image, COCO, boxes, model="default", min_score=0.0)
+    found = suggest(image, COCO, boxes, model="mediapipe", min_score=0.0)
     assert len(found) == len(anns)
     oks_values = []
     for inst, ann in zip(found, anns, strict=True):

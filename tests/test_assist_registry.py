@@ -22,11 +22,13 @@ from posemark.assist.protocol import AssistError
 
 def test_builtin_names_and_default_alias() -> None:
     names = available_models()
-    for name in ("default", "mediapipe", "mediapipe-fast", "onnx", "ultralytics"):
+    for name in ("default", "yolo", "mediapipe", "mediapipe-fast", "onnx", "ultralytics"):
         assert name in names
-    model = get_model("default")
+    model = get_model("mediapipe")
     assert isinstance(model, PoseModel)
     assert model.name == "mediapipe" and model.skeleton.name == "blazepose33"
+    # "default" is YOLO11n-pose here (its weights are installed): tests/test_assist_yolo.py
+    assert isinstance(get_model("default"), PoseModel)
 
 
 def test_unknown_model_lists_the_known_ones() -> None:

