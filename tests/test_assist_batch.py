@@ -49,3 +49,29 @@ def test_progress_round_trip_torn_tail_and_corruption(tmp_path: Path) -> None:
     with pytest.raises(AssistError, match="progress of a different job"):
         Progress.open(path, {**JOB, "model": "other"})
     assert json.loads(lines[0])["format"] == "posemark-predict-progress/1"
+
+
+def test_parallel_workers_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker of a parallel engine builds its model with the cores it was given; a
+    model without a ``threads`` option (ONNX export backend) is built without it."""
+    from posemark.assist import batch
+    from posemark.assist.engines import worker_threads
+    from posemark.schemas import load_builtin
+
+    assert worker_threads(1) >= 1 and worker_threads(10_000) == 1
+    monkeypatch.setattr(batch, "_MODELS", {})
+    monkeypatch.setenv(batch.THREADS_ENV, "1")
+    spec = batch.JobSpec("yolo", load_builtin("coco17"), 1, 0.0, (), "automatic")
+    model = batch._model(spec)
+    assert model.options.threads == 1  # type: ignore[attr-defined]
+    calls: list[dict[str, object]] = []
+
+    def no_threads(name: str, **options: object) -> object:
+        calls.append(options)
+        if "threads" in options:
+            raise TypeError("unexpected keyword argument 'threads'")
+        return object()
+
+    monkeypatch.setattr(batch, "get_model", no_threads)
+    batch._model(batch.JobSpec("other", load_builtin("coco17"), 1, 0.0, (), "automatic"))
+    assert calls == [{"threads": 1}, {}]

@@ -193,3 +193,45 @@ def test_errors_name_the_problem(two_images: Path, tmp_path: Path) -> None:
     assert boxes.exit_code == 1 and "--gt-boxes needs --coco" in boxes.output
     missing = runner.invoke(app, ["predict", str(tmp_path / "none"), "--out", out])
     assert missing.exit_code == 1 and "no such file or folder" in missing.output
+
+
+def test_video_frame_ids_come_from_the_ground_truth(
+    coco_dir: Path, tmp_path: Path, testdata: Path
+) -> None:
+    """Frames are matched to GT images by ``clip.mp4#N`` names or ``video`` + frame
+    fields; frames the GT lacks are skipped (their results could not be scored)."""
+    frame = cv2.imread(str(coco_dir / "000000000785.jpg"))[:, :, ::-1]
+    frame = np.ascontiguousarray(frame[:424, :640])
+    video = tmp_path / "clip.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 640, 424, "yuv420p"
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    source = json.loads((coco_dir / "test_coco.json").read_text())
+    person = next(a for a in source["annotations"] if a["image_id"] == 785)
+    gt = {
+        "images": [
+            {"id": 501, "file_name": "clip.mp4#000000", "width": 640, "height": 424},
+            {
+                "id": 502,
+                "file_name": "x.jpg",
+                "video": "clip.mp4",
+                "frame_id": 2,
+                "width": 640,
+                "height": 424,
+            },
+        ],
+        "annotations": [{**person, "id": n, "image_id": n} for n in (501, 502)],
+        "categories": source["categories"],
+    }
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(gt))
+    out = tmp_path / "v.json"
+    result = runner.invoke(app, ["predict", str(video), "--out", str(out), "--coco", str(gt_path)])
+    assert result.exit_code == 0, result.output
+    assert "1 video frame(s)" in result.output and "skipped" in result.output
+    results = json.loads(out.read_text())
+    assert sorted({(r["image_id"], r["frame_index"]) for r in results}) == [(501, 0), (502, 2)]
+    assert _ap(gt_path, out) > 0.5

@@ -67,10 +67,24 @@ _MODELS: dict[tuple[str, tuple[tuple[str, Any], ...]], PoseModel] = {}
 _VIDEOS: dict[str, Any] = {}
 
 
+THREADS_ENV = "POSEMARK_MODEL_THREADS"
+
+
 def _model(spec: JobSpec) -> PoseModel:
+    """The job's model, built once per process. In a worker of a parallel engine (which
+    sets ``POSEMARK_MODEL_THREADS``, the cores each worker may use) a model that takes a
+    ``threads`` option gets it, so N workers never run 2N busy threads on N cores."""
     key = (spec.model, spec.model_options)
     if key not in _MODELS:
-        _MODELS[key] = get_model(spec.model, **dict(spec.model_options))
+        options = dict(spec.model_options)
+        threads = os.environ.get(THREADS_ENV, "")
+        if threads.isdigit() and "threads" not in options:
+            try:
+                _MODELS[key] = get_model(spec.model, threads=int(threads), **options)
+            except (AssistError, TypeError):  # this model has no threads option
+                _MODELS[key] = get_model(spec.model, **options)
+        else:
+            _MODELS[key] = get_model(spec.model, **options)
     return _MODELS[key]
 
 
@@ -177,6 +191,7 @@ def build_tasks(
     if skipped:
         notes.append(f"{skipped} image(s) under {source} are not in the ground truth; skipped")
     next_id = max(used_ids, default=0) + 1
+    skipped_frames = 0
     for path in videos:
         from posemark.video import open_video
 
@@ -184,9 +199,46 @@ def build_tasks(
         with open_video(path) as video:
             count = video.frame_count
         for index in range(count):
-            tasks.append(_task(f"{rel}#{index}", str(path), next_id + index, index, boxes))
+            if gt_images is not None:
+                frame_id = gt_images.get(frame_key(path.name, index))
+                if frame_id is None:
+                    skipped_frames += 1
+                    continue
+            else:
+                frame_id = next_id + index
+            tasks.append(_task(f"{rel}#{index}", str(path), frame_id, index, boxes))
         next_id += count
+    if skipped_frames:
+        notes.append(
+            f"{skipped_frames} video frame(s) under {source} are not in the ground truth "
+            "(matched by video file name and frame index); skipped"
+        )
     return tasks, notes
+
+
+def frame_key(video: str, index: int) -> str:
+    """How a video frame is named in a ground-truth index: ``clip.mp4#12`` (basename)."""
+    return f"{Path(video).name}#{int(index)}"
+
+
+FRAME_KEYS = ("frame_index", "frame_id", "frame")
+
+
+def gt_frame_key(image: Mapping[str, object]) -> str | None:
+    """The :func:`frame_key` of a COCO image that is a video frame: posemark's own
+    ``clip.mp4#000123`` file names, or a ``video`` field with ``frame_index`` /
+    ``frame_id`` / ``frame`` (what ``posemark track`` and video exports write)."""
+    name = str(image.get("file_name", ""))
+    stem, sep, number = name.rpartition("#")
+    if sep and number.isdigit():
+        return frame_key(stem, int(number))
+    video = image.get("video")
+    if isinstance(video, str) and video:
+        for key in FRAME_KEYS:
+            value = image.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return frame_key(video, int(value))
+    return None
 
 
 def _task(

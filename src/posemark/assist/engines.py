@@ -9,11 +9,12 @@ with a bounded number in flight so millions of frames never sit in memory at onc
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from posemark.assist.batch import FrameTask, JobSpec, predict_frame
+from posemark.assist.batch import THREADS_ENV, FrameTask, JobSpec, predict_frame
 from posemark.assist.protocol import MissingExtraError
 
 OnDone = Callable[[FrameTask, list[dict[str, Any]]], None]
@@ -31,7 +32,10 @@ def run_local(tasks: Sequence[FrameTask], spec: JobSpec, workers: int, on_done: 
     queue = iter(tasks)
     # spawn, not fork: a forked child inherits MediaPipe's running graph threads and crashes
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    threads = worker_threads(workers)
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_set_threads, initargs=(threads,)
+    ) as pool:
         while True:
             while len(pending) < 2 * workers:
                 task = next(queue, None)
@@ -43,6 +47,15 @@ def run_local(tasks: Sequence[FrameTask], spec: JobSpec, workers: int, on_done: 
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 on_done(pending.pop(future), future.result())
+
+
+def worker_threads(workers: int) -> int:
+    """Cores per worker: the machine's cores shared out, at least one."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def _set_threads(threads: int) -> None:
+    os.environ[THREADS_ENV] = str(threads)
 
 
 def run_ray(
@@ -66,7 +79,8 @@ def run_ray(
             ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
         started = True
     try:
-        remote = ray.remote(num_cpus=1)(predict_frame)
+        # one CPU per task, so the model runs one thread (Ray schedules tasks per CPU)
+        remote = ray.remote(num_cpus=1, runtime_env={"env_vars": {THREADS_ENV: "1"}})(predict_frame)
         spec_ref = ray.put(spec)
         in_flight = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         pending: dict[Any, FrameTask] = {}

@@ -76,8 +76,9 @@ def predict(
 ) -> None:
     """Predict keypoints with a pose model and write COCO results.
 
-    Models: mediapipe (alias default; offline BlazePose), mediapipe-fast, onnx and
-    ultralytics (with --weights), and any installed plugin. Re-running with the same
+    Models: default (yolo when its weights are installed, else mediapipe), yolo
+    (YOLO11n-pose on ONNX Runtime), mediapipe (offline BlazePose), mediapipe-fast, onnx
+    and ultralytics (with --weights), and any installed plugin. Re-running with the same
     options resumes: frames already in OUT.progress.jsonl are skipped.
     """
     from posemark.assist import AssistError, available_models
@@ -217,11 +218,17 @@ def _target(gt: Any, coco: Path | None, skeleton_name: str) -> tuple[Skeleton, i
 
 
 def _gt_images(gt: Any) -> dict[str, int]:
+    """GT image ids by file name, basename and, for video frames, ``clip.mp4#N``."""
+    from posemark.assist.batch import gt_frame_key
+
     index: dict[str, int] = {}
     for img in gt.get("images", []):
         name = str(img.get("file_name", ""))
         index[name] = int(img["id"])
         index.setdefault(Path(name).name, int(img["id"]))
+        key = gt_frame_key(img)
+        if key is not None:
+            index.setdefault(key, int(img["id"]))
     return index
 
 
