@@ -22,6 +22,7 @@ from posemark.services.items import get_item, item_detail, save_annotation
 from posemark.services.settings import Settings
 from posemark.store import open_store, upgrade_to_head
 from posemark.store.models import User
+from posemark.store.review_models import ReplicaVersion
 from posemark.store.workflow_models import ItemVersion
 from qa_project import QaProject, build, noisy
 
@@ -91,6 +92,22 @@ def project(tmp_path: Path, testdata: Path) -> tuple[Settings, Facts]:
                 session.execute(
                     update(ItemVersion).where(ItemVersion.id == row_id).values(created_at=at)
                 )
+            # their own replicas of the gold and the overlap item: saved later that day,
+            # ten minutes apart (replica work is work: it counts in throughput)
+            replica_rows = session.scalars(
+                select(ReplicaVersion.id)
+                .where(ReplicaVersion.user_id == owner.id)
+                .order_by(ReplicaVersion.created_at, ReplicaVersion.id)
+            ).all()
+            assert len(replica_rows) == 2
+            for row_id, at in zip(
+                replica_rows,
+                (T0 + timedelta(hours=5), T0 + timedelta(hours=5, minutes=10)),
+                strict=True,
+            ):
+                session.execute(
+                    update(ReplicaVersion).where(ReplicaVersion.id == row_id).values(created_at=at)
+                )
             session.commit()
             facts = Facts(qa, owner.username)
     finally:
@@ -122,15 +139,14 @@ def test_report_in_every_format(project: tuple[Settings, Facts], tmp_path: Path)
     assert report["rejection"]["returned"] == 1
     assert report["rejection"]["rate"] == 0.5
     owner = next(a for a in report["throughput"]["annotators"] if a["username"] == facts.owner)
-    assert owner["saves"] == 3
-    assert owner["hours"] == pytest.approx(20 / 60)
+    assert owner["saves"] == 3 + 2  # three saves of their item, one of each replica
+    assert owner["hours"] == pytest.approx(20 / 60 + 10 / 60)
     qa = facts.qa
-    ordinary = [(who, iid) for who, iid in qa.saved if iid in (qa.accepted_item, qa.returned_item)]
-    assert owner["items"] == sum(1 for who, _ in ordinary if who == facts.owner)
-    assert owner["instances"] == sum(
-        len(qa.saved[(who, iid)]["instances"]) for who, iid in ordinary if who == facts.owner
-    )
-    assert owner["instances_per_hour"] == pytest.approx(owner["instances"] * 3)
+    mine = [iid for who, iid in qa.saved if who == facts.owner]  # incl. gold and overlap
+    assert qa.gold_item in mine and qa.overlap_item in mine
+    assert owner["items"] == len(mine)
+    assert owner["instances"] == sum(len(qa.saved[(facts.owner, iid)]["instances"]) for iid in mine)
+    assert owner["instances_per_hour"] == pytest.approx(owner["instances"] * 2)
     assert report["agreement"]["overall"]["compared_items"] == 1
     assert [a["username"] for a in report["gold"]["annotators"]] == ["ann1", "ann2", "ann3"]
 
@@ -154,7 +170,7 @@ def test_report_in_every_format(project: tuple[Settings, Facts], tmp_path: Path)
     assert figures[("rejection", "all", "rate")] == "0.5"
     assert figures[("progress", "all", "accepted")] == "1"
     assert float(figures[("throughput", f"annotator:{facts.owner}", "hours")]) == (
-        pytest.approx(20 / 60)
+        pytest.approx(30 / 60)
     )
     for a in report["gold"]["annotators"]:
         key = ("gold", f"annotator:{a['username']}", "mean_oks")

@@ -13,14 +13,16 @@ from sqlalchemy import select
 
 from posemark.qa.agreement import consensus, pairwise_agreement
 from posemark.qa.gold import score
+from posemark.schemas import load_builtin
 from posemark.services.agreement import assign_overlap, merge_consensus, project_agreement
+from posemark.services.annotation import validate_document
 from posemark.services.errors import Conflict, Forbidden
 from posemark.services.gold import gold_accuracy, mark_gold
 from posemark.services.importing import import_path
 from posemark.services.items import get_item, item_detail, save_annotation, set_status
 from posemark.services.projects import add_member, create_project, get_project
 from posemark.store.models import Item, Project, User
-from posemark.store.review_models import ConsensusMerge
+from posemark.store.review_models import ConsensusMerge, ReplicaVersion
 from posemark.store.workflow_models import ItemVersion
 from qa_documents import SIGMAS
 from qa_project import ANNOTATORS, MMPOSE_COCO, build, noisy
@@ -117,6 +119,20 @@ def test_a_gold_item_looks_like_any_other_item_to_annotators(
         session.expire_all()
         after = session.scalar(select(Item.annotation).where(Item.id == qa.accepted_item))
         assert after == before
+        # the one successful save is in the replica's history (the refused ones are not),
+        # and the item's own history holds none of it
+        history = session.execute(
+            select(ReplicaVersion.version, ReplicaVersion.user_id, ReplicaVersion.annotation).where(
+                ReplicaVersion.item_id == qa.accepted_item
+            )
+        ).all()
+        assert [(v, u) for v, u, _ in history] == [(2, ann3.id)]
+        assert history[0].annotation == validate_document(doc, load_builtin("coco17"))
+        assert not session.scalars(
+            select(ItemVersion.id).where(
+                ItemVersion.item_id == qa.accepted_item, ItemVersion.user_id == ann3.id
+            )
+        ).all()
         project = session.get(Project, qa.project_id)
         assert project is not None
         accuracy = {a["username"]: a for a in gold_accuracy(session, project)["annotators"]}

@@ -23,7 +23,7 @@ from posemark.services.annotation import validate_document
 from posemark.services.errors import Conflict
 from posemark.services.projects import ProjectAccess
 from posemark.store.models import Item, User, utcnow
-from posemark.store.review_models import ItemReplica
+from posemark.store.review_models import ItemReplica, ReplicaVersion
 from posemark.store.workflow_models import Job, JobItem
 
 
@@ -103,6 +103,7 @@ def save_replica(
     doc = validate_document(document, access.skeleton)
     if replica.submitted_at is not None:
         raise Conflict(f"item {replica.item_id} is submitted: it cannot be edited any more")
+    now = utcnow()
     row = session.execute(
         update(ItemReplica)
         .where(
@@ -110,7 +111,7 @@ def save_replica(
             ItemReplica.version == base_version,
             ItemReplica.submitted_at.is_(None),
         )
-        .values(annotation=doc, version=ItemReplica.version + 1, updated_at=utcnow())
+        .values(annotation=doc, version=ItemReplica.version + 1, updated_at=now)
         .returning(ItemReplica.version)
         .execution_options(synchronize_session=False)
     ).one_or_none()
@@ -125,6 +126,17 @@ def save_replica(
             current_version=current.version,
             current=current.annotation,
         )
+    # the save and its history row commit together, as items' saves and item_versions do
+    session.add(
+        ReplicaVersion(
+            replica_id=replica.id,
+            item_id=replica.item_id,
+            user_id=replica.user_id,
+            version=int(row[0]),
+            annotation=doc,
+            created_at=now,
+        )
+    )
     session.commit()
     return int(row[0]), "annotating"
 

@@ -5,8 +5,9 @@ Sections:
 
 - ``progress``: items per state, per job, per annotator (the items of their jobs);
 - ``throughput``: per annotator, the people (instances) in their latest saved version of
-  each item they saved, over their working time. Working time is read from the history
-  (``item_versions``): the gaps between one person's consecutive saves, leaving out
+  each item they saved (or of their own replica of an overlap or gold item), over their
+  working time. Working time is read from the history (``item_versions`` and
+  ``replica_versions``): the gaps between one person's consecutive saves, leaving out
   gaps longer than ``IDLE_GAP`` (a break, or another day), so an hour of work spread
   over a week is one hour, not a week;
 - ``rejection``: review decisions from the state changes (``item_transitions``): each
@@ -34,6 +35,7 @@ from posemark.services.exporting import project_dataset
 from posemark.services.gold import gold_accuracy
 from posemark.services.projects import item_counts
 from posemark.store.models import ITEM_STATUSES, Item, Project, User, utcnow
+from posemark.store.review_models import ReplicaVersion
 from posemark.store.workflow_models import ItemTransition, ItemVersion, Job, JobItem
 
 IDLE_GAP = timedelta(minutes=30)
@@ -119,41 +121,35 @@ def working_hours(times: list[datetime]) -> float:
 
 
 def throughput(session: Session, project: Project, names: dict[int, str]) -> dict[str, Any]:
-    rows = session.execute(
-        select(
-            ItemVersion.user_id, ItemVersion.item_id, ItemVersion.version, ItemVersion.created_at
-        )
-        .join(Item, Item.id == ItemVersion.item_id)
-        .where(
-            Item.project_id == project.id,
-            ItemVersion.user_id.is_not(None),
-            ItemVersion.action != "created",
-        )
-    ).all()
+    """Work on items (``item_versions``) and on annotators' own replicas of overlap and
+    gold items (``replica_versions``) counts alike: both are someone's saves."""
     times: dict[int, list[datetime]] = defaultdict(list)
-    latest: dict[tuple[int, int], int] = {}
-    for uid, item_id, version, at in rows:
-        times[uid].append(at)
-        key = (uid, item_id)
-        latest[key] = max(latest.get(key, 0), version)
+    latest: dict[tuple[int, int, bool], int] = {}  # (user, item, replica?) -> version
+    for replica, table in ((False, ItemVersion), (True, ReplicaVersion)):
+        where = [Item.project_id == project.id, table.user_id.is_not(None)]
+        if table is ItemVersion:
+            where.append(ItemVersion.action != "created")
+        rows = session.execute(
+            select(table.user_id, table.item_id, table.version, table.created_at)
+            .join(Item, Item.id == table.item_id)
+            .where(*where)
+        ).all()
+        for uid, item_id, version, at in rows:
+            times[uid].append(at)
+            key = (uid, item_id, replica)
+            latest[key] = max(latest.get(key, 0), version)
     instances: Counter[int] = Counter()
-    if latest:
-        wanted = set(latest.items())
+    for replica, table in ((False, ItemVersion), (True, ReplicaVersion)):
+        wanted = {(k[0], k[1], v) for k, v in latest.items() if k[2] is replica}
+        if not wanted:
+            continue
         docs = session.execute(
-            select(
-                ItemVersion.user_id,
-                ItemVersion.item_id,
-                ItemVersion.version,
-                ItemVersion.annotation,
-            )
-            .join(Item, Item.id == ItemVersion.item_id)
-            .where(
-                Item.project_id == project.id,
-                ItemVersion.item_id.in_({i for _, i in latest}),
-            )
+            select(table.user_id, table.item_id, table.version, table.annotation)
+            .join(Item, Item.id == table.item_id)
+            .where(Item.project_id == project.id, table.item_id.in_({w[1] for w in wanted}))
         ).all()
         for uid, item_id, version, doc in docs:
-            if ((uid, item_id), version) in wanted:
+            if (uid, item_id, version) in wanted:
                 instances[uid] += len((doc or {}).get("instances", []))
     annotators = []
     for uid in sorted(times, key=lambda u: names.get(u, "")):
@@ -162,7 +158,7 @@ def throughput(session: Session, project: Project, names: dict[int, str]) -> dic
             {
                 "username": names.get(uid, str(uid)),
                 "saves": len(times[uid]),
-                "items": sum(1 for (u, _) in latest if u == uid),
+                "items": len({item for (u, item, _) in latest if u == uid}),
                 "instances": instances[uid],
                 "hours": hours,
                 "instances_per_hour": instances[uid] / hours if hours > 0 else None,
