@@ -129,6 +129,25 @@ def test_annotator_submits_reviewer_returns_annotator_fixes_reviewer_accepts(
     expect(rev.locator("li.version")).to_have_count(2)
     expect(rev.locator("li.version[data-version='2']")).to_contain_text("save by loop-ann")
     expect(rev.locator("button.restore-version")).to_have_count(0)  # accepted: nothing to edit
+    # what the annotator did about the return: version 1 against now, listed and drawn
+    rev.click("li.version[data-version='1'] button.compare-version")
+    changes = rev.locator(".version-changes[data-from='1'][data-to='2']")
+    expect(changes).to_be_visible()
+    (change,) = changes.locator("li.change").all()
+    assert change.get_attribute("data-change") == "moved"
+    assert change.get_attribute("data-keypoint") == KEYPOINT
+    assert change.get_attribute("data-instance-id") == instance_id
+    expect(change).to_contain_text(
+        f"{KEYPOINT} moved {(MOVE[0] ** 2 + MOVE[1] ** 2) ** 0.5:.1f} px"
+    )
+    ghost = rev.locator(f".version-ghost .ghost-keypoint[data-keypoint='{KEYPOINT}']")
+    expect(ghost).to_have_count(1)
+    assert abs(float(ghost.get_attribute("cx") or "nan") - x) < 0.01
+    assert abs(float(ghost.get_attribute("cy") or "nan") - y) < 0.01
+    expect(rev.locator(".version-ghost .ghost-move")).to_have_count(1)
+    rev.click("button.hide-comparison")
+    expect(rev.locator(".version-ghost .ghost-keypoint")).to_have_count(0)
+    expect(changes).to_be_hidden()
     saved = api.get(f"/api/items/{iid}")
     assert saved["status"] == "accepted"
     fixed = saved["annotation"]["instances"][0]["keypoints"][9]  # left_wrist in COCO-17

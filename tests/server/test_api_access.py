@@ -51,6 +51,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("PATCH", "/api/comments/{cid}"): COMMENT,
     ("GET", "/api/items/{iid}/history"): ITEM,
     ("GET", "/api/items/{iid}/history/{version}"): ITEM,
+    ("GET", "/api/items/{iid}/history/{version}/changes"): ITEM,
     ("POST", "/api/items/{iid}/restore"): ITEM,
     ("GET", "/api/projects/{pid}/qa"): PROJECT,
     ("GET", "/api/items/{iid}/qa"): ITEM,

@@ -43,6 +43,30 @@ def test_every_save_is_a_version_that_can_be_read_and_restored(
     assert team.ann.get(f"{url}/history/1").json()["annotation"] == imported
     assert team.ann.get(f"{url}/history/2").json()["annotation"] == one_less
     assert team.ann.get(f"{url}/history/9").status_code == 404
+    # what changed from version 1 to the current one: the deleted person, the moved point
+    changes = team.ann.get(f"{url}/history/1/changes").json()
+    first, kept = imported["instances"][0], moved["instances"][0]
+    assert (changes["from"], changes["to"]) == (1, 3)
+    assert changes["from_annotation"] == imported
+    assert changes["removed"] == [first["id"]] and changes["added"] == []
+    assert changes["unchanged"] == len(imported["instances"]) - 2
+    (one,) = changes["changed"]
+    assert one["instance_id"] == kept["id"] and one["fields"] == []
+    name = one["keypoints"][0]["keypoint"]
+    assert one["keypoints"] == [
+        {
+            "keypoint": name,
+            "from": imported["instances"][1]["keypoints"][0],
+            "to": kept["keypoints"][0],
+            "change": "moved",
+            "distance": 5.0,
+        }
+    ]
+    # between two given versions; the reverse direction adds the person back
+    back = team.ann.get(f"{url}/history/3/changes", params={"against": 1}).json()
+    assert back["added"] == [first["id"]] and back["changed"][0]["keypoints"][0]["distance"] == 5
+    assert team.ann.get(f"{url}/history/9/changes").status_code == 404
+    assert team.ann2.get(f"{url}/history/1/changes").status_code == 404
     # restore version 1 on top of 3: a new version 4 holding version 1's document
     r = team.ann.post(f"{url}/restore", json={"version": 1, "base_version": 3})
     assert r.status_code == 200, r.text

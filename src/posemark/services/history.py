@@ -17,6 +17,7 @@ from posemark.services.errors import NotFound
 from posemark.services.items import ItemAccess, save_annotation
 from posemark.services.people import user_ref, usernames, when
 from posemark.services.replicas import replica_of
+from posemark.services.version_diff import diff_documents
 from posemark.services.workflow import transitions_of
 from posemark.store.models import Item, User
 from posemark.store.workflow_models import ItemVersion
@@ -115,6 +116,22 @@ def get_version(session: Session, access: ItemAccess, user: User, version: int) 
     if version == item.version:
         return {"item_id": item.id, **_current_entry(session, item), "annotation": item.annotation}
     raise NotFound(f"item {item.id} has no stored version {version}")
+
+
+def compare_versions(
+    session: Session, access: ItemAccess, user: User, version: int, against: int | None
+) -> dict[str, Any]:
+    """What changed from ``version`` to ``against`` (default: the current version),
+    with the older document so a client can draw it under the current one."""
+    older = get_version(session, access, user, version)
+    newer = get_version(session, access, user, access.item.version if against is None else against)
+    return {
+        "item_id": access.item.id,
+        "from": older["version"],
+        "to": newer["version"],
+        "from_annotation": older["annotation"],
+        **diff_documents(older["annotation"], newer["annotation"], access.project.skeleton),
+    }
 
 
 def restore(

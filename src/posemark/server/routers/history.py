@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from posemark.server.auth import DB, CurrentUser, ItemDep
-from posemark.services.history import get_version, list_history, restore
+from posemark.services.history import compare_versions, get_version, list_history, restore
 
 router = APIRouter(prefix="/items", tags=["history"])
 
@@ -27,6 +27,13 @@ def history(access: ItemDep, caller: CurrentUser, db: DB) -> JSONResponse:
 @router.get("/{iid}/history/{version}")
 def version(version: int, access: ItemDep, caller: CurrentUser, db: DB) -> JSONResponse:
     return JSONResponse(get_version(db, access, caller.user, version))
+
+
+@router.get("/{iid}/history/{version}/changes")
+def changes(
+    version: int, access: ItemDep, caller: CurrentUser, db: DB, against: int | None = None
+) -> JSONResponse:
+    return JSONResponse(compare_versions(db, access, caller.user, version, against))
 
 
 @router.post("/{iid}/restore")

@@ -129,7 +129,8 @@ export class ReviewTools {
  * link to its document and, for those who may edit, "Restore" (saved as a new version
  * on top of the current one; the editor then reloads the item).
  *
- * Test hooks: `li.version[data-version]`, `button.restore-version`.
+ * Test hooks: `li.version[data-version]`, `button.restore-version`,
+ * `button.compare-version` (editor/compare.js shows the changes).
  */
 export class HistoryPanel {
   /**
@@ -141,9 +142,10 @@ export class HistoryPanel {
    * @param {() => boolean} options.canEdit
    * @param {(text: string) => void} options.say
    * @param {() => void} options.reload shows the restored item
+   * @param {(version: number) => void} [options.compare] shows what changed since then
    */
-  constructor(root, { itemId, flush, version, canEdit, say, reload }) {
-    Object.assign(this, { itemId, flush, version, canEdit, say, reload });
+  constructor(root, { itemId, flush, version, canEdit, say, reload, compare }) {
+    Object.assign(this, { itemId, flush, version, canEdit, say, reload, compare });
     this.list = h("ol", { class: "version-list", "aria-label": "Versions" });
     this.details = h(
       "details",
@@ -176,6 +178,11 @@ export class HistoryPanel {
             { href: `/api/items/${this.itemId}/history/${v.version}`, target: "_blank" },
             "view",
           ),
+          v.version !== history.version && this.compare
+            ? toolButton("Compare", `What changed since version ${v.version}`, () =>
+                this.compare(v.version),
+              { class: "small compare-version" })
+            : null,
           v.version !== history.version && this.canEdit()
             ? toolButton("Restore", `Make version ${v.version} the current one`, () =>
                 this.restore(v.version),

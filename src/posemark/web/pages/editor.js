@@ -26,6 +26,7 @@ import { OccludedEstimator } from "../editor/occluded.js";
 import { ItemFindings } from "../editor/findings.js";
 import { CommentsPanel } from "../editor/comments.js";
 import { HistoryPanel, ReviewTools } from "../editor/review.js";
+import { VersionCompare } from "../editor/compare.js";
 
 /** Projects rarely change while annotating; caching them makes next/previous instant. */
 const projectCache = new Map();
@@ -145,6 +146,15 @@ class EditorPage {
       canEdit: () => this.review.canEdit,
       say: (text) => this.chrome.say(text),
       reload: () => window.location.reload(),
+      compare: (version) => this.compare.show(version),
+    });
+    this.compare = new VersionCompare({
+      itemId: item.id,
+      root: this.history.details,
+      renderer: this.renderer,
+      view: this.view,
+      keypoints: this.editor.keypointNames,
+      say: (text) => this.chrome.say(text),
     });
     this.review = new ReviewTools({
       item,
@@ -274,6 +284,7 @@ class EditorPage {
     this.renderer.setView(this.view);
     this.renderer.render(this.editor.doc, this.editor.selection, this.view.scale);
     this.occluded.render();
+    this.compare.render();
     this.chrome.setZoom(this.view.scale);
     if (this.cursor)
       this.loupe.update(this.cursor.point, this.cursor.client, this.editor.doc, this.view.scale);
