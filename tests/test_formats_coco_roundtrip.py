@@ -304,15 +304,25 @@ def test_datumaro_empty_name_list_gets_names_and_is_written_back_empty(
     assert load(out)["categories"][1]["keypoints"] == []
 
 
-def test_halpe_empty_names_give_136_generated_keypoints(testdata: Path, tmp_path: Path) -> None:
+def test_halpe_empty_names_are_read_as_the_halpe136_layout(
+    testdata: Path, tmp_path: Path
+) -> None:
+    """mmpose's Halpe file lists no names and no skeleton: 136 keypoints per person is
+    the Halpe-FullBody layout, so the people get its names, flip pairs and sigmas, and
+    the file's empty lists are written back as they were."""
+    from posemark.schemas import load_builtin
+
     path = testdata / "halpe/mmpose_halpe/test_halpe.json"
     problems: list[Problem] = []
     dataset = read_coco(path, on_warning=problems.append)
-    names = dataset.categories[0].skeleton.keypoints
-    assert len(names) == 136
-    assert len(set(names)) == 136 and all(names)
+    skeleton = dataset.categories[0].skeleton
+    halpe = load_builtin("halpe136")
+    assert skeleton.keypoints == halpe.keypoints
+    assert skeleton.keypoints[:17] == load_builtin("coco17").keypoints
+    assert skeleton.flip_pairs == halpe.flip_pairs and skeleton.sigmas == halpe.sigmas
     assert dataset.instances.max_keypoints == 136
-    assert any(p.field == "keypoints" and "136" in p.message for p in problems)
+    (layout,) = [p for p in problems if p.field == "keypoints"]
+    assert "read as halpe136" in layout.message and layout.record == "category id 1 (person)"
     out = tmp_path / "out.json"
     write_coco(dataset, out)
     cat = load(out)["categories"][0]

@@ -25,6 +25,7 @@ EXPECTED_K = {
     "crowdpose14": 14,
     "aic14": 14,
     "halpe26": 26,
+    "halpe136": 136,
     "coco_wholebody133": 133,
     "blazepose33": 33,
     "hand21": 21,

@@ -97,6 +97,35 @@ def warn_unnamed(ctx: ReadContext, raw: RawCategory, k: int) -> None:
     )
 
 
+UNNAMED_LAYOUTS: dict[int, str] = {136: "halpe136"}
+"""Keypoint counts that identify a built-in layout when a file names no keypoint and
+draws no skeleton (a count alone is too weak a hint for anything more common)."""
+
+
+def unnamed_layout(raw: RawCategory, k: int) -> str | None:
+    """The built-in a category with no names and no skeleton is read as (see
+    :data:`UNNAMED_LAYOUTS`), or None."""
+    if raw.names or raw.edges:
+        return None
+    return UNNAMED_LAYOUTS.get(k)
+
+
+def warn_layout(ctx: ReadContext, raw: RawCategory, k: int, layout: str) -> None:
+    ctx.warn(
+        f"no keypoint names and no skeleton; {k} keypoints per person is the {layout} "
+        f"layout (mmpose's Halpe-FullBody files), read as {layout} (the empty lists are "
+        "written back as they were)",
+        f"category id {raw.id} ({raw.name})",
+        "keypoints",
+    )
+
+
+def _builtin(name: str) -> Skeleton:
+    from posemark.schemas import load_builtin
+
+    return load_builtin(name)
+
+
 def _colors_by_index(builtin: Skeleton, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
     """The built-in's colours under this file's spelling of the same keypoints."""
     colors = dict(builtin.colors)
@@ -121,7 +150,14 @@ def build_category(raw: RawCategory, k_seen: int, ctx: ReadContext) -> Category:
     if not names and not k_seen and flat:
         # No names and no annotations seen (yet): the skeleton's indices bound K.
         k_seen = max(flat) + (1 if min(flat) == 0 else 0)
-    if k_seen > len(names):
+    layout = unnamed_layout(raw, k_seen)
+    if layout is not None:
+        # mmpose writes Halpe-FullBody files with empty name and skeleton lists: their
+        # 136 keypoints are that layout, so they get its names, flip pairs and sigmas
+        # (the file's empty lists are still written back as they were)
+        warn_layout(ctx, raw, k_seen, layout)
+        names = list(_builtin(layout).keypoints)
+    elif k_seen > len(names):
         warn_unnamed(ctx, raw, k_seen)
         names += [f"kp{i + 1}" for i in range(len(names), k_seen)]
     if not names:
@@ -156,6 +192,8 @@ def build_category(raw: RawCategory, k_seen: int, ctx: ReadContext) -> Category:
                 "skeleton",
             )
     builtin = match_builtin(names) if file_names is None else None
+    if layout is not None:
+        builtin = _builtin(layout)
     try:
         skeleton = Skeleton(
             name=raw.name or f"category {raw.id}",

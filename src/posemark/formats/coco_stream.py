@@ -20,7 +20,13 @@ import numpy as np
 
 from posemark.formats.atomic import atomic_write
 from posemark.formats.coco import num_keypoints_mismatch, warn_num_keypoints
-from posemark.formats.coco_categories import build_category, raw_categories, warn_unnamed
+from posemark.formats.coco_categories import (
+    build_category,
+    raw_categories,
+    unnamed_layout,
+    warn_layout,
+    warn_unnamed,
+)
 from posemark.formats.coco_context import ReadContext
 from posemark.formats.coco_io import iter_coco
 from posemark.formats.coco_records import annotation_records, category_record, image_records
@@ -173,7 +179,10 @@ def stream_convert_coco(
         out.end()
         for raw, k_used in early:  # their annotations came later: report what they showed
             k_final = _mode(k_seen.get(raw.id))
-            if k_final > max(k_used, len(raw.names)):
+            layout = unnamed_layout(raw, k_final)
+            if layout is not None:  # names are never written back: only the report
+                warn_layout(ctx, raw, k_final, layout)
+            elif k_final > max(k_used, len(raw.names)):
                 warn_unnamed(ctx, raw, k_final)
         warn_num_keypoints(ctx, *mismatch)
         _check(ctx, image_ids, ann_ids, ann_image_ids, raw_cats, k_seen, ctx.results)
