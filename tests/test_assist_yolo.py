@@ -191,3 +191,31 @@ def test_unsupported_module_is_refused_by_name() -> None:
     net = Module("PoseModel", "ultralytics.nn.tasks", {"_modules": {"model": seq}})
     with pytest.raises(AssistError, match=r"ultralytics\.nn\.modules\.block\.RepNCSPELAN4"):
         build_pose_graph(net)
+
+
+def test_a_box_nobody_fills_is_looked_at_again_with_more_context(
+    testdata: Path, model: YoloPoseModel
+) -> None:
+    """PoseTrack's wheelchair athlete seen from above (annotation 1012834000009): in the
+    box padded 1.25x the network finds nobody; the retry at 2x finds him, keypoints on
+    his labels (each within 0.2 of the person scale)."""
+    folder = testdata / "posetrack/mmpose_posetrack18"
+    gt = json.loads((folder / "annotations/test_posetrack18_val.json").read_text())
+    ann = next(a for a in gt["annotations"] if a["id"] == 1012834000009)
+    image = next(i for i in gt["images"] if i["id"] == ann["image_id"])
+    pixels = _rgb(folder / image["file_name"])
+    box = np.array(ann["bbox"], dtype=np.float64)
+    tight = YoloPoseModel(retry_padding=0.0)
+    (alone,) = tight.predict(pixels, box[None])
+    assert alone.score == 0.0 and tight.runs == 1  # nobody, and no second look
+    before = model.runs
+    (found,) = model.predict(pixels, box[None])
+    assert model.runs - before == 2 and (found.score or 0) > 0.3
+    truth = np.array(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
+    names = list(gt["categories"][0]["keypoints"])
+    scale = float(np.sqrt(box[2] * box[3]))
+    for name in ("nose", "left_shoulder", "right_shoulder", "left_elbow", "right_hip"):
+        x, y, v = truth[names.index(name)]
+        assert v > 0
+        px, py = found.points[COCO.keypoints.index(name)]
+        assert np.hypot(px - x, py - y) < 0.2 * scale, name

@@ -45,6 +45,8 @@ class YoloOptions:
     size: int = 640
     box_size: int = 416
     box_padding: float = 1.25
+    retry_padding: float = 2.0
+    retry_iou: float = 0.3
     min_score: float = 0.25
     box_min_score: float = 0.05
     iou: float = 0.7
@@ -159,25 +161,43 @@ class YoloPoseModel:
         return [self._in_box(image, box) for box in checked]
 
     def _in_box(self, image: np.ndarray, box: np.ndarray) -> Instance:
+        """The person in ``box``: the crop at ``box_padding``, and when nobody there
+        overlaps the box by ``retry_iou``, once more with ``retry_padding`` (context
+        helps with a person seen from above, in a wheelchair, cut by the box)."""
+        best, iou = self._look(image, box, self.options.box_padding)
+        if iou < self.options.retry_iou and self.options.retry_padding:
+            again, iou_again = self._look(image, box, self.options.retry_padding)
+            if again is not None and (best is None or iou_again > iou):
+                best = again
+        if best is None:
+            return empty_instance(self.skeleton, box)
+        best.bbox = np.asarray(box, dtype=np.float64).copy()  # the box the person was asked in
+        return best
+
+    def _look(
+        self, image: np.ndarray, box: np.ndarray, padding: float
+    ) -> tuple[Instance | None, float]:
+        """The detection in the square crop around ``box`` (side x ``padding``) that
+        overlaps the box most (weighted by the square root of its score), with its IoU."""
         h, w = image.shape[:2]
         cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-        side = max(box[2], box[3]) * self.options.box_padding
+        side = max(box[2], box[3]) * padding
         x0, y0 = int(max(0, np.floor(cx - side / 2))), int(max(0, np.floor(cy - side / 2)))
         x1, y1 = int(min(w, np.ceil(cx + side / 2))), int(min(h, np.ceil(cy + side / 2)))
         if x1 - x0 < 2 or y1 - y0 < 2:
-            return empty_instance(self.skeleton, box)
+            return None, 0.0
         crop = np.ascontiguousarray(image[y0:y1, x0:x1])
         found = self._detect(crop, self.options.box_size, self.options.box_min_score)
         if not found:
-            return empty_instance(self.skeleton, box)
+            return None, 0.0
         offset = np.array([x0, y0], dtype=np.float64)
         local = np.array([box[0] - x0, box[1] - y0, box[2], box[3]], dtype=np.float64)
         boxes = np.stack([f.bbox for f in found])  # type: ignore[misc]
         ious = box_iou(boxes, local[None])[:, 0]
-        best = found[int(np.argmax(ious * np.sqrt([f.score or 0.0 for f in found])))]
+        pick = int(np.argmax(ious * np.sqrt([f.score or 0.0 for f in found])))
+        best = found[pick]
         best.points = best.points + offset
-        best.bbox = np.asarray(box, dtype=np.float64).copy()  # the box the person was asked in
-        return best
+        return best, float(ious[pick])
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
