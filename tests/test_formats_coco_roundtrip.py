@@ -304,9 +304,7 @@ def test_datumaro_empty_name_list_gets_names_and_is_written_back_empty(
     assert load(out)["categories"][1]["keypoints"] == []
 
 
-def test_halpe_empty_names_are_read_as_the_halpe136_layout(
-    testdata: Path, tmp_path: Path
-) -> None:
+def test_halpe_empty_names_are_read_as_the_halpe136_layout(testdata: Path, tmp_path: Path) -> None:
     """mmpose's Halpe file lists no names and no skeleton: 136 keypoints per person is
     the Halpe-FullBody layout, so the people get its names, flip pairs and sigmas, and
     the file's empty lists are written back as they were."""
