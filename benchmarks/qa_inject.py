@@ -28,6 +28,19 @@ SETS = {
     "mpii": "mpii/mmpose_mpii/test_mpii.json",
     "mpii_json": "mpii/datumaro_mpii_json/mpii_annotations.json",
 }
+# where each set's images are (None: no real image); image files are found by the
+# annotation's file_name, and one whose size contradicts the file's is not used
+# (mpii_json's are 5 x 5 placeholders; coco's 000000001000.jpg is not in testdata)
+IMAGES: dict[str, str | None] = {
+    "coco": "coco/mmpose_coco",
+    "crowdpose": "crowdpose/mmpose_crowdpose",
+    "aic": "aic/mmpose_aic",
+    "posetrack18": "posetrack/mmpose_posetrack18",
+    "halpe": "coco/mmpose_coco",
+    "mpii_trb": "mpii/mmpose_mpii",
+    "mpii": "mpii/mmpose_mpii",
+    "mpii_json": "mpii/datumaro_mpii_json",
+}
 RECALL_TARGET = 0.9
 CLEAN_FLAG_TARGET = 0.02
 TARGETED = {"limb_inversion", "body_inversion", "swap_other_person", "gross_displacement"}
@@ -66,6 +79,12 @@ class Source:
     eligible: list[int] = field(default_factory=list)
     clean_qa: set[Hit] = field(default_factory=set)  # findings on the untouched dataset
     clean_naive: set[Hit] = field(default_factory=set)
+    poses: dict[int, Any] = field(default_factory=dict)  # annotation id -> model pose
+
+    def has_image(self, annotation_id: int) -> bool:
+        """Whether the model gave at least one keypoint of this person in its skeleton."""
+        pose = self.poses.get(annotation_id)
+        return pose is not None and bool(np.isfinite(pose.points).any())
 
 
 def load_sources(root: Path) -> tuple[list[Source], list[str]]:

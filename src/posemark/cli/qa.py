@@ -12,7 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from posemark.model.dataset import Dataset
     from posemark.qa import Finding, QaConfig
+    from posemark.qa.model_agreement import ModelPose
 
 from posemark.cli.console import escape, fail, out
 from posemark.cli.serve import DATA_HELP, DB_HELP
@@ -43,6 +45,20 @@ def qa(
             "--min-labeled", min=0, help="too_few_keypoints: fewest labeled keypoints accepted."
         ),
     ] = 1,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            "--images",
+            help="Folder of the file's images: a pose model looks at each annotated person "
+            "(check model_agreement: mirrored bodies, displaced keypoints; geometric "
+            "findings the image contradicts become info).",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option("--model", help="Pose model for --images (a name posemark predict takes)."),
+    ] = "default",
     data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
 ) -> None:
@@ -53,6 +69,9 @@ def qa(
     SOURCE is a file when one exists at that path, else a project of the database
     (--db/--data); for a project, image_id is the item id and annotation_id counts the
     instances in file-name order (as ``posemark export`` numbers them).
+    With --images DIR a pose model (--model) predicts every annotated person of the
+    file from its image in DIR (found by file name; an image whose size differs from
+    the file's is not used) and check model_agreement compares the two.
     Exit code 1 when any finding is an error, else 0.
     """
     from posemark import formats
@@ -73,8 +92,11 @@ def qa(
             fail(escape(str(exc)))
         except OSError as exc:
             fail(escape(f"{exc.filename or source}: {exc.strerror or exc}"))
-        findings = run_checks(dataset, config, only or None)
+        poses = None if images is None else _model_poses(dataset, images, model)
+        findings = run_checks(dataset, config, only or None, poses=poses)
     else:
+        if images is not None:
+            fail("--images: only for an annotation file (a project's images are its own)")
         findings = _project_findings(source, data, db, config, only or None)
     if as_json:
         typer.echo(json.dumps({"findings": [f.as_dict() for f in findings]}))
@@ -82,6 +104,18 @@ def qa(
         _print(findings, only or list(CHECKS))
     if any(f.severity == "error" for f in findings):
         raise typer.Exit(1)
+
+
+def _model_poses(dataset: Dataset, images: Path, model: str) -> dict[int, ModelPose]:
+    from posemark.assist.protocol import AssistError
+    from posemark.services.qa_model import model_poses
+
+    if not images.is_dir():
+        fail(escape(f"--images: {images} is not a folder"))
+    try:
+        return model_poses(dataset, images, model)
+    except AssistError as exc:
+        fail(escape(f"--model: {exc}"))
 
 
 def _project_findings(

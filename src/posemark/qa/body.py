@@ -297,6 +297,7 @@ def _crossed_limbs(
         both = np.isfinite(now) & np.isfinite(then)
         shorter = np.where(both, then, 0).sum(1) < np.where(both, now, 0).sum(1)
         bad = lab[:, a] & lab[:, b] & lab[:, la] & lab[:, ra] & wide & (order < 0) & shorter
+        bad &= ~_folds_when_swapped(sk, p, lab, a, b, part, config.limb_fold_ratio)
         crossed = _crossings(sk, p, lab, part)
         swapped_lab = lab.copy()
         swapped_lab[:, [a, b]] = swapped_lab[:, [b, a]]
@@ -307,6 +308,35 @@ def _crossed_limbs(
 
 
 _PARENT = {"elbow": "shoulder", "wrist": "elbow", "knee": "hip", "ankle": "knee"}
+
+
+def _folds_when_swapped(
+    sk: Skeleton,
+    p: NDArray[np.float64],
+    lab: NDArray[np.bool_],
+    a: int,
+    b: int,
+    part: str,
+    ratio: float,
+) -> NDArray[np.bool_]:
+    """(R,) swapping ``a`` and ``b`` would make one bone to the parent joint shorter than
+    ``ratio`` x the longer labeled one: each end would sit on its own parent, a limb
+    folded flat. Crossed arms look like that to the side and crossing cues (each wrist
+    lies at the other elbow), and they are far more common than forearms folded flat."""
+    pl, pr = part_index(sk, _PARENT[part], "left"), part_index(sk, _PARENT[part], "right")
+    if pl is None or pr is None:
+        return np.zeros(len(p), dtype=bool)
+    kept = np.maximum(
+        np.linalg.norm(p[:, a] - p[:, pl], axis=1), np.linalg.norm(p[:, b] - p[:, pr], axis=1)
+    )
+    swapped = np.minimum(
+        np.linalg.norm(p[:, b] - p[:, pl], axis=1), np.linalg.norm(p[:, a] - p[:, pr], axis=1)
+    )
+    ok = lab[:, pl] & lab[:, pr]
+    with np.errstate(invalid="ignore"):
+        return ok & (swapped < ratio * kept)
+
+
 _CHILD = {"elbow": "wrist", "knee": "ankle"}
 
 

@@ -6,7 +6,9 @@ when its visibility is 1 or 2 (COCO); crowd instances (``iscrowd == 1``) are ski
 every check. Distances are divided by the person scale (:func:`person_scale`).
 
 The body-prior checks live in :mod:`posemark.qa.body`, the video checks (jumps,
-identity switches) in :mod:`posemark.qa.video`; the wrappers here keep one registry.
+identity switches) in :mod:`posemark.qa.video`, the image-evidence check (a pose
+model's predictions, when given) in :mod:`posemark.qa.model_agreement`; the wrappers
+here keep one registry.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class _Rows:
         self.visibility = t.visibility[self.rows, :k]
         self.bbox = t.bbox[self.rows]
         self.track_ids = t.track_ids[self.rows]
-        self.scale = person_scale(t.area[self.rows], self.bbox, self.points, self.labeled)
+        self.area = t.area[self.rows]
+        self.scale = person_scale(self.area, self.bbox, self.points, self.labeled)
 
     def finding(
         self, check: str, severity: Severity, r: int, keypoint: int | None, message: str
@@ -372,8 +375,21 @@ def identity_switch(dataset: Dataset, config: QaConfig) -> list[Finding]:
     return check(dataset, config)
 
 
+def model_agreement(dataset: Dataset, config: QaConfig) -> list[Finding]:
+    """Disagreement with a pose model's view of the image (whole-body inversions,
+    displaced keypoints); nothing without predictions. See :mod:`posemark.qa.model_agreement`."""
+    from posemark.qa.model_agreement import model_agreement as check
+
+    return check(dataset, config)
+
+
 def outside_image(dataset: Dataset, config: QaConfig) -> list[Finding]:
-    """A labeled keypoint outside [0, width) x [0, height) (images of unknown size skipped)."""
+    """A labeled keypoint outside [0, width) x [0, height) (images of unknown size skipped).
+
+    Info, not an error, when the point lies inside its instance's own box and that box
+    also extends past the image edge: the annotator drew a person cut by the frame and
+    estimated where the hidden point is (PoseTrack's head tops above a cropped head).
+    """
     frames = dataset.images
     order = np.argsort(frames.ids, kind="stable")
     sorted_ids = frames.ids[order]
@@ -386,11 +402,20 @@ def outside_image(dataset: Dataset, config: QaConfig) -> list[Finding]:
         known: NDArray[np.bool_] = (w > 0) & (h > 0)
         x, y = c.points[..., 0], c.points[..., 1]
         bad = c.labeled & known & ((x < 0) | (x >= w) | (y < 0) | (y >= h))
+        bx, by, bw, bh = (c.bbox[:, i : i + 1] for i in range(4))
+        with np.errstate(invalid="ignore"):
+            in_box = (x >= bx) & (x <= bx + bw) & (y >= by) & (y <= by + bh)
+            box_cut = (bx < 0) | (by < 0) | (bx + bw > w) | (by + bh > h)
+        cut = in_box & box_cut
         for r, kk in zip(*np.nonzero(bad), strict=True):
             msg = (
                 f"({x[r, kk]:.1f}, {y[r, kk]:.1f}) is outside the {w[r, 0]:.0f}x{h[r, 0]:.0f} image"
             )
-            out.append(c.finding("outside_image", "error", int(r), int(kk), msg))
+            severity: Severity = "error"
+            if cut[r, kk]:
+                severity = "info"
+                msg += ", inside the person's box, which the frame cuts too: an estimate"
+            out.append(c.finding("outside_image", severity, int(r), int(kk), msg))
     return out
 
 
@@ -466,4 +491,5 @@ CHECKS: dict[str, Check] = {
     "inconsistent_visibility": inconsistent_visibility,
     "track_jump": track_jump,
     "identity_switch": identity_switch,
+    "model_agreement": model_agreement,
 }

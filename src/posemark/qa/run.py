@@ -8,6 +8,7 @@ from posemark.model.dataset import Dataset
 from posemark.qa.checks import CHECKS
 from posemark.qa.config import QaConfig
 from posemark.qa.findings import Finding
+from posemark.qa.model_agreement import ACTIVE_POSES, Poses, temper
 from posemark.qa.prior import ACTIVE_PRIOR, BodyPrior
 
 
@@ -16,11 +17,15 @@ def run_checks(
     config: QaConfig | None = None,
     only: Iterable[str] | None = None,
     prior: BodyPrior | None = None,
+    poses: Poses | None = None,
 ) -> list[Finding]:
     """Findings of the checks named in ``only`` (all when None), sorted by image, annotation.
 
     ``prior``: a body prior learned elsewhere (the project's); None learns it from
-    ``dataset`` itself.
+    ``dataset`` itself. ``poses``: per annotation id, a pose model's prediction for the
+    annotation's box (``posemark.services.qa_model``); with them the ``model_agreement``
+    check runs and geometric findings the image contradicts become ``info``
+    (:func:`posemark.qa.model_agreement.temper`).
     """
     cfg = config or QaConfig()
     names = list(CHECKS) if only is None else list(dict.fromkeys(only))
@@ -28,8 +33,12 @@ def run_checks(
     if unknown:
         raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
     token = ACTIVE_PRIOR.set(prior)
+    pose_token = ACTIVE_POSES.set(poses)
     try:
         findings = [f for name in names for f in CHECKS[name](dataset, cfg)]
     finally:
+        ACTIVE_POSES.reset(pose_token)
         ACTIVE_PRIOR.reset(token)
+    if poses:
+        findings = temper(findings, dataset, cfg, poses)
     return sorted(findings, key=lambda f: (f.image_id, f.annotation_id, f.check, f.keypoint or ""))
