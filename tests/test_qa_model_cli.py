@@ -57,3 +57,12 @@ def test_unknown_model_and_missing_folder_fail(coco: Path, tmp_path: Path) -> No
     result = runner.invoke(app, ["qa", str(coco), "--images", str(tmp_path / "nowhere")])
     assert result.exit_code == 1
     assert "not a folder" in result.output
+
+
+def test_a_model_with_uncalibrated_scores_is_refused(coco: Path) -> None:
+    """BlazePose's presence scores stay high on wrists it misplaces (7 of 81 clean people
+    flagged, benchmarks/RESULTS.md): QA refuses it as image evidence, naming why."""
+    args = ["qa", str(coco), "--images", str(coco.parent), "--model", "mediapipe"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "'mediapipe'" in result.output and "calibrated_scores" in result.output

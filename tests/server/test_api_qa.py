@@ -83,3 +83,31 @@ def test_access(server: Server, admin: TestClient, coco_project: int) -> None:
     r = ann.get(f"/api/projects/{coco_project}/qa")
     assert r.status_code == 200, r.text
     assert r.json()["findings"] == []
+
+
+def test_item_findings_carry_image_evidence(admin: TestClient, coco_project: int) -> None:
+    """The item's QA looks at its image with the pose model: a whole body labeled left
+    for right (what a person seen from behind would look like to the geometry alone)
+    is reported by model_agreement on that item; the project-wide list, run without
+    images, does not carry it."""
+    iid = _items(admin, coco_project)["000000000785.jpg"]
+    skeleton = admin.get(f"/api/projects/{coco_project}").json()["skeleton"]
+    names = skeleton["keypoints"]
+    partner = {a: b for a, b in skeleton["flip_pairs"]} | {b: a for a, b in skeleton["flip_pairs"]}
+    target: dict[str, str] = {}
+
+    def mirrored(doc: dict[str, Any]) -> None:
+        inst = doc["instances"][0]
+        target["id"] = inst["id"]
+        old = inst["keypoints"]
+        inst["keypoints"] = [old[names.index(partner.get(n, n))] for n in names]
+
+    _move(admin, iid, mirrored)
+    found = admin.get(f"/api/items/{iid}/qa").json()["findings"]
+    model = [f for f in found if f["check"] == "model_agreement"]
+    assert [(f["instance_id"], f["keypoint"], f["severity"]) for f in model] == [
+        (target["id"], None, "warning")
+    ]
+    assert "mirrored" in model[0]["message"]
+    listed = admin.get(f"/api/projects/{coco_project}/qa").json()
+    assert "model_agreement" not in listed["counts"]

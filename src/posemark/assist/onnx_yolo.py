@@ -31,6 +31,10 @@ def _import_onnxruntime() -> Any:
 class OnnxYoloPoseModel:
     """``path``: an ``.onnx`` file exported by Ultralytics (``format="onnx"``)."""
 
+    calibrated_scores = True
+    """YOLO's keypoint confidences are trained to say whether the point is there: image
+    evidence in QA (``qa.model_agreement``) may trust them."""
+
     def __init__(
         self,
         path: Path,

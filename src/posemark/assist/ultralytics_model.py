@@ -29,6 +29,10 @@ def _import_ultralytics() -> Any:
 class UltralyticsPoseModel:
     """COCO-17 instances from ``ultralytics.YOLO(path)``; boxes pick overlapping people."""
 
+    calibrated_scores = True
+    """YOLO's keypoint confidences are trained to say whether the point is there: image
+    evidence in QA (``qa.model_agreement``) may trust them."""
+
     def __init__(self, path: Path, min_score: float = 0.25, iou: float = 0.7) -> None:
         ultralytics = _import_ultralytics()
         self.name = "ultralytics"

@@ -107,6 +107,10 @@ def letterbox_rect(image: np.ndarray, size: int, stride: int = 32) -> tuple[np.n
 class YoloPoseModel:
     """COCO-17 YOLO-pose run by ONNX Runtime from an Ultralytics checkpoint (no torch)."""
 
+    calibrated_scores = True
+    """YOLO's keypoint confidences are trained to say whether the point is there: image
+    evidence in QA (``qa.model_agreement``) may trust them."""
+
     def __init__(self, path: Path | None = None, name: str = "yolo", **options: Any) -> None:
         known = {f.name for f in fields(YoloOptions)}
         unknown = set(options) - known

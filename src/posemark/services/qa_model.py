@@ -213,11 +213,49 @@ def dataset_poses(
     return out
 
 
+def rows_poses(
+    dataset: Dataset, rows: NDArray[np.int64], pixels: NDArray[np.uint8], predict: Predict
+) -> dict[int, ModelPose]:
+    """Per annotation id, the model's pose for the given ``rows`` of one image (its
+    pixels already read): one model call prompted with every row's box."""
+    t = dataset.instances
+    skeletons = {c.id: c.skeleton for c in dataset.categories}
+    boxes, keep = [], []
+    for r in rows:
+        k = skeletons[int(t.category_ids[r])].num_keypoints
+        lab = t.visibility[r, :k] > 0
+        box = prompt_box(t.bbox[r], t.points[r, :k][lab])
+        if np.all(np.isfinite(box)):
+            boxes.append(box)
+            keep.append(int(r))
+    if not keep:
+        return {}
+    found = predict(pixels, np.array(boxes))
+    return {
+        int(t.ids[r]): _direct_map(inst, skeletons[int(t.category_ids[r])])
+        for r, inst in zip(keep, found, strict=True)
+    }
+
+
 def model_poses(dataset: Dataset, images: Path, model: str = "default") -> dict[int, ModelPose]:
     """:func:`dataset_poses` with the named pose model (``posemark.assist``), built once
     per process. One call at a time per process: MediaPipe graphs are not re-entrant
     (the CLI and the benchmark are single-threaded)."""
+    from posemark.assist.protocol import AssistError
     from posemark.assist.suggest import cached_model
 
     pose_model = cached_model(model)
+    if not trusted(pose_model):
+        raise AssistError(
+            f"pose model {pose_model.name!r} gives keypoint scores QA cannot trust as image "
+            "evidence (benchmarks/RESULTS.md: BlazePose flags 7 of 81 clean people); use a "
+            "model with calibrated_scores, e.g. yolo"
+        )
     return dataset_poses(dataset, images, lambda img, boxes: pose_model.predict(img, boxes))
+
+
+def trusted(pose_model: object) -> bool:
+    """Whether a model's keypoint scores say where it is sure (``calibrated_scores``):
+    image evidence trusts a keypoint by its score, and BlazePose's presence scores are
+    high on wrists it misplaces."""
+    return bool(getattr(pose_model, "calibrated_scores", False))

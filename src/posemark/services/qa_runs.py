@@ -9,6 +9,7 @@ with the item id and the instance id of the annotation document it concerns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,17 +175,54 @@ def project_findings(
 ) -> list[ProjectFinding]:
     """Every finding on the project, located by item and instance."""
     dataset, where = project_dataset_for_qa(session, project)
+    return _located(where, run_checks(dataset, config, only))
+
+
+def _located(
+    where: dict[int, tuple[int, str, str]], findings: list[Finding]
+) -> list[ProjectFinding]:
     out = []
-    for f in run_checks(dataset, config, only):
+    for f in findings:
         item_id, instance_id, file_name = where.get(f.annotation_id, (f.image_id, None, ""))
         out.append(ProjectFinding(f, item_id, instance_id, file_name))
     return out
 
 
 def item_findings(
-    session: Session, project: Project, item_id: int, config: QaConfig | None = None
+    session: Session,
+    project: Project,
+    item_id: int,
+    config: QaConfig | None = None,
+    pixels: Callable[[], NDArray[np.uint8]] | None = None,
+    model: str = "default",
 ) -> list[ProjectFinding]:
     """Findings on one item, judged against the body prior of the whole project (the
     video checks need the neighbouring frames, so they run on the project and are
-    filtered to the item)."""
-    return [f for f in project_findings(session, project, config) if f.item_id == item_id]
+    filtered to the item). With ``pixels`` (the item's image, read only when needed)
+    the pose model looks at the item's people too: image evidence
+    (``qa.model_agreement``) for this item, about 20-50 ms per person with the default
+    model. A model that cannot run, or whose scores are not calibrated (BlazePose, the
+    fallback when YOLO's weights are absent), leaves the geometric findings alone."""
+    from posemark.assist.protocol import AssistError
+    from posemark.assist.suggest import cached_model
+    from posemark.services.qa_model import rows_poses, trusted
+
+    dataset, where = project_dataset_for_qa(session, project)
+    poses = None
+    rows = np.array(
+        [
+            r
+            for r, aid in enumerate(dataset.instances.ids)
+            if where.get(int(aid), (0,))[0] == item_id
+        ],
+        dtype=np.int64,
+    )
+    if pixels is not None and len(rows):
+        try:
+            pose_model = cached_model(model)
+            if trusted(pose_model):  # else no image evidence: geometry alone
+                poses = rows_poses(dataset, rows, pixels(), pose_model.predict)
+        except AssistError:
+            poses = None
+    found = _located(where, run_checks(dataset, config, poses=poses))
+    return [f for f in found if f.item_id == item_id]

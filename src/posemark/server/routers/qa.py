@@ -13,8 +13,9 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep
+from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep, SettingsDep
 from posemark.services.qa_runs import item_findings, project_findings
+from posemark.services.suggest import load_rgb
 from posemark.services.workflow import settings_for, visible_items
 from posemark.store.models import Item
 
@@ -39,8 +40,11 @@ def project_qa(access: ProjectDep, caller: CurrentUser, db: DB) -> dict[str, Any
 
 
 @router.get("/items/{iid}/qa")
-def item_qa(access: ItemDep, db: DB) -> dict[str, Any]:
-    project = access.project.project
+def item_qa(access: ItemDep, db: DB, settings: SettingsDep) -> dict[str, Any]:
+    """The item's findings, with image evidence: the pose model looks at its people."""
+    project, item = access.project.project, access.item
     config = settings_for(db, project.id).qa_config()
-    found = [f.as_dict() for f in item_findings(db, project, access.item.id, config)]
-    return {"item_id": access.item.id, "findings": found}
+    found = item_findings(
+        db, project, item.id, config, pixels=lambda: load_rgb(settings, project, item)
+    )
+    return {"item_id": item.id, "findings": [f.as_dict() for f in found]}
