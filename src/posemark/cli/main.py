@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "custom_export",
     "qa",
     "report",
+    "review",
     "predict",
     "track",
 )
