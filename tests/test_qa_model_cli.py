@@ -60,7 +60,7 @@ def test_unknown_model_and_missing_folder_fail(coco: Path, tmp_path: Path) -> No
 
 
 def test_a_model_with_uncalibrated_scores_is_refused(coco: Path) -> None:
-    """BlazePose's presence scores stay high on wrists it misplaces (7 of 81 clean people
+    """BlazePose's presence scores stay high on wrists it misplaces (12 of 81 clean people
     flagged, benchmarks/RESULTS.md): QA refuses it as image evidence, naming why."""
     args = ["qa", str(coco), "--images", str(coco.parent), "--model", "mediapipe"]
     result = runner.invoke(app, args)
