@@ -248,8 +248,8 @@ def model_poses(dataset: Dataset, images: Path, model: str = "default") -> dict[
     if not trusted(pose_model):
         raise AssistError(
             f"pose model {pose_model.name!r} gives keypoint scores QA cannot trust as image "
-            "evidence (benchmarks/RESULTS.md: as evidence BlazePose flags 12 of 81 clean people); use a "
-            "model with calibrated_scores, e.g. yolo"
+            "evidence (benchmarks/RESULTS.md: as evidence BlazePose flags 12 of 81 clean "
+            "people); use a model with calibrated_scores, e.g. yolo"
         )
     return dataset_poses(dataset, images, lambda img, boxes: pose_model.predict(img, boxes))
 
