@@ -114,6 +114,7 @@ CASES: dict[str, Case] = {
     "resolve-comment": Case("PATCH", "/api/comments/{cid}", "submitted", SEE, {"resolved": True}),
     "history": Case("GET", "/api/items/{iid}/history", "submitted", SEE),
     "version": Case("GET", "/api/items/{iid}/history/1", "submitted", SEE),
+    "changes": Case("GET", "/api/items/{iid}/history/1/changes", "submitted", SEE),
     "restore-annotating": Case(
         "POST", "/api/items/{iid}/restore", "annotating", WORK, {"version": 1, "base_version": 1}
     ),
