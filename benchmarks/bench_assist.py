@@ -57,7 +57,15 @@ TESTDATA = ROOT.parent / "shared" / "testdata"
 DATASETS = {
     "coco": (TESTDATA / "coco/mmpose_coco/test_coco.json", "coco17"),
     "crowdpose": (TESTDATA / "crowdpose/mmpose_crowdpose/test_crowdpose.json", "crowdpose14"),
+    # not in the default run (--datasets aic,posetrack): more people for the same figures
+    "aic": (TESTDATA / "aic/mmpose_aic/test_aic.json", "aic14"),
+    "posetrack": (
+        TESTDATA / "posetrack/mmpose_posetrack18/annotations/test_posetrack18_val.json",
+        "posetrack17",
+    ),
 }
+IMAGE_ROOTS = {"posetrack": TESTDATA / "posetrack/mmpose_posetrack18"}
+DEFAULT_DATASETS = ("coco", "crowdpose")
 METHODS = ("peer-solution", "mediapipe", "mediapipe-fast", "yolo")
 MODES = ("auto", "box")
 MIN_SCORE = 0.3  # the editor's default: keypoints below it arrive unlabeled
@@ -116,7 +124,8 @@ def _load(name: str) -> tuple[dict[str, Any], Path, Any]:
     from posemark.schemas import load_builtin
 
     path, skeleton = DATASETS[name]
-    return json.loads(path.read_text()), path.parent, load_builtin(skeleton)
+    folder = IMAGE_ROOTS.get(name, path.parent)
+    return json.loads(path.read_text()), folder, load_builtin(skeleton)
 
 
 def _people(gt: dict[str, Any], image_id: int) -> list[dict[str, Any]]:
@@ -253,7 +262,7 @@ def main() -> None:
     parser.add_argument("--one", nargs=3, metavar=("METHOD", "DATASET", "MODE"))
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--datasets", default=",".join(DEFAULT_DATASETS))
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument(
         "--options", default="", help="model options as JSON, e.g. '{\"threads\": 1}'"

@@ -91,8 +91,24 @@ def test_coco17_source_to_mpii_derives_pelvis_thorax_head_top() -> None:
     np.testing.assert_allclose(
         m.points[mpii.index("head_top")], eyes + 0.5 * (eyes - (p[5] + p[6]) / 2)
     )
-    # COCO has no mouth: the upper neck cannot be derived
-    assert table["upper_neck"] is None and m.visibility[mpii.index("upper_neck")] == 0
+    # COCO has no mouth: the upper neck lies halfway from the shoulders to the nose
+    np.testing.assert_allclose(
+        m.points[mpii.index("upper_neck")], 0.5 * p[0] + 0.25 * (p[5] + p[6])
+    )
+    assert m.visibility[mpii.index("upper_neck")] == 2
+
+
+def test_posetrack_head_bottom_is_the_upper_neck() -> None:
+    posetrack = load_builtin("posetrack17")
+    blaze = load_builtin("blazepose33")
+    from_coco = dict(zip(posetrack.keypoints, mapping_table(COCO, posetrack), strict=True))
+    assert from_coco["head_bottom"] == (
+        ("nose", 0.5), ("left_shoulder", 0.25), ("right_shoulder", 0.25),
+    )  # fmt: skip
+    from_blaze = dict(zip(posetrack.keypoints, mapping_table(blaze, posetrack), strict=True))
+    assert {name for name, _ in from_blaze["head_bottom"] or ()} == {
+        "left_shoulder", "right_shoulder", "mouth_left", "mouth_right",
+    }  # fmt: skip
 
 
 def test_every_builtin_skeleton_maps_its_body_keypoints_from_blazepose() -> None:

@@ -18,10 +18,11 @@ use the person's own left and right):
 | neck / thorax | - | mid-shoulders | mid-shoulders | mid-shoulders | mid-shoulders |
 | hip / pelvis | - | mid-hips | - | - | mid-hips |
 | head (top) / head_top | - | eyes + 1.5 (eyes - mouth) | same | same | same |
-| upper_neck | - | - | - | - | 0.6 mid-shoulders + 0.4 mid-mouth |
+| upper_neck (PoseTrack: head_bottom) | - | - | - | - | 0.6 mid-shoulders + 0.4 mid-mouth |
 
 From COCO-17 sources (YOLO-pose models) the same table applies, with the head top
-derived as eyes + 0.5 (eyes - shoulders) because COCO has no mouth points.
+derived as eyes + 0.5 (eyes - shoulders) and the upper neck (PoseTrack's head_bottom)
+halfway from the shoulders to the nose, because COCO has no mouth points.
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ _UPPER_NECK = (
     ("mouth_right", 0.2),
 )
 
+_UPPER_NECK_BODY = (
+    ("nose", 0.5),
+    ("left_shoulder", 0.25),
+    ("right_shoulder", 0.25),
+)
+
 Formula = tuple[tuple[str, float], ...]
 
 #: target name -> candidate formulas, the first whose parts all exist in the source wins
@@ -76,7 +83,8 @@ DERIVED: dict[str, tuple[Formula, ...]] = {
     "head": (_HEAD_TOP_FACE, _HEAD_TOP_BODY),
     "head_top": (_HEAD_TOP_FACE, _HEAD_TOP_BODY),
     "top_head": (_HEAD_TOP_FACE, _HEAD_TOP_BODY),
-    "upper_neck": (_UPPER_NECK,),
+    "upper_neck": (_UPPER_NECK, _UPPER_NECK_BODY),
+    "head_bottom": (_UPPER_NECK, _UPPER_NECK_BODY),  # PoseTrack's name for it
 }
 
 

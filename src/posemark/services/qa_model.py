@@ -96,8 +96,6 @@ keypoint, slack). Contour points beside a joint (MPII-TRB) are :data:`_SIDE_POIN
 
 _NEAR_FORMULAS: dict[str, tuple[tuple[str, float], ...]] = {
     "neck": (("left_shoulder", 0.5), ("right_shoulder", 0.5)),
-    # the bottom of the head (PoseTrack), halfway from the shoulders to the nose
-    "head_bottom": (("nose", 0.5), ("left_shoulder", 0.25), ("right_shoulder", 0.25)),
 }
 
 
@@ -110,7 +108,7 @@ def _stand_in(model: Skeleton, name: str) -> Source | None:
     weights = _NEAR_FORMULAS.get(name) or (
         _NEAR_FORMULAS["neck"] if re.fullmatch(r"(left|right)_neck", name) else None
     )
-    if weights is not None:  # MPII-TRB's sides of the neck, PoseTrack's head bottom
+    if weights is not None:  # MPII-TRB's sides of the neck
         if all(n in model.keypoints for n, _ in weights):
             return (tuple((model.index(n), w) for n, w in weights), DERIVED_SLACK)
         return None
