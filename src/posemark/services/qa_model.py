@@ -94,24 +94,17 @@ _NEAR: tuple[tuple[re.Pattern[str], str, float], ...] = (
 keypoint, slack). Contour points beside a joint (MPII-TRB) are :data:`_SIDE_POINT`."""
 
 
-_NEAR_FORMULAS: dict[str, tuple[tuple[str, float], ...]] = {
-    "neck": (("left_shoulder", 0.5), ("right_shoulder", 0.5)),
-}
-
-
 def _stand_in(model: Skeleton, name: str) -> Source | None:
     """The model keypoint near a keypoint the model does not have, with its slack."""
     side = _SIDE_POINT.match(name)
     if side is not None:
         joint = f"{side[2]}_{'elbow' if side[3] == 'bow' else side[3]}"
         return (((model.index(joint), 1.0),), SIDE_SLACK) if joint in model.keypoints else None
-    weights = _NEAR_FORMULAS.get(name) or (
-        _NEAR_FORMULAS["neck"] if re.fullmatch(r"(left|right)_neck", name) else None
-    )
-    if weights is not None:  # MPII-TRB's sides of the neck
-        if all(n in model.keypoints for n, _ in weights):
-            return (tuple((model.index(n), w) for n, w in weights), DERIVED_SLACK)
-        return None
+    if re.fullmatch(r"(left|right)_neck", name):  # MPII-TRB's sides of the neck
+        (neck,) = mapping_table(model, Skeleton("neck", ("neck",)))
+        if neck is None:
+            return None
+        return (tuple((model.index(n), w) for n, w in neck), DERIVED_SLACK)
     for pattern, replacement, slack in _NEAR:
         if pattern.match(name):
             joint = pattern.sub(replacement, name)
@@ -186,14 +179,7 @@ def dataset_poses(
         path = image_path(images, frames.file_names[f])
         if path is None:
             continue
-        boxes, keep = [], []
-        for r in rows:
-            k = skeletons[int(t.category_ids[r])].num_keypoints
-            lab = t.visibility[r, :k] > 0
-            box = prompt_box(t.bbox[r], t.points[r, :k][lab])
-            if np.all(np.isfinite(box)):
-                boxes.append(box)
-                keep.append(int(r))
+        boxes, keep = _prompts(dataset, rows)
         if not keep:
             continue
         seen = {} if cache is None else cache
@@ -211,6 +197,22 @@ def dataset_poses(
     return out
 
 
+def _prompts(
+    dataset: Dataset, rows: NDArray[np.int64]
+) -> tuple[list[NDArray[np.float64]], list[int]]:
+    """The prompt box of each row that has one (:func:`prompt_box`), and those rows."""
+    t = dataset.instances
+    sizes = {c.id: c.skeleton.num_keypoints for c in dataset.categories}
+    boxes, keep = [], []
+    for r in rows:
+        k = sizes[int(t.category_ids[r])]
+        box = prompt_box(t.bbox[r], t.points[r, :k][t.visibility[r, :k] > 0])
+        if np.all(np.isfinite(box)):
+            boxes.append(box)
+            keep.append(int(r))
+    return boxes, keep
+
+
 def rows_poses(
     dataset: Dataset, rows: NDArray[np.int64], pixels: NDArray[np.uint8], predict: Predict
 ) -> dict[int, ModelPose]:
@@ -218,14 +220,7 @@ def rows_poses(
     pixels already read): one model call prompted with every row's box."""
     t = dataset.instances
     skeletons = {c.id: c.skeleton for c in dataset.categories}
-    boxes, keep = [], []
-    for r in rows:
-        k = skeletons[int(t.category_ids[r])].num_keypoints
-        lab = t.visibility[r, :k] > 0
-        box = prompt_box(t.bbox[r], t.points[r, :k][lab])
-        if np.all(np.isfinite(box)):
-            boxes.append(box)
-            keep.append(int(r))
+    boxes, keep = _prompts(dataset, rows)
     if not keep:
         return {}
     found = predict(pixels, np.array(boxes))
