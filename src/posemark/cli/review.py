@@ -7,8 +7,9 @@ its rights are checked, exactly as for a manager clicking the buttons.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -56,25 +57,19 @@ def gold(
     """Mark items as gold and mix them into annotators' jobs."""
     from sqlalchemy import select
 
-    from posemark.services.errors import ServiceError
     from posemark.services.gold import mark_gold
     from posemark.store.models import Item
 
-    _settings, store = _open(data, db)
-    try:
-        with store.session() as session:
-            access, user = _manager_access(session, project, actor)
-            rows = dict(
-                session.execute(
-                    select(Item.file_name, Item.id).where(Item.project_id == access.project.id)
-                ).all()
-            )
-            ids = [_item_id(ref, rows) for ref in items]
-            done = mark_gold(session, access, user, ids, annotators=annotators or None)
-    except ServiceError as exc:
-        fail(escape(exc.message))
-    finally:
-        store.dispose()
+    def act(session: Session, access: ProjectAccess, user: User) -> dict[str, Any]:
+        rows = dict(
+            session.execute(
+                select(Item.file_name, Item.id).where(Item.project_id == access.project.id)
+            ).all()
+        )
+        ids = [_item_id(ref, rows) for ref in items]
+        return mark_gold(session, access, user, ids, annotators=annotators or None)
+
+    done = _as_manager(data, db, project, actor, act)
     out.print(Text(f"{len(done['gold'])} gold item(s); {done['replicas']} annotator copies"))
 
 
@@ -94,19 +89,38 @@ def overlap(
 ) -> None:
     """Send a share of the items to several annotators each, for agreement figures."""
     from posemark.services.agreement import assign_overlap
+
+    done = _as_manager(
+        data,
+        db,
+        project,
+        actor,
+        lambda session, access, user: assign_overlap(session, access, user, share, per_item, seed),
+    )
+    n = len(done["items"])
+    out.print(Text(f"{n} overlap item(s), {per_item} annotators each; {done['replicas']} copies"))
+
+
+def _as_manager(
+    data: Path,
+    db: str | None,
+    project: str,
+    actor: str,
+    act: Callable[[Session, ProjectAccess, User], dict[str, Any]],
+) -> dict[str, Any]:
+    """Run ``act`` on the project as ``actor`` (the services check the rights); any
+    refusal ends the command with its message, having written nothing."""
     from posemark.services.errors import ServiceError
 
     _settings, store = _open(data, db)
     try:
         with store.session() as session:
             access, user = _manager_access(session, project, actor)
-            done = assign_overlap(session, access, user, share, per_item, seed)
+            return act(session, access, user)
     except ServiceError as exc:
         fail(escape(exc.message))
     finally:
         store.dispose()
-    n = len(done["items"])
-    out.print(Text(f"{n} overlap item(s), {per_item} annotators each; {done['replicas']} copies"))
 
 
 def _manager_access(session: Session, project: str, actor: str) -> tuple[ProjectAccess, User]:
