@@ -32,6 +32,20 @@ def two_images(coco_dir: Path, tmp_path: Path) -> Path:
     return folder
 
 
+def _clip(coco_dir: Path, tmp_path: Path, frames: int) -> Path:
+    """An H.264 clip repeating COCO image 785 (one person), cropped to even sides."""
+    frame = cv2.imread(str(coco_dir / "000000000785.jpg"))[:, :, ::-1]
+    frame = np.ascontiguousarray(frame[:424, :640])
+    video = tmp_path / "clip.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 640, 424, "yuv420p"
+        for _ in range(frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return video
+
+
 def _predict(*args: str) -> list[dict]:  # type: ignore[type-arg]
     result = runner.invoke(app, ["predict", *args])
     assert result.exit_code == 0, result.output
@@ -161,15 +175,7 @@ def test_ray_engine_matches_local(two_images: Path, tmp_path: Path) -> None:
 
 
 def test_video_frames_in_two_worker_processes(coco_dir: Path, tmp_path: Path) -> None:
-    frame = cv2.imread(str(coco_dir / "000000000785.jpg"))[:, :, ::-1]
-    frame = np.ascontiguousarray(frame[:424, :640])
-    video = tmp_path / "clip.mp4"
-    with av.open(str(video), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 640, 424, "yuv420p"
-        for _ in range(2):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
+    video = _clip(coco_dir, tmp_path, 2)
     results = _predict(
         str(video),
         "--out",
@@ -200,15 +206,7 @@ def test_video_frame_ids_come_from_the_ground_truth(
 ) -> None:
     """Frames are matched to GT images by ``clip.mp4#N`` names or ``video`` + frame
     fields; frames the GT lacks are skipped (their results could not be scored)."""
-    frame = cv2.imread(str(coco_dir / "000000000785.jpg"))[:, :, ::-1]
-    frame = np.ascontiguousarray(frame[:424, :640])
-    video = tmp_path / "clip.mp4"
-    with av.open(str(video), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 640, 424, "yuv420p"
-        for _ in range(3):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
+    video = _clip(coco_dir, tmp_path, 3)
     source = json.loads((coco_dir / "test_coco.json").read_text())
     person = next(a for a in source["annotations"] if a["image_id"] == 785)
     gt = {
