@@ -21,7 +21,11 @@ class PoseModel(Protocol):
     (box-prompted); with None it finds every person itself (automatic). Instances carry
     points in image pixels, visibility 2 for every keypoint the model outputs, per-keypoint
     ``scores`` in [0, 1], an instance ``score``, a ``bbox``, ``source=Source.MODEL`` and
-    ``confirmed=False``."""
+    ``confirmed=False``.
+
+    Optional: ``calibrated_scores = True`` on a model whose keypoint scores say where it
+    is sure (the YOLO backends); QA uses a model's pose as image evidence only then
+    (``services/qa_model.trusted``)."""
 
     name: str
     skeleton: Skeleton

@@ -164,9 +164,6 @@ class _RecordClass(_Record):
     def __init__(self, *args: Any) -> None:  # state arrives through __setstate__
         pass
 
-    def __reduce__(self) -> Any:  # pragma: no cover - never pickled again
-        raise TypeError("checkpoint records are read-only")
-
 
 def _convert(obj: Any) -> Any:
     """Stand-ins with a module-like state become :class:`Module`, containers recurse."""

@@ -17,22 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import onnx
+from onnx import helper, numpy_helper
 
 from posemark.assist.protocol import AssistError
 from posemark.assist.torch_checkpoint import Module
 
 OPSET = 17
-
-
-def _import_onnx() -> Any:
-    try:
-        import onnx
-        from onnx import helper, numpy_helper
-    except ImportError as exc:  # pragma: no cover - onnx is a core dependency
-        from posemark.assist.protocol import MissingExtraError
-
-        raise MissingExtraError("the YOLO-pose graph builder needs the 'onnx' package") from exc
-    return onnx, helper, numpy_helper
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +38,6 @@ class HeadSpec:
 
 class _Graph:
     def __init__(self) -> None:
-        _, self.helper, self.numpy_helper = _import_onnx()
         self.nodes: list[Any] = []
         self.inits: list[Any] = []
         self._n = 0
@@ -58,12 +48,12 @@ class _Graph:
 
     def const(self, array: np.ndarray, hint: str = "c") -> str:
         name = self.name(hint)
-        self.inits.append(self.numpy_helper.from_array(np.asarray(array), name))
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
     def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs: Any) -> Any:
         outs = [self.name(op_type.lower()) for _ in range(n_out)]
-        self.nodes.append(self.helper.make_node(op_type, inputs, outs, **attrs))
+        self.nodes.append(helper.make_node(op_type, inputs, outs, **attrs))
         return outs[0] if n_out == 1 else outs
 
     # -- ultralytics building blocks -------------------------------------------------
@@ -207,7 +197,6 @@ class _Graph:
 def build_pose_graph(model: Module) -> tuple[bytes, HeadSpec]:
     """A serialized ONNX model (input ``images``: (1, 3, H, W) RGB in [0, 1], H and W
     multiples of 32) and what its outputs mean, from an Ultralytics ``PoseModel``."""
-    onnx, helper, _ = _import_onnx()
     layers = list(model.child("model").children.values())
     head = layers[-1]
     if head.kind != "Pose":
