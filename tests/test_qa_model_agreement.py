@@ -215,3 +215,23 @@ def test_points_the_model_lacks_are_judged_by_a_stand_in(
         keys = _keys(run_checks(moved, only=["model_agreement"], poses=poses), "model_agreement")
         caught += (int(t.ids[r]), keypoint, "warning") in keys
     assert caught >= max(1, (2 * len(seen)) // 3), (caught, len(seen))
+
+
+def test_scale_of_a_person_without_box(testdata: Path) -> None:
+    """Without area or box the person scale is the labeled points' box, unless the
+    model's box is smaller: a displaced label widens its own box and would shrink the
+    very distance that shows it. COCO's area always wins."""
+    from posemark.qa.checks import _categories
+    from posemark.qa.model_agreement import _area_scale
+
+    trb = _read(testdata, "mpii/mmpose_mpii/test_mpii_trb.json")
+    (c,) = list(_categories(trb))
+    labels = _area_scale(c)
+    assert np.isfinite(labels).all() and not (c.bbox[:, 2] > 0).any()
+    smaller, larger = labels * 0.8, labels * 1.2
+    np.testing.assert_allclose(_area_scale(c, smaller), smaller)
+    np.testing.assert_allclose(_area_scale(c, larger), labels)
+    np.testing.assert_allclose(_area_scale(c, np.full(len(labels), np.nan)), labels)
+    coco = _read(testdata, f"{COCO}/test_coco.json")
+    (cc,) = list(_categories(coco))
+    np.testing.assert_allclose(_area_scale(cc, np.full(len(cc.rows), 1.0)), np.sqrt(cc.area))

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from fastapi.testclient import TestClient
 from serverkit import Server
+
+from posemark.services.qa_runs import item_findings
+from posemark.services.suggest import load_rgb
+from posemark.store.models import Item, Project
 
 
 def _items(admin: TestClient, pid: int) -> dict[str, int]:
@@ -85,7 +90,9 @@ def test_access(server: Server, admin: TestClient, coco_project: int) -> None:
     assert r.json()["findings"] == []
 
 
-def test_item_findings_carry_image_evidence(admin: TestClient, coco_project: int) -> None:
+def test_item_findings_carry_image_evidence(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
     """The item's QA looks at its image with the pose model: a whole body labeled left
     for right (what a person seen from behind would look like to the geometry alone)
     is reported by model_agreement on that item; the project-wide list, run without
@@ -111,3 +118,21 @@ def test_item_findings_carry_image_evidence(admin: TestClient, coco_project: int
     assert "mirrored" in model[0]["message"]
     listed = admin.get(f"/api/projects/{coco_project}/qa").json()
     assert "model_agreement" not in listed["counts"]
+    # with a model whose scores QA does not trust (BlazePose, the fallback default) the
+    # item keeps its geometric findings and its image is not even read
+    reads: list[int] = []
+    with server.session() as session:
+        project = session.get(Project, coco_project)
+        item = session.get(Item, iid)
+        assert project is not None and item is not None
+
+        def pixels() -> np.ndarray:
+            reads.append(1)
+            return load_rgb(server.settings, project, item)
+
+        checks = {}
+        for model in ("mediapipe", "yolo"):
+            found = item_findings(session, project, iid, pixels=pixels, model=model)
+            checks[model] = {f.finding.check for f in found}
+    assert "model_agreement" not in checks["mediapipe"]
+    assert "model_agreement" in checks["yolo"] and len(reads) == 1
