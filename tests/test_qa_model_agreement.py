@@ -17,7 +17,7 @@ import pytest
 from posemark import formats
 from posemark.model.dataset import Dataset
 from posemark.qa import Finding, run_checks
-from posemark.qa.model_agreement import ModelPose
+from posemark.qa.evidence import ModelPose
 from posemark.services.qa_model import model_poses
 
 Poses = dict[int, ModelPose]
@@ -221,11 +221,11 @@ def test_scale_of_a_person_without_box(testdata: Path) -> None:
     """Without area or box the person scale is the labeled points' box, unless the
     model's box is smaller: a displaced label widens its own box and would shrink the
     very distance that shows it. COCO's area always wins."""
-    from posemark.qa.checks import _categories
     from posemark.qa.model_agreement import _area_scale
+    from posemark.qa.rows import categories
 
     trb = _read(testdata, "mpii/mmpose_mpii/test_mpii_trb.json")
-    (c,) = list(_categories(trb))
+    (c,) = list(categories(trb))
     labels = _area_scale(c)
     assert np.isfinite(labels).all() and not (c.bbox[:, 2] > 0).any()
     smaller, larger = labels * 0.8, labels * 1.2
@@ -233,5 +233,5 @@ def test_scale_of_a_person_without_box(testdata: Path) -> None:
     np.testing.assert_allclose(_area_scale(c, larger), labels)
     np.testing.assert_allclose(_area_scale(c, np.full(len(labels), np.nan)), labels)
     coco = _read(testdata, f"{COCO}/test_coco.json")
-    (cc,) = list(_categories(coco))
+    (cc,) = list(categories(coco))
     np.testing.assert_allclose(_area_scale(cc, np.full(len(cc.rows), 1.0)), np.sqrt(cc.area))

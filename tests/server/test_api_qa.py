@@ -3,11 +3,12 @@ filtered by what the caller may see."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from fastapi.testclient import TestClient
-from serverkit import Server
+from serverkit import Server, upload
 
 from posemark.services.qa_runs import item_findings
 from posemark.services.suggest import load_rgb
@@ -136,3 +137,39 @@ def test_item_findings_carry_image_evidence(
             checks[model] = {f.finding.check for f in found}
     assert "model_agreement" not in checks["mediapipe"]
     assert "model_agreement" in checks["yolo"] and len(reads) == 1
+
+
+def test_half_placed_first_person_breaks_no_page_and_no_submit(
+    admin: TestClient, testdata: Path
+) -> None:
+    """A new project's only person with 1 labeled keypoint (then 0): item QA, project QA,
+    report, gallery, instance review and Submit all answer, on the same connection."""
+    r = admin.post("/api/projects", json={"name": "first", "skeleton": "coco17"})
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    folder = testdata / "coco/mmpose_coco"
+    r = admin.post(f"/api/projects/{pid}/import", files=upload(folder, "000000000785.jpg"))
+    assert r.status_code == 200, r.text
+    iid = next(iter(_items(admin, pid).values()))
+    for placed in (1, 0):
+        keypoints: list[Any] = [[None, None, 0]] * 17
+        if placed:
+            keypoints = [[120.0, 80.0, 2], *keypoints[1:]]
+
+        def place(doc: dict[str, Any], kps: list[Any] = keypoints) -> None:
+            doc["instances"] = [{"id": "first", "keypoints": kps}]
+
+        _move(admin, iid, place)
+        for url in (
+            f"/api/items/{iid}/qa",
+            f"/api/projects/{pid}/qa",
+            f"/api/projects/{pid}/report",
+            f"/api/projects/{pid}/gallery?keypoint=nose",
+            f"/api/projects/{pid}/review/instances",
+        ):
+            answer = admin.get(url)
+            assert answer.status_code == 200, (url, answer.text)
+            assert "failed here" not in answer.text, url
+    r = admin.post(f"/api/items/{iid}/status", json={"status": "submitted"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "submitted"

@@ -14,7 +14,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from posemark.model.dataset import Dataset
     from posemark.qa import Finding, QaConfig
-    from posemark.qa.model_agreement import ModelPose
+    from posemark.qa.evidence import ModelPose
 
 from posemark.cli.console import escape, fail, out
 from posemark.cli.serve import DATA_HELP, DB_HELP

@@ -27,6 +27,7 @@ Details copied from the reference so that AP numbers are identical, not just clo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -172,4 +173,37 @@ def oks_matrix(
         idx = front[cols, :c]  # (n, c): labeled keypoint indices of these GTs
         packed = np.ascontiguousarray(terms[:, cols[:, None], idx])  # (D, n, c)
         out[:, cols] = packed.sum(axis=-1) / c
+    return out
+
+
+def oks_pairs(
+    dt_points: NDArray[np.float64],
+    gt_points: NDArray[np.float64],
+    gt_visibility: NDArray[Any],
+    gt_areas: NDArray[np.float64],
+    sigmas: ArrayLike,
+) -> NDArray[np.float64]:
+    """OKS of P given (detection, GT) pairs: shape (P,), each equal bit for bit to the
+    entry :func:`oks_matrix` gives for that pair.
+
+    For checks among many people of one image, where only a few pairs can match and
+    (D, G, K) for all of them would not fit in memory. Every GT must have a labeled
+    keypoint (the box fallback of :func:`oks_matrix` is not needed by callers)."""
+    k = gt_points.shape[1]
+    var = (_sigmas(sigmas, k) * 2) ** 2
+    out = np.zeros(len(gt_points), dtype=np.float64)
+    if len(out) == 0:
+        return out
+    labeled = np.asarray(gt_visibility) > 0
+    counts = labeled.sum(axis=1)
+    if (counts == 0).any():
+        raise ValueError("oks_pairs: every GT needs a labeled keypoint")
+    dx = dt_points[..., 0] - gt_points[..., 0]
+    dy = dt_points[..., 1] - gt_points[..., 1]
+    terms = np.exp(-((dx**2 + dy**2) / var / (gt_areas[:, None] + _EPS) / 2))
+    front = np.argsort(~labeled, axis=1, kind="stable")
+    for c in np.unique(counts):
+        rows = np.flatnonzero(counts == c)
+        packed = np.ascontiguousarray(terms[rows[:, None], front[rows, :c]])  # (n, c)
+        out[rows] = packed.sum(axis=-1) / c
     return out

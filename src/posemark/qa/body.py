@@ -14,19 +14,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from posemark.model.dataset import Dataset
 from posemark.model.skeleton import Skeleton
 from posemark.qa.anatomy import Bone, parse_name, part_index
-from posemark.qa.checks import _categories, _Rows
 from posemark.qa.config import QaConfig
 from posemark.qa.findings import Finding
-from posemark.qa.prior import (
-    ACTIVE_PRIOR,
-    BodyPrior,
-    fit_prior,
-    implied_heights,
-    reference_height,
-)
+from posemark.qa.inputs import CheckInput
+from posemark.qa.prior import implied_heights, reference_height
+from posemark.qa.rows import Rows
 
 _DEPTH = {
     "nose": 1,
@@ -43,11 +37,8 @@ _DEPTH = {
 }
 
 
-def _prior_bones(c: _Rows, config: QaConfig) -> list[Bone]:
-    prior = ACTIVE_PRIOR.get()
-    if prior is None:
-        prior = fit_prior(c.skeleton, c.points, c.labeled, config.prior_min_bones, BodyPrior())
-    return prior.bones(c.skeleton)
+def _prior_bones(inp: CheckInput, c: Rows) -> list[Bone]:
+    return inp.body_prior(c).bones(c.skeleton)
 
 
 def _touching(bones: list[Bone], keypoints: set[int]) -> NDArray[np.bool_]:
@@ -72,7 +63,7 @@ def _limit(bones: list[Bone], config: QaConfig) -> NDArray[np.float64]:
 
 
 def _inverted_pairs(
-    c: _Rows, bones: list[Bone], ratios: NDArray[np.float64], config: QaConfig
+    c: Rows, bones: list[Bone], ratios: NDArray[np.float64], config: QaConfig
 ) -> list[tuple[int, int, int, float, float]]:
     """(row, a, b, worst ratio as labeled, worst ratio swapped) for flip pairs whose
     swap turns long bones into normal ones. Only real bones count: a chain from a
@@ -106,17 +97,18 @@ def _inverted_pairs(
     return out
 
 
-def bone_length_outlier(dataset: Dataset, config: QaConfig) -> list[Finding]:
+def bone_length_outlier(inp: CheckInput) -> list[Finding]:
     """Bones longer than the rest of the body allows (see module doc).
 
     Long bones that a left/right swap of their ends explains are left to
     ``left_right_inversion``; a keypoint whose labeled bones are all long is reported
     once, as displaced.
     """
+    config = inp.config
     out: list[Finding] = []
     name = "bone_length_outlier"
-    for c in _categories(dataset):
-        bones = _prior_bones(c, config)
+    for c in inp.categories():
+        bones = _prior_bones(inp, c)
         covered = {i for b in bones for i in (b.a, b.b)}
         out.extend(far_from_neighbours(c, config, covered))
         if not bones:
@@ -175,7 +167,7 @@ def column_quantile(a: NDArray[np.float64], q: float) -> NDArray[np.float64]:
     return np.where(n > 0, out, np.nan)
 
 
-def far_from_neighbours(c: _Rows, config: QaConfig, skip: set[int]) -> list[Finding]:
+def far_from_neighbours(c: Rows, config: QaConfig, skip: set[int]) -> list[Finding]:
     """Keypoints that no anatomical bone covers (unnamed or non-human skeletons, Halpe's
     face and hand points, MPII-TRB's medial/lateral points): the prior is learned from
     the data alone.
@@ -227,7 +219,7 @@ def far_from_neighbours(c: _Rows, config: QaConfig, skip: set[int]) -> list[Find
     return out
 
 
-def limb_inversion(c: _Rows, config: QaConfig) -> list[Finding]:
+def limb_inversion(inp: CheckInput, c: Rows) -> list[Finding]:
     """Limb pairs labeled on the wrong side. Two cues, either suffices:
 
     - lengths: swapping the pair turns long bones into normal ones (see ``bone_ratio``);
@@ -243,7 +235,8 @@ def limb_inversion(c: _Rows, config: QaConfig) -> list[Finding]:
       view or a stride turns two parallel shins into an X. Measured: 2 of 193 clean
       pairs (crossed arms, crossed ankles), 78 % of injected swaps.
     """
-    bones = _prior_bones(c, config)
+    config = inp.config
+    bones = _prior_bones(inp, c)
     if not bones:
         return []
     ratios = bone_ratios(c.points, c.labeled, bones, config.prior_min_bones)
@@ -268,9 +261,7 @@ def limb_inversion(c: _Rows, config: QaConfig) -> list[Finding]:
     return out
 
 
-def _crossed_limbs(
-    c: _Rows, bones: list[Bone], config: QaConfig
-) -> list[tuple[int, int, int, str]]:
+def _crossed_limbs(c: Rows, bones: list[Bone], config: QaConfig) -> list[tuple[int, int, int, str]]:
     sk, p, lab = c.skeleton, c.points, c.labeled
     out = []
     for pa, pb in sk.flip_pairs:
@@ -371,7 +362,7 @@ def _segments_cross(
     return inner & (np.abs(den) > 1e-9)
 
 
-def mirrored_face(c: _Rows, config: QaConfig) -> list[Finding]:
+def mirrored_face(c: Rows, config: QaConfig) -> list[Finding]:
     """A face seen from the front (nose and both eyes labeled) with the eyes mirrored.
 
     Seen from the front with the nose below the eyes, the left eye is on the image's
@@ -403,9 +394,12 @@ def mirrored_face(c: _Rows, config: QaConfig) -> list[Finding]:
     return out
 
 
-def body_inversions(dataset: Dataset, config: QaConfig) -> list[Finding]:
+def body_inversions(inp: CheckInput) -> list[Finding]:
     out: list[Finding] = []
-    for c in _categories(dataset):
-        out.extend(limb_inversion(c, config))
-        out.extend(mirrored_face(c, config))
+    for c in inp.categories():
+        out.extend(limb_inversion(inp, c))
+        out.extend(mirrored_face(c, inp.config))
     return out
+
+
+CHECKS = (bone_length_outlier,)

@@ -21,41 +21,17 @@ module only compares arrays, so it stays a pure function like every other check.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from posemark.model.dataset import Dataset
 from posemark.qa.anatomy import parse_name
-from posemark.qa.checks import _categories, _Rows
 from posemark.qa.config import QaConfig
+from posemark.qa.evidence import Poses
 from posemark.qa.findings import Finding
-
-
-@dataclass(frozen=True, slots=True)
-class ModelPose:
-    """A model's pose of one annotated person in the dataset's skeleton: (K, 2) points
-    (NaN where the model gives none) and (K,) scores in [0, 1]."""
-
-    points: NDArray[np.float64]
-    scores: NDArray[np.float64]
-    slack: NDArray[np.float64] | None = None
-    """(K,) how far (x person scale) the model's point may lie from the labeled one for
-    a reason other than an error: 0 for a keypoint the model outputs itself; more for a
-    stand-in (a joint's centre for MPII-TRB's medial/lateral points beside it, a neck
-    or head top derived from other keypoints). Stand-ins only ever show a keypoint
-    displaced (farther than ``model_far`` + slack); agreement, inversions and the
-    overruling of geometric findings use the model's own keypoints only."""
-
-
-Poses = Mapping[int, ModelPose]
-
-ACTIVE_POSES: ContextVar[Poses | None] = ContextVar("ACTIVE_POSES", default=None)
-"""Per annotation id, the model's pose; None: no image evidence (the check finds
-nothing). Set by :func:`posemark.qa.run.run_checks`."""
+from posemark.qa.inputs import CheckInput
+from posemark.qa.rows import Rows
 
 #: checks whose findings are inferences from geometry that the image can overrule
 TEMPERED = ("left_right_inversion", "bone_length_outlier", "swapped_with_other_person")
@@ -74,7 +50,7 @@ class _Evidence:
     beyond: NDArray[np.float64]  # (R, K) d less the stand-in's slack (d for own points)
 
 
-def _evidence(c: _Rows, poses: Poses, config: QaConfig) -> _Evidence:
+def _evidence(c: Rows, poses: Poses, config: QaConfig) -> _Evidence:
     k = c.skeleton.num_keypoints
     m = np.full((len(c.rows), k, 2), np.nan)
     s = np.zeros((len(c.rows), k))
@@ -119,7 +95,7 @@ def _model_span(
     return np.where(use.sum(1) >= config.model_min_points, out, np.nan)
 
 
-def _area_scale(c: _Rows, model_span: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+def _area_scale(c: Rows, model_span: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
     """(R,) sqrt of the person's area: COCO's ``area``, else its box's, else its labeled
     points' box's. Unlike ``checks.person_scale`` (whose last resort is the points'
     diagonal) it measures every set alike, so one ``model_far`` suits MPII (no boxes)
@@ -148,7 +124,7 @@ def _median(
     return out
 
 
-def _inverted(c: _Rows, ev: _Evidence, config: QaConfig) -> NDArray[np.bool_]:
+def _inverted(c: Rows, ev: _Evidence, config: QaConfig) -> NDArray[np.bool_]:
     """(R,) the sided keypoints match the model mirrored, and not as labeled."""
     sided = np.zeros(c.skeleton.num_keypoints, dtype=bool)
     for a, b in c.skeleton.flip_pairs:
@@ -164,7 +140,7 @@ def _inverted(c: _Rows, ev: _Evidence, config: QaConfig) -> NDArray[np.bool_]:
         )
 
 
-def model_agreement(dataset: Dataset, config: QaConfig) -> list[Finding]:
+def model_agreement(inp: CheckInput) -> list[Finding]:
     """Whole-body inversions and displaced keypoints the model's pose shows (module doc).
 
     A keypoint is judged only where the model scores it at least ``model_min_score``
@@ -172,11 +148,11 @@ def model_agreement(dataset: Dataset, config: QaConfig) -> list[Finding]:
     ``model_min_points`` such keypoints is at most ``model_agree`` x scale. It is
     displaced when it lies more than ``model_far`` x scale from the model's keypoint.
     """
-    poses = ACTIVE_POSES.get()
+    poses, config = inp.poses, inp.config
     if not poses:
         return []
     out: list[Finding] = []
-    for c in _categories(dataset):
+    for c in inp.categories():
         ev = _evidence(c, poses, config)
         inverted = _inverted(c, ev, config)
         kp_names = c.skeleton.keypoints
@@ -205,9 +181,7 @@ def model_agreement(dataset: Dataset, config: QaConfig) -> list[Finding]:
     return out
 
 
-def temper(
-    findings: list[Finding], dataset: Dataset, config: QaConfig, poses: Poses
-) -> list[Finding]:
+def temper(findings: list[Finding], inp: CheckInput) -> list[Finding]:
     """``findings`` with those of :data:`TEMPERED` checks that the model contradicts
     turned into ``info`` (shown, not counted). Only on an instance that agrees with the
     model (see :func:`model_agreement`), a finding is contradicted when
@@ -222,10 +196,11 @@ def temper(
       and the torso keypoints each match the model as labeled in the same way (a head
       turned over the shoulder, which the image shows too).
     """
+    poses, config = inp.poses, inp.config
     if not poses:
         return findings
     confirmed: set[tuple[int, int, str, str]] = set()
-    for c in _categories(dataset):
+    for c in inp.categories():
         confirmed |= _confirmed(c, _evidence(c, poses, config), config)
     out = []
     for f in findings:
@@ -242,7 +217,7 @@ def temper(
     return out
 
 
-def _confirmed(c: _Rows, ev: _Evidence, config: QaConfig) -> set[tuple[int, int, str, str]]:
+def _confirmed(c: Rows, ev: _Evidence, config: QaConfig) -> set[tuple[int, int, str, str]]:
     """(image id, annotation id, keypoint name or "" for the instance, what) the model
     confirms as labeled, what being "position" or "side" (left/right); see :func:`temper`."""
     sk = c.skeleton
@@ -298,3 +273,6 @@ def _as_labeled(ev: _Evidence, r: int, group: list[int], config: QaConfig) -> bo
     """The group's keypoints match the model as labeled, not mirrored (summed distances)."""
     use = [i for i in group if ev.sure[r, i] and ev.sure_flip[r, i]]
     return bool(sum(ev.d[r, use]) <= config.model_side_ratio * sum(ev.d_flip[r, use]))
+
+
+CHECKS = (model_agreement,)

@@ -16,7 +16,6 @@ not move a 90th percentile.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,10 +23,6 @@ from numpy.typing import NDArray
 
 from posemark.model.skeleton import Skeleton
 from posemark.qa.anatomy import Bone, bones_of, with_chains
-
-ACTIVE_PRIOR: ContextVar[BodyPrior | None] = ContextVar("ACTIVE_PRIOR", default=None)
-"""A prior learned elsewhere (the project's, for one item's document); None: learn it from
-the dataset being checked. Set by :func:`posemark.qa.run.run_checks`."""
 
 LEARN_MIN_SAMPLES = 8
 """A bone's fraction is learned from the data when at least this many instances label it.

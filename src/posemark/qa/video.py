@@ -23,11 +23,12 @@ from collections import defaultdict
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from posemark.model.dataset import Dataset
-from posemark.qa.checks import _categories, _Rows
-from posemark.qa.config import QaConfig
 from posemark.qa.findings import Finding
+from posemark.qa.inputs import CheckInput
+from posemark.qa.rows import Rows
 
 
 def frame_order(dataset: Dataset) -> dict[int, tuple[str, int]]:
@@ -46,7 +47,7 @@ def frame_order(dataset: Dataset) -> dict[int, tuple[str, int]]:
     return out
 
 
-def _tracks(c: _Rows, order: dict[int, tuple[str, int]]) -> dict[tuple[str, int], list[int]]:
+def _tracks(c: Rows, order: dict[int, tuple[str, int]]) -> dict[tuple[str, int], list[int]]:
     """(video, track id) -> rows sorted by frame (one row per frame: the first wins)."""
     tracks = c.track_ids
     groups: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
@@ -56,25 +57,26 @@ def _tracks(c: _Rows, order: dict[int, tuple[str, int]]) -> dict[tuple[str, int]
     return {key: [rows[f] for f in sorted(rows)] for key, rows in groups.items()}
 
 
-def _frames(c: _Rows, order: dict[int, tuple[str, int]], rows: list[int]) -> NDArray[np.int64]:
+def _frames(c: Rows, order: dict[int, tuple[str, int]], rows: list[int]) -> NDArray[np.int64]:
     return np.array([order.get(int(c.image_ids[r]), ("", int(c.image_ids[r])))[1] for r in rows])
 
 
-def _pts(c: _Rows, rows: list[int] | NDArray[np.int64]) -> NDArray[np.float64]:
+def _pts(c: Rows, rows: list[int] | NDArray[np.int64]) -> NDArray[np.float64]:
     return np.where(c.labeled[rows][..., None], c.points[rows], np.nan)
 
 
-def _scale(c: _Rows, rows: list[int]) -> float:
+def _scale(c: Rows, rows: list[int]) -> float:
     s = c.scale[rows]
     s = s[np.isfinite(s)]
     return float(np.median(s)) if len(s) else float("nan")
 
 
-def track_jump(dataset: Dataset, config: QaConfig) -> list[Finding]:
+def track_jump(inp: CheckInput) -> list[Finding]:
     """A keypoint that leaves its track's path for one frame (see module doc)."""
+    config = inp.config
     out: list[Finding] = []
-    order = frame_order(dataset)
-    for c in _categories(dataset):
+    order = frame_order(inp.dataset)
+    for c in inp.categories():
         for (_video, track), rows in _tracks(c, order).items():
             if len(rows) < 3:
                 continue
@@ -113,11 +115,45 @@ def _mean_dist(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     return float(d.mean()) if len(d) else float("nan")
 
 
-def identity_switch(dataset: Dataset, config: QaConfig) -> list[Finding]:
+SWITCH_NEIGHBOURS = 8
+"""In a frame with more tracks than this, a track is compared only with the tracks whose
+poses lie nearest its own (before and after): a switch needs each pose to sit near the
+other's previous one, so far-apart people cannot exchange identities."""
+
+
+def _centroids(c: Rows, rows: list[int]) -> NDArray[np.float64]:
+    pts = np.where(c.labeled[rows][..., None], c.points[rows], np.nan)
+    with warnings.catch_warnings():  # a pose with no labeled keypoint has no centroid
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centre = np.nanmean(pts, axis=1)
+    return np.where(np.isfinite(centre), centre, 1e18)
+
+
+def _switch_candidates(
+    c: Rows, common: list[int], now: dict[int, int], before: dict[int, int]
+) -> list[tuple[int, int]]:
+    """Pairs of tracks (a < b) of one frame that could have exchanged poses."""
+    if len(common) <= SWITCH_NEIGHBOURS + 1:
+        return [(a, b) for i, a in enumerate(common) for b in common[i + 1 :]]
+    now_c = _centroids(c, [now[t] for t in common])
+    before_c = _centroids(c, [before[t] for t in common])
+    pairs: set[tuple[int, int]] = set()
+    for ask, tree_of in ((now_c, before_c), (before_c, now_c), (now_c, now_c)):
+        _, near = cKDTree(tree_of).query(ask, k=SWITCH_NEIGHBOURS + 1)
+        for i, row in enumerate(near):
+            for j in row:
+                if int(j) != i and int(j) < len(common):
+                    a, b = sorted((common[i], common[int(j)]))
+                    pairs.add((a, b))
+    return sorted(pairs)
+
+
+def identity_switch(inp: CheckInput) -> list[Finding]:
     """Two tracks whose poses are exchanged from one frame to the next (see module doc)."""
+    config = inp.config
     out: list[Finding] = []
-    order = frame_order(dataset)
-    for c in _categories(dataset):
+    order = frame_order(inp.dataset)
+    for c in inp.categories():
         by_frame: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
         scales: dict[tuple[str, int], float] = {}
         for (video, track), rows in _tracks(c, order).items():
@@ -129,20 +165,22 @@ def identity_switch(dataset: Dataset, config: QaConfig) -> list[Finding]:
             if not before:
                 continue
             common = sorted(set(now) & set(before))
-            for i, ta in enumerate(common):
-                for tb in common[i + 1 :]:
-                    scale = np.nanmean([scales[(video, ta)], scales[(video, tb)]])
-                    a1, b1 = _pts(c, [now[ta]])[0], _pts(c, [now[tb]])[0]
-                    a0, b0 = _pts(c, [before[ta]])[0], _pts(c, [before[tb]])[0]
-                    own = _mean_dist(a1, a0) + _mean_dist(b1, b0)
-                    swapped = _mean_dist(a1, b0) + _mean_dist(b1, a0)
-                    if not (np.isfinite(own) and np.isfinite(swapped) and scale > 0):
-                        continue
-                    if own > config.switch_min * scale and swapped * config.switch_ratio < own:
-                        msg = (
-                            f"tracks {ta} and {tb} exchange poses at frame {frame}: each is "
-                            f"{swapped / 2:.0f} px from the other's previous pose but "
-                            f"{own / 2:.0f} px from its own (identity switch?)"
-                        )
-                        out.append(c.finding("identity_switch", "warning", now[ta], None, msg))
+            for ta, tb in _switch_candidates(c, common, now, before):
+                scale = np.nanmean([scales[(video, ta)], scales[(video, tb)]])
+                a1, b1 = _pts(c, [now[ta]])[0], _pts(c, [now[tb]])[0]
+                a0, b0 = _pts(c, [before[ta]])[0], _pts(c, [before[tb]])[0]
+                own = _mean_dist(a1, a0) + _mean_dist(b1, b0)
+                swapped = _mean_dist(a1, b0) + _mean_dist(b1, a0)
+                if not (np.isfinite(own) and np.isfinite(swapped) and scale > 0):
+                    continue
+                if own > config.switch_min * scale and swapped * config.switch_ratio < own:
+                    msg = (
+                        f"tracks {ta} and {tb} exchange poses at frame {frame}: each is "
+                        f"{swapped / 2:.0f} px from the other's previous pose but "
+                        f"{own / 2:.0f} px from its own (identity switch?)"
+                    )
+                    out.append(c.finding("identity_switch", "warning", now[ta], None, msg))
     return out
+
+
+CHECKS = (track_jump, identity_switch)

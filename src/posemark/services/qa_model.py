@@ -23,7 +23,7 @@ from PIL import Image
 from posemark.assist.mapping import mapping_table
 from posemark.model import Instance, Skeleton
 from posemark.model.dataset import Dataset
-from posemark.qa.model_agreement import ModelPose
+from posemark.qa.evidence import ModelPose
 
 Predict = Callable[[NDArray[np.uint8], NDArray[np.float64]], list[Instance]]
 

@@ -63,11 +63,11 @@ def _project_prior(dataset: Any, config: Any) -> Any:
     """The body prior the checks learn from the whole project, fitted once: the full run
     hands it to every check (each would fit its own) and the per-item rechecks judge
     against the same one."""
-    from posemark.qa.checks import _categories
     from posemark.qa.prior import BodyPrior, fit_prior
+    from posemark.qa.rows import categories
 
     prior = BodyPrior()
-    for rows in _categories(dataset):
+    for rows in categories(dataset):
         fit_prior(rows.skeleton, rows.points, rows.labeled, config.prior_min_bones, prior)
     return prior
 
