@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from posemark.model import Category, Dataset, Frame, Instance
-from posemark.qa import CHECKS, check_document, run_checks
-from posemark.qa import crowd, video
+from posemark.qa import CHECKS, check_document, crowd, run_checks, video
 from posemark.schemas import load_builtin
 
 SK = load_builtin("coco17")
