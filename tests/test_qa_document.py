@@ -12,9 +12,9 @@ import pytest
 
 from posemark import formats
 from posemark.model.dataset import Dataset
+from posemark.model.errors import PoseValidationError
 from posemark.qa import BodyPrior, check_document, project_prior
 from posemark.schemas import load_builtin
-from posemark.services.errors import BadInput
 
 SK = load_builtin("coco17")
 KP = {n: i for i, n in enumerate(SK.keypoints)}
@@ -80,5 +80,5 @@ def test_project_prior_is_learned_and_used(coco: Dataset, testdata: Path) -> Non
 
 
 def test_bad_document_names_the_field() -> None:
-    with pytest.raises(BadInput, match="keypoints: expected 17"):
+    with pytest.raises(PoseValidationError, match="keypoints: expected 17"):
         check_document({"instances": [{"id": "a", "keypoints": []}]}, SK, 10, 10)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from posemark.model import Category, Dataset, Frame, Skeleton
+from posemark.model.document import to_instance, validate_document
 from posemark.qa.config import QaConfig
 from posemark.qa.findings import Finding
 from posemark.qa.prior import BodyPrior, fit_prior
@@ -24,8 +25,6 @@ def document_dataset(
     annotation_doc: dict[str, Any], skeleton: Skeleton, width: int, height: int
 ) -> Dataset:
     """The document as a one-image dataset; annotation ids are instance indices."""
-    from posemark.services.annotation import to_instance, validate_document
-
     doc = validate_document(annotation_doc, skeleton)
     category = Category(1, skeleton.name, skeleton, supercategory=skeleton.name)
     rows = []
