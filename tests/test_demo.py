@@ -17,10 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from posemark.cli.main import app
-from posemark.demo import DemoReport, make_demo_dataset, run_demo
+from posemark.demo import DemoReport, run_demo
 from posemark.formats.coco import dataset_to_dict
 from posemark.metrics.coco_eval import evaluate_keypoints
 from posemark.services.validate import validate_file
+from posemark.synthetic import make_demo_dataset
 
 runner = CliRunner()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from posemark.assist import suggest
+from posemark.model import Instance
 from posemark.schemas import load_builtin
 from posemark.track.propagate import propagate_model
 from posemark.video import open_video
@@ -24,9 +25,11 @@ def test_model_propagation_follows_the_same_person(testdata: Path) -> None:
         people = suggest(np.asarray(video.frame(0)), skeleton, model="mediapipe-fast")
         assert len(people) == 2
         left = min(people, key=lambda p: center(p.points, p.visibility)[0])
-        steps = propagate_model(
-            video, 0, left.points, left.visibility, 3, skeleton, model="mediapipe-fast"
-        )
+
+        def detect(image: np.ndarray, boxes: np.ndarray | None) -> list[Instance]:
+            return suggest(image, skeleton, boxes=boxes, model="mediapipe-fast")
+
+        steps = propagate_model(video, 0, left.points, left.visibility, 3, skeleton, detect)
     assert [s[0] for s in steps] == [1, 2, 3]
     start = center(left.points, left.visibility)
     for _, pts, vis, conf in steps:

@@ -2,7 +2,7 @@
 
 ``posemark serve --demo`` should show the editor at work before anyone has images of
 their own. Photos would tie the install to someone else's licence and a download, so the
-pictures are drawn here: the stick figures of :mod:`posemark.demo` (human proportions,
+pictures are drawn here: the stick figures of :mod:`posemark.synthetic` (human proportions,
 random poses) rendered as filled limbs, torso and head on varied rooms. Half of the
 images come with keypoint suggestions (source "model", not confirmed) a little off the
 drawn joints, as a pose model would place them, for the annotator to confirm or correct.
@@ -21,13 +21,14 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-# The demo module's pose generator is reused as is: one source of synthetic people.
-from posemark.demo import HEIGHT, WIDTH, _place, _stick_figure
 from posemark.schemas import load_builtin
 from posemark.services.importing import import_prepared
 from posemark.services.projects import create_project
 from posemark.services.settings import Settings
 from posemark.store.models import Project
+
+# The demo module's pose generator is reused as is: one source of synthetic people.
+from posemark.synthetic import HEIGHT, WIDTH, place, stick_figure
 
 DEMO_PROJECT = "Demo: people"
 DEMO_IMAGES = 12
@@ -138,8 +139,8 @@ def render_demo_images(
         draw = ImageDraw.Draw(image)
         people = []
         for _ in range(int(rng.integers(1, 4))):
-            body, away = _stick_figure(rng)
-            people.append((_place(rng, body), away))
+            body, away = stick_figure(rng)
+            people.append((place(rng, body), away))
         people.sort(key=lambda person: float(person[0][:, 1].max()))  # nearer ones last
         for xy, away in people:
             _draw_person(draw, xy, away, rng)

@@ -19,13 +19,19 @@ Two ways, both producing *proposals* the annotator must confirm:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from posemark.model import Skeleton
+from posemark.model import Instance, Skeleton
+from posemark.track.associate import Pose, associate
 from posemark.track.interpolate import interpolate_track
 from posemark.video.source import VideoSource
+
+BoxedDetect = Callable[[NDArray[np.uint8], NDArray[np.float64] | None], list[Instance]]
+"""A pose model on one image, prompted with person boxes (N, 4) or None for everybody."""
 
 FlowStep = tuple[int, NDArray[np.float64], NDArray[np.uint8], NDArray[np.float64]]
 
@@ -159,19 +165,18 @@ def propagate_model(
     visibility: NDArray[np.uint8],
     n_frames: int,
     skeleton: Skeleton,
-    model: str = "default",
+    detect: BoxedDetect,
     min_similarity: float = 0.1,
 ) -> list[FlowStep]:
     """Follow one track by pose-model detections, frame to frame.
 
-    Each frame is run through ``posemark.assist.suggest`` (mapped to ``skeleton``); the
+    Each frame is run through ``detect`` (a pose model prompted with the track's
+    previous box, its instances in ``skeleton``: ``posemark.assist.suggest`` bound to a
+    model, injected so that tracking does not depend on model assist); the
     detection best associated with the track's previous pose (Hungarian on OKS and box
     IoU, see ``posemark.track.associate``) continues it. The track ends (no more steps)
     when no detection is similar enough. Confidence is the model's per-keypoint score.
     """
-    from posemark.assist import suggest
-    from posemark.track.associate import Pose, associate
-
     step = 1 if n_frames > 0 else -1
     last = min(max(start_frame + n_frames, 0), video.frame_count - 1)
     prev = Pose.from_arrays(np.asarray(points, float), np.asarray(visibility, np.uint8))
@@ -180,7 +185,7 @@ def propagate_model(
     for index in range(start_frame + step, last + step, step):
         image = np.asarray(video.frame(index))
         box = prev.box[None, :] if prev.box is not None else None
-        found = suggest(image, skeleton, boxes=box, model=model)
+        found = detect(image, box)
         cands = [Pose.from_instance(inst) for inst in found]
         pairs = associate([prev], cands, sigmas=sigmas, min_similarity=min_similarity)
         if not pairs:
