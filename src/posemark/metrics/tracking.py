@@ -63,7 +63,7 @@ class TrackingScores:
     recall: float
 
     def as_dict(self) -> dict[str, float | int]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(slots=True)
@@ -195,7 +195,7 @@ class KeypointError:
     missed: int  # GT keypoints the estimate left unlabeled
 
     def as_dict(self) -> dict[str, float | int]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 def keypoint_error(

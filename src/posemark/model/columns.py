@@ -72,7 +72,7 @@ class RaggedBytes:
     def concat(cls, parts: Sequence[RaggedBytes]) -> RaggedBytes:
         if len(parts) == 1:
             return parts[0]
-        chunks: list[bytes] = []
+        chunks: list[bytes | NDArray[np.uint8]] = []
         chunk_ids = []
         for p in parts:
             chunk_ids.append(p._chunk + len(chunks))
@@ -96,7 +96,7 @@ class RaggedBytes:
 
     def values(self, start: int, stop: int) -> list[bytes | None]:
         """Rows ``start:stop`` at once (one conversion per column, not per row)."""
-        views = [memoryview(c) for c in self._chunks]
+        views = [_view(c) for c in self._chunks]
         present = self._present[start:stop].tolist()
         chunk = self._chunk[start:stop].tolist()
         starts = self._starts[start:stop].tolist()
@@ -112,7 +112,7 @@ class RaggedBytes:
     @property
     def nbytes(self) -> int:
         arrays = self._chunk.nbytes + self._starts.nbytes + self._ends.nbytes + self._present.nbytes
-        return sum(memoryview(c).nbytes for c in self._chunks) + arrays
+        return arrays + sum(int(_view(c).nbytes) for c in self._chunks)
 
     def spans(
         self,
@@ -125,3 +125,8 @@ class RaggedBytes:
     ]:
         """The raw storage, for builders that copy many columns into one buffer."""
         return self._chunks, self._chunk, self._starts, self._ends, self._present
+
+
+def _view(chunk: bytes | NDArray[np.uint8] | np.ndarray) -> memoryview:
+    """The chunk's bytes without a copy (an array exposes its buffer as ``.data``)."""
+    return chunk.data if isinstance(chunk, np.ndarray) else memoryview(chunk)

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from posemark.model.errors import PoseValidationError
-from posemark.model.instance import Instance, Source
+from posemark.model.instance import Instance
 from posemark.model.skeleton import Skeleton
+from posemark.model.visibility import Source
 
 
 class BadDocument(PoseValidationError):

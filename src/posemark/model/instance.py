@@ -9,7 +9,7 @@ what the annotator was asked for and what training code consumes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -130,7 +130,9 @@ class Instance:
                 f"found {flat.size}"
             )
         trip = flat.reshape(k, 3)
-        return cls(skeleton, trip[:, :2].copy(), trip[:, 2], **kwargs)
+        # the visibility column is validated and converted to uint8 by __post_init__
+        visibility = cast("NDArray[np.uint8]", trip[:, 2])
+        return cls(skeleton, trip[:, :2].copy(), visibility, **kwargs)
 
     @property
     def num_labeled(self) -> int:

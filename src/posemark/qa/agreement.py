@@ -48,7 +48,8 @@ def labeled_poses(document: Mapping[str, Any], k: int, where: str) -> list[Pose]
 
 def pair_keypoint_similarity(a: Pose, b: Pose, sigmas: NDArray[np.float64]) -> NDArray[np.float64]:
     """(K,) per keypoint: ks where both labeled, 0 where one did, NaN where neither."""
-    return _pair_ks(a.points[None], a.labeled[None], [a.area], b, sigmas)[0]
+    ks: NDArray[np.float64] = _pair_ks(a.points[None], a.labeled[None], [a.area], b, sigmas)[0]
+    return ks
 
 
 def _pair_ks(
@@ -68,7 +69,7 @@ def _pair_ks(
 
 def pair_oks(a: Pose, b: Pose, sigmas: NDArray[np.float64]) -> float:
     """Symmetric OKS of two instances (0 when neither has a labeled keypoint)."""
-    return _mean_ks(pair_keypoint_similarity(a, b, sigmas)[None])[0]
+    return float(_mean_ks(pair_keypoint_similarity(a, b, sigmas)[None])[0])
 
 
 def _mean_ks(ks: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -166,7 +167,7 @@ class Group:
         """Per keypoint the median of the members who labeled it (for matching)."""
         pts = np.stack([p.points for p in self.members.values()])
         vis = np.stack([p.visibility for p in self.members.values()])
-        labeled = (vis > 0).any(axis=0)
+        labeled = np.asarray((vis > 0).any(axis=0), dtype=bool)
         with np.errstate(all="ignore"):
             centre = np.where(labeled[:, None], _nanmedian(pts), np.nan)
         return Pose(
@@ -233,7 +234,7 @@ def merge_group(group: Group, instance_id: str) -> dict[str, Any]:
             keypoints.append([None, None, 0])
     drawn = [p.bbox for p in members if p.drawn and p.bbox is not None]
     if len(drawn) * 2 > len(members):
-        bbox = [float(v) for v in np.median(np.stack(drawn), axis=0)]
+        bbox: list[float] | None = [float(v) for v in np.median(np.stack(drawn), axis=0)]
         mode = "drawn"
     else:
         points = np.array([[kp[0] or 0.0, kp[1] or 0.0] for kp in keypoints])

@@ -263,7 +263,7 @@ def limb_inversion(inp: CheckInput, c: Rows) -> list[Finding]:
 
 def _crossed_limbs(c: Rows, bones: list[Bone], config: QaConfig) -> list[tuple[int, int, int, str]]:
     sk, p, lab = c.skeleton, c.points, c.labeled
-    out = []
+    out: list[tuple[int, int, int, str]] = []
     for pa, pb in sk.flip_pairs:
         side, part = parse_name(sk.keypoints[pa])
         if part not in ("elbow", "wrist", "knee", "ankle") or side is None:
@@ -325,7 +325,8 @@ def _folds_when_swapped(
     )
     ok = lab[:, pl] & lab[:, pr]
     with np.errstate(invalid="ignore"):
-        return ok & (swapped < ratio * kept)
+        folds: NDArray[np.bool_] = ok & (swapped < ratio * kept)
+    return folds
 
 
 _CHILD = {"elbow": "wrist", "knee": "ankle"}

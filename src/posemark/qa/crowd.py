@@ -188,11 +188,11 @@ def duplicate_instance(inp: CheckInput) -> list[Finding]:
             lab, area = c.labeled[g], c.scale[g] ** 2
             if len(g) <= DENSE_MAX:
                 oks = oks_matrix(pts, lab, area, pts, sig)  # (D, G)
-                pairs = zip(
+                hits = zip(
                     *np.nonzero(np.triu(np.minimum(oks, oks.T), 1) > config.duplicate_oks),
                     strict=True,
                 )
-                scored = [(int(i), int(j), min(oks[i, j], oks[j, i])) for i, j in pairs]
+                scored = [(int(i), int(j), min(oks[i, j], oks[j, i])) for i, j in hits]
             else:
                 pairs = _duplicate_candidates(pts, lab, c.scale[g], sig, config.duplicate_oks)
                 a, b = pairs[:, 0], pairs[:, 1]

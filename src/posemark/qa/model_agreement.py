@@ -83,7 +83,8 @@ def _span_scale(points: NDArray[np.float64], use: NDArray[np.bool_]) -> NDArray[
         span = np.full((len(pts), 2), np.nan)
         if has.any():
             span[has] = np.nanmax(pts[has], 1) - np.nanmin(pts[has], 1)
-        return np.sqrt(span[:, 0] * span[:, 1])
+        scale: NDArray[np.float64] = np.sqrt(span[:, 0] * span[:, 1])
+        return scale
 
 
 def _model_span(

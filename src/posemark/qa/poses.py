@@ -104,4 +104,5 @@ def keypoint_similarity(
     var = (sigmas * 2) ** 2
     d = a_points - b_points
     e = (d[..., 0] ** 2 + d[..., 1] ** 2) / var / (np.asarray(area)[..., None] + _EPS) / 2
-    return np.exp(-e)
+    similarity: NDArray[np.float64] = np.exp(-e)
+    return similarity

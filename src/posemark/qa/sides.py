@@ -65,7 +65,8 @@ def _parent_pairs(skeleton: Skeleton) -> list[tuple[tuple[int, int], tuple[int, 
 
 
 def _dist(p: NDArray[np.float64], i: int, j: int) -> NDArray[np.float64]:
-    return np.linalg.norm(p[:, i] - p[:, j], axis=1)
+    length: NDArray[np.float64] = np.linalg.norm(p[:, i] - p[:, j], axis=1)
+    return length
 
 
 def left_right_inversion(inp: CheckInput) -> list[Finding]:
