@@ -88,6 +88,16 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/projects/{pid}/gold"): PROJECT,
     ("GET", "/api/projects/{pid}/gold"): PROJECT,
     ("POST", "/api/items/{iid}/consensus"): ITEM,
+    ("GET", "/api/users"): USER,
+    ("POST", "/api/users/{uid}/deactivate"): USER,
+    ("POST", "/api/users/{uid}/activate"): USER,
+    ("POST", "/api/users/{uid}/password"): USER,
+    ("POST", "/api/auth/password"): USER,
+    ("GET", "/api/audit"): USER,
+    ("PATCH", "/api/projects/{pid}"): PROJECT,
+    ("DELETE", "/api/projects/{pid}"): PROJECT,
+    ("DELETE", "/api/projects/{pid}/members/{uid}"): PROJECT,
+    ("DELETE", "/api/items/{iid}"): ITEM,
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -103,6 +113,7 @@ QUERIES: dict[str, dict[str, Any]] = {
     "/api/projects/{pid}/gallery": {"keypoint": "nose"},
     "/api/projects/{pid}/gallery/track": {"video_id": 1, "track_id": 1, "keypoint": "nose"},
     "/api/items/{iid}/crop": {"instance_id": "i1"},
+    "/api/projects/{pid}": {"confirm": "mmpose"},
 }
 BODIES: dict[str, Any] = {
     "/api/projects/{pid}/guidelines": {"base_version": 1, "document": {}},
@@ -115,6 +126,8 @@ BODIES: dict[str, Any] = {
     "/api/videos/{vid}/tracks/{tid}/end": {"frame": 1},
     "/api/projects/{pid}/overlap": {"share": 0.5},
     "/api/projects/{pid}/gold": {"item_ids": []},
+    "/api/projects/{pid}": {"name": "renamed-project"},
+    "/api/auth/password": {"current": "wrong-password", "new": "a-new-password"},
 }
 
 
@@ -134,6 +147,7 @@ def request_for(
         tid=1,
         folder="coco17",
         file="nose.svg",
+        uid=FIRST_ID,
     )
     kwargs: dict[str, Any] = {}
     if path in QUERIES:

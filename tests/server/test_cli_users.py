@@ -49,3 +49,32 @@ def test_user_add_generates_a_password_once_and_refuses_duplicates(tmp_path: Pat
     )
     assert short.exit_code == 1
     assert "password: expected at least" in short.output
+
+
+def test_user_list_deactivate_activate_and_reset_password(tmp_path: Path) -> None:
+    """The operator's account administration: a deactivated account cannot log in, a
+    reactivated one can, a reset prints a new one-time password that works (the old one
+    does not), and the list shows each state."""
+    data = tmp_path / "data"
+    run = CliRunner().invoke
+    assert run(app, ["user", "add", "ann", "--password", "first-password", "--data", str(data)])
+    listed = run(app, ["user", "list", "--data", str(data)])
+    assert listed.exit_code == 0 and "ann" in listed.output
+
+    off = run(app, ["user", "deactivate", "ann", "--data", str(data)])
+    assert off.exit_code == 0, off.output
+    assert _login(data, "ann", "first-password") == 401
+    assert "deactivated" in run(app, ["user", "list", "--data", str(data)]).output
+    on = run(app, ["user", "activate", "ann", "--data", str(data)])
+    assert on.exit_code == 0, on.output
+    assert _login(data, "ann", "first-password") == 200
+
+    reset = run(app, ["user", "reset-password", "ann", "--data", str(data)])
+    assert reset.exit_code == 0, reset.output
+    match = re.search(r"one-time password for 'ann': (\S+)", reset.output)
+    assert match is not None, reset.output
+    assert _login(data, "ann", match.group(1)) == 200
+    assert _login(data, "ann", "first-password") == 401
+
+    missing = run(app, ["user", "deactivate", "nobody", "--data", str(data)])
+    assert missing.exit_code == 1 and "no user 'nobody'" in missing.output

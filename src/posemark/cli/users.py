@@ -56,3 +56,84 @@ def add_user(
     out.print(Text(f"created {kind} {name!r}"))
     if generated:
         out.print(Text(f"one-time password: {secret} (shown only now; it is stored hashed)"))
+
+
+Data = Annotated[Path, typer.Option("--data", help=DATA_HELP)]
+Db = Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)]
+
+
+@users_app.command("list")
+def list_users(data: Data = Path("posemark-data"), db: Db = None) -> None:
+    """Every account: name, admin or not, active or deactivated, projects it belongs to."""
+    from rich.table import Table
+
+    from posemark.services.accounts import list_accounts
+
+    _settings, store = _open(data, db)
+    try:
+        with store.session() as session:
+            rows = list_accounts(session)
+    finally:
+        store.dispose()
+    table = Table("user", "admin", "active", "projects", "created")
+    for row in rows:
+        table.add_row(
+            escape(str(row["username"])),
+            "yes" if row["is_admin"] else "",
+            "yes" if row["is_active"] else "deactivated",
+            str(row["projects"]),
+            str(row["created_at"])[:10],
+        )
+    out.print(table)
+
+
+def _account_change(username: str, data: Path, db: str | None, change: str) -> str | None:
+    from posemark.services.accounts import find_account, reset_password, set_active
+    from posemark.services.errors import ServiceError
+
+    _settings, store = _open(data, db)
+    try:
+        with store.session() as session:
+            user = find_account(session, username)
+            if change == "reset":
+                return reset_password(session, None, user)
+            set_active(session, None, user, active=change == "activate")
+            return None
+    except ServiceError as exc:
+        fail(escape(exc.message))
+    finally:
+        store.dispose()
+    return None
+
+
+@users_app.command("deactivate")
+def deactivate_user(
+    username: Annotated[str, typer.Argument(help="The account to deactivate.")],
+    data: Data = Path("posemark-data"),
+    db: Db = None,
+) -> None:
+    """Deactivate an account: it cannot log in, its sessions end, its work stays."""
+    _account_change(username, data, db, "deactivate")
+    out.print(Text(f"deactivated {username!r}"))
+
+
+@users_app.command("activate")
+def activate_user(
+    username: Annotated[str, typer.Argument(help="The account to reactivate.")],
+    data: Data = Path("posemark-data"),
+    db: Db = None,
+) -> None:
+    """Reactivate a deactivated account."""
+    _account_change(username, data, db, "activate")
+    out.print(Text(f"reactivated {username!r}"))
+
+
+@users_app.command("reset-password")
+def reset_user_password(
+    username: Annotated[str, typer.Argument(help="The account whose password to reset.")],
+    data: Data = Path("posemark-data"),
+    db: Db = None,
+) -> None:
+    """Give the account a new one-time password (printed once; its sessions end)."""
+    secret = _account_change(username, data, db, "reset")
+    out.print(Text(f"one-time password for {username!r}: {secret} (shown only now)"))

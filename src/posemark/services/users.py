@@ -67,6 +67,8 @@ def authenticate(session: Session, username: str, password: str) -> User:
         HASHER.verify(user.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         raise Unauthorized(_WRONG_LOGIN) from None
+    if not user.is_active:
+        raise Unauthorized("this account is deactivated; an admin can reactivate it")
     if HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = HASHER.hash(password)
     return user
@@ -109,7 +111,7 @@ def lookup_session(session: Session, token: str | None) -> tuple[User, AuthSessi
     if row is None or row.expires_at <= utcnow():
         raise Unauthorized("session expired or unknown; log in again")
     user = session.get(User, row.user_id)
-    if user is None:  # pragma: no cover - the foreign key cascades
+    if user is None or not user.is_active:  # deactivation also deletes the sessions
         raise Unauthorized("session expired or unknown; log in again")
     return user, row
 

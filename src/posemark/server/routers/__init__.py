@@ -1,6 +1,7 @@
 """One router per resource; ``ROUTERS`` is the single list the app mounts under /api."""
 
 from posemark.server.routers import (
+    admin,
     assist,
     auth,
     comments,
@@ -36,6 +37,7 @@ ROUTERS = (
     history.router,
     reports.router,
     qa.router,
+    admin.router,
 )
 
 __all__ = ["ROUTERS"]

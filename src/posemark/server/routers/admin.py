@@ -1,0 +1,107 @@
+"""Administration: accounts (list, deactivate, reset), renaming and deleting projects and
+items, removing members, and the audit log of those acts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep, SettingsDep
+from posemark.services.accounts import (
+    account_json,
+    change_own_password,
+    find_account,
+    list_accounts,
+    require_admin,
+    reset_password,
+    set_active,
+)
+from posemark.services.audit import entries
+from posemark.services.lifecycle import delete_item, delete_project, remove_member, rename_project
+
+router = APIRouter(tags=["admin"])
+
+
+class ProjectChange(BaseModel):
+    name: str
+
+
+class PasswordChange(BaseModel):
+    current: str
+    new: str
+
+
+@router.get("/users")
+def accounts(caller: CurrentUser, db: DB) -> dict[str, Any]:
+    require_admin(caller.user, "list accounts")
+    return {"users": list_accounts(db)}
+
+
+@router.post("/users/{uid}/deactivate")
+def deactivate(uid: int, caller: CurrentUser, db: DB) -> dict[str, Any]:
+    user = set_active(db, caller.user, find_account(db, uid), active=False)
+    return {"user": account_json(db, user)}
+
+
+@router.post("/users/{uid}/activate")
+def activate(uid: int, caller: CurrentUser, db: DB) -> dict[str, Any]:
+    user = set_active(db, caller.user, find_account(db, uid), active=True)
+    return {"user": account_json(db, user)}
+
+
+@router.post("/users/{uid}/password")
+def reset(uid: int, caller: CurrentUser, db: DB) -> dict[str, Any]:
+    """A new one-time password for the account, in this answer only."""
+    user = find_account(db, uid)
+    secret = reset_password(db, caller.user, user)
+    return {"user": account_json(db, user), "password": secret}
+
+
+@router.post("/auth/password", status_code=204)
+def change_password(body: PasswordChange, caller: CurrentUser, db: DB) -> Response:
+    change_own_password(db, caller.user, body.current, body.new)
+    return Response(status_code=204)
+
+
+@router.get("/audit")
+def audit(
+    caller: CurrentUser,
+    db: DB,
+    limit: int = Query(100, ge=1, le=500),
+    before: int | None = Query(None, ge=1, le=2**31 - 1),
+) -> dict[str, Any]:
+    require_admin(caller.user, "read the audit log")
+    return {"entries": entries(db, limit, before)}
+
+
+@router.patch("/projects/{pid}")
+def rename(body: ProjectChange, access: ProjectDep, caller: CurrentUser, db: DB) -> dict[str, Any]:
+    project = rename_project(db, access, caller.user, body.name)
+    return {"id": project.id, "name": project.name}
+
+
+@router.delete("/projects/{pid}")
+def delete(
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    settings: SettingsDep,
+    confirm: str = Query(..., max_length=300, description="the project's name, repeated"),
+) -> dict[str, Any]:
+    return {"deleted": delete_project(db, settings, access, caller.user, confirm)}
+
+
+@router.delete("/projects/{pid}/members/{uid}", status_code=204)
+def remove(uid: int, access: ProjectDep, caller: CurrentUser, db: DB) -> Response:
+    remove_member(db, access, caller.user, uid)
+    return Response(status_code=204)
+
+
+@router.delete("/items/{iid}", status_code=204)
+def delete_one_item(
+    access: ItemDep, caller: CurrentUser, db: DB, settings: SettingsDep
+) -> Response:
+    delete_item(db, settings, access, caller.user)
+    return Response(status_code=204)

@@ -1,0 +1,161 @@
+"""Renaming and deleting: projects, items, and people leaving a project.
+
+Each act is a manager's (or an admin's), takes one transaction with its audit entry,
+and then removes the media the project itself owns (the images copied into its folder
+and their thumbnails). Deleting needs the caller to repeat the project's name: the
+page asks for it, so a stray click never deletes a project.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from posemark.services.audit import record
+from posemark.services.errors import BadInput, Conflict, NotFound
+from posemark.services.items import ItemAccess
+from posemark.services.media import project_root, resolve_under
+from posemark.services.projects import ProjectAccess
+from posemark.services.settings import Settings
+from posemark.services.workflow import require_manager
+from posemark.store.models import Item, Membership, Project, User
+from posemark.store.workflow_models import Job
+
+
+def rename_project(session: Session, access: ProjectAccess, actor: User, name: str) -> Project:
+    require_manager(access, actor, "rename the project")
+    new = name.strip()
+    if not new or len(new) > 200:
+        raise BadInput(f"name: expected 1 to 200 characters, found {name!r}")
+    project = access.project
+    old = project.name
+    if new == old:
+        return project
+    if session.scalar(select(Project.id).where(Project.name == new)) is not None:
+        raise Conflict(f"a project named {new!r} exists already")
+    project.name = new
+    record(session, actor, "rename", "project", project.id, project.id, old=old, new=new)
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent rename or create took the name
+        raise Conflict(f"a project named {new!r} exists already") from None
+    session.commit()
+    return project
+
+
+def _owned_media(settings: Settings, project: Project) -> list[Path]:
+    """The folders of files the project owns: its copied images and their thumbnails."""
+    return [project_root(settings, project), settings.thumbs_dir / project.media_dir]
+
+
+def delete_project(
+    session: Session, settings: Settings, access: ProjectAccess, actor: User, confirm: str
+) -> dict[str, int]:
+    """Delete the project with its items, history, jobs and comments, then its media.
+
+    ``confirm`` must repeat the project's name. Returns what went (items, members).
+    """
+    require_manager(access, actor, "delete the project")
+    project = access.project
+    if confirm.strip() != project.name:
+        raise BadInput(
+            f"confirm: type the project's name ({project.name!r}) to delete it, found {confirm!r}"
+        )
+    items = int(
+        session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project.id))
+        or 0
+    )
+    members = int(
+        session.scalar(
+            select(func.count()).select_from(Membership).where(Membership.project_id == project.id)
+        )
+        or 0
+    )
+    folders = _owned_media(settings, project)
+    record(
+        session,
+        actor,
+        "delete",
+        "project",
+        project.id,
+        project.id,
+        name=project.name,
+        items=items,
+        members=members,
+    )
+    session.delete(project)
+    session.commit()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"items": items, "members": members}
+
+
+def remove_member(session: Session, access: ProjectAccess, actor: User, user_id: int) -> None:
+    """Take ``user_id`` off the project: they no longer see it, and the annotation and
+    review jobs assigned to them are left without an annotator or reviewer (their work
+    stays, attributed to them). The project's last manager stays."""
+    require_manager(access, actor, "remove members")
+    project = access.project
+    member = session.get(Membership, (project.id, user_id))
+    if member is None:
+        raise NotFound(f"user {user_id} is not a member of project {project.id}")
+    if member.role == "manager":
+        managers = session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.project_id == project.id, Membership.role == "manager")
+        )
+        if (managers or 0) <= 1:
+            raise Conflict("the project's last manager cannot be removed; add another first")
+    user = session.get(User, user_id)
+    session.execute(
+        update(Job)
+        .where(Job.project_id == project.id, Job.annotator_id == user_id)
+        .values(annotator_id=None)
+    )
+    session.execute(
+        update(Job)
+        .where(Job.project_id == project.id, Job.reviewer_id == user_id)
+        .values(reviewer_id=None)
+    )
+    session.delete(member)
+    record(
+        session,
+        actor,
+        "remove_member",
+        "user",
+        user_id,
+        project.id,
+        username=None if user is None else user.username,
+        role=member.role,
+    )
+    session.commit()
+
+
+def delete_item(session: Session, settings: Settings, access: ItemAccess, actor: User) -> None:
+    """Delete one image item with its history and comments, then its copied image.
+
+    A video frame is not deleted on its own (the video's frames are one sequence)."""
+    require_manager(access.project, actor, "delete items")
+    item = access.item
+    if item.video_id is not None:
+        raise Conflict(
+            f"item {item.id} is frame {item.frame_index} of a video; frames are not deleted "
+            "one by one"
+        )
+    project = access.project.project
+    try:
+        path: Path | None = resolve_under(project_root(settings, project), item.file_name)
+    except Exception:  # a name that does not resolve under the folder owns no file there
+        path = None
+    record(session, actor, "delete", "item", item.id, project.id, file_name=item.file_name)
+    session.delete(item)
+    session.commit()
+    if path is not None:
+        path.unlink(missing_ok=True)
+        for thumb in (settings.thumbs_dir / project.media_dir).glob(f"{item.id}-*.jpg"):
+            thumb.unlink(missing_ok=True)
