@@ -129,6 +129,20 @@ export const api = {
       forgetSession();
     }
   },
+  // account administration and project lifecycle (admins; managers for their projects)
+  users: () => request("GET", "/api/users"),
+  createUser: (username, password, isAdmin) =>
+    request("POST", "/api/users", { body: { username, password, is_admin: isAdmin } }),
+  deactivateUser: (uid) => request("POST", `/api/users/${uid}/deactivate`),
+  activateUser: (uid) => request("POST", `/api/users/${uid}/activate`),
+  resetPassword: (uid) => request("POST", `/api/users/${uid}/password`),
+  changePassword: (current, next) =>
+    request("POST", "/api/auth/password", { body: { current, new: next } }),
+  renameProject: (pid, name) => request("PATCH", `/api/projects/${pid}`, { body: { name } }),
+  deleteProject: (pid, confirm) =>
+    request("DELETE", `/api/projects/${pid}`, { query: { confirm } }),
+  removeMember: (pid, uid) => request("DELETE", `/api/projects/${pid}/members/${uid}`),
+  deleteItem: (iid) => request("DELETE", `/api/items/${iid}`),
   skeletons: () => request("GET", "/api/skeletons"),
   projects: () => request("GET", "/api/projects"),
   /** `skeleton` is a built-in name, or `{name, text}` of an uploaded skeleton file. */

@@ -20,10 +20,12 @@ import { loginPage } from "./pages/login.js";
 import { projectPage } from "./pages/project.js";
 import { projectsPage } from "./pages/projects.js";
 import { qaPage } from "./pages/qa.js";
+import { usersPage } from "./pages/users.js";
 
 const ROUTES = [
   { pattern: /^#\/login(?:\?.*)?$/, page: loginPage, public: true, name: "login" },
   { pattern: /^#\/projects\/?$/, page: projectsPage, name: "projects" },
+  { pattern: /^#\/users\/?$/, page: usersPage, name: "users" },
   {
     pattern: /^#\/projects\/([^/?]+)$/,
     page: projectPage,
@@ -116,6 +118,9 @@ class App {
     mount(
       this.userBox,
       h("span", { class: "user-name", title: user.is_admin ? "administrator" : "" }, user.username),
+      user.is_admin
+        ? h("a", { class: "tool ghost small", href: "#/users", id: "open-users" }, "Users")
+        : null,
       h(
         "button",
         {

@@ -6,6 +6,7 @@
 import { api } from "../api.js";
 import { h, mount, plural } from "../dom.js";
 import { prelabelPanel } from "./prelabel.js";
+import { projectSettingsPanel } from "./project_admin.js";
 import { videosPanel } from "./videos.js";
 import { STATUS_ORDER, STATUS_TEXT } from "../editor/review.js";
 
@@ -130,6 +131,7 @@ export async function projectPage(root, { pid }, app) {
   const importBox = importPanel(pid, refresh);
   const videos = videosPanel(pid);
   const membersBox = membersPanel(pid, project.role === "manager");
+  const settingsBox = project.role === "manager" ? projectSettingsPanel(project, app) : null;
   const prelabel = prelabelPanel(pid, project.role === "manager", refresh);
   const exportLink = h(
     "a",
@@ -178,6 +180,7 @@ export async function projectPage(root, { pid }, app) {
       videos.element,
       prelabel.element,
       membersBox,
+      settingsBox,
       h("div", { class: "list-controls" }, tabs, search),
       grid,
       pager,
@@ -219,6 +222,27 @@ function membersPanel(pid, canManage) {
           { "data-username": m.user.username, "data-role": m.role },
           h("span", { class: "member-name" }, m.user.username),
           h("span", { class: "badge" }, m.role),
+          canManage
+            ? h(
+                "button",
+                {
+                  type: "button",
+                  class: "tool ghost small remove-member",
+                  "aria-label": `Remove ${m.user.username} from the project`,
+                  onClick: async () => {
+                    error.hidden = true;
+                    try {
+                      await api.removeMember(pid, m.user.id);
+                      await load();
+                    } catch (err) {
+                      error.textContent = err.message;
+                      error.hidden = false;
+                    }
+                  },
+                },
+                "Remove",
+              )
+            : null,
         ),
       ),
     );
