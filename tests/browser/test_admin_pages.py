@@ -78,3 +78,51 @@ def test_manager_removes_a_member_renames_and_deletes_the_project(
     delete.click()
     page.wait_for_url(re.compile(r".*#/projects$"))
     assert pid not in [p["id"] for p in api.get("/api/projects")]
+
+
+def _page_as(make_context: Callable[[], BrowserContext], username: str, password: str) -> Page:
+    context = make_context()
+    answer = context.request.post(
+        "/api/auth/login", data={"username": username, "password": password}
+    )
+    assert answer.ok, answer.text()
+    return context.new_page()
+
+
+def test_each_role_sees_only_the_controls_it_may_use(
+    page: Page, api: Api, coco_samples: Path, make_context: Callable[[], BrowserContext]
+) -> None:
+    """Import and export are the managers' (an annotator's drop zone used to fail after
+    the upload, an export to be cancelled with a 403); the gallery and instance review
+    are the reviewers'; project settings and member removal the managers'."""
+    project = api.create_project("roles-view", [coco_samples / "000000000785.jpg"])
+    pid = project["id"]
+    for name, role in (("ann-view", "annotator"), ("rev-view", "reviewer")):
+        api.post("/api/users", {"username": name, "password": "role-password"})
+        api.post(f"/api/projects/{pid}/members", {"username": name, "role": role})
+
+    page.goto(f"/#/projects/{pid}")
+    for selector in ("#import-files", "#export-coco", "#open-gallery", ".settings-panel"):
+        expect(page.locator(selector)).to_have_count(1)
+
+    ann = _page_as(make_context, "ann-view", "role-password")
+    ann.goto(f"/#/projects/{pid}")
+    expect(ann.locator(".page-head h1")).to_have_text("roles-view")
+    for selector in (
+        "#import-files",
+        "#export-coco",
+        "#open-gallery",
+        "#open-review",
+        "#open-dashboard",
+        ".settings-panel",
+        ".remove-member",
+        ".member-form",
+    ):
+        expect(ann.locator(selector)).to_have_count(0)
+
+    rev = _page_as(make_context, "rev-view", "role-password")
+    rev.goto(f"/#/projects/{pid}")
+    expect(rev.locator("#open-gallery")).to_have_count(1)
+    expect(rev.locator("#open-review")).to_have_count(1)
+    for selector in ("#import-files", "#export-coco", ".settings-panel"):
+        expect(rev.locator(selector)).to_have_count(0)

@@ -128,21 +128,26 @@ export async function projectPage(root, { pid }, app) {
     await loadItems();
   }
 
-  const importBox = importPanel(pid, refresh);
+  // each role sees only what it may do: import and export are the managers'
+  const manages = project.role === "manager";
+  const reviews = manages || project.role === "reviewer";
+  const importBox = manages ? importPanel(pid, refresh) : null;
   const videos = videosPanel(pid);
-  const membersBox = membersPanel(pid, project.role === "manager");
-  const settingsBox = project.role === "manager" ? projectSettingsPanel(project, app) : null;
-  const prelabel = prelabelPanel(pid, project.role === "manager", refresh);
-  const exportLink = h(
-    "a",
-    {
-      class: "tool",
-      href: api.exportUrl(pid, "coco"),
-      download: `${project.name}.coco.json`,
-      id: "export-coco",
-    },
-    "Export COCO",
-  );
+  const membersBox = membersPanel(pid, manages);
+  const settingsBox = manages ? projectSettingsPanel(project, app) : null;
+  const prelabel = prelabelPanel(pid, manages, refresh);
+  const exportLink = manages
+    ? h(
+        "a",
+        {
+          class: "tool",
+          href: api.exportUrl(pid, "coco"),
+          download: `${project.name}.coco.json`,
+          id: "export-coco",
+        },
+        "Export COCO",
+      )
+    : null;
 
   root.append(
     h(
@@ -167,8 +172,12 @@ export async function projectPage(root, { pid }, app) {
           { class: "head-actions" },
           h("a", { class: "tool", href: `#/projects/${pid}/jobs`, id: "open-jobs" }, "Jobs"),
           h("a", { class: "tool", href: `#/projects/${pid}/guidelines`, id: "open-guidelines" }, "Guidelines"),
-          h("a", { class: "tool", href: `#/projects/${pid}/gallery`, id: "open-gallery" }, "Keypoint gallery"),
-          h("a", { class: "tool", href: `#/projects/${pid}/review`, id: "open-review" }, "Instance review"),
+          reviews
+            ? h("a", { class: "tool", href: `#/projects/${pid}/gallery`, id: "open-gallery" }, "Keypoint gallery")
+            : null,
+          reviews
+            ? h("a", { class: "tool", href: `#/projects/${pid}/review`, id: "open-review" }, "Instance review")
+            : null,
           h("a", { class: "tool", href: `#/projects/${pid}/qa`, id: "open-qa" }, "QA findings"),
           project.role === "annotator"
             ? null
