@@ -55,18 +55,10 @@ def gold(
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
 ) -> None:
     """Mark items as gold and mix them into annotators' jobs."""
-    from sqlalchemy import select
-
-    from posemark.services.gold import mark_gold
-    from posemark.store.models import Item
+    from posemark.services.gold import item_ids_by_ref, mark_gold
 
     def act(session: Session, access: ProjectAccess, user: User) -> dict[str, Any]:
-        rows = dict(
-            session.execute(
-                select(Item.file_name, Item.id).where(Item.project_id == access.project.id)
-            ).all()
-        )
-        ids = [_item_id(ref, rows) for ref in items]
+        ids = item_ids_by_ref(session, access.project.id, items)
         return mark_gold(session, access, user, ids, annotators=annotators or None)
 
     done = _as_manager(data, db, project, actor, act)
@@ -110,39 +102,15 @@ def _as_manager(
 ) -> dict[str, Any]:
     """Run ``act`` on the project as ``actor`` (the services check the rights); any
     refusal ends the command with its message, having written nothing."""
+    from posemark.services.accounts import acting_as
     from posemark.services.errors import ServiceError
 
     _settings, store = _open(data, db)
     try:
         with store.session() as session:
-            access, user = _manager_access(session, project, actor)
+            access, user = acting_as(session, project, actor)
             return act(session, access, user)
     except ServiceError as exc:
         fail(escape(exc.message))
     finally:
         store.dispose()
-
-
-def _manager_access(session: Session, project: str, actor: str) -> tuple[ProjectAccess, User]:
-    """The project as ``actor`` sees it; the services check that they may manage it."""
-    from sqlalchemy import select
-
-    from posemark.services.errors import NotFound
-    from posemark.services.projects import find_project, get_project
-    from posemark.store.models import User
-
-    user = session.scalar(select(User).where(User.username == actor))
-    if user is None:
-        raise NotFound(f"--as: no account named {actor!r}")
-    target = find_project(session, project)
-    return get_project(session, user, target.id), user
-
-
-def _item_id(ref: str, by_name: dict[str, int]) -> int:
-    from posemark.services.errors import NotFound
-
-    if ref in by_name:
-        return by_name[ref]
-    if ref.isdigit() and int(ref) in by_name.values():
-        return int(ref)
-    raise NotFound(f"no item {ref!r} in the project (give an item id or its file name)")

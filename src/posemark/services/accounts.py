@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from posemark.services.audit import record
 from posemark.services.errors import BadInput, Conflict, Forbidden, NotFound
+from posemark.services.projects import ProjectAccess, find_project, get_project
 from posemark.services.users import HASHER, MIN_PASSWORD_LENGTH
 from posemark.store.models import AuthSession, Membership, User
 
@@ -123,3 +124,13 @@ def change_own_password(session: Session, user: User, current: str, new: str) ->
     user.password_hash = HASHER.hash(new)
     record(session, user, "change_password", "user", user.id, username=user.username)
     session.commit()
+
+
+def acting_as(session: Session, project: str, username: str) -> tuple[ProjectAccess, User]:
+    """The project (name or id) as the account ``username`` sees it, for the operator on
+    the command line acting as that person; the services then check their rights."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"--as: no account named {username!r}")
+    target = find_project(session, project)
+    return get_project(session, user, target.id), user

@@ -21,7 +21,7 @@ from posemark.qa.gold import score
 from posemark.qa.poses import sigmas_of
 from posemark.services.agreement import project_annotators, require_manager
 from posemark.services.annotation import empty_document, validate_document
-from posemark.services.errors import BadInput
+from posemark.services.errors import BadInput, NotFound
 from posemark.services.projects import ProjectAccess, project_skeleton
 from posemark.services.replicas import add_replica, submitted_replicas
 from posemark.store.models import Item, Project, User, utcnow
@@ -138,3 +138,21 @@ def gold_item_ids(session: Session, project_id: int) -> list[int]:
             .order_by(GoldItem.item_id)
         ).all()
     )
+
+
+def item_ids_by_ref(session: Session, project_id: int, refs: list[str]) -> list[int]:
+    """Item ids for references given as item ids or file names (the command line's way
+    of naming items); 404 naming the first reference that is neither."""
+    by_name = dict(
+        session.execute(select(Item.file_name, Item.id).where(Item.project_id == project_id)).all()
+    )
+    ids = set(by_name.values())
+    out = []
+    for ref in refs:
+        if ref in by_name:
+            out.append(int(by_name[ref]))
+        elif ref.isdigit() and int(ref) in ids:
+            out.append(int(ref))
+        else:
+            raise NotFound(f"no item {ref!r} in the project (give an item id or its file name)")
+    return out
