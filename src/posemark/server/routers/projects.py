@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -30,6 +27,7 @@ from posemark.services.projects import (
     skeleton_json,
 )
 from posemark.services.replicas import summaries_as_seen_by
+from posemark.services.staging import upload_folder
 from posemark.services.users import user_json
 from posemark.services.workflow import require_manager, visible_items
 
@@ -150,8 +148,7 @@ async def import_files(
     """Multipart ``files``: images and at most one COCO .json. All or nothing. Managers only."""
     require_manager(access, caller.user, "import items")
     settings.make_dirs()
-    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.tmp_dir))
-    try:
+    with upload_folder(settings) as folder:
         uploads = await receive_uploads(request, folder, settings.max_upload_bytes)
         report = await run_in_threadpool(
             import_uploads,
@@ -161,8 +158,6 @@ async def import_files(
             [(u.filename, u.path) for u in uploads],
             caller.user,
         )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return {"items_created": report.items_created, "instances": report.instances}
 
 
