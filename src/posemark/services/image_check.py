@@ -109,7 +109,7 @@ def inspect_image(path: Path, max_pixels: int, label: str) -> ImageInfo:
             im.verify()  # chunk structure and checksums
         with open_checked(path, max_pixels, label) as im:
             if im.format == "PNG":
-                _check_png_data(path, label)
+                check_png_data(path, label)
             else:
                 if im.format == "JPEG":
                     im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
@@ -148,38 +148,51 @@ def _png_raw_size(width: int, height: int, depth: int, colour: int, interlaced: 
     )
 
 
-def _check_png_data(path: Path, label: str) -> None:
-    with path.open("rb") as fh:
-        fh.read(8)
-        header = None
-        inflater = zlib.decompressobj()
-        produced = 0
-        expected = 0
-        while True:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise MediaBroken(f"{label}: corrupt or truncated image (PNG ends before IEND)")
-            length, kind = struct.unpack(">I4s", head)
-            data = fh.read(length)
-            fh.read(4)  # CRC, checked by verify()
-            if len(data) < length:
-                raise MediaBroken(f"{label}: corrupt or truncated image (PNG chunk cut short)")
-            if kind == b"IHDR":
-                width, height, depth, colour, _c, _f, interlace = struct.unpack(">IIBBBBB", data)
-                if colour not in _PNG_CHANNELS:
-                    raise MediaBroken(f"{label}: corrupt image (PNG colour type {colour})")
-                expected = _png_raw_size(width, height, depth, colour, interlace == 1)
-                header = True
-            elif kind == b"IDAT":
-                chunk = data
-                while chunk:
-                    produced += len(inflater.decompress(chunk, 1 << 20))
-                    chunk = inflater.unconsumed_tail
-                    if produced > expected:
-                        break
-            elif kind == b"IEND":
-                break
-        produced += len(inflater.flush())
+def check_png_data(source: ImageFile, label: str) -> None:
+    """MediaBroken unless the PNG's pixel stream inflates to all the bytes its header
+    promises (Pillow fills a short stream with black rather than failing)."""
+    if isinstance(source, Path):
+        with source.open("rb") as fh:
+            _check_png_stream(fh, label)
+    else:
+        source.seek(0)
+        try:
+            _check_png_stream(source, label)
+        finally:
+            source.seek(0)
+
+
+def _check_png_stream(fh: BinaryIO, label: str) -> None:
+    fh.read(8)
+    header = None
+    inflater = zlib.decompressobj()
+    produced = 0
+    expected = 0
+    while True:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise MediaBroken(f"{label}: corrupt or truncated image (PNG ends before IEND)")
+        length, kind = struct.unpack(">I4s", head)
+        data = fh.read(length)
+        fh.read(4)  # CRC, checked by verify()
+        if len(data) < length:
+            raise MediaBroken(f"{label}: corrupt or truncated image (PNG chunk cut short)")
+        if kind == b"IHDR":
+            width, height, depth, colour, _c, _f, interlace = struct.unpack(">IIBBBBB", data)
+            if colour not in _PNG_CHANNELS:
+                raise MediaBroken(f"{label}: corrupt image (PNG colour type {colour})")
+            expected = _png_raw_size(width, height, depth, colour, interlace == 1)
+            header = True
+        elif kind == b"IDAT":
+            chunk = data
+            while chunk:
+                produced += len(inflater.decompress(chunk, 1 << 20))
+                chunk = inflater.unconsumed_tail
+                if produced > expected:
+                    break
+        elif kind == b"IEND":
+            break
+    produced += len(inflater.flush())
     if header is None or produced < expected:
         raise MediaBroken(
             f"{label}: corrupt or truncated image (pixel data holds {produced:,} of "

@@ -36,10 +36,11 @@ from PIL import Image
 from sqlalchemy.orm import object_session
 
 from posemark.services import media_cache
-from posemark.services.errors import BadInput, ServiceError
+from posemark.services.errors import BadInput, ServiceError, UnsupportedMedia
 from posemark.services.image_check import (
     ImageInfo,
     MediaBroken,
+    check_png_data,
     decoding,
     inspect_image,
     open_checked,
@@ -266,10 +267,15 @@ def load_image(
         return Image.fromarray(_frame(settings, project, item))
     source = _image_source(settings, project, item)
     label = _label(item)
-    with open_checked(source, settings.max_image_pixels, label) as im, decoding(label):
-        if reduce_to is not None:
-            im.draft("RGB", (reduce_to, reduce_to))
-        return im.convert("RGB")
+    try:
+        with open_checked(source, settings.max_image_pixels, label) as im, decoding(label):
+            if im.format == "PNG":
+                check_png_data(source, label)
+            if reduce_to is not None:
+                im.draft("RGB", (reduce_to, reduce_to))
+            return im.convert("RGB")
+    except UnsupportedMedia:  # it was an image at import: now it is broken
+        raise MediaBroken(f"{label}: corrupt or truncated image (no longer readable)") from None
 
 
 def load_rgb(settings: Settings, project: Project, item: Item) -> np.ndarray:
