@@ -185,6 +185,13 @@ def source_backend(settings: Settings, source: MediaSource) -> MediaBackend:
     return backend_at(source.location)
 
 
+def put_object(url: str, data: bytes) -> None:
+    """Writes ``data`` to the object ``s3://bucket/key`` whole (exports to a bucket)."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    with storage_errors(url):
+        S3Backend(f"s3://{bucket}").put(key, data)
+
+
 @dataclass(frozen=True, slots=True)
 class Located:
     """An item's image: its backend and key, and the version the import saw (None for

@@ -60,6 +60,10 @@ class MediaBackend(Protocol):
         """A seekable reader; object storage reads it by ranges, on demand."""
         ...
 
+    def read_head(self, key: str, size: int) -> bytes:
+        """The first ``size`` bytes (fewer for a shorter file): enough for a header."""
+        ...
+
     def read(self, key: str) -> tuple[bytes, ObjectInfo]:
         """The whole content and the version it came from, in one request."""
         ...

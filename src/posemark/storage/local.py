@@ -58,6 +58,10 @@ class FolderBackend:
     def open(self, key: str) -> BinaryIO:
         return self._existing(key)[0].open("rb")
 
+    def read_head(self, key: str, size: int) -> bytes:
+        with self.path(key).open("rb") as fh:
+            return fh.read(size)
+
     def read(self, key: str) -> tuple[bytes, ObjectInfo]:
         path, st = self._existing(key)
         return path.read_bytes(), ObjectInfo(key, st.st_size, str(st.st_mtime_ns))

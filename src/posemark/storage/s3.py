@@ -157,6 +157,12 @@ class S3Backend:
         reader = self._call(key, obstore.open_reader, self._path(key), buffer_size=256 * 1024)
         return _Reader(reader)
 
+    def read_head(self, key: str, size: int) -> bytes:
+        import obstore
+
+        data = self._call(key, obstore.get_range, self._path(key), start=0, length=size)
+        return bytes(data)
+
     def read(self, key: str) -> tuple[bytes, ObjectInfo]:
         import obstore
 
