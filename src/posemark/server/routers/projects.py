@@ -14,6 +14,7 @@ from posemark.server.auth import DB, CurrentUser, ProjectDep, SettingsDep
 from posemark.server.uploads import receive_uploads
 from posemark.services.errors import BadInput
 from posemark.services.exporting import EXPORT_FORMATS, export_coco_dict
+from posemark.services.import_refs import import_reference
 from posemark.services.importing import import_uploads
 from posemark.services.items import item_summary, list_items
 from posemark.services.projects import (
@@ -158,6 +159,24 @@ async def import_files(
             [(u.filename, u.path) for u in uploads],
             caller.user,
         )
+    return {"items_created": report.items_created, "instances": report.instances}
+
+
+class ReferenceImport(BaseModel):
+    source: str
+    coco: str | None = None
+
+
+@router.post("/{pid}/import-reference")
+def import_by_reference(
+    body: ReferenceImport, access: ProjectDep, caller: CurrentUser, db: DB, settings: SettingsDep
+) -> dict[str, int]:
+    """Images referenced where they are: ``source`` a folder or ``s3://bucket/prefix``
+    under a root the server allows; ``coco`` a COCO file's key under it. Managers only."""
+    require_manager(access, caller.user, "import items")
+    report = import_reference(
+        db, settings, access.project, body.source, body.coco, caller.user, require_allowed=True
+    )
     return {"items_created": report.items_created, "instances": report.instances}
 
 
