@@ -81,7 +81,7 @@ def import_command(
 ) -> None:
     """Import SOURCE into PROJECT: everything or, on any problem, nothing."""
     from posemark.services.errors import NotFound, ServiceError
-    from posemark.services.import_refs import import_reference
+    from posemark.services.import_refs import import_reference, normalise_location
     from posemark.services.importing import import_path
     from posemark.services.projects import create_project, find_project
     from posemark.services.video import is_video_file
@@ -133,7 +133,7 @@ def import_command(
         out.print(
             Text(
                 f"referenced in place, not copied: the server reads them with "
-                f"--allow-media-root {by_reference[0]}"
+                f"--allow-media-root {normalise_location(by_reference[0])}"
             )
         )
     for note in report.notes:

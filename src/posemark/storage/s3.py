@@ -76,7 +76,12 @@ def _make_store(bucket: str) -> Any:
             raise StorageError(
                 f"AWS_PROFILE={profile!r} needs boto3 to read the profile: pip install boto3"
             ) from None
-        session = boto3.Session(profile_name=profile)
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            session = boto3.Session(profile_name=profile)
+        except BotoCoreError as exc:
+            raise StorageError(f"AWS_PROFILE={profile!r}: {exc}") from None
         if "region" not in config and session.region_name:
             config["region"] = session.region_name
         return S3Store(
