@@ -19,16 +19,31 @@ SECRET = f"posemark-test-secret-{secrets.token_hex(8)}"
 """The secret access key: no response, page or log line may ever contain it."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+def wait_for_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    """Returns once ``url`` answers; fails when ``process`` exits or after 60 s."""
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited ({process.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start within 60 s") from None
+            time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def s3_server() -> Iterator[dict[str, str]]:
     """Runs moto's S3 server; yields the AWS environment variables that reach it."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -36,17 +51,7 @@ def s3_server() -> Iterator[dict[str, str]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto's server exited ({process.returncode})")
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto's server did not start within 60 s") from None
-                time.sleep(0.1)
+        wait_for_http(f"{url}/moto-api/", process, "moto's server")
         yield {
             "AWS_ENDPOINT_URL": url,
             "AWS_ACCESS_KEY_ID": "posemark-test-key",
