@@ -79,23 +79,37 @@ class FolderBackend:
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Files under the root in name order; hidden files and folders are skipped, and
-        so is a symlink that leads outside the root."""
+        so is a symlink that leads outside the root. Folder symlinks are not followed,
+        so only a symlinked file needs resolving (a plain file below the resolved root
+        is inside it): one ``stat`` per file, which keeps 10,000 files to a blink."""
         base = self.root.resolve()
         start = self.path(prefix.rstrip("/")) if prefix else base
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            here = Path(dirpath)
-            for fn in sorted(filenames):
-                if fn.startswith("."):
+        rel_start = start.relative_to(base).as_posix() if start != base else ""
+        yield from self._walk(start, rel_start)
+
+    def _walk(self, folder: Path, rel: str) -> Iterator[ObjectInfo]:
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            key = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    yield from self._walk(Path(entry.path), key)
                     continue
-                path = here / fn
-                key = path.relative_to(base).as_posix()
-                try:
-                    real = self.path(key)
-                    st = real.stat()
-                except (MediaDenied, OSError):
+                if entry.is_symlink():
+                    st = self.path(key).stat()  # MediaDenied when it leaves the root
+                elif entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                else:
                     continue
-                yield ObjectInfo(key, st.st_size, str(st.st_mtime_ns))
+            except (MediaDenied, OSError):
+                continue
+            yield ObjectInfo(key, st.st_size, str(st.st_mtime_ns))
 
     def put(self, key: str, data: bytes) -> None:
         target = self.path(key)

@@ -7,7 +7,7 @@ annotation file and its images.
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 
 class UnsafeName(ValueError):
@@ -27,11 +27,12 @@ def check_relative_name(name: str, what: str = "file name") -> str:
         raise UnsafeName(f"{what} {name!r}: control characters and backslashes are not allowed")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise UnsafeName(f"{what} {name!r}: absolute paths are not allowed")
-    if any(p in ("..", ".", "") for p in name.split("/")):
+    parts = name.split("/")
+    if any(p in ("..", ".", "") for p in parts):
         raise UnsafeName(f"{what} {name!r}: '..', '.' and empty path parts are not allowed")
-    if any(len(p.encode()) > 255 for p in name.split("/")):
+    if len(name.encode()) > 255 and any(len(p.encode()) > 255 for p in parts):
         raise UnsafeName(f"{what} {name!r}: a path part is longer than 255 bytes")
-    return "/".join(PurePosixPath(name).parts)
+    return name  # already in normal form: nothing to drop or join
 
 
 def is_under(path: Path, root: Path) -> bool:
