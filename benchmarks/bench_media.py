@@ -9,6 +9,7 @@ them first, for the 10,000-image import).
     .venv/bin/python benchmarks/bench_media.py serve --images 1000
     .venv/bin/python benchmarks/bench_media.py import --images 10000 --scale 0.5
     .venv/bin/python benchmarks/bench_media.py clients --images 300
+    .venv/bin/python benchmarks/bench_media.py video --frames 250 --gop 50
 
 ``serve``: per backend (copied, in place, S3) the time to the first byte and to the
 last byte of ``GET /api/items/{iid}/image`` for every image, one request at a time,
@@ -17,6 +18,9 @@ and the thumbnail route cold (made from the original) and warm (cached): p50 and
 bucket prefix (COCO file stating the sizes, and for the folder also without one, which
 reads every header), and posemark's disk use after it against the images' size.
 ``clients``: GET latency of one image and of a 64 KB range with boto3 and obstore.
+``video``: random frames of an H.264 video in the bucket, decoded by PyAV over ranged
+reads of the object, against a local all-intra proxy built at import (and the local
+file itself as the floor).
 """
 
 from __future__ import annotations
@@ -372,6 +376,100 @@ def clients_bench(args: argparse.Namespace) -> None:
             )
 
 
+def _write_video(path: Path, frames: int, width: int, height: int, gop: int) -> None:
+    """A camera-like H.264 video: a moving gradient with noise, a keyframe every ``gop``."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:height, 0:width]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.gop_size = gop
+        stream.options = {"preset": "veryfast", "crf": "23", "bf": "2"}
+        for i in range(frames):
+            img = np.stack([(xx + 3 * i) % 256, (yy + 2 * i) % 256, (xx + yy) % 256], -1)
+            img = (img + rng.integers(0, 24, img.shape)).clip(0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def _random_frames(source: Any, indices: list[int]) -> list[float]:
+    """Seconds to decode each frame of ``indices`` after a seek (keyframe, then forward)."""
+    import av
+
+    times = []
+    with av.open(source) as container:
+        stream = container.streams.video[0]
+        step = 1 / (float(stream.average_rate) * float(stream.time_base))
+        for index in indices:
+            start = time.perf_counter()
+            target = round(index * step) + (stream.start_time or 0)
+            container.seek(target, stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.pts is not None and frame.pts >= target:
+                    frame.to_ndarray(format="rgb24")
+                    break
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def video_bench(args: argparse.Namespace) -> None:
+    import random
+
+    import obstore
+
+    from posemark.storage.s3 import S3Backend, store_for
+    from posemark.video import open_video
+    from posemark.video.proxy import make_proxy
+
+    work = Path(tempfile.mkdtemp(prefix="bench-media-"))
+    try:
+        video = work / "clip.mp4"
+        _write_video(video, args.frames, 1280, 720, args.gop)
+        size = video.stat().st_size
+        indices = random.Random(1).sample(range(args.frames), args.seeks)
+        with moto():
+            obstore.put(store_for(BUCKET), "videos/clip.mp4", video.read_bytes())
+            backend = S3Backend(f"s3://{BUCKET}/videos/")
+            print(
+                f"{args.frames} frames of 1280 x 720 H.264 (GOP {args.gop}, {size / 2**20:.1f} "
+                f"MiB), {args.seeks} random frames (ms)"
+            )
+            print("| frames decoded from | setup | frame p50 | frame p95 |")
+            print("| --- | --- | --- | --- |")
+            local = _random_frames(str(video), indices)
+            print(f"| the local file | - | {pct(local, 0.5):.1f} | {pct(local, 0.95):.1f} |")
+            start = time.perf_counter()
+            reader = backend.open("clip.mp4")
+            ranged = _random_frames(reader, indices)
+            took = time.perf_counter() - start - sum(ranged)
+            print(
+                f"| the object, ranged reads (PyAV over a file-like reader) | open "
+                f"{took * 1000:.0f} | {pct(ranged, 0.5):.1f} | {pct(ranged, 0.95):.1f} |"
+            )
+            start = time.perf_counter()
+            data, _info = backend.read("clip.mp4")
+            fetched = work / "fetched.mp4"
+            fetched.write_bytes(data)
+            with open_video(fetched) as source:
+                proxy = make_proxy(source, work / "proxy.mkv")
+            built = time.perf_counter() - start
+            proxied = _random_frames(str(proxy), indices)
+            print(
+                f"| a local all-intra proxy built at import | {built * 1000:.0f} (download and "
+                f"proxy, {proxy.stat().st_size / 2**20:.1f} MiB) | {pct(proxied, 0.5):.1f} | "
+                f"{pct(proxied, 0.95):.1f} |"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -384,8 +482,18 @@ def main() -> None:
     imports.add_argument("--s3-headers", action="store_true", help="also S3 without COCO sizes")
     clients = sub.add_parser("clients")
     clients.add_argument("--images", type=int, default=300)
+    videos = sub.add_parser("video")
+    videos.add_argument("--frames", type=int, default=250)
+    videos.add_argument("--gop", type=int, default=50)
+    videos.add_argument("--seeks", type=int, default=30)
     args = parser.parse_args()
-    {"serve": serve_bench, "import": import_bench, "clients": clients_bench}[args.what](args)
+    runs = {
+        "serve": serve_bench,
+        "import": import_bench,
+        "clients": clients_bench,
+        "video": video_bench,
+    }
+    runs[args.what](args)
 
 
 if __name__ == "__main__":
