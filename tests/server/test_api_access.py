@@ -34,6 +34,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/projects/{pid}/members"): PROJECT,
     ("GET", "/api/projects/{pid}/items"): PROJECT,
     ("POST", "/api/projects/{pid}/import"): PROJECT,
+    ("POST", "/api/projects/{pid}/import-reference"): PROJECT,
     ("GET", "/api/projects/{pid}/export"): PROJECT,
     ("GET", "/api/items/{iid}"): ITEM,
     ("PUT", "/api/items/{iid}/annotation"): ITEM,
@@ -128,6 +129,7 @@ BODIES: dict[str, Any] = {
     "/api/projects/{pid}/gold": {"item_ids": []},
     "/api/projects/{pid}": {"name": "renamed-project"},
     "/api/auth/password": {"current": "wrong-password", "new": "a-new-password"},
+    "/api/projects/{pid}/import-reference": {"source": "/no/such/folder"},
 }
 
 

@@ -41,20 +41,29 @@ def _import_progress() -> Iterator[Callable[[str, int, int], None]]:
 def import_command(
     project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
     source: Annotated[
-        Path,
+        str,
         typer.Argument(
-            help="A folder of images, a COCO .json file, or a video (.mp4 .mov .avi .mkv .webm).",
+            help="A folder of images, a COCO .json file, a video (.mp4 .mov .avi .mkv "
+            ".webm), or s3://BUCKET/PREFIX (its images, or a COCO .json object there).",
             show_default=False,
         ),
     ],
     images: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--images",
-            help="Image folder of a COCO file (default: its folder).",
+            help="Image folder (or s3://BUCKET/PREFIX) of a COCO file (default: its folder).",
             show_default=False,
         ),
     ] = None,
+    link: Annotated[
+        bool,
+        typer.Option(
+            "--link",
+            help="Reference the images where they are instead of copying them (the server "
+            "reads them with --allow-media-root).",
+        ),
+    ] = False,
     video: Annotated[
         bool,
         typer.Option("--video", help="SOURCE is a folder of numbered frames of one video."),
@@ -72,6 +81,7 @@ def import_command(
 ) -> None:
     """Import SOURCE into PROJECT: everything or, on any problem, nothing."""
     from posemark.services.errors import NotFound, ServiceError
+    from posemark.services.import_refs import import_reference, normalise_location
     from posemark.services.importing import import_path
     from posemark.services.projects import create_project, find_project
     from posemark.services.video import is_video_file
@@ -87,9 +97,22 @@ def import_command(
                 target = create_project(session, settings, project, create_with_skeleton)
                 err.print(Text(f"created project {target.name!r} ({create_with_skeleton})"))
             with _import_progress() as progress:
-                report = import_path(
-                    session, settings, target, source, images, progress=progress, video=video
-                )
+                by_reference = _reference(source, images, link)
+                if by_reference is not None:
+                    location, coco = by_reference
+                    report = import_reference(
+                        session, settings, target, location, coco, progress=progress
+                    )
+                else:
+                    report = import_path(
+                        session,
+                        settings,
+                        target,
+                        Path(source),
+                        None if images is None else Path(images),
+                        progress=progress,
+                        video=video,
+                    )
             name = target.name
     except ServiceError as exc:
         fail(
@@ -103,17 +126,50 @@ def import_command(
     if report.ignored:
         first = report.ignored[0]
         warn(escape(f"ignored {len(report.ignored)} file(s) that are not images, e.g. {first}"))
-    what = "video frames" if video or is_video_file(source) else "images"
+    what = "video frames" if video or is_video_file(Path(source)) else "images"
     done = f"{report.items_created} {what} with {report.instances} instances"
     out.print(Text(f"imported {done} into {name!r}"))
+    if by_reference is not None:
+        out.print(
+            Text(
+                f"referenced in place, not copied: the server reads them with "
+                f"--allow-media-root {normalise_location(by_reference[0])}"
+            )
+        )
     for note in report.notes:
         out.print(Text(note))
+
+
+def _reference(source: str, images: str | None, link: bool) -> tuple[str, Path | str | None] | None:
+    """(location, COCO file or key) when SOURCE is imported by reference, else None."""
+    if source.startswith("s3://"):
+        if source.lower().endswith(".json"):
+            if images is not None:
+                fail("--images is not taken with a COCO object: its images are beside it")
+            prefix, _, key = source.rpartition("/")
+            return prefix, key
+        return source, None
+    path = Path(source)
+    if images is not None and images.startswith("s3://"):
+        return images, path
+    if not link:
+        return None
+    if path.is_file() and path.suffix.lower() == ".json":
+        return images or str(path.parent), path
+    if images is not None:
+        fail("--images is for COCO files; a folder import takes the folder itself")
+    return source, None
 
 
 def export_command(
     project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
     out_file: Annotated[
-        Path, typer.Argument(metavar="OUT", help="COCO .json file to write.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="OUT",
+            help="COCO .json file to write, or s3://BUCKET/KEY.json (an object).",
+            show_default=False,
+        ),
     ],
     data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
@@ -129,13 +185,21 @@ def export_command(
     """Export PROJECT's keypoints as COCO to OUT (written atomically)."""
     from posemark.services.errors import ServiceError
     from posemark.services.exporting import export_coco_file
+    from posemark.services.media import put_object
     from posemark.services.projects import find_project
+    from posemark.services.staging import upload_folder
 
-    _settings, store = _open(data, db)
+    settings, store = _open(data, db)
     try:
         with store.session() as session:
             target = find_project(session, project)
-            dataset = export_coco_file(session, target, out_file, exclude_unconfirmed)
+            if out_file.startswith("s3://"):
+                with upload_folder(settings) as folder:
+                    local = folder / "export.json"
+                    dataset = export_coco_file(session, target, local, exclude_unconfirmed)
+                    put_object(out_file, local.read_bytes())
+            else:
+                dataset = export_coco_file(session, target, Path(out_file), exclude_unconfirmed)
     except ServiceError as exc:
         fail(escape(exc.message))
     except OSError as exc:

@@ -32,6 +32,15 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Create the demo project (generated people) if missing.")
     ] = False,
+    allow_media_root: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-media-root",
+            help="A folder or s3://BUCKET/PREFIX whose images items may reference in place "
+            "(import --link, import s3://...); repeatable.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the annotation server (API and web editor) until Ctrl+C."""
     import uvicorn
@@ -40,9 +49,11 @@ def serve(
     from posemark.server import create_app
     from posemark.services.demo_project import ensure_demo_project
     from posemark.services.errors import ServiceError
+    from posemark.services.media import split_roots
     from posemark.services.settings import Settings
 
-    settings = Settings(data_dir=data, db_url=db or "")
+    folders, buckets = split_roots(allow_media_root or [])
+    settings = Settings(data_dir=data, db_url=db or "", media_roots=folders, media_buckets=buckets)
     try:
         app = create_app(settings)
         if demo:

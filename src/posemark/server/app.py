@@ -18,6 +18,7 @@ from posemark import __version__
 from posemark.server import problems
 from posemark.server.routers import ROUTERS
 from posemark.services.settings import Settings
+from posemark.services.staging import sweep
 from posemark.services.users import ensure_admin
 from posemark.store import open_store, upgrade_to_head
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings, password_env: str = "POSEMARK_ADMIN_PASSWORD"
         upgrade_to_head(store.engine)
         with store.session() as session:
             admin_password = ensure_admin(session, password_env)
+            sweep(session, settings)  # what imports killed mid-way left behind
     except BaseException:
         store.dispose()
         raise

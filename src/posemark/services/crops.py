@@ -9,21 +9,19 @@ version in the name: an edit makes new crops and a stale one is never served.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
 from posemark.model import Skeleton
+from posemark.services import media_cache
 from posemark.services.annotation import to_instance, validate_document
 from posemark.services.errors import BadInput
 from posemark.services.items import ItemAccess
-from posemark.services.media import item_path, open_checked
+from posemark.services.media import load_image
 from posemark.services.settings import Settings
 
 CROP_SIZES = range(32, 513)
@@ -42,16 +40,8 @@ def check_keypoint(skeleton: Skeleton, keypoint: str) -> int:
 
 
 def _pixels(settings: Settings, access: ItemAccess) -> Image.Image:
-    item = access.item
-    project = access.project.project
-    if item.video_id is not None:
-        from posemark.services.video import frame_pixels
-
-        return Image.fromarray(frame_pixels(settings, project, item))
-    with open_checked(
-        item_path(settings, project, item), settings.max_image_pixels, item.file_name
-    ) as im:
-        return im.convert("RGB")
+    """The item's pixels from whichever backend holds them (a video frame decoded)."""
+    return load_image(settings, access.project.project, access.item)
 
 
 def _instance(access: ItemAccess, instance_id: str) -> dict[str, Any]:
@@ -79,23 +69,13 @@ def crop_path(
         / "crops"
         / f"{item.id}-v{item.version}-{tag}-{size}.jpg"
     )
-    if target.is_file():
+    if media_cache.hit(target):
         return target
     inst = _instance(access, instance_id)
     if k is not None and not inst["keypoints"][k][2]:
         raise BadInput(f"keypoint: {keypoint!r} of instance {instance_id!r} is not labeled")
     picture = render_crop(_pixels(settings, access), skeleton, inst, k, size)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            picture.save(fh, "JPEG", quality=85)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return target
+    return media_cache.store(settings, target, lambda fh: picture.save(fh, "JPEG", quality=85))
 
 
 def crop_window(

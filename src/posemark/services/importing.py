@@ -8,19 +8,19 @@ folder (CLI), and files uploaded through the API. The pipeline
    to the project's skeleton, every image is opened and verified under the pixel limit;
 2. stages: files are copied into a hidden folder on the media filesystem;
 3. commits: items are inserted in one transaction, staged files are renamed into the
-   project folder, and the transaction commits.
+   project folder (after a journal of them is on disk), and the transaction commits.
 
 Any failure in any step raises a ServiceError naming the file, removes what was staged
 or moved, and rolls the transaction back: a failed import leaves the project and its
-media folder exactly as they were.
+media folder exactly as they were. A process killed mid-import leaves a journal that
+the next import (or server start) uses to remove what it had moved
+(services/staging.py). Images referenced in place or in a bucket are not copied at all
+(services/import_refs.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +40,12 @@ from posemark.services.media import (
     IMAGE_SUFFIXES,
     check_relative_name,
     inspect_image,
-    make_parents,
     project_root,
     resolve_under,
 )
 from posemark.services.projects import project_skeleton
 from posemark.services.settings import Settings
+from posemark.services.staging import Staging, sweep
 from posemark.services.video import VideoImport, import_video, is_video_file
 from posemark.store.models import Item, Project, User, utcnow
 
@@ -425,55 +425,35 @@ def _run(
     progress: Progress,
     copy: bool,
 ) -> ImportReport:
+    sweep(session, settings)  # a killed import's files would block this one
     _check(session, settings, project, plan, progress)
-    root = project_root(settings, project)
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
-    staging = settings.media_dir / f".import-{secrets.token_hex(8)}"
-    moved: list[Path] = []
-    made_dirs: list[Path] = []
-    try:
-        staging.mkdir()
-        for done, p in enumerate(plan):
-            staged = staging / p.name
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            if copy:
-                shutil.copyfile(p.source, staged)
-            else:
-                shutil.move(p.source, staged)
-            progress("copying", done + 1, len(plan))
-        now = utcnow()
-        session.add_all(
-            Item(
-                project_id=project.id,
-                file_name=p.name,
-                width=p.width,
-                height=p.height,
-                status="new",
-                version=1,
-                annotation=p.annotation,
-                updated_at=now,
-                updated_by=user.id if user is not None else None,
+    with Staging(settings, project.id, project_root(settings, project)) as staging:
+        try:
+            for done, p in enumerate(plan):
+                staging.add(p.name, p.source, move=not copy)
+                progress("copying", done + 1, len(plan))
+            now = utcnow()
+            session.add_all(
+                Item(
+                    project_id=project.id,
+                    file_name=p.name,
+                    width=p.width,
+                    height=p.height,
+                    status="new",
+                    version=1,
+                    annotation=p.annotation,
+                    updated_at=now,
+                    updated_by=user.id if user is not None else None,
+                )
+                for p in plan
             )
-            for p in plan
-        )
-        progress("saving", 0, 1)
-        session.flush()
-        for p in plan:
-            target = root / p.name
-            made_dirs.extend(make_parents(target.parent))
-            os.rename(staging / p.name, target)
-            moved.append(target)
-        session.commit()
-        progress("saving", 1, 1)
-    except BaseException:
-        session.rollback()
-        for target in reversed(moved):
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()
-        for d in reversed(made_dirs):
-            with contextlib.suppress(OSError):
-                d.rmdir()
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            progress("saving", 0, 1)
+            session.flush()
+            staging.publish([(p.name, p.name, p.name) for p in plan])
+            session.commit()
+            progress("saving", 1, 1)
+        except BaseException:
+            session.rollback()
+            staging.undo()
+            raise
     return ImportReport(len(plan), sum(len(p.annotation["instances"]) for p in plan))

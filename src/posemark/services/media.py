@@ -1,167 +1,319 @@
-"""Image files of a project: safe path resolution, opening, cached thumbnails.
+"""Item images wherever they are kept: the project's folder, a folder in place, a bucket.
 
-Every path the server opens is resolved under the project's media folder and checked to
-stay there after symlinks are followed, so a stored file name (or a symlink in the
-folder) can never make the server read a file outside it. Pillow only ever sees images
-whose pixel count was checked first, so a small file claiming a huge size (a
-decompression bomb) is refused before any pixel is decoded.
+An item's image is found through :func:`locate`: items copied at import live in the
+project's media folder (no extra row), items imported by reference have an
+``item_media`` row naming their source and key. Routes and other services call only the
+functions here (the image's bytes, its decoded pixels, a thumbnail) and never learn
+which backend answered. Every read
+
+- stays under its root: names are checked and resolved with symlinks followed;
+- reads a folder in place or a bucket only if the server allows that root
+  (``posemark serve --allow-media-root PATH|s3://BUCKET/PREFIX``);
+- compares the file with what the import saw (size and modification time or ETag), so a
+  file that moved or changed is a 404 or 409 that says so, not a 500 or the wrong picture;
+- turns broken image data into a 422 "corrupt or truncated image".
+
+Browsers get images through the server's image route, never through presigned URLs: the
+same session and membership check guards every byte (a non-member gets 404 as for the
+item), nothing about the bucket (its name, endpoint or a signature) reaches the page,
+access ends the moment a membership does rather than when a URL expires, and the browser
+needs no route to the bucket (a local S3 server or a private network endpoint work).
+The cost is the server's bandwidth; thumbnails and crops are cached on the server.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
-import tempfile
-import warnings
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+from sqlalchemy.orm import object_session
 
-from posemark.services.errors import BadInput, NotFound, TooLarge, UnsupportedMedia
+from posemark.services import media_cache
+from posemark.services.errors import BadInput, ServiceError, UnsupportedMedia
+from posemark.services.image_check import (
+    ImageInfo,
+    MediaBroken,
+    check_png_data,
+    decoding,
+    inspect_image,
+    open_checked,
+    read_header,
+    sniff_mime,
+)
 from posemark.services.settings import Settings
+from posemark.storage import (
+    FolderBackend,
+    MediaBackend,
+    MediaChanged,
+    MediaDenied,
+    MediaMissing,
+    StorageError,
+)
+from posemark.storage import check_relative_name as _check_name
+from posemark.storage import resolve_under as _resolve_under
+from posemark.storage.backend import check_version
+from posemark.storage.names import UnsafeName
+from posemark.storage.s3 import S3Backend
+from posemark.store.media_models import ItemMedia, MediaSource
 from posemark.store.models import Item, Project
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageInfo",
+    "MediaBroken",
+    "inspect_image",
+    "open_checked",
+    "read_header",
+]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 THUMB_SIZES = range(16, 1025)
+
+
+class MediaMissingError(ServiceError):
+    status, code = 404, "media_missing"
+
+
+class MediaChangedError(ServiceError):
+    status, code = 409, "media_changed"
+
+
+class MediaDeniedError(ServiceError):
+    status, code = 403, "media_denied"
+
+
+class MediaUnreachable(ServiceError):
+    status, code = 502, "media_unreachable"
+
+
+@contextlib.contextmanager
+def storage_errors(label: str) -> Iterator[None]:
+    """Storage failures as API errors whose message starts with ``label`` (the item)."""
+    try:
+        yield
+    except MediaMissing as exc:
+        raise MediaMissingError(
+            f"{label}: image {exc} (moved or deleted since the import)"
+        ) from None
+    except MediaChanged as exc:
+        raise MediaChangedError(f"{label}: image {exc}; import it again to annotate it") from None
+    except MediaDenied as exc:
+        raise MediaDeniedError(f"{label}: {exc}") from None
+    except StorageError as exc:
+        raise MediaUnreachable(f"{label}: {exc}") from None
+
+
+def check_relative_name(name: str, what: str = "file name") -> str:
+    try:
+        return _check_name(name, what)
+    except UnsafeName as exc:
+        raise BadInput(str(exc)) from None
+
+
+def resolve_under(root: Path, name: str) -> Path:
+    """``root / name``, refusing anything that resolves (symlinks followed) outside root."""
+    try:
+        return _resolve_under(root, name)
+    except UnsafeName as exc:
+        raise BadInput(str(exc)) from None
 
 
 def project_root(settings: Settings, project: Project) -> Path:
     return settings.media_dir / project.media_dir
 
 
-def check_relative_name(name: str, what: str = "file name") -> str:
-    """A ``/``-separated relative path that cannot leave its folder, or BadInput.
-
-    Rejects absolute paths, drive letters, backslashes, ``..`` and ``.`` parts, empty
-    parts and control characters, rather than "cleaning" them: a name that needed
-    cleaning is a sign of a hostile or broken upload, and silently renaming files would
-    break the link between an annotation file and its images.
-    """
-    if not name or len(name) > 1024:
-        raise BadInput(f"{what} {name!r}: expected 1 to 1024 characters")
-    if any(ord(c) < 32 or c == "\x7f" for c in name) or "\\" in name:
-        raise BadInput(f"{what} {name!r}: control characters and backslashes are not allowed")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise BadInput(f"{what} {name!r}: absolute paths are not allowed")
-    parts = PurePosixPath(name).parts
-    if any(p in ("..", ".") for p in name.split("/")) or "" in name.split("/"):
-        raise BadInput(f"{what} {name!r}: '..', '.' and empty path parts are not allowed")
-    return "/".join(parts)
+def make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; returns those created, outermost first,
+    so an import that fails later can remove exactly the folders it made."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir()
+    return list(reversed(missing))
 
 
-def resolve_under(root: Path, name: str) -> Path:
-    """``root / name``, refusing anything that resolves (symlinks followed) outside root."""
-    rel = check_relative_name(name)
-    base = root.resolve()
-    path = (base / rel).resolve()
-    if not path.is_relative_to(base):
-        raise BadInput(f"file name {name!r} points outside its folder")
-    return path
+# ------------------------------------------------------------------ sources and roots
 
 
-def item_path(settings: Settings, project: Project, item: Item) -> Path:
-    path = resolve_under(project_root(settings, project), item.file_name)
-    if not path.is_file():
-        raise NotFound(f"item {item.id}: image file {item.file_name!r} is missing on disk")
-    return path
+def is_s3_url(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def split_roots(values: list[str]) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """``--allow-media-root`` values as (folders, bucket URLs ending in ``/``)."""
+    folders = tuple(Path(v) for v in values if not is_s3_url(v))
+    urls = tuple(S3Backend(v).url for v in values if is_s3_url(v))
+    return folders, urls
+
+
+@lru_cache(maxsize=256)
+def _folder_allowed(location: str, roots: tuple[Path, ...]) -> bool:
+    real = Path(location).resolve()
+    return any(real.is_relative_to(root) for root in roots)
+
+
+def root_allowed(settings: Settings, location: str) -> bool:
+    """Whether the server may read media under ``location`` (a folder or s3 URL)."""
+    if is_s3_url(location):
+        url = S3Backend(location).url
+        return any(url.startswith(allowed) for allowed in settings.media_buckets)
+    return _folder_allowed(location, settings.media_roots)
+
+
+def backend_at(location: str) -> MediaBackend:
+    """A reference backend for an absolute folder or an ``s3://`` URL."""
+    if is_s3_url(location):
+        return S3Backend(location)
+    return FolderBackend(Path(location), "link")
+
+
+def source_backend(settings: Settings, source: MediaSource) -> MediaBackend:
+    if not root_allowed(settings, source.location):
+        raise MediaDenied(
+            f"this server does not allow media under {source.location} "
+            "(start it with --allow-media-root for that folder or bucket)"
+        )
+    return backend_at(source.location)
+
+
+def put_object(url: str, data: bytes) -> None:
+    """Writes ``data`` to the object ``s3://bucket/key`` whole (exports to a bucket)."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    with storage_errors(url):
+        S3Backend(f"s3://{bucket}").put(key, data)
 
 
 @dataclass(frozen=True, slots=True)
-class ImageInfo:
-    width: int
-    height: int
-    format: str
+class Located:
+    """An item's image: its backend and key, and the version the import saw (None for
+    copied images, which only posemark writes)."""
+
+    backend: MediaBackend
+    key: str
+    size: int | None = None
+    tag: str | None = None
+
+
+def locate(settings: Settings, project: Project, item: Item) -> Located:
+    session = object_session(item)
+    ref = session.get(ItemMedia, item.id) if session is not None else None
+    if ref is None:
+        return Located(FolderBackend(project_root(settings, project), "copy"), item.file_name)
+    assert session is not None
+    source = session.get(MediaSource, ref.source_id)
+    if source is None:  # pragma: no cover - the foreign key forbids it
+        raise MediaMissingError(f"item {item.id}: its media source is gone")
+    with storage_errors(f"item {item.id}"):
+        backend = source_backend(settings, source)
+    return Located(backend, ref.key, ref.size, ref.tag)
+
+
+def _label(item: Item) -> str:
+    return f"item {item.id} ({item.file_name})"
+
+
+# ------------------------------------------------------------------ bytes and pixels
+
+
+@dataclass(frozen=True, slots=True)
+class ImageBody:
+    """What the image route sends: a local file (sendfile) or a stream of chunks."""
+
     mime: str
+    size: int
+    path: Path | None = None
+    chunks: Iterator[bytes] | None = None
 
 
-@contextlib.contextmanager
-def open_checked(path: Path, max_pixels: int, label: str) -> Iterator[Image.Image]:
-    """Open an image after checking its header's pixel count against ``max_pixels``.
+def image_body(settings: Settings, project: Project, item: Item) -> ImageBody:
+    """The item's original image as stored, ready to send, after the version check."""
+    at = locate(settings, project, item)
+    with storage_errors(_label(item)):
+        path = at.backend.local_path(at.key)
+        if path is not None:
+            info = at.backend.stat(at.key)
+            check_version(at.backend, info, at.size, at.tag)
+            with path.open("rb") as fh:
+                head = fh.read(16)
+            return ImageBody(sniff_mime(head), info.size, path=path)
+        info, chunks = at.backend.stream(at.key)
+        check_version(at.backend, info, at.size, at.tag)
+        first = next(chunks, b"")
+    return ImageBody(sniff_mime(first), info.size, chunks=itertools.chain([first], chunks))
 
-    Pillow's own bomb check (a process-wide setting) is silenced here because ours runs
-    first with the server's configured limit; it still raises for sizes beyond twice its
-    default, which we report the same way.
-    """
+
+def _image_source(settings: Settings, project: Project, item: Item) -> Path | io.BytesIO:
+    at = locate(settings, project, item)
+    with storage_errors(_label(item)):
+        path = at.backend.local_path(at.key)
+        if path is not None:
+            if at.size is not None:
+                check_version(at.backend, at.backend.stat(at.key), at.size, at.tag)
+            return path
+        data, info = at.backend.read(at.key)
+        check_version(at.backend, info, at.size, at.tag)
+    return io.BytesIO(data)
+
+
+def load_image(
+    settings: Settings, project: Project, item: Item, reduce_to: int | None = None
+) -> Image.Image:
+    """The item's pixels as RGB, as stored (no EXIF rotation: the item's coordinates).
+    ``reduce_to`` lets a JPEG decode at a reduced scale no smaller than that (thumbnails).
+    Broken data is a 422, never a 500; a video frame's item is decoded from its video."""
+    if item.video_id is not None:
+        return Image.fromarray(_frame(settings, project, item))
+    source = _image_source(settings, project, item)
+    label = _label(item)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
-    except Image.DecompressionBombError:
-        raise TooLarge(f"{label}: image has too many pixels (limit {max_pixels:,})") from None
-    except UnidentifiedImageError:
-        raise UnsupportedMedia(
-            f"{label}: not an image (or a format posemark cannot read)"
-        ) from None
-    with im:
-        w, h = im.size
-        if w * h > max_pixels:
-            raise TooLarge(
-                f"{label}: image is {w} x {h} = {w * h:,} pixels, over the limit of "
-                f"{max_pixels:,} (a decompression bomb, or simply too large)"
-            )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            yield im
+        with open_checked(source, settings.max_image_pixels, label) as im, decoding(label):
+            if im.format == "PNG":
+                check_png_data(source, label)
+            if reduce_to is not None:
+                im.draft("RGB", (reduce_to, reduce_to))
+            return im.convert("RGB")
+    except UnsupportedMedia:  # it was an image at import: now it is broken
+        raise MediaBroken(f"{label}: corrupt or truncated image (no longer readable)") from None
 
 
-def inspect_image(path: Path, max_pixels: int, label: str) -> ImageInfo:
-    """Size and type of an image file, fully verified (every byte of its data decoded
-    by Pillow's verifier), or a 413/415/400 naming ``label``."""
-    with open_checked(path, max_pixels, label) as im:
-        info = ImageInfo(im.width, im.height, im.format or "", Image.MIME.get(im.format or "", ""))
-        if im.width < 1 or im.height < 1:
-            raise BadInput(f"{label}: image has no pixels ({im.width} x {im.height})")
-        try:
-            im.verify()
-        except Exception as exc:  # Pillow raises many types for corrupt data
-            raise BadInput(f"{label}: corrupt or truncated image ({exc})") from None
-    if not info.mime:
-        raise UnsupportedMedia(f"{label}: unsupported image format {info.format!r}")
-    return info
-
-
-def content_type(path: Path) -> str:
-    with Image.open(path) as im:
-        return Image.MIME.get(im.format or "", "application/octet-stream")
+def load_rgb(settings: Settings, project: Project, item: Item) -> np.ndarray:
+    return np.asarray(load_image(settings, project, item), dtype=np.uint8)
 
 
 def thumbnail(settings: Settings, project: Project, item: Item, size: int) -> Path:
-    """A JPEG whose longest side is ``size``, made once and cached under data_dir/thumbs.
+    """A JPEG whose longest side is ``size``, made once and cached under data_dir/thumbs
+    (bounded, least recently used out first); the original is not read again.
 
-    Item images never change after import, so the cache key is the item and the size.
-    Pixels are kept as stored (no EXIF rotation), matching the coordinates of the item.
+    A broken original leaves a marker beside the thumbnail, so each later request
+    answers the same 422 without decoding it again.
     """
     if size not in THUMB_SIZES:
         raise BadInput(
             f"size: expected {THUMB_SIZES.start} to {THUMB_SIZES.stop - 1}, found {size}"
         )
     target = settings.thumbs_dir / project.media_dir / f"{item.id}-{size}.jpg"
-    if target.is_file():
+    if media_cache.hit(target):
         return target
-    if item.video_id is not None:  # a video frame: decoded, never stored as an image
-        small = Image.fromarray(_frame(settings, project, item))
-        small.thumbnail((size, size), Image.Resampling.LANCZOS)
-    else:
-        source = item_path(settings, project, item)
-        with open_checked(source, settings.max_image_pixels, item.file_name) as im:
-            im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
-            small = im.convert("RGB")
-            small.thumbnail((size, size), Image.Resampling.LANCZOS)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    marker = target.with_name(f"{item.id}.broken")
+    if marker.is_file():
+        raise MediaBroken(marker.read_text(encoding="utf-8"))
     try:
-        with os.fdopen(fd, "wb") as fh:
-            small.save(fh, "JPEG", quality=85)
-        os.replace(tmp, target)  # concurrent requests each write whole files
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        small = load_image(settings, project, item, reduce_to=size)
+    except MediaBroken as exc:
+        message = exc.message.encode()
+        media_cache.store(settings, marker, lambda fh: fh.write(message))
         raise
-    return target
+    small.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return media_cache.store(settings, target, lambda fh: small.save(fh, "JPEG", quality=85))
 
 
 def _frame(settings: Settings, project: Project, item: Item, exact: bool = False) -> np.ndarray:
@@ -192,15 +344,3 @@ def frame_image(
     else:
         picture.save(buffer, "JPEG", quality=92)
     return buffer.getvalue(), FRAME_FORMATS[fmt]
-
-
-def make_parents(folder: Path) -> list[Path]:
-    """Create ``folder`` and missing parents; returns those created, outermost first,
-    so an import that fails later can remove exactly the folders it made."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for d in reversed(missing):
-        d.mkdir()
-    return list(reversed(missing))

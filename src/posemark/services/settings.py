@@ -22,6 +22,12 @@ class Settings:
     max_upload_bytes: int = 200 * MIB
     session_days: int = 14
     secure_cookies: bool = False
+    media_roots: tuple[Path, ...] = ()
+    """Folders whose files items may reference in place (``serve --allow-media-root``)."""
+    media_buckets: tuple[str, ...] = ()
+    """``s3://bucket/prefix/`` URLs items may reference (``--allow-media-root s3://...``)."""
+    cache_max_bytes: int = 2048 * MIB
+    """Disk kept for thumbnails and crops; the least recently used go first."""
     media_dir: Path = field(init=False)
     thumbs_dir: Path = field(init=False)
     tmp_dir: Path = field(init=False)
@@ -29,6 +35,8 @@ class Settings:
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).expanduser().resolve()
         object.__setattr__(self, "data_dir", data_dir)
+        roots = tuple(Path(r).expanduser().resolve() for r in self.media_roots)
+        object.__setattr__(self, "media_roots", roots)
         if not self.db_url:
             object.__setattr__(self, "db_url", f"sqlite:///{data_dir / 'posemark.db'}")
         object.__setattr__(self, "media_dir", data_dir / "media")

@@ -18,10 +18,9 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from posemark.model import Instance, Skeleton
-from posemark.services import workflow
+from posemark.services import media, workflow
 from posemark.services.errors import BadInput
 from posemark.services.items import ItemAccess
-from posemark.services.media import item_path, open_checked
 from posemark.services.settings import Settings
 from posemark.store.models import Item, Project, User
 
@@ -58,13 +57,7 @@ def check_box(box: object, width: int, height: int) -> NDArray[np.float64]:
 def load_rgb(settings: Settings, project: Project, item: Item) -> NDArray[np.uint8]:
     """The item's pixels as stored (no EXIF rotation: the coordinates of the item); a
     video frame's item is decoded from its video."""
-    if item.video_id is not None:
-        from posemark.services.video import frame_pixels
-
-        return frame_pixels(settings, project, item)
-    path = item_path(settings, project, item)
-    with open_checked(path, settings.max_image_pixels, item.file_name) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    return media.load_rgb(settings, project, item)
 
 
 def _run_model(

@@ -18,10 +18,6 @@ it when it exists (no database column: the file is the record). The lossless PNG
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -37,12 +33,12 @@ from sqlalchemy.orm import Session, object_session
 from posemark.services.errors import BadInput, NotFound, TooLarge, UnsupportedMedia
 from posemark.services.media import (
     check_relative_name,
-    make_parents,
     project_root,
     resolve_under,
 )
 from posemark.services.projects import ProjectAccess, get_project
 from posemark.services.settings import Settings
+from posemark.services.staging import Staging, sweep
 from posemark.store.models import Item, Project, User, utcnow
 from posemark.store.video_models import Video
 from posemark.video import VideoError, VideoSource, open_video
@@ -299,6 +295,7 @@ def import_video(
         .where(Video.project_id == project.id, Video.file_name == rel)
     ):
         raise BadInput(f"{rel}: the project has a video with this name already")
+    sweep(session, settings)  # a killed import's files would block this one
     root = project_root(settings, project)
     target = resolve_under(root, rel)
     if target.exists():
@@ -307,79 +304,55 @@ def import_video(
     if proxy_target.exists():  # a left-over would be served in place of the new video
         raise BadInput(f"{rel}: {proxy_name(rel)} is already in the project's folder")
     report("checking", 1, 1)
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
-    staging = settings.media_dir / f".import-{secrets.token_hex(8)}"
-    made_dirs: list[Path] = []
-    moved = proxy_moved = False
-    longest: int | None = None
-    staged_proxy: Path | None = None
-    try:
-        staging.mkdir()
-        staged = staging / "video"
-        report("copying", 0, 1)
-        if move:
-            shutil.move(source, staged)
-        elif source.is_dir():
-            shutil.copytree(source, staged)
-        else:
-            shutil.copyfile(source, staged)
-        report("copying", 1, 1)
-        if proxy:
-            longest, staged_proxy = _build_proxy(staged, rel, report)
-        now = utcnow()
-        video = Video(
-            project_id=project.id,
-            file_name=rel,
-            fps=fps,
-            frame_count=count,
-            width=width,
-            height=height,
-            created_at=now,
-        )
-        session.add(video)
-        session.flush()
-        session.add_all(
-            Item(
+    with Staging(settings, project.id, root) as staging:
+        try:
+            report("copying", 0, 1)
+            staging.add("video", source, move=move)
+            report("copying", 1, 1)
+            longest: int | None = None
+            staged_proxy: Path | None = None
+            if proxy:
+                longest, staged_proxy = _build_proxy(staging.staged("video"), rel, report)
+            now = utcnow()
+            video = Video(
                 project_id=project.id,
-                file_name=frame_item_name(rel, index),
+                file_name=rel,
+                fps=fps,
+                frame_count=count,
                 width=width,
                 height=height,
-                status="new",
-                version=1,
-                annotation={"instances": []},
-                updated_at=now,
-                updated_by=user.id if user is not None else None,
-                video_id=video.id,
-                frame_index=index,
+                created_at=now,
             )
-            for index in range(count)
-        )
-        report("saving", 0, 1)
-        session.flush()
-        made_dirs = make_parents(target.parent)
-        os.rename(staged, target)
-        moved = True
-        if staged_proxy is not None:
-            made_dirs += make_parents(proxy_target.parent)
-            os.rename(staged_proxy, proxy_target)
-            proxy_moved = True
-        session.commit()
-    except BaseException:
-        session.rollback()
-        if proxy_moved:
-            proxy_target.unlink(missing_ok=True)
-        if moved:
-            if target.is_dir():
-                shutil.rmtree(target, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    target.unlink()
-        for d in reversed(made_dirs):
-            with contextlib.suppress(OSError):
-                d.rmdir()
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            session.add(video)
+            session.flush()
+            session.add_all(
+                Item(
+                    project_id=project.id,
+                    file_name=frame_item_name(rel, index),
+                    width=width,
+                    height=height,
+                    status="new",
+                    version=1,
+                    annotation={"instances": []},
+                    updated_at=now,
+                    updated_by=user.id if user is not None else None,
+                    video_id=video.id,
+                    frame_index=index,
+                )
+                for index in range(count)
+            )
+            report("saving", 0, 1)
+            session.flush()
+            first_frame = frame_item_name(rel, 0)
+            files = [("video", rel, first_frame)]
+            if staged_proxy is not None:
+                files.append((staged_proxy.name, proxy_name(rel), first_frame))
+            staging.publish(files)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            staging.undo()
+            raise
     report("saving", 1, 1)  # after the commit: a callback failing here undoes nothing
     return VideoImport(
         video.id, rel, count, fps, proxy_name(rel) if staged_proxy else None, longest

@@ -165,3 +165,4 @@ from posemark.store import assist_models  # noqa: E402, F401  (the assist_jobs t
 from posemark.store import guideline_models  # noqa: E402, F401  (the guideline_versions table)
 from posemark.store import review_models  # noqa: E402, F401  (replicas, gold, consensus)
 from posemark.store import audit_models  # noqa: E402, F401  (the audit_entries table)
+from posemark.store import media_models  # noqa: E402, F401  (media sources, item media)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from posemark.server.auth import DB, CurrentUser, ItemDep, SettingsDep
 from posemark.services.items import item_detail, save_annotation, set_status
-from posemark.services.media import content_type, frame_image, item_path, thumbnail
+from posemark.services.media import frame_image, image_body, thumbnail
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -49,8 +49,12 @@ def image(access: ItemDep, settings: SettingsDep) -> Response:
     if access.item.video_id is not None:  # a video frame, decoded on demand
         data, media_type = frame_image(settings, access.project.project, access.item)
         return Response(data, media_type=media_type, headers=_IMMUTABLE)
-    path = item_path(settings, access.project.project, access.item)
-    return FileResponse(path, media_type=content_type(path), headers=_IMMUTABLE)
+    body = image_body(settings, access.project.project, access.item)
+    if body.path is not None:
+        return FileResponse(body.path, media_type=body.mime, headers=_IMMUTABLE)
+    assert body.chunks is not None
+    headers = {**_IMMUTABLE, "Content-Length": str(body.size)}
+    return StreamingResponse(body.chunks, media_type=body.mime, headers=headers)
 
 
 @router.get("/{iid}/thumbnail")

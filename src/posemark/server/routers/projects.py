@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +14,7 @@ from posemark.server.auth import DB, CurrentUser, ProjectDep, SettingsDep
 from posemark.server.uploads import receive_uploads
 from posemark.services.errors import BadInput
 from posemark.services.exporting import EXPORT_FORMATS, export_coco_dict
+from posemark.services.import_refs import import_reference
 from posemark.services.importing import import_uploads
 from posemark.services.items import item_summary, list_items
 from posemark.services.projects import (
@@ -30,6 +28,7 @@ from posemark.services.projects import (
     skeleton_json,
 )
 from posemark.services.replicas import summaries_as_seen_by
+from posemark.services.staging import upload_folder
 from posemark.services.users import user_json
 from posemark.services.workflow import require_manager, visible_items
 
@@ -150,8 +149,7 @@ async def import_files(
     """Multipart ``files``: images and at most one COCO .json. All or nothing. Managers only."""
     require_manager(access, caller.user, "import items")
     settings.make_dirs()
-    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.tmp_dir))
-    try:
+    with upload_folder(settings) as folder:
         uploads = await receive_uploads(request, folder, settings.max_upload_bytes)
         report = await run_in_threadpool(
             import_uploads,
@@ -161,8 +159,24 @@ async def import_files(
             [(u.filename, u.path) for u in uploads],
             caller.user,
         )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    return {"items_created": report.items_created, "instances": report.instances}
+
+
+class ReferenceImport(BaseModel):
+    source: str
+    coco: str | None = None
+
+
+@router.post("/{pid}/import-reference")
+def import_by_reference(
+    body: ReferenceImport, access: ProjectDep, caller: CurrentUser, db: DB, settings: SettingsDep
+) -> dict[str, int]:
+    """Images referenced where they are: ``source`` a folder or ``s3://bucket/prefix``
+    under a root the server allows; ``coco`` a COCO file's key under it. Managers only."""
+    require_manager(access, caller.user, "import items")
+    report = import_reference(
+        db, settings, access.project, body.source, body.coco, caller.user, require_allowed=True
+    )
     return {"items_created": report.items_created, "instances": report.instances}
 
 

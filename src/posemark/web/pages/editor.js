@@ -93,9 +93,17 @@ class EditorPage {
       this.renderer.render(this.editor.doc, this.editor.selection, this.view.scale);
     });
     this.renderer.image.addEventListener("load", () => this.chrome.setImageLoaded(true));
-    this.renderer.image.addEventListener("error", () =>
-      this.chrome.say("The image could not be loaded."),
-    );
+    this.renderer.image.addEventListener("error", async () => {
+      // the image route explains itself in JSON (a file moved, changed or broken)
+      let message = "The image could not be loaded.";
+      try {
+        const body = await (await fetch(api.imageUrl(item.id))).json();
+        if (body && body.detail) message = `The image could not be loaded: ${body.detail}`;
+      } catch {
+        // not JSON (the network failed): keep the general message
+      }
+      this.chrome.say(message);
+    });
     this.panel = new SidePanel(this.chrome.panelBody, this.editor, skeleton.sides);
     this.comments = new CommentsPanel(this.chrome.panelBody, {
       itemId: item.id,

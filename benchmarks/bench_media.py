@@ -1,0 +1,500 @@
+"""Media backends measured: the image route and thumbnails per backend, imports by
+reference, and the S3 client that services/media.py uses.
+
+Everything runs on loopback against moto's S3 server (started here) and a real
+``posemark serve`` subprocess; images are the real COCO val2017 pictures of
+../shared/testdata/coco/mmpose_coco, written under distinct names (``--scale`` shrinks
+them first, for the 10,000-image import).
+
+    .venv/bin/python benchmarks/bench_media.py serve --images 1000
+    .venv/bin/python benchmarks/bench_media.py import --images 10000 --scale 0.5
+    .venv/bin/python benchmarks/bench_media.py clients --images 300
+    .venv/bin/python benchmarks/bench_media.py video --frames 250 --gop 50
+
+``serve``: per backend (copied, in place, S3) the time to the first byte and to the
+last byte of ``GET /api/items/{iid}/image`` for every image, one request at a time,
+and the thumbnail route cold (made from the original) and warm (cached): p50 and p95.
+``import``: images per second of ``import_reference`` for a folder in place and for a
+bucket prefix (COCO file stating the sizes, and for the folder also without one, which
+reads every header), and posemark's disk use after it against the images' size.
+``clients``: GET latency of one image and of a 64 KB range with boto3 and obstore.
+``video``: random frames of an H.264 video in the bucket, decoded by PyAV over ranged
+reads of the object, against a local all-intra proxy built at import (and the local
+file itself as the floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "coco" / "mmpose_coco"
+BUCKET = "bench-media"
+PASSWORD = "bench-media-password"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"{url}: the process exited")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not answer") from None
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def moto() -> Iterator[None]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(f"http://127.0.0.1:{port}/moto-api/", process)
+        os.environ.update(
+            AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench-secret",
+            AWS_DEFAULT_REGION="us-east-1",
+        )
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/{BUCKET}", method="PUT")
+        urllib.request.urlopen(request, timeout=10).close()
+        yield
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def make_images(folder: Path, count: int, scale: float) -> tuple[dict[str, Any], int]:
+    """``count`` real JPEGs (the samples in turn, optionally shrunk) and a COCO file
+    stating their sizes; returns the COCO document and the images' total bytes."""
+    from PIL import Image
+
+    sources = []
+    for path in sorted(SAMPLES.glob("*.jpg")):
+        with Image.open(path) as im:
+            if scale != 1:
+                im = im.resize((round(im.width * scale), round(im.height * scale)))
+            buffer = io.BytesIO()
+            im.convert("RGB").save(buffer, "JPEG", quality=90)
+            sources.append((buffer.getvalue(), im.width, im.height))
+    images, total = [], 0
+    for i in range(count):
+        data, width, height = sources[i % len(sources)]
+        name = f"d{i // 1000:03d}/img{i:06d}.jpg"
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        total += len(data)
+        images.append({"id": i + 1, "file_name": name, "width": width, "height": height})
+    coco = {
+        "images": images,
+        "annotations": [],
+        "categories": [
+            {
+                "id": 1,
+                "name": "person",
+                "keypoints": list(_coco17()),
+                "skeleton": [],
+            }
+        ],
+    }
+    (folder / "coco.json").write_text(json.dumps(coco))
+    return coco, total
+
+
+def _coco17() -> tuple[str, ...]:
+    from posemark.schemas import load_builtin
+
+    return tuple(load_builtin("coco17").keypoints)
+
+
+def upload(folder: Path, prefix: str) -> float:
+    import obstore
+
+    from posemark.storage.s3 import store_for
+
+    store = store_for(BUCKET)
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(
+            pool.map(
+                lambda p: obstore.put(
+                    store, prefix + p.relative_to(folder).as_posix(), p.read_bytes()
+                ),
+                files,
+            )
+        )
+    return time.perf_counter() - start
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def serve_bench(args: argparse.Namespace) -> None:
+    import httpx
+
+    from posemark.services.import_refs import import_reference
+    from posemark.services.importing import import_path
+    from posemark.services.projects import create_project
+    from posemark.services.settings import Settings
+    from posemark.store import open_store, upgrade_to_head
+
+    work = Path(tempfile.mkdtemp(prefix="bench-media-"))
+    try:
+        images = work / "images"
+        _coco, total = make_images(images, args.images, args.scale)
+        with moto():
+            took = upload(images, "people/")
+            print(f"uploaded {args.images} images ({total / 2**20:.1f} MiB) in {took:.1f} s")
+            data = work / "data"
+            settings = Settings(data_dir=data)
+            settings.make_dirs()
+            store = open_store(settings.db_url)
+            upgrade_to_head(store.engine)
+            with store.session() as session:
+                copy = create_project(session, settings, "copy", "coco17")
+                import_path(session, settings, copy, images / "coco.json")
+                link = create_project(session, settings, "link", "coco17")
+                import_reference(session, settings, link, str(images), images / "coco.json")
+                s3 = create_project(session, settings, "s3", "coco17")
+                import_reference(session, settings, s3, f"s3://{BUCKET}/people/", "coco.json")
+                projects = {"copied": copy.id, "in place": link.id, "S3": s3.id}
+            store.dispose()
+            port = _free_port()
+            command = [sys.executable, "-m", "posemark.cli.main", "serve", "--data", str(data)]
+            command += ["--port", str(port), "--allow-media-root", str(images)]
+            command += ["--allow-media-root", f"s3://{BUCKET}/people/"]
+            env = {**os.environ, "POSEMARK_ADMIN_PASSWORD": PASSWORD}
+            process = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            url = f"http://127.0.0.1:{port}"
+            try:
+                _wait(f"{url}/api/health", process)
+                client = httpx.Client(base_url=url, timeout=60)
+                client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+                print(
+                    f"\n{args.images} images of {total / args.images / 1024:.0f} KB on average, "
+                    "one request at a time over loopback (ms)"
+                )
+                print(
+                    "| backend | image first byte p50 / p95 | image full p50 / p95 | "
+                    "thumbnail cold p50 / p95 | thumbnail cached p50 / p95 |"
+                )
+                print("| --- | --- | --- | --- | --- |")
+                for label, pid in projects.items():
+                    ids = _item_ids(client, pid)
+                    first, full = _image_latency(client, ids)
+                    cold = _timed(client, [f"/api/items/{i}/thumbnail?size=160" for i in ids])
+                    warm = _timed(client, [f"/api/items/{i}/thumbnail?size=160" for i in ids])
+                    cells = [
+                        f"{pct(v, 0.5):.1f} / {pct(v, 0.95):.1f}" for v in (first, full, cold, warm)
+                    ]
+                    print(f"| {label} | " + " | ".join(cells) + " |")
+            finally:
+                process.terminate()
+                process.wait()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _item_ids(client: Any, pid: int) -> list[int]:
+    ids: list[int] = []
+    while True:
+        page = client.get(f"/api/projects/{pid}/items", params={"offset": len(ids), "limit": 1000})
+        batch = [i["id"] for i in page.json()["items"]]
+        ids += batch
+        if len(batch) < 1000:
+            return ids
+
+
+def _image_latency(client: Any, ids: list[int]) -> tuple[list[float], list[float]]:
+    first, full = [], []
+    for iid in ids:
+        start = time.perf_counter()
+        with client.stream("GET", f"/api/items/{iid}/image") as answer:
+            assert answer.status_code == 200, answer.status_code
+            chunks = answer.iter_raw()
+            next(chunks)
+            first.append(time.perf_counter() - start)
+            for _chunk in chunks:
+                pass
+        full.append(time.perf_counter() - start)
+    return first, full
+
+
+def _timed(client: Any, paths: list[str]) -> list[float]:
+    times = []
+    for path in paths:
+        start = time.perf_counter()
+        answer = client.get(path)
+        assert answer.status_code == 200, answer.text
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _disk(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def import_bench(args: argparse.Namespace) -> None:
+    from posemark.services.import_refs import import_reference
+    from posemark.services.projects import create_project
+    from posemark.services.settings import Settings
+    from posemark.store import open_store, upgrade_to_head
+
+    work = Path(tempfile.mkdtemp(prefix="bench-media-"))
+    try:
+        images = work / "images"
+        _coco, total = make_images(images, args.images, args.scale)
+        each = total / args.images / 1024
+        print(f"{args.images} images, {total / 2**20:.1f} MiB ({each:.0f} KB each)")
+        print(
+            "| source | sizes from | seconds | images/s | of which listing (s) | "
+            "images/s after listing | posemark's disk | share of images |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        with moto():
+            took = upload(images, "people/")
+            print(f"(uploaded to the bucket in {took:.1f} s)", file=sys.stderr)
+            runs = [
+                ("in place", str(images), images / "coco.json", "COCO file"),
+                ("in place", str(images), None, "image headers"),
+                ("S3", f"s3://{BUCKET}/people/", "coco.json", "COCO file"),
+            ]
+            if args.s3_headers:
+                runs.append(("S3", f"s3://{BUCKET}/people/", None, "image headers"))
+            for label, location, coco, sizes in runs:
+                data = work / f"data-{len(list(work.glob('data-*')))}"
+                settings = Settings(data_dir=data)
+                settings.make_dirs()
+                store = open_store(settings.db_url)
+                upgrade_to_head(store.engine)
+                with store.session() as session:
+                    project = create_project(session, settings, "bench", "coco17")
+                    marks: dict[str, float] = {}
+
+                    def progress(
+                        stage: str, done: int, total: int, marks: dict[str, float] = marks
+                    ) -> None:
+                        marks.setdefault(
+                            f"{stage}-{'end' if done else 'start'}", time.perf_counter()
+                        )
+
+                    start = time.perf_counter()
+                    report = import_reference(
+                        session, settings, project, location, coco, progress=progress
+                    )
+                    took = time.perf_counter() - start
+                    listing = marks["listing-end"] - marks["listing-start"]
+                store.dispose()
+                assert report.items_created == args.images
+                used = _disk(data)
+                print(
+                    f"| {label} | {sizes} | {took:.2f} | {args.images / took:,.0f} | "
+                    f"{listing:.2f} | {args.images / (took - listing):,.0f} | "
+                    f"{used / 2**20:.1f} MiB | {100 * used / total:.1f} % |"
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def clients_bench(args: argparse.Namespace) -> None:
+    import boto3
+    import obstore
+    from obstore.store import S3Store
+
+    with moto():
+        work = Path(tempfile.mkdtemp(prefix="bench-media-"))
+        try:
+            make_images(work, args.images, 1.0)
+            upload(work, "c/")
+            keys = [f"c/{p.relative_to(work).as_posix()}" for p in sorted(work.rglob("*.jpg"))]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        s3 = boto3.client("s3")
+        store = S3Store(
+            BUCKET,
+            config={"endpoint": os.environ["AWS_ENDPOINT_URL"]},
+            client_options={"allow_http": True},
+        )
+        runs = {
+            "boto3 whole": lambda k: s3.get_object(Bucket=BUCKET, Key=k)["Body"].read(),
+            "obstore whole": lambda k: bytes(obstore.get(store, k).bytes()),
+            "boto3 64 KB range": lambda k: s3.get_object(
+                Bucket=BUCKET, Key=k, Range="bytes=0-65535"
+            )["Body"].read(),
+            "obstore 64 KB range": lambda k: bytes(
+                obstore.get_range(store, k, start=0, length=65536)
+            ),
+        }
+        print(f"{len(keys)} GETs each, one at a time (ms)")
+        print("| client | p50 | p95 | mean |")
+        print("| --- | --- | --- | --- |")
+        for label, get in runs.items():
+            times = []
+            for key in keys:
+                start = time.perf_counter()
+                get(key)
+                times.append(time.perf_counter() - start)
+            print(
+                f"| {label} | {pct(times, 0.5):.2f} | {pct(times, 0.95):.2f} | "
+                f"{statistics.mean(times) * 1000:.2f} |"
+            )
+
+
+def _write_video(path: Path, frames: int, width: int, height: int, gop: int) -> None:
+    """A camera-like H.264 video: a moving gradient with noise, a keyframe every ``gop``."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:height, 0:width]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.gop_size = gop
+        stream.options = {"preset": "veryfast", "crf": "23", "bf": "2"}
+        for i in range(frames):
+            img = np.stack([(xx + 3 * i) % 256, (yy + 2 * i) % 256, (xx + yy) % 256], -1)
+            img = (img + rng.integers(0, 24, img.shape)).clip(0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def _random_frames(source: Any, indices: list[int]) -> list[float]:
+    """Seconds to decode each frame of ``indices`` after a seek (keyframe, then forward)."""
+    import av
+
+    times = []
+    with av.open(source) as container:
+        stream = container.streams.video[0]
+        step = 1 / (float(stream.average_rate) * float(stream.time_base))
+        for index in indices:
+            start = time.perf_counter()
+            target = round(index * step) + (stream.start_time or 0)
+            container.seek(target, stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.pts is not None and frame.pts >= target:
+                    frame.to_ndarray(format="rgb24")
+                    break
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def video_bench(args: argparse.Namespace) -> None:
+    import random
+
+    import obstore
+
+    from posemark.storage.s3 import S3Backend, store_for
+    from posemark.video import open_video
+    from posemark.video.proxy import make_proxy
+
+    work = Path(tempfile.mkdtemp(prefix="bench-media-"))
+    try:
+        video = work / "clip.mp4"
+        _write_video(video, args.frames, 1280, 720, args.gop)
+        size = video.stat().st_size
+        indices = random.Random(1).sample(range(args.frames), args.seeks)
+        with moto():
+            obstore.put(store_for(BUCKET), "videos/clip.mp4", video.read_bytes())
+            backend = S3Backend(f"s3://{BUCKET}/videos/")
+            print(
+                f"{args.frames} frames of 1280 x 720 H.264 (GOP {args.gop}, {size / 2**20:.1f} "
+                f"MiB), {args.seeks} random frames (ms)"
+            )
+            print("| frames decoded from | setup | frame p50 | frame p95 |")
+            print("| --- | --- | --- | --- |")
+            local = _random_frames(str(video), indices)
+            print(f"| the local file | - | {pct(local, 0.5):.1f} | {pct(local, 0.95):.1f} |")
+            start = time.perf_counter()
+            reader = backend.open("clip.mp4")
+            ranged = _random_frames(reader, indices)
+            took = time.perf_counter() - start - sum(ranged)
+            print(
+                f"| the object, ranged reads (PyAV over a file-like reader) | open "
+                f"{took * 1000:.0f} | {pct(ranged, 0.5):.1f} | {pct(ranged, 0.95):.1f} |"
+            )
+            start = time.perf_counter()
+            data, _info = backend.read("clip.mp4")
+            fetched = work / "fetched.mp4"
+            fetched.write_bytes(data)
+            with open_video(fetched) as source:
+                proxy = make_proxy(source, work / "proxy.mkv")
+            built = time.perf_counter() - start
+            proxied = _random_frames(str(proxy), indices)
+            print(
+                f"| a local all-intra proxy built at import | {built * 1000:.0f} (download and "
+                f"proxy, {proxy.stat().st_size / 2**20:.1f} MiB) | {pct(proxied, 0.5):.1f} | "
+                f"{pct(proxied, 0.95):.1f} |"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    serve = sub.add_parser("serve")
+    serve.add_argument("--images", type=int, default=1000)
+    serve.add_argument("--scale", type=float, default=1.0)
+    imports = sub.add_parser("import")
+    imports.add_argument("--images", type=int, default=10000)
+    imports.add_argument("--scale", type=float, default=1.0)
+    imports.add_argument("--s3-headers", action="store_true", help="also S3 without COCO sizes")
+    clients = sub.add_parser("clients")
+    clients.add_argument("--images", type=int, default=300)
+    videos = sub.add_parser("video")
+    videos.add_argument("--frames", type=int, default=250)
+    videos.add_argument("--gop", type=int, default=50)
+    videos.add_argument("--seeks", type=int, default=30)
+    args = parser.parse_args()
+    runs = {
+        "serve": serve_bench,
+        "import": import_bench,
+        "clients": clients_bench,
+        "video": video_bench,
+    }
+    runs[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

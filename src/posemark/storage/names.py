@@ -1,0 +1,50 @@
+"""Relative names that cannot leave their root, on a file system or in a bucket.
+
+A name is refused rather than "cleaned": a name that needed cleaning is a sign of a
+hostile or broken input, and silently renaming files would break the link between an
+annotation file and its images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class UnsafeName(ValueError):
+    """A name that is absolute, climbs out of its folder or carries control characters."""
+
+
+def check_relative_name(name: str, what: str = "file name") -> str:
+    """A ``/``-separated relative path that cannot leave its folder, or UnsafeName.
+
+    Rejects absolute paths, drive letters, backslashes, ``..`` and ``.`` parts, empty
+    parts and control characters (NUL included). Percent-encoded forms (``%2e%2e``) are
+    not decoded anywhere in posemark, so they are ordinary characters of a file name.
+    """
+    if not name or len(name) > 1024:
+        raise UnsafeName(f"{what} {name!r}: expected 1 to 1024 characters")
+    if any(ord(c) < 32 or c == "\x7f" for c in name) or "\\" in name:
+        raise UnsafeName(f"{what} {name!r}: control characters and backslashes are not allowed")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeName(f"{what} {name!r}: absolute paths are not allowed")
+    parts = name.split("/")
+    if any(p in ("..", ".", "") for p in parts):
+        raise UnsafeName(f"{what} {name!r}: '..', '.' and empty path parts are not allowed")
+    if len(name.encode()) > 255 and any(len(p.encode()) > 255 for p in parts):
+        raise UnsafeName(f"{what} {name!r}: a path part is longer than 255 bytes")
+    return name  # already in normal form: nothing to drop or join
+
+
+def is_under(path: Path, root: Path) -> bool:
+    """Whether ``path`` (both resolved, symlinks followed) lies inside ``root``."""
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def resolve_under(root: Path, name: str) -> Path:
+    """``root / name`` with symlinks followed, refusing anything that ends outside root."""
+    rel = check_relative_name(name)
+    base = root.resolve()
+    path = (base / rel).resolve()
+    if not path.is_relative_to(base):
+        raise UnsafeName(f"file name {name!r} points outside its folder")
+    return path

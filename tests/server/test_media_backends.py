@@ -1,0 +1,263 @@
+"""The three media backends through one suite: images copied into the data folder,
+referenced in place under an allowed root, and referenced in an S3 bucket (moto's
+server on loopback). Each test runs on every backend (and on SQLite and PostgreSQL):
+import, the image and thumbnail routes, crops, export, access rules, and files that
+went missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import obstore
+import pytest
+from fastapi.testclient import TestClient
+from serverkit import ADMIN_PASSWORD, MMPOSE, Server
+
+from posemark.server import create_app
+from posemark.services.import_refs import import_reference
+from posemark.services.importing import import_path
+from posemark.services.projects import create_project
+from posemark.services.settings import Settings
+from posemark.storage.s3 import store_for
+from s3server import SECRET, aws_environment, make_bucket, s3_server, upload_folder
+
+BACKENDS = ("copy", "link", "s3")
+REFERENCED = ("link", "s3")
+BUCKET = "posemark-media"
+COCO = "test_coco.json"
+JPEG = "000000000785.jpg"
+
+
+@pytest.fixture(scope="module")
+def s3_env() -> Iterator[dict[str, str]]:
+    with s3_server() as env, aws_environment(env):
+        make_bucket(BUCKET)
+        yield env
+
+
+@pytest.fixture
+def outside(tmp_path: Path, testdata: Path) -> Path:
+    """The sample images in a folder outside the data folder (the allowed root)."""
+    root = tmp_path / "shared-drive" / "people"
+    shutil.copytree(testdata / MMPOSE, root)
+    return root
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str, outside: Path, s3_env: dict[str, str]) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        db_url=db_url,
+        media_roots=(outside.parent,),
+        media_buckets=(f"s3://{BUCKET}/",),
+    )
+
+
+@dataclass
+class Imported:
+    """A project of the mmpose sample (4 images, 14 people) on one backend, and how to
+    reach and damage its files."""
+
+    backend: str
+    pid: int
+    server: Server
+    prefix: str
+    outside: Path
+
+    def replace(self, name: str, data: bytes | None) -> None:
+        """Overwrites the stored original (``None`` deletes it)."""
+        if self.backend == "s3":
+            store = store_for(BUCKET)
+            if data is None:
+                obstore.delete(store, self.prefix + name)
+            else:
+                obstore.put(store, self.prefix + name, data)
+            return
+        root = (
+            self.outside
+            if self.backend == "link"
+            else (self.server.settings.media_dir / f"p{self.pid}")
+        )
+        if data is None:
+            (root / name).unlink()
+        else:
+            (root / name).write_bytes(data)
+
+
+@pytest.fixture(params=BACKENDS)
+def imported(
+    request: pytest.FixtureRequest, server: Server, outside: Path, testdata: Path
+) -> Imported:
+    return _import(request.param, server, outside, testdata)
+
+
+@pytest.fixture(params=REFERENCED)
+def referenced(
+    request: pytest.FixtureRequest, server: Server, outside: Path, testdata: Path
+) -> Imported:
+    return _import(request.param, server, outside, testdata)
+
+
+def _import(backend: str, server: Server, outside: Path, testdata: Path) -> Imported:
+    prefix = f"{os.urandom(4).hex()}/people/"
+    with server.session() as session:
+        project = create_project(session, server.settings, f"on-{backend}", "coco17")
+        if backend == "copy":
+            report = import_path(session, server.settings, project, outside / COCO)
+        elif backend == "link":
+            report = import_reference(
+                session, server.settings, project, str(outside), outside / COCO
+            )
+        else:
+            names = sorted(p.name for p in (testdata / MMPOSE).iterdir())
+            upload_folder(BUCKET, prefix, testdata / MMPOSE, names)
+            report = import_reference(
+                session, server.settings, project, f"s3://{BUCKET}/{prefix}", COCO
+            )
+        pid = project.id
+    assert (report.items_created, report.instances) == (4, 14)
+    return Imported(backend, pid, server, prefix, outside)
+
+
+def _items(client: TestClient, pid: int) -> dict[str, int]:
+    r = client.get(f"/api/projects/{pid}/items")
+    assert r.status_code == 200, r.text
+    return {i["file_name"]: i["id"] for i in r.json()["items"]}
+
+
+def test_images_thumbnails_and_crops_come_through_the_server(
+    imported: Imported, admin: TestClient, testdata: Path
+) -> None:
+    items = _items(admin, imported.pid)
+    assert sorted(items) == sorted(p.name for p in (testdata / MMPOSE).glob("*.jpg"))
+    for name, iid in items.items():
+        r = admin.get(f"/api/items/{iid}/image")
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "image/jpeg"
+        assert r.content == (testdata / MMPOSE / name).read_bytes()
+    iid = items[JPEG]
+    r = admin.get(f"/api/items/{iid}/thumbnail", params={"size": 96})
+    assert r.status_code == 200, r.text
+    assert r.content[:3] == b"\xff\xd8\xff"
+    doc = admin.get(f"/api/items/{iid}").json()["annotation"]
+    inst = doc["instances"][0]["id"]
+    r = admin.get(f"/api/items/{iid}/crop", params={"instance_id": inst, "size": 64})
+    assert r.status_code == 200, r.text
+    for headers in (r.headers, admin.get(f"/api/items/{iid}/image").headers):
+        assert SECRET not in str(headers) and "amz" not in str(headers).lower()
+
+
+def test_export_is_the_same_on_every_backend(
+    imported: Imported, admin: TestClient, testdata: Path
+) -> None:
+    r = admin.get(f"/api/projects/{imported.pid}/export")
+    assert r.status_code == 200, r.text
+    exported = r.json()
+    original = json.loads((testdata / MMPOSE / COCO).read_text())
+    assert sorted(i["file_name"] for i in exported["images"]) == sorted(
+        i["file_name"] for i in original["images"]
+    )
+    assert sorted(a["keypoints"] for a in exported["annotations"]) == sorted(
+        a["keypoints"] for a in original["annotations"]
+    )
+
+
+def test_access_rules_are_the_same_on_every_backend(imported: Imported, admin: TestClient) -> None:
+    server = imported.server
+    iid = _items(admin, imported.pid)[JPEG]
+    server.add_user("stranger")
+    stranger = server.login("stranger")
+    for route in ("image", "thumbnail"):
+        r = stranger.get(f"/api/items/{iid}/{route}")
+        assert r.status_code == 404, r.text  # the same answer as for a missing item
+        assert server.anonymous().get(f"/api/items/{iid}/{route}").status_code == 401
+
+
+def test_a_missing_original_is_a_clear_404_and_cached_thumbnails_stay(
+    imported: Imported, admin: TestClient
+) -> None:
+    iid = _items(admin, imported.pid)[JPEG]
+    assert admin.get(f"/api/items/{iid}/thumbnail", params={"size": 80}).status_code == 200
+    imported.replace(JPEG, None)
+    r = admin.get(f"/api/items/{iid}/image")
+    assert r.status_code == 404, r.text
+    assert r.json()["code"] == "media_missing"
+    assert f"item {iid} ({JPEG}): image" in r.json()["detail"]
+    assert "moved or deleted since the import" in r.json()["detail"]
+    # the cached thumbnail never goes back to the original
+    assert admin.get(f"/api/items/{iid}/thumbnail", params={"size": 80}).status_code == 200
+    r = admin.get(f"/api/items/{iid}/thumbnail", params={"size": 81})
+    assert r.status_code == 404 and r.json()["code"] == "media_missing"
+
+
+def test_a_changed_original_is_a_409_not_another_picture(
+    referenced: Imported, admin: TestClient, testdata: Path
+) -> None:
+    iid = _items(admin, referenced.pid)[JPEG]
+    other = (testdata / MMPOSE / "000000040083.jpg").read_bytes()
+    referenced.replace(JPEG, other)
+    r = admin.get(f"/api/items/{iid}/image")
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "media_changed"
+    assert "changed since it was imported" in r.json()["detail"]
+
+
+def test_a_server_that_does_not_allow_the_root_serves_nothing_from_it(
+    referenced: Imported, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSEMARK_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    closed = Settings(data_dir=referenced.server.settings.data_dir, db_url=db_url)
+    app = create_app(closed)
+    try:
+        admin = Server(app, closed).admin()
+        iid = _items(admin, referenced.pid)[JPEG]
+        for route in ("image", "thumbnail"):
+            r = admin.get(f"/api/items/{iid}/{route}")
+            assert r.status_code == 403, r.text
+            assert r.json()["code"] == "media_denied"
+            assert "--allow-media-root" in r.json()["detail"]
+    finally:
+        app.state.store.dispose()
+
+
+def test_errors_never_carry_credentials(
+    referenced: Imported, admin: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    iid = _items(admin, referenced.pid)[JPEG]
+    referenced.replace(JPEG, None)
+    with caplog.at_level("DEBUG"):
+        r = admin.get(f"/api/items/{iid}/image")
+    assert r.status_code == 404
+    assert SECRET not in r.text and "posemark-test-key" not in r.text
+    assert SECRET not in caplog.text and "posemark-test-key" not in caplog.text
+
+
+def test_the_api_imports_by_reference_only_under_allowed_roots(
+    server: Server, admin: TestClient, outside: Path, tmp_path: Path, testdata: Path
+) -> None:
+    pid = admin.post("/api/projects", json={"name": "refs", "skeleton": "coco17"}).json()["id"]
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(testdata / MMPOSE, elsewhere)
+    for source in (str(elsewhere), "s3://another-bucket/people", "/etc"):
+        r = admin.post(f"/api/projects/{pid}/import-reference", json={"source": source})
+        assert r.status_code == 403, r.text
+    server.add_user("annotator")
+    r = admin.post(
+        f"/api/projects/{pid}/members", json={"username": "annotator", "role": "annotator"}
+    )
+    assert r.status_code in (200, 201), r.text
+    r = server.login("annotator").post(
+        f"/api/projects/{pid}/import-reference", json={"source": str(outside)}
+    )
+    assert r.status_code == 403, r.text
+    r = admin.post(
+        f"/api/projects/{pid}/import-reference", json={"source": str(outside), "coco": COCO}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"items_created": 4, "instances": 14}
+    assert not any(p.suffix == ".jpg" for p in server.settings.media_dir.rglob("*"))
