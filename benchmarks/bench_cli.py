@@ -47,7 +47,9 @@ def main() -> None:
     py = sys.executable
 
     def env(tree: Path) -> dict[str, str]:
-        return dict(os.environ, PYTHONPATH=str(tree / "src"))
+        env = dict(os.environ, PYTHONPATH=str(tree / "src"))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: .pyc files, not compiling
+        return env
 
     cases = {
         "python -c pass": ([py, "-c", "pass"], env(ROOT)),

@@ -94,6 +94,7 @@ def _child(tool: str, files: list[str]) -> None:
 
 def _run(tool: str, files: list[str], timeout: float) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: modules compiled once, not per run
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "_child", tool, *files],

@@ -23,9 +23,11 @@ code and a changed one are compared on identical data in one run::
 
 ``--smoke`` is a 2,500-image, 10,000-instance run that checks the harness in minutes.
 
-How the project is built: the items table is filled by bulk SQL inserts through the
-store's own tables (the code under test's SQLAlchemy models), at the schema of
-migration ``0008``; the code's remaining migrations then run on the filled database,
+How the project is built, once per database: the items table is filled by bulk SQL
+inserts through the store's own tables (SQLAlchemy models of the first tree, the
+baseline when there is one), at the schema of migration ``0008`` that every tree
+compared here shares. Each tree then gets a copy (the SQLite file copied, a PostgreSQL
+``CREATE DATABASE ... TEMPLATE``) and runs its own remaining migrations on it, timed,
 so a migration that derives data from the documents does so. ``--after-build CMD``
 runs a further command (placeholders ``{data}``, ``{db}``, ``{project}``) with the
 code on the path, timed, e.g. a backfill a change needs. Images are hard links of the
@@ -104,41 +106,59 @@ def _templates() -> tuple[list[dict[str, Any]], list[np.ndarray]]:
     return photos, poses
 
 
-def _person(rng: np.random.Generator, pose: np.ndarray, w: int, h: int) -> dict[str, Any]:
-    """One instance: a real pose placed in the photo at a random size, jittered."""
-    aspect = 0.45 + 0.25 * rng.random()
-    bh = h * (0.2 + 0.6 * rng.random())
-    bw = min(w * 0.9, bh * aspect)
-    bx = rng.random() * (w - bw)
-    by = rng.random() * (h - bh)
-    x = bx + pose[:, 0] * bw + rng.normal(0, 0.015 * bw, 17)
-    y = by + pose[:, 1] * bh + rng.normal(0, 0.015 * bh, 17)
-    v = pose[:, 2].astype(int)
-    drop = rng.random(17) < 0.08
-    v = np.where(drop, 0, v)
-    occlude = (v == 2) & (rng.random(17) < 0.1)
-    v = np.where(occlude, 1, v)
-    roll = rng.random()
-    if roll < 0.01:  # a left/right swap of the whole body, as annotators make
-        for a, b in FLIP_PAIRS:
-            x[[a, b]], y[[a, b]], v[[a, b]] = x[[b, a]], y[[b, a]], v[[b, a]]
-    elif roll < 0.015:  # one keypoint put far from its body
-        j = int(rng.integers(17))
-        x[j], y[j] = rng.random() * w, rng.random() * h
-    x = np.clip(x, 0, w - 1)
-    y = np.clip(y, 0, h - 1)
-    keypoints = [
-        [round(float(xi), 1), round(float(yi), 1), int(vi)] if vi > 0 else [None, None, 0]
-        for xi, yi, vi in zip(x, y, v, strict=True)
+def _people(
+    rng: np.random.Generator, poses: np.ndarray, w: np.ndarray, h: np.ndarray
+) -> list[dict[str, Any]]:
+    """One instance per entry of ``w``/``h`` (its photo's size): a real pose placed in
+    the photo at a random size and jittered; 8% of keypoints dropped, 10% of the visible
+    ones marked occluded, 1% of people mirrored left/right (as annotators do) and 0.5%
+    with one keypoint put far from its body. All in numpy, a block of people at once."""
+    n = len(w)
+    pose = poses[rng.integers(len(poses), size=n)]  # (n, 17, 3)
+    aspect = 0.45 + 0.25 * rng.random(n)
+    bh = h * (0.2 + 0.6 * rng.random(n))
+    bw = np.minimum(w * 0.9, bh * aspect)
+    bx = rng.random(n) * (w - bw)
+    by = rng.random(n) * (h - bh)
+    x = bx[:, None] + pose[:, :, 0] * bw[:, None] + rng.normal(0, 1, (n, 17)) * 0.015 * bw[:, None]
+    y = by[:, None] + pose[:, :, 1] * bh[:, None] + rng.normal(0, 1, (n, 17)) * 0.015 * bh[:, None]
+    v = pose[:, :, 2].astype(np.int64)
+    v[rng.random((n, 17)) < 0.08] = 0
+    v[(v == 2) & (rng.random((n, 17)) < 0.1)] = 1
+    roll = rng.random(n)
+    mirrored = roll < 0.01
+    flip = np.arange(17)
+    for a, b in FLIP_PAIRS:
+        flip[a], flip[b] = b, a
+    x[mirrored], y[mirrored], v[mirrored] = (
+        x[mirrored][:, flip],
+        y[mirrored][:, flip],
+        v[mirrored][:, flip],
+    )
+    displaced = np.flatnonzero((roll >= 0.01) & (roll < 0.015))
+    joint = rng.integers(17, size=len(displaced))
+    x[displaced, joint] = rng.random(len(displaced)) * w[displaced]
+    y[displaced, joint] = rng.random(len(displaced)) * h[displaced]
+    # (n, 17, 3) Python objects built by numpy: floats for x and y, ints for v, and
+    # [None, None, 0] for an unlabeled keypoint, as the editor stores it
+    triples = np.empty((n, 17, 3), dtype=object)
+    triples[:, :, 0] = np.round(np.clip(x, 0, w[:, None] - 1), 1)
+    triples[:, :, 1] = np.round(np.clip(y, 0, h[:, None] - 1), 1)
+    triples[:, :, 2] = v
+    triples[v == 0, :2] = None
+    keypoints = triples.tolist()
+    boxes = np.round(np.stack([bx, by, bw, bh], axis=1), 2).tolist()
+    return [
+        {
+            "keypoints": keypoints[r],
+            "bbox": boxes[r],
+            "bbox_mode": "drawn",
+            "source": "human",
+            "confirmed": True,
+            "track_id": None,
+        }
+        for r in range(n)
     ]
-    return {
-        "keypoints": keypoints,
-        "bbox": [round(bx, 2), round(by, 2), round(bw, 2), round(bh, 2)],
-        "bbox_mode": "drawn",
-        "source": "human",
-        "confirmed": True,
-        "track_id": None,
-    }
 
 
 def file_name(i: int) -> str:
@@ -150,19 +170,28 @@ def generate_items(
 ) -> Iterator[tuple[str, int, int, str, dict[str, Any]]]:
     """(file name, width, height, status, annotation document) for each item, in order;
     the same seed gives the same project."""
-    photos, poses = _templates()
+    photos, pose_list = _templates()
+    poses = np.stack(pose_list)
     rng = np.random.default_rng(seed)
     per_image = np.bincount(rng.integers(0, n_images, n_instances), minlength=n_images)
     statuses = list(STATUS_SHARE)
     status_of = rng.choice(len(statuses), size=n_images, p=list(STATUS_SHARE.values()))
-    for i in range(n_images):
-        photo = photos[(start + i) % len(photos)]
-        w, h = photo["width"], photo["height"]
-        instances = []
-        for n in range(int(per_image[i])):
-            person = _person(rng, poses[int(rng.integers(len(poses)))], w, h)
-            instances.append({"id": f"i{n + 1}", **person})
-        yield file_name(start + i), w, h, statuses[status_of[i]], {"instances": instances}
+    sizes = np.array([[p["width"], p["height"]] for p in photos])
+    block = 5000
+    for first in range(0, n_images, block):
+        items = np.arange(first, min(first + block, n_images))
+        counts = per_image[items]
+        photo_of = (start + np.repeat(items, counts)) % len(photos)
+        people = _people(rng, poses, sizes[photo_of, 0], sizes[photo_of, 1])
+        at = 0
+        for i, count in zip(items.tolist(), counts.tolist(), strict=True):
+            w, h = (
+                photos[(start + i) % len(photos)]["width"],
+                photos[(start + i) % len(photos)]["height"],
+            )
+            instances = [{"id": f"i{n + 1}", **people[at + n]} for n in range(count)]
+            at += count
+            yield file_name(start + i), w, h, statuses[status_of[i]], {"instances": instances}
 
 
 def make_image_folder(folder: Path, n_images: int) -> None:
@@ -216,14 +245,26 @@ def write_coco_subset(path: Path, n_images: int, n_instances: int, seed: int) ->
 # --------------------------------------------------------------------------- build
 
 
+def upgrade_main(db_url: str) -> None:
+    """Runs the code under test's migrations on a copy of the built database."""
+    from posemark.store import open_store, upgrade_to_head
+
+    t0 = time.perf_counter()
+    store = open_store(db_url)
+    upgrade_to_head(store.engine)
+    store.dispose()
+    print(json.dumps({"upgrade_s": round(time.perf_counter() - t0, 1)}))
+
+
 def build_main(args: argparse.Namespace) -> None:
-    """Runs in a child process with the code under test on the path."""
+    """Runs in a child process with a code tree on the path: the schema of migration
+    ``0008`` (what every tree compared here shares), the project, the bulk insert."""
     from alembic import command
     from sqlalchemy import func, insert, select
 
     from posemark.services.projects import create_project
     from posemark.services.settings import Settings
-    from posemark.store import open_store, upgrade_to_head
+    from posemark.store import open_store
     from posemark.store.migrate import alembic_config
     from posemark.store.models import Item
 
@@ -272,8 +313,6 @@ def build_main(args: argparse.Namespace) -> None:
             flush()
     if batch:
         flush()
-    inserted = time.perf_counter() - t0
-    upgrade_to_head(store.engine)
     with store.session() as session:
         first = session.scalar(select(func.min(Item.id)).where(Item.project_id == pid))
         fresh = session.scalars(
@@ -287,7 +326,7 @@ def build_main(args: argparse.Namespace) -> None:
         "new_item_ids": list(fresh[::every][: args.annotators]),
         "images": args.images,
         "instances": instances,
-        "insert_s": round(inserted, 1),
+        "media_dir": media,
         "build_s": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(report))
@@ -621,21 +660,65 @@ def saves_under_load(server: Server, pid: int, item_ids: list[int], args: Any) -
 # --------------------------------------------------------------------------- one run
 
 
-@contextlib.contextmanager
-def database(kind: str, work: Path, tag: str) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{work / tag / 'posemark.db'}"
-        return
+def pg_url(name: str) -> str:
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def pg_admin(sql: str) -> None:
     import psycopg
 
-    name = f"posemark_scale_{tag}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(sql)
+
+
+@contextlib.contextmanager
+def template(db_kind: str, code: Path, work: Path, args: Any) -> Iterator[dict[str, Any]]:
+    """The project built once per database (with ``code``), copied for each tree."""
+    data = work / f"template-{db_kind}"
+    data.mkdir(parents=True, exist_ok=True)
+    name = f"posemark_scale_tpl_{uuid.uuid4().hex[:6]}"
+    if db_kind == "sqlite":
+        db_url = f"sqlite:///{data / 'posemark.db'}"
+    else:
+        pg_admin(f'CREATE DATABASE "{name}"')
+        db_url = pg_url(name)
     try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        step("build", db_kind)
+        cmd = [sys.executable, __file__, "_build", "--data", str(data), "--db-url", db_url]
+        cmd += ["--images-dir", str(work / "images"), "--images", str(args.images)]
+        cmd += ["--instances", str(args.instances), "--seed", str(args.seed)]
+        cmd += ["--annotators", str(args.annotators)]
+        built = subprocess.run(cmd, env=env_for(code), capture_output=True, text=True, check=False)
+        if built.returncode:
+            raise RuntimeError(f"build failed: {built.stderr[-3000:]}")
+        info = json.loads(built.stdout.strip().splitlines()[-1])
+        yield {"info": info, "data": data, "db_url": db_url, "pg_name": name}
     finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if db_kind == "postgresql":
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def clone(db_kind: str, tpl: dict[str, Any], work: Path, tag: str) -> Iterator[tuple[Path, str]]:
+    """A copy of the built project (database and data folder) for one code tree."""
+    data = work / tag
+    media = data / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    (media / tpl["info"]["media_dir"]).symlink_to((work / "images").resolve())
+    name = f"posemark_scale_{tag.replace('-', '_')}_{uuid.uuid4().hex[:6]}"
+    if db_kind == "sqlite":
+        shutil.copyfile(tpl["data"] / "posemark.db", data / "posemark.db")
+        db_url = f"sqlite:///{data / 'posemark.db'}"
+    else:
+        pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{tpl["pg_name"]}"')
+        db_url = pg_url(name)
+    try:
+        yield data, db_url
+    finally:
+        if db_kind == "postgresql":
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def posemark_cmd(*parts: str) -> list[str]:
@@ -643,25 +726,27 @@ def posemark_cmd(*parts: str) -> list[str]:
 
 
 def run_one(
-    code: Path, db_kind: str, work: Path, tag: str, args: Any, save: Callable[[], None]
+    code: Path,
+    db_kind: str,
+    tpl: dict[str, Any],
+    work: Path,
+    tag: str,
+    args: Any,
+    save: Callable[[], None],
 ) -> dict[str, Any]:
-    """Everything measured for one code tree on one database."""
+    """Everything measured for one code tree on its copy of the built project."""
     out: dict[str, Any] = {"code": str(code), "commit": commit_of(code)}
     env = env_for(code)
-    data = work / tag
-    data.mkdir(parents=True, exist_ok=True)
-    with database(db_kind, work, tag) as db_url:
-        step("build", tag)
-        cmd = [sys.executable, __file__, "_build", "--data", str(data), "--db-url", db_url]
-        cmd += ["--images-dir", str(work / "images"), "--images", str(args.images)]
-        cmd += ["--instances", str(args.instances), "--seed", str(args.seed)]
-        cmd += ["--annotators", str(args.annotators)]
-        built = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if built.returncode:
-            out["error"] = f"build failed: {built.stderr[-3000:]}"
+    info = dict(tpl["info"])
+    out["build"] = {k: v for k, v in info.items() if k != "new_item_ids"}
+    with clone(db_kind, tpl, work, tag) as (data, db_url):
+        step("migrate the copy to this tree's head", tag)
+        cmd = [sys.executable, __file__, "_upgrade", db_url]
+        upgraded = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if upgraded.returncode:
+            out["error"] = f"migration failed: {upgraded.stderr[-3000:]}"
             return out
-        info = json.loads(built.stdout.strip().splitlines()[-1])
-        out["build"] = info
+        out["upgrade"] = json.loads(upgraded.stdout.strip().splitlines()[-1])
         save()
         pid, first = info["project_id"], info["first_item_id"]
         common = ["--data", str(data), "--db", db_url]
@@ -683,7 +768,7 @@ def run_one(
             out["server rss after routes (MiB)"] = round(server.rss() / MIB, 1)
             save()
             step("saves under load", tag)
-            items = info.pop("new_item_ids")
+            items = info["new_item_ids"]
             out["saves under load"] = saves_under_load(server, pid, items, args)
             out["server peak rss (MiB)"] = round(server.peak_rss / MIB, 1)
             out["server restarts (timeouts)"] = server.restarts
@@ -715,7 +800,6 @@ def run_one(
             result["images_per_s"] = round(args.import_images / result["seconds"])
         out["import"] = result
         save()
-    shutil.rmtree(data, ignore_errors=True)
     return out
 
 
@@ -789,7 +873,14 @@ def markdown(results: dict[str, Any]) -> str:
         for label in run.get("routes", {}):
             if label not in labels:
                 labels.append(label)
-    row("build (bulk insert), s", lambda r: f"{r.get('build', {}).get('build_s', '-')}")
+    row(
+        "build (bulk insert, once per database), s",
+        lambda r: f"{r.get('build', {}).get('build_s', '-')}",
+    )
+    row(
+        "migrate the copy to the tree's head, s",
+        lambda r: f"{r.get('upgrade', {}).get('upgrade_s', '-')}",
+    )
     for label in labels:
         row(
             f"GET {label}",
@@ -818,6 +909,9 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "_upgrade":
+        upgrade_main(sys.argv[2])
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "_build":
         ap = argparse.ArgumentParser()
         ap.add_argument("_build")
@@ -869,6 +963,7 @@ def main() -> None:
         "codes": list(codes),
         "argv": sys.argv[1:],
         "cpus": os.cpu_count(),
+        "builds": {},
         "runs": {},
     }
 
@@ -886,13 +981,21 @@ def main() -> None:
             subset, args.import_images, round(args.import_images * ratio), args.seed + 1
         )
         results["import subset"] = {"images": args.import_images, "instances": n}
+        builder = next(iter(codes.values()))  # the baseline when there is one
         for db in dbs:
-            for name, code in codes.items():
-                key = f"{name}-{db}"
-                try:
-                    results["runs"][key] = run_one(code, db, work, key, args, save)
-                except Exception as exc:  # one failed run must not lose the others
-                    results["runs"][key] = {"error": repr(exc)}
+            try:
+                with template(db, builder, work, args) as tpl:
+                    results["builds"][db] = tpl["info"]
+                    for name, code in codes.items():
+                        key = f"{name}-{db}"
+                        try:
+                            results["runs"][key] = run_one(code, db, tpl, work, key, args, save)
+                        except Exception as exc:  # one failed run must not lose the others
+                            results["runs"][key] = {"error": repr(exc)}
+                        save()
+            except Exception as exc:
+                for name in codes:
+                    results["runs"][f"{name}-{db}"] = {"error": repr(exc)}
                 save()
     finally:
         if args.work is None:
