@@ -201,3 +201,51 @@ def test_verbose_sends_pycocotools_output_to_stderr(
     loud = capsys.readouterr()
     assert loud.out == ""
     assert "Average Precision" in loud.err
+
+
+def test_many_detections_with_tied_scores_equal_pycocotools(coco_gt: Path) -> None:
+    """More than maxDets (20) detections per image, many with the same score: the
+    stable sort and the cut decide which ones count, and the stats stay pycocotools'
+    to the last bit."""
+    gt = _read(coco_gt)
+    rng = np.random.default_rng(5)
+    dt = []
+    for ann in gt["annotations"]:
+        for copy_no in range(8):
+            kps = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
+            kps[:, :2] += rng.normal(0, 2 + 4 * copy_no, size=(len(kps), 2))
+            kps[:, 2] = 1
+            score = round(float(rng.choice([0.25, 0.5, 0.75, 0.9])), 2)
+            dt.append(
+                {"image_id": ann["image_id"], "category_id": 1, "keypoints": kps.ravel().tolist()}
+                | {"score": score}
+            )
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = copy.deepcopy(gt)
+        coco.createIndex()
+        ev = COCOeval(coco, coco.loadRes(copy.deepcopy(dt)), "keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert max(len(coco.getAnnIds(imgIds=[i])) for i in coco.getImgIds()) * 8 > 20
+    ours = evaluate_keypoints(gt, dt)
+    assert list(ours.as_dict().values()) == list(ev.stats)
+    assert 0 < ours.AP < 1
+
+
+def test_detections_with_boxes_take_pycocotools_box_branch(coco_gt: Path, coco_preds: Path) -> None:
+    """A results list whose first entry has a bbox gets its areas from the boxes (as
+    ``loadRes`` does), which changes what the medium/large ranges ignore."""
+    gt, dt = _read(coco_gt), _read(coco_preds)
+    for i, d in enumerate(dt):
+        d["bbox"] = [10.0, 10.0, 20.0 + 30 * (i % 5), 40.0 + 25 * (i % 7)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(coco_gt))
+        ev = COCOeval(coco, coco.loadRes(copy.deepcopy(dt)), "keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    ours = evaluate_keypoints(gt, dt)
+    assert list(ours.as_dict().values()) == list(ev.stats)
+    assert ours.as_dict() != evaluate_keypoints(coco_gt, coco_preds).as_dict()

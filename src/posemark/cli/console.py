@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+
+if TYPE_CHECKING:  # rich.progress is imported by the commands that show a bar
+    from rich.progress import Progress
 
 __all__ = ["byte_progress", "count_progress", "err", "escape", "fail", "out", "warn"]
 
@@ -35,6 +29,8 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
     Disabled when stderr is not a terminal, so logs and pipes stay clean.
     """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -56,6 +52,8 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
 def count_progress() -> Progress:
     """The CLI's bar for counted work (rows, files): transient, on stderr, and off when
     stderr is not a terminal so logs and pipes get no bar (nor its stray newline)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -8,17 +8,16 @@ any error leaves no partial output behind.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import count_progress, err, fail, out, warn
-from posemark.formats.errors import FormatError
-from posemark.formats.registry import UnknownFormatError, extension_fallback_note
-from posemark.model.errors import PoseValidationError
-from posemark.services.convert import ConvertReport, convert
+
+if TYPE_CHECKING:
+    from posemark.services.convert import ConvertReport
 
 
 def register(app: typer.Typer) -> None:
@@ -46,6 +45,11 @@ def convert_command(
     ] = None,
 ) -> None:
     """Convert IN to OUT; OUT is written atomically and only when the whole read succeeds."""
+    from posemark.formats.errors import FormatError
+    from posemark.formats.registry import UnknownFormatError, extension_fallback_note
+    from posemark.model.errors import PoseValidationError
+    from posemark.services.convert import convert
+
     progress = count_progress()
     task = progress.add_task(f"reading {escape(str(src))}", total=None)
 

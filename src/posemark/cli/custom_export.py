@@ -5,17 +5,16 @@ standard format (see docs/custom-exports.md)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import byte_progress, fail, out, warn
-from posemark.formats import registry
-from posemark.formats.errors import FormatError, Problem
-from posemark.formats.registry import UnknownFormatError
-from posemark.model.errors import PoseValidationError
+
+if TYPE_CHECKING:
+    from posemark.formats.errors import Problem
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +42,11 @@ def export_custom(
     ] = None,
 ) -> None:
     """Write IN through your own template or hook; OUT appears only when it succeeds."""
+    from posemark.formats import registry
     from posemark.formats.custom import export_with_hook, export_with_template
+    from posemark.formats.errors import FormatError
+    from posemark.formats.registry import UnknownFormatError
+    from posemark.model.errors import PoseValidationError
 
     if (template is None) == (hook is None):
         fail("give exactly one of --template and --hook")

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from posemark.cli.console import err, fail, out
-from posemark.demo import DemoReport, run_demo
-from posemark.metrics.coco_eval import STAT_LABELS, EvaluationError
-from posemark.services.validate import count_by_severity
+
+if TYPE_CHECKING:
+    from posemark.demo import DemoReport
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +34,10 @@ def demo(
     ] = 0,
 ) -> None:
     """Generate an example dataset and predictions, then validate, count and evaluate them."""
+    from posemark.demo import run_demo
+    from posemark.metrics.coco_eval import EvaluationError
+    from posemark.services.validate import count_by_severity
+
     try:
         with err.status("starting") as status:
 
@@ -54,6 +56,12 @@ def demo(
 
 
 def _print_report(r: DemoReport, seed: int) -> None:
+    import numpy as np
+    from rich.table import Table
+
+    from posemark.metrics.coco_eval import STAT_LABELS
+    from posemark.services.validate import count_by_severity
+
     s = r.stats
     vis = s.visibility_totals()
     made = Table(title=f"Generated (seed {seed})", show_header=False)

@@ -42,7 +42,7 @@ def evaluate(
         ),
     ] = None,
     verbose: Annotated[
-        bool, typer.Option("--verbose", help="Show pycocotools' own output (on stderr).")
+        bool, typer.Option("--verbose", help="Show the evaluator's own output (on stderr).")
     ] = False,
 ) -> None:
     """Score keypoint detections with COCO's OKS-based AP/AR (pycocotools' numbers)."""

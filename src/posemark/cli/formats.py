@@ -6,10 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from posemark.cli.console import out
-from posemark.formats import registry
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +18,10 @@ def formats(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
 ) -> None:
     """List the annotation formats posemark reads and writes, and what each one loses."""
+    from rich.table import Table
+
+    from posemark.formats import registry
+
     specs = registry.list_formats()
     if as_json:
         rows = [

@@ -7,15 +7,15 @@ exactly what a skeleton contains (order, flip partners, sigmas) before anyone an
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from posemark.cli.console import fail, out
-from posemark.model.errors import PoseValidationError
-from posemark.model.skeleton import Skeleton
-from posemark.schemas import list_builtin, resolve_skeleton
+
+if TYPE_CHECKING:
+    from posemark.model.skeleton import Skeleton
 
 skeletons_app = typer.Typer(
     help="List the built-in skeletons, or show one skeleton in detail.",
@@ -28,6 +28,10 @@ def _skeletons(ctx: typer.Context) -> None:
     """List the built-in skeletons (name, keypoints, edges, flip pairs, sigmas, aliases)."""
     if ctx.invoked_subcommand is not None:
         return
+    from rich.table import Table
+
+    from posemark.schemas import list_builtin
+
     table = Table(title="Built-in skeletons")
     table.add_column("name", no_wrap=True)
     table.add_column("keypoints", justify="right")
@@ -57,6 +61,9 @@ def show(
     ),
 ) -> None:
     """Show one skeleton: keypoints with flip partner, sigma and side, then the edges."""
+    from posemark.model.errors import PoseValidationError
+    from posemark.schemas import resolve_skeleton
+
     try:
         skeleton = resolve_skeleton(name_or_file)
     except PoseValidationError as exc:
@@ -68,6 +75,8 @@ def show(
 
 
 def _print_skeleton(skeleton: Skeleton) -> None:
+    from rich.table import Table
+
     names = skeleton.keypoints
     out.print(f"[bold]{escape(skeleton.name)}[/]: {skeleton.num_keypoints} keypoints", markup=True)
     if skeleton.description:

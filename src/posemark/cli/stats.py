@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from posemark.cli.console import byte_progress, err, fail, out, warn
-from posemark.formats import registry
-from posemark.formats.errors import FormatError, Problem
-from posemark.formats.registry import UnknownFormatError
-from posemark.model.errors import PoseValidationError
-from posemark.services.stats import DatasetStats, dataset_stats
+
+if TYPE_CHECKING:
+    from posemark.formats.errors import Problem
+    from posemark.services.stats import DatasetStats
 
 
 def register(app: typer.Typer) -> None:
@@ -50,6 +48,11 @@ def stats(
     ] = False,
 ) -> None:
     """Count images, instances, labeled and occluded keypoints, and people per image."""
+    from posemark.formats import registry
+    from posemark.formats.errors import FormatError
+    from posemark.formats.registry import UnknownFormatError
+    from posemark.model.errors import PoseValidationError
+    from posemark.services.stats import dataset_stats
 
     def show_warning(problem: Problem) -> None:
         warn(escape(str(problem)))
@@ -82,6 +85,8 @@ def stats(
 
 
 def _print_tables(file: Path, s: DatasetStats) -> None:
+    from rich.table import Table
+
     summary = Table(title=f"{escape(str(file))}", show_header=False)
     summary.add_column("what")
     summary.add_column("count", justify="right")

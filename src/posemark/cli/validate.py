@@ -13,12 +13,9 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from posemark.cli.console import byte_progress, err, fail, out
-from posemark.formats.registry import UnknownFormatError, extension_fallback_note
-from posemark.services.validate import count_by_severity, validate_file
 
 _STYLE = {"error": "bold red", "warning": "yellow"}
 
@@ -41,6 +38,11 @@ def validate(
     ] = False,
 ) -> None:
     """List every error and warning in FILE; exit 1 when there is any error."""
+    from rich.table import Table
+
+    from posemark.formats.registry import UnknownFormatError, extension_fallback_note
+    from posemark.services.validate import count_by_severity, validate_file
+
     try:
         with byte_progress(f"checking {escape(str(file))}") as update:
             problems = validate_file(file, format, update)

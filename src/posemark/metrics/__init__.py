@@ -1,6 +1,7 @@
-"""Pose metrics: OKS, COCO keypoint AP/AR (through pycocotools) and PCK/PCKh.
+"""Pose metrics: OKS, COCO keypoint AP/AR (pycocotools' numbers) and PCK/PCKh.
 
-``coco_eval`` imports pycocotools lazily, so importing this package stays cheap.
+``coco_eval`` imports its evaluator (faster-coco-eval) lazily, so importing this
+package stays cheap.
 """
 
 from posemark.metrics.coco_eval import (

@@ -1,8 +1,12 @@
-"""COCO keypoint AP/AR through pycocotools itself, so the numbers are the reference ones.
+"""COCO keypoint AP/AR with pycocotools' numbers, bit for bit, at dataset scale.
 
-posemark does not re-implement COCO's matching and precision/recall accumulation: it
-feeds pycocotools' ``COCO``/``COCOeval`` (iouType ``"keypoints"``) with dicts built in
-memory and only does what pycocotools leaves to the caller:
+posemark does not re-implement COCO's matching and precision/recall accumulation. It
+runs faster-coco-eval's ``COCOeval_faster``, pycocotools' algorithm with per-image
+matching and accumulation in C++ (pycocotools' Python loops take minutes at 100,000
+people), and computes the OKS of each image with :func:`posemark.metrics.oks.oks_matrix`
+(every detection against every GT at once, in the reference's order of operations, so
+the same bits as ``computeOks``). The tests hold the ten stats equal to pycocotools'
+own on real files. Around that it only does what pycocotools leaves to the caller:
 
 - choose the OKS sigmas (given, or those of the built-in skeleton whose keypoint names
   equal the category's; a skeleton without known sigmas is an error that says to pass
@@ -13,7 +17,7 @@ memory and only does what pycocotools leaves to the caller:
   width * height, no ``bbox`` -> the box around the labeled keypoints, no ``iscrowd``
   -> 0, boolean ``iscrowd`` -> 0/1, no ``num_keypoints`` -> the count of labeled
   keypoints, no annotation ``id`` -> numbered in file order;
-- keep pycocotools' progress prints off stdout (to stderr when ``verbose``).
+- keep the evaluator's progress prints off stdout (to stderr when ``verbose``).
 
 What pycocotools does with the values is untouched: ``num_keypoints == 0`` marks a GT
 as ignored even when it disagrees with the visibility flags (CrowdPose files do), and a
@@ -23,10 +27,10 @@ stat with no GT in its area range is -1, as in ``COCOeval.summarize``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
-import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -114,27 +118,103 @@ def evaluate_keypoints(
     gt_data = _load_json(gt) if isinstance(gt, str | Path) else gt
     dt_data = _load_json(dt) if isinstance(dt, str | Path) else dt
 
-    gt_dict = _normalise_gt(gt_data, gt_name, area_from_bbox, notes)
+    # what this call read from a file is its own to change; a caller's dicts are copied
+    gt_dict = _normalise_gt(gt_data, gt_name, area_from_bbox, notes, not isinstance(gt, Mapping))
     cat_ids = _evaluated_categories(gt_dict, category_ids, gt_name)
     k = _keypoint_count(gt_dict, cat_ids, gt_name)
     sig = resolve_sigmas(gt_dict, cat_ids, k, sigmas, gt_name)
-    results = _normalise_dt(dt_data, dt_name, gt_dict, k, notes)
+    owned = isinstance(dt, str | Path)
+    results, dt_boxes = _normalise_dt(dt_data, dt_name, gt_dict, k, notes, owned)
+    del gt_data, dt_data
 
-    from pycocotools.coco import COCO  # type: ignore[import-untyped]
-    from pycocotools.cocoeval import COCOeval  # type: ignore[import-untyped]
+    COCO = _faster_coco_eval().COCO
 
     with _pycocotools_output(verbose):
         coco_gt = COCO()
         coco_gt.dataset = gt_dict
         coco_gt.createIndex()
-        coco_dt = _load_results(coco_gt, results)
-        ev = COCOeval(coco_gt, coco_dt, iouType="keypoints")
+        coco_dt = _load_results(coco_gt, results, dt_boxes)
+        del dt_boxes
+        ev = _keypoint_eval_class()(
+            coco_gt,
+            coco_dt,
+            iouType="keypoints",
+            print_function=print if verbose else _quiet,
+        )
         ev.params.kpt_oks_sigmas = sig
         ev.params.catIds = list(cat_ids)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
     return KeypointStats.from_stats(list(ev.stats), notes)
+
+
+def _quiet(*_args: Any, **_kwargs: Any) -> None:
+    """The evaluator's progress lines, when nobody asked for them."""
+
+
+def _keypoint_eval_class() -> type:
+    """faster-coco-eval's ``COCOeval_faster`` with the OKS of each image vectorised.
+
+    ``computeOks`` keeps the reference's contract (detections sorted by descending
+    score with a stable sort, cut to ``maxDets[-1]``; an empty list when the image has
+    no GT or no detection; a (D, G) array otherwise) and its numbers, bit for bit
+    (see :mod:`posemark.metrics.oks`), but compares all pairs of an image at once
+    instead of looping over the GT in Python. Built on first use: faster-coco-eval is
+    imported only when something is evaluated.
+    """
+    global _EVAL_CLASS
+    if _EVAL_CLASS is not None:
+        return _EVAL_CLASS
+    from posemark.metrics.oks import oks_matrix
+
+    class KeypointEval(_faster_coco_eval().COCOeval_faster):  # type: ignore[misc]
+        def computeOks(self, imgId: int, catId: int) -> Any:
+            p = self.params
+            gts = self.gt_dataset.get(imgId, catId)
+            dts = self.dt_dataset.get(imgId, catId)
+            order = np.argsort([-d["score"] for d in dts], kind="mergesort")
+            dts = [dts[i] for i in order][: p.maxDets[-1]]
+            if len(gts) == 0 or len(dts) == 0:
+                return []
+            k = len(p.kpt_oks_sigmas)
+            g = np.asarray([gt["keypoints"] for gt in gts], dtype=np.float64).reshape(-1, k, 3)
+            d = np.asarray([dt["keypoints"] for dt in dts], dtype=np.float64).reshape(-1, k, 3)
+            if self.use_area:
+                areas = np.asarray([gt["area"] for gt in gts], dtype=np.float64)
+            else:  # the reference's alternative scale, kept for completeness
+                areas = np.asarray(
+                    [gt["bbox"][3] * gt["bbox"][2] * 0.53 for gt in gts], dtype=np.float64
+                )
+            boxes = np.asarray([gt["bbox"] for gt in gts], dtype=np.float64)
+            return oks_matrix(g[:, :, :2], g[:, :, 2], areas, d[:, :, :2], p.kpt_oks_sigmas, boxes)
+
+    _EVAL_CLASS = KeypointEval
+    return _EVAL_CLASS
+
+
+_EVAL_CLASS: type | None = None
+
+
+def _faster_coco_eval() -> Any:
+    """faster_coco_eval, imported without OpenCV when nothing has loaded OpenCV yet.
+
+    Its mask module imports cv2 if it can, only for boundary IoU, which keypoint
+    evaluation never uses; OpenCV costs about 40 MiB and a quarter of a second at every
+    ``posemark eval``. The import is blocked only while faster_coco_eval loads, so later
+    imports of cv2 in the same process work as usual.
+    """
+    if "faster_coco_eval" in sys.modules:
+        return sys.modules["faster_coco_eval"]
+    blocked = "cv2" not in sys.modules
+    if blocked:
+        sys.modules["cv2"] = None  # type: ignore[assignment]  # ImportError on import
+    try:
+        import faster_coco_eval  # type: ignore[import-untyped]
+    finally:
+        if blocked:
+            del sys.modules["cv2"]
+    return faster_coco_eval
 
 
 def resolve_sigmas(
@@ -188,23 +268,28 @@ def resolve_sigmas(
 
 
 def _load_json(path: str | Path) -> Any:
+    """The file's JSON, parsed by msgspec (the same values as ``json``, several times
+    faster on a dataset-sized file)."""
+    import msgspec
+
     p = Path(path)
     try:
-        with p.open("rb") as f:
-            return json.load(f)
+        return msgspec.json.decode(p.read_bytes())
     except FileNotFoundError:
         raise EvaluationError(f"{p}: no such file") from None
     except IsADirectoryError:
         raise EvaluationError(f"{p}: is a directory, expected a JSON file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise EvaluationError(f"{p}: not valid JSON ({exc})") from None
     except OSError as exc:
         raise EvaluationError(f"{p}: cannot read ({exc.strerror or exc})") from None
 
 
 def _normalise_gt(
-    data: Any, source: str, area_from_bbox: float, notes: list[str]
+    data: Any, source: str, area_from_bbox: float, notes: list[str], owned: bool = False
 ) -> dict[str, Any]:
+    """The GT with its quirks repaired; ``owned``: ``data`` was read from a file here and
+    is changed in place (a dataset-sized copy saved), else the records are copied."""
     if not isinstance(data, Mapping):
         raise EvaluationError(
             f"{source}: expected a COCO keypoints object with images, annotations and "
@@ -229,13 +314,13 @@ def _normalise_gt(
         for key in ("image_id", "category_id", "keypoints"):
             if key not in raw:
                 raise EvaluationError(f"{where}: missing {key!r}")
-        ann = dict(raw)
-        kps = _keypoint_array(ann["keypoints"], where)
+        ann = raw if owned else dict(raw)
+        kps = _keypoint_triples(ann["keypoints"], where)
         if "id" not in ann:
             ann["id"] = i + 1
             counts["id"] += 1
         if not _is_box(ann.get("bbox")):
-            ann["bbox"] = _box_around(kps)
+            ann["bbox"] = _box_around(_keypoint_array(kps, where))
             counts["bbox"] += 1
         if ann.get("area") is None:
             _, _, w, h = ann["bbox"]
@@ -248,9 +333,11 @@ def _normalise_gt(
             ann["iscrowd"] = int(ann["iscrowd"])
             counts["bool"] += 1
         if "num_keypoints" not in ann:
-            ann["num_keypoints"] = int(np.count_nonzero(kps[:, 2] > 0))
+            labeled = _keypoint_array(kps, where)[:, 2] > 0
+            ann["num_keypoints"] = int(np.count_nonzero(labeled))
             counts["num_keypoints"] += 1
         anns.append(ann)
+    _keypoint_boxes([a["keypoints"] for a in anns], lambda i: f"{source}: annotations[{i}]")
 
     n = len(anns)
     if counts["area"]:
@@ -275,11 +362,52 @@ def _normalise_gt(
         )
     if counts["id"]:
         notes.append(f"{counts['id']} of {n} GT annotations have no id; numbered in order")
+    if owned:
+        data["annotations"] = anns
+        return data  # type: ignore[no-any-return]
     out = dict(data)
     out["images"] = [dict(img) for img in data["images"]]
     out["categories"] = [dict(cat) for cat in data["categories"]]
     out["annotations"] = anns
     return out
+
+
+def _keypoint_triples(value: Any, where: str) -> Any:
+    """The cheap part of :func:`_keypoint_array` (a flat list of triples), checked per
+    record; the numbers are checked for all records at once by :func:`_keypoint_rows`."""
+    if not isinstance(value, list | tuple) or len(value) % 3:
+        return _keypoint_array(value, where)  # raises with the located message
+    return value
+
+
+_ROWS_AT_ONCE = 16384
+
+
+def _keypoint_boxes(
+    values: list[Any], where: Callable[[int], str]
+) -> tuple[list[float], list[list[float]]] | None:
+    """Checks every record's keypoints (numbers in a flat list), a block of records per
+    numpy call instead of one call per record, and returns what ``loadRes`` derives
+    from them: the area and ``[x, y, w, h]`` of the box around all keypoints of each
+    record. None when the records' lengths differ; a bad value is reported with its
+    record."""
+    areas: list[float] = []
+    boxes: list[list[float]] = []
+    for start in range(0, len(values), _ROWS_AT_ONCE):
+        block = values[start : start + _ROWS_AT_ONCE]
+        try:
+            rows = np.asarray(block, dtype=np.float64)
+        except (TypeError, ValueError):
+            rows = None
+        if rows is None or rows.ndim != 2:
+            for i, value in enumerate(block):  # find the record, for the message
+                _keypoint_array(value, where(start + i))
+            return None
+        x, y = rows[:, 0::3], rows[:, 1::3]
+        x0, x1, y0, y1 = x.min(axis=1), x.max(axis=1), y.min(axis=1), y.max(axis=1)
+        areas += ((x1 - x0) * (y1 - y0)).tolist()
+        boxes += np.stack([x0, y0, x1 - x0, y1 - y0], axis=1).tolist()
+    return areas, boxes
 
 
 def _keypoint_array(value: Any, where: str) -> np.ndarray:
@@ -348,9 +476,16 @@ def _keypoint_count(gt: Mapping[str, Any], cat_ids: Sequence[int], source: str) 
 
 
 def _normalise_dt(
-    data: Any, source: str, gt: Mapping[str, Any], k: int, notes: list[str]
-) -> list[dict[str, Any]]:
-    """A results list pycocotools' ``loadRes`` accepts, as fresh dicts (it mutates them)."""
+    data: Any,
+    source: str,
+    gt: Mapping[str, Any],
+    k: int,
+    notes: list[str],
+    owned: bool = False,
+) -> tuple[list[dict[str, Any]], tuple[list[float], list[list[float]]] | None]:
+    """A results list ``loadRes`` accepts, as fresh dicts (it mutates them) unless
+    ``owned`` (read from a file here), and the area and box of each (None when the
+    keypoint counts differ)."""
     from_dataset = isinstance(data, Mapping)
     if from_dataset:
         if not isinstance(data.get("annotations"), list):
@@ -377,7 +512,7 @@ def _normalise_dt(
         for key in ("image_id", "category_id", "keypoints"):
             if key not in raw:
                 raise EvaluationError(f"{where}: missing {key!r}")
-        n = _keypoint_array(raw["keypoints"], where).shape[0]
+        n = len(_keypoint_triples(raw["keypoints"], where)) // 3
         if n != k:
             raise EvaluationError(
                 f"{where}: keypoints: expected {k} keypoints ({3 * k} values) as in the "
@@ -391,7 +526,7 @@ def _normalise_dt(
             item = {key: raw[key] for key in ("image_id", "category_id", "keypoints")}
             item["score"] = raw.get("score", 1.0)
         else:
-            item = dict(raw)
+            item = raw if owned else dict(raw)
         if item.get("score") is None:
             item["score"] = 1.0
             no_score += 1
@@ -408,20 +543,46 @@ def _normalise_dt(
         )
     if no_score:
         notes.append(f"{no_score} detections have no score; used 1.0")
-    return results
+
+    def where(i: int) -> str:
+        return f"{source}: [{i}]" if not from_dataset else f"{source}: annotations[{i}]"
+
+    return results, _keypoint_boxes([r["keypoints"] for r in results], where)
 
 
-def _load_results(coco_gt: Any, results: list[dict[str, Any]]) -> Any:
-    """``COCO.loadRes``, plus the empty case it cannot take (it reads ``anns[0]``)."""
-    if results:
+def _load_results(
+    coco_gt: Any,
+    results: list[dict[str, Any]],
+    boxes: tuple[list[float], list[list[float]]] | None,
+) -> Any:
+    """``COCO.loadRes`` of a keypoint results list, its per-detection loop done on all
+    detections at once, plus the empty case ``loadRes`` cannot take (it reads
+    ``anns[0]``).
+
+    ``loadRes`` gives each keypoint detection the box around all its keypoints and that
+    box's area (the area decides which detections an area range ignores), and numbers
+    them from 1. Results whose first entry has a box, a segmentation or a caption take
+    another branch of ``loadRes``, which is then called as it is.
+    """
+    COCO = _faster_coco_eval().COCO
+
+    first = results[0] if results else {}
+    by_keypoints = not (
+        "caption" in first or first.get("bbox", []) != [] or "segmentation" in first
+    )
+    if results and (not by_keypoints or boxes is None):
         return coco_gt.loadRes(results)
-    from pycocotools.coco import COCO
-
+    if results:
+        assert boxes is not None
+        for i, (ann, area, box) in enumerate(zip(results, *boxes, strict=True)):
+            ann["area"] = area
+            ann["id"] = i + 1
+            ann["bbox"] = box
     res = COCO()
     res.dataset = {
         "images": list(coco_gt.dataset["images"]),
-        "categories": list(coco_gt.dataset["categories"]),
-        "annotations": [],
+        "categories": copy.deepcopy(coco_gt.dataset["categories"]),
+        "annotations": results,
     }
     res.createIndex()
     return res
@@ -429,7 +590,7 @@ def _load_results(coco_gt: Any, results: list[dict[str, Any]]) -> Any:
 
 @contextlib.contextmanager
 def _pycocotools_output(verbose: bool) -> Iterator[None]:
-    """pycocotools prints progress with ``print``: drop it, or send it to stderr."""
+    """The evaluator prints progress with ``print``: drop it, or send it to stderr."""
     target = sys.stderr if verbose else io.StringIO()
     with contextlib.redirect_stdout(target):
         yield
