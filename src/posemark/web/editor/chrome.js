@@ -244,9 +244,12 @@ export class EditorChrome {
         h("span", { class: "muted" }, `${next.index + 1}/${total}`),
         h("span", { class: "hint" }, h("kbd", {}, "S"), " skip"),
       );
-    } else {
+    } else if (inst.keypoints.every((kp) => kp[2] > 0)) {
       chip.append("All keypoints placed · ", h("kbd", {}, "N"), " new instance");
       chip.classList.add("complete");
+    } else {
+      chip.append(`${inst.id}: click a keypoint's row to place it · `, h("kbd", {}, "N"), " new instance");
+      chip.classList.add("idle", "viewing");
     }
   }
 

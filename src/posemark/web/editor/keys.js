@@ -20,7 +20,12 @@ export const SHORTCUTS = [
     keys: ["V"],
     help: "Selected keypoint: visible → occluded → not labeled",
   },
-  { group: "Instances", action: "newInstance", keys: ["N"], help: "New instance (person)" },
+  {
+    group: "Instances",
+    action: "newInstance",
+    keys: ["N"],
+    help: "New instance (person): clicks then place its keypoints in order",
+  },
   {
     group: "Instances",
     action: "confirmInstance",
@@ -94,13 +99,16 @@ export const SHORTCUTS = [
     group: "Help",
     action: "escape",
     keys: ["Escape"],
-    help: "Close help, cancel a drag or box, deselect",
+    help: "One thing back at a time: close help, cancel a drag or box, dismiss a proposal, stop placing, deselect",
   },
 ];
 
 /** Mouse gestures, listed in the help next to the keys. */
 export const MOUSE_GESTURES = [
-  ["Click", "Place the next keypoint of the selected instance"],
+  [
+    "Click",
+    "While placing (after N or a click on a keypoint's row): place the next keypoint; otherwise a click on the background deselects",
+  ],
   ["Drag a keypoint", "Move that keypoint (only that one)"],
   [
     "Click a keypoint",

@@ -1,9 +1,10 @@
 /**
  * Mouse/pen input on the stage: place, drag a keypoint, pan, draw a box, wheel zoom.
  *
- * Clicking a keypoint selects it, except while the selected instance still has
- * keypoints to place and the keypoint belongs to another person: then the click
- * places, because in a crowd the next joint often lies on someone else's marker.
+ * A click on the image places a keypoint only in placing mode (controller.js); outside
+ * it a click on the background deselects. Clicking a keypoint selects it, except while
+ * placing when the keypoint belongs to another person: then the click places, because
+ * in a crowd the next joint often lies on someone else's marker.
  * Dragging any keypoint moves that one keypoint. Positions stay inside the image.
  *
  * Pointer events are used (not mouse events) because they carry fractional client
@@ -46,6 +47,7 @@ export class PointerInput {
       wheel: (e) => this.wheel(e),
       contextmenu: (e) => e.preventDefault(),
     };
+    this.offEditor = editor.onChange(() => this.updateCursor());
     for (const [type, handler] of Object.entries(this.handlers)) {
       // Only wheel (zoom instead of scroll) and contextmenu are cancelled.
       svg.addEventListener(type, handler, { passive: type !== "wheel" && type !== "contextmenu" });
@@ -53,6 +55,7 @@ export class PointerInput {
   }
 
   destroy() {
+    this.offEditor();
     for (const [type, handler] of Object.entries(this.handlers)) {
       this.svg.removeEventListener(type, handler);
     }
@@ -81,7 +84,9 @@ export class PointerInput {
           ? "pan"
           : this.boxArmed
             ? "box"
-            : "place";
+            : this.editor.nextKeypoint
+              ? "place"
+              : "select";
     this.svg.dataset.mode = mode;
   }
 
@@ -179,8 +184,17 @@ export class PointerInput {
     this.updateCursor();
   }
 
-  /** Places the next keypoint at an image point; clicks outside the image place nothing. */
+  /**
+   * Places the next keypoint at an image point; clicks outside the image place nothing.
+   * Outside placing mode the click only deselects: looking at a person must never
+   * label it by accident.
+   */
   place(point) {
+    if (!this.editor.nextKeypoint) {
+      if (this.editor.selectedInstance) this.editor.selectInstance(null);
+      else this.onPlaceRefused("no-instance");
+      return;
+    }
     const { width, height } = this.imageSize;
     const inside = point.x >= 0 && point.y >= 0 && point.x <= width && point.y <= height;
     const refused = inside ? this.editor.placeAt(point.x, point.y) : "outside";

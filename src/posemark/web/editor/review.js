@@ -50,8 +50,10 @@ export class ReviewTools {
    * @param {(fn: () => Promise<any>) => Promise<any>} options.exclusive runs with no save in flight
    * @param {(status: string) => void} options.onStatus the item's new state
    * @param {() => number} options.openComments how many unresolved comments the item has
+   * @param {() => number} [options.unconfirmed] how many instances nobody has confirmed yet
    */
-  constructor({ item, chrome, flush, exclusive, onStatus, openComments }) {
+  constructor({ item, chrome, flush, exclusive, onStatus, openComments, unconfirmed }) {
+    this.unconfirmed = unconfirmed || (() => 0);
     this.item = item;
     this.chrome = chrome;
     this.flush = flush;
@@ -82,6 +84,17 @@ export class ReviewTools {
   async move(to) {
     if (to === "returned" && this.openComments() === 0) {
       this.chrome.say("Add a comment saying what to fix (on the keypoint), then return the item.");
+      return;
+    }
+    const unchecked = to === "submitted" ? this.unconfirmed() : 0;
+    if (
+      unchecked &&
+      !window.confirm(
+        `${unchecked} model suggestion${unchecked === 1 ? " is" : "s are"} not confirmed yet ` +
+          "(drawn dashed; C confirms the selected one). Submit anyway?",
+      )
+    ) {
+      this.chrome.say("Not submitted: confirm or delete the suggestions first.");
       return;
     }
     if (!(await this.flush())) {

@@ -163,6 +163,7 @@ class EditorPage {
       exclusive: (fn) => this.saver.exclusive(fn),
       onStatus: (status) => this.setItemStatus(status),
       openComments: () => this.comments.open,
+      unconfirmed: () => this.editor.doc.instances.filter((inst) => !inst.confirmed).length,
     });
     // a video frame: timeline under the image, track tools in the panel
     this.video = item.video ? new VideoTools(this, item, app) : null;
@@ -376,12 +377,15 @@ class EditorPage {
     this.chrome.say("Drag on the image to draw the bounding box (Escape cancels).");
   }
 
+  /** Escape takes back one thing at a time, the most recent and smallest first. */
   escape() {
     if (this.help.visible) this.help.hide();
     else if (this.pointer.gesture || this.pointer.boxArmed) {
       this.pointer.cancel();
       this.chrome.say("Cancelled.");
-    } else this.editor.selectInstance(null);
+    } else if (this.occluded.showing) this.occluded.dismiss("Proposal dismissed.");
+    else if (this.editor.nextKeypoint) this.editor.stopPlacing();
+    else this.editor.selectInstance(null);
   }
 
   // --- saving, conflicts, drafts ---------------------------------------------------
