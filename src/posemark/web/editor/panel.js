@@ -65,12 +65,12 @@ export class SidePanel {
         h("div", { class: "section-head" }, h("h2", {}, "Instances"), addButton),
         this.instanceList,
       ),
-      h(
+      (this.keypointSection = h(
         "section",
-        { class: "panel-section grow" },
+        { class: "panel-section grow keypoints-section" },
         h("div", { class: "section-head" }, this.keypointHeading, this.boxLine),
         this.keypointList,
-      ),
+      )),
     );
   }
 

@@ -88,7 +88,8 @@ export class VideoTools {
     page.chrome.stageWrap.append(this.canvas);
     root.lastElementChild.before(this.timeline.el);
     this.panel = this.buildPanel();
-    page.chrome.panelBody.after(this.panel);
+    // right under the keypoints, inside the panel's scrolling body (never over it)
+    page.panel.keypointSection.after(this.panel);
     this.offChange = editor.onChange(() => this.render());
     this.refreshSummary();
     this.render();

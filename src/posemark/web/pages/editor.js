@@ -167,6 +167,7 @@ class EditorPage {
     });
     // a video frame: timeline under the image, track tools in the panel
     this.video = item.video ? new VideoTools(this, item, app) : null;
+    this.groupPanelExtras();
 
     this.unsubscribe = [
       this.editor.onChange((change) => this.documentChanged(change)),
@@ -242,6 +243,22 @@ class EditorPage {
       escape: () => this.escape(),
       ...(this.video ? this.video.shortcutHandlers(guard) : {}),
     };
+  }
+
+  /**
+   * The keypoint list is the main tool for fixing visibility, so it keeps its room: the
+   * sections after it (track, comments, guideline, estimate, history) share one region
+   * of their own below it that scrolls.
+   */
+  groupPanelExtras() {
+    const body = this.chrome.panelBody;
+    const extras = h("div", { class: "panel-extras" });
+    let after = false;
+    for (const section of [...body.children]) {
+      if (after) extras.append(section);
+      if (section === this.panel.keypointSection) after = true;
+    }
+    body.append(extras);
   }
 
   // --- reacting to changes -------------------------------------------------------
