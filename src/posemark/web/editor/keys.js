@@ -21,6 +21,18 @@ export const SHORTCUTS = [
     help: "Selected keypoint: visible → occluded → not labeled",
   },
   {
+    group: "Keypoints",
+    action: "estimateHidden",
+    keys: ["E"],
+    help: "Propose where the selected (or next) hidden keypoint is",
+  },
+  {
+    group: "Keypoints",
+    action: "acceptProposal",
+    keys: ["Enter"],
+    help: "Accept the proposed position (flagged occluded)",
+  },
+  {
     group: "Instances",
     action: "newInstance",
     keys: ["N"],
@@ -69,7 +81,7 @@ export const SHORTCUTS = [
     group: "Items",
     action: "toggleDone",
     keys: ["D"],
-    help: "Next step of the review: start, submit, claim or accept (as your role allows)",
+    help: "Next step of the review: submit (a new item too), claim or accept (as your role allows)",
   },
   { group: "Video", action: "playPause", keys: ["K"], help: "Play / pause the video" },
   {
@@ -186,6 +198,7 @@ export function bindShortcuts(handlers, { onSpace }) {
       return;
     }
     if (event.key === "Tab" && (onControl(event.target) || event.shiftKey)) return;
+    if (event.key === "Enter" && onControl(event.target)) return;
     const action = actionFor(event);
     if (!action || !handlers[action]) return;
     event.preventDefault();

@@ -20,10 +20,6 @@ import { OCCLUDED, findInstance, nextUnlabeled, setKeypoint } from "./document.j
 const MARK_RADIUS = 9;
 const MODEL_KEY = "posemark.occluded.withModel";
 
-function isTyping(target) {
-  return Boolean(target && target.closest && target.closest("input, textarea, select"));
-}
-
 export class OccludedEstimator {
   /**
    * @param {{item: object, editor: object, renderer: object, view: object, chrome: object,
@@ -78,17 +74,6 @@ export class OccludedEstimator {
         this.status,
       ),
     );
-    this.onKey = (event) => {
-      if (isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
-      if (event.key === "e" || event.key === "E") {
-        event.preventDefault();
-        this.estimateSelected();
-      } else if (event.key === "Enter" && this.proposal) {
-        event.preventDefault();
-        this.accept();
-      }
-    };
-    window.addEventListener("keydown", this.onKey);
   }
 
   /** The keypoint E acts on: the selected one, else the one about to be placed. */
@@ -243,7 +228,5 @@ export class OccludedEstimator {
     this.layer.replaceChildren(mark);
   }
 
-  destroy() {
-    window.removeEventListener("keydown", this.onKey);
-  }
+  destroy() {}
 }

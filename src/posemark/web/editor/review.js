@@ -78,7 +78,10 @@ export class ReviewTools {
       this.chrome.say(`Nothing to do here as ${this.role} while the item is ${this.item.status}.`);
       return;
     }
-    this.move(forward[forward.length - 1]);
+    const to = forward[forward.length - 1];
+    // a new item's Start only does what the first save does anyway: D goes on to submit
+    if (to === "annotating") this.move(to).then((moved) => moved && this.primary());
+    else this.move(to);
   }
 
   async move(to) {
@@ -109,12 +112,16 @@ export class ReviewTools {
         `${STATUS_TEXT[answer.status]}.` +
           (warnings ? ` ${warnings} warning(s) of the automated checks; the reviewer sees them.` : ""),
       );
+      return true;
     } catch (err) {
       if (err instanceof ApiError && err.status === 422 && err.body && err.body.findings) {
         const blocking = err.body.findings.filter((f) => f.blocking);
         const where = blocking
           .slice(0, 3)
-          .map((f) => `${f.check}${f.keypoint ? ` at ${f.keypoint.replaceAll("_", " ")}` : ""}`);
+          .map(
+            (f) =>
+              `${f.check.replaceAll("_", " ")}${f.keypoint ? ` at ${f.keypoint.replaceAll("_", " ")}` : ""}`,
+          );
         this.chrome.say(`Not submitted: ${where.join("; ")}${blocking.length > 3 ? "; …" : ""}`);
         return;
       }

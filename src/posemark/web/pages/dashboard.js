@@ -12,6 +12,7 @@
 
 import { api, request } from "../api.js";
 import { h, mount, plural, s } from "../dom.js";
+import { STATUS_TEXT } from "../editor/review.js";
 
 const BAR_HEIGHT = 20;
 const LABEL_WIDTH = 170;
@@ -96,16 +97,21 @@ function card(id, title, ...body) {
 
 function progressCard(p) {
   const states = Object.keys(p.by_state);
+  const word = (st) => STATUS_TEXT[st] || st;
   return card(
     "progress",
     h("span", {}, "Progress · ", figure("progress", "all", "items", p.items), " items"),
     barChart(
-      states.map((st) => ({ label: st, value: p.by_state[st], figure: ["progress", "all", st] })),
+      states.map((st) => ({
+        label: word(st),
+        value: p.by_state[st],
+        figure: ["progress", "all", st],
+      })),
       { digits: 0, title: "items by state" },
     ),
     h("h3", {}, "Per job"),
     table(
-      ["job", "annotator", "items", ...states],
+      ["job", "annotator", "items", ...states.map(word)],
       p.jobs.map((j) => [
         j.name,
         j.annotator || "",
@@ -115,7 +121,7 @@ function progressCard(p) {
     ),
     h("h3", {}, "Per annotator"),
     table(
-      ["annotator", "items", ...states],
+      ["annotator", "items", ...states.map(word)],
       p.annotators.map((a) => [
         a.username,
         figure("progress", `annotator:${a.username}`, "items", a.items),

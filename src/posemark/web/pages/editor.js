@@ -218,6 +218,8 @@ class EditorPage {
         () => e.cycleVisibility() || this.chrome.say("Select a labeled keypoint first (click it)."),
       ),
       newInstance: guard(() => e.addInstance()),
+      estimateHidden: guard(() => this.occluded.estimateSelected()),
+      acceptProposal: guard(() => this.occluded.accept()),
       confirmInstance: guard(
         () =>
           e.confirmInstance() ||
