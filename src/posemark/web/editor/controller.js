@@ -28,6 +28,7 @@ import {
   removeInstance,
   setDerivedBbox,
   setDrawnBbox,
+  transformInstance,
   setKeypoint,
   setVisibility,
 } from "./document.js";
@@ -202,6 +203,46 @@ export class AnnotationEditor {
       { ...this.selection, instanceId, keypointIndex: index },
       `Moved ${this.keypointNames[index]}`,
     );
+  }
+
+  /**
+   * Shows the selected person moved, rotated or scaled as a whole (its handles are
+   * being dragged), from the last recorded state, without recording an edit yet.
+   */
+  previewTransform(instanceId, transform) {
+    this.doc = transformInstance(this.history.current.doc, instanceId, transform);
+    this.emit({ docChanged: true, preview: true, message: null });
+  }
+
+  /** Ends a whole-person drag: one edit. */
+  commitTransform(instanceId, label) {
+    this.commit(this.doc, { ...this.selection, instanceId }, `${label} ${instanceId}`);
+  }
+
+  /**
+   * Adds a copy of a person (from this item or another one) as a new human instance,
+   * confirmed, without a track; `offset` shifts it so it does not hide the original.
+   */
+  pasteInstance(copied, offset = 0) {
+    const id = newInstanceId(this.doc);
+    const keypoints = copied.keypoints.map(([x, y, v]) =>
+      v > 0 ? [x + offset, y + offset, v] : [null, null, NOT_LABELED],
+    );
+    const bbox = copied.bbox_mode === "drawn" && copied.bbox
+      ? [copied.bbox[0] + offset, copied.bbox[1] + offset, copied.bbox[2], copied.bbox[3]]
+      : null;
+    const inst = {
+      ...makeInstance(id, this.keypointNames.length),
+      keypoints,
+      bbox,
+      bbox_mode: bbox ? "drawn" : "derived",
+    };
+    this.commit(
+      addInstance(this.doc, inst),
+      { instanceId: id, placeIndex: null, keypointIndex: null },
+      `Pasted a copy of ${copied.id} as ${id}`,
+    );
+    return id;
   }
 
   /** Abandons a drag in progress (Escape): back to the last recorded state. */

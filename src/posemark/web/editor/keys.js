@@ -46,6 +46,18 @@ export const SHORTCUTS = [
   },
   {
     group: "Instances",
+    action: "copyInstance",
+    keys: ["Ctrl+C"],
+    help: "Copy the selected person",
+  },
+  {
+    group: "Instances",
+    action: "pasteInstance",
+    keys: ["Ctrl+V"],
+    help: "Paste the copied person (into this item or another one of the project)",
+  },
+  {
+    group: "Instances",
     action: "deleteInstance",
     keys: ["Delete", "Backspace"],
     help: "Delete the selected instance",
@@ -122,6 +134,10 @@ export const MOUSE_GESTURES = [
     "While placing (after N or a click on a keypoint's row): place the next keypoint; otherwise a click on the background deselects",
   ],
   ["Drag a keypoint", "Move that keypoint (only that one)"],
+  [
+    "Drag a person's handles",
+    "Outside its box: the square at the top left moves the whole person, the circle above rotates it, the square at the bottom right scales it",
+  ],
   [
     "Click a keypoint",
     "Select it and its instance (while placing, another person's keypoint does not stop the click)",

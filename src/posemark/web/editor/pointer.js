@@ -14,6 +14,7 @@
  */
 
 import { findInstance } from "./document.js";
+import { OverlayRenderer } from "./render.js";
 
 const CLICK_SLOP = 4;
 const DRAG_SLOP = 2;
@@ -99,12 +100,25 @@ export class PointerInput {
     const client = this.clientPoint(e);
     const image = this.view.clientToImage(client.x, client.y);
     const keypointEl = e.target.closest ? e.target.closest(".keypoint") : null;
+    const handleEl = e.target.closest ? e.target.closest(".person-handle") : null;
     if (e.button === 1 || (e.button === 0 && this.spaceHeld)) {
       this.gesture = { kind: "pan", last: client };
     } else if (e.button !== 0) {
       return;
     } else if (this.boxArmed) {
       this.gesture = { kind: "box", start: this.clamp(image) };
+    } else if (handleEl) {
+      const instanceId = handleEl.dataset.instanceId;
+      const inst = findInstance(this.editor.doc, instanceId);
+      const at = OverlayRenderer.handlePositions(inst, this.view.scale);
+      this.gesture = {
+        kind: "person",
+        handle: handleEl.dataset.handle,
+        instanceId,
+        startImage: image,
+        centre: at.centre,
+        moved: false,
+      };
     } else if (keypointEl) {
       const instanceId = keypointEl.dataset.instanceId;
       const index = this.editor.keypointNames.indexOf(keypointEl.dataset.keypoint);
@@ -152,6 +166,9 @@ export class PointerInput {
       this.editor.previewMove(gesture.instanceId, gesture.index, target.x, target.y);
     } else if (gesture.kind === "box") {
       this.renderer.showDraftBox(boxBetween(gesture.start, this.clamp(image)));
+    } else if (gesture.kind === "person") {
+      gesture.moved = true;
+      this.editor.previewTransform(gesture.instanceId, personTransform(gesture, image));
     }
   }
 
@@ -168,6 +185,9 @@ export class PointerInput {
       const placing = this.editor.nextKeypoint !== null;
       if (placing && g.instanceId !== this.editor.selection.instanceId) this.place(g.startImage);
       else this.editor.selectKeypoint(g.instanceId, g.index);
+    } else if (g.kind === "person") {
+      const label = { move: "Moved", rotate: "Rotated", scale: "Scaled" }[g.handle];
+      if (g.moved) this.editor.commitTransform(g.instanceId, label);
     } else if (g.kind === "box") {
       this.renderer.showDraftBox(null);
       const image = this.clamp(this.view.clientToImage(e.clientX, e.clientY));
@@ -214,7 +234,7 @@ export class PointerInput {
   cancel() {
     const g = this.gesture;
     this.gesture = null;
-    if (g?.kind === "keypoint" && g.moved) this.editor.cancelPreview();
+    if ((g?.kind === "keypoint" || g?.kind === "person") && g.moved) this.editor.cancelPreview();
     if (g?.kind === "box") this.renderer.showDraftBox(null);
     this.boxArmed = false;
     this.onBox = null;
@@ -231,6 +251,22 @@ export class PointerInput {
     this.view.zoomBy(factor, p.x, p.y);
     this.onCursor(this.view.clientToImage(e.clientX, e.clientY), this.clientPoint(e));
   }
+}
+
+/** The whole-person transform a handle drag asks for, from where it started to `image`. */
+function personTransform(g, image) {
+  const { centre, startImage } = g;
+  if (g.handle === "move") {
+    return { dx: image.x - startImage.x, dy: image.y - startImage.y };
+  }
+  const from = { x: startImage.x - centre.x, y: startImage.y - centre.y };
+  const to = { x: image.x - centre.x, y: image.y - centre.y };
+  if (g.handle === "rotate") {
+    const angle = Math.atan2(to.y, to.x) - Math.atan2(from.y, from.x);
+    return { angle, cx: centre.x, cy: centre.y };
+  }
+  const ratio = Math.hypot(to.x, to.y) / Math.max(1e-6, Math.hypot(from.x, from.y));
+  return { scale: Math.min(10, Math.max(0.1, ratio)), cx: centre.x, cy: centre.y };
 }
 
 /** The [x, y, w, h] box spanned by two corners, whichever way the drag went. */

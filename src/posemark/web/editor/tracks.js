@@ -12,7 +12,7 @@
 
 import { api, request } from "../api.js";
 import { h, mount, toolButton } from "../dom.js";
-import { findInstance, normalizeDocument } from "./document.js";
+import { addInstance, findInstance, newInstanceId, normalizeDocument } from "./document.js";
 import { trackColor } from "./colors.js";
 import { Timeline } from "./timeline.js";
 import { FramePlayer } from "./player.js";
@@ -140,6 +140,14 @@ export class VideoTools {
         h("span", { class: "muted" }, "frames"),
       ),
       row(
+        act(
+          "track-copy-previous",
+          "Copy previous frame",
+          "Copy the people of the previous frame that are not on this one yet (the selected person's track only, when it has one)",
+          "copyPrevious",
+        ),
+      ),
+      row(
         act("track-split", "Split here", "A new track id from this frame on", "split"),
         act("track-end", "End here", "Delete this track after this frame", "end"),
       ),
@@ -261,6 +269,55 @@ export class VideoTools {
       withFields(editor.doc, inst.id, { source: "human", confirmed: true }),
       editor.selection,
       `${inst.id} accepted (keyframe)`,
+    );
+  }
+
+  /**
+   * Brings the previous frame's poses here as this frame's own (human) work, one
+   * undoable edit: people rarely move far in one frame, so correcting a copy beats
+   * placing every keypoint again. Tracks already on this frame are left alone.
+   */
+  async copyPrevious() {
+    const { page } = this;
+    const n = this.video.frame_index - 1;
+    if (n < 0) {
+      page.chrome.say("This is the first frame: there is no previous one.");
+      return;
+    }
+    let previous;
+    try {
+      const { item_id: id } = await request("GET", `/api/videos/${this.video.id}/frames/${n}/item`);
+      previous = normalizeDocument((await api.item(id)).annotation, page.editor.keypointNames.length);
+    } catch (err) {
+      page.chrome.say(`Frame ${n} not read: ${err.message}`);
+      return;
+    }
+    const editor = page.editor;
+    const here = new Set(editor.doc.instances.map((i) => i.track_id).filter((t) => t !== null));
+    const wanted = this.selectedTrack;
+    const people = previous.instances.filter((inst) =>
+      wanted !== null ? inst.track_id === wanted && !here.has(wanted) : !here.has(inst.track_id) || inst.track_id === null,
+    );
+    if (!people.length) {
+      page.chrome.say(`Nothing to copy: frame ${n} has nobody who is not here already.`);
+      return;
+    }
+    let doc = editor.doc;
+    let last = null;
+    for (const inst of people) {
+      last = newInstanceId(doc);
+      doc = addInstance(doc, {
+        ...inst,
+        id: last,
+        source: "human",
+        confirmed: true,
+        scores: undefined,
+      });
+    }
+    editor.commit(
+      doc,
+      { instanceId: last, placeIndex: null, keypointIndex: null },
+      `Copied ${people.length} ${people.length === 1 ? "person" : "people"} from frame ${n}`,
     );
   }
 

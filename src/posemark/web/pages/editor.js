@@ -25,8 +25,12 @@ import { GuidelineCard } from "../editor/guideline.js";
 import { OccludedEstimator } from "../editor/occluded.js";
 import { ItemFindings } from "../editor/findings.js";
 import { CommentsPanel } from "../editor/comments.js";
+import { copyPerson, pastedPerson } from "../editor/clipboard.js";
 import { HistoryPanel, ReviewTools } from "../editor/review.js";
 import { VersionCompare } from "../editor/compare.js";
+
+/** Image pixels a paste on top of its original is shifted by (down and right). */
+const PASTE_OFFSET = 12;
 
 /** Projects rarely change while annotating; caching them makes next/previous instant. */
 const projectCache = new Map();
@@ -218,6 +222,8 @@ class EditorPage {
         () => e.cycleVisibility() || this.chrome.say("Select a labeled keypoint first (click it)."),
       ),
       newInstance: guard(() => e.addInstance()),
+      copyInstance: guard(() => this.copyInstance()),
+      pasteInstance: guard(() => this.pasteInstance()),
       estimateHidden: guard(() => this.occluded.estimateSelected()),
       acceptProposal: guard(() => this.occluded.accept()),
       confirmInstance: guard(
@@ -362,6 +368,30 @@ class EditorPage {
       this.chrome.say("All keypoints of this instance are placed. Press N for a new instance.");
     }
     this.chrome.pulseNextChip();
+  }
+
+  // --- copy and paste a person ------------------------------------------------------
+
+  copyInstance() {
+    const inst = this.editor.selectedInstance;
+    if (!inst) {
+      this.chrome.say("Select a person to copy.");
+      return;
+    }
+    copyPerson(this.editor.keypointNames, inst);
+    this.chrome.say(`Copied ${inst.id}: Ctrl+V pastes it here or in another item.`);
+  }
+
+  /** A paste where the original still lies is shifted, so both can be seen. */
+  pasteInstance() {
+    const { person, error } = pastedPerson(this.editor.keypointNames);
+    if (error) {
+      this.chrome.say(error);
+      return;
+    }
+    const same = JSON.stringify(person.keypoints);
+    const covered = this.editor.doc.instances.some((i) => JSON.stringify(i.keypoints) === same);
+    this.editor.pasteInstance(person, covered ? PASTE_OFFSET : 0);
   }
 
   // --- view ----------------------------------------------------------------------
