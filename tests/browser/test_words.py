@@ -1,6 +1,7 @@
 """Words in Chromium: the ? overlay lists E and Enter, D submits a new item in one press,
 check and state names read as words on every page, the gallery explains its risk mark,
-and the two COCO exports download under different names."""
+gold items are picked by file name, and the two COCO exports download under different
+names."""
 
 from __future__ import annotations
 
@@ -57,6 +58,10 @@ def test_names_read_as_words_and_exports_differ(page: Page, api: Api, project: i
     page.goto(f"/#/projects/{project}/dashboard")
     expect(page.locator(".dashboard")).to_contain_text("In review")
     assert "in_review" not in page.locator(".dashboard").inner_text()
+    # gold items are picked by the file names a manager knows, not by ids
+    page.fill("#gold-items", "000000000785.jpg")
+    page.click("#gold-form button[type=submit]")
+    expect(page.locator("#dash-message")).to_contain_text("1 gold item")
 
     page.goto(f"/#/projects/{project}/gallery?keypoint=left_wrist")
     risky = page.locator(".gallery-cell .risk")

@@ -329,12 +329,34 @@ function managerPanel(pid, reload) {
   const share = number("overlap-share", 10, 1, 100, "Share of items (%)");
   const k = number("overlap-k", 2, 2, 10, "Annotators per item");
   const seed = h("input", { type: "number", value: 0, id: "overlap-seed", "aria-label": "Seed" });
+  // managers pick items by the file names they know (ids appear only in URLs)
+  const goldNames = h("datalist", { id: "gold-item-names" });
   const goldIds = h("input", {
     type: "text",
     id: "gold-items",
-    placeholder: "item ids, e.g. 12, 15",
-    "aria-label": "Gold item ids",
+    list: "gold-item-names",
+    placeholder: "file names, comma separated",
+    "aria-label": "Gold items (file names)",
+    onInput: () => suggestNames(goldIds.value.split(",").at(-1).trim()),
   });
+  async function suggestNames(part) {
+    if (!part) return;
+    const answer = await api.items(pid, { q: part, limit: 20 }).catch(() => ({ items: [] }));
+    mount(goldNames, answer.items.map((i) => h("option", { value: i.file_name })));
+  }
+  /** Item ids of the typed file names (an id typed as a number still works). */
+  async function goldItemIds() {
+    const names = goldIds.value.split(",").map((n) => n.trim()).filter(Boolean);
+    const ids = [];
+    for (const name of names) {
+      const answer = await api.items(pid, { q: name, limit: 50 });
+      const found = answer.items.find((i) => i.file_name === name);
+      if (found) ids.push(found.id);
+      else if (/^\d+$/.test(name)) ids.push(Number(name));
+      else throw new Error(`no item named ${name}`);
+    }
+    return ids;
+  }
   async function run(action) {
     try {
       message.textContent = await action();
@@ -376,8 +398,7 @@ function managerPanel(pid, reload) {
         onSubmit: (e) => {
           e.preventDefault();
           run(async () => {
-            const ids = goldIds.value.split(/[\s,]+/).filter(Boolean).map(Number);
-            const body = { item_ids: ids };
+            const body = { item_ids: await goldItemIds() };
             const answer = await request("POST", `/api/projects/${pid}/gold`, { body });
             const n = answer.replicas;
             const copies = `${n} new annotator ${n === 1 ? "copy" : "copies"}`;
@@ -385,7 +406,7 @@ function managerPanel(pid, reload) {
           });
         },
       },
-      h("label", {}, "Mark as gold (current annotation is the answer): ", goldIds),
+      h("label", {}, "Mark as gold (current annotation is the answer): ", goldIds, goldNames),
       h("button", { type: "submit", class: "tool" }, "Mark gold"),
     ),
     message,
