@@ -194,15 +194,20 @@ def test_project_page_lists_the_video_and_the_timeline_moves_between_frames(
         expect(editor).to_have_attribute("data-frame-index", str(frame))
         page.wait_for_selector(".stage-loading", state="hidden")
     expect(page.locator(".timeline-cursor")).to_have_attribute("data-frame", "1")
-    page.keyboard.press("k")  # play: frames advance on their own
+    page.keyboard.press("k")  # play: frames advance on their own, in this page
+    timeline = page.locator(".video-timeline")
     page.wait_for_function(
-        "Number(document.querySelector('.editor')?.dataset.frameIndex ?? 0) >= 4", timeout=15_000
+        "Number(document.querySelector('.video-timeline')?.dataset.shownFrame ?? 0) >= 4",
+        timeout=15_000,
     )
-    page.keyboard.press("k")
-    expect(page.locator(".video-timeline")).to_have_attribute("data-playing", "false")
-    page.wait_for_timeout(300)  # a frame already on its way may still arrive
+    page.keyboard.press("k")  # pause: the frame on screen opens for editing
+    expect(timeline).to_have_attribute("data-playing", "false")
+    page.wait_for_function(
+        "Number(document.querySelector('.editor')?.dataset.frameIndex ?? 0) >= 4"
+    )
     page.wait_for_selector(".stage-loading", state="hidden")
     stopped = editor.get_attribute("data-frame-index")
     page.wait_for_timeout(500)
     assert editor.get_attribute("data-frame-index") == stopped
     expect(page.locator(".video-timeline")).to_have_attribute("data-playing", "false")
+    expect(page.locator(".timeline-cursor")).to_have_attribute("data-frame", stopped or "")

@@ -243,6 +243,7 @@ def test_interpolation_fills_between_keyframes_and_never_touches_human_frames(
     assert summary["keyframes"] == [2, 7, 12]
     assert (summary["first_frame"], summary["last_frame"]) == (2, 12)
     assert summary["sources"] == {"human": 3, "interpolated": 8}
+    assert summary["filled"] == [[3, 6], [8, 11]]  # runs of machine-filled frames
 
 
 def test_interpolation_needs_two_keyframes(admin: TestClient, video: dict[str, Any]) -> None:

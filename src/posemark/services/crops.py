@@ -67,7 +67,7 @@ def crop_path(
         settings.thumbs_dir
         / access.project.project.media_dir
         / "crops"
-        / f"{item.id}-v{item.version}-{tag}-{size}.jpg"
+        / f"{item.id}-v{item.version}-{tag}-{size}-{CROP_STYLE}.jpg"
     )
     if media_cache.hit(target):
         return target
@@ -76,6 +76,18 @@ def crop_path(
         raise BadInput(f"keypoint: {keypoint!r} of instance {instance_id!r} is not labeled")
     picture = render_crop(_pixels(settings, access), skeleton, inst, k, size)
     return media_cache.store(settings, target, lambda fh: picture.save(fh, "JPEG", quality=85))
+
+
+# The look of a crop, in its file name: crops drawn before a change of look are not served.
+CROP_STYLE = "sides"
+# The editor's side colours (web/editor/colors.js): a mirrored person shows at a glance.
+SIDE_RGB = {"left": (56, 189, 248), "right": (251, 146, 60), "center": (248, 250, 252)}
+
+
+def _side_rgb(skeleton: Skeleton, *joints: int) -> tuple[int, int, int]:
+    """The side colour of a keypoint, or of a bone whose two ends are on one side."""
+    sides = {skeleton.side(j) for j in joints}
+    return SIDE_RGB[sides.pop()] if len(sides) == 1 else SIDE_RGB["center"]
 
 
 def crop_window(
@@ -100,8 +112,8 @@ def render_crop(
     image: Image.Image, skeleton: Skeleton, inst: dict[str, Any], k: int | None, size: int
 ) -> Image.Image:
     """A ``size`` x ``size`` picture of the window of :func:`crop_window`, the skeleton
-    drawn over it (faintly around a keypoint, plainly for a whole instance) and keypoint
-    ``k`` ringed at the centre."""
+    drawn over it in the side colours (faintly around a keypoint, plainly for a whole
+    instance) and keypoint ``k`` ringed at the centre."""
     left, top, side = crop_window(skeleton, inst, k)
     ox, oy = math.floor(left), math.floor(top)
     span = math.ceil(left + side) - ox
@@ -120,17 +132,14 @@ def render_crop(
     width = max(1, size // 96)
     for a, b in skeleton.edges:
         if labeled[a] and labeled[b]:
-            draw.line([at(a), at(b)], fill=(255, 255, 255, alpha), width=width)
+            draw.line([at(a), at(b)], fill=(*_side_rgb(skeleton, a, b), alpha), width=width)
     dot = max(2.0, size / 100)
     for j, ok in enumerate(labeled):
         if ok and j != k:
             jx, jy = at(j)
-            fill = (255, 255, 255, alpha + 20) if inst["keypoints"][j][2] == 2 else None
-            draw.ellipse(
-                [jx - dot, jy - dot, jx + dot, jy + dot],
-                fill=fill,
-                outline=(255, 255, 255, alpha + 20),
-            )
+            colour = (*_side_rgb(skeleton, j), alpha + 20)
+            fill = colour if inst["keypoints"][j][2] == 2 else None
+            draw.ellipse([jx - dot, jy - dot, jx + dot, jy + dot], fill=fill, outline=colour)
     if k is not None:
         c = at(k)
         r = max(4.0, size / 20)

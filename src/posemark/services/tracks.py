@@ -70,7 +70,9 @@ def next_track_id(frames: Iterable[_Frame]) -> int:
 
 
 def tracks_summary(session: Session, video_id: int) -> list[dict[str, Any]]:
-    """Per track: first and last frame, keyframes (human instances) and counts by source."""
+    """Per track: first and last frame, keyframes (human instances), the runs of frames
+    filled by machine instances (``filled``: ``[first, last]`` pairs, so a timeline can
+    mark them without one entry per frame) and counts by source."""
     found: dict[int, dict[str, Any]] = {}
     for frame in _frames(session, video_id):
         for inst in frame.doc["instances"]:
@@ -78,12 +80,16 @@ def tracks_summary(session: Session, video_id: int) -> list[dict[str, Any]]:
             if tid is None:
                 continue
             entry = found.setdefault(
-                tid, {"track_id": tid, "frames": [], "keyframes": [], "sources": Counter()}
+                tid,
+                {"track_id": tid, "frames": [], "keyframes": [], "filled": []}
+                | {"sources": Counter()},
             )
             entry["frames"].append(frame.index)
             entry["sources"][inst.get("source", "human")] += 1
             if inst.get("source", "human") == "human":
                 entry["keyframes"].append(frame.index)
+            else:
+                entry["filled"].append(frame.index)
     return [
         {
             "track_id": tid,
@@ -91,10 +97,22 @@ def tracks_summary(session: Session, video_id: int) -> list[dict[str, Any]]:
             "last_frame": e["frames"][-1],
             "frame_count": len(e["frames"]),
             "keyframes": e["keyframes"],
+            "filled": _runs(e["filled"]),
             "sources": dict(e["sources"]),
         }
         for tid, e in sorted(found.items())
     ]
+
+
+def _runs(frames: list[int]) -> list[list[int]]:
+    """Ascending frame numbers as ``[first, last]`` runs of consecutive frames."""
+    runs: list[list[int]] = []
+    for n in frames:
+        if runs and runs[-1][1] == n - 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return runs
 
 
 # ------------------------------------------------------------------ writing

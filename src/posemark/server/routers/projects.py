@@ -193,7 +193,6 @@ def export(
         raise BadInput(f"format: expected one of {', '.join(EXPORT_FORMATS)}, found {format!r}")
     document = export_coco_dict(db, access.project, exclude_unconfirmed)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", access.project.name).strip("-") or "project"
-    return JSONResponse(
-        document,
-        headers={"Content-Disposition": f'attachment; filename="{slug}-coco.json"'},
-    )
+    # the two exports must not land under one name (the second would read as a copy)
+    name = f"{slug}-coco-confirmed.json" if exclude_unconfirmed else f"{slug}-coco.json"
+    return JSONResponse(document, headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -97,14 +97,9 @@ export class EditorChrome {
         ),
       ),
     );
-    this.stageWrap = h(
-      "div",
-      { class: "stage-wrap" },
-      this.svg,
-      this.nextChip,
-      this.conflictBanner,
-      this.loading,
-    );
+    this.stageWrap = h("div", { class: "stage-wrap" }, this.svg, this.loading);
+    // the chip and the banner sit above the image, never on it
+    this.stageBar = h("div", { class: "stage-bar" }, this.nextChip, this.conflictBanner);
 
     this.statusBadge = h("span", { class: "status-badge" });
     this.versionText = h("span", { class: "muted" });
@@ -142,7 +137,12 @@ export class EditorChrome {
       "div",
       { class: "editor", "data-item-id": item.id, "data-save-state": "saved" },
       toolbar,
-      h("div", { class: "editor-body" }, this.stageWrap, panel),
+      h(
+        "div",
+        { class: "editor-body" },
+        h("div", { class: "stage-column" }, this.stageBar, this.stageWrap),
+        panel,
+      ),
       statusBar,
     );
     root.replaceChildren(this.root);
@@ -244,9 +244,12 @@ export class EditorChrome {
         h("span", { class: "muted" }, `${next.index + 1}/${total}`),
         h("span", { class: "hint" }, h("kbd", {}, "S"), " skip"),
       );
-    } else {
+    } else if (inst.keypoints.every((kp) => kp[2] > 0)) {
       chip.append("All keypoints placed · ", h("kbd", {}, "N"), " new instance");
       chip.classList.add("complete");
+    } else {
+      chip.append(`${inst.id}: click a keypoint's row to place it · `, h("kbd", {}, "N"), " new instance");
+      chip.classList.add("idle", "viewing");
     }
   }
 

@@ -4,8 +4,10 @@
  * (pointer, keys) call the methods here. Nothing in this file touches the DOM.
  *
  * Selection is `{instanceId, placeIndex, keypointIndex}`:
- * - `placeIndex`: the keypoint the next click on the image places (schema order),
- *   null when the selected instance has nothing left to place;
+ * - `placeIndex`: the keypoint the next click on the image places (schema order), or
+ *   null when not placing. Placing is a mode entered on purpose (a new instance, a
+ *   click on a keypoint's row) and kept while the user goes on placing; selecting a
+ *   person to look at it never arms a click, and a skipped keypoint stays skipped;
  * - `keypointIndex`: the keypoint V and the panel act on (the last placed, clicked or
  *   dragged one).
  * Every edit is one history entry holding the document and the selection, so undo
@@ -26,6 +28,7 @@ import {
   removeInstance,
   setDerivedBbox,
   setDrawnBbox,
+  transformInstance,
   setKeypoint,
   setVisibility,
 } from "./document.js";
@@ -93,7 +96,7 @@ export class AnnotationEditor {
       this.select(NO_SELECTION);
       return;
     }
-    this.select({ instanceId, placeIndex: nextUnlabeled(inst), keypointIndex: null });
+    this.select({ instanceId, placeIndex: null, keypointIndex: null });
   }
 
   /** Selects the next (+1) or previous (-1) instance in list order. */
@@ -111,8 +114,14 @@ export class AnnotationEditor {
     const inst = findInstance(this.doc, instanceId);
     if (!inst) return;
     const sameInstance = instanceId === this.selection.instanceId;
-    const placeIndex = sameInstance ? this.selection.placeIndex : nextUnlabeled(inst);
+    const placeIndex = sameInstance ? this.selection.placeIndex : null;
     this.select({ instanceId, placeIndex, keypointIndex: index });
+  }
+
+  /** Leaves placing mode; the person stays selected. */
+  stopPlacing() {
+    if (this.selection.placeIndex === null) return;
+    this.select({ ...this.selection, placeIndex: null }, "Stopped placing");
   }
 
   /** Makes keypoint `index` the one the next click places (chosen in the keypoint list). */
@@ -168,8 +177,9 @@ export class AnnotationEditor {
     if (v === NOT_LABELED) return false;
     const nextV = nextVisibility(v);
     const doc = confirmKeypoint(setVisibility(this.doc, inst.id, index, nextV), inst.id, index);
-    // A cleared keypoint is the obvious next one to place again.
-    const placeIndex = nextV === NOT_LABELED ? index : this.selection.placeIndex;
+    // While placing, a cleared keypoint is the obvious next one to place again.
+    const placing = this.selection.placeIndex !== null;
+    const placeIndex = nextV === NOT_LABELED && placing ? index : this.selection.placeIndex;
     this.commit(
       doc,
       { instanceId: inst.id, placeIndex, keypointIndex: index },
@@ -193,6 +203,46 @@ export class AnnotationEditor {
       { ...this.selection, instanceId, keypointIndex: index },
       `Moved ${this.keypointNames[index]}`,
     );
+  }
+
+  /**
+   * Shows the selected person moved, rotated or scaled as a whole (its handles are
+   * being dragged), from the last recorded state, without recording an edit yet.
+   */
+  previewTransform(instanceId, transform) {
+    this.doc = transformInstance(this.history.current.doc, instanceId, transform);
+    this.emit({ docChanged: true, preview: true, message: null });
+  }
+
+  /** Ends a whole-person drag: one edit. */
+  commitTransform(instanceId, label) {
+    this.commit(this.doc, { ...this.selection, instanceId }, `${label} ${instanceId}`);
+  }
+
+  /**
+   * Adds a copy of a person (from this item or another one) as a new human instance,
+   * confirmed, without a track; `offset` shifts it so it does not hide the original.
+   */
+  pasteInstance(copied, offset = 0) {
+    const id = newInstanceId(this.doc);
+    const keypoints = copied.keypoints.map(([x, y, v]) =>
+      v > 0 ? [x + offset, y + offset, v] : [null, null, NOT_LABELED],
+    );
+    const bbox = copied.bbox_mode === "drawn" && copied.bbox
+      ? [copied.bbox[0] + offset, copied.bbox[1] + offset, copied.bbox[2], copied.bbox[3]]
+      : null;
+    const inst = {
+      ...makeInstance(id, this.keypointNames.length),
+      keypoints,
+      bbox,
+      bbox_mode: bbox ? "drawn" : "derived",
+    };
+    this.commit(
+      addInstance(this.doc, inst),
+      { instanceId: id, placeIndex: null, keypointIndex: null },
+      `Pasted a copy of ${copied.id} as ${id}`,
+    );
+    return id;
   }
 
   /** Abandons a drag in progress (Escape): back to the last recorded state. */
@@ -227,7 +277,7 @@ export class AnnotationEditor {
   addSuggestions(doc, selectId, label) {
     const inst = findInstance(doc, selectId);
     const selection = inst
-      ? { instanceId: selectId, placeIndex: nextUnlabeled(inst), keypointIndex: null }
+      ? { instanceId: selectId, placeIndex: null, keypointIndex: null }
       : this.selection;
     this.commit(doc, selection, label);
   }
@@ -273,9 +323,9 @@ export class AnnotationEditor {
   selectionKeptIn(doc, renamed = new Map()) {
     const id = renamed.get(this.selection.instanceId) ?? this.selection.instanceId;
     const inst = id ? findInstance(doc, id) : null;
-    return inst
-      ? { ...this.selection, instanceId: id, placeIndex: nextUnlabeled(inst) }
-      : NO_SELECTION;
+    const at = this.selection.placeIndex;
+    const stillFree = at !== null && inst && inst.keypoints[at][2] === NOT_LABELED;
+    return inst ? { ...this.selection, instanceId: id, placeIndex: stillFree ? at : null } : NO_SELECTION;
   }
 
   /** Puts a whole document in place as one undoable edit (a restored local draft). */

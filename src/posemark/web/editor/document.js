@@ -131,6 +131,32 @@ export function nextVisibility(v) {
   return NOT_LABELED;
 }
 
+/**
+ * Moves, rotates and scales a whole person: every labeled keypoint p becomes
+ * c + scale * R(angle) * (p - c) + (dx, dy); a drawn box becomes the box around its
+ * transformed corners (a derived one follows the keypoints).
+ */
+export function transformInstance(doc, instanceId, { dx = 0, dy = 0, angle = 0, scale = 1, cx = 0, cy = 0 }) {
+  const cos = Math.cos(angle) * scale;
+  const sin = Math.sin(angle) * scale;
+  const map = (x, y) => [cx + cos * (x - cx) - sin * (y - cy) + dx, cy + sin * (x - cx) + cos * (y - cy) + dy];
+  return editInstance(doc, instanceId, (inst) => {
+    inst.keypoints = inst.keypoints.map(([x, y, v]) => (v > 0 ? [...map(x, y), v] : [x, y, v]));
+    if (inst.bbox_mode === "drawn" && inst.bbox) {
+      const [bx, by, bw, bh] = inst.bbox;
+      const corners = [map(bx, by), map(bx + bw, by), map(bx, by + bh), map(bx + bw, by + bh)];
+      const xs = corners.map((c) => c[0]);
+      const ys = corners.map((c) => c[1]);
+      inst.bbox = [Math.min(...xs), Math.min(...ys), Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)];
+    }
+  });
+}
+
+/** The box a person occupies: its box, else the box of its labeled keypoints (or null). */
+export function instanceBox(inst) {
+  return inst.bbox || deriveBbox(inst.keypoints);
+}
+
 export function addInstance(doc, inst) {
   const out = cloneDocument(doc);
   out.instances.push(refreshBbox(cloneDocument(inst)));

@@ -20,12 +20,41 @@ export const SHORTCUTS = [
     keys: ["V"],
     help: "Selected keypoint: visible → occluded → not labeled",
   },
-  { group: "Instances", action: "newInstance", keys: ["N"], help: "New instance (person)" },
+  {
+    group: "Keypoints",
+    action: "estimateHidden",
+    keys: ["E"],
+    help: "Propose where the selected (or next) hidden keypoint is",
+  },
+  {
+    group: "Keypoints",
+    action: "acceptProposal",
+    keys: ["Enter"],
+    help: "Accept the proposed position (flagged occluded)",
+  },
+  {
+    group: "Instances",
+    action: "newInstance",
+    keys: ["N"],
+    help: "New instance (person): clicks then place its keypoints in order",
+  },
   {
     group: "Instances",
     action: "confirmInstance",
     keys: ["C"],
     help: "Confirm the selected model suggestion (moving a keypoint confirms that keypoint)",
+  },
+  {
+    group: "Instances",
+    action: "copyInstance",
+    keys: ["Ctrl+C"],
+    help: "Copy the selected person",
+  },
+  {
+    group: "Instances",
+    action: "pasteInstance",
+    keys: ["Ctrl+V"],
+    help: "Paste the copied person (into this item or another one of the project)",
   },
   {
     group: "Instances",
@@ -64,7 +93,7 @@ export const SHORTCUTS = [
     group: "Items",
     action: "toggleDone",
     keys: ["D"],
-    help: "Next step of the review: start, submit, claim or accept (as your role allows)",
+    help: "Next step of the review: submit (a new item too), claim or accept (as your role allows)",
   },
   { group: "Video", action: "playPause", keys: ["K"], help: "Play / pause the video" },
   {
@@ -94,14 +123,21 @@ export const SHORTCUTS = [
     group: "Help",
     action: "escape",
     keys: ["Escape"],
-    help: "Close help, cancel a drag or box, deselect",
+    help: "One thing back at a time: close help, cancel a drag or box, dismiss a proposal, stop placing, deselect",
   },
 ];
 
 /** Mouse gestures, listed in the help next to the keys. */
 export const MOUSE_GESTURES = [
-  ["Click", "Place the next keypoint of the selected instance"],
+  [
+    "Click",
+    "While placing (after N or a click on a keypoint's row): place the next keypoint; otherwise a click on the background deselects",
+  ],
   ["Drag a keypoint", "Move that keypoint (only that one)"],
+  [
+    "Drag a person's handles",
+    "Outside its box: the square at the top left moves the whole person, the circle above rotates it, the square at the bottom right scales it",
+  ],
   [
     "Click a keypoint",
     "Select it and its instance (while placing, another person's keypoint does not stop the click)",
@@ -178,6 +214,7 @@ export function bindShortcuts(handlers, { onSpace }) {
       return;
     }
     if (event.key === "Tab" && (onControl(event.target) || event.shiftKey)) return;
+    if (event.key === "Enter" && onControl(event.target)) return;
     const action = actionFor(event);
     if (!action || !handlers[action]) return;
     event.preventDefault();

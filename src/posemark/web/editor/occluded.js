@@ -7,8 +7,9 @@
  * selected (or about to be placed), the server proposes where it is from the rest of the
  * instance as it is on screen. The proposal is drawn as a dashed marker,
  * `.occluded-proposal[data-keypoint]`; Enter or a click on it accepts it (the keypoint
- * goes there, flagged occluded), Escape dismisses it, and clicking elsewhere places the
- * keypoint there as usual. Accepting is one undoable edit; to fine-tune, drag the
+ * goes there, flagged occluded), Escape dismisses it (the editor page's Escape: one
+ * thing at a time), and it goes by itself once the user moves on to another keypoint
+ * or person. Accepting is one undoable edit; to fine-tune, drag the
  * keypoint afterwards.
  */
 
@@ -18,10 +19,6 @@ import { OCCLUDED, findInstance, nextUnlabeled, setKeypoint } from "./document.j
 
 const MARK_RADIUS = 9;
 const MODEL_KEY = "posemark.occluded.withModel";
-
-function isTyping(target) {
-  return Boolean(target && target.closest && target.closest("input, textarea, select"));
-}
 
 export class OccludedEstimator {
   /**
@@ -77,19 +74,6 @@ export class OccludedEstimator {
         this.status,
       ),
     );
-    this.onKey = (event) => {
-      if (isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
-      if (event.key === "e" || event.key === "E") {
-        event.preventDefault();
-        this.estimateSelected();
-      } else if (event.key === "Enter" && this.proposal) {
-        event.preventDefault();
-        this.accept();
-      } else if (event.key === "Escape" && this.proposal) {
-        this.dismiss("Proposal dismissed.");
-      }
-    };
-    window.addEventListener("keydown", this.onKey);
   }
 
   /** The keypoint E acts on: the selected one, else the one about to be placed. */
@@ -125,7 +109,10 @@ export class OccludedEstimator {
       const changed =
         !inst ||
         (was && JSON.stringify(was.keypoints[p.index]) !== JSON.stringify(inst.keypoints[p.index]));
-      if (changed) this.dismiss();
+      const { instanceId, keypointIndex, placeIndex } = this.editor.selection;
+      const movedOn =
+        instanceId !== p.instanceId || (keypointIndex !== p.index && placeIndex !== p.index);
+      if (changed || movedOn) this.dismiss();
     }
     if (!change.docChanged || !before) return;
     const { instanceId, keypointIndex } = this.editor.selection;
@@ -180,6 +167,10 @@ export class OccludedEstimator {
       return;
     }
     const doc = setKeypoint(this.editor.doc, p.instanceId, p.index, p.x, p.y, OCCLUDED);
+    // placing goes on after the accepted keypoint; otherwise accepting arms no click
+    const { placeIndex } = this.editor.selection;
+    const nextPlace =
+      placeIndex === p.index ? nextUnlabeled(findInstance(doc, p.instanceId), p.index) : placeIndex;
     this.proposal = null;
     this.accepting = true; // our own edit flags it occluded: no new proposal for it
     this.editor.commit(
@@ -187,12 +178,16 @@ export class OccludedEstimator {
       {
         instanceId: p.instanceId,
         keypointIndex: p.index,
-        placeIndex: nextUnlabeled(findInstance(doc, p.instanceId), p.index),
+        placeIndex: nextPlace,
       },
       `Accepted the estimate for ${p.keypoint} (occluded)`,
     );
     this.accepting = false;
     this.dismiss();
+  }
+
+  get showing() {
+    return this.proposal !== null;
   }
 
   dismiss(message = "") {
@@ -233,7 +228,5 @@ export class OccludedEstimator {
     this.layer.replaceChildren(mark);
   }
 
-  destroy() {
-    window.removeEventListener("keydown", this.onKey);
-  }
+  destroy() {}
 }

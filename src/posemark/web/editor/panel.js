@@ -12,6 +12,33 @@ import { NOT_LABELED, OCCLUDED, labeledCount } from "./document.js";
 
 const VISIBILITY_LABEL = { 0: "—", 1: "occluded", 2: "visible" };
 
+/**
+ * Where a person came from, and whether anyone checked it: an unconfirmed suggestion
+ * must not look like one a person already confirmed.
+ */
+function sourceBadge(inst) {
+  if (inst.source === "human") return null;
+  if (!inst.confirmed)
+    return h(
+      "span",
+      {
+        class: "chip source unconfirmed",
+        "data-confirmed": "false",
+        title: `Unconfirmed ${inst.source} suggestion: C confirms it`,
+      },
+      `${inst.source} ?`,
+    );
+  return h(
+    "span",
+    {
+      class: "chip source confirmed",
+      "data-confirmed": "true",
+      title: `${inst.source} suggestion, confirmed by a person`,
+    },
+    `${inst.source} ✓`,
+  );
+}
+
 export class SidePanel {
   /**
    * @param {HTMLElement} root where the panel sections go
@@ -38,12 +65,12 @@ export class SidePanel {
         h("div", { class: "section-head" }, h("h2", {}, "Instances"), addButton),
         this.instanceList,
       ),
-      h(
+      (this.keypointSection = h(
         "section",
-        { class: "panel-section grow" },
+        { class: "panel-section grow keypoints-section" },
         h("div", { class: "section-head" }, this.keypointHeading, this.boxLine),
         this.keypointList,
-      ),
+      )),
     );
   }
 
@@ -93,7 +120,7 @@ export class SidePanel {
         },
         h("span", { class: "swatch", style: `background: ${instanceColor(inst.id)}` }),
         h("span", { class: "instance-name" }, inst.id),
-        inst.source !== "human" ? h("span", { class: "chip" }, inst.source) : null,
+        sourceBadge(inst),
         inst.bbox_mode === "drawn"
           ? h("span", { class: "chip", title: "Bounding box drawn by hand" }, "box")
           : null,

@@ -1,9 +1,10 @@
 /**
  * Mouse/pen input on the stage: place, drag a keypoint, pan, draw a box, wheel zoom.
  *
- * Clicking a keypoint selects it, except while the selected instance still has
- * keypoints to place and the keypoint belongs to another person: then the click
- * places, because in a crowd the next joint often lies on someone else's marker.
+ * A click on the image places a keypoint only in placing mode (controller.js); outside
+ * it a click on the background deselects. Clicking a keypoint selects it, except while
+ * placing when the keypoint belongs to another person: then the click places, because
+ * in a crowd the next joint often lies on someone else's marker.
  * Dragging any keypoint moves that one keypoint. Positions stay inside the image.
  *
  * Pointer events are used (not mouse events) because they carry fractional client
@@ -13,6 +14,7 @@
  */
 
 import { findInstance } from "./document.js";
+import { OverlayRenderer } from "./render.js";
 
 const CLICK_SLOP = 4;
 const DRAG_SLOP = 2;
@@ -46,6 +48,7 @@ export class PointerInput {
       wheel: (e) => this.wheel(e),
       contextmenu: (e) => e.preventDefault(),
     };
+    this.offEditor = editor.onChange(() => this.updateCursor());
     for (const [type, handler] of Object.entries(this.handlers)) {
       // Only wheel (zoom instead of scroll) and contextmenu are cancelled.
       svg.addEventListener(type, handler, { passive: type !== "wheel" && type !== "contextmenu" });
@@ -53,6 +56,7 @@ export class PointerInput {
   }
 
   destroy() {
+    this.offEditor();
     for (const [type, handler] of Object.entries(this.handlers)) {
       this.svg.removeEventListener(type, handler);
     }
@@ -81,7 +85,9 @@ export class PointerInput {
           ? "pan"
           : this.boxArmed
             ? "box"
-            : "place";
+            : this.editor.nextKeypoint
+              ? "place"
+              : "select";
     this.svg.dataset.mode = mode;
   }
 
@@ -94,12 +100,25 @@ export class PointerInput {
     const client = this.clientPoint(e);
     const image = this.view.clientToImage(client.x, client.y);
     const keypointEl = e.target.closest ? e.target.closest(".keypoint") : null;
+    const handleEl = e.target.closest ? e.target.closest(".person-handle") : null;
     if (e.button === 1 || (e.button === 0 && this.spaceHeld)) {
       this.gesture = { kind: "pan", last: client };
     } else if (e.button !== 0) {
       return;
     } else if (this.boxArmed) {
       this.gesture = { kind: "box", start: this.clamp(image) };
+    } else if (handleEl) {
+      const instanceId = handleEl.dataset.instanceId;
+      const inst = findInstance(this.editor.doc, instanceId);
+      const at = OverlayRenderer.handlePositions(inst, this.view.scale);
+      this.gesture = {
+        kind: "person",
+        handle: handleEl.dataset.handle,
+        instanceId,
+        startImage: image,
+        centre: at.centre,
+        moved: false,
+      };
     } else if (keypointEl) {
       const instanceId = keypointEl.dataset.instanceId;
       const index = this.editor.keypointNames.indexOf(keypointEl.dataset.keypoint);
@@ -147,6 +166,9 @@ export class PointerInput {
       this.editor.previewMove(gesture.instanceId, gesture.index, target.x, target.y);
     } else if (gesture.kind === "box") {
       this.renderer.showDraftBox(boxBetween(gesture.start, this.clamp(image)));
+    } else if (gesture.kind === "person") {
+      gesture.moved = true;
+      this.editor.previewTransform(gesture.instanceId, personTransform(gesture, image));
     }
   }
 
@@ -163,6 +185,9 @@ export class PointerInput {
       const placing = this.editor.nextKeypoint !== null;
       if (placing && g.instanceId !== this.editor.selection.instanceId) this.place(g.startImage);
       else this.editor.selectKeypoint(g.instanceId, g.index);
+    } else if (g.kind === "person") {
+      const label = { move: "Moved", rotate: "Rotated", scale: "Scaled" }[g.handle];
+      if (g.moved) this.editor.commitTransform(g.instanceId, label);
     } else if (g.kind === "box") {
       this.renderer.showDraftBox(null);
       const image = this.clamp(this.view.clientToImage(e.clientX, e.clientY));
@@ -179,8 +204,17 @@ export class PointerInput {
     this.updateCursor();
   }
 
-  /** Places the next keypoint at an image point; clicks outside the image place nothing. */
+  /**
+   * Places the next keypoint at an image point; clicks outside the image place nothing.
+   * Outside placing mode the click only deselects: looking at a person must never
+   * label it by accident.
+   */
   place(point) {
+    if (!this.editor.nextKeypoint) {
+      if (this.editor.selectedInstance) this.editor.selectInstance(null);
+      else this.onPlaceRefused("no-instance");
+      return;
+    }
     const { width, height } = this.imageSize;
     const inside = point.x >= 0 && point.y >= 0 && point.x <= width && point.y <= height;
     const refused = inside ? this.editor.placeAt(point.x, point.y) : "outside";
@@ -200,7 +234,7 @@ export class PointerInput {
   cancel() {
     const g = this.gesture;
     this.gesture = null;
-    if (g?.kind === "keypoint" && g.moved) this.editor.cancelPreview();
+    if ((g?.kind === "keypoint" || g?.kind === "person") && g.moved) this.editor.cancelPreview();
     if (g?.kind === "box") this.renderer.showDraftBox(null);
     this.boxArmed = false;
     this.onBox = null;
@@ -217,6 +251,22 @@ export class PointerInput {
     this.view.zoomBy(factor, p.x, p.y);
     this.onCursor(this.view.clientToImage(e.clientX, e.clientY), this.clientPoint(e));
   }
+}
+
+/** The whole-person transform a handle drag asks for, from where it started to `image`. */
+function personTransform(g, image) {
+  const { centre, startImage } = g;
+  if (g.handle === "move") {
+    return { dx: image.x - startImage.x, dy: image.y - startImage.y };
+  }
+  const from = { x: startImage.x - centre.x, y: startImage.y - centre.y };
+  const to = { x: image.x - centre.x, y: image.y - centre.y };
+  if (g.handle === "rotate") {
+    const angle = Math.atan2(to.y, to.x) - Math.atan2(from.y, from.x);
+    return { angle, cx: centre.x, cy: centre.y };
+  }
+  const ratio = Math.hypot(to.x, to.y) / Math.max(1e-6, Math.hypot(from.x, from.y));
+  return { scale: Math.min(10, Math.max(0.1, ratio)), cx: centre.x, cy: centre.y };
 }
 
 /** The [x, y, w, h] box spanned by two corners, whichever way the drag went. */

@@ -9,11 +9,15 @@
  * Every keypoint is a `<g class="keypoint">` carrying data-instance-id, data-keypoint
  * and data-visibility (the contract for browser tests). Not-labeled keypoints are
  * present but not displayed, so tests and tools can still read their state.
+ *
+ * The selected person also gets three handles outside its box, `g.person-handle
+ * [data-handle=move|rotate|scale]`: the only way to move, rotate or scale a whole person,
+ * far from any keypoint so that fixing one keypoint never drags the body along.
  */
 
 import { s } from "../dom.js";
 import { instanceColor, sideColor, trackColor } from "./colors.js";
-import { NOT_LABELED, OCCLUDED, VISIBILITY_NAMES } from "./document.js";
+import { NOT_LABELED, OCCLUDED, VISIBILITY_NAMES, instanceBox } from "./document.js";
 import { keypointConfirmed, keypointScore } from "./suggest.js";
 import { findingMarkers } from "./findings.js";
 import { commentMarkers } from "./comments.js";
@@ -22,6 +26,8 @@ import { commentMarkers } from "./comments.js";
 const DOT_RADIUS = 4.5;
 const SELECTED_DOT_RADIUS = 5.5;
 const HIT_RADIUS = 8;
+const HANDLE_SIZE = 12;
+const HANDLE_GAP = 18;
 
 export class OverlayRenderer {
   /**
@@ -142,7 +148,57 @@ export class OverlayRenderer {
       if (kp[2] !== NOT_LABELED)
         group.append(this.nameTag(kp, this.names[selection.keypointIndex], scale));
     }
+    if (selected) group.append(...this.personHandles(inst, scale));
     return group;
+  }
+
+  /** Where the handles of a person are, in image pixels (null without a box). */
+  static handlePositions(inst, scale) {
+    const box = instanceBox(inst);
+    if (!box || box[2] + box[3] <= 0) return null;
+    const [x, y, w, h] = box;
+    const gap = HANDLE_GAP / scale;
+    return {
+      move: { x: x - gap, y: y - gap },
+      rotate: { x: x + w / 2, y: y - 2 * gap },
+      scale: { x: x + w + gap, y: y + h + gap },
+      centre: { x: x + w / 2, y: y + h / 2 },
+    };
+  }
+
+  personHandles(inst, scale) {
+    const at = OverlayRenderer.handlePositions(inst, scale);
+    if (!at) return [];
+    const size = HANDLE_SIZE / scale;
+    const titles = {
+      move: "Drag to move the whole person",
+      rotate: "Drag to rotate the whole person around its centre",
+      scale: "Drag to scale the whole person from its centre",
+    };
+    const handle = (kind, shape) =>
+      s(
+        "g",
+        {
+          class: `person-handle ${kind}`,
+          "data-handle": kind,
+          "data-instance-id": inst.id,
+          transform: `translate(${at[kind].x} ${at[kind].y})`,
+        },
+        s("title", { text: titles[kind] }),
+        shape,
+      );
+    return [
+      s("line", {
+        class: "handle-stem",
+        x1: at.centre.x,
+        y1: at.rotate.y,
+        x2: at.centre.x,
+        y2: at.rotate.y + HANDLE_GAP / scale,
+      }),
+      handle("move", s("rect", { x: -size / 2, y: -size / 2, width: size, height: size, rx: size / 5 })),
+      handle("rotate", s("circle", { r: size / 2 })),
+      handle("scale", s("rect", { x: -size / 2, y: -size / 2, width: size, height: size })),
+    ];
   }
 
   keypointGroup(instanceId, k, [x, y, v], selected, active, scale, inst) {

@@ -50,8 +50,10 @@ export class ReviewTools {
    * @param {(fn: () => Promise<any>) => Promise<any>} options.exclusive runs with no save in flight
    * @param {(status: string) => void} options.onStatus the item's new state
    * @param {() => number} options.openComments how many unresolved comments the item has
+   * @param {() => number} [options.unconfirmed] how many instances nobody has confirmed yet
    */
-  constructor({ item, chrome, flush, exclusive, onStatus, openComments }) {
+  constructor({ item, chrome, flush, exclusive, onStatus, openComments, unconfirmed }) {
+    this.unconfirmed = unconfirmed || (() => 0);
     this.item = item;
     this.chrome = chrome;
     this.flush = flush;
@@ -76,12 +78,26 @@ export class ReviewTools {
       this.chrome.say(`Nothing to do here as ${this.role} while the item is ${this.item.status}.`);
       return;
     }
-    this.move(forward[forward.length - 1]);
+    const to = forward[forward.length - 1];
+    // a new item's Start only does what the first save does anyway: D goes on to submit
+    if (to === "annotating") this.move(to).then((moved) => moved && this.primary());
+    else this.move(to);
   }
 
   async move(to) {
     if (to === "returned" && this.openComments() === 0) {
       this.chrome.say("Add a comment saying what to fix (on the keypoint), then return the item.");
+      return;
+    }
+    const unchecked = to === "submitted" ? this.unconfirmed() : 0;
+    if (
+      unchecked &&
+      !window.confirm(
+        `${unchecked} model suggestion${unchecked === 1 ? " is" : "s are"} not confirmed yet ` +
+          "(drawn dashed; C confirms the selected one). Submit anyway?",
+      )
+    ) {
+      this.chrome.say("Not submitted: confirm or delete the suggestions first.");
       return;
     }
     if (!(await this.flush())) {
@@ -96,12 +112,16 @@ export class ReviewTools {
         `${STATUS_TEXT[answer.status]}.` +
           (warnings ? ` ${warnings} warning(s) of the automated checks; the reviewer sees them.` : ""),
       );
+      return true;
     } catch (err) {
       if (err instanceof ApiError && err.status === 422 && err.body && err.body.findings) {
         const blocking = err.body.findings.filter((f) => f.blocking);
         const where = blocking
           .slice(0, 3)
-          .map((f) => `${f.check}${f.keypoint ? ` at ${f.keypoint.replaceAll("_", " ")}` : ""}`);
+          .map(
+            (f) =>
+              `${f.check.replaceAll("_", " ")}${f.keypoint ? ` at ${f.keypoint.replaceAll("_", " ")}` : ""}`,
+          );
         this.chrome.say(`Not submitted: ${where.join("; ")}${blocking.length > 3 ? "; …" : ""}`);
         return;
       }

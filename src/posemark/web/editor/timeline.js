@@ -1,29 +1,25 @@
 /**
- * The timeline under a video frame: play/pause, frame steps, jump to a frame, and the
- * keyframes of the selected track marked along the strip.
+ * The timeline under a video frame: play/pause, frame steps, jump to a frame, and every
+ * track of the video as a lane along the strip: its keyframes (frames a person placed
+ * or confirmed) as diamonds and the frames interpolation or propagation filled as bars,
+ * the selected track's lane highlighted.
  *
- * Every frame is its own item, so moving to another frame is a navigation (the editor
- * saves first, then loads that frame's item). Playback therefore lives outside one
- * page: the module remembers which video is playing, and the next frame's timeline
- * carries on once its image has loaded, never faster than the video's frame rate.
+ * Stepping to another frame is a navigation (every frame is its own item; the editor
+ * saves first). Playback is not: player.js paints prefetched frames in this page and
+ * the timeline only follows the frame shown (`data-shown-frame`).
  */
 
 import { h, mount, toolButton } from "../dom.js";
 
-/** The video that is playing (kept across the page changes between frames), or null. */
-let playingVideo = null;
-
 export class Timeline {
   /**
    * @param {{id: number, frame_index: number, frame_count: number, fps: number}} video
-   * @param {{goTo: (frame: number, wanted?: () => boolean) => Promise<boolean>,
-   *          imageLoaded: SVGImageElement}} hooks
+   * @param {{goTo: (frame: number) => Promise<boolean>, togglePlay: () => void}} hooks
    */
-  constructor(video, { goTo, imageLoaded }) {
+  constructor(video, { goTo, togglePlay }) {
     this.video = video;
     this.goTo = goTo;
-    this.timer = null;
-    this.shownAt = performance.now();
+    this.togglePlay = togglePlay;
     const last = video.frame_count - 1;
     const at = video.frame_index;
     const step = (delta, label, title, id) =>
@@ -53,12 +49,12 @@ export class Timeline {
         onClick: (e) => this.seekFromPointer(e),
       },
       this.marks,
-      h("span", {
+      (this.cursor = h("span", {
         class: "timeline-cursor",
         "data-frame": String(at),
         "data-current": "true",
         style: `left: ${this.percent(at)}%`,
-      }),
+      })),
     );
     this.el = h(
       "div",
@@ -67,6 +63,8 @@ export class Timeline {
         "data-video-id": String(video.id),
         "data-frame-index": String(at),
         "data-frame-count": String(video.frame_count),
+        "data-shown-frame": String(at),
+        "data-playing": "false",
       },
       h(
         "div",
@@ -81,11 +79,6 @@ export class Timeline {
       ),
       this.strip,
     );
-    this.onImageLoad = () => this.continuePlaying();
-    imageLoaded.addEventListener("load", this.onImageLoad);
-    this.image = imageLoaded;
-    if (playingVideo !== null && playingVideo !== video.id) playingVideo = null;
-    this.showPlaying();
   }
 
   percent(frame) {
@@ -93,20 +86,61 @@ export class Timeline {
     return (100 * frame) / last;
   }
 
-  /** Marks `frames` (the selected track's keyframes) on the strip. */
-  setKeyframes(frames) {
+  /**
+   * Draws one lane per track: `[{track_id, keyframes, filled: [[first, last]...], color}]`;
+   * `selected` is the selected instance's track (or null).
+   */
+  setTracks(lanes, selected) {
+    const here = this.video.frame_index;
+    const bar = ([first, last], lane) => {
+      const width = this.percent(last) - this.percent(first);
+      return h("span", {
+        class: "timeline-filled",
+        "data-track-id": String(lane.track_id),
+        "data-from": String(first),
+        "data-to": String(last),
+        title: `track ${lane.track_id}: frames ${first}-${last} filled, not checked`,
+        style: `left: ${this.percent(first)}%; width: max(3px, ${width}%); background: ${lane.color}`,
+      });
+    };
+    const diamond = (f, lane) =>
+      h("span", {
+        class: `timeline-keyframe${f === here ? " here" : ""}`,
+        "data-frame": String(f),
+        "data-keyframe": "true",
+        "data-track-id": String(lane.track_id),
+        title: `track ${lane.track_id}: keyframe ${f}`,
+        style: `left: ${this.percent(f)}%; --lane-color: ${lane.color}`,
+      });
     mount(
       this.marks,
-      frames.map((f) =>
-        h("span", {
-          class: `timeline-keyframe${f === this.video.frame_index ? " here" : ""}`,
-          "data-frame": String(f),
-          "data-keyframe": "true",
-          title: `keyframe ${f}`,
-          style: `left: ${this.percent(f)}%`,
-        }),
+      lanes.map((lane) =>
+        h(
+          "div",
+          {
+            class: `timeline-lane${lane.track_id === selected ? " selected" : ""}`,
+            "data-track-id": String(lane.track_id),
+          },
+          lane.filled.map((run) => bar(run, lane)),
+          lane.keyframes.map((f) => diamond(f, lane)),
+        ),
       ),
     );
+    this.el.dataset.lanes = String(lanes.length);
+  }
+
+  /** Moves the cursor to the frame on screen (playback), without opening it. */
+  showFrame(frame) {
+    this.cursor.style.left = `${this.percent(frame)}%`;
+    this.cursor.dataset.frame = String(frame);
+    this.el.dataset.shownFrame = String(frame);
+    this.strip.setAttribute("aria-valuenow", String(frame));
+    this.frameInput.value = String(frame);
+  }
+
+  setPlaying(playing) {
+    this.playButton.textContent = playing ? "⏸" : "▶";
+    this.el.dataset.playing = String(playing);
   }
 
   seekFromPointer(event) {
@@ -115,48 +149,7 @@ export class Timeline {
     this.goTo(Math.round(ratio * (this.video.frame_count - 1)));
   }
 
-  get playing() {
-    return playingVideo === this.video.id;
-  }
-
-  togglePlay() {
-    if (this.playing) {
-      playingVideo = null;
-      clearTimeout(this.timer);
-    } else if (this.video.frame_index < this.video.frame_count - 1) {
-      playingVideo = this.video.id;
-      this.advance(0);
-    }
-    this.showPlaying();
-  }
-
-  showPlaying() {
-    this.playButton.textContent = this.playing ? "⏸" : "▶";
-    this.el.dataset.playing = String(this.playing);
-  }
-
-  continuePlaying() {
-    if (!this.playing) return;
-    const due = 1000 / this.video.fps - (performance.now() - this.shownAt);
-    this.advance(Math.max(0, due));
-  }
-
-  advance(delay) {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(async () => {
-      if (!this.playing) return;
-      const next = this.video.frame_index + 1;
-      if (next >= this.video.frame_count || !(await this.goTo(next, () => this.playing))) {
-        if (this.playing) playingVideo = null; // the end, or the frame failed to open
-        this.showPlaying();
-      }
-    }, delay);
-  }
-
-  destroy() {
-    clearTimeout(this.timer);
-    this.image.removeEventListener("load", this.onImageLoad);
-  }
+  destroy() {}
 }
 
 function formatTime(seconds) {

@@ -1,7 +1,8 @@
 /**
- * Tracks on a video frame: the colour of a track, the rule that an edited interpolated
- * or propagated instance becomes a human keyframe, and the side-panel section with the
- * track actions (assign a track, interpolate, propagate, split, merge, swap, end).
+ * Tracks on a video frame: the colour of a track, the rule that a person's check makes
+ * a keyframe (an edited interpolated or propagated instance, or any machine instance
+ * confirmed with C, becomes human), the side-panel section with the track actions
+ * (assign a track, interpolate, propagate, split, merge, swap, end) and playback.
  *
  * Bulk track actions change many frames on the server, this one included. Each one
  * first saves what is pending here, runs while the autosave is held back, then loads
@@ -11,23 +12,30 @@
 
 import { api, request } from "../api.js";
 import { h, mount, toolButton } from "../dom.js";
-import { findInstance, normalizeDocument } from "./document.js";
+import { addInstance, findInstance, newInstanceId, normalizeDocument } from "./document.js";
 import { trackColor } from "./colors.js";
 import { Timeline } from "./timeline.js";
+import { FramePlayer } from "./player.js";
 
 /** Sources whose instances a person has not checked yet (drawn dashed). */
 export const MACHINE_SOURCES = new Set(["interpolated", "propagated"]);
 
 /**
  * `after` with every interpolated/propagated instance whose keypoints or box differ from
- * `before`, or that was just confirmed (C), made human and confirmed: a person
- * corrected or checked it, so it is now a keyframe of its track.
+ * `before`, and every machine instance (model suggestions too) that was just confirmed
+ * (C), made human and confirmed: a person corrected or checked it, so it is now a
+ * keyframe of its track.
  */
 export function promoteEdited(before, after) {
   let changed = false;
   const instances = after.instances.map((inst) => {
-    if (!MACHINE_SOURCES.has(inst.source)) return inst;
+    if (inst.source === "human") return inst;
     const old = findInstance(before, inst.id);
+    if (!MACHINE_SOURCES.has(inst.source)) {
+      if (!(inst.confirmed && old && !old.confirmed)) return inst;
+      changed = true;
+      return { ...inst, source: "human", confirmed: true };
+    }
     const same =
       old &&
       JSON.stringify([old.keypoints, old.bbox, old.bbox_mode]) ===
@@ -72,12 +80,16 @@ export class VideoTools {
       commit(promoteEdited(editor.history.current.doc, doc), selection, label);
 
     this.timeline = new Timeline(this.video, {
-      goTo: (frame, wanted) => this.goToFrame(frame, wanted),
-      imageLoaded: page.renderer.image,
+      goTo: (frame) => this.goToFrame(frame),
+      togglePlay: () => this.togglePlay(),
     });
+    this.player = null;
+    this.canvas = h("canvas", { class: "playback-canvas", hidden: true });
+    page.chrome.stageWrap.append(this.canvas);
     root.lastElementChild.before(this.timeline.el);
     this.panel = this.buildPanel();
-    page.chrome.panelBody.after(this.panel);
+    // right under the keypoints, inside the panel's scrolling body (never over it)
+    page.panel.keypointSection.after(this.panel);
     this.offChange = editor.onChange(() => this.render());
     this.refreshSummary();
     this.render();
@@ -114,13 +126,26 @@ export class VideoTools {
       h("label", { class: "track-row" }, "Track ", this.trackSelect),
       row(
         act("track-new", "New track (T)", "Give the selected instance a new track", "newTrack"),
-        act("track-confirm", "Keyframe", "Accept the selected instance as checked", "confirm"),
+        act(
+          "track-confirm",
+          "Keyframe",
+          "Make this frame a keyframe of the selected track: the instance counts as placed by a person (C on a suggestion does the same)",
+          "confirm",
+        ),
         act("track-interpolate", "Interpolate (I)", "Fill between keyframes", "interpolate"),
       ),
       row(
         act("track-propagate", "Propagate (P)", "Carry the track by optical flow", "propagate"),
         this.propagateN,
         h("span", { class: "muted" }, "frames"),
+      ),
+      row(
+        act(
+          "track-copy-previous",
+          "Copy previous frame",
+          "Copy the people of the previous frame that are not on this one yet (the selected person's track only, when it has one)",
+          "copyPrevious",
+        ),
       ),
       row(
         act("track-split", "Split here", "A new track id from this frame on", "split"),
@@ -147,16 +172,39 @@ export class VideoTools {
     return inst && inst.track_id !== null && inst.track_id !== undefined ? inst.track_id : null;
   }
 
-  /** Keyframes of the selected track: the server's, corrected by this frame's state. */
-  keyframes() {
-    const track = this.selectedTrack;
-    if (track === null) return [];
-    const found = this.summary.find((t) => t.track_id === track);
-    const frames = new Set(found ? found.keyframes : []);
-    const here = this.page.editor.selectedInstance;
-    if (here.source === "human") frames.add(this.video.frame_index);
-    else frames.delete(this.video.frame_index);
-    return [...frames].sort((a, b) => a - b);
+  /**
+   * Every track's lane for the timeline: the server's keyframes and filled runs,
+   * corrected by this frame's state (unsaved edits included).
+   */
+  lanes() {
+    const here = this.video.frame_index;
+    const onFrame = new Map();
+    for (const inst of this.page.editor.doc.instances)
+      if (inst.track_id !== null && inst.track_id !== undefined) onFrame.set(inst.track_id, inst);
+    return this.knownTracks().map((track) => {
+      const found = this.summary.find((t) => t.track_id === track);
+      const keyframes = new Set(found ? found.keyframes : []);
+      let filled = found && found.filled ? found.filled : [];
+      const inst = onFrame.get(track);
+      keyframes.delete(here);
+      if (inst && inst.source === "human") {
+        keyframes.add(here);
+        filled = filled.flatMap(([a, b]) =>
+          here < a || here > b
+            ? [[a, b]]
+            : [
+                [a, here - 1],
+                [here + 1, b],
+              ].filter(([x, y]) => x <= y),
+        );
+      }
+      return {
+        track_id: track,
+        keyframes: [...keyframes].sort((a, b) => a - b),
+        filled,
+        color: trackColor(track),
+      };
+    });
   }
 
   render() {
@@ -181,7 +229,7 @@ export class VideoTools {
     this.swatch.style.background = track === null ? "transparent" : trackColor(track);
     this.sourceChip.textContent = inst ? inst.source : "";
     this.panel.dataset.selectedTrack = track === null ? "" : String(track);
-    this.timeline.setKeyframes(this.keyframes());
+    this.timeline.setTracks(this.lanes(), track);
   }
 
   // --- edits on this frame -------------------------------------------------------
@@ -221,6 +269,55 @@ export class VideoTools {
       withFields(editor.doc, inst.id, { source: "human", confirmed: true }),
       editor.selection,
       `${inst.id} accepted (keyframe)`,
+    );
+  }
+
+  /**
+   * Brings the previous frame's poses here as this frame's own (human) work, one
+   * undoable edit: people rarely move far in one frame, so correcting a copy beats
+   * placing every keypoint again. Tracks already on this frame are left alone.
+   */
+  async copyPrevious() {
+    const { page } = this;
+    const n = this.video.frame_index - 1;
+    if (n < 0) {
+      page.chrome.say("This is the first frame: there is no previous one.");
+      return;
+    }
+    let previous;
+    try {
+      const { item_id: id } = await request("GET", `/api/videos/${this.video.id}/frames/${n}/item`);
+      previous = normalizeDocument((await api.item(id)).annotation, page.editor.keypointNames.length);
+    } catch (err) {
+      page.chrome.say(`Frame ${n} not read: ${err.message}`);
+      return;
+    }
+    const editor = page.editor;
+    const here = new Set(editor.doc.instances.map((i) => i.track_id).filter((t) => t !== null));
+    const wanted = this.selectedTrack;
+    const people = previous.instances.filter((inst) =>
+      wanted !== null ? inst.track_id === wanted && !here.has(wanted) : !here.has(inst.track_id) || inst.track_id === null,
+    );
+    if (!people.length) {
+      page.chrome.say(`Nothing to copy: frame ${n} has nobody who is not here already.`);
+      return;
+    }
+    let doc = editor.doc;
+    let last = null;
+    for (const inst of people) {
+      last = newInstanceId(doc);
+      doc = addInstance(doc, {
+        ...inst,
+        id: last,
+        source: "human",
+        confirmed: true,
+        scores: undefined,
+      });
+    }
+    editor.commit(
+      doc,
+      { instanceId: last, placeIndex: null, keypointIndex: null },
+      `Copied ${people.length} ${people.length === 1 ? "person" : "people"} from frame ${n}`,
     );
   }
 
@@ -330,13 +427,13 @@ export class VideoTools {
 
   // --- frames ----------------------------------------------------------------------
 
-  /** Opens frame `frame` (clamped); `wanted()` may call it off (playback paused). */
-  async goToFrame(frame, wanted = () => true) {
+  /** Opens frame `frame` (clamped); stops playback first. */
+  async goToFrame(frame) {
+    if (this.player) this.stopPlaying(false);
     const n = Math.max(0, Math.min(this.video.frame_count - 1, Math.trunc(frame)));
     if (n === this.video.frame_index) return false;
     try {
       const answer = await request("GET", `/api/videos/${this.video.id}/frames/${n}/item`);
-      if (!wanted()) return false;
       this.app.navigate(`#/items/${answer.item_id}`);
       return true;
     } catch (err) {
@@ -345,10 +442,98 @@ export class VideoTools {
     }
   }
 
+  // --- playback --------------------------------------------------------------------
+
+  togglePlay() {
+    if (this.player) this.stopPlaying(true);
+    else this.startPlaying();
+  }
+
+  startPlaying() {
+    this.sizeCanvas();
+    const player = new FramePlayer({
+      video: this.video,
+      from: this.video.frame_index,
+      paint: (bitmap) => this.paint(bitmap),
+      onFrame: (frame) => this.timeline.showFrame(frame),
+      onStop: (frame, error) => {
+        if (error) this.page.chrome.say(`Playback stopped: ${error}`);
+        this.stopPlaying(true);
+      },
+    });
+    if (!player.start()) {
+      this.canvas.hidden = true;
+      this.page.chrome.say("This is the last frame.");
+      return;
+    }
+    this.player = player;
+    this.page.chrome.say("Playing (K pauses; the frame shown then opens for editing).");
+    this.page.pointer.cancel();
+    this.page.chrome.stageWrap.classList.add("playing");
+    this.timeline.setPlaying(true);
+  }
+
+  /** Stops; with `open`, the frame on screen opens for editing (a navigation). */
+  stopPlaying(open) {
+    const player = this.player;
+    if (!player) return;
+    this.player = null;
+    const frame = player.stop();
+    // what the last playback achieved, kept across the navigation to the frame shown
+    const frames = player.shownAt.length;
+    const played = {
+      fps: player.measuredFps,
+      frames,
+      stalls: player.stalls,
+      late_ms: frames ? player.late / frames : null,
+      paint_ms: frames ? player.paintMs / frames : null,
+    };
+    sessionStorage.setItem("posemark.playback", JSON.stringify(played));
+    this.timeline.setPlaying(false);
+    if (open && frame !== this.video.frame_index) {
+      this.goToFrame(frame);
+      return;
+    }
+    this.canvas.hidden = true;
+    this.page.chrome.stageWrap.classList.remove("playing");
+    this.timeline.showFrame(this.video.frame_index);
+  }
+
+  sizeCanvas() {
+    const box = this.page.chrome.stageWrap.getBoundingClientRect();
+    const ratio = window.devicePixelRatio || 1;
+    this.canvas.width = Math.round(box.width * ratio);
+    this.canvas.height = Math.round(box.height * ratio);
+    this.canvasBox = box;
+    this.canvas.hidden = false;
+  }
+
+  /** The image's place on the canvas in device pixels (same zoom and pan as the stage). */
+  frameRect() {
+    const { view } = this.page;
+    const ratio = window.devicePixelRatio || 1;
+    const origin = view.imageToClient(0, 0);
+    const box = this.canvasBox;
+    return {
+      x: Math.round(ratio * (origin.x - box.left)),
+      y: Math.round(ratio * (origin.y - box.top)),
+      width: Math.max(1, Math.round(ratio * view.scale * this.item.width)),
+      height: Math.max(1, Math.round(ratio * view.scale * this.item.height)),
+    };
+  }
+
+  /** Draws a frame where the item's image is on screen. */
+  paint(bitmap) {
+    const ctx = this.canvas.getContext("2d");
+    const rect = this.frameRect();
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.drawImage(bitmap, rect.x, rect.y, rect.width, rect.height);
+  }
+
   /** Handlers for the video shortcuts in keys.js; `guard` is the page's. */
   shortcutHandlers(guard) {
     return {
-      playPause: guard(() => this.timeline.togglePlay()),
+      playPause: guard(() => this.togglePlay()),
       previousFrame: guard(() => this.goToFrame(this.video.frame_index - 1)),
       nextFrame: guard(() => this.goToFrame(this.video.frame_index + 1)),
       back10Frames: guard(() => this.goToFrame(this.video.frame_index - 10)),
@@ -360,6 +545,7 @@ export class VideoTools {
   }
 
   destroy() {
+    if (this.player) this.player.stop();
     this.offChange();
     this.timeline.destroy();
   }

@@ -12,6 +12,7 @@
 
 import { api, request } from "../api.js";
 import { h, mount, plural, s } from "../dom.js";
+import { STATUS_TEXT } from "../editor/review.js";
 
 const BAR_HEIGHT = 20;
 const LABEL_WIDTH = 170;
@@ -96,16 +97,21 @@ function card(id, title, ...body) {
 
 function progressCard(p) {
   const states = Object.keys(p.by_state);
+  const word = (st) => STATUS_TEXT[st] || st;
   return card(
     "progress",
     h("span", {}, "Progress · ", figure("progress", "all", "items", p.items), " items"),
     barChart(
-      states.map((st) => ({ label: st, value: p.by_state[st], figure: ["progress", "all", st] })),
+      states.map((st) => ({
+        label: word(st),
+        value: p.by_state[st],
+        figure: ["progress", "all", st],
+      })),
       { digits: 0, title: "items by state" },
     ),
     h("h3", {}, "Per job"),
     table(
-      ["job", "annotator", "items", ...states],
+      ["job", "annotator", "items", ...states.map(word)],
       p.jobs.map((j) => [
         j.name,
         j.annotator || "",
@@ -115,7 +121,7 @@ function progressCard(p) {
     ),
     h("h3", {}, "Per annotator"),
     table(
-      ["annotator", "items", ...states],
+      ["annotator", "items", ...states.map(word)],
       p.annotators.map((a) => [
         a.username,
         figure("progress", `annotator:${a.username}`, "items", a.items),
@@ -323,12 +329,34 @@ function managerPanel(pid, reload) {
   const share = number("overlap-share", 10, 1, 100, "Share of items (%)");
   const k = number("overlap-k", 2, 2, 10, "Annotators per item");
   const seed = h("input", { type: "number", value: 0, id: "overlap-seed", "aria-label": "Seed" });
+  // managers pick items by the file names they know (ids appear only in URLs)
+  const goldNames = h("datalist", { id: "gold-item-names" });
   const goldIds = h("input", {
     type: "text",
     id: "gold-items",
-    placeholder: "item ids, e.g. 12, 15",
-    "aria-label": "Gold item ids",
+    list: "gold-item-names",
+    placeholder: "file names, comma separated",
+    "aria-label": "Gold items (file names)",
+    onInput: () => suggestNames(goldIds.value.split(",").at(-1).trim()),
   });
+  async function suggestNames(part) {
+    if (!part) return;
+    const answer = await api.items(pid, { q: part, limit: 20 }).catch(() => ({ items: [] }));
+    mount(goldNames, answer.items.map((i) => h("option", { value: i.file_name })));
+  }
+  /** Item ids of the typed file names (an id typed as a number still works). */
+  async function goldItemIds() {
+    const names = goldIds.value.split(",").map((n) => n.trim()).filter(Boolean);
+    const ids = [];
+    for (const name of names) {
+      const answer = await api.items(pid, { q: name, limit: 50 });
+      const found = answer.items.find((i) => i.file_name === name);
+      if (found) ids.push(found.id);
+      else if (/^\d+$/.test(name)) ids.push(Number(name));
+      else throw new Error(`no item named ${name}`);
+    }
+    return ids;
+  }
   async function run(action) {
     try {
       message.textContent = await action();
@@ -370,8 +398,7 @@ function managerPanel(pid, reload) {
         onSubmit: (e) => {
           e.preventDefault();
           run(async () => {
-            const ids = goldIds.value.split(/[\s,]+/).filter(Boolean).map(Number);
-            const body = { item_ids: ids };
+            const body = { item_ids: await goldItemIds() };
             const answer = await request("POST", `/api/projects/${pid}/gold`, { body });
             const n = answer.replicas;
             const copies = `${n} new annotator ${n === 1 ? "copy" : "copies"}`;
@@ -379,7 +406,7 @@ function managerPanel(pid, reload) {
           });
         },
       },
-      h("label", {}, "Mark as gold (current annotation is the answer): ", goldIds),
+      h("label", {}, "Mark as gold (current annotation is the answer): ", goldIds, goldNames),
       h("button", { type: "submit", class: "tool" }, "Mark gold"),
     ),
     message,

@@ -25,8 +25,12 @@ import { GuidelineCard } from "../editor/guideline.js";
 import { OccludedEstimator } from "../editor/occluded.js";
 import { ItemFindings } from "../editor/findings.js";
 import { CommentsPanel } from "../editor/comments.js";
+import { copyPerson, pastedPerson } from "../editor/clipboard.js";
 import { HistoryPanel, ReviewTools } from "../editor/review.js";
 import { VersionCompare } from "../editor/compare.js";
+
+/** Image pixels a paste on top of its original is shifted by (down and right). */
+const PASTE_OFFSET = 12;
 
 /** Projects rarely change while annotating; caching them makes next/previous instant. */
 const projectCache = new Map();
@@ -171,9 +175,11 @@ class EditorPage {
       exclusive: (fn) => this.saver.exclusive(fn),
       onStatus: (status) => this.setItemStatus(status),
       openComments: () => this.comments.open,
+      unconfirmed: () => this.editor.doc.instances.filter((inst) => !inst.confirmed).length,
     });
     // a video frame: timeline under the image, track tools in the panel
     this.video = item.video ? new VideoTools(this, item, app) : null;
+    this.groupPanelExtras();
 
     this.unsubscribe = [
       this.editor.onChange((change) => this.documentChanged(change)),
@@ -224,6 +230,10 @@ class EditorPage {
         () => e.cycleVisibility() || this.chrome.say("Select a labeled keypoint first (click it)."),
       ),
       newInstance: guard(() => e.addInstance()),
+      copyInstance: guard(() => this.copyInstance()),
+      pasteInstance: guard(() => this.pasteInstance()),
+      estimateHidden: guard(() => this.occluded.estimateSelected()),
+      acceptProposal: guard(() => this.occluded.accept()),
       confirmInstance: guard(
         () =>
           e.confirmInstance() ||
@@ -249,6 +259,22 @@ class EditorPage {
       escape: () => this.escape(),
       ...(this.video ? this.video.shortcutHandlers(guard) : {}),
     };
+  }
+
+  /**
+   * The keypoint list is the main tool for fixing visibility, so it keeps its room: the
+   * sections after it (track, comments, guideline, estimate, history) share one region
+   * of their own below it that scrolls.
+   */
+  groupPanelExtras() {
+    const body = this.chrome.panelBody;
+    const extras = h("div", { class: "panel-extras" });
+    let after = false;
+    for (const section of [...body.children]) {
+      if (after) extras.append(section);
+      if (section === this.panel.keypointSection) after = true;
+    }
+    body.append(extras);
   }
 
   // --- reacting to changes -------------------------------------------------------
@@ -352,6 +378,30 @@ class EditorPage {
     this.chrome.pulseNextChip();
   }
 
+  // --- copy and paste a person ------------------------------------------------------
+
+  copyInstance() {
+    const inst = this.editor.selectedInstance;
+    if (!inst) {
+      this.chrome.say("Select a person to copy.");
+      return;
+    }
+    copyPerson(this.editor.keypointNames, inst);
+    this.chrome.say(`Copied ${inst.id}: Ctrl+V pastes it here or in another item.`);
+  }
+
+  /** A paste where the original still lies is shifted, so both can be seen. */
+  pasteInstance() {
+    const { person, error } = pastedPerson(this.editor.keypointNames);
+    if (error) {
+      this.chrome.say(error);
+      return;
+    }
+    const same = JSON.stringify(person.keypoints);
+    const covered = this.editor.doc.instances.some((i) => JSON.stringify(i.keypoints) === same);
+    this.editor.pasteInstance(person, covered ? PASTE_OFFSET : 0);
+  }
+
   // --- view ----------------------------------------------------------------------
 
   fit() {
@@ -384,12 +434,15 @@ class EditorPage {
     this.chrome.say("Drag on the image to draw the bounding box (Escape cancels).");
   }
 
+  /** Escape takes back one thing at a time, the most recent and smallest first. */
   escape() {
     if (this.help.visible) this.help.hide();
     else if (this.pointer.gesture || this.pointer.boxArmed) {
       this.pointer.cancel();
       this.chrome.say("Cancelled.");
-    } else this.editor.selectInstance(null);
+    } else if (this.occluded.showing) this.occluded.dismiss("Proposal dismissed.");
+    else if (this.editor.nextKeypoint) this.editor.stopPlacing();
+    else this.editor.selectInstance(null);
   }
 
   // --- saving, conflicts, drafts ---------------------------------------------------

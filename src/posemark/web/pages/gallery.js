@@ -102,7 +102,18 @@ export async function galleryPage(root, { pid, keypoint }, app) {
       h(
         "div",
         { class: "cell-foot" },
-        entry.risk > 0 ? h("span", { class: "risk", title: "QA risk" }, `⚠ ${entry.risk}`) : null,
+        entry.risk > 0
+          ? h(
+              "span",
+              {
+                class: "risk",
+                title:
+                  `Risk ${entry.risk.toFixed(3)}: from QA findings on this keypoint and this ` +
+                  "person and the model's doubt; the riskiest are shown first",
+              },
+              "⚠ check first",
+            )
+          : null,
         entry.v === 1 ? h("span", { class: "chip" }, "occluded") : null,
         track,
         wrong,

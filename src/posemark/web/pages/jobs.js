@@ -32,10 +32,11 @@ export async function jobsPage(root, { pid }, app) {
 
   const people = (role) => members.filter((m) => m.role === role).map((m) => m.user.username);
 
-  function personSelect(name, role, current, onPick) {
+  /** A member picker; `label` names it where no visible <label> around it does. */
+  function personSelect(name, role, current, onPick, label = null) {
     return h(
       "select",
-      { name, "aria-label": name, disabled: !manager, onChange: (e) => onPick(e.target.value) },
+      { name, "aria-label": label, disabled: !manager, onChange: (e) => onPick(e.target.value) },
       h("option", { value: "" }, "— nobody —"),
       people(role).map((u) => h("option", { value: u, selected: u === current }, u)),
     );
@@ -87,15 +88,23 @@ export async function jobsPage(root, { pid }, app) {
                   h(
                     "td",
                     {},
-                    personSelect("annotator", "annotator", job.annotator?.username, (u) =>
-                      assign(job, "annotator", u),
+                    personSelect(
+                      "annotator",
+                      "annotator",
+                      job.annotator?.username,
+                      (u) => assign(job, "annotator", u),
+                      `Annotator of ${job.name}`,
                     ),
                   ),
                   h(
                     "td",
                     {},
-                    personSelect("reviewer", "reviewer", job.reviewer?.username, (u) =>
-                      assign(job, "reviewer", u),
+                    personSelect(
+                      "reviewer",
+                      "reviewer",
+                      job.reviewer?.username,
+                      (u) => assign(job, "reviewer", u),
+                      `Reviewer of ${job.name}`,
                     ),
                   ),
                 ),
@@ -149,7 +158,7 @@ export async function jobsPage(root, { pid }, app) {
     const boxes = settings.checks.map((check) =>
       h(
         "label",
-        {},
+        { class: "check" },
         h("input", {
           type: "checkbox",
           name: "blocking",
@@ -182,7 +191,7 @@ export async function jobsPage(root, { pid }, app) {
             }
           },
         },
-        h("label", {}, canEdit, " Reviewers may fix annotations in place"),
+        h("label", { class: "check" }, canEdit, " Reviewers may fix annotations in place"),
         h("fieldset", {}, h("legend", {}, "Checks that refuse a submission"), boxes),
         manager ? h("button", { type: "submit", class: "tool" }, "Save settings") : null,
       ),

@@ -299,6 +299,17 @@ function membersPanel(pid, canManage) {
   return h("details", { class: "card members-panel" }, ...children);
 }
 
+/** A video frame's name ("clip.mp4#000012") cut in the clip's name, never in the frame
+ * number: the part that tells the cards apart. */
+function nameParts(fileName) {
+  const at = fileName.lastIndexOf("#");
+  if (at <= 0) return fileName;
+  return [
+    h("span", { class: "name-head" }, fileName.slice(0, at)),
+    h("span", { class: "name-tail" }, fileName.slice(at)),
+  ];
+}
+
 function itemCard(item) {
   const count = typeof item.instances === "number" ? item.instances : (item.instances || []).length;
   return h(
@@ -320,7 +331,7 @@ function itemCard(item) {
       h(
         "div",
         { class: "item-caption" },
-        h("div", { class: "item-name", title: item.file_name }, item.file_name),
+        h("div", { class: "item-name", title: item.file_name }, nameParts(item.file_name)),
         h(
           "div",
           { class: "item-sub" },

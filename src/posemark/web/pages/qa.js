@@ -71,7 +71,7 @@ export async function qaPage(root, { pid }, app) {
                 render();
               },
             },
-            h("td", {}, h("button", { type: "button", class: "link" }, check)),
+            h("td", {}, h("button", { type: "button", class: "link" }, check.replaceAll("_", " "))),
             SEVERITIES.map((sev) =>
               h(
                 "td",
@@ -104,7 +104,7 @@ export async function qaPage(root, { pid }, app) {
           h(
             "tr",
             { class: `qa-finding ${f.severity}`, "data-check": f.check, "data-item-id": f.item_id },
-            h("td", {}, f.check),
+            h("td", {}, f.check.replaceAll("_", " ")),
             h("td", { class: `severity ${f.severity}` }, f.severity),
             h("td", {}, h("a", { href: `#/items/${f.item_id}` }, f.file_name || `item ${f.item_id}`)),
             h("td", {}, f.instance_id || ""),

@@ -3,22 +3,25 @@
  * the items waiting for review, riskiest first, each shown zoomed (a server crop of the
  * person with their skeleton) beside its QA findings.
  *
- * Keys: A accepts the instance (when every instance of an item is accepted, the item is
- * accepted), R returns it (type what to fix, Enter sends: a comment on the instance and
- * the item back to its annotator), F fixes it in place (opens the item in the editor),
- * J / → next, K / ← previous.
+ * Keys, and a button for each: A accepts the instance (when every instance of an item is
+ * accepted, the item is accepted), R returns it (type what to fix, Enter sends: a comment
+ * on the instance and the item back to its annotator), F fixes it in place (opens the
+ * item in the editor), J / → next, K / ← previous. The crop draws the skeleton in the
+ * editor's side colours (left blue, right orange), so a mirrored person stands out.
  *
  * An instance on a video frame with a track also shows its track as a strip: one whole-
  * instance crop per frame (lazy-loaded), the frame under review marked, each crop a link
  * that opens its frame in the editor, so a reviewer sees the person move before deciding.
  *
  * Test hooks: `.review-instance` with data-item-id, data-instance-id and data-state
- * ("open", "accepted", "returned"); `.track-strip[data-track-id]` with one
+ * ("open", "accepted", "returned"); buttons `.review-actions button[data-action]`
+ * (accept, return, fix, previous, next); `.track-strip[data-track-id]` with one
  * `[data-frame]` per frame, the current one `aria-current="true"`.
  */
 
 import { request } from "../api.js";
-import { h, mount } from "../dom.js";
+import { h, mount, toolButton } from "../dom.js";
+import { SIDE_COLORS } from "../editor/colors.js";
 
 const PAGE = 50;
 const STRIP_CROP = 96;
@@ -149,11 +152,36 @@ export async function reviewInstancesPage(root, { pid }, app) {
           : h("p", { class: "muted" }, "No QA findings."),
         h(
           "p",
-          { class: "muted keys" },
-          "A accept · R return · F fix in place · J/→ next · K/← previous",
+          { class: "side-legend muted" },
+          "Skeleton: ",
+          h("span", { class: "side-swatch", style: `background: ${SIDE_COLORS.left}` }),
+          " left · ",
+          h("span", { class: "side-swatch", style: `background: ${SIDE_COLORS.right}` }),
+          " right (the person's own sides)",
         ),
+        actions(decided),
         reason,
       ),
+    );
+  }
+
+  /** The keys as buttons, for those who review with the mouse. */
+  function actions(decided) {
+    const button = (action, label, title, run, attrs = {}) =>
+      toolButton(label, title, run, { "data-action": action, ...attrs });
+    return h(
+      "div",
+      { class: "review-actions", role: "group", "aria-label": "Decide" },
+      button("previous", "‹ Previous", "Previous instance (K or ←)", () => step(-1), {
+        disabled: state.at === 0,
+      }),
+      button("accept", "Accept", "Accept this instance (A)", () => accept(), {
+        class: "primary",
+        disabled: decided === "returned",
+      }),
+      button("return", "Return…", "Return the item: say what to fix (R)", () => startReturn()),
+      button("fix", "Fix in place", "Open the item in the editor (F)", () => fixInPlace()),
+      button("next", "Next ›", "Next instance (J or →)", () => step(1)),
     );
   }
 
