@@ -65,27 +65,36 @@ def import_command(
         str | None,
         typer.Option(
             "--create-with-skeleton",
-            help="Create PROJECT with this built-in skeleton when it does not exist.",
+            help="Create PROJECT with this built-in skeleton when it does not exist (without "
+            "it, a COCO file's own skeleton starts the project).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Import SOURCE into PROJECT: everything or, on any problem, nothing."""
     from posemark.services.errors import NotFound, ServiceError
-    from posemark.services.importing import import_path
+    from posemark.services.file_skeleton import create_project_from_file
+    from posemark.services.importing import import_path, read_coco_file
     from posemark.services.projects import create_project, find_project
     from posemark.services.video import is_video_file
 
     settings, store = _open(data, db)
     try:
         with store.session() as session:
+            created = None
             try:
                 target = find_project(session, project)
             except NotFound:
-                if create_with_skeleton is None:
+                if create_with_skeleton is not None:
+                    target = create_project(session, settings, project, create_with_skeleton)
+                    created = create_with_skeleton
+                elif source.is_file() and source.suffix.lower() == ".json":
+                    dataset = read_coco_file(source, [])
+                    target, created = create_project_from_file(
+                        session, settings, project, dataset, source
+                    )
+                else:
                     raise
-                target = create_project(session, settings, project, create_with_skeleton)
-                err.print(Text(f"created project {target.name!r} ({create_with_skeleton})"))
             with _import_progress() as progress:
                 report = import_path(
                     session, settings, target, source, images, progress=progress, video=video
@@ -98,6 +107,8 @@ def import_command(
         )
     finally:
         store.dispose()
+    if created is not None:
+        err.print(Text(f"created project {name!r} ({created})"))
     for w in report.warnings:
         warn(escape(w))
     if report.ignored:
@@ -135,7 +146,7 @@ def export_command(
     try:
         with store.session() as session:
             target = find_project(session, project)
-            dataset = export_coco_file(session, target, out_file, exclude_unconfirmed)
+            written = export_coco_file(session, target, out_file, exclude_unconfirmed)
     except ServiceError as exc:
         fail(escape(exc.message))
     except OSError as exc:
@@ -144,8 +155,8 @@ def export_command(
         store.dispose()
     out.print(
         Text(
-            f"{target.name!r} -> {out_file}: {len(dataset.images)} images, "
-            f"{len(dataset.instances)} instances (COCO keypoints)"
+            f"{target.name!r} -> {out_file}: {written.images} images, "
+            f"{written.instances} instances (COCO keypoints)"
         )
     )
 
