@@ -70,8 +70,44 @@ def import_command(
             show_default=False,
         ),
     ] = None,
+    into_existing: Annotated[
+        bool,
+        typer.Option(
+            "--into-existing",
+            help="SOURCE is a COCO file (or results list) for items PROJECT has already, "
+            "matched by file name (video + frame_id) or, for results, by image id.",
+        ),
+    ] = False,
+    as_suggestions: Annotated[
+        bool,
+        typer.Option(
+            "--as-suggestions",
+            help="With --into-existing: unconfirmed suggestions, not people's work "
+            "(a results list always is).",
+        ),
+    ] = False,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="With --into-existing, for items that have instances already: add, "
+            "replace or skip.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="With --into-existing: say what would happen, write nothing."
+        ),
+    ] = False,
 ) -> None:
     """Import SOURCE into PROJECT: everything or, on any problem, nothing."""
+    if into_existing:
+        _import_into_existing(project, source, data, db, as_suggestions, policy, dry_run)
+        return
+    if as_suggestions or policy is not None or dry_run:
+        fail("--as-suggestions, --policy and --dry-run go with --into-existing")
     from posemark.services.errors import NotFound, ServiceError
     from posemark.services.file_skeleton import create_project_from_file
     from posemark.services.importing import import_path, read_coco_file
@@ -119,6 +155,52 @@ def import_command(
     out.print(Text(f"imported {done} into {name!r}"))
     for note in report.notes:
         out.print(Text(note))
+
+
+def _import_into_existing(
+    project: str,
+    source: Path,
+    data: Path,
+    db: str | None,
+    as_suggestions: bool,
+    policy: str | None,
+    dry_run: bool,
+) -> None:
+    from posemark.services.errors import ServiceError
+    from posemark.services.import_existing import import_into_existing
+    from posemark.services.projects import find_project
+
+    _settings, store = _open(data, db)
+    try:
+        with store.session() as session:
+            target = find_project(session, project)
+            report = import_into_existing(
+                session,
+                target,
+                source,
+                as_suggestions=as_suggestions,
+                policy=policy,
+                dry_run=dry_run,
+            )
+    except ServiceError as exc:
+        fail(escape(exc.message))
+    finally:
+        store.dispose()
+    for w in report.warnings:
+        warn(escape(w))
+    kind = "suggestions" if report.suggestions else "instances"
+    verb = "would add" if dry_run else "added"
+    line = (
+        f"{verb} {report.instances_added} {kind} to {report.items_updated} of "
+        f"{report.items_matched} matched items of {target.name!r}"
+    )
+    if report.items_with_instances:
+        line += (
+            f"; {report.items_with_instances} had instances already "
+            f"(policy {report.policy or 'not chosen'}: {report.items_skipped} skipped, "
+            f"{report.instances_replaced} instances replaced)"
+        )
+    out.print(Text(line + ("; nothing was written (dry run)" if dry_run else "")))
 
 
 def export_command(

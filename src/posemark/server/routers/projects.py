@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -9,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from posemark.server.auth import DB, CurrentUser, ProjectDep, SettingsDep
 from posemark.server.uploads import receive_uploads
 from posemark.services.errors import BadInput
-from posemark.services.exporting import EXPORT_FORMATS, export_coco_dict
+from posemark.services.exporting import EXPORT_FORMATS, export_coco_file
+from posemark.services.import_existing import import_into_existing
 from posemark.services.importing import import_uploads
 from posemark.services.items import item_summary, list_items
 from posemark.services.projects import (
@@ -166,20 +169,71 @@ async def import_files(
     return {"items_created": report.items_created, "instances": report.instances}
 
 
+@router.post("/{pid}/import-annotations")
+async def import_annotations(
+    request: Request,
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    settings: SettingsDep,
+    as_suggestions: bool = False,
+    policy: str | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Multipart ``files``: one COCO .json (a dataset or a results list) for items the
+    project has already (services/import_existing.py). All or nothing. Managers only."""
+    require_manager(access, caller.user, "import annotations")
+    settings.make_dirs()
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.tmp_dir))
+    try:
+        uploads = await receive_uploads(request, folder, settings.max_upload_bytes)
+        if len(uploads) != 1 or not uploads[0].filename.lower().endswith(".json"):
+            names = ", ".join(u.filename for u in uploads) or "nothing"
+            raise BadInput(f"files: expected one COCO .json file, found {names}")
+        report = await run_in_threadpool(
+            lambda: import_into_existing(
+                db,
+                access.project,
+                uploads[0].path,
+                as_suggestions=as_suggestions,
+                policy=policy,
+                dry_run=dry_run,
+                user=caller.user,
+                label=uploads[0].filename,
+            )
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return report.as_dict()
+
+
 @router.get("/{pid}/export")
 def export(
     access: ProjectDep,
     caller: CurrentUser,
     db: DB,
+    settings: SettingsDep,
     format: str = "coco",
     exclude_unconfirmed: bool = False,
-) -> JSONResponse:
+) -> FileResponse:
+    """The export file, written to a temporary file first (atomic, flat memory however
+    big the project) and streamed from there."""
     require_manager(access, caller.user, "export the project")
     if format not in EXPORT_FORMATS:
         raise BadInput(f"format: expected one of {', '.join(EXPORT_FORMATS)}, found {format!r}")
-    document = export_coco_dict(db, access.project, exclude_unconfirmed)
+    settings.make_dirs()
+    fd, name = tempfile.mkstemp(prefix="export-", suffix=".json", dir=settings.tmp_dir)
+    os.close(fd)
+    path = Path(name)
+    try:
+        export_coco_file(db, access.project, path, exclude_unconfirmed)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", access.project.name).strip("-") or "project"
-    return JSONResponse(
-        document,
-        headers={"Content-Disposition": f'attachment; filename="{slug}-coco.json"'},
+    return FileResponse(
+        path,
+        media_type="application/json",
+        filename=f"{slug}-coco.json",
+        background=BackgroundTask(path.unlink, missing_ok=True),
     )
