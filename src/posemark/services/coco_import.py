@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from posemark.formats.coco import dataset_to_dict
 from posemark.model import Dataset, Skeleton
-from posemark.services.annotation import validate_document
 from posemark.services.coco_source import UNCONFIRMED_MARK, fingerprint
 from posemark.services.errors import BadInput
 
@@ -75,7 +75,13 @@ def coco_import(dataset: Dataset, skeleton: Skeleton, label: str) -> CocoImport:
         {"image": image_recs[row], "instances": {}, "others": []} for row in range(n)
     ]
     records: list[dict[str, tuple[dict[str, Any], int]]] = [{} for _ in range(n)]
+    # documents are built canonical (what validate_document returns) from the reader's
+    # checked columns, column-wise: validating them again one keypoint at a time would
+    # cost more than the whole read
     k = skeleton.num_keypoints
+    triples = keypoint_triples(t.points[:, :k], t.visibility[:, :k], label, t.ids)
+    boxes = boxes_or_none(t.bbox, label, t.ids)
+    tracks = t.track_ids.tolist()
     others: Counter[int] = Counter()
     for row in range(len(t)):
         at = row_of_image[int(t.image_ids[row])]
@@ -85,36 +91,23 @@ def coco_import(dataset: Dataset, skeleton: Skeleton, label: str) -> CocoImport:
             sources[at]["others"].append([row, rec])
             others[cid] += 1
             continue
-        instances = docs[at]["instances"]
         iid = f"a{rec['id']}" if "id" in rec else f"r{row}"
         while iid in records[at]:
             iid += "'"
-        records[at][iid] = (rec, row)
-        vis = t.visibility[row, :k].astype(int).tolist()
-        pts = t.points[row, :k].tolist()
-        box = t.bbox[row]
-        bbox = None if np.isnan(box).any() else [float(b) for b in box]
-        track = int(t.track_ids[row])
+        bbox = boxes[row]
         source, confirmed = _unconfirmed_mark(t.extras.get(row, {}))
-        instances.append(
-            {
-                "id": iid,
-                "keypoints": [
-                    [float(x), float(y), v] if v > 0 else [None, None, 0]
-                    for (x, y), v in zip(pts, vis, strict=True)
-                ],
-                "bbox": bbox,
-                "bbox_mode": "drawn" if bbox is not None else "derived",
-                "source": source,
-                "confirmed": confirmed,
-                "track_id": track if track >= 0 else None,
-            }
-        )
-    docs = [validate_document(doc, skeleton) for doc in docs]
-    for row, doc in enumerate(docs):
-        sources[row]["instances"] = {
-            inst["id"]: [fingerprint(inst), *records[row][inst["id"]]] for inst in doc["instances"]
+        inst = {
+            "id": iid,
+            "keypoints": triples[row],
+            "bbox": bbox,
+            "bbox_mode": "drawn" if bbox is not None else "derived",
+            "source": source,
+            "confirmed": confirmed,
+            "track_id": tracks[row] if tracks[row] >= 0 else None,
         }
+        records[at][iid] = (rec, row)
+        docs[at]["instances"].append(inst)
+        sources[at]["instances"][iid] = [fingerprint(inst), rec, row]
     warnings = [
         f"{label}: category {dataset.category(cid).name!r} (id {cid}): {count} annotation(s) "
         f"of keypoints other than the project's skeleton {skeleton.name!r}; kept as they are "
@@ -126,6 +119,46 @@ def coco_import(dataset: Dataset, skeleton: Skeleton, label: str) -> CocoImport:
     in_order = bool(np.all(np.diff(at_rows) >= 0))
     category_id = min(matching) if matching else 1
     return CocoImport(docs, sources, document, list(full), category_id, in_order, len(t), warnings)
+
+
+def keypoint_triples(
+    points: NDArray[np.float64], visibility: NDArray[np.uint8], label: str, ids: NDArray[np.int64]
+) -> list[list[list[Any]]]:
+    """Document keypoints ``[x, y, v]`` per row (``[None, None, 0]`` when unlabeled),
+    built column-wise; a labeled keypoint without finite coordinates is an error."""
+    n, k = visibility.shape
+    labeled = visibility > 0
+    bad = labeled & ~np.isfinite(points).all(axis=2)
+    if bad.any():
+        row, j = (int(x) for x in np.argwhere(bad)[0])
+        raise BadInput(
+            f"{label}: annotation id {int(ids[row])}: keypoints[{j}]: expected finite x and y "
+            f"for v={int(visibility[row, j])}"
+        )
+    trip = np.empty((n, k, 3), dtype=object)
+    trip[:, :, 0] = points[:, :, 0].astype(object)
+    trip[:, :, 1] = points[:, :, 1].astype(object)
+    trip[:, :, 2] = visibility.astype(np.int64).astype(object)
+    trip[:, :, 0][~labeled] = None
+    trip[:, :, 1][~labeled] = None
+    out: list[list[list[Any]]] = trip.tolist()
+    return out
+
+
+def boxes_or_none(bbox: NDArray[np.float64], label: str, ids: NDArray[np.int64]) -> list[Any]:
+    """``[x, y, w, h]`` or None per row; a negative width or height is an error."""
+    present = ~np.isnan(bbox).any(axis=1)
+    bad = present & ((bbox[:, 2] < 0) | (bbox[:, 3] < 0) | ~np.isfinite(bbox).all(axis=1))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise BadInput(
+            f"{label}: annotation id {int(ids[row])}: bbox: expected [x, y, width, height] "
+            f"with non-negative width and height, found {bbox[row].tolist()}"
+        )
+    rows: list[Any] = bbox.tolist()
+    for row in np.flatnonzero(~present).tolist():
+        rows[row] = None
+    return rows
 
 
 _UNCONFIRMED_SOURCES = ("model", "interpolated", "propagated")

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from posemark.formats.coco_io import read_coco
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset, InstanceTable
-from posemark.services.coco_import import matching_category
+from posemark.services.coco_import import boxes_or_none, keypoint_triples, matching_category
 from posemark.services.errors import BadInput, Conflict
 from posemark.services.projects import project_skeleton
 from posemark.services.video import frame_item_name
@@ -118,6 +118,8 @@ def import_into_existing(
             "choose what to do with them: policy add (keep theirs, add the file's), "
             "replace (the file's instead) or skip (leave those items alone)"
         )
+    triples = keypoint_triples(t.points[:, :k], t.visibility[:, :k], name, t.ids)
+    boxes = boxes_or_none(t.bbox, name, t.ids)
     new_docs: dict[int, dict[str, Any]] = {}
     added = replaced = skipped = 0
     for item_id, item_rows in per_item.items():
@@ -130,7 +132,8 @@ def import_into_existing(
         replaced += len(existing) - len(keep)
         taken = {inst["id"] for inst in keep}
         for row in item_rows:
-            keep.append(_instance(t, row, k, _free_id(taken), suggestions))
+            inst = _instance(t, row, triples[row], boxes[row], _free_id(taken), suggestions)
+            keep.append(inst)
             added += 1
         new_docs[item_id] = {"instances": keep}
     report = IntoExistingReport(
@@ -300,18 +303,18 @@ def _free_id(taken: set[str]) -> str:
     raise AssertionError("unreachable: n + 1 ids cannot all be taken by n")
 
 
-def _instance(t: InstanceTable, row: int, k: int, iid: str, suggestion: bool) -> dict[str, Any]:
-    vis = t.visibility[row, :k].tolist()
-    pts = t.points[row, :k].tolist()
-    box = t.bbox[row]
-    bbox = None if np.isnan(box).any() else [float(b) for b in box]
+def _instance(
+    t: InstanceTable,
+    row: int,
+    keypoints: list[list[Any]],
+    bbox: list[float] | None,
+    iid: str,
+    suggestion: bool,
+) -> dict[str, Any]:
     track = int(t.track_ids[row])
     inst: dict[str, Any] = {
         "id": iid,
-        "keypoints": [
-            [float(x), float(y), int(v)] if v > 0 else [None, None, 0]
-            for (x, y), v in zip(pts, vis, strict=True)
-        ],
+        "keypoints": keypoints,
         "bbox": bbox,
         "bbox_mode": "drawn" if bbox is not None else "derived",
         "source": "model" if suggestion else "human",
@@ -319,18 +322,18 @@ def _instance(t: InstanceTable, row: int, k: int, iid: str, suggestion: bool) ->
         "track_id": track if track >= 0 else None,
     }
     if suggestion:
-        inst["scores"] = _scores(t, row, k, vis)
+        inst["scores"] = _scores(t, row, len(keypoints), keypoints)
     return inst
 
 
-def _scores(t: InstanceTable, row: int, k: int, vis: list[int]) -> list[float | None]:
+def _scores(t: InstanceTable, row: int, k: int, keypoints: list[list[Any]]) -> list[float | None]:
     """Per-keypoint scores in [0, 1]: a results list's third values when they are
     scores, else the person's score, for the labeled keypoints."""
     person = float(t.score[row]) if not np.isnan(t.score[row]) else None
     per_kp = None if t.scores is None else t.scores[row, :k]
     out: list[float | None] = []
     for j in range(k):
-        if vis[j] == 0:
+        if keypoints[j][2] == 0:
             out.append(None)
         elif per_kp is not None and np.isfinite(per_kp[j]) and 0 < per_kp[j] <= 1:
             out.append(float(per_kp[j]))
