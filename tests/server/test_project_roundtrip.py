@@ -231,3 +231,31 @@ def test_a_second_file_gets_ids_that_never_collide(server: Server, testdata: Pat
 
     exported = [without_id(a) for a in out["annotations"]]
     assert all(without_id(a) in exported for a in val_doc["annotations"])
+
+
+def test_a_longer_keypoints_array_comes_back_and_takes_the_edits(
+    server: Server, testdata: Path, tmp_path: Path
+) -> None:
+    """The mmpose sample with three more names and a ``keypoints_20`` array beside the
+    COCO-17 ``keypoints`` (tests/test_formats_tolerant.py): the project has 20 keypoints,
+    the export gives the file back, and an edit lands in ``keypoints_20``."""
+    server.admin()
+    doc = json.loads((testdata / MMPOSE / "test_coco.json").read_text())
+    doc["categories"][0]["keypoints"] += ["neck", "head_top", "pelvis"]
+    for ann in doc["annotations"]:
+        ann["keypoints_20"] = ann["keypoints"] + [1, 2, 2, 3, 4, 2, 0, 0, 0]
+    source = tmp_path / "k20.json"
+    source.write_text(json.dumps(doc))
+    pid = new_project_from(server, "k20", source, testdata / MMPOSE)
+    assert export(server, pid) == doc
+    first = doc["annotations"][0]
+    name = next(i["file_name"] for i in doc["images"] if i["id"] == first["image_id"])
+
+    def edit(d: dict[str, Any]) -> None:
+        inst = next(i for i in d["instances"] if i["id"] == f"a{first['id']}")
+        inst["keypoints"][18] = [7.0, 8.0, 1]
+
+    _save(server, pid, name, edit)
+    (got,) = [a for a in export(server, pid)["annotations"] if a["id"] == first["id"]]
+    assert got["keypoints"] == first["keypoints"]
+    assert got["keypoints_20"][54:57] == [7, 8, 1]

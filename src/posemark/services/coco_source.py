@@ -30,6 +30,8 @@ from typing import Any
 
 import msgspec
 
+from posemark.formats.coco_tolerant import LONG_KEYPOINTS
+
 _ENCODER = msgspec.json.Encoder()
 
 UNCONFIRMED_MARK = "posemark"
@@ -113,7 +115,7 @@ def patched_record(record: dict[str, Any], inst: dict[str, Any]) -> dict[str, An
     """An imported record brought up to date with an edited instance (module docstring)."""
     rec = dict(record)
     flat, labeled = flat_keypoints(inst)
-    rec["keypoints"] = flat
+    rec[_keypoints_field(record, len(flat))] = flat
     if "num_keypoints" in rec:
         rec["num_keypoints"] = labeled
     old = record.get("bbox")
@@ -130,6 +132,18 @@ def patched_record(record: dict[str, Any], inst: dict[str, Any]) -> dict[str, An
         rec["track_id"] = inst["track_id"]
     _mark(rec, inst)
     return rec
+
+
+def _keypoints_field(record: dict[str, Any], length: int) -> str:
+    """Where the instance's keypoints live in its record: ``keypoints``, or the longer
+    ``keypoints_<K>`` array a file kept beside a shorter ``keypoints``
+    (formats/coco_tolerant.py), which then stays as the file had it."""
+    kps = record.get("keypoints")
+    if isinstance(kps, list) and len(kps) != length:
+        for key, value in record.items():
+            if LONG_KEYPOINTS.fullmatch(key) and isinstance(value, list) and len(value) == length:
+                return key
+    return "keypoints"
 
 
 def _same_box(old: Any, new: list[float]) -> bool:
