@@ -206,8 +206,21 @@ def _import_into_existing(
 def export_command(
     project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
     out_file: Annotated[
-        Path, typer.Argument(metavar="OUT", help="COCO .json file to write.", show_default=False)
+        Path,
+        typer.Argument(
+            metavar="OUT",
+            help="File (or folder, for per-video formats) to write.",
+            show_default=False,
+        ),
     ],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="Format (posemark formats): coco, cvat, cvat-video, yolo, labelstudio, dlc, "
+            "sleap, nwb, mpii-json, mpii-mat, posetrack.",
+        ),
+    ] = "coco",
     data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
     exclude_unconfirmed: Annotated[
@@ -219,26 +232,27 @@ def export_command(
         ),
     ] = False,
 ) -> None:
-    """Export PROJECT's keypoints as COCO to OUT (written atomically)."""
+    """Export PROJECT's keypoints to OUT in a format of the registry (written atomically)."""
     from posemark.services.errors import ServiceError
-    from posemark.services.exporting import export_coco_file
+    from posemark.services.export_formats import export_project
     from posemark.services.projects import find_project
 
     _settings, store = _open(data, db)
     try:
         with store.session() as session:
             target = find_project(session, project)
-            written = export_coco_file(session, target, out_file, exclude_unconfirmed)
+            written = export_project(session, target, out_file, to, exclude_unconfirmed)
     except ServiceError as exc:
         fail(escape(exc.message))
     except OSError as exc:
         fail(escape(f"{exc.filename or out_file}: {exc.strerror or exc}"))
     finally:
         store.dispose()
+    what = "COCO keypoints" if written.format == "coco" else written.format
     out.print(
         Text(
             f"{target.name!r} -> {out_file}: {written.images} images, "
-            f"{written.instances} instances (COCO keypoints)"
+            f"{written.instances} instances ({what})"
         )
     )
 

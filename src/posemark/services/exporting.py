@@ -44,7 +44,6 @@ __all__ = [
     "export_coco_file",
 ]
 
-EXPORT_FORMATS: tuple[str, ...] = ("coco",)
 HUMAN_SKELETONS = frozenset(
     {"coco17", "coco_wholebody133", "mpii16", "crowdpose14", "aic14", "halpe26", "blazepose33"}
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -18,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from posemark.server.auth import DB, CurrentUser, ProjectDep, SettingsDep
 from posemark.server.uploads import receive_uploads
 from posemark.services.errors import BadInput
-from posemark.services.exporting import EXPORT_FORMATS, export_coco_file
+from posemark.services.export_formats import export_download, export_formats
 from posemark.services.import_existing import import_into_existing
 from posemark.services.importing import import_uploads
 from posemark.services.items import item_summary, list_items
@@ -216,24 +215,25 @@ def export(
     format: str = "coco",
     exclude_unconfirmed: bool = False,
 ) -> FileResponse:
-    """The export file, written to a temporary file first (atomic, flat memory however
-    big the project) and streamed from there."""
+    """The export in any writable format, written to a temporary folder first (atomic,
+    flat memory however big the project) and streamed from there; a format that writes
+    a folder comes as a zip."""
     require_manager(access, caller.user, "export the project")
-    if format not in EXPORT_FORMATS:
-        raise BadInput(f"format: expected one of {', '.join(EXPORT_FORMATS)}, found {format!r}")
+    if format not in export_formats():
+        raise BadInput(f"format: expected one of {', '.join(export_formats())}, found {format!r}")
     settings.make_dirs()
-    fd, name = tempfile.mkstemp(prefix="export-", suffix=".json", dir=settings.tmp_dir)
-    os.close(fd)
-    path = Path(name)
-    try:
-        export_coco_file(db, access.project, path, exclude_unconfirmed)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    work = Path(tempfile.mkdtemp(prefix="export-", dir=settings.tmp_dir))
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", access.project.name).strip("-") or "project"
+    try:
+        path = export_download(db, access.project, work, slug, format, exclude_unconfirmed)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    name = path.name if format != "coco" else f"{slug}-coco.json"
+    media = "application/json" if path.suffix == ".json" else "application/octet-stream"
     return FileResponse(
         path,
-        media_type="application/json",
-        filename=f"{slug}-coco.json",
-        background=BackgroundTask(path.unlink, missing_ok=True),
+        media_type=media,
+        filename=name,
+        background=BackgroundTask(shutil.rmtree, work, ignore_errors=True),
     )
