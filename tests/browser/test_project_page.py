@@ -54,6 +54,41 @@ def test_items_filter_search_and_import_errors(page: Page, api: Api, coco_sample
     assert href == f"/api/projects/{project['id']}/export?format=coco"
 
 
+def test_annotations_into_existing_items_and_the_export_menu(
+    page: Page, api: Api, coco_samples: Path
+) -> None:
+    """Images first, then their COCO file through the preview-then-import panel."""
+    project = api.create_project("later", sorted(coco_samples.glob("*.jpg")))
+    page.goto(f"/#/projects/{project['id']}")
+    cards = page.locator(".item-card")
+    expect(cards).to_have_count(4)
+    page.click("details.import-annotations summary")
+    coco = coco_samples / "test_coco.json"
+    page.set_input_files(
+        "#import-annotations-file",
+        [{"name": coco.name, "mimeType": "application/json", "buffer": coco.read_bytes()}],
+    )
+    result = page.locator("#import-annotations-result")
+    page.click("#import-annotations-preview")
+    expect(result).to_contain_text("Would add 14 instances to 4 items")
+    assert all(not item["instances"] for item in api.items(project["id"]))
+    page.click("#import-annotations-go")
+    expect(result).to_contain_text("Added 14 instances to 4 items")
+    expect(cards.first).to_contain_text("instance")
+    page.click("#import-annotations-go")  # again: the items have instances now
+    expect(result).to_contain_text("choose what to do with them")
+
+    page.select_option("#export-format", "cvat")
+    href = page.get_attribute("#export-coco", "href")
+    assert href == f"/api/projects/{project['id']}/export?format=cvat"
+    options = page.eval_on_selector_all("#export-format option", "els => els.map(e => e.value)")
+    for fmt in options:  # every format offered is one the server writes
+        r = page.request.get(f"/api/projects/{project['id']}/export?format={fmt}", timeout=120_000)
+        assert r.status in (200, 400), (fmt, r.status)
+        if r.status == 400:  # cannot express a COCO-17 project: says why
+            assert fmt in ("mpii-json", "mpii-mat", "nwb", "cvat-video"), fmt
+
+
 MOUSE_YAML = b"""name: mouse5
 keypoints: [snout, left_ear, right_ear, tail_base, tail_tip]
 edges: [[snout, left_ear], [snout, right_ear], [tail_base, tail_tip]]

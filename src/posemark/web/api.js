@@ -147,6 +147,12 @@ export const api = {
     for (const file of files) form.append("files", file, file.name);
     return request("POST", `/api/projects/${pid}/import`, { body: form });
   },
+  /** One COCO file for existing items; `options`: as_suggestions, policy, dry_run. */
+  importAnnotations(pid, file, options) {
+    const form = new FormData();
+    form.append("files", file, file.name);
+    return request("POST", `/api/projects/${pid}/import-annotations`, { body: form, query: options });
+  },
   exportUrl: (pid, format = "coco") => `/api/projects/${pid}/export?format=${format}`,
   item: (iid) => request("GET", `/api/items/${iid}`),
   saveAnnotation: (iid, baseVersion, annotation) =>

@@ -1,16 +1,23 @@
 /**
  * A project's page (#/projects/{pid}): its items with thumbnails, filtered by status
- * and searched by file name; import of images and COCO files; COCO export.
+ * and searched by file name; import of images and COCO files, annotations into existing
+ * items; export in every format the server writes.
  */
 
 import { api } from "../api.js";
 import { h, mount, plural } from "../dom.js";
+import { importAnnotationsPanel } from "./import_annotations.js";
 import { prelabelPanel } from "./prelabel.js";
 import { videosPanel } from "./videos.js";
 import { STATUS_ORDER, STATUS_TEXT } from "../editor/review.js";
 
 const PAGE_SIZE = 48;
 const STATUSES = [["", "All"], ...STATUS_ORDER.map((status) => [status, STATUS_TEXT[status]])];
+
+const EXPORT_FORMATS = [
+  "coco", "cvat", "cvat-video", "yolo", "labelstudio", "dlc", "sleap", "nwb", "mpii-json",
+  "mpii-mat", "posetrack",
+];
 
 export async function projectPage(root, { pid }, app) {
   let project = await api.project(pid);
@@ -139,8 +146,19 @@ export async function projectPage(root, { pid }, app) {
       download: `${project.name}.coco.json`,
       id: "export-coco",
     },
-    "Export COCO",
+    "Export",
   );
+  // the formats the server writes (services/export_formats.py); a folder comes zipped
+  const exportFormat = h(
+    "select",
+    { id: "export-format", "aria-label": "Export format" },
+    ...EXPORT_FORMATS.map((f) => h("option", { value: f }, f)),
+  );
+  exportFormat.addEventListener("change", () => {
+    exportLink.href = api.exportUrl(pid, exportFormat.value);
+    exportLink.download = exportFormat.value === "coco" ? `${project.name}.coco.json` : "";
+  });
+  const annotationsBox = importAnnotationsPanel(pid, refresh);
 
   root.append(
     h(
@@ -171,10 +189,12 @@ export async function projectPage(root, { pid }, app) {
           project.role === "annotator"
             ? null
             : h("a", { class: "tool", href: `#/projects/${pid}/dashboard`, id: "open-dashboard" }, "Dashboard"),
+          exportFormat,
           exportLink,
         ),
       ),
       importBox,
+      annotationsBox,
       videos.element,
       prelabel.element,
       membersBox,
