@@ -121,6 +121,35 @@ def test_create_a_project_with_an_uploaded_skeleton_file(page: Page, api: Api) -
     assert skeleton["sides"] == ["center", "left", "right", "center", "center"]
 
 
+def test_create_a_project_from_a_coco_files_own_skeleton(
+    page: Page, api: Api, testdata: Path
+) -> None:
+    """CrowdPose's sample names 14 keypoints: the project gets crowdpose14 and the
+    people; without the images nothing is created."""
+    folder = testdata / "crowdpose" / "mmpose_crowdpose"
+    coco = folder / "test_crowdpose.json"
+    files = [
+        {"name": p.name, "mimeType": "image/jpeg", "buffer": p.read_bytes()}
+        for p in sorted(folder.glob("*.jpg"))
+    ]
+    as_json = {"name": coco.name, "mimeType": "application/json", "buffer": coco.read_bytes()}
+    page.goto("/#/projects")
+    page.fill("#project-name", "crowd")
+    page.select_option("#project-skeleton", "__from_coco__")
+    page.set_input_files("#project-coco-files", files=[as_json, files[0]])
+    page.click("form.create-project button[type=submit]")
+    alert = page.locator("form.create-project .alert.error")
+    expect(alert).to_contain_text("not among the uploaded images")
+    assert all(p["name"] != "crowd" for p in api.get("/api/projects"))
+
+    page.set_input_files("#project-coco-files", files=[as_json, *files])
+    page.click("form.create-project button[type=submit]")
+    page.wait_for_function("location.hash.startsWith('#/projects/')")
+    (created,) = [p for p in api.get("/api/projects") if p["name"] == "crowd"]
+    assert created["skeleton"]["name"] == "crowdpose14"
+    assert sum(i["instances"] for i in api.items(created["id"])) == 5
+
+
 def test_managers_add_members_and_everyone_sees_them(page: Page, api: Api) -> None:
     project = api.post("/api/projects", {"name": "team", "skeleton": "coco17"})
     api.post("/api/users", {"username": "bo", "password": "long-enough-pw"})

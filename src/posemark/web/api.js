@@ -136,6 +136,12 @@ export const api = {
     request("POST", "/api/projects", {
       body: typeof skeleton === "string" ? { name, skeleton } : { name, skeleton_file: skeleton },
     }),
+  /** A project with the skeleton of the COCO file among `files`, which are imported. */
+  createProjectFromFile(name, files) {
+    const form = new FormData();
+    for (const file of files) form.append("files", file, file.name);
+    return request("POST", "/api/projects/from-file", { body: form, query: { name } });
+  },
   project: (pid) => request("GET", `/api/projects/${pid}`),
   members: (pid) => request("GET", `/api/projects/${pid}/members`),
   addMember: (pid, username, role) =>

@@ -18,8 +18,9 @@ from posemark.server.auth import DB, CurrentUser, ProjectDep, SettingsDep
 from posemark.server.uploads import receive_uploads
 from posemark.services.errors import BadInput
 from posemark.services.export_formats import export_download, export_formats
+from posemark.services.file_skeleton import create_project_from_file
 from posemark.services.import_existing import import_into_existing
-from posemark.services.importing import import_uploads
+from posemark.services.importing import import_uploads, read_coco_file
 from posemark.services.items import item_summary, list_items
 from posemark.services.projects import (
     ProjectAccess,
@@ -166,6 +167,43 @@ async def import_files(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {"items_created": report.items_created, "instances": report.instances}
+
+
+@router.post("/from-file", status_code=201)
+async def new_project_from_file(
+    request: Request, caller: CurrentUser, db: DB, settings: SettingsDep, name: str
+) -> dict[str, Any]:
+    """Multipart ``files``: one COCO .json and its images. The project takes the file's
+    own skeleton (services/file_skeleton.py) and the files are imported into it; all or
+    nothing, the project included."""
+    settings.make_dirs()
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.tmp_dir))
+    try:
+        uploads = await receive_uploads(request, folder, settings.max_upload_bytes)
+        files = [(u.filename, u.path) for u in uploads]
+        cocos = [(n, p) for n, p in files if n.lower().endswith(".json")]
+        if len(cocos) != 1:
+            found = ", ".join(n for n, _ in cocos) or "none"
+            raise BadInput(f"files: expected one COCO .json among the files, found {found}")
+
+        def create() -> dict[str, Any]:
+            coco_name, coco_path = cocos[0]
+            dataset = read_coco_file(coco_path, [], label=coco_name)
+            project, described = create_project_from_file(
+                db, settings, name, dataset, coco_name, caller.user
+            )
+            report = import_uploads(db, settings, project, files, caller.user)
+            return {
+                "id": project.id,
+                "name": project.name,
+                "skeleton": described,
+                "items_created": report.items_created,
+                "instances": report.instances,
+            }
+
+        return await run_in_threadpool(create)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @router.post("/{pid}/import-annotations")
