@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, bindparam, exists, literal, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, literal, select, update
 from sqlalchemy.orm import Session
 
 from posemark.formats.coco_io import read_coco
@@ -34,7 +34,7 @@ from posemark.services.coco_import import boxes_or_none, keypoint_triples, match
 from posemark.services.errors import BadInput, Conflict
 from posemark.services.projects import project_skeleton
 from posemark.services.video import frame_item_name
-from posemark.store.models import Item, Project, User, utcnow
+from posemark.store.models import Item, Project, User, UTCDateTime, utcnow
 from posemark.store.source_models import ItemSource, ProjectSource
 from posemark.store.workflow_models import ItemVersion
 
@@ -120,6 +120,7 @@ def import_into_existing(
         )
     triples = keypoint_triples(t.points[:, :k], t.visibility[:, :k], name, t.ids)
     boxes = boxes_or_none(t.bbox, name, t.ids)
+    scores = score_lists(t, k) if suggestions else None
     new_docs: dict[int, dict[str, Any]] = {}
     added = replaced = skipped = 0
     for item_id, item_rows in per_item.items():
@@ -132,7 +133,15 @@ def import_into_existing(
         replaced += len(existing) - len(keep)
         taken = {inst["id"] for inst in keep}
         for row in item_rows:
-            inst = _instance(t, row, triples[row], boxes[row], _free_id(taken), suggestions)
+            inst = _instance(
+                t,
+                row,
+                triples[row],
+                boxes[row],
+                _free_id(taken),
+                suggestions,
+                None if scores is None else scores[row],
+            )
             keep.append(inst)
             added += 1
         new_docs[item_id] = {"instances": keep}
@@ -310,6 +319,7 @@ def _instance(
     bbox: list[float] | None,
     iid: str,
     suggestion: bool,
+    scores: list[float | None] | None,
 ) -> dict[str, Any]:
     track = int(t.track_ids[row])
     inst: dict[str, Any] = {
@@ -321,27 +331,25 @@ def _instance(
         "confirmed": not suggestion,
         "track_id": track if track >= 0 else None,
     }
-    if suggestion:
-        inst["scores"] = _scores(t, row, len(keypoints), keypoints)
+    if scores is not None:
+        inst["scores"] = scores
     return inst
 
 
-def _scores(t: InstanceTable, row: int, k: int, keypoints: list[list[Any]]) -> list[float | None]:
-    """Per-keypoint scores in [0, 1]: a results list's third values when they are
-    scores, else the person's score, for the labeled keypoints."""
-    person = float(t.score[row]) if not np.isnan(t.score[row]) else None
-    per_kp = None if t.scores is None else t.scores[row, :k]
-    out: list[float | None] = []
-    for j in range(k):
-        if keypoints[j][2] == 0:
-            out.append(None)
-        elif per_kp is not None and np.isfinite(per_kp[j]) and 0 < per_kp[j] <= 1:
-            out.append(float(per_kp[j]))
-        elif person is not None and 0 <= person <= 1:
-            out.append(person)
-        else:
-            out.append(None)
-    return out
+def score_lists(t: InstanceTable, k: int) -> list[list[float | None]]:
+    """Per-keypoint scores in [0, 1] for every row, column-wise: a results list's third
+    values when they are scores, else the person's score; None where unlabeled."""
+    n = len(t)
+    person = np.where((t.score >= 0) & (t.score <= 1), t.score, np.nan)
+    out = np.broadcast_to(person[:, None], (n, k)).copy()
+    if t.scores is not None:
+        per_kp = t.scores[:, :k]
+        own = np.isfinite(per_kp) & (per_kp > 0) & (per_kp <= 1)
+        out[own] = per_kp[own]
+    values = out.astype(object)
+    values[np.isnan(out) | (t.visibility[:, :k] == 0)] = None
+    rows: list[list[float | None]] = values.tolist()
+    return rows
 
 
 def _write(
@@ -386,22 +394,20 @@ def _write(
                 "items were saved while the file was imported; nothing was imported, "
                 "run the import again"
             )
-        rows = session.execute(select(Item.id, Item.status).where(Item.id.in_(chunk)))
-        statuses = {int(iid): str(status) for iid, status in rows}
+        # the new versions, copied from the rows just written (no second encoding)
         session.execute(
-            ItemVersion.__table__.insert(),
-            [
-                {
-                    "item_id": i,
-                    "version": current[i][0] + 1,
-                    "annotation": docs[i],
-                    "status": statuses[i],
-                    "user_id": user_id,
-                    "action": "import",
-                    "created_at": now,
-                }
-                for i in chunk
-            ],
+            ItemVersion.__table__.insert().from_select(
+                ["item_id", "version", "annotation", "status", "user_id", "action", "created_at"],
+                select(
+                    Item.id,
+                    Item.version,
+                    Item.annotation,
+                    Item.status,
+                    literal(user_id, Integer),
+                    literal("import"),
+                    literal(now, UTCDateTime()),
+                ).where(Item.id.in_(chunk)),
+            )
         )
         if progress is not None:
             progress(min(start + _CHUNK, len(ids)), len(ids))
