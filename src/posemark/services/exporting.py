@@ -11,13 +11,16 @@ and instances made in posemark start above the largest imported ones.
 
 from __future__ import annotations
 
+import mmap
+import tempfile
+from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import numpy as np
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from posemark.formats.atomic import atomic_write
@@ -107,6 +110,21 @@ def project_dataset(
 
 
 _ENCODER = msgspec.json.Encoder()
+# imported records stay JSON text from the database to the file: only the fingerprint
+# and position are decoded, a record only when its instance was edited
+_INSTANCES = msgspec.json.Decoder(dict[str, tuple[str, msgspec.Raw, float]])
+_OTHERS = msgspec.json.Decoder(list[tuple[float, msgspec.Raw]])
+
+
+def _as_text(column: Any, name: str) -> Any:
+    """A JSON column as its text (CAST in SQL: drivers would parse JSON themselves)."""
+    return cast(column, Text).label(name)
+
+
+_SOURCE_COLUMNS = (
+    _as_text(ItemSource.instances, "instances"),
+    _as_text(ItemSource.others, "others"),
+)
 _LAST = float("inf")
 
 
@@ -218,12 +236,12 @@ class CocoExport:
             Item.height,
             Item.video_id,
             Item.frame_index,
-            ItemSource.image,
+            _as_text(ItemSource.image, "image"),
         ):
             records: list[Any] = []
             for row in batch:
-                if row.image is not None:
-                    records.append(row.image)
+                if row.image is not None:  # written back as stored, never re-encoded
+                    records.append(msgspec.Raw(row.image.encode()))
                     continue
                 rec: dict[str, Any] = {
                     "id": self._image_id(row.id, None),
@@ -239,31 +257,57 @@ class CocoExport:
             yield records
 
     def _annotation_batches(self) -> Iterator[list[Any]]:
-        in_order = self.source is None or bool(self.source.in_order)
-        held: list[tuple[tuple[float, int], dict[str, Any]]] = []
-        for batch in self._rows(
-            Item.annotation, ItemSource.image_id, ItemSource.instances, ItemSource.others
-        ):
-            records: list[Any] = []
-            for row in batch:
-                keyed = self._item_records(row)
-                if in_order:
-                    records.extend(rec for _key, rec in keyed)
-                else:
-                    held.extend(keyed)
-            self.instances += len(records)
-            yield records
-        if held:
-            held.sort(key=lambda kv: kv[0])
-            self.instances += len(held)
-            for start in range(0, len(held), _BATCH):
-                yield [rec for _key, rec in held[start : start + _BATCH]]
+        if self.source is None or bool(self.source.in_order):
+            for batch in self._rows(Item.annotation, ItemSource.image_id, *_SOURCE_COLUMNS):
+                records = [rec for row in batch for _key, rec in self._item_records(row)]
+                self.instances += len(records)
+                yield records
+            return
+        yield from self._sorted_batches()
+
+    def _sorted_batches(self) -> Iterator[list[Any]]:
+        """Records in file-position order when the imported files did not list their
+        annotations image by image: each record is encoded once into a spill file and
+        only (position, offset, length) stay in memory, so memory stays flat."""
+        keys: array[float] = array("d")
+        seqs: array[int] = array("q")
+        offsets: array[int] = array("q")
+        lengths: array[int] = array("q")
+        with tempfile.TemporaryFile() as spill:
+            offset = 0
+            for batch in self._rows(Item.annotation, ItemSource.image_id, *_SOURCE_COLUMNS):
+                for row in batch:
+                    for (position, seq), rec in self._item_records(row):
+                        text = _ENCODER.encode(rec)
+                        spill.write(text)
+                        keys.append(position)
+                        seqs.append(len(seqs) if position == _LAST else seq)
+                        offsets.append(offset)
+                        lengths.append(len(text))
+                        offset += len(text)
+            spill.flush()
+            self.instances += len(keys)
+            if not keys:
+                return
+            order = np.lexsort((np.frombuffer(seqs, np.int64), np.frombuffer(keys, np.float64)))
+            starts = np.frombuffer(offsets, np.int64)[order]
+            sizes = np.frombuffer(lengths, np.int64)[order]
+            with mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                for at in range(0, len(order), _BATCH):
+                    yield [
+                        msgspec.Raw(mm[a : a + n])
+                        for a, n in zip(
+                            starts[at : at + _BATCH].tolist(),
+                            sizes[at : at + _BATCH].tolist(),
+                            strict=True,
+                        )
+                    ]
 
     def _item_records(self, row: Row[Any]) -> list[tuple[tuple[float, int], dict[str, Any]]]:
         """The item's records keyed by file position (new instances right after the
         imported instance before them), so that sorting gives back the file's order."""
         image_id = self._image_id(row.id, row.image_id)
-        sourced: dict[str, Any] = row.instances or {}
+        sourced = _INSTANCES.decode(row.instances) if row.instances is not None else {}
         out: list[tuple[tuple[float, int], dict[str, Any]]] = []
         position: float = -1.0 if sourced else _LAST
         category_id = int(self.source.category_id) if self.source else 1
@@ -279,10 +323,11 @@ class CocoExport:
             elif entry[0] == fingerprint(inst):
                 rec = entry[1]
             else:
-                rec = patched_record(entry[1], inst)
+                rec = patched_record(msgspec.json.decode(entry[1]), inst)
             out.append(((position, seq), rec))
-        if row.others:
-            out.extend(((float(pos), -1), rec) for pos, rec in row.others)
+        others = _OTHERS.decode(row.others) if row.others is not None else []
+        if others:
+            out.extend(((float(pos), -1), rec) for pos, rec in others)
             out.sort(key=lambda kv: kv[0])
         return out
 
