@@ -81,8 +81,9 @@ def _doc(**overrides: object) -> dict[str, object]:
         (
             {"annotations": [
                 {"id": 1, "image_id": 1, "category_id": 1, "keypoints": [1, 1, 2, 1, 1, 2]},
-                {"id": 2, "image_id": 1, "category_id": 1, "keypoints": [1, 1, 2]},
-            ]},
+                {"id": 2, "image_id": 1, "category_id": 1, "keypoints": [1, 1, 2] * 3},
+                {"id": 4, "image_id": 1, "category_id": 1, "keypoints": [1, 1, 2, 1, 1, 2]},
+            ]},  # more keypoints than names and than most annotations: an error
             "category id 1",
             "keypoints",
             "expected 6 keypoint values",

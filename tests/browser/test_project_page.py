@@ -54,6 +54,41 @@ def test_items_filter_search_and_import_errors(page: Page, api: Api, coco_sample
     assert href == f"/api/projects/{project['id']}/export?format=coco"
 
 
+def test_annotations_into_existing_items_and_the_export_menu(
+    page: Page, api: Api, coco_samples: Path
+) -> None:
+    """Images first, then their COCO file through the preview-then-import panel."""
+    project = api.create_project("later", sorted(coco_samples.glob("*.jpg")))
+    page.goto(f"/#/projects/{project['id']}")
+    cards = page.locator(".item-card")
+    expect(cards).to_have_count(4)
+    page.click("details.import-annotations summary")
+    coco = coco_samples / "test_coco.json"
+    page.set_input_files(
+        "#import-annotations-file",
+        [{"name": coco.name, "mimeType": "application/json", "buffer": coco.read_bytes()}],
+    )
+    result = page.locator("#import-annotations-result")
+    page.click("#import-annotations-preview")
+    expect(result).to_contain_text("Would add 14 instances to 4 items")
+    assert all(not item["instances"] for item in api.items(project["id"]))
+    page.click("#import-annotations-go")
+    expect(result).to_contain_text("Added 14 instances to 4 items")
+    expect(cards.first).to_contain_text("instance")
+    page.click("#import-annotations-go")  # again: the items have instances now
+    expect(result).to_contain_text("choose what to do with them")
+
+    page.select_option("#export-format", "cvat")
+    href = page.get_attribute("#export-coco", "href")
+    assert href == f"/api/projects/{project['id']}/export?format=cvat"
+    options = page.eval_on_selector_all("#export-format option", "els => els.map(e => e.value)")
+    for fmt in options:  # every format offered is one the server writes
+        r = page.request.get(f"/api/projects/{project['id']}/export?format={fmt}", timeout=120_000)
+        assert r.status in (200, 400), (fmt, r.status)
+        if r.status == 400:  # cannot express a COCO-17 project: says why
+            assert fmt in ("mpii-json", "mpii-mat", "nwb", "cvat-video"), fmt
+
+
 MOUSE_YAML = b"""name: mouse5
 keypoints: [snout, left_ear, right_ear, tail_base, tail_tip]
 edges: [[snout, left_ear], [snout, right_ear], [tail_base, tail_tip]]
@@ -84,6 +119,35 @@ def test_create_a_project_with_an_uploaded_skeleton_file(page: Page, api: Api) -
     skeleton = api.get(f"/api/projects/{created[0]['id']}")["skeleton"]
     assert skeleton["keypoints"] == ["snout", "left_ear", "right_ear", "tail_base", "tail_tip"]
     assert skeleton["sides"] == ["center", "left", "right", "center", "center"]
+
+
+def test_create_a_project_from_a_coco_files_own_skeleton(
+    page: Page, api: Api, testdata: Path
+) -> None:
+    """CrowdPose's sample names 14 keypoints: the project gets crowdpose14 and the
+    people; without the images nothing is created."""
+    folder = testdata / "crowdpose" / "mmpose_crowdpose"
+    coco = folder / "test_crowdpose.json"
+    files = [
+        {"name": p.name, "mimeType": "image/jpeg", "buffer": p.read_bytes()}
+        for p in sorted(folder.glob("*.jpg"))
+    ]
+    as_json = {"name": coco.name, "mimeType": "application/json", "buffer": coco.read_bytes()}
+    page.goto("/#/projects")
+    page.fill("#project-name", "crowd")
+    page.select_option("#project-skeleton", "__from_coco__")
+    page.set_input_files("#project-coco-files", files=[as_json, files[0]])
+    page.click("form.create-project button[type=submit]")
+    alert = page.locator("form.create-project .alert.error")
+    expect(alert).to_contain_text("not among the uploaded images")
+    assert all(p["name"] != "crowd" for p in api.get("/api/projects"))
+
+    page.set_input_files("#project-coco-files", files=[as_json, *files])
+    page.click("form.create-project button[type=submit]")
+    page.wait_for_function("location.hash.startsWith('#/projects/')")
+    (created,) = [p for p in api.get("/api/projects") if p["name"] == "crowd"]
+    assert created["skeleton"]["name"] == "crowdpose14"
+    assert sum(i["instances"] for i in api.items(created["id"])) == 5
 
 
 def test_managers_add_members_and_everyone_sees_them(page: Page, api: Api) -> None:

@@ -56,6 +56,7 @@ def test_import_errors_are_one_line_and_import_nothing(
     assert r.exit_code == 1
     assert "broken.jpg: not an image" in r.stderr
     assert "nothing was imported" in r.stderr
+    assert "created project" not in r.output  # it was rolled back with the import
     assert "Traceback" not in r.output
     assert not any((data / "media").rglob("*.jpg"))
     r = cli("import", "P", testdata / MMPOSE, *common, "--create-with-skeleton", "nope17")

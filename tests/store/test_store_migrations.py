@@ -21,6 +21,7 @@ TABLES |= {"guideline_versions"}
 TABLES |= {"item_replicas", "gold_items", "consensus_merges", "replica_versions"}
 TABLES |= {"audit_entries"}
 TABLES |= {"media_sources", "item_media"}
+TABLES |= {"project_sources", "item_sources"}
 
 
 def test_migrations_run_from_empty_and_again(db_url: str) -> None:
@@ -30,7 +31,7 @@ def test_migrations_run_from_empty_and_again(db_url: str) -> None:
         upgrade_to_head(store.engine)
         assert set(inspect(store.engine).get_table_names()) == TABLES
         heads = head_revisions()
-        assert heads == {"0009_media"}  # one head: feature branches are merged, then linear
+        assert heads == {"0009_roundtrip"}  # one head: feature branches are merged, then linear
         assert current_revisions(store.engine) == heads
         upgrade_to_head(store.engine)  # every start runs it: a no-op at head
         assert current_revisions(store.engine) == heads

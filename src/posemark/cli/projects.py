@@ -74,28 +74,73 @@ def import_command(
         str | None,
         typer.Option(
             "--create-with-skeleton",
-            help="Create PROJECT with this built-in skeleton when it does not exist.",
+            help="Create PROJECT with this built-in skeleton when it does not exist (without "
+            "it, a COCO file's own skeleton starts the project).",
             show_default=False,
         ),
     ] = None,
+    into_existing: Annotated[
+        bool,
+        typer.Option(
+            "--into-existing",
+            help="SOURCE is a COCO file (or results list) for items PROJECT has already, "
+            "matched by file name (video + frame_id) or, for results, by image id.",
+        ),
+    ] = False,
+    as_suggestions: Annotated[
+        bool,
+        typer.Option(
+            "--as-suggestions",
+            help="With --into-existing: unconfirmed suggestions, not people's work "
+            "(a results list always is).",
+        ),
+    ] = False,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="With --into-existing, for items that have instances already: add, "
+            "replace or skip.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="With --into-existing: say what would happen, write nothing."
+        ),
+    ] = False,
 ) -> None:
     """Import SOURCE into PROJECT: everything or, on any problem, nothing."""
+    if into_existing:
+        _import_into_existing(project, Path(source), data, db, as_suggestions, policy, dry_run)
+        return
+    if as_suggestions or policy is not None or dry_run:
+        fail("--as-suggestions, --policy and --dry-run go with --into-existing")
     from posemark.services.errors import NotFound, ServiceError
+    from posemark.services.file_skeleton import create_project_from_file
     from posemark.services.import_refs import import_reference, normalise_location
-    from posemark.services.importing import import_path
+    from posemark.services.importing import import_path, read_coco_file
     from posemark.services.projects import create_project, find_project
     from posemark.services.video import is_video_file
 
     settings, store = _open(data, db)
     try:
         with store.session() as session:
+            created = None
             try:
                 target = find_project(session, project)
             except NotFound:
-                if create_with_skeleton is None:
+                if create_with_skeleton is not None:
+                    target = create_project(session, settings, project, create_with_skeleton)
+                    created = create_with_skeleton
+                elif Path(source).is_file() and Path(source).suffix.lower() == ".json":
+                    dataset = read_coco_file(Path(source), [])
+                    target, created = create_project_from_file(
+                        session, settings, project, dataset, Path(source)
+                    )
+                else:
                     raise
-                target = create_project(session, settings, project, create_with_skeleton)
-                err.print(Text(f"created project {target.name!r} ({create_with_skeleton})"))
             with _import_progress() as progress:
                 by_reference = _reference(source, images, link)
                 if by_reference is not None:
@@ -121,6 +166,8 @@ def import_command(
         )
     finally:
         store.dispose()
+    if created is not None:
+        err.print(Text(f"created project {name!r} ({created})"))
     for w in report.warnings:
         warn(escape(w))
     if report.ignored:
@@ -161,16 +208,71 @@ def _reference(source: str, images: str | None, link: bool) -> tuple[str, Path |
     return source, None
 
 
+def _import_into_existing(
+    project: str,
+    source: Path,
+    data: Path,
+    db: str | None,
+    as_suggestions: bool,
+    policy: str | None,
+    dry_run: bool,
+) -> None:
+    from posemark.services.errors import ServiceError
+    from posemark.services.import_existing import import_into_existing
+    from posemark.services.projects import find_project
+
+    _settings, store = _open(data, db)
+    try:
+        with store.session() as session:
+            target = find_project(session, project)
+            report = import_into_existing(
+                session,
+                target,
+                source,
+                as_suggestions=as_suggestions,
+                policy=policy,
+                dry_run=dry_run,
+            )
+    except ServiceError as exc:
+        fail(escape(exc.message))
+    finally:
+        store.dispose()
+    for w in report.warnings:
+        warn(escape(w))
+    kind = "suggestions" if report.suggestions else "instances"
+    verb = "would add" if dry_run else "added"
+    line = (
+        f"{verb} {report.instances_added} {kind} to {report.items_updated} of "
+        f"{report.items_matched} matched items of {target.name!r}"
+    )
+    if report.items_with_instances:
+        line += (
+            f"; {report.items_with_instances} had instances already "
+            f"(policy {report.policy or 'not chosen'}: {report.items_skipped} skipped, "
+            f"{report.instances_replaced} instances replaced)"
+        )
+    out.print(Text(line + ("; nothing was written (dry run)" if dry_run else "")))
+
+
 def export_command(
     project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
     out_file: Annotated[
         str,
         typer.Argument(
             metavar="OUT",
-            help="COCO .json file to write, or s3://BUCKET/KEY.json (an object).",
+            help="File (or folder, for per-video formats) to write, or s3://BUCKET/KEY for a "
+            "one-file format (an object in a bucket).",
             show_default=False,
         ),
     ],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="Format (posemark formats): coco, cvat, cvat-video, yolo, labelstudio, dlc, "
+            "sleap, nwb, mpii-json, mpii-mat, posetrack.",
+        ),
+    ] = "coco",
     data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
     exclude_unconfirmed: Annotated[
@@ -182,9 +284,9 @@ def export_command(
         ),
     ] = False,
 ) -> None:
-    """Export PROJECT's keypoints as COCO to OUT (written atomically)."""
+    """Export PROJECT's keypoints to OUT in a format of the registry (written atomically)."""
     from posemark.services.errors import ServiceError
-    from posemark.services.exporting import export_coco_file
+    from posemark.services.export_formats import export_project
     from posemark.services.media import put_object
     from posemark.services.projects import find_project
     from posemark.services.staging import upload_folder
@@ -195,21 +297,24 @@ def export_command(
             target = find_project(session, project)
             if out_file.startswith("s3://"):
                 with upload_folder(settings) as folder:
-                    local = folder / "export.json"
-                    dataset = export_coco_file(session, target, local, exclude_unconfirmed)
+                    local = folder / out_file.rsplit("/", 1)[-1]
+                    written = export_project(session, target, local, to, exclude_unconfirmed)
+                    if not local.is_file():
+                        fail(f"{to} writes a folder; export it to a file system path instead")
                     put_object(out_file, local.read_bytes())
             else:
-                dataset = export_coco_file(session, target, Path(out_file), exclude_unconfirmed)
+                written = export_project(session, target, Path(out_file), to, exclude_unconfirmed)
     except ServiceError as exc:
         fail(escape(exc.message))
     except OSError as exc:
         fail(escape(f"{exc.filename or out_file}: {exc.strerror or exc}"))
     finally:
         store.dispose()
+    what = "COCO keypoints" if written.format == "coco" else written.format
     out.print(
         Text(
-            f"{target.name!r} -> {out_file}: {len(dataset.images)} images, "
-            f"{len(dataset.instances)} instances (COCO keypoints)"
+            f"{target.name!r} -> {out_file}: {written.images} images, "
+            f"{written.instances} instances ({what})"
         )
     )
 

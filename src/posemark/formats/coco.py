@@ -47,6 +47,7 @@ from posemark.formats.coco_records import (
     category_record,
     image_records,
 )
+from posemark.formats.coco_tolerant import adopt_short_keypoints
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import ABSENT, Category, FrameTable, InstanceTable
 from posemark.model.builder import InstanceTableBuilder
@@ -111,7 +112,8 @@ def check_references(
     for cat in categories:
         mine = (instances.category_ids == cat.id) & (instances.keypoint_count >= 0)
         k = cat.skeleton.num_keypoints
-        wrong = np.flatnonzero(mine & (instances.keypoint_count != k))
+        # fewer values than names is read (coco_tolerant.py); more is an error
+        wrong = np.flatnonzero(mine & (instances.keypoint_count > k))
         for row in wrong[:limit].tolist():
             add(
                 f"expected {3 * k} values (3 x {k} keypoints of category {cat.name!r}), "
@@ -222,6 +224,7 @@ class CocoAssembler:
             counts = instances.keypoint_count[mine]
             k_seen[raw.id] = int(np.bincount(counts).argmax()) if len(counts) else 0
         categories = [build_category(raw, k_seen[raw.id], self.ctx) for raw in self.raw_cats]
+        instances = adopt_short_keypoints(instances, categories, self.ctx)
         problems = check_references(instances, frames, categories, self.ctx)
         if problems:
             if on_error is None:

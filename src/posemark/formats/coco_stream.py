@@ -263,7 +263,15 @@ def _check(
                 "category_id",
             )
         k = max(names.get(cat, 0), _mode(per))
-        wrong = [kk for kk in per if kk != k]
+        short = [kk for kk in per if kk < k]
+        if short:  # read by pycocotools and mmpose; streamed through unchanged
+            ctx.warn(
+                f"{sum(per[kk] for kk in short)} annotation(s) carry fewer keypoints than "
+                f"the category's {k} (first: {short[0]}); written as they are",
+                f"category id {cat}",
+                "keypoints",
+            )
+        wrong = [kk for kk in per if kk > k]
         if wrong:
             raise ctx.error(
                 f"expected {3 * k} keypoint values (3 x {k}) in every annotation of this "

@@ -36,7 +36,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
@@ -115,8 +117,14 @@ class _VideoReader(_Reader):
             raise self.error("no <task> or <job> inside <meta>", "meta")
         size = self.task_int(task, "size")
         start = self.task_int(task, "start_frame", 0)
-        stop = self.task_int(task, "stop_frame", start + size - 1)
-        n_frames = stop - start + 1 if stop >= start else size
+        step = self.frame_step(task)
+        stop = self.task_int(task, "stop_frame", start + (size - 1) * step)
+        n_frames = (stop - start) // step + 1 if stop >= start else size
+        to_index = self.frame_numbering(root, start, step, n_frames)
+
+        def numbers_of(index: int) -> int:
+            return start + index * step
+
         width = height = 0
         original = task.find("original_size")
         if original is not None:
@@ -146,13 +154,16 @@ class _VideoReader(_Reader):
                 ),
                 key=lambda s: s.frame,
             )
+            for shape in parsed:  # task frame indices from here on
+                shape.frame = to_index(shape.frame)
             frames = [s.frame for s in parsed]
             if len(set(frames)) != len(frames):
                 dup = sorted({f for f in frames if frames.count(f) > 1})
                 raise self.error(f"two shapes on frame(s) {dup}", record, "frame")
             if frames[0] < 0 or frames[-1] >= n_frames:
                 raise self.error(
-                    f"frames {frames[0]}..{frames[-1]} outside the task's 0..{n_frames - 1}",
+                    f"frames {numbers_of(frames[0])}..{numbers_of(frames[-1])} outside the "
+                    f"task's {start}..{stop}",
                     record,
                     "frame",
                 )
@@ -180,14 +191,17 @@ class _VideoReader(_Reader):
             table.keypoint_count[i] = n
             table.track_ids[i] = track_id
             table.source[i] = int(src)
+        numbers = [start + i * step for i in range(n_frames)]
         frame_table = FrameTable(
             ids=np.arange(n_frames, dtype=np.int64),
-            file_names=[frame_name(i) for i in range(n_frames)],
+            file_names=[frame_name(f) for f in numbers],
             widths=np.full(n_frames, width, dtype=np.int64),
             heights=np.full(n_frames, height, dtype=np.int64),
-            extra_columns={"frame_index": list(range(n_frames))},
+            extra_columns={"frame_index": numbers},
         )
-        extras = {"cvat_source": source} if source else {}
+        extras: dict[str, Any] = {"cvat_source": source} if source else {}
+        if start or step != 1:
+            extras["cvat_task"] = {"start_frame": start, "stop_frame": stop, "step": step}
         try:
             return Dataset(
                 cats,
@@ -198,6 +212,48 @@ class _VideoReader(_Reader):
             )
         except PoseValidationError as exc:
             raise self.error(str(exc)) from None
+
+    def frame_step(self, task: ET.Element) -> int:
+        """``<frame_filter>step=N</frame_filter>`` (CVAT's only filter syntax), else 1."""
+        raw = _text(task, "frame_filter")
+        if not raw:
+            return 1
+        match = re.fullmatch(r"\s*step\s*=\s*(\d+)\s*", raw)
+        if match is None or int(match.group(1)) < 1:
+            self.warn(f"frame filter {raw!r} not understood; read as every frame", "meta")
+            return 1
+        return int(match.group(1))
+
+    def frame_numbering(
+        self, root: ET.Element, start: int, step: int, n_frames: int
+    ) -> Callable[[int], int]:
+        """Frame number in the file -> task frame index. CVAT writes a task's frames by
+        their number in the video (``start_frame`` + i * step); files numbering the task's
+        frames 0, 1, 2 ... are read too, with a warning."""
+        if start == 0 and step == 1:
+            return lambda f: f
+        frames = {int(f) for s in root.iter("skeleton") if (f := s.get("frame", "")).isdigit()}
+        stop = start + (n_frames - 1) * step
+
+        def absolute(f: int) -> int:
+            return (f - start) // step
+
+        if all(start <= f <= stop and (f - start) % step == 0 for f in frames):
+            return absolute
+        if all(0 <= f < n_frames for f in frames):
+            self.warn(
+                f"frames are numbered 0..{n_frames - 1} although the task starts at frame "
+                f"{start} with step {step}; read as the task's frame indices",
+                "meta",
+                "start_frame",
+            )
+            return lambda f: f
+        bad = min(f for f in frames if not (start <= f <= stop and (f - start) % step == 0))
+        raise self.error(
+            f"frame {bad} is not a frame of the task (frames {start}..{stop}, step {step})",
+            "track",
+            "frame",
+        )
 
     def shape(self, el: ET.Element, cat: Category, where: str) -> _Shape:
         frame = self.int_attr(el, "frame", where, required=True)
@@ -321,7 +377,14 @@ def _points_el(parent: ET.Element, name: str, key: str, v: int, x: float, y: flo
 def dataset_to_video_root(dataset: Dataset, file: str = "<cvat video>") -> ET.Element:
     """The CVAT for video 1.1 tree: one ``<track>`` per track id (see module docstring)."""
     frame_of = _frame_numbers(dataset, file)
-    n_frames = max(frame_of.values(), default=-1) + 1
+    task_meta = dataset.extras.get("cvat_task")
+    start, step = 0, 1
+    if isinstance(task_meta, dict):  # a task that starts later or skips frames
+        start, step = int(task_meta["start_frame"]), int(task_meta["step"])
+    stop = max([*frame_of.values(), start - step])
+    if isinstance(task_meta, dict):
+        stop = max(stop, int(task_meta["stop_frame"]))
+    n_frames = (stop - start) // step + 1
     widths = {int(w) for w in dataset.images.widths if w > 0}
     heights = {int(h) for h in dataset.images.heights if h > 0}
     if len(widths) > 1 or len(heights) > 1:
@@ -332,8 +395,10 @@ def dataset_to_video_root(dataset: Dataset, file: str = "<cvat video>") -> ET.El
     task = ET.SubElement(meta, "task")
     ET.SubElement(task, "size").text = str(n_frames)
     ET.SubElement(task, "mode").text = "interpolation"
-    ET.SubElement(task, "start_frame").text = "0"
-    ET.SubElement(task, "stop_frame").text = str(max(n_frames - 1, 0))
+    ET.SubElement(task, "start_frame").text = str(start)
+    ET.SubElement(task, "stop_frame").text = str(max(stop, start))
+    if step != 1:
+        ET.SubElement(task, "frame_filter").text = f"step={step}"
     labels = ET.SubElement(task, "labels")
     names: set[str] = set()
     for cat in dataset.categories:
@@ -387,9 +452,9 @@ def dataset_to_video_root(dataset: Dataset, file: str = "<cvat video>") -> ET.El
                 x, y = (float(c) for c in t.points[row, j])
                 _points_el(shape, kp, key, int(t.visibility[row, j]), x, y)
             follows = frames[n + 1] if n + 1 < len(frames) else None
-            if frame + 1 < n_frames and follows != frame + 1:
+            if frame + step <= stop and follows != frame + step:
                 end = ET.SubElement(
-                    el, "skeleton", {"frame": str(frame + 1), "keyframe": "1", "z_order": "0"}
+                    el, "skeleton", {"frame": str(frame + step), "keyframe": "1", "z_order": "0"}
                 )
                 for j, kp in enumerate(cat.skeleton.keypoints[:k]):
                     x, y = (float(c) for c in t.points[row, j])

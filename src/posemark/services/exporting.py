@@ -1,28 +1,52 @@
-"""Export a project as COCO keypoints, through the same writer as ``posemark convert``.
+"""Export a project as COCO keypoints: the imported file's records where nothing changed.
 
-The project becomes a posemark Dataset (one frame per item, one instance per annotated
-person) and the formats package writes it, so an export from the server and a file
-converted on the command line agree to the last digit.
+Items are read in batches of plain rows, in the order they were imported, and the
+document is written as it is built, so memory stays flat however big the project. Every
+imported record comes back as it was unless its instance was edited
+(services/coco_source.py says what changes then, and the ``area`` rule); ids of images
+and instances made in posemark start above the largest imported ones.
+
+``project_dataset`` (the project as a Dataset) serves the report and the other formats.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import mmap
+import tempfile
+from array import array
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Text, cast, func, select
 from sqlalchemy.orm import Session
 
-from posemark.formats.coco import dataset_to_dict
-from posemark.formats.coco_io import write_coco
+from posemark.formats.atomic import atomic_write
+from posemark.formats.coco_records import category_record
 from posemark.model import Category, Dataset, Frame, Instance
 from posemark.services.annotation import to_instance, validate_document
+from posemark.services.coco_source import (
+    UNCONFIRMED_MARK,
+    fingerprint,
+    new_record,
+    patched_record,
+)
+from posemark.services.errors import ServiceError
 from posemark.services.projects import project_skeleton
 from posemark.store.models import Item, Project
+from posemark.store.source_models import ItemSource, ProjectSource
+from posemark.store.video_models import Video
 
-EXPORT_FORMATS: tuple[str, ...] = ("coco",)
+__all__ = [
+    "UNCONFIRMED_MARK",
+    "CocoExport",
+    "ExportCancelled",
+    "export_coco_dict",
+    "export_coco_file",
+]
+
 HUMAN_SKELETONS = frozenset(
     {"coco17", "coco_wholebody133", "mpii16", "crowdpose14", "aic14", "halpe26", "blazepose33"}
 )
@@ -50,12 +74,6 @@ def _items(session: Session, project_id: int) -> Iterator[Row[Any]]:
             return
         yield from batch
         last = batch[-1].file_name
-
-
-UNCONFIRMED_MARK = "posemark"
-"""COCO annotation field marking an unconfirmed prediction: ``{"source": "model",
-"confirmed": false}``. Training code ignores unknown fields; the COCO reader keeps it in
-the instance's extras, so converting the file again keeps the mark."""
 
 
 def project_dataset(
@@ -91,18 +109,264 @@ def project_dataset(
     return dataset
 
 
+_ENCODER = msgspec.json.Encoder()
+# imported records stay JSON text from the database to the file: only the fingerprint
+# and position are decoded, a record only when its instance was edited
+_INSTANCES = msgspec.json.Decoder(dict[str, tuple[str, msgspec.Raw, float]])
+_OTHERS = msgspec.json.Decoder(list[tuple[float, msgspec.Raw]])
+
+
+def _as_text(column: Any, name: str) -> Any:
+    """A JSON column as its text (CAST in SQL: drivers would parse JSON themselves)."""
+    return cast(column, Text).label(name)
+
+
+_SOURCE_COLUMNS = (
+    _as_text(ItemSource.instances, "instances"),
+    _as_text(ItemSource.others, "others"),
+)
+_LAST = float("inf")
+
+
+class ExportCancelled(ServiceError):
+    """``should_stop`` said stop: the partial file is removed (atomic write)."""
+
+    status, code = 409, "cancelled"
+
+
+class CocoExport:
+    """One COCO export of a project, as JSON text pieces (``chunks()``).
+
+    ``progress(done, total)`` counts items (twice over: images, then annotations);
+    ``should_stop()`` is asked between batches and stops the export with Cancelled.
+    ``images`` and ``instances`` count what was written.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        project: Project,
+        exclude_unconfirmed: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.session = session
+        self.project = project
+        self.exclude_unconfirmed = exclude_unconfirmed
+        self.progress = progress
+        self.should_stop = should_stop
+        self.source = session.get(ProjectSource, project.id)
+        self.image_offset = int(self.source.max_image_id) if self.source else 0
+        self.next_annotation = (int(self.source.max_annotation_id) if self.source else 0) + 1
+        self.images = 0
+        self.instances = 0
+        self._total = session.scalar(
+            select(func.count()).select_from(Item).where(Item.project_id == project.id)
+        )
+        self._done = 0
+
+    # ------------------------------------------------------------ document members
+
+    def _members(self) -> tuple[list[str], dict[str, Any]]:
+        if self.source is not None:
+            keys = list(self.source.key_order)
+            members = dict(self.source.document)
+        else:
+            skeleton = project_skeleton(self.project)
+            name = category_name(skeleton.name)
+            category = Category(1, name, skeleton, supercategory=name)
+            keys = ["info", "images", "annotations", "categories"]
+            members = {
+                "info": {"description": f"posemark project {self.project.name!r}"},
+                "categories": [category_record(category)],
+            }
+        for key in ("images", "annotations", "categories"):
+            if key not in keys:
+                keys.append(key)
+        return [k for k in keys if k in members or k in ("images", "annotations")], members
+
+    def chunks(self) -> Iterator[bytes]:
+        keys, members = self._members()
+        yield b"{"
+        for i, key in enumerate(keys):
+            yield (b"," if i else b"") + _ENCODER.encode(key) + b":"
+            if key == "images":
+                yield from _array(self._image_batches())
+            elif key == "annotations":
+                yield from _array(self._annotation_batches())
+            else:
+                yield _ENCODER.encode(members[key])
+        yield b"}\n"
+
+    # ------------------------------------------------------------ rows
+
+    def _rows(self, *columns: Any) -> Iterator[list[Row[Any]]]:
+        """Batches of plain rows (not ORM objects the session would keep), by item id."""
+        last = 0
+        while True:
+            if self.should_stop is not None and self.should_stop():
+                raise ExportCancelled("export cancelled; nothing was written")
+            batch = self.session.execute(
+                select(Item.id, *columns)
+                .outerjoin(ItemSource, ItemSource.item_id == Item.id)
+                .where(Item.project_id == self.project.id, Item.id > last)
+                .order_by(Item.id)
+                .limit(_BATCH)
+            ).all()
+            if not batch:
+                return
+            yield batch
+            last = batch[-1].id
+            self._done += len(batch)
+            if self.progress is not None:
+                self.progress(self._done, 2 * self._total if self._total else None)
+
+    def _image_id(self, item_id: int, image_id: int | None) -> int:
+        return int(image_id) if image_id is not None else item_id + self.image_offset
+
+    def _image_batches(self) -> Iterator[list[Any]]:
+        videos = dict(
+            self.session.execute(
+                select(Video.id, Video.file_name).where(Video.project_id == self.project.id)
+            ).all()
+        )
+        for batch in self._rows(
+            Item.file_name,
+            Item.width,
+            Item.height,
+            Item.video_id,
+            Item.frame_index,
+            _as_text(ItemSource.image, "image"),
+        ):
+            records: list[Any] = []
+            for row in batch:
+                if row.image is not None:  # written back as stored, never re-encoded
+                    records.append(msgspec.Raw(row.image.encode()))
+                    continue
+                rec: dict[str, Any] = {
+                    "id": self._image_id(row.id, None),
+                    "file_name": row.file_name,
+                    "width": row.width,
+                    "height": row.height,
+                }
+                if row.video_id is not None:
+                    rec["video"] = videos.get(row.video_id)
+                    rec["frame_id"] = row.frame_index
+                records.append(rec)
+            self.images += len(records)
+            yield records
+
+    def _annotation_batches(self) -> Iterator[list[Any]]:
+        if self.source is None or bool(self.source.in_order):
+            for batch in self._rows(Item.annotation, ItemSource.image_id, *_SOURCE_COLUMNS):
+                records = [rec for row in batch for _key, rec in self._item_records(row)]
+                self.instances += len(records)
+                yield records
+            return
+        yield from self._sorted_batches()
+
+    def _sorted_batches(self) -> Iterator[list[Any]]:
+        """Records in file-position order when the imported files did not list their
+        annotations image by image: each record is encoded once into a spill file and
+        only (position, offset, length) stay in memory, so memory stays flat."""
+        keys: array[float] = array("d")
+        seqs: array[int] = array("q")
+        offsets: array[int] = array("q")
+        lengths: array[int] = array("q")
+        with tempfile.TemporaryFile() as spill:
+            offset = 0
+            for batch in self._rows(Item.annotation, ItemSource.image_id, *_SOURCE_COLUMNS):
+                for row in batch:
+                    for (position, seq), rec in self._item_records(row):
+                        text = _ENCODER.encode(rec)
+                        spill.write(text)
+                        keys.append(position)
+                        seqs.append(len(seqs) if position == _LAST else seq)
+                        offsets.append(offset)
+                        lengths.append(len(text))
+                        offset += len(text)
+            spill.flush()
+            self.instances += len(keys)
+            if not keys:
+                return
+            order = np.lexsort((np.frombuffer(seqs, np.int64), np.frombuffer(keys, np.float64)))
+            starts = np.frombuffer(offsets, np.int64)[order]
+            sizes = np.frombuffer(lengths, np.int64)[order]
+            with mmap.mmap(spill.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                for at in range(0, len(order), _BATCH):
+                    yield [
+                        msgspec.Raw(mm[a : a + n])
+                        for a, n in zip(
+                            starts[at : at + _BATCH].tolist(),
+                            sizes[at : at + _BATCH].tolist(),
+                            strict=True,
+                        )
+                    ]
+
+    def _item_records(self, row: Row[Any]) -> list[tuple[tuple[float, int], dict[str, Any]]]:
+        """The item's records keyed by file position (new instances right after the
+        imported instance before them), so that sorting gives back the file's order."""
+        image_id = self._image_id(row.id, row.image_id)
+        sourced = _INSTANCES.decode(row.instances) if row.instances is not None else {}
+        out: list[tuple[tuple[float, int], dict[str, Any]]] = []
+        position: float = -1.0 if sourced else _LAST
+        category_id = int(self.source.category_id) if self.source else 1
+        for seq, inst in enumerate(row.annotation["instances"]):
+            entry = sourced.get(inst["id"])
+            if entry is not None:
+                position = float(entry[2])
+            if self.exclude_unconfirmed and not inst.get("confirmed", True):
+                continue
+            if entry is None:
+                rec = new_record(inst, self.next_annotation, image_id, category_id)
+                self.next_annotation += 1
+            elif entry[0] == fingerprint(inst):
+                rec = entry[1]
+            else:
+                rec = patched_record(msgspec.json.decode(entry[1]), inst)
+            out.append(((position, seq), rec))
+        others = _OTHERS.decode(row.others) if row.others is not None else []
+        if others:
+            out.extend(((float(pos), -1), rec) for pos, rec in others)
+            out.sort(key=lambda kv: kv[0])
+        return out
+
+
+def _array(batches: Iterator[list[Any]]) -> Iterator[bytes]:
+    yield b"["
+    first = True
+    for records in batches:
+        if not records:
+            continue
+        body = _ENCODER.encode(records)[1:-1]
+        yield body if first else b"," + body
+        first = False
+    yield b"]"
+
+
 def export_coco_dict(
     session: Session, project: Project, exclude_unconfirmed: bool = False
 ) -> dict[str, Any]:
-    out = dataset_to_dict(project_dataset(session, project, exclude_unconfirmed))
+    """The whole document in memory (small projects, tests); files and the export route
+    stream ``CocoExport.chunks()``."""
+    text = b"".join(CocoExport(session, project, exclude_unconfirmed).chunks())
+    out = msgspec.json.decode(text)
     assert isinstance(out, dict)
     return out
 
 
 def export_coco_file(
-    session: Session, project: Project, path: Path, exclude_unconfirmed: bool = False
-) -> Dataset:
-    """Write the project's COCO file atomically; returns the dataset for reporting."""
-    dataset = project_dataset(session, project, exclude_unconfirmed)
-    write_coco(dataset, path)
-    return dataset
+    session: Session,
+    project: Project,
+    path: Path,
+    exclude_unconfirmed: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> CocoExport:
+    """Write the project's COCO file atomically (nothing is left on failure or cancel);
+    the returned export says how many images and instances were written."""
+    export = CocoExport(session, project, exclude_unconfirmed, progress, should_stop)
+    with atomic_write(path) as fh:
+        for chunk in export.chunks():
+            fh.write(chunk)
+    return export

@@ -26,16 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from posemark.formats.coco_io import read_coco
 from posemark.formats.errors import FormatError, Problem
-from posemark.model import Dataset, Skeleton
+from posemark.model import Dataset
 from posemark.services.annotation import empty_document, validate_document
+from posemark.services.coco_import import CocoImport, coco_import
+from posemark.services.coco_store import prepare_sources, store_sources
 from posemark.services.errors import BadInput, UnsupportedMedia
-from posemark.services.exporting import UNCONFIRMED_MARK
 from posemark.services.media import (
     IMAGE_SUFFIXES,
     check_relative_name,
@@ -78,6 +78,7 @@ class _Planned:
     width: int = 0
     height: int = 0
     expect: tuple[int, int] | None = None  # (width, height) a COCO file states
+    record: dict[str, Any] | None = None  # the COCO records kept for export (coco_import)
 
 
 def _noop(_stage: str, _done: int, _total: int) -> None:
@@ -120,8 +121,9 @@ def import_coco(
         raise BadInput(f"{folder}: image folder not found")
     skeleton = project_skeleton(project)
     warnings: list[str] = []
-    dataset = _read_coco(coco_file, warnings)
-    docs = coco_documents(dataset, skeleton, coco_file.name)
+    dataset = read_coco_file(coco_file, warnings)
+    read = coco_import(dataset, skeleton, coco_file.name)
+    warnings.extend(read.warnings)
     plan = []
     for row, name in enumerate(dataset.images.file_names):
         label = f"{coco_file.name}: images[{row}] file_name"
@@ -132,9 +134,17 @@ def import_coco(
             raise BadInput(f"{label} {name!r} points outside the image folder {folder}") from None
         if not path.is_file():
             raise BadInput(f"{label} {name!r}: image missing on disk (looked in {folder})")
-        plan.append(_Planned(rel, path, docs[row], expect=_stated_size(dataset, row)))
-    report = _run(session, settings, project, plan, user, progress or _noop, copy=True)
-    return ImportReport(report.items_created, report.instances, warnings=warnings)
+        plan.append(
+            _Planned(
+                rel,
+                path,
+                read.docs[row],
+                expect=_stated_size(dataset, row),
+                record=read.sources[row],
+            )
+        )
+    report = _run(session, settings, project, plan, user, progress or _noop, copy=True, coco=read)
+    return ImportReport(report.items_created, report.instances, warnings=warnings + report.warnings)
 
 
 def import_prepared(
@@ -230,23 +240,38 @@ def import_uploads(
         raise BadInput("no images uploaded" + (f" (only {coco[0]})" if coco else ""))
     docs: dict[str, dict[str, Any]] = {}
     expect: dict[str, tuple[int, int] | None] = {}
+    records: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
+    read: CocoImport | None = None
     if coco is not None:
         coco_name, coco_path = coco
-        dataset = _read_coco(coco_path, warnings, label=coco_name)
-        per_row = coco_documents(dataset, project_skeleton(project), coco_name)
+        dataset = read_coco_file(coco_path, warnings, label=coco_name)
+        read = coco_import(dataset, project_skeleton(project), coco_name)
+        warnings.extend(read.warnings)
         for row, file_name in enumerate(dataset.images.file_names):
             label = f"{coco_name}: images[{row}] file_name"
             rel = check_relative_name(file_name, label)
             if rel not in images:
                 raise BadInput(f"{label} {file_name!r}: not among the uploaded images")
-            docs[rel] = per_row[row]
+            docs[rel] = read.docs[row]
             expect[rel] = _stated_size(dataset, row)
+            records[rel] = read.sources[row]
+    # the images a COCO file lists first, in its order (the export gives that order
+    # back), then the others by name
+    listed = {name: row for row, name in enumerate(records)}
+    ordered = sorted(images, key=lambda name: (name not in listed, listed.get(name, 0), name))
     plan = [
-        _Planned(name, path, docs.get(name, empty_document()), expect=expect.get(name))
-        for name, path in sorted(images.items())
+        _Planned(
+            name,
+            images[name],
+            docs.get(name, empty_document()),
+            expect=expect.get(name),
+            record=records.get(name),
+        )
+        for name in ordered
     ]
-    return _run(session, settings, project, plan, user, progress or _noop, copy=False)
+    report = _run(session, settings, project, plan, user, progress or _noop, copy=False, coco=read)
+    return ImportReport(report.items_created, report.instances, warnings=warnings + report.warnings)
 
 
 def collect_images(folder: Path) -> tuple[dict[str, Path], list[str]]:
@@ -271,7 +296,9 @@ def collect_images(folder: Path) -> tuple[dict[str, Path], list[str]]:
 # ------------------------------------------------------------------ COCO
 
 
-def _read_coco(path: Path, warnings: list[str], label: str | None = None) -> Dataset:
+def read_coco_file(path: Path, warnings: list[str], label: str | None = None) -> Dataset:
+    """A COCO dataset (not a results list) or BadInput naming the file; the reader's
+    warnings are added to ``warnings``."""
     problems: list[Problem] = []
     try:
         dataset = read_coco(path, on_warning=problems.append)
@@ -291,83 +318,6 @@ def _read_coco(path: Path, warnings: list[str], label: str | None = None) -> Dat
 def _stated_size(dataset: Dataset, row: int) -> tuple[int, int] | None:
     w, h = int(dataset.images.widths[row]), int(dataset.images.heights[row])
     return (w, h) if w > 0 and h > 0 else None
-
-
-def coco_documents(dataset: Dataset, skeleton: Skeleton, label: str) -> list[dict[str, Any]]:
-    """One annotation document per COCO image row (instances in file order).
-
-    Only categories whose keypoint names equal the project's skeleton can be imported;
-    an annotation of any other category is an error naming both lists. Occluded
-    keypoints (v=1) keep their coordinates; unlabeled ones get null coordinates.
-    """
-    names = list(skeleton.keypoints)
-    matching = {c.id for c in dataset.categories if list(c.skeleton.keypoints) == names}
-    t = dataset.instances
-    for row in range(len(t)):
-        cid = int(t.category_ids[row])
-        if cid not in matching:
-            cat = dataset.category(cid)
-            raise BadInput(
-                f"{label}: annotation id {int(t.ids[row])}: category {cat.name!r} (id {cid}) "
-                f"has keypoints {_names(cat.skeleton.keypoints)}, but the project's skeleton "
-                f"{skeleton.name!r} has {_names(names)}"
-            )
-    if len(t) == 0 and dataset.categories and not matching:
-        cat = dataset.categories[0]
-        raise BadInput(
-            f"{label}: category {cat.name!r} has keypoints {_names(cat.skeleton.keypoints)}, "
-            f"but the project's skeleton {skeleton.name!r} has {_names(names)}"
-        )
-    row_of_image = {int(image_id): row for row, image_id in enumerate(dataset.images.ids)}
-    docs: list[dict[str, Any]] = [{"instances": []} for _ in range(len(dataset.images))]
-    k = skeleton.num_keypoints
-    for row in range(len(t)):
-        instances = docs[row_of_image[int(t.image_ids[row])]]["instances"]
-        vis = t.visibility[row, :k].astype(int).tolist()
-        pts = t.points[row, :k].tolist()
-        keypoints = [
-            [float(x), float(y), v] if v > 0 else [None, None, 0]
-            for (x, y), v in zip(pts, vis, strict=True)
-        ]
-        box = t.bbox[row]
-        bbox = None if np.isnan(box).any() else [float(b) for b in box]
-        track = int(t.track_ids[row])
-        source, confirmed = _unconfirmed_mark(t.extras.get(row, {}))
-        instances.append(
-            {
-                "id": f"i{len(instances) + 1}",
-                "keypoints": keypoints,
-                "bbox": bbox,
-                "bbox_mode": "drawn" if bbox is not None else "derived",
-                "source": source,
-                "confirmed": confirmed,
-                "track_id": track if track >= 0 else None,
-            }
-        )
-    return [validate_document(doc, skeleton) for doc in docs]
-
-
-_UNCONFIRMED_SOURCES = ("model", "interpolated", "propagated")
-
-
-def _unconfirmed_mark(extras: dict[Any, Any]) -> tuple[str, bool]:
-    """(source, confirmed) of a COCO annotation: human and confirmed, unless it carries
-    the mark posemark's export puts on unconfirmed instances, so that exporting and
-    importing again does not turn a model's suggestion into a person's work."""
-    mark = extras.get(UNCONFIRMED_MARK)
-    if (
-        isinstance(mark, dict)
-        and mark.get("confirmed") is False
-        and mark.get("source") in _UNCONFIRMED_SOURCES
-    ):
-        return str(mark["source"]), False
-    return "human", True
-
-
-def _names(names: Iterable[str]) -> str:
-    listed = list(names)
-    shown = ", ".join(listed[:6]) + (", ..." if len(listed) > 6 else "")
-    return f"[{shown}] ({len(listed)})"
 
 
 # ------------------------------------------------------------------ the pipeline
@@ -424,16 +374,21 @@ def _run(
     user: User | None,
     progress: Progress,
     copy: bool,
+    coco: CocoImport | None = None,
 ) -> ImportReport:
     sweep(session, settings)  # a killed import's files would block this one
     _check(session, settings, project, plan, progress)
+    warnings: list[str] = []
     with Staging(settings, project.id, project_root(settings, project)) as staging:
         try:
             for done, p in enumerate(plan):
                 staging.add(p.name, p.source, move=not copy)
                 progress("copying", done + 1, len(plan))
+            sourced = [(p.annotation, p.record) for p in plan if p.record is not None]
+            if coco is not None and sourced:
+                warnings += prepare_sources(session, project, sourced, coco)[1]
             now = utcnow()
-            session.add_all(
+            items = [
                 Item(
                     project_id=project.id,
                     file_name=p.name,
@@ -446,9 +401,19 @@ def _run(
                     updated_by=user.id if user is not None else None,
                 )
                 for p in plan
-            )
+            ]
+            session.add_all(items)
             progress("saving", 0, 1)
             session.flush()
+            store_sources(
+                session,
+                project.id,
+                (
+                    (item.id, p.record)
+                    for item, p in zip(items, plan, strict=True)
+                    if p.record is not None
+                ),
+            )
             staging.publish([(p.name, p.name, p.name) for p in plan])
             session.commit()
             progress("saving", 1, 1)
@@ -456,4 +421,5 @@ def _run(
             session.rollback()
             staging.undo()
             raise
-    return ImportReport(len(plan), sum(len(p.annotation["instances"]) for p in plan))
+    instances = sum(len(p.annotation["instances"]) for p in plan)
+    return ImportReport(len(plan), instances, warnings=warnings)

@@ -166,3 +166,4 @@ from posemark.store import guideline_models  # noqa: E402, F401  (the guideline_
 from posemark.store import review_models  # noqa: E402, F401  (replicas, gold, consensus)
 from posemark.store import audit_models  # noqa: E402, F401  (the audit_entries table)
 from posemark.store import media_models  # noqa: E402, F401  (media sources, item media)
+from posemark.store import source_models  # noqa: E402, F401  (imported files' records)

@@ -150,6 +150,12 @@ export const api = {
     request("POST", "/api/projects", {
       body: typeof skeleton === "string" ? { name, skeleton } : { name, skeleton_file: skeleton },
     }),
+  /** A project with the skeleton of the COCO file among `files`, which are imported. */
+  createProjectFromFile(name, files) {
+    const form = new FormData();
+    for (const file of files) form.append("files", file, file.name);
+    return request("POST", "/api/projects/from-file", { body: form, query: { name } });
+  },
   project: (pid) => request("GET", `/api/projects/${pid}`),
   members: (pid) => request("GET", `/api/projects/${pid}/members`),
   addMember: (pid, username, role) =>
@@ -160,6 +166,12 @@ export const api = {
     const form = new FormData();
     for (const file of files) form.append("files", file, file.name);
     return request("POST", `/api/projects/${pid}/import`, { body: form });
+  },
+  /** One COCO file for existing items; `options`: as_suggestions, policy, dry_run. */
+  importAnnotations(pid, file, options) {
+    const form = new FormData();
+    form.append("files", file, file.name);
+    return request("POST", `/api/projects/${pid}/import-annotations`, { body: form, query: options });
   },
   exportUrl: (pid, format = "coco") => `/api/projects/${pid}/export?format=${format}`,
   item: (iid) => request("GET", `/api/items/${iid}`),

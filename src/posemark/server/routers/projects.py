@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from posemark.server.auth import DB, CurrentUser, ProjectDep, SettingsDep
 from posemark.server.uploads import receive_uploads
 from posemark.services.errors import BadInput
-from posemark.services.exporting import EXPORT_FORMATS, export_coco_dict
+from posemark.services.export_formats import export_download, export_formats
+from posemark.services.file_skeleton import create_project_from_file
+from posemark.services.import_existing import import_into_existing
 from posemark.services.import_refs import import_reference
-from posemark.services.importing import import_uploads
+from posemark.services.importing import import_uploads, read_coco_file
 from posemark.services.items import item_summary, list_items
 from posemark.services.projects import (
     ProjectAccess,
@@ -180,19 +186,105 @@ def import_by_reference(
     return {"items_created": report.items_created, "instances": report.instances}
 
 
+@router.post("/from-file", status_code=201)
+async def new_project_from_file(
+    request: Request, caller: CurrentUser, db: DB, settings: SettingsDep, name: str
+) -> dict[str, Any]:
+    """Multipart ``files``: one COCO .json and its images. The project takes the file's
+    own skeleton (services/file_skeleton.py) and the files are imported into it; all or
+    nothing, the project included."""
+    settings.make_dirs()
+    with upload_folder(settings) as folder:
+        uploads = await receive_uploads(request, folder, settings.max_upload_bytes)
+        files = [(u.filename, u.path) for u in uploads]
+        cocos = [(n, p) for n, p in files if n.lower().endswith(".json")]
+        if len(cocos) != 1:
+            found = ", ".join(n for n, _ in cocos) or "none"
+            raise BadInput(f"files: expected one COCO .json among the files, found {found}")
+
+        def create() -> dict[str, Any]:
+            coco_name, coco_path = cocos[0]
+            dataset = read_coco_file(coco_path, [], label=coco_name)
+            project, described = create_project_from_file(
+                db, settings, name, dataset, coco_name, caller.user
+            )
+            report = import_uploads(db, settings, project, files, caller.user)
+            return {
+                "id": project.id,
+                "name": project.name,
+                "skeleton": described,
+                "items_created": report.items_created,
+                "instances": report.instances,
+            }
+
+        return await run_in_threadpool(create)
+
+
+@router.post("/{pid}/import-annotations")
+async def import_annotations(
+    request: Request,
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    settings: SettingsDep,
+    as_suggestions: bool = False,
+    policy: str | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Multipart ``files``: one COCO .json (a dataset or a results list) for items the
+    project has already (services/import_existing.py). All or nothing. Managers only."""
+    require_manager(access, caller.user, "import annotations")
+    settings.make_dirs()
+    with upload_folder(settings) as folder:
+        uploads = await receive_uploads(request, folder, settings.max_upload_bytes)
+        if len(uploads) != 1 or not uploads[0].filename.lower().endswith(".json"):
+            names = ", ".join(u.filename for u in uploads) or "nothing"
+            raise BadInput(f"files: expected one COCO .json file, found {names}")
+        report = await run_in_threadpool(
+            lambda: import_into_existing(
+                db,
+                access.project,
+                uploads[0].path,
+                as_suggestions=as_suggestions,
+                policy=policy,
+                dry_run=dry_run,
+                user=caller.user,
+                label=uploads[0].filename,
+            )
+        )
+    return report.as_dict()
+
+
 @router.get("/{pid}/export")
 def export(
     access: ProjectDep,
     caller: CurrentUser,
     db: DB,
+    settings: SettingsDep,
     format: str = "coco",
     exclude_unconfirmed: bool = False,
-) -> JSONResponse:
+) -> FileResponse:
+    """The export in any writable format, written to a temporary folder first (atomic,
+    flat memory however big the project) and streamed from there; a format that writes
+    a folder comes as a zip."""
     require_manager(access, caller.user, "export the project")
-    if format not in EXPORT_FORMATS:
-        raise BadInput(f"format: expected one of {', '.join(EXPORT_FORMATS)}, found {format!r}")
-    document = export_coco_dict(db, access.project, exclude_unconfirmed)
+    if format not in export_formats():
+        raise BadInput(f"format: expected one of {', '.join(export_formats())}, found {format!r}")
+    settings.make_dirs()
+    work = Path(tempfile.mkdtemp(prefix="export-", dir=settings.tmp_dir))
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", access.project.name).strip("-") or "project"
-    # the two exports must not land under one name (the second would read as a copy)
-    name = f"{slug}-coco-confirmed.json" if exclude_unconfirmed else f"{slug}-coco.json"
-    return JSONResponse(document, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    try:
+        path = export_download(db, access.project, work, slug, format, exclude_unconfirmed)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    # the two COCO exports must not land under one name (the second would read as a copy)
+    coco_name = f"{slug}-coco-confirmed.json" if exclude_unconfirmed else f"{slug}-coco.json"
+    name = path.name if format != "coco" else coco_name
+    media = "application/json" if path.suffix == ".json" else "application/octet-stream"
+    return FileResponse(
+        path,
+        media_type=media,
+        filename=name,
+        background=BackgroundTask(shutil.rmtree, work, ignore_errors=True),
+    )

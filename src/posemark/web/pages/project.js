@@ -1,10 +1,12 @@
 /**
  * A project's page (#/projects/{pid}): its items with thumbnails, filtered by status
- * and searched by file name; import of images and COCO files; COCO export.
+ * and searched by file name; import of images and COCO files, annotations into existing
+ * items; export in every format the server writes.
  */
 
 import { api } from "../api.js";
 import { h, mount, plural } from "../dom.js";
+import { importAnnotationsPanel } from "./import_annotations.js";
 import { prelabelPanel } from "./prelabel.js";
 import { projectSettingsPanel } from "./project_admin.js";
 import { videosPanel } from "./videos.js";
@@ -12,6 +14,11 @@ import { STATUS_ORDER, STATUS_TEXT } from "../editor/review.js";
 
 const PAGE_SIZE = 48;
 const STATUSES = [["", "All"], ...STATUS_ORDER.map((status) => [status, STATUS_TEXT[status]])];
+
+const EXPORT_FORMATS = [
+  "coco", "cvat", "cvat-video", "yolo", "labelstudio", "dlc", "sleap", "nwb", "mpii-json",
+  "mpii-mat", "posetrack",
+];
 
 export async function projectPage(root, { pid }, app) {
   let project = await api.project(pid);
@@ -145,9 +152,22 @@ export async function projectPage(root, { pid }, app) {
           download: `${project.name}.coco.json`,
           id: "export-coco",
         },
-        "Export COCO",
+        "Export",
       )
     : null;
+  // the formats the server writes (services/export_formats.py); a folder comes zipped
+  const exportFormat = manages
+    ? h(
+        "select",
+        { id: "export-format", "aria-label": "Export format" },
+        ...EXPORT_FORMATS.map((f) => h("option", { value: f }, f)),
+      )
+    : null;
+  exportFormat?.addEventListener("change", () => {
+    exportLink.href = api.exportUrl(pid, exportFormat.value);
+    exportLink.download = exportFormat.value === "coco" ? `${project.name}.coco.json` : "";
+  });
+  const annotationsBox = manages ? importAnnotationsPanel(pid, refresh) : null;
 
   root.append(
     h(
@@ -182,10 +202,12 @@ export async function projectPage(root, { pid }, app) {
           project.role === "annotator"
             ? null
             : h("a", { class: "tool", href: `#/projects/${pid}/dashboard`, id: "open-dashboard" }, "Dashboard"),
+          exportFormat,
           exportLink,
         ),
       ),
       importBox,
+      annotationsBox,
       videos.element,
       prelabel.element,
       membersBox,

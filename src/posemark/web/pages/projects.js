@@ -95,6 +95,7 @@ function projectCard(project) {
 }
 
 const CUSTOM_FILE = "__custom_file__";
+const FROM_COCO = "__from_coco__";
 
 function createProjectForm(skeletons, onCreated) {
   const name = h("input", {
@@ -116,8 +117,20 @@ function createProjectForm(skeletons, onCreated) {
         ),
       ),
       h("option", { value: CUSTOM_FILE }, "Custom skeleton file (YAML or JSON)…"),
+      h("option", { value: FROM_COCO }, "The skeleton of a COCO file (upload it with its images)…"),
     ],
   );
+  // A COCO file names its keypoints: the project takes them (a built-in when they match
+  // one), and the file and its images are imported in the same step.
+  const cocoFiles = h("input", {
+    id: "project-coco-files",
+    name: "coco_files",
+    type: "file",
+    multiple: true,
+    accept: ".json,application/json,image/*",
+    "aria-label": "COCO file and its images",
+    hidden: true,
+  });
   // A sport, a clinic or an animal needs its own skeleton: names, edges, flip pairs and
   // optional sigmas in a YAML/JSON file, checked by the server (errors name the line).
   const skeletonFile = h("input", {
@@ -130,6 +143,7 @@ function createProjectForm(skeletons, onCreated) {
   });
   skeleton.addEventListener("change", () => {
     skeletonFile.hidden = skeleton.value !== CUSTOM_FILE;
+    cocoFiles.hidden = skeleton.value !== FROM_COCO;
   });
   const error = h("div", { class: "alert error", role: "alert", hidden: true });
   const submit = h("button", { type: "submit", class: "tool primary" }, "Create project");
@@ -147,6 +161,7 @@ function createProjectForm(skeletons, onCreated) {
         h("label", { for: "project-skeleton" }, "Skeleton"),
         skeleton,
         skeletonFile,
+        cocoFiles,
       ),
       h("div", { class: "field" }, submit),
     ),
@@ -158,6 +173,14 @@ function createProjectForm(skeletons, onCreated) {
     submit.disabled = true;
     try {
       let spec = skeleton.value;
+      if (spec === FROM_COCO) {
+        const files = [...cocoFiles.files];
+        if (!files.length) throw new Error("Choose the COCO .json file and its images first.");
+        const project = await api.createProjectFromFile(name.value.trim(), files);
+        name.value = "";
+        await onCreated(project);
+        return;
+      }
       if (spec === CUSTOM_FILE) {
         const file = skeletonFile.files[0];
         if (!file) throw new Error("Choose a skeleton file (YAML or JSON) first.");

@@ -1,0 +1,166 @@
+"""Import, export and import-into-existing speed and peak memory of a project.
+
+A synthetic COCO-17 file (``make_synthetic_coco.py``: COCO-like keypoints, boxes, areas
+and 20-vertex polygons) over N images, each image a hard link of one real photo (COCO
+val2017 000000000785.jpg resized to the 640 x 480 the file states), is
+
+1. imported into a new project (``posemark import``'s service: COCO + images),
+2. exported again (``posemark export``'s service), checked equal to the file as parsed
+   JSON (the lossless round trip),
+3. followed by a COCO results list of one jittered prediction per annotation, imported
+   into the existing items as suggestions (policy add).
+
+Each step runs in a fresh process, which reports its own wall time and peak RSS.
+
+    python benchmarks/bench_roundtrip.py [--images 20000] [--annotations 83000]
+        [--db postgresql://...] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+PHOTO = HERE.parent.parent / "shared/testdata/coco/mmpose_coco/000000000785.jpg"
+
+
+def prepare(work: Path, images: int, annotations: int) -> None:
+    sys.path.insert(0, str(HERE))
+    from make_synthetic_coco import generate
+
+    coco = work / "coco.json"
+    generate(coco, annotations, images)
+    folder = work / "images"
+    folder.mkdir()
+    photo = work / "photo.jpg"
+    Image.open(PHOTO).convert("RGB").resize((640, 480)).save(photo, quality=90)
+    doc = msgspec.json.decode(coco.read_bytes())
+    for img in doc["images"]:
+        os.link(photo, folder / img["file_name"])
+    rng = np.random.default_rng(83)
+    preds = []
+    for ann in doc["annotations"]:
+        kps = np.asarray(ann["keypoints"], dtype=float).reshape(-1, 3)
+        kps[:, :2] += rng.normal(0, 3, (len(kps), 2)).round(2)
+        kps[:, 2] = np.round(rng.uniform(0.05, 1, len(kps)), 3)
+        preds.append(
+            {
+                "image_id": ann["image_id"],
+                "category_id": 1,
+                "keypoints": kps.ravel().tolist(),
+                "score": round(float(rng.uniform(0.3, 1)), 4),
+            }
+        )
+    (work / "preds.json").write_bytes(msgspec.json.encode(preds))
+
+
+def _store(work: Path, db: str | None) -> Any:
+    from posemark.services.settings import Settings
+    from posemark.store import open_store, upgrade_to_head
+
+    settings = Settings(data_dir=work / "data", db_url=db or "")
+    settings.make_dirs()
+    store = open_store(settings.db_url)
+    upgrade_to_head(store.engine)
+    return settings, store
+
+
+def phase(name: str, work: Path, db: str | None) -> dict[str, Any]:
+    from posemark.services.exporting import export_coco_file
+    from posemark.services.import_existing import import_into_existing
+    from posemark.services.importing import import_path
+    from posemark.services.projects import create_project, find_project
+
+    settings, store = _store(work, db)
+    out: dict[str, Any] = {}
+    start, cpu = time.perf_counter(), time.process_time()
+    with store.session() as session:
+        if name == "import":
+            project = create_project(session, settings, "bench", "coco17")
+            report = import_path(session, settings, project, work / "coco.json", work / "images")
+            out.update(images=report.items_created, instances=report.instances)
+        elif name == "export":
+            written = export_coco_file(session, find_project(session, "bench"), work / "out.json")
+            out.update(images=written.images, instances=written.instances)
+        elif name == "into":
+            report = import_into_existing(
+                session, find_project(session, "bench"), work / "preds.json", policy="add"
+            )
+            out.update(items=report.items_updated, instances=report.instances_added)
+    out["seconds"] = time.perf_counter() - start
+    out["cpu_seconds"] = time.process_time() - cpu
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    store.dispose()
+    return out
+
+
+def _run_phase(name: str, work: Path, db: str | None) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--phase", name, "--work", str(work)]
+    if db:
+        cmd += ["--db", db]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--images", type=int, default=20_000)
+    ap.add_argument("--annotations", type=int, default=83_000)
+    ap.add_argument("--db", default=None, help="database URL (default: SQLite in --work)")
+    ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--phase", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.phase:
+        print(json.dumps(phase(args.phase, args.work, args.db)))
+        return 0
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-roundtrip-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / "coco.json").exists():
+        prepare(work, args.images, args.annotations)
+    imp = _run_phase("import", work, args.db)
+    exp = _run_phase("export", work, args.db)
+    same = msgspec.json.decode((work / "out.json").read_bytes()) == msgspec.json.decode(
+        (work / "coco.json").read_bytes()
+    )
+    into = _run_phase("into", work, args.db)
+    print(f"backend: {'PostgreSQL' if args.db else 'SQLite'}; work folder {work}")
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print("| step | size | wall s | CPU s | rate (wall) | rate (CPU) | peak RSS MiB |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    rows = [
+        ("import COCO + images", f"{imp['images']} images", imp, imp["images"], "images/s"),
+        ("export COCO", f"{exp['instances']} instances", exp, exp["instances"], "instances/s"),
+        (
+            "predictions into existing items",
+            f"{into['instances']} into {into['items']} items",
+            into,
+            into["instances"],
+            "instances/s",
+        ),
+    ]
+    for step, size, r, n, unit in rows:
+        print(
+            f"| {step} | {size} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+            f"{n / r['seconds']:,.0f} {unit} | {n / r['cpu_seconds']:,.0f} {unit} | "
+            f"{r['peak_rss_mib']:.0f} |"
+        )
+    print(f"export equals the imported file as parsed JSON: {same}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""A project out in any format of the registry.
+
+COCO is written directly (services/exporting.py). Every other format is written from
+the project's COCO export read back as a Dataset, exactly as ``posemark convert`` would
+convert that file: whatever the COCO export keeps (ids, tracks, fields of the imported
+file such as PoseTrack's ``vid_id``/``frame_id``/``nframes``) reaches the other writers,
+and each writer's own losses are its own (``posemark formats``). Instances nobody
+confirmed keep their source (SLEAP writes them as predicted instances).
+
+Frames of videos carry ``video`` and ``frame_id`` in the COCO export; for PoseTrack they
+also get PoseTrack's image fields (``vid_id`` the video's id, ``frame_id``
+``1<vid_id><frame:04d>``, ``nframes``, ``is_labeled``) and for CVAT for video their
+frame index, so tracks come out with their frames and keyframes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from posemark.formats import get_format, list_formats
+from posemark.formats.coco_io import read_coco
+from posemark.formats.errors import FormatError
+from posemark.formats.registry import FormatSpec, UnknownFormatError
+from posemark.model import Dataset
+from posemark.model.frame import Track
+from posemark.model.visibility import Source
+from posemark.services.coco_source import UNCONFIRMED_MARK
+from posemark.services.errors import BadInput
+from posemark.services.exporting import export_coco_file
+from posemark.store.models import Project
+from posemark.store.video_models import Video
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    format: str
+    images: int
+    instances: int
+    path: Path
+
+
+def export_formats() -> list[str]:
+    """Every registered format that can write (what the export menu offers)."""
+    return [spec.name for spec in list_formats() if spec.write is not None]
+
+
+def _spec(name: str) -> FormatSpec:
+    try:
+        spec = get_format(name)
+    except UnknownFormatError as exc:
+        raise BadInput(f"format: {exc}") from None
+    if spec.write is None:
+        raise BadInput(f"format: {name} can be read but not written")
+    return spec
+
+
+def project_as_dataset(
+    session: Session, project: Project, exclude_unconfirmed: bool = False, work: Path | None = None
+) -> Dataset:
+    """The project as a Dataset, through its lossless COCO export (module docstring)."""
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".export-", dir=work))
+    try:
+        coco = folder / "project.json"
+        export_coco_file(session, project, coco, exclude_unconfirmed)
+        dataset = read_coco(coco, on_warning=lambda _problem: None)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    t = dataset.instances
+    if not dataset.tracks:  # COCO keeps track ids per instance; some writers want the list
+        dataset.tracks = [Track(int(i)) for i in np.unique(t.track_ids[t.track_ids >= 0])]
+    for row, extras in t.extras.items():
+        mark = extras.get(UNCONFIRMED_MARK)
+        if isinstance(mark, dict) and mark.get("confirmed") is False:
+            t.source[row] = int(Source.parse(str(mark.get("source", "model"))))
+            t.confirmed[row] = False
+    return dataset
+
+
+def _video_frames(session: Session, project: Project, dataset: Dataset, posetrack: bool) -> None:
+    """Frame numbers (and PoseTrack's image fields) for the frames of videos."""
+    videos = {
+        name: (vid, count)
+        for vid, name, count in session.execute(
+            select(Video.id, Video.file_name, Video.frame_count).where(
+                Video.project_id == project.id
+            )
+        )
+    }
+    frames = dataset.images
+    labeled = set(dataset.instances.image_ids.tolist())
+    for i in range(len(frames)):
+        extras = frames.row_extras(i)
+        video, number = extras.get("video"), extras.get("frame_id")
+        if video not in videos or not isinstance(number, int):
+            continue
+        row = frames.extras.setdefault(i, {})
+        row["frame_index"] = number
+        if posetrack and "vid_id" not in extras:
+            vid, count = videos[video]
+            row.update(
+                vid_id=str(vid),
+                frame_id=int(f"1{vid}{number:04d}"),
+                nframes=int(count),
+                is_labeled=int(frames.ids[i]) in labeled,
+            )
+
+
+def export_project(
+    session: Session,
+    project: Project,
+    out: Path,
+    format: str = "coco",
+    exclude_unconfirmed: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ExportSummary:
+    """Write the project to ``out`` in ``format`` (atomically, as each writer does)."""
+    spec = _spec(format)
+    if spec.name == "coco":
+        written = export_coco_file(
+            session, project, out, exclude_unconfirmed, progress, should_stop
+        )
+        return ExportSummary("coco", written.images, written.instances, out)
+    dataset = project_as_dataset(session, project, exclude_unconfirmed, out.parent)
+    _video_frames(session, project, dataset, spec.name == "posetrack")
+    if should_stop is not None and should_stop():
+        raise BadInput("export cancelled; nothing was written")
+    if spec.name == "cvat-video":
+        _one_video(dataset)
+    try:
+        spec.write(dataset, out, None)
+    except FormatError as exc:
+        raise BadInput(f"format {spec.name}: {exc}") from None
+    if progress is not None:
+        progress(len(dataset.instances), len(dataset.instances))
+    return ExportSummary(spec.name, len(dataset.images), len(dataset.instances), out)
+
+
+def _one_video(dataset: Dataset) -> None:
+    names = {
+        v for i in range(len(dataset.images)) if (v := dataset.images.row_extras(i).get("video"))
+    }
+    stills = sum(
+        1 for i in range(len(dataset.images)) if "frame_index" not in dataset.images.row_extras(i)
+    )
+    if len(names) > 1 or (names and stills):
+        raise BadInput(
+            "format: CVAT for video holds one video; this project has "
+            f"{len(names)} video(s)" + (f" and {stills} still image(s)" if stills else "")
+        )
+
+
+def export_download(
+    session: Session,
+    project: Project,
+    work: Path,
+    slug: str,
+    format: str,
+    exclude_unconfirmed: bool = False,
+) -> Path:
+    """One file to send for a download: the export itself, or a zip of the folder a
+    format writes (YOLO's labels and data.yaml)."""
+    spec = _spec(format)
+    suffix = spec.extensions[0] if spec.extensions else ""
+    out = work / f"{slug}{suffix}"
+    export_project(session, project, out, spec.name, exclude_unconfirmed)
+    if out.is_dir():
+        return Path(shutil.make_archive(str(work / slug), "zip", out))
+    return out

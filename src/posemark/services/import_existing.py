@@ -1,0 +1,440 @@
+"""Annotations or predictions from a COCO file into items a project already has.
+
+Images of a COCO dataset are matched to items by file name, or by video and frame
+(``video`` + ``frame_id``, what posemark's export writes for a video frame); a COCO
+results list (model predictions: no images, an ``image_id`` and a ``score`` per person)
+is matched by image id, the ids posemark's export gives (the imported file's, else the
+item's). Results always become unconfirmed suggestions carrying their scores; a
+dataset's annotations become people's work, or suggestions with ``as_suggestions``.
+
+An item that already has instances is handled by ``policy``: ``add`` keeps them and adds
+the file's, ``replace`` puts the file's in their place, ``skip`` leaves the item alone.
+Without a policy the import stops when such items exist and says how many, so nobody
+replaces or doubles work by accident; ``dry_run`` gives the same summary and writes
+nothing. All or nothing: every item is written in one transaction with the same
+compare-and-set on ``version`` as an editor's save (an item saved meanwhile fails the
+import), and every written version is kept in the item's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Integer, and_, bindparam, exists, literal, select, update
+from sqlalchemy.orm import Session
+
+from posemark.formats.coco_io import read_coco
+from posemark.formats.errors import FormatError, Problem
+from posemark.model import Dataset, InstanceTable
+from posemark.services.coco_import import boxes_or_none, keypoint_triples, matching_category
+from posemark.services.errors import BadInput, Conflict
+from posemark.services.projects import project_skeleton
+from posemark.services.video import frame_item_name
+from posemark.store.models import Item, Project, User, UTCDateTime, utcnow
+from posemark.store.source_models import ItemSource, ProjectSource
+from posemark.store.workflow_models import ItemVersion
+
+POLICIES: tuple[str, ...] = ("add", "replace", "skip")
+_CHUNK = 500
+
+
+@dataclass(slots=True)
+class IntoExistingReport:
+    """What the import did (or, with ``dry_run``, would do)."""
+
+    items_matched: int
+    items_updated: int
+    items_skipped: int
+    items_with_instances: int
+    """Matched items that already had instances (what ``policy`` decided about)."""
+    instances_added: int
+    instances_replaced: int
+    suggestions: bool
+    dry_run: bool
+    policy: str | None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "items_matched": self.items_matched,
+            "items_updated": self.items_updated,
+            "items_skipped": self.items_skipped,
+            "items_with_instances": self.items_with_instances,
+            "instances_added": self.instances_added,
+            "instances_replaced": self.instances_replaced,
+            "suggestions": self.suggestions,
+            "dry_run": self.dry_run,
+            "policy": self.policy,
+            "warnings": self.warnings,
+        }
+
+
+def import_into_existing(
+    session: Session,
+    project: Project,
+    source: Path,
+    *,
+    as_suggestions: bool = False,
+    policy: str | None = None,
+    dry_run: bool = False,
+    user: User | None = None,
+    label: str | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> IntoExistingReport:
+    """Add the file's instances to the items they belong to (module docstring).
+
+    ``progress(done, total)`` counts items written; ``should_stop()`` is asked between
+    batches and rolls everything back. Commits on success unless ``dry_run``.
+    """
+    if policy is not None and policy not in POLICIES:
+        raise BadInput(f"policy: expected one of {', '.join(POLICIES)}, found {policy!r}")
+    name = label or source.name
+    warnings: list[str] = []
+    dataset = _read(source, name, warnings)
+    results = dataset.kind == "results"
+    suggestions = as_suggestions or results
+    skeleton = project_skeleton(project)
+    k = skeleton.num_keypoints
+    t = dataset.instances
+    rows = _usable_rows(dataset, skeleton, name, warnings)
+    item_of_row = (
+        _match_results(session, project, t, rows, name)
+        if results
+        else _match_images(session, project, dataset, rows, name)
+    )
+    per_item: dict[int, list[int]] = {}
+    for row, item_id in zip(rows, item_of_row, strict=True):
+        per_item.setdefault(item_id, []).append(row)
+    current = _load(session, project.id, sorted(per_item))
+    busy = sum(1 for iid in per_item if current[iid][1]["instances"])
+    if busy and policy is None and not dry_run:
+        raise BadInput(
+            f"{name}: {busy} of the {len(per_item)} matched items already have instances; "
+            "choose what to do with them: policy add (keep theirs, add the file's), "
+            "replace (the file's instead) or skip (leave those items alone)"
+        )
+    triples = keypoint_triples(t.points[:, :k], t.visibility[:, :k], name, t.ids)
+    boxes = boxes_or_none(t.bbox, name, t.ids)
+    scores = score_lists(t, k) if suggestions else None
+    new_docs: dict[int, dict[str, Any]] = {}
+    added = replaced = skipped = 0
+    for item_id, item_rows in per_item.items():
+        _version, doc = current[item_id]
+        existing = doc["instances"]
+        if existing and policy == "skip":
+            skipped += 1
+            continue
+        keep = [] if policy == "replace" else list(existing)
+        replaced += len(existing) - len(keep)
+        taken = {inst["id"] for inst in keep}
+        for row in item_rows:
+            inst = _instance(
+                t,
+                row,
+                triples[row],
+                boxes[row],
+                _free_id(taken),
+                suggestions,
+                None if scores is None else scores[row],
+            )
+            keep.append(inst)
+            added += 1
+        new_docs[item_id] = {"instances": keep}
+    report = IntoExistingReport(
+        len(per_item),
+        len(new_docs),
+        skipped,
+        busy,
+        added,
+        replaced,
+        suggestions,
+        dry_run,
+        policy,
+        warnings,
+    )
+    if dry_run:
+        return report
+    _write(session, new_docs, current, user, progress, should_stop)
+    session.commit()
+    return report
+
+
+def _read(source: Path, name: str, warnings: list[str]) -> Dataset:
+    problems: list[Problem] = []
+    try:
+        dataset = read_coco(source, on_warning=problems.append)
+    except FormatError as exc:
+        raise BadInput(str(exc).replace(str(source), name)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{name}: cannot read: {exc}") from None
+    warnings.extend(str(p).replace(str(source), name) for p in problems)
+    return dataset
+
+
+def _usable_rows(dataset: Dataset, skeleton: Any, name: str, warnings: list[str]) -> list[int]:
+    """Rows whose category has the project's keypoints (a results list's categories are
+    unknown: its rows must carry exactly the skeleton's keypoint count)."""
+    t = dataset.instances
+    k = skeleton.num_keypoints
+    if dataset.kind == "results":
+        counts = t.keypoint_count
+        bad = np.flatnonzero((counts >= 0) & (counts != k))
+        if len(bad):
+            row = int(bad[0])
+            raise BadInput(
+                f"{name}: result [{row}]: keypoints: {int(counts[row])} keypoints, but the "
+                f"project's skeleton {skeleton.name!r} has {k}"
+            )
+        return [int(r) for r in np.flatnonzero(counts == k)]
+    matching = matching_category(dataset, skeleton)
+    if not matching:
+        raise BadInput(
+            f"{name}: no category has the keypoints of the project's skeleton {skeleton.name!r} "
+            f"({', '.join(skeleton.keypoints[:6])}, ...)"
+        )
+    ok = np.isin(t.category_ids, list(matching))
+    if not ok.all():
+        warnings.append(
+            f"{name}: {int((~ok).sum())} annotation(s) of other categories left out "
+            "(their keypoints are not the project's skeleton)"
+        )
+    return [int(r) for r in np.flatnonzero(ok)]
+
+
+def _match_images(
+    session: Session, project: Project, dataset: Dataset, rows: list[int], name: str
+) -> list[int]:
+    frames = dataset.images
+    wanted: dict[int, str] = {}
+    for row in range(len(frames)):
+        extras = frames.row_extras(row)
+        video, frame = extras.get("video"), extras.get("frame_id")
+        if isinstance(video, str) and isinstance(frame, int) and not isinstance(frame, bool):
+            wanted[row] = frame_item_name(video, frame)
+        else:
+            wanted[row] = frames.file_names[row]
+    by_name = _items_by_name(session, project.id, sorted(set(wanted.values())))
+    image_row = {int(i): r for r, i in enumerate(frames.ids)}
+    needed = {image_row[int(dataset.instances.image_ids[row])] for row in rows}
+    lost = sorted({wanted[r] for r in needed if wanted[r] not in by_name})
+    if lost:
+        raise BadInput(
+            f"{name}: images: {len(lost)} annotated image(s) match no item of the project "
+            f"by file name (first: {lost[0]!r}); nothing was imported"
+        )
+    ids = dataset.instances.image_ids
+    return [by_name[wanted[image_row[int(ids[row])]]] for row in rows]
+
+
+def _items_by_name(session: Session, project_id: int, names: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for start in range(0, len(names), _CHUNK):
+        chunk = names[start : start + _CHUNK]
+        out.update(
+            session.execute(
+                select(Item.file_name, Item.id).where(
+                    Item.project_id == project_id, Item.file_name.in_(chunk)
+                )
+            ).all()
+        )
+    return out
+
+
+def _match_results(
+    session: Session, project: Project, t: InstanceTable, rows: list[int], name: str
+) -> list[int]:
+    """Image ids as the export writes them: an imported file's, else item id plus the
+    largest imported image id."""
+    wanted = sorted({int(t.image_ids[r]) for r in rows})
+    item_of: dict[int, int] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        item_of.update(
+            session.execute(
+                select(ItemSource.image_id, ItemSource.item_id).where(
+                    ItemSource.project_id == project.id, ItemSource.image_id.in_(chunk)
+                )
+            ).all()
+        )
+    offset = int(
+        session.scalar(
+            select(ProjectSource.max_image_id).where(ProjectSource.project_id == project.id)
+        )
+        or 0
+    )
+    rest = [i for i in wanted if i not in item_of and i - offset > 0]
+    for start in range(0, len(rest), _CHUNK):
+        chunk = [i - offset for i in rest[start : start + _CHUNK]]
+        found = session.scalars(
+            select(Item.id).where(
+                Item.project_id == project.id,
+                Item.id.in_(chunk),
+                ~exists(select(ItemSource.item_id).where(ItemSource.item_id == Item.id)),
+            )
+        ).all()
+        item_of.update((iid + offset, iid) for iid in found)
+    lost = [i for i in wanted if i not in item_of]
+    if lost:
+        raise BadInput(
+            f"{name}: {len(lost)} image id(s) match no item of the project (first: {lost[0]}; "
+            "ids are those of the project's COCO export); nothing was imported"
+        )
+    return [item_of[int(t.image_ids[r])] for r in rows]
+
+
+def _load(
+    session: Session, project_id: int, item_ids: list[int]
+) -> dict[int, tuple[int, dict[str, Any]]]:
+    out: dict[int, tuple[int, dict[str, Any]]] = {}
+    for start in range(0, len(item_ids), _CHUNK):
+        chunk = item_ids[start : start + _CHUNK]
+        for iid, version, annotation in session.execute(
+            select(Item.id, Item.version, Item.annotation).where(
+                Item.project_id == project_id, Item.id.in_(chunk)
+            )
+        ):
+            out[int(iid)] = (int(version), annotation)
+    return out
+
+
+def _free_id(taken: set[str]) -> str:
+    """The lowest free ``iN``, as the editor names the instances it creates."""
+    n = len(taken) + 1
+    for i in range(1, n + 1):
+        if f"i{i}" not in taken:
+            taken.add(f"i{i}")
+            return f"i{i}"
+    raise AssertionError("unreachable: n + 1 ids cannot all be taken by n")
+
+
+def _instance(
+    t: InstanceTable,
+    row: int,
+    keypoints: list[list[Any]],
+    bbox: list[float] | None,
+    iid: str,
+    suggestion: bool,
+    scores: list[float | None] | None,
+) -> dict[str, Any]:
+    track = int(t.track_ids[row])
+    inst: dict[str, Any] = {
+        "id": iid,
+        "keypoints": keypoints,
+        "bbox": bbox,
+        "bbox_mode": "drawn" if bbox is not None else "derived",
+        "source": "model" if suggestion else "human",
+        "confirmed": not suggestion,
+        "track_id": track if track >= 0 else None,
+    }
+    if scores is not None:
+        inst["scores"] = scores
+    return inst
+
+
+def score_lists(t: InstanceTable, k: int) -> list[list[float | None]]:
+    """Per-keypoint scores in [0, 1] for every row, column-wise: a results list's third
+    values when they are scores, else the person's score; None where unlabeled."""
+    n = len(t)
+    person = np.where((t.score >= 0) & (t.score <= 1), t.score, np.nan)
+    out = np.broadcast_to(person[:, None], (n, k)).copy()
+    if t.scores is not None:
+        per_kp = t.scores[:, :k]
+        own = np.isfinite(per_kp) & (per_kp > 0) & (per_kp <= 1)
+        out[own] = per_kp[own]
+    values = out.astype(object)
+    values[np.isnan(out) | (t.visibility[:, :k] == 0)] = None
+    rows: list[list[float | None]] = values.tolist()
+    return rows
+
+
+def _write(
+    session: Session,
+    docs: dict[int, dict[str, Any]],
+    current: dict[int, tuple[int, dict[str, Any]]],
+    user: User | None,
+    progress: Callable[[int, int | None], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> None:
+    """Every item in one transaction: its version before the import kept in its history
+    (imports create items without a history row), the new document stored with a
+    compare-and-set on the version, and the new version recorded."""
+    ids = sorted(docs)
+    now = utcnow()
+    user_id = user.id if user is not None else None
+    cas = (
+        update(Item)
+        .where(and_(Item.id == bindparam("b_id"), Item.version == bindparam("b_version")))
+        .values(
+            annotation=bindparam("b_doc"),
+            version=bindparam("b_new"),
+            updated_at=now,
+            updated_by=user_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    for start in range(0, len(ids), _CHUNK):
+        if should_stop is not None and should_stop():
+            session.rollback()
+            raise Conflict("import cancelled; nothing was imported")
+        chunk = ids[start : start + _CHUNK]
+        _keep_versions(session, chunk)
+        params = [
+            {"b_id": i, "b_version": current[i][0], "b_doc": docs[i], "b_new": current[i][0] + 1}
+            for i in chunk
+        ]
+        done = session.connection().execute(cas, params).rowcount
+        if done is not None and done >= 0 and done != len(chunk):
+            session.rollback()
+            raise Conflict(
+                "items were saved while the file was imported; nothing was imported, "
+                "run the import again"
+            )
+        # the new versions, copied from the rows just written (no second encoding)
+        session.execute(
+            ItemVersion.__table__.insert().from_select(
+                ["item_id", "version", "annotation", "status", "user_id", "action", "created_at"],
+                select(
+                    Item.id,
+                    Item.version,
+                    Item.annotation,
+                    Item.status,
+                    literal(user_id, Integer),
+                    literal("import"),
+                    literal(now, UTCDateTime()),
+                ).where(Item.id.in_(chunk)),
+            )
+        )
+        if progress is not None:
+            progress(min(start + _CHUNK, len(ids)), len(ids))
+
+
+def _keep_versions(session: Session, item_ids: list[int]) -> None:
+    """The stored version of each item into ``item_versions`` unless it is there (what
+    ``workflow.keep_base_version`` does for one save)."""
+    src = select(
+        Item.id,
+        Item.version,
+        Item.annotation,
+        Item.status,
+        Item.updated_by,
+        literal("created"),
+        Item.updated_at,
+    ).where(
+        Item.id.in_(item_ids),
+        ~exists(
+            select(ItemVersion.id).where(
+                ItemVersion.item_id == Item.id, ItemVersion.version == Item.version
+            )
+        ),
+    )
+    session.execute(
+        ItemVersion.__table__.insert().from_select(
+            ["item_id", "version", "annotation", "status", "user_id", "action", "created_at"],
+            src,
+        )
+    )
