@@ -26,6 +26,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from posemark.services.annotation import empty_document
+from posemark.services.coco_import import coco_import
 from posemark.services.errors import BadInput, Forbidden, ServiceError, TooLarge
 from posemark.services.image_check import MediaBroken, read_header
 from posemark.services.importing import (
@@ -33,9 +34,8 @@ from posemark.services.importing import (
     Progress,
     _existing_names,
     _noop,
-    _read_coco,
     _stated_size,
-    coco_documents,
+    read_coco_file,
 )
 from posemark.services.media import (
     IMAGE_SUFFIXES,
@@ -138,7 +138,7 @@ def _coco_refs(
 ) -> list[_Ref]:
     if isinstance(coco, Path):
         label = coco.name
-        dataset = _read_coco(coco, warnings)
+        dataset = read_coco_file(coco, warnings)
     else:
         label = coco
         key = check_relative_name(coco, "COCO file")
@@ -148,8 +148,10 @@ def _coco_refs(
         with tempfile.NamedTemporaryFile(dir=settings.tmp_dir, suffix=".json") as fh:
             fh.write(data)
             fh.flush()
-            dataset = _read_coco(Path(fh.name), warnings, label=label)
-    docs = coco_documents(dataset, project_skeleton(project), label)
+            dataset = read_coco_file(Path(fh.name), warnings, label=label)
+    read = coco_import(dataset, project_skeleton(project), label)
+    warnings.extend(read.warnings)
+    docs = read.docs
     refs = []
     for row, name in enumerate(dataset.images.file_names):
         where = f"{label}: images[{row}] file_name"
