@@ -288,6 +288,7 @@ def test_no_page_has_covered_or_clipped_controls(
         if name in PAGE_CHECKS:
             extra += page.evaluate(PAGE_CHECKS[name])
         if name == "jobs":
+            page.wait_for_selector(".jobs-form select[name='new-reviewer']")
             for role in ("Annotator", "Reviewer"):  # the create form's pickers say what they are
                 if not page.get_by_role("combobox", name=role, exact=True).count():
                     extra.append(f"no combobox named {role}")

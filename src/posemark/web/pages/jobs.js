@@ -117,8 +117,8 @@ export async function jobsPage(root, { pid }, app) {
 
   function createForm() {
     const size = h("input", { type: "number", min: 1, value: 20, name: "size", class: "small" });
-    const annotator = personSelect("new-annotator", "annotator", null, () => {});
-    const reviewer = personSelect("new-reviewer", "reviewer", null, () => {});
+    const annotator = personSelect("new-annotator", "annotator", null, () => {}, "Annotator");
+    const reviewer = personSelect("new-reviewer", "reviewer", null, () => {}, "Reviewer");
     return h(
       "form",
       {
