@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from posemark.formats.coco_io import read_coco
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset, Skeleton
+from posemark.services import qa_store
 from posemark.services.annotation import empty_document, validate_document
 from posemark.services.errors import BadInput, UnsupportedMedia
 from posemark.services.exporting import UNCONFIRMED_MARK
@@ -442,7 +443,7 @@ def _run(
                 shutil.move(p.source, staged)
             progress("copying", done + 1, len(plan))
         now = utcnow()
-        session.add_all(
+        items = [
             Item(
                 project_id=project.id,
                 file_name=p.name,
@@ -455,9 +456,11 @@ def _run(
                 updated_by=user.id if user is not None else None,
             )
             for p in plan
-        )
+        ]
+        session.add_all(items)
         progress("saving", 0, 1)
         session.flush()
+        qa_store.refresh_items(session, project, [item.id for item in items], learn_prior=True)
         for p in plan:
             target = root / p.name
             made_dirs.extend(make_parents(target.parent))

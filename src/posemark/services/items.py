@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
-from posemark.services import replicas, workflow
+from posemark.services import qa_store, replicas, workflow
 from posemark.services.annotation import validate_document
 from posemark.services.errors import BadInput, Conflict, NotFound
 from posemark.services.projects import ProjectAccess, get_project
@@ -196,6 +196,8 @@ def save_annotation(
         session.rollback()
         raise _conflict(session, item.id, base_version)
     version, status = int(row[0]), str(row[1])
+    skeleton = access.project.skeleton
+    qa_store.refresh_item(session, item.project_id, skeleton, item.id, doc, item.width, item.height)
     user_id = user.id if user is not None else None
     workflow.record_version(session, item.id, version, doc, status, user_id, action)
     if status != status_before:

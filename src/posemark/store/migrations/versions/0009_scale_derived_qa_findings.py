@@ -1,0 +1,94 @@
+"""Kept QA findings: one row per finding per item, and each project's learned body prior.
+
+Existing projects get no rows here: their first QA request runs the checks on the whole
+project once and fills them (services/qa_store.py), which needs the checks' code, not a
+frozen copy of it in a migration.
+
+Revision ID: 0009_scale_derived
+Revises: 0008
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from posemark.store.models import UTCDateTime
+
+revision = "0009_scale_derived"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "qa_findings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("project_id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("instance_index", sa.Integer(), nullable=False),
+        sa.Column("instance_id", sa.String(100), nullable=True),
+        sa.Column("keypoint", sa.String(100), nullable=True),
+        sa.Column("check", sa.String(40), nullable=False),
+        sa.Column("severity", sa.String(10), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["projects.id"],
+            name="fk_qa_findings_project_id_projects",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["item_id"], ["items.id"], name="fk_qa_findings_item_id_items", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_qa_findings"),
+    )
+    op.create_index("ix_qa_findings_item_id", "qa_findings", ["item_id"])
+    op.create_index(
+        "ix_qa_findings_project_id_item_id", "qa_findings", ["project_id", "item_id", "id"]
+    )
+    op.create_index(
+        "ix_qa_findings_project_id_check_item_id",
+        "qa_findings",
+        ["project_id", "check", "item_id", "id"],
+    )
+    op.create_index(
+        "ix_qa_findings_project_id_severity_item_id",
+        "qa_findings",
+        ["project_id", "severity", "item_id", "id"],
+    )
+    op.create_index(
+        "ix_qa_findings_project_id_check_severity",
+        "qa_findings",
+        ["project_id", "check", "severity", "item_id", "id"],
+    )
+    op.create_table(
+        "project_qa",
+        sa.Column("project_id", sa.Integer(), nullable=False),
+        sa.Column("prior", sa.JSON(), nullable=True),
+        sa.Column("config", sa.JSON(), nullable=False),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("items_checked", sa.Integer(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["projects.id"],
+            name="fk_project_qa_project_id_projects",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("project_id", name="pk_project_qa"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("project_qa")
+    for name in (
+        "ix_qa_findings_project_id_check_severity",
+        "ix_qa_findings_project_id_severity_item_id",
+        "ix_qa_findings_project_id_check_item_id",
+        "ix_qa_findings_project_id_item_id",
+        "ix_qa_findings_item_id",
+    ):
+        op.drop_index(name, table_name="qa_findings")
+    op.drop_table("qa_findings")
