@@ -1,0 +1,227 @@
+"""How fast the routes the web pages call answer on a large project, and how fast the
+project-wide QA re-run goes (services/qa_store.py).
+
+Builds a SQLite (or, with ``--db-url``, PostgreSQL) project of ``--items`` images with
+``--people`` COCO-17 people each: the labeled people of COCO val2017 in
+../shared/testdata/coco/mmpose_coco/test_coco.json placed at random positions and scales
+with 2 px jitter, 4 % of them given a typical mistake (a wrist dropped elsewhere, left
+and right swapped), and statuses spread over the workflow. Then it times, in this
+process (the app through an in-process HTTP client, warm: each route is called once
+before it is timed):
+
+- the project-wide QA re-run (instances/s): the findings of a project that has none;
+- every list route the web pages call: median, p95 and the largest body of ``--repeat``
+  calls each;
+- a save (the item's findings replaced in its transaction).
+
+    .venv/bin/python benchmarks/bench_derived.py --items 20000 --people 4
+    .venv/bin/python benchmarks/bench_derived.py --items 2000 --routes-only   # any code
+
+``--routes-only`` skips the re-run and the save (the code before kept no findings), so
+the same command times the routes of an older checkout for comparison.
+:func:`build_project` and :func:`time_routes` are what a larger benchmark can call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import insert
+
+from posemark.server import create_app
+from posemark.services.projects import create_project
+from posemark.services.settings import Settings
+from posemark.services.users import create_user
+from posemark.store import open_store, upgrade_to_head
+from posemark.store.engine import Store
+from posemark.store.models import Item, utcnow
+
+COCO_SAMPLE = (
+    Path(__file__).resolve().parents[1].parent / "shared/testdata/coco/mmpose_coco/test_coco.json"
+)
+PASSWORD = "bench-password-long-enough"
+STATUSES = ["new"] * 4 + ["annotating"] * 2 + ["submitted"] * 2 + ["in_review", "accepted"]
+MISTAKE_SHARE = 0.04
+
+
+def coco_people() -> list[list[list[float]]]:
+    """The sample's well-labeled people as [x, y, v] triples around their box's corner."""
+    doc = json.loads(COCO_SAMPLE.read_text())
+    people = []
+    for ann in doc["annotations"]:
+        if ann["num_keypoints"] < 10:
+            continue
+        x0, y0 = ann["bbox"][:2]
+        kp = ann["keypoints"]
+        people.append([[kp[j] - x0, kp[j + 1] - y0, kp[j + 2]] for j in range(0, len(kp), 3)])
+    return people
+
+
+def _person(rng: random.Random, n: int, people: list[list[list[float]]]) -> dict[str, Any]:
+    scale = rng.uniform(0.7, 1.3)
+    dx, dy = rng.uniform(0, 300), rng.uniform(0, 150)
+    keypoints: list[list[Any]] = [
+        [dx + x * scale + rng.gauss(0, 2), dy + y * scale + rng.gauss(0, 2), int(v)]
+        if v
+        else [None, None, 0]
+        for x, y, v in rng.choice(people)
+    ]
+    if rng.random() < MISTAKE_SHARE:
+        if rng.random() < 0.5 and keypoints[9][2]:  # left wrist dropped far away
+            keypoints[9] = [keypoints[9][0] + 150 * scale, keypoints[9][1] + 200 * scale, 2]
+        else:  # every left/right pair swapped
+            for a in range(1, 17, 2):
+                keypoints[a], keypoints[a + 1] = keypoints[a + 1], keypoints[a]
+    return {
+        "id": f"p{n}",
+        "keypoints": keypoints,
+        "bbox": None,
+        "bbox_mode": "derived",
+        "source": "human",
+        "confirmed": True,
+        "track_id": None,
+    }
+
+
+def build_project(
+    store: Store, settings: Settings, items: int, people: int, seed: int = 0
+) -> tuple[int, str]:
+    """A project of ``items`` images of ``people`` people each, written straight to the
+    database in chunks (the import is timed elsewhere); returns (project id, admin name)."""
+    rng = random.Random(seed)
+    sample = coco_people()
+    with store.session() as s:
+        admin = create_user(s, "admin", PASSWORD, True)
+        project = create_project(s, settings, "big", "coco17", admin)
+        pid = project.id
+        s.commit()
+        now = utcnow()
+        for start in range(0, items, 5000):
+            rows = [
+                {
+                    "project_id": pid,
+                    "file_name": f"{i:07d}.jpg",
+                    "width": 640,
+                    "height": 480,
+                    "status": rng.choice(STATUSES),
+                    "version": 1,
+                    "annotation": {"instances": [_person(rng, n, sample) for n in range(people)]},
+                    "updated_at": now,
+                }
+                for i in range(start, min(items, start + 5000))
+            ]
+            s.execute(insert(Item), rows)
+            s.commit()
+    return pid, "admin"
+
+
+def _ms(run: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = run()
+    return (time.perf_counter() - t) * 1000, out
+
+
+def time_routes(client: TestClient, pid: int, repeat: int) -> list[tuple[str, float, float, int]]:
+    """(route, median ms, p95 ms, largest body bytes) of each list route the web pages
+    call, each called once untimed first (warm)."""
+    first = client.get(f"/api/projects/{pid}/items", params={"limit": 1}).json()["items"][0]
+    routes = [
+        f"/api/projects/{pid}",
+        f"/api/projects/{pid}/items?limit=50",
+        f"/api/projects/{pid}/items?limit=50&status=submitted",
+        f"/api/projects/{pid}/items?limit=50&q=00123",
+        f"/api/projects/{pid}/items?limit=50&offset=10000",
+        f"/api/projects/{pid}/qa?limit=200",
+        f"/api/projects/{pid}/qa?limit=200&check=bone_length_outlier",
+        f"/api/projects/{pid}/qa?limit=200&severity=error",
+        f"/api/projects/{pid}/report",
+        f"/api/projects/{pid}/gallery?keypoint=left_wrist&limit=60",
+        f"/api/projects/{pid}/review/instances?limit=50",
+        f"/api/projects/{pid}/jobs",
+        f"/api/items/{first['id']}/history",
+    ]
+    out = []
+    for route in routes:
+        r = client.get(route)
+        assert r.status_code == 200, (route, r.status_code, r.text[:300])
+        times, size = [], 0
+        for _ in range(repeat):
+            ms, r = _ms(lambda route=route: client.get(route))  # type: ignore[misc]
+            times.append(ms)
+            size = max(size, len(r.content))
+        times.sort()
+        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+        out.append((route.replace(str(pid), "{pid}"), statistics.median(times), p95, size))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--people", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--db-url", default=None, help="an empty database (default: SQLite)")
+    parser.add_argument("--routes-only", action="store_true")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), **({"db_url": args.db_url} if args.db_url else {}))
+        settings.make_dirs()
+        store = open_store(settings.db_url)
+        upgrade_to_head(store.engine)
+        t = time.perf_counter()
+        pid, admin = build_project(store, settings, args.items, args.people)
+        print(f"built {args.items} items x {args.people} people in {time.perf_counter() - t:.1f} s")
+        if not args.routes_only:
+            from posemark.services.qa_store import rerun_project_qa
+
+            with store.session() as s:
+                ms, done = _ms(lambda: rerun_project_qa(s, pid))
+            rate = done["instances"] / (ms / 1000)
+            print(
+                f"QA re-run: {done['instances']} instances, {done['findings']} findings in "
+                f"{ms / 1000:.1f} s = {rate:,.0f} instances/s"
+            )
+        store.dispose()
+        import os
+
+        os.environ["POSEMARK_ADMIN_PASSWORD"] = PASSWORD
+        app = create_app(settings)
+        with TestClient(app) as client:
+            r = client.post("/api/auth/login", json={"username": admin, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            client.headers["X-CSRF-Token"] = r.json().get("csrf_token", "")
+            rows = time_routes(client, pid, args.repeat)
+            if not args.routes_only:
+                item = client.get(f"/api/projects/{pid}/items", params={"limit": 1}).json()
+                iid = item["items"][0]["id"]
+                saves = []
+                for _ in range(args.repeat):
+                    cur = client.get(f"/api/items/{iid}").json()
+                    body = {"base_version": cur["version"], "annotation": cur["annotation"]}
+                    ms, r = _ms(
+                        lambda body=body: client.put(f"/api/items/{iid}/annotation", json=body)
+                    )  # type: ignore[misc]
+                    assert r.status_code == 200, r.text
+                    saves.append(ms)
+                saves.sort()
+                rows.append(
+                    ("PUT /api/items/{iid}/annotation", statistics.median(saves), saves[-1], 0)
+                )
+    print(f"{'route':60s} {'median ms':>10s} {'p95 ms':>8s} {'body':>10s}")
+    for route, med, p95, size in rows:
+        print(f"{route:60s} {med:10.1f} {p95:8.1f} {size:10,d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
