@@ -1,4 +1,6 @@
-"""Kept QA findings: one row per finding per item, and each project's learned body prior.
+"""Kept QA findings: one row per finding per item, and each project's learned body prior;
+the number of people of each stored version (item and replica history), filled here
+from the stored documents, so the report counts work without reading documents.
 
 Existing projects get no rows here: their first QA request runs the checks on the whole
 project once and fills them (services/qa_store.py), which needs the checks' code, not a
@@ -79,9 +81,22 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("project_id", name="pk_project_qa"),
     )
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for table in ("item_versions", "replica_versions"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("instances", sa.Integer(), nullable=True))
+        length = (
+            "json_array_length(annotation -> 'instances')"
+            if postgres
+            else "json_array_length(annotation, '$.instances')"
+        )
+        op.execute(f"UPDATE {table} SET instances = {length}")
 
 
 def downgrade() -> None:
+    for table in ("replica_versions", "item_versions"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("instances")
     op.drop_table("project_qa")
     for name in (
         "ix_qa_findings_project_id_check_severity",
