@@ -19,7 +19,7 @@ TABLES |= {"videos"}
 TABLES |= {"assist_jobs"}
 TABLES |= {"guideline_versions"}
 TABLES |= {"item_replicas", "gold_items", "consensus_merges", "replica_versions"}
-TABLES |= {"qa_findings", "project_qa"}
+TABLES |= {"qa_findings", "qa_instances", "project_qa"}
 
 
 def test_migrations_run_from_empty_and_again(db_url: str) -> None:

@@ -40,7 +40,7 @@ from posemark.services.projects import project_skeleton
 from posemark.services.qa_runs import QA_COLUMNS, rows_dataset
 from posemark.services.workflow import settings_for
 from posemark.store.models import Item, Project, utcnow
-from posemark.store.qa_models import ProjectQa, QaFinding
+from posemark.store.qa_models import ProjectQa, QaFinding, QaInstance
 
 SEQUENCE_CHECKS: tuple[str, ...] = ("track_jump", "identity_switch")
 """Checks that judge a track across frames, not one item (see module doc)."""
@@ -50,6 +50,8 @@ BATCH_ITEMS = 500
 MAX_PAGE = 1000
 DEFAULT_PAGE = 200
 SEVERITIES = ("error", "warning", "info")
+SEVERITY_RISK = {"error": 1.0, "warning": 0.5, "info": 0.0}
+"""An instance's review risk: its findings' summed weights (info harms nothing)."""
 
 Progress = Callable[[int, int | None], None]
 ShouldStop = Callable[[], bool]
@@ -144,6 +146,42 @@ def _finding_rows(
     return rows
 
 
+def _instance_rows(
+    project_id: int,
+    dataset: Dataset,
+    locate: Callable[[int], tuple[int, int, str | None] | None],
+    findings: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """One ``qa_instances`` row per instance of ``dataset`` (``locate``: annotation id ->
+    item id, instance index, instance id), its risk summed from ``findings``."""
+    risk: dict[tuple[int, int], float] = {}
+    for f in findings:
+        at = (f["item_id"], f["instance_index"])
+        risk[at] = risk.get(at, 0.0) + SEVERITY_RISK.get(f["severity"], 0.0)
+    t = dataset.instances
+    k = dataset.categories[0].skeleton.num_keypoints if dataset.categories else 0
+    masks = np.where(t.visibility[:, :k] > 0, ord("1"), ord("0")).astype(np.uint8)
+    rows = []
+    for r, annotation_id in enumerate(t.ids.tolist()):
+        at = locate(int(annotation_id))
+        if at is None:
+            continue
+        item_id, index, instance_id = at
+        track = int(t.track_ids[r])
+        rows.append(
+            {
+                "project_id": project_id,
+                "item_id": item_id,
+                "instance_index": index,
+                "instance_id": instance_id,
+                "labeled": masks[r].tobytes().decode(),
+                "risk": risk.get((item_id, index), 0.0),
+                "track_id": None if track < 0 else track,
+            }
+        )
+    return rows
+
+
 def refresh_item(
     session: Session,
     project_id: int,
@@ -170,33 +208,58 @@ def refresh_item(
     rows = _finding_rows(project_id, found, where)
     if rows:
         session.execute(insert(QaFinding), rows)
+    kept = [
+        {"item_id": item_id, "instance_index": f.instance_index, "severity": f.severity}
+        for f in item_sequence_findings(session, item_id)
+    ]
+
+    def locate(n: int) -> tuple[int, int, str | None] | None:
+        return (item_id, n, instances[n]["id"]) if 0 <= n < len(instances) else None
+
+    session.execute(delete(QaInstance).where(QaInstance.item_id == item_id))
+    people = _instance_rows(project_id, dataset, locate, rows + kept)
+    if people:
+        session.execute(insert(QaInstance), people)
 
 
-def _batch_findings(
-    session: Session,
+class Kept(NamedTuple):
+    """What a batch of items leaves in the database: its findings and its people."""
+
+    findings: list[dict[str, Any]]
+    instances: list[dict[str, Any]]
+
+    def of(self, item_ids: set[int]) -> Kept:
+        return Kept(
+            [r for r in self.findings if r["item_id"] in item_ids],
+            [r for r in self.instances if r["item_id"] in item_ids],
+        )
+
+
+def _check_dataset(
     project_id: int,
-    skeleton: Skeleton,
-    rows: Sequence[Any],
-    position: int,
+    dataset: Dataset,
+    where: dict[int, tuple[int, int, str, str]],
     config: QaConfig,
     prior: BodyPrior,
-) -> tuple[list[dict[str, Any]], int, int]:
-    """Findings rows of every check on ``rows`` (items as one dataset), the number of
-    instances, and the position after the batch (still images' frame order)."""
-    dataset, where, position = rows_dataset(skeleton, rows, position, trusted=True)
+) -> Kept:
+    """Every check on a batch of items made one dataset (``rows_dataset``)."""
     found = run_checks(dataset, config, prior=prior)
 
-    def at(f: Finding) -> tuple[int, int, str | None] | None:
-        located = where.get(f.annotation_id)
+    def locate(annotation_id: int) -> tuple[int, int, str | None] | None:
+        located = where.get(annotation_id)
         return None if located is None else located[:3]
 
-    return _finding_rows(project_id, found, at), len(dataset.instances.ids), position
+    findings = _finding_rows(project_id, found, lambda f: locate(f.annotation_id))
+    return Kept(findings, _instance_rows(project_id, dataset, locate, findings))
 
 
-def _replace(session: Session, item_ids: list[int], rows: list[dict[str, Any]]) -> None:
+def _replace(session: Session, item_ids: list[int], kept: Kept) -> None:
     session.execute(delete(QaFinding).where(QaFinding.item_id.in_(item_ids)))
-    if rows:
-        session.execute(insert(QaFinding), rows)
+    session.execute(delete(QaInstance).where(QaInstance.item_id.in_(item_ids)))
+    if kept.findings:
+        session.execute(insert(QaFinding), kept.findings)
+    if kept.instances:
+        session.execute(insert(QaInstance), kept.instances)
 
 
 def refresh_items(
@@ -222,11 +285,13 @@ def refresh_items(
     prior = stored_prior(session, project.id)
     checked = position = 0
     for batch in _batches_of(session, item_ids):
-        rows, n, position = _batch_findings(
-            session, project.id, skeleton, batch, position, config, prior
+        dataset, where, position = rows_dataset(skeleton, batch, position, trusted=True)
+        _replace(
+            session,
+            [r.id for r in batch],
+            _check_dataset(project.id, dataset, where, config, prior),
         )
-        _replace(session, [r.id for r in batch], rows)
-        checked += n
+        checked += len(dataset.instances.ids)
     return checked
 
 
@@ -321,17 +386,11 @@ def _check_rows(
     position: int,
     config: QaConfig,
     prior: BodyPrior,
-) -> tuple[list[dict[str, Any]], int]:
-    """Findings rows of every check on a batch, and its number of instances (runs in a
+) -> tuple[Kept, int]:
+    """What a batch leaves in the database, and its number of instances (runs in a
     worker process)."""
     dataset, where, _ = rows_dataset(skeleton, _decoded(rows), position, trusted=True)
-    found = run_checks(dataset, config, prior=prior)
-
-    def at(f: Finding) -> tuple[int, int, str | None] | None:
-        located = where.get(f.annotation_id)
-        return None if located is None else located[:3]
-
-    return _finding_rows(project_id, found, at), len(dataset.instances.ids)
+    return _check_dataset(project_id, dataset, where, config, prior), len(dataset.instances.ids)
 
 
 class _Inline:
@@ -435,8 +494,8 @@ def rerun_project_qa(
 
         def write_one() -> None:
             batch, future = pending.popleft()
-            rows, n = future.result()
-            result["findings"] += _write_batch(session, project_id, batch, rows)
+            kept, n = future.result()
+            result["findings"] += _write_batch(session, project_id, batch, kept)
             result["items"] += len(batch)
             result["instances"] += n
             tick(len(batch))
@@ -467,9 +526,7 @@ def _add_ratios(fit: PriorFit, ratios: list[NDArray[np.float64]]) -> None:
         parts.append(part)
 
 
-def _write_batch(
-    session: Session, project_id: int, batch: Sequence[Any], rows: list[dict[str, Any]]
-) -> int:
+def _write_batch(session: Session, project_id: int, batch: Sequence[Any], kept: Kept) -> int:
     """Replace the batch's findings in one transaction, skipping items saved since they
     were read (their save wrote their findings). The project_qa update comes first: it
     takes SQLite's write lock, so no save slips in between the version check and the
@@ -486,11 +543,10 @@ def _write_batch(
         ).all()
     )
     fresh = [i for i, v in read.items() if now.get(i) == v]
-    keep = set(fresh)
-    rows = [r for r in rows if r["item_id"] in keep]
-    _replace(session, fresh, rows)
+    kept = kept.of(set(fresh))
+    _replace(session, fresh, kept)
     session.commit()
-    return len(rows)
+    return len(kept.findings)
 
 
 def ensure_filled(session: Session, project_id: int) -> ProjectQa:

@@ -8,6 +8,10 @@ Kept apart from ``models.py`` (which imports this module at its end).
   order read rows through indexes instead of running the checks on every document.
   ``instance_index`` is the instance's position in the document, ``instance_id`` its
   id; ``keypoint`` is None for a finding on the whole instance.
+- ``qa_instances``: one row per instance of every item, replaced with its findings:
+  which keypoints are labeled (``labeled``: one character per keypoint, "1" labeled,
+  "0" not) and its review ``risk`` (its findings' summed severity), so the keypoint
+  gallery and the instance review count and order people without reading documents.
 - ``project_qa``: per project, the body prior learned from its data (None until a
   project-wide run or a first import learned one: the anthropometric defaults apply),
   the QA thresholds the findings were computed with, and whether the findings cover the
@@ -20,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from posemark.store.models import Base, utcnow
@@ -53,6 +57,23 @@ class QaFinding(Base):
     check: Mapped[str] = mapped_column(String(40))
     severity: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(Text)
+
+
+class QaInstance(Base):
+    __tablename__ = "qa_instances"
+    __table_args__ = (
+        Index("ix_qa_instances_item_id_instance_index", "item_id", "instance_index"),
+        Index("ix_qa_instances_project_id_risk", "project_id", "risk"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    instance_index: Mapped[int] = mapped_column(Integer)
+    instance_id: Mapped[str] = mapped_column(String(100))
+    labeled: Mapped[str] = mapped_column(String(300))
+    risk: Mapped[float] = mapped_column(Float)
+    track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ProjectQa(Base):

@@ -66,6 +66,31 @@ def upgrade() -> None:
         ["project_id", "check", "severity", "item_id", "id"],
     )
     op.create_table(
+        "qa_instances",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("project_id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("instance_index", sa.Integer(), nullable=False),
+        sa.Column("instance_id", sa.String(100), nullable=False),
+        sa.Column("labeled", sa.String(300), nullable=False),
+        sa.Column("risk", sa.Float(), nullable=False),
+        sa.Column("track_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["projects.id"],
+            name="fk_qa_instances_project_id_projects",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["item_id"], ["items.id"], name="fk_qa_instances_item_id_items", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_qa_instances"),
+    )
+    op.create_index(
+        "ix_qa_instances_item_id_instance_index", "qa_instances", ["item_id", "instance_index"]
+    )
+    op.create_index("ix_qa_instances_project_id_risk", "qa_instances", ["project_id", "risk"])
+    op.create_table(
         "project_qa",
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column("prior", sa.JSON(), nullable=True),
@@ -98,6 +123,9 @@ def downgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.drop_column("instances")
     op.drop_table("project_qa")
+    op.drop_index("ix_qa_instances_project_id_risk", table_name="qa_instances")
+    op.drop_index("ix_qa_instances_item_id_instance_index", table_name="qa_instances")
+    op.drop_table("qa_instances")
     for name in (
         "ix_qa_findings_project_id_check_severity",
         "ix_qa_findings_project_id_severity_item_id",
