@@ -161,7 +161,14 @@ def time_routes(client: TestClient, pid: int, repeat: int) -> list[tuple[str, fl
             size = max(size, len(r.content))
         times.sort()
         p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-        out.append((route.replace(str(pid), "{pid}"), statistics.median(times), p95, size))
+        out.append(
+            (
+                route.replace(f"/projects/{pid}", "/projects/{pid}"),
+                statistics.median(times),
+                p95,
+                size,
+            )
+        )
     return out
 
 

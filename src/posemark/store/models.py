@@ -133,6 +133,7 @@ class Item(Base):
         UniqueConstraint("project_id", "file_name"),
         Index("ix_items_project_id_status", "project_id", "status"),
         Index("ix_items_video_id_frame_index", "video_id", "frame_index"),
+        Index("ix_items_project_id_updated_at", "project_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -106,6 +106,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("project_id", name="pk_project_qa"),
     )
+    op.create_index("ix_items_project_id_updated_at", "items", ["project_id", "updated_at"])
     postgres = op.get_bind().dialect.name == "postgresql"
     for table in ("item_versions", "replica_versions"):
         with op.batch_alter_table(table) as batch:
@@ -122,6 +123,7 @@ def downgrade() -> None:
     for table in ("replica_versions", "item_versions"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("instances")
+    op.drop_index("ix_items_project_id_updated_at", table_name="items")
     op.drop_table("project_qa")
     op.drop_index("ix_qa_instances_project_id_risk", table_name="qa_instances")
     op.drop_index("ix_qa_instances_item_id_instance_index", table_name="qa_instances")
