@@ -184,6 +184,8 @@ def test_findings_page_filter_and_count(
             if all(f[k] == v for k, v in params.items())  # check / severity
         ]
         assert [f["id"] for f in got] == [f["id"] for f in want], params
+    shown = _all_pages(admin, coco_project, severity="error,warning")  # the page's default
+    assert [f["id"] for f in shown] == [f["id"] for f in everything if f["severity"] != "info"]
     both = _all_pages(admin, coco_project, check="outside_image", severity="error")
     assert [(f["item_id"], f["keypoint"]) for f in both] == [(iid, "nose")]
     assert all(f["file_name"] and f["instance_id"] for f in everything)

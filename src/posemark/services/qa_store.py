@@ -579,15 +579,21 @@ def _filters(
 ) -> list[ColumnElement[bool]]:
     if check is not None and check not in CHECKS:
         raise BadInput(f"check: expected one of {', '.join(CHECKS)}, found {check!r}")
-    if severity is not None and severity not in SEVERITIES:
-        raise BadInput(f"severity: expected one of {', '.join(SEVERITIES)}, found {severity!r}")
+    severities = [] if severity is None else severity.split(",")
+    if any(s not in SEVERITIES for s in severities):
+        raise BadInput(
+            f"severity: expected one or more (comma-separated) of {', '.join(SEVERITIES)}, "
+            f"found {severity!r}"
+        )
     where = [QaFinding.project_id == project_id]
     if visible is not None:
         where.append(QaFinding.item_id.in_(select(Item.id).where(visible)))
     if check is not None:
         where.append(QaFinding.check == check)
-    if severity is not None:
-        where.append(QaFinding.severity == severity)
+    if len(severities) == 1:
+        where.append(QaFinding.severity == severities[0])
+    elif severities:
+        where.append(QaFinding.severity.in_(severities))
     return where
 
 
