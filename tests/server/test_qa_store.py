@@ -12,10 +12,11 @@ from fastapi.testclient import TestClient
 from serverkit import Server
 from sqlalchemy import delete, select
 
-from posemark.services.qa_runs import project_findings
+from posemark.services.prelabel import store_suggestions
+from posemark.services.qa_runs import item_findings, project_findings
 from posemark.services.qa_store import SEQUENCE_CHECKS, rerun_project_qa
 from posemark.store.models import Project
-from posemark.store.qa_models import ProjectQa, QaFinding
+from posemark.store.qa_models import ProjectQa, QaFinding, QaInstance
 
 
 def _stored(server: Server, pid: int) -> list[tuple[Any, ...]]:
@@ -225,3 +226,65 @@ def test_new_thresholds_make_the_findings_stale_until_a_rerun(
     # every person of the sample with fewer than 17 labeled keypoints is flagged now
     assert body.json()["total"] > 0
     assert not set(SEQUENCE_CHECKS) & set(body.json()["counts"])  # no tracks in the sample
+
+
+def _item_rows(server: Server, iid: int) -> list[tuple[Any, ...]]:
+    with server.session() as s:
+        rows = s.scalars(select(QaFinding).where(QaFinding.item_id == iid)).all()
+        return sorted((f.instance_id, f.keypoint, f.check, f.severity, f.message) for f in rows)
+
+
+def _live(server: Server, pid: int, iid: int) -> list[tuple[Any, ...]]:
+    """The item's findings computed now, without image evidence (what a save keeps)."""
+    with server.session() as s:
+        project = s.get(Project, pid)
+        assert project is not None
+        return sorted(
+            (
+                p.instance_id,
+                p.finding.keypoint,
+                p.finding.check,
+                p.finding.severity,
+                p.finding.message,
+            )
+            for p in item_findings(s, project, iid)
+        )
+
+
+def test_restore_and_prelabel_writes_replace_the_items_findings(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    ids = _items(admin, coco_project)
+    iid = ids["000000000785.jpg"]
+    clean = _item_rows(server, iid)
+
+    def nose_outside(doc: dict[str, Any]) -> None:
+        doc["instances"][0]["keypoints"][0] = [700.0, 20.0, 2]
+
+    _save(admin, iid, nose_outside)
+    broken = _item_rows(server, iid)
+    assert broken != clean and broken == _live(server, coco_project, iid)
+    version = admin.get(f"/api/items/{iid}").json()["version"]
+    r = admin.post(f"/api/items/{iid}/restore", json={"version": 1, "base_version": version})
+    assert r.status_code == 200, r.text
+    assert _item_rows(server, iid) == clean
+
+    # a pre-label write (what a pre-label job stores on an empty item)
+    other = ids["000000040083.jpg"]
+    person = admin.get(f"/api/items/{iid}").json()["annotation"]["instances"][0]
+    person = {**person, "source": "model", "confirmed": False}
+    person["keypoints"][0] = [9000.0, 20.0, 2]  # far outside the image
+    before = {r[0] for r in _stored(server, coco_project) if r[1] != other}
+    with server.session() as s:
+        version = admin.get(f"/api/items/{other}").json()["version"]
+        assert store_suggestions(s, other, version, [person]) is True
+        s.commit()
+    rows = _item_rows(server, other)
+    assert (person["id"], "nose", "outside_image", "error") in {r[:4] for r in rows}
+    assert rows == _live(server, coco_project, other)
+    assert {r[0] for r in _stored(server, coco_project) if r[1] != other} == before
+    # the people of the item as the gallery and review read them: one, its nose labeled
+    with server.session() as s:
+        people = s.scalars(select(QaInstance).where(QaInstance.item_id == other)).all()
+        assert [(p.instance_id, p.labeled[0]) for p in people] == [(person["id"], "1")]
+        assert people[0].risk >= 1.0
