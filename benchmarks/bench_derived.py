@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.routes_only:
             import resource
 
-            from posemark.services.qa_store import rerun_project_qa
+            from posemark.services.qa_rerun import rerun_project_qa
 
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             with store.session() as s:

@@ -39,8 +39,8 @@ from posemark.model import Category, Dataset, Frame
 from posemark.services.annotation import to_instance, validate_document
 from posemark.services.gallery import gallery
 from posemark.services.projects import create_project, get_project, project_skeleton
+from posemark.services.qa_rerun import rerun_project_qa
 from posemark.services.qa_runs import project_dataset_for_qa
-from posemark.services.qa_store import rerun_project_qa
 from posemark.services.settings import Settings
 from posemark.services.users import create_user
 from posemark.store import open_store, upgrade_to_head

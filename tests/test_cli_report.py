@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from dbfixtures import cheap_password_hashes
 from posemark.cli.main import app
 from posemark.services.items import get_item, item_detail, save_annotation
-from posemark.services.qa_store import rerun_project_qa
+from posemark.services.qa_rerun import rerun_project_qa
 from posemark.services.settings import Settings
 from posemark.store import open_store, upgrade_to_head
 from posemark.store.models import Project, User

@@ -13,8 +13,9 @@ from serverkit import Server
 from sqlalchemy import delete, select
 
 from posemark.services.prelabel import store_suggestions
+from posemark.services.qa_rerun import rerun_project_qa
 from posemark.services.qa_runs import item_findings, project_findings
-from posemark.services.qa_store import SEQUENCE_CHECKS, rerun_project_qa
+from posemark.services.qa_store import SEQUENCE_CHECKS
 from posemark.store.models import Project
 from posemark.store.qa_models import ProjectQa, QaFinding, QaInstance
 
@@ -196,7 +197,7 @@ def test_findings_page_filter_and_count(
     ("params", "message"),
     [
         ({"check": "no_such_check"}, "check: expected one of"),
-        ({"severity": "fatal"}, "severity: expected one of"),
+        ({"severity": "fatal"}, "severity: expected one or more"),
         ({"cursor": "abc"}, "cursor: expected the next_cursor"),
         ({"limit": 0}, "paging: expected"),
     ],

@@ -23,7 +23,8 @@ from posemark.services.crops import CROP_SIZES, check_keypoint
 from posemark.services.errors import BadInput, Forbidden
 from posemark.services.items import ItemAccess
 from posemark.services.projects import ProjectAccess
-from posemark.services.qa_store import ensure_filled, findings_of_items
+from posemark.services.qa_read import findings_of_items
+from posemark.services.qa_rerun import ensure_filled
 from posemark.services.review_order import gallery_page, review_page
 from posemark.services.workflow import (
     MANAGER,

@@ -28,10 +28,11 @@ from typing import Any
 from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from posemark.services import qa_store
 from posemark.services.agreement import project_agreement
 from posemark.services.gold import gold_accuracy
 from posemark.services.projects import item_counts
+from posemark.services.qa_read import finding_counts
+from posemark.services.qa_rerun import ensure_filled
 from posemark.store.models import ITEM_STATUSES, Item, Project, User, utcnow
 from posemark.store.review_models import ReplicaVersion
 from posemark.store.workflow_models import ItemTransition, ItemVersion, Job, JobItem
@@ -287,8 +288,8 @@ def rejection(session: Session, project: Project, names: dict[int, str]) -> dict
 
 def findings(session: Session, project: Project) -> dict[str, Any]:
     """The kept findings (services/qa_store.py) counted per check and severity."""
-    qa_store.ensure_filled(session, project.id)
-    per = qa_store.finding_counts(session, project.id)
+    ensure_filled(session, project.id)
+    per = finding_counts(session, project.id)
     counts = {(c, sev): n for c, by_sev in per.items() for sev, n in by_sev.items()}
     return {
         "total": sum(counts.values()),

@@ -15,9 +15,10 @@ from fastapi import APIRouter
 from sqlalchemy import ColumnElement
 
 from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep, SettingsDep
-from posemark.services import qa_store
+from posemark.services import qa_read
 from posemark.services.errors import Forbidden
 from posemark.services.projects import ProjectAccess
+from posemark.services.qa_rerun import ensure_filled, rerun_project_qa
 from posemark.services.qa_runs import item_findings
 from posemark.services.suggest import load_rgb
 from posemark.services.workflow import MANAGER, acting_role, settings_for, visible_items
@@ -38,22 +39,22 @@ def project_qa(
     db: DB,
     check: str | None = None,
     severity: str | None = None,
-    limit: int = qa_store.DEFAULT_PAGE,
+    limit: int = qa_read.DEFAULT_PAGE,
     cursor: str | None = None,
     offset: int = 0,
 ) -> dict[str, Any]:
     project = access.project
-    state = qa_store.ensure_filled(db, project.id)
+    state = ensure_filled(db, project.id)
     visible = _visible(access, caller.user)
-    per_severity = qa_store.finding_counts(db, project.id, visible)
-    page = qa_store.list_findings(db, project.id, visible, check, severity, limit, cursor, offset)
+    per_severity = qa_read.finding_counts(db, project.id, visible)
+    page = qa_read.list_findings(db, project.id, visible, check, severity, limit, cursor, offset)
     return {
         "project_id": project.id,
         "counts": {c: sum(n.values()) for c, n in sorted(per_severity.items())},
         "severity_counts": per_severity,
         **page,
         "state": state.state,
-        "stale": qa_store.stale(db, project.id),
+        "stale": qa_read.stale(db, project.id),
     }
 
 
@@ -62,7 +63,7 @@ def rerun_project(access: ProjectDep, caller: CurrentUser, db: DB) -> dict[str, 
     """Learn the body prior again and re-check every item (after new QA thresholds)."""
     if acting_role(access, caller.user) != MANAGER:
         raise Forbidden("only managers re-run the project's checks")
-    return qa_store.rerun_project_qa(db, access.project.id)
+    return rerun_project_qa(db, access.project.id)
 
 
 @router.get("/items/{iid}/qa")
