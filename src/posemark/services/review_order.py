@@ -43,20 +43,16 @@ def _on_keypoint(keypoint: str) -> ColumnElement[bool]:
 
 def _page(
     session: Session,
-    where: list[ColumnElement[bool]],
+    people: Any,
     risky: Any,
-    risky_where: ColumnElement[bool],
+    tail: Any,
     offset: int,
     limit: int,
 ) -> tuple[int, list[tuple[int, int, float]]]:
-    """(total, [(item id, instance index, risk)]) of one page: the risky part (``risky``
-    a subquery of item_id, instance_index, risk) then the rest, file-name order."""
-    total = session.scalar(
-        select(func.count())
-        .select_from(QaInstance)
-        .join(Item, Item.id == QaInstance.item_id)
-        .where(*where)
-    )
+    """(total, [(item id, instance index, risk)]) of one page: ``people`` counts them,
+    ``risky`` (a subquery of item_id, instance_index, risk) comes first, riskiest first,
+    then ``tail`` (a query of item_id, instance_index, already in file-name order)."""
+    total = session.scalar(people) or 0
     n_risky = session.scalar(select(func.count()).select_from(risky)) or 0
     out: list[tuple[int, int, float]] = []
     if offset < n_risky:
@@ -69,69 +65,93 @@ def _page(
         ).all()
         out.extend((int(i), int(n), float(r)) for i, n, r in rows)
     if len(out) < limit:
-        rows = session.execute(
-            select(QaInstance.item_id, QaInstance.instance_index)
-            .join(Item, Item.id == QaInstance.item_id)
-            .where(*where, ~risky_where)
-            .order_by(Item.file_name, QaInstance.instance_index)
-            .offset(max(0, offset - n_risky))
-            .limit(limit - len(out))
-        ).all()
+        rows = session.execute(tail.offset(max(0, offset - n_risky)).limit(limit - len(out))).all()
         out.extend((int(i), int(n), 0.0) for i, n in rows)
-    return int(total or 0), out
+    return int(total), out
+
+
+def _in_items(column: Any, project_id: int, condition: ColumnElement[bool] | None) -> list[Any]:
+    """``column`` (an item id) among the items meeting ``condition`` (none: every item)."""
+    if condition is None:
+        return []
+    return [column.in_(select(Item.id).where(Item.project_id == project_id, condition))]
 
 
 def gallery_page(
     session: Session,
     project_id: int,
-    visible: ColumnElement[bool],
+    visible: ColumnElement[bool] | None,
     keypoint: str,
     k: int,
     offset: int,
     limit: int,
 ) -> tuple[int, list[tuple[int, int, float]]]:
-    """The people with ``keypoint`` (index ``k``) labeled, a page of them riskiest first."""
-    where = [
+    """The people with ``keypoint`` (index ``k``) labeled, a page of them riskiest first
+    (``visible``: the caller's items; None for every item)."""
+    labeled = func.substr(QaInstance.labeled, k + 1, 1) == "1"
+    mine = [
         QaInstance.project_id == project_id,
-        func.substr(QaInstance.labeled, k + 1, 1) == "1",
-        Item.project_id == project_id,
-        visible,
+        labeled,
+        *_in_items(QaInstance.item_id, project_id, visible),
     ]
+    people = select(func.count()).select_from(QaInstance).where(*mine)
     weight = _weight()
     score = func.sum(
         case((QaFinding.keypoint == keypoint, weight), else_=INSTANCE_FINDING_WEIGHT * weight)
     )
+    with_keypoint = exists(select(QaInstance.id).where(_same_instance(), labeled))
     risky = (
-        select(QaInstance.item_id, QaInstance.instance_index, score.label("risk"))
-        .join(QaFinding, _same_instance())
-        .join(Item, Item.id == QaInstance.item_id)
-        .where(*where, QaFinding.project_id == project_id, _on_keypoint(keypoint))
-        .group_by(QaInstance.item_id, QaInstance.instance_index)
+        select(QaFinding.item_id, QaFinding.instance_index, score.label("risk"))
+        .where(
+            QaFinding.project_id == project_id,
+            _on_keypoint(keypoint),
+            with_keypoint,
+            *_in_items(QaFinding.item_id, project_id, visible),
+        )
+        .group_by(QaFinding.item_id, QaFinding.instance_index)
         .subquery("risky")
     )
     at_risk = exists(select(QaFinding.id).where(_same_instance(), _on_keypoint(keypoint)))
-    return _page(session, where, risky, at_risk, offset, limit)
+    tail = (
+        select(QaInstance.item_id, QaInstance.instance_index)
+        .join(Item, Item.id == QaInstance.item_id)
+        .where(Item.project_id == project_id, *mine, ~at_risk)
+        .order_by(Item.file_name, QaInstance.instance_index)
+    )
+    return _page(session, people, risky, tail, offset, limit)
 
 
 def review_page(
     session: Session,
     project_id: int,
-    visible: ColumnElement[bool],
+    visible: ColumnElement[bool] | None,
     states: tuple[str, ...],
     offset: int,
     limit: int,
 ) -> tuple[int, list[tuple[int, int, float]]]:
     """The people of the items in ``states``, a page of them riskiest first."""
-    where = [
+    waiting = Item.status.in_(states)
+    condition = waiting if visible is None else and_(waiting, visible)
+    mine = [
         QaInstance.project_id == project_id,
-        Item.project_id == project_id,
-        Item.status.in_(states),
-        visible,
+        *_in_items(QaInstance.item_id, project_id, condition),
     ]
+    # counted from the waiting items (their index), not from every person of the project
+    people = (
+        select(func.count())
+        .select_from(Item)
+        .join(QaInstance, QaInstance.item_id == Item.id)
+        .where(Item.project_id == project_id, condition)
+    )
     risky = (
         select(QaInstance.item_id, QaInstance.instance_index, QaInstance.risk.label("risk"))
-        .join(Item, Item.id == QaInstance.item_id)
-        .where(*where, QaInstance.risk > 0)
+        .where(*mine, QaInstance.risk > 0)
         .subquery("risky")
     )
-    return _page(session, where, risky, QaInstance.risk > 0, offset, limit)
+    tail = (
+        select(QaInstance.item_id, QaInstance.instance_index)
+        .join(Item, Item.id == QaInstance.item_id)
+        .where(Item.project_id == project_id, condition, QaInstance.risk == 0)
+        .order_by(Item.file_name, QaInstance.instance_index)
+    )
+    return _page(session, people, risky, tail, offset, limit)
