@@ -289,3 +289,14 @@ def test_restore_and_prelabel_writes_replace_the_items_findings(
         people = s.scalars(select(QaInstance).where(QaInstance.item_id == other)).all()
         assert [(p.instance_id, p.labeled[0]) for p in people] == [(person["id"], "1")]
         assert people[0].risk >= 1.0
+
+
+def test_the_run_in_a_worker_process_keeps_the_same_findings(
+    server: Server, coco_project: int
+) -> None:
+    """The checks of a large project run in worker processes: the same rows come back."""
+    inline = _located(_stored(server, coco_project))
+    with server.session() as s:
+        out = rerun_project_qa(s, coco_project, workers=1)
+    assert out["stopped"] is False and out["findings"] == len(inline)
+    assert _located(_stored(server, coco_project)) == inline
