@@ -18,7 +18,9 @@ before it is timed):
     .venv/bin/python benchmarks/bench_derived.py --items 2000 --routes-only   # any code
 
 ``--routes-only`` skips the re-run and the save (the code before kept no findings), so
-the same command times the routes of an older checkout for comparison.
+the same command times the routes of an older checkout for comparison. ``--keep DIR``
+keeps the data folder; ``--calls DIR`` then times the services behind the verification
+views, the QA page and the report on it, in CPU ms (no HTTP, no rebuilding).
 :func:`build_project` and :func:`time_routes` are what a larger benchmark can call.
 """
 
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from posemark.server import create_app
 from posemark.services.projects import create_project
@@ -168,6 +170,45 @@ def time_routes(client: TestClient, pid: int, repeat: int) -> list[tuple[str, fl
     return out
 
 
+def time_calls(settings: Settings, repeat: int) -> int:
+    """CPU ms per call of the services behind the slow pages, on a kept project."""
+    from posemark.services import qa_read
+    from posemark.services.gallery import gallery, review_queue
+    from posemark.services.projects import get_project
+    from posemark.services.report import project_report
+    from posemark.store.models import User
+
+    store = open_store(settings.db_url)
+    with store.session() as s:
+        admin = s.scalar(select(User).where(User.username == "admin"))
+        assert admin is not None
+        access = get_project(s, admin, 1)
+        calls: list[tuple[str, Callable[[], Any]]] = [
+            (
+                "gallery first page (left_wrist, 60)",
+                lambda: gallery(s, access, admin, "left_wrist"),
+            ),
+            ("instance review first page (50)", lambda: review_queue(s, access, admin)),
+            ("QA counts per check and severity", lambda: qa_read.finding_counts(s, 1)),
+            ("QA findings page (200)", lambda: qa_read.list_findings(s, 1)),
+            (
+                "QA findings page (200), one check",
+                lambda: qa_read.list_findings(s, 1, None, "bone_length_outlier"),
+            ),
+            (
+                "QA findings page (200), error+warning",
+                lambda: qa_read.list_findings(s, 1, None, None, "error,warning"),
+            ),
+            ("report", lambda: project_report(s, access.project)),
+        ]
+        for name, call in calls:
+            call()
+            cpus = [_cpu_ms(call)[1] for _ in range(repeat)]
+            print(f"{name:45s} {statistics.median(cpus):8.1f} CPU ms")
+    store.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=2000)
@@ -175,9 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--db-url", default=None, help="an empty database (default: SQLite)")
     parser.add_argument("--routes-only", action="store_true")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the data folder here")
+    parser.add_argument("--calls", type=Path, default=None, help="time services on a kept one")
     args = parser.parse_args(argv)
+    if args.calls is not None:
+        return time_calls(Settings(data_dir=args.calls), args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), **({"db_url": args.db_url} if args.db_url else {}))
+        folder = args.keep or Path(tmp)
+        settings = Settings(data_dir=folder, **({"db_url": args.db_url} if args.db_url else {}))
         settings.make_dirs()
         store = open_store(settings.db_url)
         upgrade_to_head(store.engine)
