@@ -21,8 +21,7 @@ Sections:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
-from itertools import pairwise
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import case, func, literal, select, union_all
@@ -107,16 +106,6 @@ def progress(session: Session, project: Project, names: dict[int, str]) -> dict[
             for uid in sorted(per_annotator, key=lambda u: names.get(u, ""))
         ],
     }
-
-
-def working_hours(times: list[datetime]) -> float:
-    """Hours between consecutive saves, pauses over IDLE_GAP left out."""
-    ordered = sorted(times)
-    worked = timedelta()
-    for a, b in pairwise(ordered):
-        if b - a <= IDLE_GAP:
-            worked += b - a
-    return worked.total_seconds() / 3600
 
 
 def _saves(project_id: int) -> Any:
