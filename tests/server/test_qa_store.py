@@ -5,11 +5,12 @@ the QA route pages through them with filters and database counts."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from serverkit import Server
+from serverkit import MMPOSE, Server, upload
 from sqlalchemy import delete, select
 
 from posemark.services.prelabel import store_suggestions
@@ -300,3 +301,23 @@ def test_the_run_in_a_worker_process_keeps_the_same_findings(
         out = rerun_project_qa(s, coco_project, workers=1)
     assert out["stopped"] is False and out["findings"] == len(inline)
     assert _located(_stored(server, coco_project)) == inline
+
+
+def test_an_empty_project_learns_its_prior_from_its_first_import(
+    server: Server, admin: TestClient, testdata: Path
+) -> None:
+    """A run over a project with nobody in it learns nothing and keeps no prior, so the
+    first import still learns one (the people it brings)."""
+    r = admin.post("/api/projects", json={"name": "empty-first", "skeleton": "coco17"})
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    with server.session() as s:
+        rerun_project_qa(s, pid)
+        state = s.get(ProjectQa, pid)
+        assert state is not None and state.prior is None
+    folder = testdata / MMPOSE
+    files = upload(folder, "test_coco.json", *sorted(p.name for p in folder.glob("*.jpg")))
+    assert admin.post(f"/api/projects/{pid}/import", files=files).status_code == 200
+    with server.session() as s:
+        state = s.get(ProjectQa, pid)
+        assert state is not None and state.prior and state.prior["fractions"]

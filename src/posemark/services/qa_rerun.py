@@ -34,6 +34,7 @@ from posemark.services.qa_store import (
     project_state,
     qa_thresholds,
     replace_kept,
+    stored_form,
 )
 from posemark.store.models import Item, Project, utcnow
 from posemark.store.qa_models import ProjectQa
@@ -219,7 +220,7 @@ def rerun_project_qa(
         session.execute(
             update(ProjectQa)
             .where(ProjectQa.project_id == project_id)
-            .values(prior=prior.as_dict(), updated_at=utcnow())
+            .values(prior=stored_form(prior), updated_at=utcnow())
         )
         session.commit()
         pending: deque[tuple[list[_QaRow], Future[Any]]] = deque()

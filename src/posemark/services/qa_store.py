@@ -64,6 +64,12 @@ def qa_thresholds(session: Session, project_id: int) -> tuple[QaConfig, dict[str
     return settings.qa_config(), dict(settings.thresholds)
 
 
+def stored_form(prior: BodyPrior) -> dict[str, Any] | None:
+    """The prior as ``project_qa`` keeps it; None when too few people labeled any bone
+    to learn from (the defaults apply, and the next import tries again)."""
+    return prior.as_dict() if prior.fractions else None
+
+
 class PriorFit:
     """The body prior learned over items seen batch by batch: per bone, the ratios of
     :func:`posemark.qa.prior.fit_prior`, kept until :meth:`prior` takes their 90th
@@ -267,7 +273,7 @@ def refresh_items(
         for batch in _batches_of(session, item_ids):
             dataset, _where, _ = rows_dataset(skeleton, batch, trusted=True)
             fit.add(dataset)
-        state.prior = fit.prior().as_dict()
+        state.prior = stored_form(fit.prior())
         session.flush()
     prior = stored_prior(session, project.id)
     checked = position = 0
