@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 from dbfixtures import cheap_password_hashes
 from posemark.cli.main import app
 from posemark.services.items import get_item, item_detail, save_annotation
+from posemark.services.qa_rerun import rerun_project_qa
 from posemark.services.settings import Settings
 from posemark.store import open_store, upgrade_to_head
-from posemark.store.models import User
+from posemark.store.models import Project, User
 from posemark.store.review_models import ReplicaVersion
 from posemark.store.workflow_models import ItemVersion
 from qa_project import QaProject, build, noisy
@@ -150,7 +151,17 @@ def test_report_in_every_format(project: tuple[Settings, Facts], tmp_path: Path)
     assert report["agreement"]["overall"]["compared_items"] == 1
     assert [a["username"] for a in report["gold"]["annotators"]] == ["ann1", "ann2", "ann3"]
 
-    # QA findings are those of `posemark qa` on the exported project
+    # QA findings are the kept ones; after a project-wide re-run (the body prior learned
+    # again from the edited documents) those of `posemark qa` on the exported project
+    store = open_store(settings.db_url)
+    try:
+        with store.session() as session:
+            pid = session.scalar(select(Project.id).where(Project.name == "qa"))
+            assert pid is not None
+            rerun_project_qa(session, pid)
+    finally:
+        store.dispose()
+    report = json.loads(_run(settings, "--format", "json"))
     exported = tmp_path / "export.json"
     r = CliRunner().invoke(
         app,

@@ -36,6 +36,14 @@ def test_items_filter_search_and_import_errors(page: Page, api: Api, coco_sample
     expect(cards.first).to_contain_text("000000040083.jpg")
     page.fill("input.search", "")
     expect(cards).to_have_count(4)
+    # the server sorts: newest change first puts the one saved item first, A-Z after it
+    names = sorted(i["file_name"] for i in items)
+    page.select_option("select.sort", "-file_name")
+    expect(cards.first).to_contain_text(names[-1])
+    page.select_option("select.sort", "-updated_at")
+    expect(cards.first).to_have_attribute("data-item-id", str(items[1]["id"]))
+    page.select_option("select.sort", "file_name")
+    expect(cards.first).to_contain_text(names[0])
 
     # A broken upload is refused as a whole, and the page says which file was wrong.
     page.set_input_files(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from browser_helpers import Api, image_to_client, open_editor, wait_saved
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 MISPLACED = (500.0, 380.0)  # left wrist of COCO person 442619, moved to its right ankle's side
 
@@ -86,3 +86,51 @@ def test_finding_marks_its_keypoint_and_clears_when_fixed(
     row.locator("a").click()
     page.wait_for_selector(f".editor[data-item-id='{item['id']}']")
     expect(page.locator(marker)).to_have_count(1)
+
+
+def test_qa_page_pages_through_the_servers_list(page: Page, api: Api, coco_samples: Path) -> None:
+    """The page shows one page of findings at a time (here 1, the page size rewritten in
+    its requests) with the counts the server sends; Next and Previous walk the server's
+    list, and a check's filter pages over that check alone."""
+    files = [coco_samples / "test_coco.json", *sorted(coco_samples.glob("*.jpg"))]
+    project = api.create_project("qa-pages", files)
+    pid = project["id"]
+    everything = api.get(f"/api/projects/{pid}/qa?limit=1000&severity=error,warning,info")
+    assert everything["total"] >= 3
+
+    def one_a_page(route: Route) -> None:
+        route.continue_(url=route.request.url.replace("limit=100", "limit=1"))
+
+    page.route("**/api/projects/*/qa?*", one_a_page)
+    page.goto(f"/#/projects/{pid}/qa")
+    rows = page.locator(".qa-findings tr.qa-finding")
+    expect(rows).to_have_count(1)
+    page.check("#qa-show-info")
+    seen: list[str] = []
+    while True:
+        expect(page.locator(".qa-page .muted")).to_contain_text(
+            f"{everything['total']} findings, {len(seen) + 1}–"
+        )
+        seen += rows.evaluate_all(
+            "rs => rs.map(r => r.cells[0].textContent + r.cells[5].textContent)"
+        )
+        if page.locator(".qa-next").is_disabled():
+            break
+        page.click(".qa-next")
+    want = [f["check"] + f["message"] for f in everything["findings"]]
+    assert seen == want
+    page.click(".qa-prev")
+    before_last = len(seen) - 1
+    expect(page.locator(".qa-page .muted")).to_contain_text(f", {before_last}–{before_last}")
+    # the summary's counts are the server's, per check and severity
+    for check, by_sev in everything["severity_counts"].items():
+        for sev, n in by_sev.items():
+            cell = f".qa-summary tr[data-check='{check}'] td[data-severity='{sev}']"
+            expect(page.locator(cell)).to_have_text(str(n))
+    check = max(everything["counts"], key=lambda c: everything["counts"][c])
+    page.click(f".qa-summary tr[data-check='{check}'] button")
+    expect(page.locator(".qa-page .muted")).to_contain_text(
+        f"{everything['counts'][check]} finding"
+    )
+    expect(rows.first).to_have_attribute("data-check", check)
+    assert set(rows.evaluate_all("rs => rs.map(r => r.dataset.check)")) == {check}

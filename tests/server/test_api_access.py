@@ -55,6 +55,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/items/{iid}/history/{version}/changes"): ITEM,
     ("POST", "/api/items/{iid}/restore"): ITEM,
     ("GET", "/api/projects/{pid}/qa"): PROJECT,
+    ("POST", "/api/projects/{pid}/qa/rerun"): PROJECT,
     ("GET", "/api/items/{iid}/qa"): ITEM,
     ("GET", "/api/projects/{pid}/guidelines"): PROJECT,
     ("PUT", "/api/projects/{pid}/guidelines"): PROJECT,

@@ -22,6 +22,7 @@ TABLES |= {"item_replicas", "gold_items", "consensus_merges", "replica_versions"
 TABLES |= {"audit_entries"}
 TABLES |= {"media_sources", "item_media"}
 TABLES |= {"project_sources", "item_sources"}
+TABLES |= {"qa_findings", "qa_instances", "project_qa"}
 
 
 def test_migrations_run_from_empty_and_again(db_url: str) -> None:
@@ -31,7 +32,7 @@ def test_migrations_run_from_empty_and_again(db_url: str) -> None:
         upgrade_to_head(store.engine)
         assert set(inspect(store.engine).get_table_names()) == TABLES
         heads = head_revisions()
-        assert heads == {"0009_roundtrip"}  # one head: feature branches are merged, then linear
+        assert heads == {"0009_scale_derived"}  # one head: feature branches are merged, then linear
         assert current_revisions(store.engine) == heads
         upgrade_to_head(store.engine)  # every start runs it: a no-op at head
         assert current_revisions(store.engine) == heads
@@ -94,3 +95,39 @@ def test_sqlite_gets_wal_foreign_keys_and_a_busy_timeout(tmp_path) -> None:  # t
 )
 def test_postgresql_urls_use_psycopg3(given: str, used: str) -> None:
     assert normalise_db_url(given) == used
+
+
+def test_history_counts_are_filled_from_the_stored_documents(db_url: str) -> None:
+    """Versions stored before counts were kept get theirs from their documents."""
+    from alembic import command
+
+    from posemark.store.migrate import alembic_config
+
+    store = open_store(db_url)
+    try:
+        config = alembic_config()
+        with store.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0008")
+        two = '{"instances": [{"id": "a"}, {"id": "b"}]}'
+        rows = [
+            "INSERT INTO users (id, username, password_hash, is_admin, created_at)"
+            " VALUES (1, 'u', 'x', false, CURRENT_TIMESTAMP)",
+            "INSERT INTO projects (id, name, skeleton, media_dir, created_at)"
+            " VALUES (1, 'p', '{}', 'p1', CURRENT_TIMESTAMP)",
+            "INSERT INTO items (id, project_id, file_name, width, height, status, version,"
+            " annotation, updated_at) VALUES (1, 1, 'a.jpg', 1, 1, 'new', 2, :doc,"
+            " CURRENT_TIMESTAMP)",
+            "INSERT INTO item_versions (item_id, version, annotation, status, user_id, action,"
+            " created_at) VALUES (1, 2, :doc, 'annotating', 1, 'save', CURRENT_TIMESTAMP)",
+        ]
+        with store.engine.begin() as conn:
+            for sql in rows:
+                conn.execute(text(sql), {"doc": two} if ":doc" in sql else {})
+        upgrade_to_head(store.engine)
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT instances FROM item_versions")).scalar() == 2
+            # no project_qa row: the project's first QA request fills its findings
+            assert conn.execute(text("SELECT count(*) FROM project_qa")).scalar() == 0
+    finally:
+        store.dispose()

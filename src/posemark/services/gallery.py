@@ -4,21 +4,18 @@ the instance review queue.
 A reviewer checks one keypoint type across many people faster than whole images one at
 a time: a wrong left wrist stands out in a grid of left wrists. Entries are sorted by
 risk, so the likely mistakes come first: findings of the automated checks (posemark.qa)
-on that keypoint count most, findings on the whole instance less, and a model
-suggestion's low score on the keypoint (the model disagreed) a little.
+on that keypoint count most, findings on the whole instance less.
 
-Risk comes from services/review_risk.py (kept up to date item by item), the crops
-from services/crops.py.
+The order comes from the kept QA results (services/review_order.py), so a page reads
+only its own items' documents; the crops come from services/crops.py.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from posemark.services.comments import add_comment
@@ -26,7 +23,9 @@ from posemark.services.crops import CROP_SIZES, check_keypoint
 from posemark.services.errors import BadInput, Forbidden
 from posemark.services.items import ItemAccess
 from posemark.services.projects import ProjectAccess
-from posemark.services.review_risk import RISK_LOCK, Risk, project_risk
+from posemark.services.qa_read import findings_of_items
+from posemark.services.qa_rerun import ensure_filled
+from posemark.services.review_order import gallery_page, review_page
 from posemark.services.workflow import (
     MANAGER,
     REVIEWER,
@@ -35,10 +34,9 @@ from posemark.services.workflow import (
     visible_items,
 )
 from posemark.store.models import Item, User
+from posemark.store.qa_models import QaFinding, QaInstance
 
 MAX_PAGE = 200
-INSTANCE_FINDING_WEIGHT = 0.3
-MODEL_DISAGREEMENT_WEIGHT = 0.4
 
 
 def _check_page(offset: int, limit: int) -> None:
@@ -57,105 +55,28 @@ def crop_url(
     return f"/api/items/{item_id}/crop?{urlencode(query)}"
 
 
-ROW_BATCH = 50
-"""Documents decoded at a time: a project's documents are never all alive at once, so
-reading thousands of them does not trigger the garbage collector's full passes."""
+def _page_items(session: Session, item_ids: set[int], documents: bool) -> dict[int, Any]:
+    """The page's items by id (with their documents when ``documents``)."""
+    columns = [Item.id, Item.file_name, Item.status, Item.version, Item.video_id]
+    columns.append(Item.frame_index)
+    if documents:
+        columns.append(Item.annotation)
+    rows = session.execute(select(*columns).where(Item.id.in_(item_ids))).all()
+    return {row.id: row for row in rows}
 
 
-def _visible_rows(session: Session, access: ProjectAccess, user: User) -> Iterator[Any]:
-    yield from session.execute(
-        select(
-            Item.id,
-            Item.file_name,
-            Item.status,
-            Item.version,
-            Item.annotation,
-            Item.video_id,
-            Item.frame_index,
-        )
-        .where(Item.project_id == access.project.id, visible_items(access, user))
-        .order_by(Item.file_name)
-        .execution_options(yield_per=ROW_BATCH)
-    )
+def _messages(session: Session, item_ids: set[int]) -> dict[tuple[int, int], list[QaFinding]]:
+    """The page's kept findings per (item, instance index)."""
+    out: dict[tuple[int, int], list[QaFinding]] = {}
+    for found in findings_of_items(session, sorted(item_ids)).values():
+        for f in found:
+            out.setdefault((f.item_id, f.instance_index), []).append(f)
+    return out
 
 
-def _model_disagreement(inst: dict[str, Any], k: int) -> float:
-    """1 - the model's score for an unconfirmed model keypoint (0 when a person set it)."""
-    scores = inst.get("scores")
-    if inst.get("confirmed", True) or not isinstance(scores, list) or k >= len(scores):
-        return 0.0
-    score = scores[k]
-    return 0.0 if not isinstance(score, int | float) else max(0.0, 1.0 - float(score))
-
-
-class _ItemFields(NamedTuple):
-    """What a gallery entry shows of its item (the cache keeps these, not documents)."""
-
-    id: int
-    file_name: str
-    status: str
-    version: int
-    video_id: int | None
-    frame_index: int | None
-
-
-_ENTRIES: OrderedDict[tuple[Any, ...], list[tuple[Any, ...]]] = OrderedDict()
-_ENTRIES_SIZE = 32
-"""Sorted gallery entries per (project, keypoint, risk generation, and the
-ids, versions and states of the items the user sees): paging does not reread documents."""
-
-
-def _gallery_entries(
-    session: Session,
-    access: ProjectAccess,
-    user: User,
-    risk: Risk,
-    keypoint: str,
-    k: int,
-) -> list[tuple[Any, ...]]:
-    """Every labeled ``keypoint`` as a plain tuple, riskiest first; a page's entries are
-    made into dicts (findings, crop URL) only when served, so a project of thousands of
-    instances costs one sort, not thousands of dicts and URLs nobody pages to."""
-    entries: list[tuple[Any, ...]] = []
-    score_of = risk.score.get
-    for row in _visible_rows(session, access, user):
-        item = _ItemFields(
-            row.id, row.file_name, row.status, row.version, row.video_id, row.frame_index
-        )
-        for order, inst in enumerate(row.annotation.get("instances", [])):
-            kp = inst["keypoints"][k] if k < len(inst.get("keypoints", [])) else None
-            if not kp or not kp[2]:
-                continue
-            iid = inst["id"]
-            score = (
-                score_of((row.id, iid, keypoint), 0.0)
-                + INSTANCE_FINDING_WEIGHT * score_of((row.id, iid, None), 0.0)
-                + MODEL_DISAGREEMENT_WEIGHT * _model_disagreement(inst, k)
-            )
-            entries.append((-score, row.file_name, order, item, iid, kp, inst.get("track_id")))
-    entries.sort(key=lambda e: (e[0], e[1], e[2]))
-    return entries
-
-
-def _entry(risk: Risk, keypoint: str, size: int, entry: tuple[Any, ...]) -> dict[str, Any]:
-    neg_score, _name, _order, row, iid, kp, track_id = entry
-    here, whole = (row.id, iid, keypoint), (row.id, iid, None)
-    return {
-        "item_id": row.id,
-        "instance_id": iid,
-        "keypoint": keypoint,
-        "x": kp[0],
-        "y": kp[1],
-        "v": kp[2],
-        "risk": round(-neg_score, 4),
-        "findings": risk.messages.get(here, []) + risk.messages.get(whole, []),
-        "status": row.status,
-        "file_name": row.file_name,
-        "video_id": row.video_id,
-        "frame_index": row.frame_index,
-        "track_id": track_id,
-        "crop_url": crop_url(row.id, iid, keypoint, row.version, size),
-    }
+def _visible(access: ProjectAccess, user: User) -> ColumnElement[bool] | None:
+    """The caller's items; None for a manager (every item: no condition to evaluate)."""
+    return None if acting_role(access, user) == MANAGER else visible_items(access, user)
 
 
 def gallery(
@@ -174,36 +95,48 @@ def gallery(
     _check_page(offset, limit)
     if size not in CROP_SIZES:
         raise BadInput(f"size: expected {CROP_SIZES.start} to {CROP_SIZES.stop - 1}")
-    risk = project_risk(session, access)
-    project = access.project
-    state = session.execute(
-        select(Item.id, Item.version, Item.status)
-        .where(Item.project_id == project.id, visible_items(access, user))
-        .order_by(Item.id)
-    ).all()
-    key = (
-        str(session.get_bind().url),
-        project.id,
-        project.created_at.isoformat(),
-        keypoint,
-        risk.generation,
-        hash(tuple(tuple(r) for r in state)),
+    project_id = access.project.id
+    ensure_filled(session, project_id)
+    total, page = gallery_page(
+        session, project_id, _visible(access, user), keypoint, k, offset, limit
     )
-    with RISK_LOCK:
-        entries = _ENTRIES.get(key)
-    if entries is None:
-        entries = _gallery_entries(session, access, user, risk, keypoint, k)
-        with RISK_LOCK:
-            _ENTRIES[key] = entries
-            while len(_ENTRIES) > _ENTRIES_SIZE:
-                _ENTRIES.popitem(last=False)
-    page = [_entry(risk, keypoint, size, e) for e in entries[offset : offset + limit]]
+    ids = {item_id for item_id, _n, _r in page}
+    items = _page_items(session, ids, documents=True)
+    messages = _messages(session, ids)
+    entries = []
+    for item_id, index, risk in page:
+        row = items[item_id]
+        instances = row.annotation.get("instances", [])
+        if index >= len(instances):
+            continue  # changed between the two reads: shown on the next request
+        inst = instances[index]
+        kp = inst["keypoints"][k]
+        found = messages.get((item_id, index), [])
+        entries.append(
+            {
+                "item_id": item_id,
+                "instance_id": inst["id"],
+                "keypoint": keypoint,
+                "x": kp[0],
+                "y": kp[1],
+                "v": kp[2],
+                "risk": round(risk, 4),
+                "findings": [f"{f.check}: {f.message}" for f in found if f.keypoint == keypoint]
+                + [f"{f.check}: {f.message}" for f in found if f.keypoint is None],
+                "status": row.status,
+                "file_name": row.file_name,
+                "video_id": row.video_id,
+                "frame_index": row.frame_index,
+                "track_id": inst.get("track_id"),
+                "crop_url": crop_url(item_id, inst["id"], keypoint, row.version, size),
+            }
+        )
     return {
         "keypoint": keypoint,
-        "total": len(entries),
+        "total": total,
         "offset": offset,
         "limit": limit,
-        "entries": page,
+        "entries": entries,
     }
 
 
@@ -271,44 +204,48 @@ def review_queue(
     """Instances of the items waiting for review, riskiest first: what the keyboard-only
     instance review steps through, each with its QA findings and a zoomed crop."""
     _check_page(offset, limit)
-    risk = project_risk(session, access)
-    per_instance: dict[tuple[int, str], float] = {}
-    messages: dict[tuple[int, str], list[str]] = {}
-    for (item_id, instance_id, keypoint), score in risk.score.items():
-        key = (item_id, instance_id)
-        per_instance[key] = per_instance.get(key, 0.0) + score
-        found = risk.messages.get((item_id, instance_id, keypoint), [])
-        messages.setdefault(key, []).extend(f"{keypoint}: {m}" if keypoint else m for m in found)
+    project_id = access.project.id
+    ensure_filled(session, project_id)
+    total, page = review_page(
+        session, project_id, _visible(access, user), REVIEW_QUEUE_STATES, offset, limit
+    )
+    ids = {item_id for item_id, _n, _r in page}
+    items = _page_items(session, ids, documents=False)
+    messages = _messages(session, ids)
+    people = {
+        (r.item_id, r.instance_index): r
+        for r in session.scalars(select(QaInstance).where(QaInstance.item_id.in_(ids)))
+    }
+    per_item: dict[int, int] = {}
+    for item_id, _index in people:
+        per_item[item_id] = per_item.get(item_id, 0) + 1
     entries = []
-    for row in _visible_rows(session, access, user):
-        if row.status not in REVIEW_QUEUE_STATES:
-            continue
-        instances = row.annotation.get("instances", [])
-        for order, inst in enumerate(instances):
-            key = (row.id, inst["id"])
-            score = per_instance.get(key, 0.0)
-            entry = {
-                "item_id": row.id,
-                "instance_id": inst["id"],
+    for item_id, index, risk in page:
+        row, person = items[item_id], people.get((item_id, index))
+        if person is None:
+            continue  # changed between the two reads: shown on the next request
+        entries.append(
+            {
+                "item_id": item_id,
+                "instance_id": person.instance_id,
                 "status": row.status,
                 "file_name": row.file_name,
-                "instances_in_item": len(instances),
-                "risk": round(score, 4),
-                "findings": messages.get(key, []),
-                "labeled": sum(1 for t in inst["keypoints"] if t[2]),
+                "instances_in_item": per_item[item_id],
+                "risk": round(risk, 4),
+                "findings": [
+                    f"{f.keypoint}: {f.check}: {f.message}"
+                    if f.keypoint
+                    else f"{f.check}: {f.message}"
+                    for f in messages.get((item_id, index), [])
+                ],
+                "labeled": person.labeled.count("1"),
                 "video_id": row.video_id,
                 "frame_index": row.frame_index,
-                "track_id": inst.get("track_id"),
-                "crop_url": crop_url(row.id, inst["id"], None, row.version, 384),
+                "track_id": person.track_id,
+                "crop_url": crop_url(item_id, person.instance_id, None, row.version, 384),
             }
-            entries.append((-score, row.file_name, order, entry))
-    entries.sort(key=lambda e: (e[0], e[1], e[2]))
-    return {
-        "total": len(entries),
-        "offset": offset,
-        "limit": limit,
-        "entries": [e[3] for e in entries[offset : offset + limit]],
-    }
+        )
+    return {"total": total, "offset": offset, "limit": limit, "entries": entries}
 
 
 def track_strip(

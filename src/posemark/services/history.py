@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from posemark.services.errors import NotFound
+from posemark.services.errors import BadInput, NotFound
 from posemark.services.items import ItemAccess, save_annotation
 from posemark.services.people import user_ref, usernames, when
 from posemark.services.replicas import replica_of
@@ -34,24 +34,48 @@ def _refuse_replica_holders(session: Session, access: ItemAccess, user: User) ->
         raise NotFound(f"item {access.item.id} has no history you can see")
 
 
-def list_history(session: Session, access: ItemAccess, user: User) -> dict[str, Any]:
-    """Versions newest first (who, when, action, status after, instances) and state
-    changes oldest first. An item never saved since its import has one version, the
-    current document, listed as ``created``."""
+MAX_PAGE = 1000
+
+
+def list_history(
+    session: Session, access: ItemAccess, user: User, offset: int = 0, limit: int = 100
+) -> dict[str, Any]:
+    """A page of the versions, newest first (who, when, action, status after,
+    instances; ``total_versions`` counts them all), and the state changes oldest first.
+    An item never saved since its import has one version, the current document, listed
+    as ``created``. No document is read: each version keeps its number of people."""
     _refuse_replica_holders(session, access, user)
+    if offset < 0 or not 1 <= limit <= MAX_PAGE:
+        raise BadInput(f"paging: expected offset >= 0 and limit 1..{MAX_PAGE}")
     item = access.item
+    newest, stored = session.execute(
+        select(func.max(ItemVersion.version), func.count()).where(ItemVersion.item_id == item.id)
+    ).one()
+    current_unstored = newest != item.version
+    skip = max(0, offset - 1) if current_unstored else offset
+    take = limit - 1 if current_unstored and offset == 0 else limit
     rows = session.execute(
         select(
+            ItemVersion.id,
             ItemVersion.version,
             ItemVersion.user_id,
             ItemVersion.action,
             ItemVersion.status,
             ItemVersion.created_at,
-            ItemVersion.annotation,
+            ItemVersion.instances,
         )
         .where(ItemVersion.item_id == item.id)
         .order_by(ItemVersion.version.desc())
+        .offset(skip)
+        .limit(max(take, 0))
     ).all()
+    unknown = [r.id for r in rows if r.instances is None]  # stored before counts were kept
+    counted = dict(
+        (vid, _instances(doc))
+        for vid, doc in session.execute(
+            select(ItemVersion.id, ItemVersion.annotation).where(ItemVersion.id.in_(unknown))
+        ).all()
+    )
     moves = transitions_of(session, [item.id])
     names = usernames(session, [r.user_id for r in rows] + [t.user_id for t in moves])
     versions = [
@@ -61,15 +85,18 @@ def list_history(session: Session, access: ItemAccess, user: User) -> dict[str, 
             "action": r.action,
             "status": r.status,
             "created_at": when(r.created_at),
-            "instances": _instances(r.annotation),
+            "instances": counted[r.id] if r.instances is None else r.instances,
         }
         for r in rows
     ]
-    if not versions or versions[0]["version"] != item.version:
+    if current_unstored and offset == 0:
         versions.insert(0, _current_entry(session, item))
     return {
         "item_id": item.id,
         "version": item.version,
+        "total_versions": int(stored) + int(current_unstored),
+        "offset": offset,
+        "limit": limit,
         "versions": versions,
         "transitions": [
             {

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from posemark.formats.coco_io import read_coco
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset, InstanceTable
+from posemark.services import qa_store
 from posemark.services.coco_import import boxes_or_none, keypoint_triples, matching_category
 from posemark.services.errors import BadInput, Conflict
 from posemark.services.projects import project_skeleton
@@ -160,6 +161,8 @@ def import_into_existing(
     if dry_run:
         return report
     _write(session, new_docs, current, user, progress, should_stop)
+    # the changed items' QA findings are kept with them, in the same transaction
+    qa_store.refresh_items(session, project, sorted(new_docs))
     session.commit()
     return report
 

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from posemark.services import qa_store
 from posemark.services.annotation import empty_document
 from posemark.services.coco_import import coco_import
 from posemark.services.errors import BadInput, Forbidden, ServiceError, TooLarge
@@ -285,6 +286,8 @@ def _insert(
                 for item_id, r in zip(ids, refs, strict=True)
             ],
         )
+        # the items' QA findings are kept with them, in the same transaction
+        qa_store.refresh_items(session, project, list(ids), learn_prior=True)
         session.commit()
     except BaseException:
         session.rollback()

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from posemark.formats.coco_io import read_coco
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset
+from posemark.services import qa_store
 from posemark.services.annotation import empty_document, validate_document
 from posemark.services.coco_import import CocoImport, coco_import
 from posemark.services.coco_store import prepare_sources, store_sources
@@ -414,6 +415,7 @@ def _run(
                     if p.record is not None
                 ),
             )
+            qa_store.refresh_items(session, project, [item.id for item in items], learn_prior=True)
             staging.publish([(p.name, p.name, p.name) for p in plan])
             session.commit()
             progress("saving", 1, 1)

@@ -12,15 +12,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
-from posemark.services import replicas, workflow
+from posemark.services import qa_store, replicas, workflow
 from posemark.services.annotation import validate_document
 from posemark.services.errors import BadInput, Conflict, NotFound
 from posemark.services.projects import ProjectAccess, get_project
 from posemark.store.models import ITEM_STATUSES, Item, User, utcnow
 
 MAX_PAGE = 1000
+SORTS: dict[str, tuple[Any, ...]] = {
+    "file_name": (Item.file_name,),
+    "-file_name": (Item.file_name.desc(),),
+    "updated_at": (Item.updated_at, Item.id),
+    "-updated_at": (Item.updated_at.desc(), Item.id.desc()),
+}
+"""The orders of the item list, each along an index (file names are unique per project;
+``ix_items_project_id_updated_at`` for the last change)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +68,10 @@ def list_items(
     limit: int = 50,
     visible: ColumnElement[bool] | None = None,
     job_id: int | None = None,
+    sort: str = "file_name",
 ) -> tuple[list[Item], int]:
-    """A page of items in file-name order and the total matching the filters.
+    """A page of items in ``sort`` order (see ``SORTS``) and the total matching the
+    filters; each item's document comes with it (one query, not one per item).
 
     ``q`` matches a case-insensitive substring of the file name (the same on SQLite,
     whose LIKE ignores ASCII case, and PostgreSQL, whose LIKE does not).
@@ -69,6 +79,8 @@ def list_items(
     _check_status(status)
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
         raise BadInput(f"paging: expected offset >= 0 and limit 1..{MAX_PAGE}")
+    if sort not in SORTS:
+        raise BadInput(f"sort: expected one of {', '.join(SORTS)}, found {sort!r}")
     where = [Item.project_id == project_id]
     if visible is not None:  # workflow.visible_items: an annotator's jobs, a reviewer's queue
         where.append(visible)
@@ -80,7 +92,12 @@ def list_items(
         where.append(func.lower(Item.file_name).contains(q.lower(), autoescape=True))
     total = session.scalar(select(func.count()).select_from(Item).where(*where)) or 0
     rows = session.scalars(
-        select(Item).where(*where).order_by(Item.file_name).offset(offset).limit(limit)
+        select(Item)
+        .options(undefer(Item.annotation))
+        .where(*where)
+        .order_by(*SORTS[sort])
+        .offset(offset)
+        .limit(limit)
     ).all()
     return list(rows), int(total)
 
@@ -196,6 +213,8 @@ def save_annotation(
         session.rollback()
         raise _conflict(session, item.id, base_version)
     version, status = int(row[0]), str(row[1])
+    skeleton = access.project.skeleton
+    qa_store.refresh_item(session, item.project_id, skeleton, item.id, doc, item.width, item.height)
     user_id = user.id if user is not None else None
     workflow.record_version(session, item.id, version, doc, status, user_id, action)
     if status != status_before:

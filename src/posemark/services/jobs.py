@@ -80,11 +80,20 @@ def _visible_jobs(access: ProjectAccess, user: User) -> list[Any]:
     return where
 
 
-def list_jobs(session: Session, access: ProjectAccess, user: User) -> list[Job]:
-    """Every job of the project for managers; for others, the jobs they work on."""
-    return list(
-        session.scalars(select(Job).where(*_visible_jobs(access, user)).order_by(Job.id)).all()
-    )
+MAX_PAGE = 1000
+
+
+def list_jobs(
+    session: Session, access: ProjectAccess, user: User, offset: int = 0, limit: int = MAX_PAGE
+) -> tuple[list[Job], int]:
+    """A page of the project's jobs (every job for managers; for others, the jobs they
+    work on), oldest first, and how many there are."""
+    if offset < 0 or not 1 <= limit <= MAX_PAGE:
+        raise BadInput(f"paging: expected offset >= 0 and limit 1..{MAX_PAGE}")
+    where = _visible_jobs(access, user)
+    total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
+    page = session.scalars(select(Job).where(*where).order_by(Job.id).offset(offset).limit(limit))
+    return list(page.all()), int(total)
 
 
 def get_job(session: Session, user: User, job_id: int) -> tuple[Job, ProjectAccess]:

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from posemark.services import workflow
+from posemark.services import qa_store, workflow
 from posemark.services.errors import BadInput, Conflict, NotFound, ServiceError
 from posemark.services.projects import ProjectAccess, project_skeleton
 from posemark.services.settings import Settings
@@ -227,6 +227,18 @@ def store_suggestions(
     ).one_or_none()
     if row is None:
         return False
+    item = session.get(Item, item_id)
+    project = None if item is None else session.get(Project, item.project_id)
+    if item is not None and project is not None:
+        qa_store.refresh_item(
+            session,
+            project.id,
+            project_skeleton(project),
+            item_id,
+            document,
+            item.width,
+            item.height,
+        )
     workflow.record_version(
         session, item_id, int(row[0]), document, str(row[1]), user_id, "prelabel"
     )

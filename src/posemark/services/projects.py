@@ -22,6 +22,7 @@ from posemark.schemas import load_builtin, skeleton_from_dict, skeleton_from_tex
 from posemark.services.errors import BadInput, Conflict, Forbidden, NotFound
 from posemark.services.settings import Settings
 from posemark.store.models import ITEM_STATUSES, ROLES, Item, Membership, Project, User
+from posemark.store.qa_models import ProjectQa
 
 ADMIN_ROLE = "manager"
 """The role an admin acts with in a project they are not a member of."""
@@ -110,6 +111,8 @@ def create_project(
     except IntegrityError:  # a concurrent create won the race
         raise Conflict(f"a project named {clean!r} exists already") from None
     project.media_dir = f"p{project.id}"
+    # no item, so no finding: its kept findings are complete (default QA thresholds)
+    session.add(ProjectQa(project_id=project.id, prior=None, config={}, state="done"))
     if creator is not None:
         session.add(Membership(project_id=project.id, user_id=creator.id, role="manager"))
     session.flush()

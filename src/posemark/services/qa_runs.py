@@ -9,18 +9,26 @@ with the item id and the instance id of the annotation document it concerns.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from posemark.model import Category, Dataset, Frame, FrameTable, InstanceTable, Source
+from posemark.model import (
+    Category,
+    Dataset,
+    Frame,
+    FrameTable,
+    InstanceTable,
+    Skeleton,
+    Source,
+)
 from posemark.qa.config import QaConfig
-from posemark.qa.findings import Finding
+from posemark.qa.findings import Finding, Severity
 from posemark.qa.run import run_checks
 from posemark.services.annotation import validate_document
 from posemark.services.projects import project_skeleton
@@ -109,6 +117,18 @@ def _instance_table(
     return table
 
 
+QA_COLUMNS = (
+    Item.id,
+    Item.file_name,
+    Item.width,
+    Item.height,
+    Item.annotation,
+    Item.video_id,
+    Item.frame_index,
+)
+"""What the checks read of an item (rows given to :func:`rows_dataset`)."""
+
+
 def project_dataset_for_qa(
     session: Session, project: Project, item_id: int | None = None
 ) -> tuple[Dataset, dict[int, tuple[int, str, str]]]:
@@ -116,42 +136,79 @@ def project_dataset_for_qa(
     id -> (item id, instance id, file name).
 
     Every document is validated as on save; the table is built column-wise
-    (``_instance_table``) so the gallery's first page, which runs the checks on the
-    whole project, does not wait on per-person objects."""
-    skeleton = project_skeleton(project)
-    category = Category(1, skeleton.name, skeleton, supercategory=skeleton.name)
-    query = (
-        select(
-            Item.id,
-            Item.file_name,
-            Item.width,
-            Item.height,
-            Item.annotation,
-            Item.video_id,
-            Item.frame_index,
-        )
-        .where(Item.project_id == project.id)
-        .order_by(Item.file_name)
-    )
+    (``_instance_table``) so a whole-project run does not wait on per-person objects."""
+    query = select(*QA_COLUMNS).where(Item.project_id == project.id).order_by(Item.file_name)
     if item_id is not None:
         query = query.where(Item.id == item_id)
+    rows = session.execute(query.execution_options(yield_per=_BATCH))
+    dataset, where, _index = rows_dataset(project_skeleton(project), rows)
+    return dataset, {a: (item, iid, name) for a, (item, _n, iid, name) in where.items()}
+
+
+def _stored_instances(
+    doc: dict[str, Any], skeleton: Skeleton
+) -> tuple[list[dict[str, Any]], NDArray[np.float64]]:
+    """A stored document's instances and keypoint triples (``_compact``), trusting the
+    canonical form every writer stores (validate_document's); a document off that shape
+    goes through validate_document. Validating keypoint by keypoint in Python was most
+    of the time of a project-wide run."""
+    k = skeleton.num_keypoints
+    try:
+        out = []
+        for inst in doc["instances"]:
+            entry = {
+                "id": str(inst["id"]),
+                "keypoints": inst["keypoints"],
+                "bbox": inst.get("bbox"),
+                "bbox_mode": inst.get("bbox_mode", "derived"),
+                "source": inst.get("source", "human"),
+                "confirmed": bool(inst.get("confirmed", True)),
+                "track_id": inst.get("track_id"),
+            }
+            if inst.get("scores") is not None:
+                entry["scores"] = inst["scores"]
+            out.append(entry)
+        triples = _compact(out, k)
+        if triples.shape != (len(out), k, 3):
+            raise ValueError("not N x K triples")
+        return out, triples
+    except (KeyError, TypeError, ValueError):
+        valid = validate_document(doc, skeleton)["instances"]
+        return valid, _compact(valid, k)
+
+
+def rows_dataset(
+    skeleton: Skeleton, rows: Iterable[Any], first_position: int = 0, trusted: bool = False
+) -> tuple[Dataset, dict[int, tuple[int, int, str, str]], int]:
+    """Items (rows of :data:`QA_COLUMNS`) as one dataset; annotation id -> (item id,
+    instance index, instance id, file name); and the position after the last row.
+
+    A still image's frame number is its position in the order the rows come in (from
+    ``first_position``), a video frame's its frame index, as the video checks expect.
+    ``trusted``: the documents come from the database, where every writer stored them
+    validated (see ``_stored_instances``)."""
+    category = Category(1, skeleton.name, skeleton, supercategory=skeleton.name)
     frames: list[Frame] = []
     extras: dict[int, dict[str, Any]] = {}
     instances: list[dict[str, Any]] = []
     triples: list[NDArray[np.float64]] = [np.zeros((0, skeleton.num_keypoints, 3))]
     image_ids: list[int] = []
-    where: dict[int, tuple[int, str, str]] = {}
-    for n, item in enumerate(session.execute(query.execution_options(yield_per=_BATCH))):
+    where: dict[int, tuple[int, int, str, str]] = {}
+    for n, item in enumerate(rows, start=first_position):
         frames.append(Frame(item.id, item.file_name, item.width, item.height))
         video = "" if item.video_id is None else str(item.video_id)
         frame = n if item.frame_index is None else int(item.frame_index)
-        extras[n] = {"video": video, "frame_index": frame}
-        doc = validate_document(item.annotation, skeleton)["instances"]
-        triples.append(_compact(doc, skeleton.num_keypoints))
-        for inst in doc:
+        extras[len(frames) - 1] = {"video": video, "frame_index": frame}
+        if trusted:
+            doc, compact = _stored_instances(item.annotation, skeleton)
+        else:
+            doc = validate_document(item.annotation, skeleton)["instances"]
+            compact = _compact(doc, skeleton.num_keypoints)
+        triples.append(compact)
+        for index, inst in enumerate(doc):
             instances.append(inst)
             image_ids.append(item.id)
-            where[len(instances)] = (item.id, inst["id"], item.file_name)
+            where[len(instances)] = (item.id, index, inst["id"], item.file_name)
     images = FrameTable(
         ids=np.array([f.id for f in frames], dtype=np.int64),
         file_names=[f.file_name for f in frames],
@@ -164,7 +221,7 @@ def project_dataset_for_qa(
     t = dataset.instances
     t.iscrowd[:] = 0
     t.area[:] = np.where(np.isnan(t.bbox).any(axis=1), np.nan, t.bbox[:, 2] * t.bbox[:, 3])
-    return dataset, where
+    return dataset, where, first_position + len(frames)
 
 
 def project_findings(
@@ -196,9 +253,9 @@ def item_findings(
     pixels: Callable[[], NDArray[np.uint8]] | None = None,
     model: str = "default",
 ) -> list[ProjectFinding]:
-    """Findings on one item, judged against the body prior of the whole project (the
-    video checks need the neighbouring frames, so they run on the project and are
-    filtered to the item). With ``pixels`` (the item's image, read only when needed)
+    """Findings on one item, judged against the body prior the project keeps
+    (services/qa_store.py); the video checks, which need the neighbouring frames, are
+    the item's stored ones. With ``pixels`` (the item's image, read only when needed)
     the pose model looks at the item's people too: image evidence
     (``qa.model_agreement``) for this item, about 20-50 ms per person with the default
     model. A model that cannot run, or whose scores are not calibrated (BlazePose, the
@@ -206,17 +263,11 @@ def item_findings(
     from posemark.assist.protocol import AssistError
     from posemark.assist.suggest import cached_model
     from posemark.services.qa_model import rows_poses, trusted
+    from posemark.services.qa_store import ITEM_CHECKS, item_sequence_findings, stored_prior
 
-    dataset, where = project_dataset_for_qa(session, project)
+    dataset, where = project_dataset_for_qa(session, project, item_id)
     poses = None
-    rows = np.array(
-        [
-            r
-            for r, aid in enumerate(dataset.instances.ids)
-            if where.get(int(aid), (0,))[0] == item_id
-        ],
-        dtype=np.int64,
-    )
+    rows = np.arange(len(dataset.instances.ids), dtype=np.int64)
     if pixels is not None and len(rows):
         try:
             pose_model = cached_model(model)
@@ -224,5 +275,18 @@ def item_findings(
                 poses = rows_poses(dataset, rows, pixels(), pose_model.predict)
         except AssistError:
             poses = None
-    found = _located(where, run_checks(dataset, config, poses=poses))
-    return [f for f in found if f.item_id == item_id]
+    prior = stored_prior(session, project.id)
+    checked = run_checks(dataset, config, ITEM_CHECKS, prior=prior, poses=poses)
+    # annotation ids 1..N are the item's instances in order: shown as their index
+    found = [
+        replace(p, finding=replace(p.finding, annotation_id=p.finding.annotation_id - 1))
+        for p in _located(where, checked)
+    ]
+    file_name = dataset.images.file_names[0] if len(dataset.images.ids) else ""
+    for kept in item_sequence_findings(session, item_id):
+        severity = cast(Severity, kept.severity)
+        finding = Finding(
+            kept.check, severity, item_id, kept.instance_index, kept.keypoint, kept.message
+        )
+        found.append(ProjectFinding(finding, item_id, kept.instance_id, file_name))
+    return found

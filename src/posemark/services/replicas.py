@@ -135,6 +135,7 @@ def save_replica(
             version=int(row[0]),
             annotation=doc,
             created_at=now,
+            instances=len(doc["instances"]),
         )
     )
     session.commit()

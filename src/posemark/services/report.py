@@ -13,27 +13,25 @@ Sections:
 - ``rejection``: review decisions from the state changes (``item_transitions``): each
   move to ``accepted`` or ``returned`` is a decision, rate = returned / decisions;
   per annotator through the jobs that hold the item;
-- ``findings``: the automated checks (posemark.qa) on the project's dataset, counted per
-  check and severity, with the project's own thresholds;
+- ``findings``: the automated checks' kept findings (services/qa_store.py), counted
+  per check and severity by the database;
 - ``agreement`` (services/agreement.py) and ``gold`` (services/gold.py).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
-from itertools import pairwise
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from posemark.qa.run import run_checks
-from posemark.services import workflow
 from posemark.services.agreement import project_agreement
-from posemark.services.exporting import project_dataset
 from posemark.services.gold import gold_accuracy
 from posemark.services.projects import item_counts
+from posemark.services.qa_read import finding_counts
+from posemark.services.qa_rerun import ensure_filled
 from posemark.store.models import ITEM_STATUSES, Item, Project, User, utcnow
 from posemark.store.review_models import ReplicaVersion
 from posemark.store.workflow_models import ItemTransition, ItemVersion, Job, JobItem
@@ -110,55 +108,96 @@ def progress(session: Session, project: Project, names: dict[int, str]) -> dict[
     }
 
 
-def working_hours(times: list[datetime]) -> float:
-    """Hours between consecutive saves, pauses over IDLE_GAP left out."""
-    ordered = sorted(times)
-    worked = timedelta()
-    for a, b in pairwise(ordered):
-        if b - a <= IDLE_GAP:
-            worked += b - a
-    return worked.total_seconds() / 3600
+def _saves(project_id: int) -> Any:
+    """Every counted save of the project, item and replica history alike: (user, item,
+    replica?, version, when, people in the document)."""
+    parts = []
+    for replica, table in ((False, ItemVersion), (True, ReplicaVersion)):
+        where = [Item.project_id == project_id, table.user_id.is_not(None)]
+        if table is ItemVersion:
+            where.append(ItemVersion.action != "created")
+        parts.append(
+            select(
+                table.user_id.label("user_id"),
+                table.item_id.label("item_id"),
+                literal(replica).label("replica"),
+                table.version.label("version"),
+                table.created_at.label("created_at"),
+                table.instances.label("instances"),
+            )
+            .join(Item, Item.id == table.item_id)
+            .where(*where)
+        )
+    return union_all(*parts).subquery("saves")
+
+
+def _seconds_between(session: Session, later: Any, earlier: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
 def throughput(session: Session, project: Project, names: dict[int, str]) -> dict[str, Any]:
     """Work on items (``item_versions``) and on annotators' own replicas of overlap and
-    gold items (``replica_versions``) counts alike: both are someone's saves."""
-    times: dict[int, list[datetime]] = defaultdict(list)
-    latest: dict[tuple[int, int, bool], int] = {}  # (user, item, replica?) -> version
-    for replica, table in ((False, ItemVersion), (True, ReplicaVersion)):
-        where = [Item.project_id == project.id, table.user_id.is_not(None)]
-        if table is ItemVersion:
-            where.append(ItemVersion.action != "created")
-        rows = session.execute(
-            select(table.user_id, table.item_id, table.version, table.created_at)
-            .join(Item, Item.id == table.item_id)
-            .where(*where)
+    gold items (``replica_versions``) counts alike: both are someone's saves. Summed by
+    the database (working time from the gaps between a person's consecutive saves, the
+    people from each version's stored count), so the report reads no document."""
+    saves = _saves(project.id)
+    previous = func.lag(saves.c.created_at).over(
+        partition_by=saves.c.user_id, order_by=saves.c.created_at
+    )
+    gaps = select(
+        saves.c.user_id, _seconds_between(session, saves.c.created_at, previous).label("gap")
+    ).subquery("gaps")
+    idle = IDLE_GAP.total_seconds()
+    worked = case((gaps.c.gap <= idle, gaps.c.gap), else_=0)
+    per_user = {
+        uid: (int(n), float(seconds or 0.0) / 3600)
+        for uid, n, seconds in session.execute(
+            select(gaps.c.user_id, func.count(), func.sum(worked)).group_by(gaps.c.user_id)
         ).all()
-        for uid, item_id, version, at in rows:
-            times[uid].append(at)
-            key = (uid, item_id, replica)
-            latest[key] = max(latest.get(key, 0), version)
+    }
+    latest = (
+        select(
+            saves.c.user_id,
+            saves.c.item_id,
+            saves.c.replica,
+            func.max(saves.c.version).label("version"),
+        )
+        .group_by(saves.c.user_id, saves.c.item_id, saves.c.replica)
+        .subquery("latest")
+    )
     instances: Counter[int] = Counter()
-    for replica, table in ((False, ItemVersion), (True, ReplicaVersion)):
-        wanted = {(k[0], k[1], v) for k, v in latest.items() if k[2] is replica}
-        if not wanted:
-            continue
-        docs = session.execute(
-            select(table.user_id, table.item_id, table.version, table.annotation)
-            .join(Item, Item.id == table.item_id)
-            .where(Item.project_id == project.id, table.item_id.in_({w[1] for w in wanted}))
-        ).all()
-        for uid, item_id, version, doc in docs:
-            if (uid, item_id, version) in wanted:
-                instances[uid] += len((doc or {}).get("instances", []))
+    items: Counter[int] = Counter()
+    unknown: list[tuple[int, int, bool, int]] = []
+    for uid, item_id, replica, version, n in session.execute(
+        select(latest, saves.c.instances).join(
+            saves,
+            (saves.c.user_id == latest.c.user_id)
+            & (saves.c.item_id == latest.c.item_id)
+            & (saves.c.replica == latest.c.replica)
+            & (saves.c.version == latest.c.version),
+        )
+    ).all():
+        if n is None:  # a version stored before counts were kept
+            unknown.append((uid, item_id, bool(replica), version))
+        else:
+            instances[uid] += int(n)
+    instances.update(_counted_from_documents(session, unknown))
+    for uid, n in session.execute(
+        select(latest.c.user_id, func.count(func.distinct(latest.c.item_id))).group_by(
+            latest.c.user_id
+        )
+    ).all():
+        items[uid] = int(n)
     annotators = []
-    for uid in sorted(times, key=lambda u: names.get(u, "")):
-        hours = working_hours(times[uid])
+    for uid in sorted(per_user, key=lambda u: names.get(u, "")):
+        n_saves, hours = per_user[uid]
         annotators.append(
             {
                 "username": names.get(uid, str(uid)),
-                "saves": len(times[uid]),
-                "items": len({item for (u, item, _) in latest if u == uid}),
+                "saves": n_saves,
+                "items": items[uid],
                 "instances": instances[uid],
                 "hours": hours,
                 "instances_per_hour": instances[uid] / hours if hours > 0 else None,
@@ -175,31 +214,55 @@ def throughput(session: Session, project: Project, names: dict[int, str]) -> dic
     }
 
 
+def _counted_from_documents(
+    session: Session, versions: list[tuple[int, int, bool, int]]
+) -> Counter[int]:
+    """People per user in versions stored without a count (older history only)."""
+    out: Counter[int] = Counter()
+    for replica, table in ((False, ItemVersion), (True, ReplicaVersion)):
+        wanted = {(u, i, v) for u, i, r, v in versions if r is replica}
+        if not wanted:
+            continue
+        for uid, item_id, version, doc in session.execute(
+            select(table.user_id, table.item_id, table.version, table.annotation).where(
+                table.item_id.in_({w[1] for w in wanted})
+            )
+        ).all():
+            if (uid, item_id, version) in wanted:
+                out[uid] += len((doc or {}).get("instances", []))
+    return out
+
+
 def rejection(session: Session, project: Project, names: dict[int, str]) -> dict[str, Any]:
-    decisions = session.execute(
-        select(ItemTransition.item_id, ItemTransition.to_status)
+    """Counted by the database: each decision once in the totals, and once for each
+    annotator whose job holds the item."""
+    decided = [Item.project_id == project.id, ItemTransition.to_status.in_(DECISIONS)]
+    is_returned = ItemTransition.to_status == "returned"
+    n_reviewed, n_returned = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((is_returned, 1), else_=0)), 0))
+        .select_from(ItemTransition)
         .join(Item, Item.id == ItemTransition.item_id)
-        .where(Item.project_id == project.id, ItemTransition.to_status.in_(DECISIONS))
-    ).all()
-    owners: dict[int, set[int]] = defaultdict(set)
-    for item_id, uid in session.execute(
-        select(JobItem.item_id, Job.annotator_id)
+        .where(*decided)
+    ).one()
+    per_user = session.execute(
+        select(
+            Job.annotator_id,
+            func.count(func.distinct(ItemTransition.id)),
+            func.count(func.distinct(case((is_returned, ItemTransition.id)))),
+        )
+        .select_from(ItemTransition)
+        .join(Item, Item.id == ItemTransition.item_id)
+        .join(JobItem, JobItem.item_id == ItemTransition.item_id)
         .join(Job, Job.id == JobItem.job_id)
-        .where(Job.project_id == project.id, Job.annotator_id.is_not(None))
-    ).all():
-        owners[item_id].add(uid)
-    reviewed: Counter[int] = Counter()
-    returned: Counter[int] = Counter()
-    for item_id, to in decisions:
-        for uid in owners.get(item_id, ()):
-            reviewed[uid] += 1
-            returned[uid] += to == "returned"
-    n_reviewed = len(decisions)
-    n_returned = sum(1 for _, to in decisions if to == "returned")
+        .where(*decided, Job.annotator_id.is_not(None))
+        .group_by(Job.annotator_id)
+    ).all()
+    reviewed = {uid: int(n) for uid, n, _ in per_user}
+    returned = {uid: int(r) for uid, _, r in per_user}
     return {
-        "reviewed": n_reviewed,
-        "returned": n_returned,
-        "rate": n_returned / n_reviewed if n_reviewed else None,
+        "reviewed": int(n_reviewed),
+        "returned": int(n_returned),
+        "rate": int(n_returned) / int(n_reviewed) if n_reviewed else None,
         "annotators": [
             {
                 "username": names.get(uid, str(uid)),
@@ -213,11 +276,12 @@ def rejection(session: Session, project: Project, names: dict[int, str]) -> dict
 
 
 def findings(session: Session, project: Project) -> dict[str, Any]:
-    config = workflow.settings_for(session, project.id).qa_config()
-    found = run_checks(project_dataset(session, project), config)
-    counts = Counter((f.check, f.severity) for f in found)
+    """The kept findings (services/qa_store.py) counted per check and severity."""
+    ensure_filled(session, project.id)
+    per = finding_counts(session, project.id)
+    counts = {(c, sev): n for c, by_sev in per.items() for sev, n in by_sev.items()}
     return {
-        "total": len(found),
+        "total": sum(counts.values()),
         "by_check": [
             {"check": check, "severity": severity, "count": n}
             for (check, severity), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
+from posemark.services import qa_store
 from posemark.services.annotation import validate_document
 from posemark.services.errors import BadInput, Conflict
 from posemark.services.settings import Settings
@@ -145,6 +146,8 @@ def _commit(
                     f"video {access.video.id}: frame {frame.index} (item {frame.item_id}) "
                     "changed while this edit ran; nothing was changed, try again"
                 )
+        if touched:  # the video checks judge whole tracks: the video is judged again
+            qa_store.refresh_items(session, access.project.project, [f.item_id for f in frames])
         session.commit()
     except BaseException:
         session.rollback()

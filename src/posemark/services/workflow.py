@@ -236,6 +236,7 @@ def record_version(
             user_id=user_id,
             action=action,
             created_at=utcnow(),
+            instances=len(document.get("instances", [])),
         )
     )
 

@@ -136,6 +136,7 @@ class Item(Base):
         UniqueConstraint("project_id", "file_name"),
         Index("ix_items_project_id_status", "project_id", "status"),
         Index("ix_items_video_id_frame_index", "video_id", "frame_index"),
+        Index("ix_items_project_id_updated_at", "project_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -167,3 +168,4 @@ from posemark.store import review_models  # noqa: E402, F401  (replicas, gold, c
 from posemark.store import audit_models  # noqa: E402, F401  (the audit_entries table)
 from posemark.store import media_models  # noqa: E402, F401  (media sources, item media)
 from posemark.store import source_models  # noqa: E402, F401  (imported files' records)
+from posemark.store import qa_models  # noqa: E402, F401  (kept QA findings, project prior)

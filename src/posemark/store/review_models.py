@@ -56,6 +56,8 @@ class ReplicaVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     annotation: Mapped[dict[str, Any]] = mapped_column(deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # people in the document, so the report counts work without reading documents
+    instances: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class GoldItem(Base):

@@ -69,6 +69,8 @@ class ItemVersion(Base):
     )
     action: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # people in the document, so the report counts work without reading documents
+    instances: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ItemTransition(Base):

@@ -20,8 +20,10 @@ class RestoreBody(BaseModel):
 
 
 @router.get("/{iid}/history")
-def history(access: ItemDep, caller: CurrentUser, db: DB) -> JSONResponse:
-    return JSONResponse(list_history(db, access, caller.user))
+def history(
+    access: ItemDep, caller: CurrentUser, db: DB, offset: int = 0, limit: int = 100
+) -> JSONResponse:
+    return JSONResponse(list_history(db, access, caller.user, offset, limit))
 
 
 @router.get("/{iid}/history/{version}")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from posemark.server.auth import DB, CurrentUser, ProjectDep
 from posemark.services.jobs import (
+    MAX_PAGE,
     create_jobs,
     get_job,
     job_item_ids,
@@ -49,8 +50,18 @@ JobDep = Annotated[tuple[Job, ProjectAccess], Depends(job_access)]
 
 
 @router.get("/projects/{pid}/jobs")
-def jobs(access: ProjectDep, caller: CurrentUser, db: DB) -> list[dict[str, Any]]:
-    return job_json(db, list_jobs(db, access, caller.user))
+def jobs(
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    response: Response,
+    offset: int = 0,
+    limit: int = MAX_PAGE,
+) -> list[dict[str, Any]]:
+    """A page of the jobs (a list, as always); ``X-Total-Count`` says how many there are."""
+    page, total = list_jobs(db, access, caller.user, offset, limit)
+    response.headers["X-Total-Count"] = str(total)
+    return job_json(db, page)
 
 
 @router.post("/projects/{pid}/jobs", status_code=201)

@@ -138,10 +138,11 @@ def items(
     offset: int = Query(0, ge=0),
     limit: int = Query(50, ge=1, le=1000),
     job: int | None = None,
+    sort: str = "file_name",
 ) -> JSONResponse:
     visible = visible_items(access, caller.user)  # annotators: their jobs; reviewers: queue
     rows, total = list_items(
-        db, access.project.id, status or None, q or None, offset, limit, visible, job
+        db, access.project.id, status or None, q or None, offset, limit, visible, job, sort
     )
     summaries = [item_summary(r) for r in rows]  # a replica holder sees their own copy
     summaries = summaries_as_seen_by(db, caller.user, summaries)

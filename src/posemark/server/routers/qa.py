@@ -1,42 +1,69 @@
 """Automated QA findings: a project's (its QA page) and one item's (editor markers).
 
-The checks run on the whole project, so the body prior is the project's and the video
-checks see neighbouring frames; what a caller gets is filtered to the items they may see
-(annotators their jobs, reviewers their queue, managers everything), as the item list is.
+A project's findings are the kept ones (services/qa_store.py: written with each item),
+read a page at a time, filtered by check and severity and counted by the database;
+what a caller gets is limited to the items they may see (annotators their jobs,
+reviewers their queue, managers everything), as the item list is. One item's findings
+are computed live, with image evidence from the pose model.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
+from sqlalchemy import ColumnElement
 
 from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep, SettingsDep
-from posemark.services.qa_runs import item_findings, project_findings
+from posemark.services import qa_read
+from posemark.services.errors import Forbidden
+from posemark.services.projects import ProjectAccess
+from posemark.services.qa_rerun import ensure_filled, rerun_project_qa
+from posemark.services.qa_runs import item_findings
 from posemark.services.suggest import load_rgb
-from posemark.services.workflow import settings_for, visible_items
-from posemark.store.models import Item
+from posemark.services.workflow import MANAGER, acting_role, settings_for, visible_items
+from posemark.store.models import User
 
 router = APIRouter(tags=["qa"])
 
 
+def _visible(access: ProjectAccess, user: User) -> ColumnElement[bool] | None:
+    """None for a manager (every item: no condition to evaluate per finding)."""
+    return None if acting_role(access, user) == MANAGER else visible_items(access, user)
+
+
 @router.get("/projects/{pid}/qa")
-def project_qa(access: ProjectDep, caller: CurrentUser, db: DB) -> dict[str, Any]:
+def project_qa(
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    check: str | None = None,
+    severity: str | None = None,
+    limit: int = qa_read.DEFAULT_PAGE,
+    cursor: str | None = None,
+    offset: int = 0,
+) -> dict[str, Any]:
     project = access.project
-    config = settings_for(db, project.id).qa_config()
-    visible = set(
-        db.scalars(
-            select(Item.id).where(Item.project_id == project.id, visible_items(access, caller.user))
-        )
-    )
-    found = [f.as_dict() for f in project_findings(db, project, config) if f.item_id in visible]
+    state = ensure_filled(db, project.id)
+    visible = _visible(access, caller.user)
+    per_severity = qa_read.finding_counts(db, project.id, visible)
+    page = qa_read.list_findings(db, project.id, visible, check, severity, limit, cursor, offset)
     return {
         "project_id": project.id,
-        "counts": dict(Counter(f["check"] for f in found)),
-        "findings": found,
+        "counts": {c: sum(n.values()) for c, n in sorted(per_severity.items())},
+        "severity_counts": per_severity,
+        **page,
+        "state": state.state,
+        "stale": qa_read.stale(db, project.id),
     }
+
+
+@router.post("/projects/{pid}/qa/rerun")
+def rerun_project(access: ProjectDep, caller: CurrentUser, db: DB) -> dict[str, Any]:
+    """Learn the body prior again and re-check every item (after new QA thresholds)."""
+    if acting_role(access, caller.user) != MANAGER:
+        raise Forbidden("only managers re-run the project's checks")
+    return rerun_project_qa(db, access.project.id)
 
 
 @router.get("/items/{iid}/qa")

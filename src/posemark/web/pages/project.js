@@ -23,7 +23,7 @@ const EXPORT_FORMATS = [
 export async function projectPage(root, { pid }, app) {
   let project = await api.project(pid);
   app.setCrumbs([{ label: "Projects", href: "#/projects" }, { label: project.name }]);
-  const state = { status: "", q: "", offset: 0 };
+  const state = { status: "", q: "", sort: "file_name", offset: 0 };
   let searchTimer = null;
   let loadSequence = 0;
 
@@ -44,6 +44,26 @@ export async function projectPage(root, { pid }, app) {
       }, 250);
     },
   });
+
+  // the server sorts (each order along an index) and pages; the page shows one page
+  const sort = h(
+    "select",
+    {
+      class: "sort",
+      "aria-label": "Sort items",
+      onChange: () => {
+        state.sort = sort.value;
+        state.offset = 0;
+        loadItems();
+      },
+    },
+    [
+      ["file_name", "File name A–Z"],
+      ["-file_name", "File name Z–A"],
+      ["-updated_at", "Last changed first"],
+      ["updated_at", "Last changed last"],
+    ].map(([value, label]) => h("option", { value }, label)),
+  );
 
   function renderTabs() {
     const counts = project.counts || {};
@@ -78,6 +98,7 @@ export async function projectPage(root, { pid }, app) {
     const answer = await api.items(pid, {
       status: state.status,
       q: state.q,
+      sort: state.sort,
       offset: state.offset,
       limit: PAGE_SIZE,
     });
@@ -212,7 +233,7 @@ export async function projectPage(root, { pid }, app) {
       prelabel.element,
       membersBox,
       settingsBox,
-      h("div", { class: "list-controls" }, tabs, search),
+      h("div", { class: "list-controls" }, tabs, search, sort),
       grid,
       pager,
     ),

@@ -1,13 +1,16 @@
 /**
- * A project's QA page (#/projects/{pid}/qa): the automated checks' findings, counted
- * per check and severity, and a table linking each finding to its item in the editor.
- * Info findings (harmless things the data earns routinely) are hidden unless asked for.
+ * A project's QA page (#/projects/{pid}/qa): the automated checks' kept findings, counted
+ * per check and severity by the server, and a table of one page of them at a time, each
+ * linking to its item in the editor. Info findings (harmless things the data earns
+ * routinely) are hidden unless asked for. Nothing here grows with the project: the
+ * counts come from the server and the table pages through the server's list.
  */
 
 import { api, request } from "../api.js";
 import { h, mount, plural } from "../dom.js";
 
 const SEVERITIES = ["error", "warning", "info"];
+const PAGE_SIZE = 100;
 
 export async function qaPage(root, { pid }, app) {
   const project = await api.project(pid);
@@ -16,16 +19,20 @@ export async function qaPage(root, { pid }, app) {
     { label: project.name, href: `#/projects/${pid}` },
     { label: "QA" },
   ]);
-  const state = { check: null, showInfo: false };
+  // pages: the cursor (null for the first) and first row of each page so far, for "Previous"
+  const FIRST = [{ cursor: null, start: 0 }];
+  const state = { check: null, showInfo: false, pages: FIRST, counts: {}, sequence: 0 };
   const summary = h("table", { class: "qa-summary", "aria-label": "Findings per check" });
   const table = h("table", { class: "qa-findings", "aria-label": "Findings" });
   const note = h("p", { class: "muted" });
+  const pager = h("div", { class: "pager qa-pager" });
   const infoToggle = h("input", {
     type: "checkbox",
     id: "qa-show-info",
     onChange: () => {
       state.showInfo = infoToggle.checked;
-      render();
+      state.pages = FIRST;
+      load();
     },
   });
   mount(
@@ -38,22 +45,36 @@ export async function qaPage(root, { pid }, app) {
       h("label", { class: "qa-info-toggle" }, infoToggle, " show info findings"),
       summary,
       table,
+      pager,
     ),
   );
-  mount(note, "Running the checks…");
-  const answer = await request("GET", `/api/projects/${pid}/qa`);
-  const all = answer.findings;
+  mount(note, "Reading the findings…");
 
-  function render() {
-    const shown = all.filter((f) => state.showInfo || f.severity !== "info");
-    const checks = [...new Set(shown.map((f) => f.check))].sort();
-    mount(
-      note,
-      `${plural(shown.length, "finding")} on ${plural(
-        new Set(shown.map((f) => f.item_id)).size,
-        "item",
-      )}. Click a check to list only its findings.`,
-    );
+  function shownSeverities() {
+    return state.showInfo ? SEVERITIES : SEVERITIES.filter((s) => s !== "info");
+  }
+
+  async function load() {
+    const sequence = ++state.sequence;
+    const { cursor } = state.pages[state.pages.length - 1];
+    const answer = await request("GET", `/api/projects/${pid}/qa`, {
+      query: {
+        check: state.check,
+        severity: shownSeverities().join(","),
+        limit: PAGE_SIZE,
+        cursor,
+      },
+    });
+    if (sequence !== state.sequence) return; // a newer request answers instead
+    state.counts = answer.severity_counts;
+    render(answer);
+  }
+
+  function renderSummary() {
+    const severities = shownSeverities();
+    const checks = Object.keys(state.counts)
+      .filter((check) => severities.some((s) => state.counts[check][s]))
+      .sort();
     mount(
       summary,
       h("thead", {}, h("tr", {}, h("th", {}, "check"), SEVERITIES.map((s) => h("th", {}, s)))),
@@ -68,7 +89,8 @@ export async function qaPage(root, { pid }, app) {
               "data-check": check,
               onClick: () => {
                 state.check = state.check === check ? null : check;
-                render();
+                state.pages = FIRST;
+                load();
               },
             },
             h("td", {}, h("button", { type: "button", class: "link" }, check.replaceAll("_", " "))),
@@ -76,14 +98,29 @@ export async function qaPage(root, { pid }, app) {
               h(
                 "td",
                 { class: "num", "data-severity": sev },
-                String(shown.filter((f) => f.check === check && f.severity === sev).length),
+                String(severities.includes(sev) ? state.counts[check][sev] || 0 : 0),
               ),
             ),
           ),
         ),
       ),
     );
-    const rows = shown.filter((f) => !state.check || f.check === state.check);
+  }
+
+  function render(answer) {
+    renderSummary();
+    const first = state.pages[state.pages.length - 1].start;
+    const shown = answer.findings.length;
+    const stale = answer.stale ? " The QA settings changed since the checks ran: re-run them." : "";
+    const filling = answer.state === "filling" ? " The checks are still running over the project." : "";
+    mount(
+      note,
+      `${plural(answer.total, "finding")}${state.check ? ` of ${state.check}` : ""}` +
+        (shown ? `, ${first + 1}–${first + shown} shown.` : ".") +
+        " Click a check to list only its findings." +
+        stale +
+        filling,
+    );
     mount(
       table,
       h(
@@ -100,7 +137,7 @@ export async function qaPage(root, { pid }, app) {
       h(
         "tbody",
         {},
-        rows.map((f) =>
+        answer.findings.map((f) =>
           h(
             "tr",
             { class: `qa-finding ${f.severity}`, "data-check": f.check, "data-item-id": f.item_id },
@@ -114,7 +151,37 @@ export async function qaPage(root, { pid }, app) {
         ),
       ),
     );
+    mount(
+      pager,
+      h(
+        "button",
+        {
+          type: "button",
+          class: "qa-prev",
+          disabled: state.pages.length === 1,
+          onClick: () => {
+            state.pages = state.pages.slice(0, -1);
+            load();
+          },
+        },
+        "‹ Previous",
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "qa-next",
+          disabled: !answer.next_cursor,
+          onClick: () => {
+            state.pages = [...state.pages, { cursor: answer.next_cursor, start: first + shown }];
+            load();
+          },
+        },
+        "Next ›",
+      ),
+    );
   }
-  render();
+
+  await load();
   return {};
 }

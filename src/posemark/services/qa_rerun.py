@@ -1,0 +1,302 @@
+"""The project-wide QA run: the body prior learned again and every item re-checked.
+
+What a changed QA config or a grown project calls for, and what fills the kept findings
+(services/qa_store.py) of a project from before they were kept. A long job: it streams
+the project in batches, each its own transaction, with the checks in worker processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, NamedTuple
+
+import msgspec
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from posemark.model import Skeleton
+from posemark.qa import BodyPrior, QaConfig
+from posemark.services.errors import BadInput
+from posemark.services.projects import project_skeleton
+from posemark.services.qa_runs import QA_COLUMNS, rows_dataset
+from posemark.services.qa_store import (
+    BATCH_ITEMS,
+    Kept,
+    PriorFit,
+    check_batch,
+    project_state,
+    qa_thresholds,
+    replace_kept,
+    stored_form,
+)
+from posemark.store.models import Item, Project, utcnow
+from posemark.store.qa_models import ProjectQa
+
+Progress = Callable[[int, int | None], None]
+ShouldStop = Callable[[], bool]
+
+
+PRIOR_SAMPLE_ITEMS = 50_000
+"""The body prior is learned from at most about this many items, spread evenly over the
+project (every k-th item id): a few hundred thousand people fix a 90th percentile to
+well under a per cent, and the first pass then costs a fraction of the second."""
+
+
+class _QaRow(NamedTuple):
+    """An item as the checks read it, its document still JSON text: workers decode it."""
+
+    id: int
+    file_name: str
+    width: int
+    height: int
+    annotation: Any
+    video_id: int | None
+    frame_index: int | None
+    version: int
+
+
+_RAW_COLUMNS = (*QA_COLUMNS[:4], cast(Item.annotation, Text), *QA_COLUMNS[5:], Item.version)
+
+
+def _decoded(rows: Sequence[_QaRow]) -> list[_QaRow]:
+    return [r._replace(annotation=msgspec.json.decode(r.annotation)) for r in rows]
+
+
+def _project_batches(session: Session, project_id: int, every: int = 1) -> Iterator[list[_QaRow]]:
+    """The project's items in file-name order, a batch at a time, each read by a short
+    keyset query (no transaction stays open across the run); a batch ending inside a
+    video takes the rest of that video too, so the video checks see whole tracks.
+    ``every`` > 1: only the items whose id it divides (the prior's sample)."""
+    last: str | None = None
+    while True:
+        query = select(*_RAW_COLUMNS).where(Item.project_id == project_id)
+        if every > 1:
+            query = query.where(Item.id % every == 0)
+        if last is not None:
+            query = query.where(Item.file_name > last)
+        rows = session.execute(query.order_by(Item.file_name).limit(BATCH_ITEMS)).all()
+        batch = [_QaRow(*r) for r in rows]
+        session.commit()  # end the read: nothing stays open between batches
+        if not batch:
+            return
+        tail = batch[-1]
+        if tail.video_id is not None and every == 1:
+            rest = session.execute(
+                select(*_RAW_COLUMNS)
+                .where(
+                    Item.project_id == project_id,
+                    Item.video_id == tail.video_id,
+                    Item.file_name > tail.file_name,
+                )
+                .order_by(Item.file_name)
+            ).all()
+            batch.extend(_QaRow(*r) for r in rest)
+            session.commit()
+        last = batch[-1].file_name
+        yield batch
+
+
+def _prior_ratios(
+    skeleton: Skeleton, rows: list[_QaRow], min_bones: int
+) -> list[NDArray[np.float64]]:
+    """A batch's share of the prior (runs in a worker process)."""
+    fit = PriorFit(skeleton, min_bones)
+    dataset, _where, _ = rows_dataset(skeleton, _decoded(rows), trusted=True)
+    fit.add(dataset)
+    return [parts[0] for parts in fit.ratios]
+
+
+def _check_rows(
+    project_id: int,
+    skeleton: Skeleton,
+    rows: list[_QaRow],
+    position: int,
+    config: QaConfig,
+    prior: BodyPrior,
+) -> tuple[Kept, int]:
+    """What a batch leaves in the database, and its number of instances (runs in a
+    worker process)."""
+    dataset, where, _ = rows_dataset(skeleton, _decoded(rows), position, trusted=True)
+    return check_batch(project_id, dataset, where, config, prior), len(dataset.instances.ids)
+
+
+class _Inline:
+    """The pool's interface run in this process (small projects, or ``workers=0``)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def shutdown(self, cancel_futures: bool = False) -> None:
+        return None
+
+
+def _pool(workers: int) -> ProcessPoolExecutor | _Inline:
+    if workers <= 0:
+        return _Inline()
+    # spawn: forking a process that holds database connections and threads is unsafe
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def rerun_project_qa(
+    session: Session,
+    project_id: int,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Learn the project's body prior from its people, then re-check every item against
+    it and replace the stored findings, batch by batch (each batch its own transaction,
+    so saves go on meanwhile): what a changed QA config or a grown project calls for.
+    Commits as it goes.
+
+    Two passes: the prior needs people from the whole project before anyone is judged
+    (the first pass reads an even sample of at most ``PRIOR_SAMPLE_ITEMS`` items).
+    The checks run in ``workers`` processes (default: one per core, two at most; none
+    for a project of a few batches) while this one reads and writes.
+    ``progress(done, total)`` counts items over both passes; ``should_stop`` is asked
+    between batches (a stopped run leaves ``state`` "filling": each item's findings are
+    then the old or the new ones). An item saved while the run went keeps the findings
+    its save wrote (its version is compared under lock).
+    Returns {"items", "instances", "findings", "stopped"}.
+    """
+    project = session.get(Project, project_id)
+    if project is None:
+        raise BadInput(f"project {project_id} not found")
+    skeleton = project_skeleton(project)
+    config, thresholds = qa_thresholds(session, project_id)
+    state = project_state(session, project_id)
+    if state is None:
+        state = ProjectQa(project_id=project_id, prior=None, config=thresholds)
+        session.add(state)
+    state.state, state.config, state.items_checked = "filling", thresholds, 0
+    state.updated_at = utcnow()
+    session.commit()
+    total_items = int(
+        session.scalar(select(func.count()).where(Item.project_id == project_id)) or 0
+    )
+    every = max(1, -(-total_items // PRIOR_SAMPLE_ITEMS))
+    total = total_items // every + total_items
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if total_items > 4 * BATCH_ITEMS else 0
+    stop = should_stop or (lambda: False)
+    done = 0
+    result = {"items": 0, "instances": 0, "findings": 0, "stopped": False}
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    pool = _pool(workers)
+    try:
+        fit = PriorFit(skeleton, config.prior_min_bones)
+        sample: deque[tuple[int, Future[Any]]] = deque()
+        for batch in _project_batches(session, project_id, every):
+            if stop():
+                return {**result, "stopped": True}
+            sample.append(
+                (len(batch), pool.submit(_prior_ratios, skeleton, batch, config.prior_min_bones))
+            )
+            while len(sample) > max(workers, 1):
+                n, future = sample.popleft()
+                _add_ratios(fit, future.result())
+                tick(n)
+        while sample:
+            n, future = sample.popleft()
+            _add_ratios(fit, future.result())
+            tick(n)
+        prior = fit.prior()
+        session.execute(
+            update(ProjectQa)
+            .where(ProjectQa.project_id == project_id)
+            .values(prior=stored_form(prior), updated_at=utcnow())
+        )
+        session.commit()
+        pending: deque[tuple[list[_QaRow], Future[Any]]] = deque()
+        position = 0
+
+        def write_one() -> None:
+            batch, future = pending.popleft()
+            kept, n = future.result()
+            result["findings"] += _write_batch(session, project_id, batch, kept)
+            result["items"] += len(batch)
+            result["instances"] += n
+            tick(len(batch))
+
+        for batch in _project_batches(session, project_id):
+            if stop():
+                return {**result, "stopped": True}
+            future = pool.submit(_check_rows, project_id, skeleton, batch, position, config, prior)
+            pending.append((batch, future))
+            position += len(batch)
+            while len(pending) > max(workers, 1):
+                write_one()
+        while pending:
+            write_one()
+    finally:
+        pool.shutdown(cancel_futures=True)
+    session.execute(
+        update(ProjectQa)
+        .where(ProjectQa.project_id == project_id)
+        .values(state="done", items_checked=result["items"], updated_at=utcnow())
+    )
+    session.commit()
+    return result
+
+
+def _add_ratios(fit: PriorFit, ratios: list[NDArray[np.float64]]) -> None:
+    for parts, part in zip(fit.ratios, ratios, strict=True):
+        parts.append(part)
+
+
+def _write_batch(session: Session, project_id: int, batch: Sequence[Any], kept: Kept) -> int:
+    """Replace the batch's findings in one transaction, skipping items saved since they
+    were read (their save wrote their findings). The project_qa update comes first: it
+    takes SQLite's write lock, so no save slips in between the version check and the
+    write; on PostgreSQL the items are locked (a save waits for this commit)."""
+    session.execute(
+        update(ProjectQa)
+        .where(ProjectQa.project_id == project_id)
+        .values(items_checked=ProjectQa.items_checked + len(batch), updated_at=utcnow())
+    )
+    read = {r.id: r.version for r in batch}
+    now = dict(
+        session.execute(
+            select(Item.id, Item.version).where(Item.id.in_(list(read))).with_for_update()
+        ).all()
+    )
+    fresh = [i for i, v in read.items() if now.get(i) == v]
+    kept = kept.of(set(fresh))
+    replace_kept(session, fresh, kept)
+    session.commit()
+    return len(kept.findings)
+
+
+def ensure_filled(session: Session, project_id: int) -> ProjectQa:
+    """The project's QA state, after filling its findings if it has never had any (a
+    project from before findings were kept): its first QA request runs the project once."""
+    state = project_state(session, project_id)
+    if state is not None:
+        return state
+    _config, thresholds = qa_thresholds(session, project_id)
+    session.add(ProjectQa(project_id=project_id, prior=None, config=thresholds, state="filling"))
+    try:
+        session.commit()
+    except IntegrityError:  # another request is filling them: show what is there so far
+        session.rollback()
+    else:
+        rerun_project_qa(session, project_id)
+    state = project_state(session, project_id)
+    assert state is not None
+    return state

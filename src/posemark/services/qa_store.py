@@ -1,0 +1,311 @@
+"""Kept QA findings: written with the item they judge, read through indexes.
+
+No request runs the checks on a whole project. Every writer of an item's annotation
+calls :func:`refresh_item` (one document) or :func:`refresh_items` (an import's items)
+in its own transaction, so the item's stored findings (``qa_findings``) always describe
+its stored document. What spans the project, the body prior learned from its people,
+is kept in ``project_qa`` and changes only in a project-wide run
+(services/qa_rerun.py, a long job: it streams items in batches) or, for a project that
+has none yet, in its first import. services/qa_read.py reads the findings back.
+
+The video checks (``track_jump``, ``identity_switch``) judge a track over many frames:
+a save of one frame refreshes that frame's per-item checks and keeps its sequence
+findings as the last run over its frames left them (an import or a project-wide run
+judges whole sequences; a track edit re-judges its video).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from posemark.model import Dataset, Skeleton
+from posemark.qa import CHECKS, BodyPrior, Finding, QaConfig, run_checks
+from posemark.qa.anatomy import bones_of
+from posemark.qa.document import document_dataset
+from posemark.qa.prior import LEARN_MIN_SAMPLES, implied_heights, reference_height
+from posemark.services.projects import project_skeleton
+from posemark.services.qa_runs import QA_COLUMNS, rows_dataset
+from posemark.services.workflow import settings_for
+from posemark.store.models import Item, Project
+from posemark.store.qa_models import ProjectQa, QaFinding, QaInstance
+
+SEQUENCE_CHECKS: tuple[str, ...] = ("track_jump", "identity_switch")
+"""Checks that judge a track across frames, not one item (see module doc)."""
+ITEM_CHECKS: tuple[str, ...] = tuple(c for c in CHECKS if c not in SEQUENCE_CHECKS)
+BATCH_ITEMS = 500
+"""Items read, checked and written at a time by the project-wide run and imports."""
+SEVERITY_RISK = {"error": 1.0, "warning": 0.5, "info": 0.0}
+"""An instance's review risk: its findings' summed weights (info harms nothing)."""
+
+
+# --- what the findings are judged against ------------------------------------------------
+
+
+def project_state(session: Session, project_id: int) -> ProjectQa | None:
+    return session.get(ProjectQa, project_id)
+
+
+def stored_prior(session: Session, project_id: int) -> BodyPrior:
+    """The project's learned body prior; empty (the anthropometric defaults) when none."""
+    state = project_state(session, project_id)
+    if state is None or not state.prior:
+        return BodyPrior()
+    return BodyPrior.from_dict(state.prior)
+
+
+def qa_thresholds(session: Session, project_id: int) -> tuple[QaConfig, dict[str, Any]]:
+    settings = settings_for(session, project_id)
+    return settings.qa_config(), dict(settings.thresholds)
+
+
+def stored_form(prior: BodyPrior) -> dict[str, Any] | None:
+    """The prior as ``project_qa`` keeps it; None when too few people labeled any bone
+    to learn from (the defaults apply, and the next import tries again)."""
+    return prior.as_dict() if prior.fractions else None
+
+
+class PriorFit:
+    """The body prior learned over items seen batch by batch: per bone, the ratios of
+    :func:`posemark.qa.prior.fit_prior`, kept until :meth:`prior` takes their 90th
+    percentile (one float per bone and labeled person, never the documents)."""
+
+    def __init__(self, skeleton: Skeleton, min_bones: int) -> None:
+        self.skeleton = skeleton
+        self.min_bones = min_bones
+        self.bones = bones_of(skeleton)
+        self.touches = [
+            np.array([bool({x.a, x.b} & {bone.a, bone.b}) for x in self.bones])
+            for bone in self.bones
+        ]
+        self.ratios: list[list[NDArray[np.float64]]] = [[] for _ in self.bones]
+
+    def add(self, dataset: Dataset) -> None:
+        t = dataset.instances
+        k = self.skeleton.num_keypoints
+        rows = t.iscrowd != 1
+        points, labeled = t.points[rows, :k], t.visibility[rows, :k] > 0
+        heights = implied_heights(points, labeled, self.bones)
+        for i, touches in enumerate(self.touches):
+            ref = reference_height(heights, touches, self.min_bones)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = heights[:, i] / ref
+            self.ratios[i].append(ratio[np.isfinite(ratio) & (ratio > 0)])
+
+    def prior(self) -> BodyPrior:
+        prior = BodyPrior()
+        names = self.skeleton.keypoints
+        for bone, parts in zip(self.bones, self.ratios, strict=True):
+            ratio = np.concatenate(parts) if parts else np.zeros(0)
+            if len(ratio) >= LEARN_MIN_SAMPLES:
+                q = float(np.quantile(ratio, 0.9))
+                key = (names[bone.a], names[bone.b])
+                prior.fractions[key] = bone.fraction * float(np.clip(q, 0.7, 2.0))
+                prior.samples[key] = len(ratio)
+        return prior
+
+
+# --- writing one item's findings -----------------------------------------------------------
+
+
+def _finding_rows(
+    project_id: int,
+    found: Iterable[Finding],
+    where: Callable[[Finding], tuple[int, int, str | None] | None],
+) -> list[dict[str, Any]]:
+    rows = []
+    for f in found:
+        at = where(f)
+        if at is None:
+            continue
+        item_id, index, instance_id = at
+        rows.append(
+            {
+                "project_id": project_id,
+                "item_id": item_id,
+                "instance_index": index,
+                "instance_id": instance_id,
+                "keypoint": f.keypoint,
+                "check": f.check,
+                "severity": f.severity,
+                "message": f.message,
+            }
+        )
+    return rows
+
+
+def _instance_rows(
+    project_id: int,
+    dataset: Dataset,
+    locate: Callable[[int], tuple[int, int, str | None] | None],
+    findings: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """One ``qa_instances`` row per instance of ``dataset`` (``locate``: annotation id ->
+    item id, instance index, instance id), its risk summed from ``findings``."""
+    risk: dict[tuple[int, int], float] = {}
+    for f in findings:
+        at = (f["item_id"], f["instance_index"])
+        risk[at] = risk.get(at, 0.0) + SEVERITY_RISK.get(f["severity"], 0.0)
+    t = dataset.instances
+    k = dataset.categories[0].skeleton.num_keypoints if dataset.categories else 0
+    masks = np.where(t.visibility[:, :k] > 0, ord("1"), ord("0")).astype(np.uint8)
+    rows = []
+    for r, annotation_id in enumerate(t.ids.tolist()):
+        at = locate(int(annotation_id))
+        if at is None:
+            continue
+        item_id, index, instance_id = at
+        track = int(t.track_ids[r])
+        rows.append(
+            {
+                "project_id": project_id,
+                "item_id": item_id,
+                "instance_index": index,
+                "instance_id": instance_id,
+                "labeled": masks[r].tobytes().decode(),
+                "risk": risk.get((item_id, index), 0.0),
+                "track_id": None if track < 0 else track,
+            }
+        )
+    return rows
+
+
+def refresh_item(
+    session: Session,
+    project_id: int,
+    skeleton: Skeleton,
+    item_id: int,
+    document: dict[str, Any],
+    width: int,
+    height: int,
+) -> None:
+    """Replace the item's per-item findings by those of ``document`` (no commit): called
+    by every writer of one item's annotation, in the transaction that writes it."""
+    config, _ = qa_thresholds(session, project_id)
+    dataset = document_dataset(document, skeleton, width, height)
+    found = run_checks(dataset, config, only=ITEM_CHECKS, prior=stored_prior(session, project_id))
+    instances = document["instances"]
+
+    def where(f: Finding) -> tuple[int, int, str | None] | None:
+        n = f.annotation_id
+        return (item_id, n, instances[n]["id"]) if 0 <= n < len(instances) else None
+
+    session.execute(
+        delete(QaFinding).where(QaFinding.item_id == item_id, QaFinding.check.in_(ITEM_CHECKS))
+    )
+    rows = _finding_rows(project_id, found, where)
+    if rows:
+        session.execute(insert(QaFinding), rows)
+    kept = [
+        {"item_id": item_id, "instance_index": f.instance_index, "severity": f.severity}
+        for f in item_sequence_findings(session, item_id)
+    ]
+
+    def locate(n: int) -> tuple[int, int, str | None] | None:
+        return (item_id, n, instances[n]["id"]) if 0 <= n < len(instances) else None
+
+    session.execute(delete(QaInstance).where(QaInstance.item_id == item_id))
+    people = _instance_rows(project_id, dataset, locate, rows + kept)
+    if people:
+        session.execute(insert(QaInstance), people)
+
+
+class Kept(NamedTuple):
+    """What a batch of items leaves in the database: its findings and its people."""
+
+    findings: list[dict[str, Any]]
+    instances: list[dict[str, Any]]
+
+    def of(self, item_ids: set[int]) -> Kept:
+        return Kept(
+            [r for r in self.findings if r["item_id"] in item_ids],
+            [r for r in self.instances if r["item_id"] in item_ids],
+        )
+
+
+def check_batch(
+    project_id: int,
+    dataset: Dataset,
+    where: dict[int, tuple[int, int, str, str]],
+    config: QaConfig,
+    prior: BodyPrior,
+) -> Kept:
+    """Every check on a batch of items made one dataset (``rows_dataset``)."""
+    found = run_checks(dataset, config, prior=prior)
+
+    def locate(annotation_id: int) -> tuple[int, int, str | None] | None:
+        located = where.get(annotation_id)
+        return None if located is None else located[:3]
+
+    findings = _finding_rows(project_id, found, lambda f: locate(f.annotation_id))
+    return Kept(findings, _instance_rows(project_id, dataset, locate, findings))
+
+
+def replace_kept(session: Session, item_ids: list[int], kept: Kept) -> None:
+    session.execute(delete(QaFinding).where(QaFinding.item_id.in_(item_ids)))
+    session.execute(delete(QaInstance).where(QaInstance.item_id.in_(item_ids)))
+    if kept.findings:
+        session.execute(insert(QaFinding), kept.findings)
+    if kept.instances:
+        session.execute(insert(QaInstance), kept.instances)
+
+
+def refresh_items(
+    session: Session, project: Project, item_ids: list[int], learn_prior: bool = False
+) -> int:
+    """Replace every finding of ``item_ids`` (no commit): an import's items or a video
+    whose tracks were edited, checked batch by batch in file-name order with every
+    check, against the project's prior. With ``learn_prior`` (an import) a project that
+    has learned none yet learns it from these items first and keeps it. Returns the
+    number of instances checked."""
+    if not item_ids:
+        return 0
+    skeleton = project_skeleton(project)
+    config, _ = qa_thresholds(session, project.id)
+    state = project_state(session, project.id)
+    if learn_prior and state is not None and state.prior is None:
+        fit = PriorFit(skeleton, config.prior_min_bones)
+        for batch in _batches_of(session, item_ids):
+            dataset, _where, _ = rows_dataset(skeleton, batch, trusted=True)
+            fit.add(dataset)
+        state.prior = stored_form(fit.prior())
+        session.flush()
+    prior = stored_prior(session, project.id)
+    checked = position = 0
+    for batch in _batches_of(session, item_ids):
+        dataset, where, position = rows_dataset(skeleton, batch, position, trusted=True)
+        replace_kept(
+            session,
+            [r.id for r in batch],
+            check_batch(project.id, dataset, where, config, prior),
+        )
+        checked += len(dataset.instances.ids)
+    return checked
+
+
+def _batches_of(session: Session, item_ids: list[int]) -> Iterator[Sequence[Any]]:
+    """The items as QA rows in file-name order, a batch at a time."""
+    ordered = list(
+        session.scalars(select(Item.id).where(Item.id.in_(item_ids)).order_by(Item.file_name))
+    )
+    for start in range(0, len(ordered), BATCH_ITEMS):
+        part = ordered[start : start + BATCH_ITEMS]
+        yield session.execute(
+            select(*QA_COLUMNS).where(Item.id.in_(part)).order_by(Item.file_name)
+        ).all()
+
+
+def item_sequence_findings(session: Session, item_id: int) -> list[QaFinding]:
+    """The item's stored findings of the video checks (see module doc)."""
+    return list(
+        session.scalars(
+            select(QaFinding)
+            .where(QaFinding.item_id == item_id, QaFinding.check.in_(SEQUENCE_CHECKS))
+            .order_by(QaFinding.id)
+        )
+    )

@@ -1,0 +1,89 @@
+"""ORM models of the kept QA results: findings per item, and what a project's re-run learned.
+
+Kept apart from ``models.py`` (which imports this module at its end).
+
+- ``qa_findings``: one row per finding of the automated checks on an item, replaced for
+  exactly that item in the transaction that writes the item's annotation (save, restore,
+  import, track edit, pre-label), so the project's QA page, counts, gallery and review
+  order read rows through indexes instead of running the checks on every document.
+  ``instance_index`` is the instance's position in the document, ``instance_id`` its
+  id; ``keypoint`` is None for a finding on the whole instance.
+- ``qa_instances``: one row per instance of every item, replaced with its findings:
+  which keypoints are labeled (``labeled``: one character per keypoint, "1" labeled,
+  "0" not) and its review ``risk`` (its findings' summed severity), so the keypoint
+  gallery and the instance review count and order people without reading documents.
+- ``project_qa``: per project, the body prior learned from its data (None until a
+  project-wide run or a first import learned one: the anthropometric defaults apply),
+  the QA thresholds the findings were computed with, and whether the findings cover the
+  project (``state``: ``filling`` while a project-wide run goes, ``done`` after). A
+  project without this row predates kept findings: its first QA request fills them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from posemark.store.models import Base, utcnow
+
+
+class QaFinding(Base):
+    __tablename__ = "qa_findings"
+    __table_args__ = (
+        Index("ix_qa_findings_project_id_item_id", "project_id", "item_id", "id"),
+        Index("ix_qa_findings_project_id_check_item_id", "project_id", "check", "item_id", "id"),
+        Index(
+            "ix_qa_findings_project_id_severity_item_id", "project_id", "severity", "item_id", "id"
+        ),
+        Index(
+            "ix_qa_findings_project_id_check_severity",
+            "project_id",
+            "check",
+            "severity",
+            "item_id",
+            "id",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    instance_index: Mapped[int] = mapped_column(Integer)
+    instance_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    keypoint: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    check: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class QaInstance(Base):
+    __tablename__ = "qa_instances"
+    __table_args__ = (
+        Index("ix_qa_instances_item_id_instance_index", "item_id", "instance_index"),
+        Index("ix_qa_instances_project_id_risk", "project_id", "risk"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    instance_index: Mapped[int] = mapped_column(Integer)
+    instance_id: Mapped[str] = mapped_column(String(100))
+    labeled: Mapped[str] = mapped_column(String(300))
+    risk: Mapped[float] = mapped_column(Float)
+    track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ProjectQa(Base):
+    __tablename__ = "project_qa"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    prior: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    config: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(20), default="done")
+    items_checked: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

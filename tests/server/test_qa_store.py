@@ -1,0 +1,323 @@
+"""Kept QA findings (services/qa_store.py) on SQLite and PostgreSQL: a save replaces
+exactly its item's findings, the project-wide run agrees with the checks run on the
+whole project, a project without kept findings gets them on its first QA request, and
+the QA route pages through them with filters and database counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from serverkit import MMPOSE, Server, upload
+from sqlalchemy import delete, select
+
+from posemark.services.prelabel import store_suggestions
+from posemark.services.qa_rerun import rerun_project_qa
+from posemark.services.qa_runs import item_findings, project_findings
+from posemark.services.qa_store import SEQUENCE_CHECKS
+from posemark.store.models import Project
+from posemark.store.qa_models import ProjectQa, QaFinding, QaInstance
+
+
+def _stored(server: Server, pid: int) -> list[tuple[Any, ...]]:
+    with server.session() as s:
+        rows = s.scalars(select(QaFinding).where(QaFinding.project_id == pid)).all()
+        return sorted(
+            (
+                f.id,
+                f.item_id,
+                f.instance_index,
+                f.instance_id,
+                f.keypoint,
+                f.check,
+                f.severity,
+                f.message,
+            )
+            for f in rows
+        )
+
+
+def _items(admin: TestClient, pid: int) -> dict[str, int]:
+    r = admin.get(f"/api/projects/{pid}/items")
+    assert r.status_code == 200, r.text
+    return {i["file_name"]: i["id"] for i in r.json()["items"]}
+
+
+def _save(admin: TestClient, iid: int, change: Any) -> None:
+    item = admin.get(f"/api/items/{iid}").json()
+    doc = item["annotation"]
+    change(doc)
+    r = admin.put(
+        f"/api/items/{iid}/annotation", json={"base_version": item["version"], "annotation": doc}
+    )
+    assert r.status_code == 200, r.text
+
+
+def _located(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Findings without their row ids, for comparing two computations."""
+    return sorted(r[1:] for r in rows)
+
+
+def test_a_save_replaces_only_its_items_findings(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    before = _stored(server, coco_project)
+    assert before, "the sample has findings (see test_api_qa.py)"
+    iid = _items(admin, coco_project)["000000000785.jpg"]
+
+    def nose_outside(doc: dict[str, Any]) -> None:
+        doc["instances"][0]["keypoints"][0] = [700.0, 20.0, 2]  # the image is 640 wide
+
+    _save(admin, iid, nose_outside)
+    after = _stored(server, coco_project)
+    others_before = [r for r in before if r[1] != iid]
+    others_after = [r for r in after if r[1] != iid]
+    assert others_after == others_before  # same rows, same ids: untouched
+    mine = [r for r in after if r[1] == iid]
+    assert [(r[4], r[5], r[6]) for r in mine if r[5] == "outside_image"] == [
+        ("nose", "outside_image", "error")
+    ]
+    # saving the same document again rewrites the item's rows to the same findings
+    _save(admin, iid, lambda doc: None)
+    again = _stored(server, coco_project)
+    assert [r for r in again if r[1] != iid] == others_before
+    assert _located([r for r in again if r[1] == iid]) == _located(mine)
+
+
+def test_the_project_run_agrees_with_the_whole_project_checks(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    """The import learned the prior from its items and checked them as one dataset: the
+    same findings as the checks on the whole project; a project-wide run keeps them."""
+    with server.session() as s:
+        project = s.get(Project, coco_project)
+        assert project is not None
+        whole = sorted(
+            (
+                p.item_id,
+                p.instance_id,
+                p.finding.keypoint,
+                p.finding.check,
+                p.finding.severity,
+                p.finding.message,
+            )
+            for p in project_findings(s, project)
+        )
+    kept = sorted((r[1], r[3], r[4], r[5], r[6], r[7]) for r in _stored(server, coco_project))
+    assert kept == whole
+    calls: list[tuple[int, int | None]] = []
+    with server.session() as s:
+        out = rerun_project_qa(s, coco_project, progress=lambda d, t: calls.append((d, t)))
+    assert out == {"items": 4, "instances": 14, "findings": len(whole), "stopped": False}
+    assert calls[-1] == (8, 8)  # both passes over the 4 items
+    rerun = sorted((r[1], r[3], r[4], r[5], r[6], r[7]) for r in _stored(server, coco_project))
+    assert rerun == whole
+
+
+def test_a_stopped_run_says_so(server: Server, coco_project: int) -> None:
+    with server.session() as s:
+        out = rerun_project_qa(s, coco_project, should_stop=lambda: True)
+        assert out["stopped"] is True
+        state = s.get(ProjectQa, coco_project)
+        assert state is not None and state.state == "filling"
+
+
+def test_first_request_fills_a_project_without_kept_findings(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    expected = _located(_stored(server, coco_project))
+    with server.session() as s:  # as a project from before findings were kept
+        s.execute(delete(QaFinding).where(QaFinding.project_id == coco_project))
+        s.execute(delete(ProjectQa).where(ProjectQa.project_id == coco_project))
+    r = admin.get(f"/api/projects/{coco_project}/qa")
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "done"
+    assert _located(_stored(server, coco_project)) == expected
+
+
+def _all_pages(admin: TestClient, pid: int, **params: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        r = admin.get(f"/api/projects/{pid}/qa", params=query)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body["findings"]) <= 2
+        found.extend(body["findings"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def test_findings_page_filter_and_count(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    iid = _items(admin, coco_project)["000000000785.jpg"]
+
+    def nose_outside(doc: dict[str, Any]) -> None:
+        doc["instances"][0]["keypoints"][0] = [700.0, 20.0, 2]
+
+    _save(admin, iid, nose_outside)
+    full = admin.get(f"/api/projects/{coco_project}/qa", params={"limit": 1000}).json()
+    everything = full["findings"]
+    assert full["total"] == len(everything) == len(_stored(server, coco_project))
+    assert full["next_cursor"] is None
+    assert len(everything) > 4
+    paged = _all_pages(admin, coco_project)
+    assert [f["id"] for f in paged] == [f["id"] for f in everything]
+    assert len({f["id"] for f in paged}) == len(paged)
+    # offset: the same order, from anywhere
+    r = admin.get(f"/api/projects/{coco_project}/qa", params={"limit": 3, "offset": 2})
+    assert [f["id"] for f in r.json()["findings"]] == [f["id"] for f in everything[2:5]]
+    # counts per check and severity come from the database and match the rows
+    per = full["severity_counts"]
+    for check, by_sev in per.items():
+        for sev, n in by_sev.items():
+            assert n == sum(f["check"] == check and f["severity"] == sev for f in everything)
+    assert full["counts"] == {c: sum(v.values()) for c, v in per.items()}
+    # filters, alone and together, each paged to the end
+    for params in ({"check": "outside_image"}, {"severity": "error"}, {"severity": "info"}):
+        got = _all_pages(admin, coco_project, **params)
+        want = [
+            f
+            for f in everything
+            if all(f[k] == v for k, v in params.items())  # check / severity
+        ]
+        assert [f["id"] for f in got] == [f["id"] for f in want], params
+    shown = _all_pages(admin, coco_project, severity="error,warning")  # the page's default
+    assert [f["id"] for f in shown] == [f["id"] for f in everything if f["severity"] != "info"]
+    both = _all_pages(admin, coco_project, check="outside_image", severity="error")
+    assert [(f["item_id"], f["keypoint"]) for f in both] == [(iid, "nose")]
+    assert all(f["file_name"] and f["instance_id"] for f in everything)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"check": "no_such_check"}, "check: expected one of"),
+        ({"severity": "fatal"}, "severity: expected one or more"),
+        ({"cursor": "abc"}, "cursor: expected the next_cursor"),
+        ({"limit": 0}, "paging: expected"),
+    ],
+)
+def test_bad_paging_is_a_located_error(
+    admin: TestClient, coco_project: int, params: dict[str, Any], message: str
+) -> None:
+    r = admin.get(f"/api/projects/{coco_project}/qa", params=params)
+    assert r.status_code == 400, r.text
+    assert message in r.text
+
+
+def test_new_thresholds_make_the_findings_stale_until_a_rerun(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    assert admin.get(f"/api/projects/{coco_project}/qa").json()["stale"] is False
+    settings = admin.get(f"/api/projects/{coco_project}/workflow").json()
+    settings.pop("checks")
+    settings["qa"]["thresholds"] = {"min_labeled": 17}
+    r = admin.put(f"/api/projects/{coco_project}/workflow", json=settings)
+    assert r.status_code == 200, r.text
+    assert admin.get(f"/api/projects/{coco_project}/qa").json()["stale"] is True
+    r = admin.post(f"/api/projects/{coco_project}/qa/rerun")
+    assert r.status_code == 200, r.text
+    body = admin.get(f"/api/projects/{coco_project}/qa", params={"check": "too_few_keypoints"})
+    assert body.json()["stale"] is False
+    # every person of the sample with fewer than 17 labeled keypoints is flagged now
+    assert body.json()["total"] > 0
+    assert not set(SEQUENCE_CHECKS) & set(body.json()["counts"])  # no tracks in the sample
+
+
+def _item_rows(server: Server, iid: int) -> list[tuple[Any, ...]]:
+    with server.session() as s:
+        rows = s.scalars(select(QaFinding).where(QaFinding.item_id == iid)).all()
+        return sorted((f.instance_id, f.keypoint, f.check, f.severity, f.message) for f in rows)
+
+
+def _live(server: Server, pid: int, iid: int) -> list[tuple[Any, ...]]:
+    """The item's findings computed now, without image evidence (what a save keeps)."""
+    with server.session() as s:
+        project = s.get(Project, pid)
+        assert project is not None
+        return sorted(
+            (
+                p.instance_id,
+                p.finding.keypoint,
+                p.finding.check,
+                p.finding.severity,
+                p.finding.message,
+            )
+            for p in item_findings(s, project, iid)
+        )
+
+
+def test_restore_and_prelabel_writes_replace_the_items_findings(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    ids = _items(admin, coco_project)
+    iid = ids["000000000785.jpg"]
+    clean = _item_rows(server, iid)
+
+    def nose_outside(doc: dict[str, Any]) -> None:
+        doc["instances"][0]["keypoints"][0] = [700.0, 20.0, 2]
+
+    _save(admin, iid, nose_outside)
+    broken = _item_rows(server, iid)
+    assert broken != clean and broken == _live(server, coco_project, iid)
+    version = admin.get(f"/api/items/{iid}").json()["version"]
+    r = admin.post(f"/api/items/{iid}/restore", json={"version": 1, "base_version": version})
+    assert r.status_code == 200, r.text
+    assert _item_rows(server, iid) == clean
+
+    # a pre-label write (what a pre-label job stores on an empty item)
+    other = ids["000000040083.jpg"]
+    person = admin.get(f"/api/items/{iid}").json()["annotation"]["instances"][0]
+    person = {**person, "source": "model", "confirmed": False}
+    person["keypoints"][0] = [9000.0, 20.0, 2]  # far outside the image
+    before = {r[0] for r in _stored(server, coco_project) if r[1] != other}
+    with server.session() as s:
+        version = admin.get(f"/api/items/{other}").json()["version"]
+        assert store_suggestions(s, other, version, [person]) is True
+        s.commit()
+    rows = _item_rows(server, other)
+    assert (person["id"], "nose", "outside_image", "error") in {r[:4] for r in rows}
+    assert rows == _live(server, coco_project, other)
+    assert {r[0] for r in _stored(server, coco_project) if r[1] != other} == before
+    # the people of the item as the gallery and review read them: one, its nose labeled
+    with server.session() as s:
+        people = s.scalars(select(QaInstance).where(QaInstance.item_id == other)).all()
+        assert [(p.instance_id, p.labeled[0]) for p in people] == [(person["id"], "1")]
+        assert people[0].risk >= 1.0
+
+
+def test_the_run_in_a_worker_process_keeps_the_same_findings(
+    server: Server, coco_project: int
+) -> None:
+    """The checks of a large project run in worker processes: the same rows come back."""
+    inline = _located(_stored(server, coco_project))
+    with server.session() as s:
+        out = rerun_project_qa(s, coco_project, workers=1)
+    assert out["stopped"] is False and out["findings"] == len(inline)
+    assert _located(_stored(server, coco_project)) == inline
+
+
+def test_an_empty_project_learns_its_prior_from_its_first_import(
+    server: Server, admin: TestClient, testdata: Path
+) -> None:
+    """A run over a project with nobody in it learns nothing and keeps no prior, so the
+    first import still learns one (the people it brings)."""
+    r = admin.post("/api/projects", json={"name": "empty-first", "skeleton": "coco17"})
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    with server.session() as s:
+        rerun_project_qa(s, pid)
+        state = s.get(ProjectQa, pid)
+        assert state is not None and state.prior is None
+    folder = testdata / MMPOSE
+    files = upload(folder, "test_coco.json", *sorted(p.name for p in folder.glob("*.jpg")))
+    assert admin.post(f"/api/projects/{pid}/import", files=files).status_code == 200
+    with server.session() as s:
+        state = s.get(ProjectQa, pid)
+        assert state is not None and state.prior and state.prior["fractions"]
