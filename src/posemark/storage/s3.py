@@ -1,9 +1,9 @@
 """Objects under a prefix of an S3-compatible bucket, through obstore.
 
 obstore (Rust's ``object_store`` behind a thin binding) was chosen over boto3 by
-measurement: against the same local S3 server it fetched a 100 KB image in half the
-time (p50 4.8 ms against 11.5 ms, benchmarks/RESULTS.md), and it releases the GIL while
-it waits, which matters when the server's threads all read images.
+measurement: against the same local S3 server it fetched a 76 KB image in a third of
+the time (p50 4.4 ms against 14.3 ms, benchmarks/RESULTS.md), and it releases the GIL
+while it waits, which matters when the server's threads all read images.
 
 Endpoint, region and credentials come from the standard AWS environment variables
 (``AWS_ENDPOINT_URL``, ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``,
