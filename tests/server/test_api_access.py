@@ -34,6 +34,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/projects/{pid}/members"): PROJECT,
     ("GET", "/api/projects/{pid}/items"): PROJECT,
     ("POST", "/api/projects/{pid}/import"): PROJECT,
+    ("POST", "/api/projects/{pid}/import-reference"): PROJECT,
     ("GET", "/api/projects/{pid}/export"): PROJECT,
     ("GET", "/api/items/{iid}"): ITEM,
     ("PUT", "/api/items/{iid}/annotation"): ITEM,
@@ -115,6 +116,7 @@ BODIES: dict[str, Any] = {
     "/api/videos/{vid}/tracks/{tid}/end": {"frame": 1},
     "/api/projects/{pid}/overlap": {"share": 0.5},
     "/api/projects/{pid}/gold": {"item_ids": []},
+    "/api/projects/{pid}/import-reference": {"source": "/no/such/folder"},
 }
 
 
