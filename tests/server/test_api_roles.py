@@ -74,6 +74,14 @@ CASES: dict[str, Case] = {
     ),
     "items": Case("GET", "/api/projects/{pid}/items", "new", MEMBERS),
     "import": Case("POST", "/api/projects/{pid}/import", "new", MANAGERS),
+    # managers get past the role check to the source's own check (no such folder: 400)
+    "import-reference": Case(
+        "POST",
+        "/api/projects/{pid}/import-reference",
+        "new",
+        codes(401, 404, 403, 403, 403, 400, 400),
+        {"source": "/no/such/folder"},
+    ),
     "export": Case("GET", "/api/projects/{pid}/export", "new", MANAGERS),
     "jobs": Case("GET", "/api/projects/{pid}/jobs", "new", MEMBERS),
     "new-job": Case(

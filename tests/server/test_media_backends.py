@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,8 @@ from posemark.services.import_refs import import_reference
 from posemark.services.importing import import_path
 from posemark.services.projects import create_project
 from posemark.services.settings import Settings
-from posemark.storage.s3 import store_for
-from s3server import SECRET, aws_environment, make_bucket, s3_server, upload_folder
+from posemark.storage.s3 import forget_stores, store_for
+from s3server import SECRET, aws_environment, free_port, make_bucket, s3_server, upload_folder
 
 BACKENDS = ("copy", "link", "s3")
 REFERENCED = ("link", "s3")
@@ -261,3 +262,23 @@ def test_the_api_imports_by_reference_only_under_allowed_roots(
     assert r.status_code == 200, r.text
     assert r.json() == {"items_created": 4, "instances": 14}
     assert not any(p.suffix == ".jpg" for p in server.settings.media_dir.rglob("*"))
+
+
+def test_a_bucket_that_is_down_is_a_quick_502(
+    admin: TestClient, server: Server, testdata: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    imported = _import("s3", server, server.settings.media_roots[0] / "people", testdata)
+    iid = _items(admin, imported.pid)[JPEG]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nobody there
+    forget_stores()
+    try:
+        start = time.monotonic()
+        r = admin.get(f"/api/items/{iid}/image")
+        took = time.monotonic() - start
+    finally:
+        forget_stores()
+    assert r.status_code == 502, r.text
+    assert r.json()["code"] == "media_unreachable"
+    assert f"s3://{BUCKET}/{imported.prefix}{JPEG}" in r.json()["detail"]
+    assert "127.0.0.1" not in r.json()["detail"]  # the endpoint is not for the browser
+    assert took < 30

@@ -152,3 +152,20 @@ def test_encoded_tricks_in_urls_reach_no_file(admin: TestClient, path: str) -> N
     r = admin.get(path)
     assert r.status_code in (404, 422), r.text
     assert b"root:" not in r.content
+
+
+def test_a_root_swapped_for_a_symlink_after_import_is_not_served(
+    admin: TestClient, pid: int, layout: Path
+) -> None:
+    people = layout / "allowed" / "people"
+    r = admin.post(f"/api/projects/{pid}/import-reference", json={"source": str(people)})
+    assert r.status_code == 200, r.text
+    items = admin.get(f"/api/projects/{pid}/items").json()["items"]
+    iid = next(i["id"] for i in items if i["file_name"] == JPEG)
+    assert admin.get(f"/api/items/{iid}/image").status_code == 200
+    shutil.copy(layout / "private" / "secret.jpg", layout / "private" / JPEG)
+    people.rename(layout / "allowed" / "people-old")
+    people.symlink_to(layout / "private")
+    r = admin.get(f"/api/items/{iid}/image")
+    assert r.status_code == 403, r.text
+    assert r.json()["code"] == "media_denied"

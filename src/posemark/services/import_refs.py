@@ -268,13 +268,19 @@ def _insert(
             }
             for r in refs
         ]
-        # one multi-row INSERT ... RETURNING per batch (no ORM objects: 10,000 items
-        # would spend most of the import building and tracking them)
-        ids = session.scalars(
-            insert(Item).returning(Item.id, sort_by_parameter_order=True), rows
-        ).all()
-        session.execute(
-            insert(ItemMedia),
+        # Core statements on the session's connection: one multi-row INSERT ...
+        # RETURNING per batch, without ORM objects or the ORM's bulk bookkeeping
+        connection = session.connection()
+        items = Item.__table__
+        ids = (
+            connection.execute(
+                insert(items).returning(items.c.id, sort_by_parameter_order=True), rows
+            )
+            .scalars()
+            .all()
+        )
+        connection.execute(
+            insert(ItemMedia.__table__),
             [
                 {
                     "item_id": item_id,

@@ -28,7 +28,6 @@ import io
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -155,8 +154,9 @@ def split_roots(values: list[str]) -> tuple[tuple[Path, ...], tuple[str, ...]]:
     return folders, urls
 
 
-@lru_cache(maxsize=256)
 def _folder_allowed(location: str, roots: tuple[Path, ...]) -> bool:
+    """Resolved on every read (no cache): a root swapped for a symlink to elsewhere
+    stops being served at once, not at the next restart."""
     real = Path(location).resolve()
     return any(real.is_relative_to(root) for root in roots)
 

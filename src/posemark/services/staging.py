@@ -36,6 +36,8 @@ from posemark.store.models import Item
 
 STAGING_PREFIX = ".import-"
 UPLOAD_PREFIX = "upload-"
+NEW_PREFIX = ".new-"
+"""A staging or upload folder being made (locked, not yet renamed into place)."""
 LOCK = ".lock"
 JOURNAL = "journal.json"
 _IN_CHUNK = 500
@@ -52,7 +54,7 @@ def _locked_folder(parent: Path, prefix: str) -> tuple[Path, IO[bytes]]:
     locked under a name no sweep looks at, then renamed (the lock stays with the file)."""
     parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(8)
-    making = parent / f".new-{token}"
+    making = parent / f"{NEW_PREFIX}{token}"
     making.mkdir()
     handle = _lock(making)
     folder = parent / f"{prefix}{token}"
@@ -224,8 +226,13 @@ def sweep(session: Session, settings: Settings) -> int:
             if folder.is_dir() and _is_abandoned(folder):
                 removed += _roll_back(session, folder)
                 shutil.rmtree(folder, ignore_errors=True)
-    if settings.tmp_dir.is_dir():
-        for folder in sorted(settings.tmp_dir.glob(f"{UPLOAD_PREFIX}*")):
-            if folder.is_dir() and _is_abandoned(folder):
-                shutil.rmtree(folder, ignore_errors=True)
+    for parent, prefix in (
+        (settings.tmp_dir, UPLOAD_PREFIX),
+        (settings.tmp_dir, NEW_PREFIX),
+        (settings.media_dir, NEW_PREFIX),
+    ):
+        if parent.is_dir():
+            for folder in sorted(parent.glob(f"{prefix}*")):
+                if folder.is_dir() and _is_abandoned(folder):
+                    shutil.rmtree(folder, ignore_errors=True)
     return removed

@@ -7,7 +7,11 @@ annotation file and its images.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
+"""Control characters (NUL included) and backslashes."""
 
 
 class UnsafeName(ValueError):
@@ -23,7 +27,7 @@ def check_relative_name(name: str, what: str = "file name") -> str:
     """
     if not name or len(name) > 1024:
         raise UnsafeName(f"{what} {name!r}: expected 1 to 1024 characters")
-    if any(ord(c) < 32 or c == "\x7f" for c in name) or "\\" in name:
+    if _FORBIDDEN.search(name):
         raise UnsafeName(f"{what} {name!r}: control characters and backslashes are not allowed")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise UnsafeName(f"{what} {name!r}: absolute paths are not allowed")
