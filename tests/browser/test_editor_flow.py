@@ -107,7 +107,7 @@ def test_annotate_import_export_flow(page: Page, coco_samples: Path, tmp_path: P
     # A new instance; its first keypoint is announced.
     page.keyboard.press("n")
     instance_id = page.evaluate("window.posemarkEditor.selection.instanceId")
-    assert instance_id == "i2"  # the imported skier is i1
+    assert instance_id == "i1"  # the imported skier is a442619 (its COCO annotation id)
     expect(page.locator("[data-next-keypoint]")).to_have_attribute("data-next-keypoint", "nose")
 
     # Nine keypoints at 1:1.

@@ -36,6 +36,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/projects/{pid}/import"): PROJECT,
     ("POST", "/api/projects/{pid}/import-reference"): PROJECT,
     ("GET", "/api/projects/{pid}/export"): PROJECT,
+    ("POST", "/api/projects/{pid}/import-annotations"): PROJECT,
+    ("POST", "/api/projects/from-file"): USER,
     ("GET", "/api/items/{iid}"): ITEM,
     ("PUT", "/api/items/{iid}/annotation"): ITEM,
     ("POST", "/api/items/{iid}/status"): ITEM,
@@ -177,6 +179,13 @@ def request_for(
         kwargs["json"] = {"version": 1, "base_version": 1}
     elif path.endswith("/import"):
         kwargs["files"] = upload(testdata / MMPOSE, "000000000785.jpg")
+    elif path.endswith("/import-annotations"):
+        kwargs["files"] = upload(testdata / MMPOSE, "test_coco.json")
+        kwargs["params"] = {"dry_run": "true"}
+    elif path == "/api/projects/from-file":
+        jpgs = sorted(p.name for p in (testdata / MMPOSE).glob("*.jpg"))
+        kwargs["files"] = upload(testdata / MMPOSE, "test_coco.json", *jpgs)
+        kwargs["params"] = {"name": "from a file"}
     elif path == "/api/projects":
         kwargs["json"] = {"name": "new", "skeleton": "coco17"}
     elif path == "/api/users":

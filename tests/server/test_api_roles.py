@@ -83,6 +83,7 @@ CASES: dict[str, Case] = {
         {"source": "/no/such/folder"},
     ),
     "export": Case("GET", "/api/projects/{pid}/export", "new", MANAGERS),
+    "import-annotations": Case("POST", "/api/projects/{pid}/import-annotations", "new", MANAGERS),
     "jobs": Case("GET", "/api/projects/{pid}/jobs", "new", MEMBERS),
     "new-job": Case(
         "POST", "/api/projects/{pid}/jobs", "new", MANAGERS_CREATE, {"item_ids": ["{iid}"]}
@@ -223,6 +224,11 @@ def fill(value: Any, ids: dict[str, int]) -> Any:
 def request_kwargs(case: Case, ids: dict[str, int], n: int) -> dict[str, Any]:
     if case.path.endswith("/import"):
         return {"files": [("files", (f"upload{n}.jpg", JPEG, "image/jpeg"))]}
+    if case.path.endswith("/import-annotations"):  # an empty results list, a dry run
+        return {
+            "files": [("files", ("preds.json", b"[]", "application/json"))],
+            "params": {"dry_run": "true"},
+        }
     if case.body is None:
         return {}
     body = fill(case.body, ids)

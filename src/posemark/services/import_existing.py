@@ -111,44 +111,66 @@ def import_into_existing(
     per_item: dict[int, list[int]] = {}
     for row, item_id in zip(rows, item_of_row, strict=True):
         per_item.setdefault(item_id, []).append(row)
-    current = _load(session, project.id, sorted(per_item))
-    busy = sum(1 for iid in per_item if current[iid][1]["instances"])
-    if busy and policy is None and not dry_run:
+    # item by item in chunks (one transaction): memory stays that of one chunk
+    ids = sorted(per_item)
+    busy = added = replaced = skipped = updated = 0
+    refused = False
+    now = utcnow()
+    for start in range(0, len(ids), _CHUNK):
+        if should_stop is not None and should_stop():
+            session.rollback()
+            raise Conflict("import cancelled; nothing was imported")
+        chunk = ids[start : start + _CHUNK]
+        current = _load(session, project.id, chunk)
+        chunk_rows = [r for iid in chunk for r in per_item[iid]]
+        part = t.take(np.asarray(chunk_rows, dtype=np.intp))
+        at = {row: j for j, row in enumerate(chunk_rows)}
+        triples = keypoint_triples(part.points[:, :k], part.visibility[:, :k], name, part.ids)
+        boxes = boxes_or_none(part.bbox, name, part.ids)
+        scores = score_lists(part, k) if suggestions else None
+        docs: dict[int, dict[str, Any]] = {}
+        for item_id in chunk:
+            existing = current[item_id][1]["instances"]
+            busy += bool(existing)
+            if existing and policy == "skip":
+                skipped += 1
+                continue
+            keep = [] if policy == "replace" else list(existing)
+            replaced += len(existing) - len(keep)
+            taken = {inst["id"] for inst in keep}
+            for row in per_item[item_id]:
+                j = at[row]
+                keep.append(
+                    _instance(
+                        part,
+                        j,
+                        triples[j],
+                        boxes[j],
+                        _free_id(taken),
+                        suggestions,
+                        None if scores is None else scores[j],
+                    )
+                )
+                added += 1
+            docs[item_id] = {"instances": keep}
+        updated += len(docs)
+        refused = refused or (busy > 0 and policy is None and not dry_run)
+        if not (dry_run or refused):
+            _write(session, docs, current, user, now)
+            # the changed items' QA findings are kept with them, in the same transaction
+            qa_store.refresh_items(session, project, sorted(docs))
+        if progress is not None:
+            progress(min(start + _CHUNK, len(ids)), len(ids))
+    if refused:
+        session.rollback()
         raise BadInput(
             f"{name}: {busy} of the {len(per_item)} matched items already have instances; "
             "choose what to do with them: policy add (keep theirs, add the file's), "
             "replace (the file's instead) or skip (leave those items alone)"
         )
-    triples = keypoint_triples(t.points[:, :k], t.visibility[:, :k], name, t.ids)
-    boxes = boxes_or_none(t.bbox, name, t.ids)
-    scores = score_lists(t, k) if suggestions else None
-    new_docs: dict[int, dict[str, Any]] = {}
-    added = replaced = skipped = 0
-    for item_id, item_rows in per_item.items():
-        _version, doc = current[item_id]
-        existing = doc["instances"]
-        if existing and policy == "skip":
-            skipped += 1
-            continue
-        keep = [] if policy == "replace" else list(existing)
-        replaced += len(existing) - len(keep)
-        taken = {inst["id"] for inst in keep}
-        for row in item_rows:
-            inst = _instance(
-                t,
-                row,
-                triples[row],
-                boxes[row],
-                _free_id(taken),
-                suggestions,
-                None if scores is None else scores[row],
-            )
-            keep.append(inst)
-            added += 1
-        new_docs[item_id] = {"instances": keep}
     report = IntoExistingReport(
         len(per_item),
-        len(new_docs),
+        updated,
         skipped,
         busy,
         added,
@@ -158,12 +180,8 @@ def import_into_existing(
         policy,
         warnings,
     )
-    if dry_run:
-        return report
-    _write(session, new_docs, current, user, progress, should_stop)
-    # the changed items' QA findings are kept with them, in the same transaction
-    qa_store.refresh_items(session, project, sorted(new_docs))
-    session.commit()
+    if not dry_run:
+        session.commit()
     return report
 
 
@@ -360,14 +378,14 @@ def _write(
     docs: dict[int, dict[str, Any]],
     current: dict[int, tuple[int, dict[str, Any]]],
     user: User | None,
-    progress: Callable[[int, int | None], None] | None,
-    should_stop: Callable[[], bool] | None,
+    now: Any,
 ) -> None:
-    """Every item in one transaction: its version before the import kept in its history
-    (imports create items without a history row), the new document stored with a
+    """One chunk of items: its version before the import kept in its history (imports
+    create items without a history row), the new document stored with a
     compare-and-set on the version, and the new version recorded."""
-    ids = sorted(docs)
-    now = utcnow()
+    chunk = sorted(docs)
+    if not chunk:
+        return
     user_id = user.id if user is not None else None
     cas = (
         update(Item)
@@ -380,40 +398,33 @@ def _write(
         )
         .execution_options(synchronize_session=False)
     )
-    for start in range(0, len(ids), _CHUNK):
-        if should_stop is not None and should_stop():
-            session.rollback()
-            raise Conflict("import cancelled; nothing was imported")
-        chunk = ids[start : start + _CHUNK]
-        _keep_versions(session, chunk)
-        params = [
-            {"b_id": i, "b_version": current[i][0], "b_doc": docs[i], "b_new": current[i][0] + 1}
-            for i in chunk
-        ]
-        done = session.connection().execute(cas, params).rowcount
-        if done is not None and done >= 0 and done != len(chunk):
-            session.rollback()
-            raise Conflict(
-                "items were saved while the file was imported; nothing was imported, "
-                "run the import again"
-            )
-        # the new versions, copied from the rows just written (no second encoding)
-        session.execute(
-            ItemVersion.__table__.insert().from_select(
-                ["item_id", "version", "annotation", "status", "user_id", "action", "created_at"],
-                select(
-                    Item.id,
-                    Item.version,
-                    Item.annotation,
-                    Item.status,
-                    literal(user_id, Integer),
-                    literal("import"),
-                    literal(now, UTCDateTime()),
-                ).where(Item.id.in_(chunk)),
-            )
+    _keep_versions(session, chunk)
+    params = [
+        {"b_id": i, "b_version": current[i][0], "b_doc": docs[i], "b_new": current[i][0] + 1}
+        for i in chunk
+    ]
+    done = session.connection().execute(cas, params).rowcount
+    if done is not None and done >= 0 and done != len(chunk):
+        session.rollback()
+        raise Conflict(
+            "items were saved while the file was imported; nothing was imported, "
+            "run the import again"
         )
-        if progress is not None:
-            progress(min(start + _CHUNK, len(ids)), len(ids))
+    # the new versions, copied from the rows just written (no second encoding)
+    session.execute(
+        ItemVersion.__table__.insert().from_select(
+            ["item_id", "version", "annotation", "status", "user_id", "action", "created_at"],
+            select(
+                Item.id,
+                Item.version,
+                Item.annotation,
+                Item.status,
+                literal(user_id, Integer),
+                literal("import"),
+                literal(now, UTCDateTime()),
+            ).where(Item.id.in_(chunk)),
+        )
+    )
 
 
 def _keep_versions(session: Session, item_ids: list[int]) -> None:

@@ -39,16 +39,16 @@ export function importAnnotationsPanel(pid, onImported) {
     { id: "import-policy" },
     ...POLICIES.map(([value, text]) => h("option", { value }, text)),
   );
-  const result = h("div", { class: "import-result", id: "import-annotations-result", role: "status" });
+  const result = h("div", { class: "annotations-result", id: "import-annotations-result", role: "status" });
 
   async function send(dryRun) {
     const chosen = file.files[0];
     if (!chosen) {
-      result.className = "import-result error";
+      result.className = "annotations-result error";
       result.textContent = "Choose a COCO .json file (ground truth or a results list) first.";
       return;
     }
-    result.className = "import-result busy";
+    result.className = "annotations-result busy";
     result.textContent = dryRun ? "Checking…" : "Importing…";
     try {
       const answer = await api.importAnnotations(pid, chosen, {
@@ -56,11 +56,11 @@ export function importAnnotationsPanel(pid, onImported) {
         policy: policy.value || undefined,
         dry_run: dryRun,
       });
-      result.className = "import-result ok";
+      result.className = "annotations-result ok";
       result.textContent = summary(answer);
       if (!dryRun) await onImported();
     } catch (err) {
-      result.className = "import-result error";
+      result.className = "annotations-result error";
       result.textContent = `Nothing was imported: ${err.message}`;
     }
   }
@@ -71,7 +71,7 @@ export function importAnnotationsPanel(pid, onImported) {
   go.addEventListener("click", () => send(false));
   return h(
     "details",
-    { class: "import-panel import-annotations" },
+    { class: "import-annotations" },
     h("summary", {}, "Import annotations or predictions into these items"),
     h(
       "div",
