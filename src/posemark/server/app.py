@@ -47,6 +47,7 @@ def create_app(settings: Settings, password_env: str = "POSEMARK_ADMIN_PASSWORD"
         version=__version__,
         description="Keypoint annotation server (docs/server-contract.md)",
         lifespan=lifespan,
+        responses=problems.RESPONSES,
     )
     app.state.settings = settings
     app.state.store = store
