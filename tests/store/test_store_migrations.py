@@ -19,6 +19,7 @@ TABLES |= {"videos"}
 TABLES |= {"assist_jobs"}
 TABLES |= {"guideline_versions"}
 TABLES |= {"item_replicas", "gold_items", "consensus_merges", "replica_versions"}
+TABLES |= {"login_failures"}
 
 
 def test_migrations_run_from_empty_and_again(db_url: str) -> None:
@@ -28,7 +29,7 @@ def test_migrations_run_from_empty_and_again(db_url: str) -> None:
         upgrade_to_head(store.engine)
         assert set(inspect(store.engine).get_table_names()) == TABLES
         heads = head_revisions()
-        assert heads == {"0008"}  # one head: feature branches are merged, then linear
+        assert heads == {"0009_hardening"}  # one head: feature branches are merged, then linear
         assert current_revisions(store.engine) == heads
         upgrade_to_head(store.engine)  # every start runs it: a no-op at head
         assert current_revisions(store.engine) == heads

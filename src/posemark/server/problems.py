@@ -59,7 +59,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     body = {"detail": exc.message, "code": exc.code, **exc.extra()}
-    return JSONResponse(body, status_code=exc.status)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers() or None)
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

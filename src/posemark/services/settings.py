@@ -22,6 +22,12 @@ class Settings:
     max_upload_bytes: int = 200 * MIB
     session_days: int = 14
     secure_cookies: bool = False
+    login_window_s: int = 900
+    """Failed logins count for this long (services/logins.py)."""
+    login_failures_per_account: int = 10
+    """Wrong passwords for one account within the window before its logins get 429."""
+    login_failures_per_client: int = 50
+    """Failed logins from one address within the window before its logins get 429."""
     media_dir: Path = field(init=False)
     thumbs_dir: Path = field(init=False)
     tmp_dir: Path = field(init=False)

@@ -7,9 +7,12 @@ CSRF token that the page must echo in a header on every state-changing request.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,11 +22,17 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from posemark.services.errors import BadInput, Conflict, Unauthorized
+from posemark.services.errors import BadInput, Conflict, RetryLater, Unauthorized
 from posemark.store.models import AuthSession, User, utcnow
 
 HASHER = PasswordHasher()
 """Module-level so tests can swap in cheaper parameters; production uses the defaults."""
+
+HASHING_SLOTS = threading.BoundedSemaphore(2)
+"""Logins hashing a password at once in this process: argon2 takes ~50 ms of a core and
+64 MiB each, so 40 logins at once would take every core and gigabytes; the others wait."""
+HASHING_WAIT_S = 10.0
+"""How long a login waits for a slot before it is answered 503 (try again)."""
 
 ADMIN_USERNAME = "admin"
 MIN_PASSWORD_LENGTH = 8
@@ -60,16 +69,29 @@ def authenticate(session: Session, username: str, password: str) -> User:
     """The user whose password matches; one message for an unknown name and a wrong
     password, and a hash computed either way, so neither reveals which names exist."""
     user = session.scalar(select(User).where(User.username == username.strip()))
-    if user is None:
-        HASHER.hash(password)
-        raise Unauthorized(_WRONG_LOGIN)
-    try:
-        HASHER.verify(user.password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        raise Unauthorized(_WRONG_LOGIN) from None
-    if HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = HASHER.hash(password)
+    with hashing_slot():
+        if user is None:
+            HASHER.hash(password)
+            raise Unauthorized(_WRONG_LOGIN)
+        try:
+            HASHER.verify(user.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            raise Unauthorized(_WRONG_LOGIN) from None
+        if HASHER.check_needs_rehash(user.password_hash):
+            user.password_hash = HASHER.hash(password)
     return user
+
+
+@contextlib.contextmanager
+def hashing_slot() -> Iterator[None]:
+    """One of ``HASHING_SLOTS``, or 503 after ``HASHING_WAIT_S`` without one."""
+    slots = HASHING_SLOTS
+    if not slots.acquire(timeout=HASHING_WAIT_S):
+        raise RetryLater("too many logins at once; try again", 2, status=503)
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 @dataclass(frozen=True, slots=True)

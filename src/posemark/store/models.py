@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -88,6 +89,10 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # may create projects (admins always may): services/projects.check_can_create
+    can_create_projects: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class AuthSession(Base):
@@ -161,3 +166,4 @@ from posemark.store import video_models  # noqa: E402, F401  (the videos table)
 from posemark.store import assist_models  # noqa: E402, F401  (the assist_jobs table)
 from posemark.store import guideline_models  # noqa: E402, F401  (the guideline_versions table)
 from posemark.store import review_models  # noqa: E402, F401  (replicas, gold, consensus)
+from posemark.store import auth_models  # noqa: E402, F401  (the login_failures table)

@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from posemark.server.auth import DB, SESSION_COOKIE, CurrentUser, SettingsDep
+from posemark.services import logins
+from posemark.services.errors import Unauthorized
 from posemark.services.users import authenticate, create_session, delete_session, user_json
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -17,8 +19,20 @@ class LoginBody(BaseModel):
 
 
 @router.post("/login")
-def login(body: LoginBody, response: Response, db: DB, settings: SettingsDep) -> dict[str, object]:
-    user = authenticate(db, body.username, body.password)
+def login(
+    body: LoginBody, request: Request, response: Response, db: DB, settings: SettingsDep
+) -> dict[str, object]:
+    """Throttled per account and per address (services/logins.py): 429 with Retry-After."""
+    client = request.client.host if request.client else "unknown"
+    logins.check_allowed(db, settings, body.username, client)
+    try:
+        user = authenticate(db, body.username, body.password)
+    except Unauthorized:
+        db.rollback()
+        logins.record_failure(db, settings, body.username, client)
+        db.commit()
+        raise
+    logins.clear_account(db, body.username)
     new = create_session(db, user, settings.session_days)
     db.commit()
     response.set_cookie(
