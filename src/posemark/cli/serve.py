@@ -54,6 +54,7 @@ def serve(
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
     out.print(Text(f"posemark is running at http://{shown_host}:{port}/", style="bold"))
     out.print(Text(f"data: {settings.data_dir}  database: {app.state.store.backend}"))
+    out.print(Text(app.state.admin_message))
     if app.state.admin_password:
         out.print(
             Text(
@@ -62,6 +63,4 @@ def serve(
             )
         )
         out.print(Text("(shown only now; it is stored hashed)", style="dim"))
-    else:
-        out.print(Text("log in with your account (first admin: user 'admin')"))
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -26,13 +26,14 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 def create_app(settings: Settings, password_env: str = "POSEMARK_ADMIN_PASSWORD") -> FastAPI:
     """A ready application; ``app.state.admin_password`` holds a generated one-time
-    password when this start created the admin account (None otherwise)."""
+    password when this start created the admin account (None otherwise), and
+    ``app.state.admin_message`` says what this start did about the admin account."""
     settings.make_dirs()
     store = open_store(settings.db_url)
     try:
         upgrade_to_head(store.engine)
         with store.session() as session:
-            admin_password = ensure_admin(session, password_env)
+            first_admin = ensure_admin(session, password_env)
     except BaseException:
         store.dispose()
         raise
@@ -51,7 +52,8 @@ def create_app(settings: Settings, password_env: str = "POSEMARK_ADMIN_PASSWORD"
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.admin_password = admin_password
+    app.state.admin_password = first_admin.password
+    app.state.admin_message = first_admin.message
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")

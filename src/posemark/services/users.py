@@ -141,16 +141,42 @@ def delete_session(session: Session, token: str | None) -> None:
         session.execute(delete(AuthSession).where(AuthSession.token_hash == _token_hash(token)))
 
 
-def ensure_admin(session: Session, password_env: str = "POSEMARK_ADMIN_PASSWORD") -> str | None:
-    """Create the ``admin`` account on first start (no users yet).
+@dataclass(frozen=True, slots=True)
+class FirstAdmin:
+    """What a start did about the admin account, for the person starting the server:
+    ``message`` says it, ``password`` is a generated one-time password (None when the
+    password came from the environment or no account was made)."""
+
+    message: str
+    password: str | None = None
+    created: bool = False
+
+
+def ensure_admin(session: Session, password_env: str = "POSEMARK_ADMIN_PASSWORD") -> FirstAdmin:
+    """Create the ``admin`` account when no admin exists (even if other accounts were
+    made first, e.g. annotators with ``posemark user add``).
 
     The password comes from the environment variable when set; otherwise one is
-    generated and returned so the caller can print it once. Returns None when nothing
-    was generated (users already exist, or the password came from the environment).
+    generated and returned once. If the name ``admin`` belongs to an account that is no
+    admin, nothing is made or changed and the message says how to make an admin.
     """
-    if session.scalar(select(func.count()).select_from(User)):
-        return None
+    admins = session.scalar(select(func.count()).select_from(User).where(User.is_admin)) or 0
+    if admins:
+        return FirstAdmin(f"log in with your account ({admins} admin account(s) exist)")
+    if session.scalar(select(User.id).where(User.username == ADMIN_USERNAME)) is not None:
+        return FirstAdmin(
+            f"no admin account exists and the name {ADMIN_USERNAME!r} belongs to an account "
+            f"that is no admin; {password_env} was not used. Make an admin with "
+            "`posemark user add NAME --admin`"
+        )
     given = os.environ.get(password_env)
     password = given or secrets.token_urlsafe(12)
     create_user(session, ADMIN_USERNAME, password, is_admin=True)
-    return None if given else password
+    if given:
+        return FirstAdmin(
+            f"created the admin account {ADMIN_USERNAME!r} with the password from {password_env}",
+            created=True,
+        )
+    return FirstAdmin(
+        f"created the admin account {ADMIN_USERNAME!r}", password=password, created=True
+    )
