@@ -26,6 +26,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/auth/logout"): USER,
     ("GET", "/api/auth/me"): USER,
     ("POST", "/api/users"): USER,
+    ("PATCH", "/api/users/{uid}"): USER,
     ("GET", "/api/skeletons"): USER,
     ("GET", "/api/projects"): USER,
     ("POST", "/api/projects"): USER,
@@ -115,6 +116,7 @@ BODIES: dict[str, Any] = {
     "/api/videos/{vid}/tracks/{tid}/end": {"frame": 1},
     "/api/projects/{pid}/overlap": {"share": 0.5},
     "/api/projects/{pid}/gold": {"item_ids": []},
+    "/api/users/{uid}": {"can_create_projects": True},
 }
 
 
@@ -132,6 +134,7 @@ def request_for(
         version=1,
         n=0,
         tid=1,
+        uid=1,
         folder="coco17",
         file="nose.svg",
     )

@@ -29,6 +29,14 @@ def serve(
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    project_creators: Annotated[
+        str,
+        typer.Option(
+            "--project-creators",
+            help="Who may create projects: admins, allowed (admins and accounts made with "
+            "--can-create-projects or allowed by an admin) or everyone.",
+        ),
+    ] = "allowed",
     demo: Annotated[
         bool, typer.Option("--demo", help="Create the demo project (generated people) if missing.")
     ] = False,
@@ -42,14 +50,14 @@ def serve(
     from posemark.services.errors import ServiceError
     from posemark.services.settings import Settings
 
-    settings = Settings(data_dir=data, db_url=db or "")
+    settings = Settings(data_dir=data, db_url=db or "", project_creators=project_creators)
     try:
         app = create_app(settings)
         if demo:
             with app.state.store.session() as session:
                 project = ensure_demo_project(session, settings)
             err.print(Text(f"demo project: {project.name!r} (id {project.id})"))
-    except (SQLAlchemyError, OSError, ServiceError) as exc:
+    except (SQLAlchemyError, OSError, ServiceError, ValueError) as exc:
         fail(escape(f"cannot start: {exc}"))
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
     out.print(Text(f"posemark is running at http://{shown_host}:{port}/", style="bold"))

@@ -28,6 +28,7 @@ def create_app(settings: Settings, password_env: str = "POSEMARK_ADMIN_PASSWORD"
     """A ready application; ``app.state.admin_password`` holds a generated one-time
     password when this start created the admin account (None otherwise), and
     ``app.state.admin_message`` says what this start did about the admin account."""
+    settings.check()
     settings.make_dirs()
     store = open_store(settings.db_url)
     try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MIB = 1024 * 1024
+PROJECT_CREATORS = ("admins", "allowed", "everyone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,9 @@ class Settings:
     max_upload_bytes: int = 200 * MIB
     session_days: int = 14
     secure_cookies: bool = False
+    project_creators: str = "allowed"
+    """Who may create projects: ``admins``, ``allowed`` (admins and the accounts an admin
+    allowed: ``users.can_create_projects``) or ``everyone`` logged in."""
     login_window_s: int = 900
     """Failed logins count for this long (services/logins.py)."""
     login_failures_per_account: int = 10
@@ -41,6 +45,14 @@ class Settings:
         object.__setattr__(self, "thumbs_dir", data_dir / "thumbs")
         # same filesystem as media_dir, so finished imports move in with a rename
         object.__setattr__(self, "tmp_dir", data_dir / "tmp")
+
+    def check(self) -> None:
+        """Refuses settings that cannot work, with the setting's name."""
+        if self.project_creators not in PROJECT_CREATORS:
+            raise ValueError(
+                f"project_creators: expected one of {', '.join(PROJECT_CREATORS)}, "
+                f"found {self.project_creators!r}"
+            )
 
     def make_dirs(self) -> None:
         for d in (self.data_dir, self.media_dir, self.thumbs_dir, self.tmp_dir):

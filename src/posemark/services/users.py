@@ -44,10 +44,21 @@ def _token_hash(token: str) -> str:
 
 
 def user_json(user: User) -> dict[str, object]:
-    return {"id": user.id, "username": user.username, "is_admin": user.is_admin}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "is_admin": user.is_admin,
+        "can_create_projects": bool(user.can_create_projects),
+    }
 
 
-def create_user(session: Session, username: str, password: str, is_admin: bool = False) -> User:
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    is_admin: bool = False,
+    can_create_projects: bool = False,
+) -> User:
     """A new account; the username is trimmed and must be unique."""
     name = username.strip()
     if not name or len(name) > 150 or any(c.isspace() for c in name):
@@ -56,7 +67,12 @@ def create_user(session: Session, username: str, password: str, is_admin: bool =
         raise BadInput(f"password: expected at least {MIN_PASSWORD_LENGTH} characters")
     if session.scalar(select(User.id).where(User.username == name)) is not None:
         raise Conflict(f"username {name!r} is taken")
-    user = User(username=name, password_hash=HASHER.hash(password), is_admin=is_admin)
+    user = User(
+        username=name,
+        password_hash=HASHER.hash(password),
+        is_admin=is_admin,
+        can_create_projects=can_create_projects,
+    )
     session.add(user)
     try:
         session.flush()

@@ -8,7 +8,10 @@ from pydantic import BaseModel
 from posemark.server.auth import DB, SESSION_COOKIE, CurrentUser, SettingsDep
 from posemark.services import logins
 from posemark.services.errors import Unauthorized
+from posemark.services.projects import may_create_projects
+from posemark.services.settings import Settings
 from posemark.services.users import authenticate, create_session, delete_session, user_json
+from posemark.store.models import User
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -44,7 +47,7 @@ def login(
         samesite="lax",
         secure=settings.secure_cookies,
     )
-    return {"user": user_json(user), "csrf_token": new.csrf_token}
+    return {"user": _me(user, settings), "csrf_token": new.csrf_token}
 
 
 @router.post("/logout", status_code=204)
@@ -57,5 +60,10 @@ def logout(request: Request, caller: CurrentUser, db: DB) -> Response:
 
 
 @router.get("/me")
-def me(caller: CurrentUser) -> dict[str, object]:
-    return {"user": user_json(caller.user), "csrf_token": caller.login.csrf_token}
+def me(caller: CurrentUser, settings: SettingsDep) -> dict[str, object]:
+    return {"user": _me(caller.user, settings), "csrf_token": caller.login.csrf_token}
+
+
+def _me(user: User, settings: Settings) -> dict[str, object]:
+    """The account with what it may do here (the page shows "New project" or not)."""
+    return {**user_json(user), "can_create_projects": may_create_projects(settings, user)}
