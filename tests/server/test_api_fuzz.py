@@ -5,8 +5,8 @@ with ids past what the databases hold (2^31, 2^63, 2^80) and answers 404 or 422;
 schemathesis generates requests from the published OpenAPI document (valid ones and
 ones that break it) for every operation, as the admin of a project with real items,
 and none may answer 5xx. The examples per operation are fixed and derandomised, so
-the run is the same every time and bounded (about 500 requests per backend; a pose model answers slowly
-the first time, hence the long timeout).
+the run is the same every time and bounded (about 500 requests per backend; a pose
+model answers slowly the first time, hence the long timeout).
 """
 
 from __future__ import annotations
