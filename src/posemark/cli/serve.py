@@ -46,6 +46,7 @@ def serve(
     from sqlalchemy.exc import SQLAlchemyError
 
     from posemark.server import create_app
+    from posemark.server.serving import uvicorn_options
     from posemark.services.demo_project import ensure_demo_project
     from posemark.services.errors import ServiceError
     from posemark.services.settings import Settings
@@ -71,4 +72,4 @@ def serve(
             )
         )
         out.print(Text("(shown only now; it is stored hashed)", style="dim"))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options())

@@ -16,7 +16,10 @@ from fastapi.staticfiles import StaticFiles
 
 from posemark import __version__
 from posemark.server import problems
+from posemark.server.guards import RequestGuard
+from posemark.server.headers import SecurityHeaders
 from posemark.server.routers import ROUTERS
+from posemark.services.annotation import configure_limits
 from posemark.services.settings import Settings
 from posemark.services.users import ensure_admin
 from posemark.store import open_store, upgrade_to_head
@@ -30,6 +33,7 @@ def create_app(settings: Settings, password_env: str = "POSEMARK_ADMIN_PASSWORD"
     ``app.state.admin_message`` says what this start did about the admin account."""
     settings.check()
     settings.make_dirs()
+    configure_limits(settings.max_instances_per_item, settings.max_keypoints_per_item)
     store = open_store(settings.db_url)
     try:
         upgrade_to_head(store.engine)
@@ -56,6 +60,9 @@ def create_app(settings: Settings, password_env: str = "POSEMARK_ADMIN_PASSWORD"
     app.state.admin_password = first_admin.password
     app.state.admin_message = first_admin.message
     problems.install(app)
+    # added last runs first: headers go on every answer, the guard's 401/413 included
+    app.add_middleware(RequestGuard, settings=settings, store=store)
+    app.add_middleware(SecurityHeaders)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
     if WEB_DIR.is_dir():

@@ -23,7 +23,12 @@ from starlette.exceptions import HTTPException
 
 from posemark.services.errors import ServiceError
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    401: "unauthorized",
+    413: "too_large",
+}
 BUSY_RETRY_AFTER_S = 2
 """What a 503 for a busy database asks the client to wait before trying again."""
 log = logging.getLogger("posemark.server")

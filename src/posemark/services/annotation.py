@@ -3,17 +3,23 @@
 The document is what the editor sends (docs/server-contract.md). It is checked whole
 before anything is stored, and every error names the instance and the field, because a
 bad save is usually an editor bug that someone has to find quickly.
+
+A document is bounded: at most ``LIMITS.instances`` people and ``LIMITS.keypoints``
+keypoints (413 over either; the server sets both from ``Settings`` at start), and every
+coordinate within ``COORDINATE_LIMIT`` pixels of the origin, so one save cannot make
+every later QA run, crop or export of the item slow or overflow.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from posemark.model import Instance, Skeleton, Source
-from posemark.services.errors import BadInput
+from posemark.services.errors import BadInput, TooLarge
 
 SOURCES: tuple[str, ...] = ("human", "model", "interpolated", "propagated")
 BBOX_MODES: tuple[str, ...] = ("derived", "drawn")
@@ -29,12 +35,52 @@ INSTANCE_FIELDS: tuple[str, ...] = (
 )
 
 
+COORDINATE_LIMIT = 1_000_000.0
+"""Largest |x| or |y| of a keypoint or box, in pixels: ten times the side of the largest
+square image the server takes (100 megapixels), far past any real placement; 1e308 is
+finite but overflows every distance computed from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentLimits:
+    instances: int = 2000
+    keypoints: int = 200_000
+
+
+LIMITS = DocumentLimits()
+"""The limits in force in this process (``configure_limits``)."""
+
+
+def configure_limits(instances: int, keypoints: int) -> None:
+    """Sets the process's limits (the server does, from its Settings, at start)."""
+    global LIMITS
+    LIMITS = DocumentLimits(instances, keypoints)
+
+
+def check_size(n_instances: int, k: int, where: str = "annotation") -> None:
+    """413 when ``n_instances`` people of ``k`` keypoints pass the limits."""
+    limits = LIMITS
+    if n_instances > limits.instances:
+        raise TooLarge(
+            f"{where}: {n_instances} instances, over the limit of {limits.instances} per item"
+        )
+    if n_instances * k > limits.keypoints:
+        raise TooLarge(
+            f"{where}: {n_instances * k} keypoints ({n_instances} instances of {k}), over "
+            f"the limit of {limits.keypoints} per item"
+        )
+
+
 def empty_document() -> dict[str, Any]:
     return {"instances": []}
 
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _coordinate(value: object) -> bool:
+    return _number(value) and abs(value) <= COORDINATE_LIMIT  # type: ignore[operator]
 
 
 def _keypoints(value: object, k: int, where: str, skeleton: Skeleton) -> list[list[Any]]:
@@ -60,6 +106,11 @@ def _keypoints(value: object, k: int, where: str, skeleton: Skeleton) -> list[li
             continue
         if not (_number(x) and _number(y)):
             raise BadInput(f"{at}: expected finite x and y for v={v}, found {[x, y]!r}")
+        if not (_coordinate(x) and _coordinate(y)):
+            raise BadInput(
+                f"{at}: x and y must be within {COORDINATE_LIMIT:,.0f} pixels of the "
+                f"origin, found {[x, y]!r}"
+            )
         out.append([float(x), float(y), int(v)])
     return out
 
@@ -69,6 +120,10 @@ def _bbox(value: object, where: str) -> list[float] | None:
         return None
     if not (isinstance(value, list) and len(value) == 4 and all(_number(b) for b in value)):
         raise BadInput(f"{where}: bbox: expected [x, y, width, height] or null, found {value!r}")
+    if not all(_coordinate(b) for b in value):
+        raise BadInput(
+            f"{where}: bbox: values must be within {COORDINATE_LIMIT:,.0f} pixels, found {value!r}"
+        )
     if value[2] < 0 or value[3] < 0:
         raise BadInput(f"{where}: bbox: expected non-negative width and height, found {value!r}")
     return [float(b) for b in value]
@@ -99,6 +154,7 @@ def validate_document(doc: object, skeleton: Skeleton) -> dict[str, Any]:
     if not isinstance(instances, list):
         raise BadInput(f"annotation: instances: expected a list, found {_short(instances)}")
     k = skeleton.num_keypoints
+    check_size(len(instances), k)
     seen: set[str] = set()
     out = []
     for n, inst in enumerate(instances):

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from posemark.formats.coco_io import read_coco
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset, Skeleton
-from posemark.services.annotation import empty_document, validate_document
+from posemark.services.annotation import check_size, empty_document, validate_document
 from posemark.services.errors import BadInput, UnsupportedMedia
 from posemark.services.exporting import UNCONFIRMED_MARK
 from posemark.services.media import (
@@ -293,6 +293,18 @@ def _stated_size(dataset: Dataset, row: int) -> tuple[int, int] | None:
     return (w, h) if w > 0 and h > 0 else None
 
 
+def _check_sizes(dataset: Dataset, k: int, label: str) -> None:
+    """413 naming the file and the image when one image has more people than an item
+    may hold, before a document is built for any."""
+    ids, counts = np.unique(dataset.instances.image_ids, return_counts=True)
+    if len(counts) == 0:
+        return
+    worst = int(np.argmax(counts))
+    row = {int(i): r for r, i in enumerate(dataset.images.ids)}.get(int(ids[worst]))
+    name = dataset.images.file_names[row] if row is not None else f"id {int(ids[worst])}"
+    check_size(int(counts[worst]), k, f"{label}: image {name!r}")
+
+
 def coco_documents(dataset: Dataset, skeleton: Skeleton, label: str) -> list[dict[str, Any]]:
     """One annotation document per COCO image row (instances in file order).
 
@@ -319,8 +331,9 @@ def coco_documents(dataset: Dataset, skeleton: Skeleton, label: str) -> list[dic
             f"but the project's skeleton {skeleton.name!r} has {_names(names)}"
         )
     row_of_image = {int(image_id): row for row, image_id in enumerate(dataset.images.ids)}
-    docs: list[dict[str, Any]] = [{"instances": []} for _ in range(len(dataset.images))]
     k = skeleton.num_keypoints
+    _check_sizes(dataset, k, label)
+    docs: list[dict[str, Any]] = [{"instances": []} for _ in range(len(dataset.images))]
     for row in range(len(t)):
         instances = docs[row_of_image[int(t.image_ids[row])]]["instances"]
         vis = t.visibility[row, :k].astype(int).tolist()

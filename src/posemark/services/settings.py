@@ -21,6 +21,16 @@ class Settings:
     db_url: str = ""
     max_image_pixels: int = 100_000_000
     max_upload_bytes: int = 200 * MIB
+    max_json_bytes: int = 1 * MIB
+    """Body limit of a JSON request (server/guards.py), but for the two below."""
+    max_document_bytes: int = 16 * MIB
+    """Body limit of a request carrying an annotation or guideline document."""
+    max_login_bytes: int = 16 * 1024
+    """Body limit of the login, the one request read before anyone is known."""
+    max_instances_per_item: int = 2000
+    """People one item's annotation may hold (saves and imports; 413 over it)."""
+    max_keypoints_per_item: int = 200_000
+    """Keypoints (instances x skeleton keypoints) one item's annotation may hold."""
     session_days: int = 14
     secure_cookies: bool = False
     project_creators: str = "allowed"
