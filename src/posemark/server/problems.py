@@ -110,6 +110,7 @@ def busy() -> JSONResponse:
         {
             "detail": "the database is busy with other writes; nothing was changed, try again",
             "code": "busy",
+            "retry_after": BUSY_RETRY_AFTER_S,
         },
         status_code=503,
         headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
