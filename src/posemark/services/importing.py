@@ -34,7 +34,7 @@ from posemark.formats.coco_io import read_coco
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset, Skeleton
 from posemark.services.annotation import check_size, empty_document, validate_document
-from posemark.services.errors import BadInput, UnsupportedMedia
+from posemark.services.errors import BadInput, ServiceError, UnsupportedMedia
 from posemark.services.exporting import UNCONFIRMED_MARK
 from posemark.services.media import (
     IMAGE_SUFFIXES,
@@ -282,6 +282,8 @@ def _read_coco(path: Path, warnings: list[str], label: str | None = None) -> Dat
         raise BadInput(message) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{label or path}: cannot read: {exc}") from None
+    except RecursionError:  # JSON nested thousands deep: no COCO file is
+        raise BadInput(f"{label or path}: JSON nested too deep to be a COCO file") from None
     warnings.extend(str(p) for p in problems)
     if dataset.kind == "results":
         raise BadInput(f"{label or path}: a COCO results list (predictions), not a dataset")
@@ -357,7 +359,18 @@ def coco_documents(dataset: Dataset, skeleton: Skeleton, label: str) -> list[dic
                 "track_id": track if track >= 0 else None,
             }
         )
-    return [validate_document(doc, skeleton) for doc in docs]
+    return [
+        _validated(doc, skeleton, label, dataset.images.file_names[row])
+        for row, doc in enumerate(docs)
+    ]
+
+
+def _validated(doc: dict[str, Any], skeleton: Skeleton, label: str, image: str) -> dict[str, Any]:
+    """The document of one image, its errors located in the file and the image."""
+    try:
+        return validate_document(doc, skeleton)
+    except ServiceError as exc:
+        raise type(exc)(f"{label}: image {image!r}: {exc.message}") from None
 
 
 _UNCONFIRMED_SOURCES = ("model", "interpolated", "propagated")

@@ -33,6 +33,11 @@ def project_root(settings: Settings, project: Project) -> Path:
     return settings.media_dir / project.media_dir
 
 
+MAX_NAME_PART_BYTES = 240
+"""Longest folder or file name in a relative name, in UTF-8 bytes: file systems stop at
+255, and proxies and thumbnails add a suffix to a video's or image's name."""
+
+
 def check_relative_name(name: str, what: str = "file name") -> str:
     """A ``/``-separated relative path that cannot leave its folder, or BadInput.
 
@@ -50,6 +55,12 @@ def check_relative_name(name: str, what: str = "file name") -> str:
     parts = PurePosixPath(name).parts
     if any(p in ("..", ".") for p in name.split("/")) or "" in name.split("/"):
         raise BadInput(f"{what} {name!r}: '..', '.' and empty path parts are not allowed")
+    longest = max(parts, key=lambda p: len(p.encode("utf-8")))
+    if len(longest.encode("utf-8")) > MAX_NAME_PART_BYTES:
+        raise BadInput(
+            f"{what} {name!r}: a folder or file name may have at most "
+            f"{MAX_NAME_PART_BYTES} bytes, {longest[:40]!r}... has {len(longest.encode())}"
+        )
     return "/".join(parts)
 
 
