@@ -131,7 +131,9 @@ def test_serve_creates_the_admin_when_users_were_added_first(
 ) -> None:
     """Annotators made with ``posemark user add`` before the first serve: the admin is
     still created, from POSEMARK_ADMIN_PASSWORD, and serve says so."""
-    _fake_uvicorn(monkeypatch)
+    from posemark.server.serving import HeadTimeoutH11Protocol
+
+    ran = _fake_uvicorn(monkeypatch)
     data = tmp_path / "data"
     common = ("--data", data, "--db", db_url)
     r = cli("user", "add", "ann", "--password", "long-enough-pw", *common)
@@ -144,6 +146,9 @@ def test_serve_creates_the_admin_when_users_were_added_first(
         in r.stdout
     )
     assert _login(data, db_url, "admin", "the-admins-password") == 200
+    # uvicorn runs with the connection timeouts of server/serving.py
+    assert ran["http"] is HeadTimeoutH11Protocol
+    assert (ran["timeout_keep_alive"], ran["proxy_headers"]) == (5, True)
     r = cli("serve", *common)  # the admin exists now
     assert "1 admin account(s) exist" in r.stdout
 
