@@ -4,10 +4,12 @@ browser's local draft on the next visit."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 from browser_helpers import Api, click_image, open_editor, wait_saved
-from playwright.sync_api import BrowserContext, Dialog, Page, expect
+from playwright.sync_api import BrowserContext, Dialog, Page, Route, expect
 
 
 def assert_saved_nose(api: Api, item_id: int, x: float, y: float) -> None:
@@ -70,3 +72,35 @@ def test_unsaved_work_survives_closing_the_tab(
     expect(again.locator(".status-bar .message")).to_contain_text("Restored unsaved changes")
     wait_saved(again)
     assert_saved_nose(api, item_id, 140.5, 70.25)
+
+
+def test_an_overloaded_server_is_asked_again_when_it_says(
+    page: Page, api: Api, coco_samples: Path
+) -> None:
+    """A save answered 503 (the database is too busy) keeps the edit and is sent again
+    after the ``retry_after`` seconds the answer asks for, not sooner."""
+    project = api.create_project("busy", [coco_samples / "000000040083.jpg"])
+    (item,) = api.items(project["id"])
+    open_editor(page, item["id"])
+    puts: list[float] = []
+
+    def busy_once(route: Route) -> None:
+        puts.append(time.monotonic())
+        if len(puts) > 1:
+            route.continue_()
+            return
+        route.fulfill(
+            status=503,
+            headers={"Retry-After": "3"},
+            content_type="application/json",
+            body=json.dumps({"detail": "the database is busy", "code": "busy", "retry_after": 3}),
+        )
+
+    page.route("**/api/items/*/annotation", busy_once)
+    page.keyboard.press("n")
+    click_image(page, 120.25, 90.75)
+    expect(page.locator(".save-indicator")).to_contain_text("Not saved")
+    expect(page.locator(".editor")).to_have_attribute("data-save-state", "saved", timeout=15_000)
+    assert len(puts) == 2
+    assert puts[1] - puts[0] >= 2.8  # the back-off alone would have asked after 1 s
+    assert_saved_nose(api, item["id"], 120.25, 90.75)

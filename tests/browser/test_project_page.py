@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-from browser_helpers import Api
-from playwright.sync_api import Page, expect
+from browser_helpers import Api, BrowserErrors
+from playwright.sync_api import BrowserContext, Page, expect
 
 
 def test_items_filter_search_and_import_errors(page: Page, api: Api, coco_samples: Path) -> None:
@@ -178,3 +180,25 @@ def test_managers_add_members_and_everyone_sees_them(page: Page, api: Api) -> No
         ("admin", "manager"),
         ("bo", "reviewer"),
     }
+
+
+def test_new_project_is_offered_only_to_those_allowed_to_create(
+    api: Api, make_context: Callable[[], BrowserContext], js_errors: BrowserErrors
+) -> None:
+    """A plain account sees no "New project" form; one an admin allowed does."""
+    suffix = uuid.uuid4().hex[:6]
+    for name, allowed in ((f"plain-{suffix}", False), (f"lead-{suffix}", True)):
+        api.post(
+            "/api/users",
+            {"username": name, "password": "long-enough-pw", "can_create_projects": allowed},
+        )
+        page = js_errors.watch(make_context().new_page())
+        page.goto("/")
+        page.fill("#login-username", name)
+        page.fill("#login-password", "long-enough-pw")
+        page.click("button[type=submit]")
+        expect(page.locator(".page-head h1")).to_have_text("Projects")
+        expect(page.locator(".project-list")).to_be_visible()
+        expect(page.locator("#create-project-title")).to_have_count(1 if allowed else 0)
+        if not allowed:
+            expect(page.locator(".empty-state")).to_contain_text("An admin")

@@ -26,6 +26,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/auth/logout"): USER,
     ("GET", "/api/auth/me"): USER,
     ("POST", "/api/users"): USER,
+    ("PATCH", "/api/users/{uid}"): USER,
     ("GET", "/api/skeletons"): USER,
     ("GET", "/api/projects"): USER,
     ("POST", "/api/projects"): USER,
@@ -133,6 +134,7 @@ BODIES: dict[str, Any] = {
     "/api/projects/{pid}": {"name": "renamed-project"},
     "/api/auth/password": {"current": "wrong-password", "new": "a-new-password"},
     "/api/projects/{pid}/import-reference": {"source": "/no/such/folder"},
+    "/api/users/{uid}": {"can_create_projects": True},
 }
 
 

@@ -22,7 +22,12 @@ def test_login_sets_an_http_only_cookie_and_returns_the_csrf_token(app_client: T
     r = app_client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
     assert r.status_code == 200
     body = r.json()
-    assert body["user"] == {"id": 1, "username": "admin", "is_admin": True}
+    assert body["user"] == {
+        "id": 1,
+        "username": "admin",
+        "is_admin": True,
+        "can_create_projects": True,
+    }
     assert len(body["csrf_token"]) > 20
     cookie = r.headers["set-cookie"]
     assert cookie.startswith("posemark_session=")

@@ -388,6 +388,12 @@ def test_videos_of_other_projects_do_not_exist_for_non_members(
     assert r.status_code == 404
     assert outsider.post(f"/api/videos/{vid}/tracks/1/end", json={"frame": 0}).status_code == 404
     member = server.login("member")
+    assert member.get(f"/api/videos/{vid}").status_code == 404  # no job on its frames yet
+    frames = [i["id"] for i in admin.get(f"/api/projects/{video['pid']}/items").json()["items"]]
+    r = admin.post(
+        f"/api/projects/{video['pid']}/jobs", json={"item_ids": frames, "annotator": "member"}
+    )
+    assert r.status_code == 201, r.text
     assert member.get(f"/api/videos/{vid}").json()["frame_count"] == 30
     assert server.anonymous().get(f"/api/videos/{vid}").status_code == 401
 

@@ -96,3 +96,77 @@ def test_serve_fails_cleanly_without_a_database(tmp_path: Path) -> None:
     assert r.exit_code == 1
     assert "error: cannot start:" in r.stderr
     assert "Traceback" not in r.output
+
+
+def _fake_uvicorn(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    import uvicorn
+
+    ran: dict[str, Any] = {}
+
+    def fake_run(asgi: Any, host: str, port: int, **kwargs: Any) -> None:
+        ran.update(app=asgi, host=host, port=port, **kwargs)
+        asgi.state.store.dispose()
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    return ran
+
+
+def _login(data: Path, db_url: str, username: str, password: str) -> int:
+    from fastapi.testclient import TestClient
+
+    from posemark.server.app import create_app
+    from posemark.services.settings import Settings
+
+    app_ = create_app(Settings(data_dir=data, db_url=db_url))
+    try:
+        r = TestClient(app_).post(
+            "/api/auth/login", json={"username": username, "password": password}
+        )
+        return r.status_code
+    finally:
+        app_.state.store.dispose()
+
+
+def test_serve_creates_the_admin_when_users_were_added_first(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Annotators made with ``posemark user add`` before the first serve: the admin is
+    still created, from POSEMARK_ADMIN_PASSWORD, and serve says so."""
+    from posemark.server.serving import HeadTimeoutH11Protocol
+
+    ran = _fake_uvicorn(monkeypatch)
+    data = tmp_path / "data"
+    common = ("--data", data, "--db", db_url)
+    r = cli("user", "add", "ann", "--password", "long-enough-pw", *common)
+    assert r.exit_code == 0, r.output
+    monkeypatch.setenv("POSEMARK_ADMIN_PASSWORD", "the-admins-password")
+    r = cli("serve", *common)
+    assert r.exit_code == 0, r.output
+    assert (
+        "created the admin account 'admin' with the password from POSEMARK_ADMIN_PASSWORD"
+        in r.stdout
+    )
+    assert _login(data, db_url, "admin", "the-admins-password") == 200
+    # uvicorn runs with the connection timeouts of server/serving.py
+    assert ran["http"] is HeadTimeoutH11Protocol
+    assert (ran["timeout_keep_alive"], ran["proxy_headers"]) == (5, True)
+    r = cli("serve", *common)  # the admin exists now
+    assert "1 admin account(s) exist" in r.stdout
+
+
+def test_serve_says_why_no_admin_was_made_when_admin_is_taken(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_uvicorn(monkeypatch)
+    data = tmp_path / "data"
+    common = ("--data", data, "--db", db_url)
+    r = cli("user", "add", "admin", "--password", "long-enough-pw", *common)
+    assert r.exit_code == 0, r.output
+    monkeypatch.setenv("POSEMARK_ADMIN_PASSWORD", "the-admins-password")
+    r = cli("serve", *common)
+    assert r.exit_code == 0, r.output
+    assert "no admin account exists" in r.stdout
+    assert "POSEMARK_ADMIN_PASSWORD was not used" in r.stdout
+    assert "posemark user add NAME --admin" in r.stdout
+    assert _login(data, db_url, "admin", "the-admins-password") == 401
+    assert _login(data, db_url, "admin", "long-enough-pw") == 200

@@ -25,6 +25,12 @@ def register(app: typer.Typer) -> None:
 def add_user(
     username: Annotated[str, typer.Argument(help="The new account's user name.")],
     admin: Annotated[bool, typer.Option("--admin", help="Make the account an admin.")] = False,
+    creates_projects: Annotated[
+        bool,
+        typer.Option(
+            "--can-create-projects", help="Allow the account to create projects (and manage them)."
+        ),
+    ] = False,
     password: Annotated[
         str | None,
         typer.Option(
@@ -46,7 +52,7 @@ def add_user(
     _settings, store = _open(data, db)
     try:
         with store.session() as session:
-            user = create_user(session, username, secret, is_admin=admin)
+            user = create_user(session, username, secret, admin, creates_projects)
             name = user.username
     except ServiceError as exc:
         fail(escape(exc.message))

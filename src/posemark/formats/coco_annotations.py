@@ -368,8 +368,8 @@ def decode_annotations(raw: bytes, ctx: ReadContext, first_index: int) -> Instan
     data = b"[" + raw + b"]"
     try:
         return _trim_keypoints(table_from_fast(FAST_DECODER.decode(data), ctx, first_index))
-    except (msgspec.ValidationError, _NotFast):
-        pass
+    except (msgspec.ValidationError, _NotFast, OverflowError):
+        pass  # the slow path checks every field and says where one is wrong
     return table_from_dicts(GENERIC_DECODER.decode(data), ctx, first_index)
 
 

@@ -75,6 +75,8 @@ def _expect_int(v: Any, ctx: ReadContext, label: str, name: str) -> int:
         or (isinstance(v, float) and not v.is_integer())
     ):
         raise ctx.error(f"expected an integer, found {_short(v)}", label, name)
+    if not -(2**63) <= v < 2**63:  # the columns are int64
+        raise ctx.error(f"expected an integer within 64 bits, found {_short(v)}", label, name)
     return int(v)
 
 

@@ -48,6 +48,19 @@ def decode_images(raw: bytes, ctx: ReadContext, first_index: int) -> FrameTable:
         records = FAST_IMAGE_DECODER.decode(data)
     except msgspec.ValidationError:
         return frames_from_dicts(GENERIC_DECODER.decode(data), ctx, first_index)
+    try:
+        return _fast_frames(records)
+    except OverflowError:  # a number past 64 bits: the slow path says where
+        return frames_from_dicts(GENERIC_DECODER.decode(data), ctx, first_index)
+    except _NotFast:
+        return frames_from_dicts(GENERIC_DECODER.decode(data), ctx, first_index)
+
+
+class _NotFast(Exception):
+    """The records need the checks of the slow path."""
+
+
+def _fast_frames(records: list[_Image]) -> FrameTable:
     n = len(records)
     ids = np.fromiter(map(attrgetter("id"), records), dtype=np.int64, count=n)
     sizes = []
@@ -60,7 +73,7 @@ def decode_images(raw: bytes, ctx: ReadContext, first_index: int) -> FrameTable:
         if (values < 0).any() or (
             (values == 0) & np.array([getattr(r, name) is not UNSET for r in records])
         ).any():
-            return frames_from_dicts(GENERIC_DECODER.decode(data), ctx, first_index)
+            raise _NotFast
         sizes.append(values)
     columns: dict[str, list[Any]] = {}
     for name in _COMMON_IMAGE_EXTRAS:

@@ -25,6 +25,11 @@ class BadDocument(PoseValidationError):
     and the field."""
 
 
+COORDINATE_LIMIT = 1_000_000.0
+"""Largest |x| or |y| of a keypoint or box, in pixels: ten times the side of the largest
+square image the server takes (100 megapixels), far past any real placement; 1e308 is
+finite but overflows every distance computed from it."""
+
 SOURCES: tuple[str, ...] = ("human", "model", "interpolated", "propagated")
 BBOX_MODES: tuple[str, ...] = ("derived", "drawn")
 INSTANCE_FIELDS: tuple[str, ...] = (
@@ -45,6 +50,10 @@ def empty_document() -> dict[str, Any]:
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _coordinate(value: object) -> bool:
+    return _number(value) and abs(value) <= COORDINATE_LIMIT  # type: ignore[operator]
 
 
 def _keypoints(value: object, k: int, where: str, skeleton: Skeleton) -> list[list[Any]]:
@@ -70,6 +79,11 @@ def _keypoints(value: object, k: int, where: str, skeleton: Skeleton) -> list[li
             continue
         if not (_number(x) and _number(y)):
             raise BadDocument(f"{at}: expected finite x and y for v={v}, found {[x, y]!r}")
+        if not (_coordinate(x) and _coordinate(y)):
+            raise BadDocument(
+                f"{at}: x and y must be within {COORDINATE_LIMIT:,.0f} pixels of the "
+                f"origin, found {[x, y]!r}"
+            )
         out.append([float(x), float(y), int(v)])
     return out
 
@@ -79,6 +93,10 @@ def _bbox(value: object, where: str) -> list[float] | None:
         return None
     if not (isinstance(value, list) and len(value) == 4 and all(_number(b) for b in value)):
         raise BadDocument(f"{where}: bbox: expected [x, y, width, height] or null, found {value!r}")
+    if not all(_coordinate(b) for b in value):
+        raise BadDocument(
+            f"{where}: bbox: values must be within {COORDINATE_LIMIT:,.0f} pixels, found {value!r}"
+        )
     if value[2] < 0 or value[3] < 0:
         raise BadDocument(f"{where}: bbox: expected non-negative width and height, found {value!r}")
     return [float(b) for b in value]

@@ -16,7 +16,10 @@ from fastapi.staticfiles import StaticFiles
 
 from posemark import __version__
 from posemark.server import problems
+from posemark.server.guards import RequestGuard
+from posemark.server.headers import SecurityHeaders
 from posemark.server.routers import ROUTERS
+from posemark.services.annotation import configure_limits
 from posemark.services.settings import Settings
 from posemark.services.staging import sweep
 from posemark.services.users import ensure_admin
@@ -27,13 +30,16 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 def create_app(settings: Settings, password_env: str = "POSEMARK_ADMIN_PASSWORD") -> FastAPI:
     """A ready application; ``app.state.admin_password`` holds a generated one-time
-    password when this start created the admin account (None otherwise)."""
+    password when this start created the admin account (None otherwise), and
+    ``app.state.admin_message`` says what this start did about the admin account."""
+    settings.check()
     settings.make_dirs()
+    configure_limits(settings.max_instances_per_item, settings.max_keypoints_per_item)
     store = open_store(settings.db_url)
     try:
         upgrade_to_head(store.engine)
         with store.session() as session:
-            admin_password = ensure_admin(session, password_env)
+            first_admin = ensure_admin(session, password_env)
             sweep(session, settings)  # what imports killed mid-way left behind
     except BaseException:
         store.dispose()
@@ -49,11 +55,16 @@ def create_app(settings: Settings, password_env: str = "POSEMARK_ADMIN_PASSWORD"
         version=__version__,
         description="Keypoint annotation server (docs/server-contract.md)",
         lifespan=lifespan,
+        responses=problems.RESPONSES,
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.admin_password = admin_password
+    app.state.admin_password = first_admin.password
+    app.state.admin_message = first_admin.message
     problems.install(app)
+    # added last runs first: headers go on every answer, the guard's 401/413 included
+    app.add_middleware(RequestGuard, settings=settings, store=store)
+    app.add_middleware(SecurityHeaders)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
     if WEB_DIR.is_dir():

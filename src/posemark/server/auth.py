@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from posemark.server.params import Id
 from posemark.services.errors import Forbidden
 from posemark.services.items import ItemAccess, get_item
 from posemark.services.projects import ProjectAccess, get_project
@@ -75,11 +76,11 @@ def current_user(request: Request, db: DB) -> Caller:
 CurrentUser = Annotated[Caller, Depends(current_user)]
 
 
-def project_access(pid: int, caller: CurrentUser, db: DB) -> ProjectAccess:
+def project_access(pid: Id, caller: CurrentUser, db: DB) -> ProjectAccess:
     return get_project(db, caller.user, pid)
 
 
-def item_access(iid: int, caller: CurrentUser, db: DB) -> ItemAccess:
+def item_access(iid: Id, caller: CurrentUser, db: DB) -> ItemAccess:
     return get_item(db, caller.user, iid)
 
 

@@ -26,6 +26,10 @@ class ServiceError(Exception):
         """Fields the JSON problem carries besides ``detail`` and ``code``."""
         return {}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries (``Retry-After`` for 429 and 503)."""
+        return {}
+
 
 class BadInput(ServiceError):
     status, code = 400, "bad_input"
@@ -73,3 +77,18 @@ class UnsupportedMedia(ServiceError):
     """415: an upload that is not an image (nor, for imports, a COCO .json file)."""
 
     status, code = 415, "unsupported_media_type"
+
+
+class RetryLater(ServiceError):
+    """429 or 503 with the seconds to wait, sent as ``Retry-After`` and ``retry_after``."""
+
+    def __init__(self, message: str, retry_after: int, status: int) -> None:
+        super().__init__(message, status)
+        self.retry_after = max(1, int(retry_after))
+        self.code = "too_many_attempts" if status == 429 else "busy"
+
+    def extra(self) -> dict[str, Any]:
+        return {"retry_after": self.retry_after}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

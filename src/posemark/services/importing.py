@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,7 +34,7 @@ from posemark.formats.coco_io import read_coco
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset
 from posemark.services import qa_store
-from posemark.services.annotation import empty_document, validate_document
+from posemark.services.annotation import check_size, empty_document, validate_document
 from posemark.services.coco_import import CocoImport, coco_import
 from posemark.services.coco_store import prepare_sources, store_sources
 from posemark.services.errors import BadInput, UnsupportedMedia
@@ -123,6 +124,7 @@ def import_coco(
     skeleton = project_skeleton(project)
     warnings: list[str] = []
     dataset = read_coco_file(coco_file, warnings)
+    _check_sizes(dataset, skeleton.num_keypoints, coco_file.name)
     read = coco_import(dataset, skeleton, coco_file.name)
     warnings.extend(read.warnings)
     plan = []
@@ -247,6 +249,7 @@ def import_uploads(
     if coco is not None:
         coco_name, coco_path = coco
         dataset = read_coco_file(coco_path, warnings, label=coco_name)
+        _check_sizes(dataset, project_skeleton(project).num_keypoints, coco_name)
         read = coco_import(dataset, project_skeleton(project), coco_name)
         warnings.extend(read.warnings)
         for row, file_name in enumerate(dataset.images.file_names):
@@ -310,6 +313,8 @@ def read_coco_file(path: Path, warnings: list[str], label: str | None = None) ->
         raise BadInput(message) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{label or path}: cannot read: {exc}") from None
+    except RecursionError:  # JSON nested thousands deep: no COCO file is
+        raise BadInput(f"{label or path}: JSON nested too deep to be a COCO file") from None
     warnings.extend(str(p) for p in problems)
     if dataset.kind == "results":
         raise BadInput(f"{label or path}: a COCO results list (predictions), not a dataset")
@@ -319,6 +324,18 @@ def read_coco_file(path: Path, warnings: list[str], label: str | None = None) ->
 def _stated_size(dataset: Dataset, row: int) -> tuple[int, int] | None:
     w, h = int(dataset.images.widths[row]), int(dataset.images.heights[row])
     return (w, h) if w > 0 and h > 0 else None
+
+
+def _check_sizes(dataset: Dataset, k: int, label: str) -> None:
+    """413 naming the file and the image when one image has more people than an item
+    may hold, before a document is built for any."""
+    ids, counts = np.unique(dataset.instances.image_ids, return_counts=True)
+    if len(counts) == 0:
+        return
+    worst = int(np.argmax(counts))
+    row = {int(i): r for r, i in enumerate(dataset.images.ids)}.get(int(ids[worst]))
+    name = dataset.images.file_names[row] if row is not None else f"id {int(ids[worst])}"
+    check_size(int(counts[worst]), k, f"{label}: image {name!r}")
 
 
 # ------------------------------------------------------------------ the pipeline

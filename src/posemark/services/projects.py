@@ -90,6 +90,19 @@ def find_project(session: Session, ref: str) -> Project:
     return project
 
 
+def may_create_projects(settings: Settings, user: User) -> bool:
+    """Project creation is a permission: a new project's creator manages it, so who may
+    become a manager is the admins' decision (``Settings.project_creators``)."""
+    if user.is_admin or settings.project_creators == "everyone":
+        return True
+    return settings.project_creators == "allowed" and bool(user.can_create_projects)
+
+
+def check_can_create(settings: Settings, user: User) -> None:
+    if not may_create_projects(settings, user):
+        raise Forbidden("creating projects needs an admin's permission; ask an admin")
+
+
 def create_project(
     session: Session,
     settings: Settings,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MIB = 1024 * 1024
+PROJECT_CREATORS = ("admins", "allowed", "everyone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,16 @@ class Settings:
     db_url: str = ""
     max_image_pixels: int = 100_000_000
     max_upload_bytes: int = 200 * MIB
+    max_json_bytes: int = 1 * MIB
+    """Body limit of a JSON request (server/guards.py), but for the two below."""
+    max_document_bytes: int = 16 * MIB
+    """Body limit of a request carrying an annotation or guideline document."""
+    max_login_bytes: int = 16 * 1024
+    """Body limit of the login, the one request read before anyone is known."""
+    max_instances_per_item: int = 2000
+    """People one item's annotation may hold (saves and imports; 413 over it)."""
+    max_keypoints_per_item: int = 200_000
+    """Keypoints (instances x skeleton keypoints) one item's annotation may hold."""
     session_days: int = 14
     secure_cookies: bool = False
     media_roots: tuple[Path, ...] = ()
@@ -28,6 +39,15 @@ class Settings:
     """``s3://bucket/prefix/`` URLs items may reference (``--allow-media-root s3://...``)."""
     cache_max_bytes: int = 2048 * MIB
     """Disk kept for thumbnails and crops; the least recently used go first."""
+    project_creators: str = "allowed"
+    """Who may create projects: ``admins``, ``allowed`` (admins and the accounts an admin
+    allowed: ``users.can_create_projects``) or ``everyone`` logged in."""
+    login_window_s: int = 900
+    """Failed logins count for this long (services/logins.py)."""
+    login_failures_per_account: int = 10
+    """Wrong passwords for one account within the window before its logins get 429."""
+    login_failures_per_client: int = 50
+    """Failed logins from one address within the window before its logins get 429."""
     media_dir: Path = field(init=False)
     thumbs_dir: Path = field(init=False)
     tmp_dir: Path = field(init=False)
@@ -43,6 +63,14 @@ class Settings:
         object.__setattr__(self, "thumbs_dir", data_dir / "thumbs")
         # same filesystem as media_dir, so finished imports move in with a rename
         object.__setattr__(self, "tmp_dir", data_dir / "tmp")
+
+    def check(self) -> None:
+        """Refuses settings that cannot work, with the setting's name."""
+        if self.project_creators not in PROJECT_CREATORS:
+            raise ValueError(
+                f"project_creators: expected one of {', '.join(PROJECT_CREATORS)}, "
+                f"found {self.project_creators!r}"
+            )
 
     def make_dirs(self) -> None:
         for d in (self.data_dir, self.media_dir, self.thumbs_dir, self.tmp_dir):

@@ -9,8 +9,11 @@ never overwrite a human one.
 Every bulk edit reads the frames it needs, computes the new documents, and writes each
 changed frame with the same compare-and-set a save uses (``WHERE version = read
 version``), all in one transaction: either every frame changes and gets a new version,
-or none does. An editor holding an older version of a touched frame then gets 409 on
-its next save instead of silently overwriting the bulk edit.
+or none does. The caller needs the same right a save of each written frame needs (an
+annotator their jobs' frames while they annotate them, a reviewer frames in review),
+and each new version goes to the frame's history like a save's, so it can be restored.
+An editor holding an older version of a touched frame then gets 409 on its next save
+instead of silently overwriting the bulk edit.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ import numpy as np
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
-from posemark.services import qa_store
+from posemark.services import qa_store, workflow
 from posemark.services.annotation import validate_document
-from posemark.services.errors import BadInput, Conflict
+from posemark.services.errors import BadInput, Conflict, Forbidden
 from posemark.services.settings import Settings
 from posemark.services.video import VideoAccess, video_source
 from posemark.store.models import Item, User, utcnow
@@ -41,16 +44,17 @@ class _Frame:
     index: int
     version: int
     doc: dict[str, Any]
+    status: str = "new"
     changed: bool = False
 
 
 def _frames(session: Session, video_id: int) -> list[_Frame]:
     rows = session.execute(
-        select(Item.id, Item.frame_index, Item.version, Item.annotation)
+        select(Item.id, Item.frame_index, Item.version, Item.annotation, Item.status)
         .where(Item.video_id == video_id)
         .order_by(Item.frame_index)
     ).all()
-    return [_Frame(int(i), int(f), int(v), copy.deepcopy(a)) for i, f, v, a in rows]
+    return [_Frame(int(i), int(f), int(v), copy.deepcopy(a), str(s)) for i, f, v, a, s in rows]
 
 
 def _of_track(frame: _Frame, track_id: int) -> dict[str, Any] | None:
@@ -119,24 +123,64 @@ def _runs(frames: list[int]) -> list[list[int]]:
 # ------------------------------------------------------------------ writing
 
 
+def _check_rights(session: Session, access: VideoAccess, touched: list[_Frame], user: User) -> None:
+    """The caller must be allowed to edit every frame the edit writes, as a save of
+    that frame would be (services/workflow.py); otherwise nothing is written."""
+    project = access.project
+    if workflow.acting_role(project, user) == workflow.MANAGER:
+        return
+    ids = [f.item_id for f in touched]
+    visible = set(
+        session.scalars(
+            select(Item.id).where(Item.id.in_(ids), workflow.visible_items(project, user))
+        ).all()
+    )
+    for frame in touched:
+        if frame.item_id not in visible:
+            raise Forbidden(
+                f"video {access.video.id}: frame {frame.index} is not one you work on; "
+                "nothing was changed"
+            )
+        try:
+            workflow.check_can_edit(session, project, user, frame.item_id, frame.status)
+        except (Conflict, Forbidden) as exc:
+            where = f"video {access.video.id}: frame {frame.index}"
+            raise type(exc)(f"{where}: {exc.message}; nothing was changed") from None
+
+
 def _commit(
-    session: Session, access: VideoAccess, frames: list[_Frame], user: User | None
+    session: Session,
+    access: VideoAccess,
+    frames: list[_Frame],
+    user: User | None,
+    action: str = "track_edit",
 ) -> list[int]:
-    """Writes every changed frame (compare-and-set on its version) in one transaction."""
+    """Writes every changed frame (compare-and-set on its version) in one transaction,
+    each new version recorded in the frame's history (``action`` names the edit)."""
     skeleton = access.project.skeleton
     touched = [f for f in frames if f.changed]
+    if user is not None and touched:
+        _check_rights(session, access, touched, user)
+    user_id = user.id if user is not None else None
     now = utcnow()
     try:
         for frame in touched:
             doc = validate_document(frame.doc, skeleton)
+            workflow.keep_base_version(session, frame.item_id, frame.version)
             row = session.execute(
                 update(Item)
-                .where(and_(Item.id == frame.item_id, Item.version == frame.version))
+                .where(
+                    and_(
+                        Item.id == frame.item_id,
+                        Item.version == frame.version,
+                        Item.status == frame.status,
+                    )
+                )
                 .values(
                     annotation=doc,
                     version=Item.version + 1,
                     updated_at=now,
-                    updated_by=user.id if user is not None else None,
+                    updated_by=user_id,
                 )
                 .returning(Item.version)
                 .execution_options(synchronize_session=False)
@@ -146,6 +190,9 @@ def _commit(
                     f"video {access.video.id}: frame {frame.index} (item {frame.item_id}) "
                     "changed while this edit ran; nothing was changed, try again"
                 )
+            workflow.record_version(
+                session, frame.item_id, int(row[0]), doc, frame.status, user_id, action
+            )
         if touched:  # the video checks judge whole tracks: the video is judged again
             qa_store.refresh_items(session, access.project.project, [f.item_id for f in frames])
         session.commit()
@@ -266,7 +313,7 @@ def interpolate(
         points, vis = interpolate_track(key_frames, key_points, key_vis, [f.index for f in wanted])
         for row, f in enumerate(wanted):
             _put_machine_instance(f, track_id, _triples(points[row], vis[row]), "interpolated")
-    touched = _commit(session, access, frames, user)
+    touched = _commit(session, access, frames, user, "track_interpolate")
     return {"frames": touched, "keyframes": key_frames, "skipped": skipped}
 
 
@@ -304,7 +351,7 @@ def propagate(
                 skipped.append(frame.index)
                 continue
             _put_machine_instance(frame, track_id, _triples(pts, v), "propagated")
-    touched = _commit(session, access, frames, user)
+    touched = _commit(session, access, frames, user, "track_propagate")
     return {"frames": touched, "skipped": skipped}
 
 
@@ -313,10 +360,11 @@ def _retag(
     access: VideoAccess,
     user: User | None,
     change: Callable[[list[_Frame]], dict[str, Any]],
+    action: str,
 ) -> dict[str, Any]:
     frames = _frames(session, access.video.id)
     extra = change(frames)
-    return {"frames": _commit(session, access, frames, user), **extra}
+    return {"frames": _commit(session, access, frames, user, action), **extra}
 
 
 def split(
@@ -335,7 +383,7 @@ def split(
                 f.changed = True
         return {"new_track_id": new_id}
 
-    return _retag(session, access, user, change)
+    return _retag(session, access, user, change, "track_split")
 
 
 def merge(
@@ -363,7 +411,7 @@ def merge(
                 f.changed = True
         return {"track_id": track_a}
 
-    return _retag(session, access, user, change)
+    return _retag(session, access, user, change, "track_merge")
 
 
 def swap(
@@ -393,7 +441,7 @@ def swap(
                 f.changed = True
         return {}
 
-    return _retag(session, access, user, change)
+    return _retag(session, access, user, change, "track_swap")
 
 
 def end(
@@ -411,4 +459,4 @@ def end(
                 f.changed = True
         return {}
 
-    return _retag(session, access, user, change)
+    return _retag(session, access, user, change, "track_end")

@@ -7,9 +7,12 @@ CSRF token that the page must echo in a header on every state-changing request.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,11 +22,17 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from posemark.services.errors import BadInput, Conflict, Unauthorized
+from posemark.services.errors import BadInput, Conflict, RetryLater, Unauthorized
 from posemark.store.models import AuthSession, User, utcnow
 
 HASHER = PasswordHasher()
 """Module-level so tests can swap in cheaper parameters; production uses the defaults."""
+
+HASHING_SLOTS = threading.BoundedSemaphore(2)
+"""Logins hashing a password at once in this process: argon2 takes ~50 ms of a core and
+64 MiB each, so 40 logins at once would take every core and gigabytes; the others wait."""
+HASHING_WAIT_S = 10.0
+"""How long a login waits for a slot before it is answered 503 (try again)."""
 
 ADMIN_USERNAME = "admin"
 MIN_PASSWORD_LENGTH = 8
@@ -35,10 +44,21 @@ def _token_hash(token: str) -> str:
 
 
 def user_json(user: User) -> dict[str, object]:
-    return {"id": user.id, "username": user.username, "is_admin": user.is_admin}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "is_admin": user.is_admin,
+        "can_create_projects": bool(user.can_create_projects),
+    }
 
 
-def create_user(session: Session, username: str, password: str, is_admin: bool = False) -> User:
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    is_admin: bool = False,
+    can_create_projects: bool = False,
+) -> User:
     """A new account; the username is trimmed and must be unique."""
     name = username.strip()
     if not name or len(name) > 150 or any(c.isspace() for c in name):
@@ -47,7 +67,12 @@ def create_user(session: Session, username: str, password: str, is_admin: bool =
         raise BadInput(f"password: expected at least {MIN_PASSWORD_LENGTH} characters")
     if session.scalar(select(User.id).where(User.username == name)) is not None:
         raise Conflict(f"username {name!r} is taken")
-    user = User(username=name, password_hash=HASHER.hash(password), is_admin=is_admin)
+    user = User(
+        username=name,
+        password_hash=HASHER.hash(password),
+        is_admin=is_admin,
+        can_create_projects=can_create_projects,
+    )
     session.add(user)
     try:
         session.flush()
@@ -60,18 +85,31 @@ def authenticate(session: Session, username: str, password: str) -> User:
     """The user whose password matches; one message for an unknown name and a wrong
     password, and a hash computed either way, so neither reveals which names exist."""
     user = session.scalar(select(User).where(User.username == username.strip()))
-    if user is None:
-        HASHER.hash(password)
-        raise Unauthorized(_WRONG_LOGIN)
-    try:
-        HASHER.verify(user.password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        raise Unauthorized(_WRONG_LOGIN) from None
-    if not user.is_active:
-        raise Unauthorized("this account is deactivated; an admin can reactivate it")
-    if HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = HASHER.hash(password)
+    with hashing_slot():
+        if user is None:
+            HASHER.hash(password)
+            raise Unauthorized(_WRONG_LOGIN)
+        try:
+            HASHER.verify(user.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            raise Unauthorized(_WRONG_LOGIN) from None
+        if not user.is_active:
+            raise Unauthorized("this account is deactivated; an admin can reactivate it")
+        if HASHER.check_needs_rehash(user.password_hash):
+            user.password_hash = HASHER.hash(password)
     return user
+
+
+@contextlib.contextmanager
+def hashing_slot() -> Iterator[None]:
+    """One of ``HASHING_SLOTS``, or 503 after ``HASHING_WAIT_S`` without one."""
+    slots = HASHING_SLOTS
+    if not slots.acquire(timeout=HASHING_WAIT_S):
+        raise RetryLater("too many logins at once; try again", 2, status=503)
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +159,42 @@ def delete_session(session: Session, token: str | None) -> None:
         session.execute(delete(AuthSession).where(AuthSession.token_hash == _token_hash(token)))
 
 
-def ensure_admin(session: Session, password_env: str = "POSEMARK_ADMIN_PASSWORD") -> str | None:
-    """Create the ``admin`` account on first start (no users yet).
+@dataclass(frozen=True, slots=True)
+class FirstAdmin:
+    """What a start did about the admin account, for the person starting the server:
+    ``message`` says it, ``password`` is a generated one-time password (None when the
+    password came from the environment or no account was made)."""
+
+    message: str
+    password: str | None = None
+    created: bool = False
+
+
+def ensure_admin(session: Session, password_env: str = "POSEMARK_ADMIN_PASSWORD") -> FirstAdmin:
+    """Create the ``admin`` account when no admin exists (even if other accounts were
+    made first, e.g. annotators with ``posemark user add``).
 
     The password comes from the environment variable when set; otherwise one is
-    generated and returned so the caller can print it once. Returns None when nothing
-    was generated (users already exist, or the password came from the environment).
+    generated and returned once. If the name ``admin`` belongs to an account that is no
+    admin, nothing is made or changed and the message says how to make an admin.
     """
-    if session.scalar(select(func.count()).select_from(User)):
-        return None
+    admins = session.scalar(select(func.count()).select_from(User).where(User.is_admin)) or 0
+    if admins:
+        return FirstAdmin(f"log in with your account ({admins} admin account(s) exist)")
+    if session.scalar(select(User.id).where(User.username == ADMIN_USERNAME)) is not None:
+        return FirstAdmin(
+            f"no admin account exists and the name {ADMIN_USERNAME!r} belongs to an account "
+            f"that is no admin; {password_env} was not used. Make an admin with "
+            "`posemark user add NAME --admin`"
+        )
     given = os.environ.get(password_env)
     password = given or secrets.token_urlsafe(12)
     create_user(session, ADMIN_USERNAME, password, is_admin=True)
-    return None if given else password
+    if given:
+        return FirstAdmin(
+            f"created the admin account {ADMIN_USERNAME!r} with the password from {password_env}",
+            created=True,
+        )
+    return FirstAdmin(
+        f"created the admin account {ADMIN_USERNAME!r}", password=password, created=True
+    )

@@ -27,9 +27,10 @@ from typing import Any
 
 import av
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, object_session
 
+from posemark.services import workflow
 from posemark.services.errors import BadInput, NotFound, TooLarge, UnsupportedMedia
 from posemark.services.media import (
     check_relative_name,
@@ -74,7 +75,8 @@ class VideoAccess:
 
 
 def get_video(session: Session, user: User, video_id: int) -> VideoAccess:
-    """The video if its project is visible to ``user``; 404 otherwise (same as missing)."""
+    """The video if ``user`` may see at least one of its frames (the items' rules:
+    services/workflow.py); 404 otherwise (same as missing)."""
     video = session.get(Video, video_id)
     if video is None:
         raise NotFound(f"video {video_id} not found")
@@ -82,6 +84,12 @@ def get_video(session: Session, user: User, video_id: int) -> VideoAccess:
         access = get_project(session, user, video.project_id)
     except NotFound:
         raise NotFound(f"video {video_id} not found") from None
+    if workflow.acting_role(access, user) != workflow.MANAGER and not session.scalar(
+        select(Item.id)
+        .where(Item.video_id == video.id, workflow.visible_items(access, user))
+        .limit(1)
+    ):
+        raise NotFound(f"video {video_id} not found")
     return VideoAccess(video, access)
 
 
@@ -97,11 +105,17 @@ def video_json(video: Video) -> dict[str, Any]:
     }
 
 
-def list_videos(session: Session, project_id: int) -> list[dict[str, Any]]:
-    """The project's videos with the item id of frame 0 (where the editor opens them)."""
-    videos = session.scalars(
-        select(Video).where(Video.project_id == project_id).order_by(Video.file_name)
-    ).all()
+def list_videos(
+    session: Session, project_id: int, visible: ColumnElement[bool] | None = None
+) -> list[dict[str, Any]]:
+    """The project's videos with the item id of frame 0 (where the editor opens them);
+    with ``visible`` (workflow.visible_items) only those with a frame the caller sees."""
+    where = [Video.project_id == project_id]
+    if visible is not None:
+        where.append(
+            Video.id.in_(select(Item.video_id).where(Item.project_id == project_id, visible))
+        )
+    videos = session.scalars(select(Video).where(*where).order_by(Video.file_name)).all()
     rows = session.execute(
         select(Item.video_id, Item.id).where(
             Item.project_id == project_id, Item.video_id.is_not(None), Item.frame_index == 0
@@ -111,14 +125,19 @@ def list_videos(session: Session, project_id: int) -> list[dict[str, Any]]:
     return [{**video_json(v), "first_item_id": first.get(v.id)} for v in videos]
 
 
-def frame_item_id(session: Session, video: Video, index: int) -> int:
+def frame_item_id(
+    session: Session, video: Video, index: int, visible: ColumnElement[bool] | None = None
+) -> int:
+    """The item of frame ``index``; with ``visible`` (workflow.visible_items) a frame the
+    caller may not see is a 404, as ``/api/items/{id}`` answers for it."""
     if not 0 <= index < video.frame_count:
         raise NotFound(f"video {video.id}: frame {index} is outside 0..{video.frame_count - 1}")
-    item_id = session.scalar(
-        select(Item.id).where(Item.video_id == video.id, Item.frame_index == index)
-    )
+    where = [Item.video_id == video.id, Item.frame_index == index]
+    if visible is not None:
+        where.append(visible)
+    item_id = session.scalar(select(Item.id).where(*where))
     if item_id is None:
-        raise NotFound(f"video {video.id}: frame {index} has no item")
+        raise NotFound(f"video {video.id}: frame {index} has no item you can see")
     return int(item_id)
 
 

@@ -14,6 +14,11 @@ _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
 """Control characters (NUL included) and backslashes."""
 
 
+MAX_NAME_PART_BYTES = 240
+"""Longest folder or file name in a relative name, in UTF-8 bytes: file systems stop at
+255, and proxies and thumbnails add a suffix to a video's or image's name."""
+
+
 class UnsafeName(ValueError):
     """A name that is absolute, climbs out of its folder or carries control characters."""
 
@@ -34,8 +39,12 @@ def check_relative_name(name: str, what: str = "file name") -> str:
     parts = name.split("/")
     if any(p in ("..", ".", "") for p in parts):
         raise UnsafeName(f"{what} {name!r}: '..', '.' and empty path parts are not allowed")
-    if len(name.encode()) > 255 and any(len(p.encode()) > 255 for p in parts):
-        raise UnsafeName(f"{what} {name!r}: a path part is longer than 255 bytes")
+    longest = max(parts, key=lambda p: len(p.encode("utf-8")))
+    if len(longest.encode("utf-8")) > MAX_NAME_PART_BYTES:
+        raise UnsafeName(
+            f"{what} {name!r}: a folder or file name may have at most "
+            f"{MAX_NAME_PART_BYTES} bytes, {longest[:40]!r}... has {len(longest.encode())}"
+        )
     return name  # already in normal form: nothing to drop or join
 
 

@@ -1,24 +1,116 @@
 """Open the database chosen by URL, with the settings each backend needs.
 
 SQLite is the embedded default, so it gets what a multi-user web server needs from it:
-WAL (readers never block the writer), foreign keys (off by default in SQLite) and a
-busy timeout (a second writer waits instead of failing with "database is locked").
+WAL (readers never block the writer), foreign keys (off by default in SQLite), a busy
+timeout (a writer of another process waits instead of failing with "database is
+locked"), ``synchronous=FULL`` (an acknowledged save survives a power cut), and one
+writer at a time per process, queued in order (``_WriteGate``): SQLite's own busy
+handler polls with growing sleeps, so among twenty writers one could lose the race
+for seconds and fail; queued, every writer gets its turn, and one that waits past
+``WRITE_WAIT_S`` gets ``WriteBusy`` (the server's 503 with Retry-After), never a
+half-done write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_SYNCHRONOUS = "FULL"
+"""FULL: a commit waits for the WAL's fsync, so a power cut cannot roll back an
+acknowledged save (NORMAL can). Its cost, measured in benchmarks/bench_sqlite_durability.py
+(benchmarks/RESULTS.md), is one fsync per save."""
+WRITE_WAIT_S = 20.0
+"""How long a write waits for its turn in this process before ``WriteBusy``."""
+_DML = ("insert", "update", "delete", "replace")
+
+
+class WriteBusy(OperationalError):
+    """A write that did not get its turn in time: the database is overloaded, nothing
+    was written; the client should try again (the server answers 503)."""
+
+
+class _WriteGate:
+    """One writing transaction at a time per SQLite database and process.
+
+    Taken before the first INSERT/UPDATE/DELETE of a transaction (when pysqlite opens
+    its transaction), given back once the commit or rollback is done (wrapping the
+    dialect's, since the engine's commit event comes before the commit), or when the
+    pool resets or drops the connection. A semaphore, not a lock: the session may end
+    in another thread of the server's pool than the one that wrote. ``owner`` is the
+    DBAPI connection holding it (one at a time)."""
+
+    def __init__(self) -> None:
+        self.semaphore = threading.BoundedSemaphore(1)
+        self.owner: Any = None
+
+    def before_execute(self, conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        dbapi_connection = conn.connection.dbapi_connection
+        if self.owner is dbapi_connection or not _is_write(statement):
+            return
+        if not self.semaphore.acquire(timeout=WRITE_WAIT_S):
+            raise WriteBusy(
+                statement[:200],
+                None,
+                sqlite3.OperationalError(
+                    f"database is busy: no turn to write within {WRITE_WAIT_S:.0f} s"
+                ),
+            )
+        self.owner = dbapi_connection
+
+    def release(self, dbapi_connection: Any) -> None:
+        if dbapi_connection is not None and self.owner is dbapi_connection:
+            self.owner = None
+            self.semaphore.release()
+
+    def on_reset(self, dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
+        self.release(dbapi_connection)
+
+    def on_invalidate(self, dbapi_connection: Any, connection_record: Any, exception: Any) -> None:
+        self.release(dbapi_connection)
+
+    def on_close(self, dbapi_connection: Any, connection_record: Any) -> None:
+        self.release(dbapi_connection)
+
+    def install(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(dbapi_connection: Any) -> None:
+            try:
+                commit(dbapi_connection)
+            finally:
+                self.release(dbapi_connection)
+
+        def do_rollback(dbapi_connection: Any) -> None:
+            try:
+                rollback(dbapi_connection)
+            finally:
+                self.release(dbapi_connection)
+
+        dialect.do_commit = do_commit  # type: ignore[method-assign]
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+        event.listen(engine, "before_cursor_execute", self.before_execute)
+        event.listen(engine.pool, "reset", self.on_reset)
+        event.listen(engine.pool, "invalidate", self.on_invalidate)
+        event.listen(engine.pool, "close", self.on_close)
+
+
+def _is_write(statement: str) -> bool:
+    head = statement.lstrip()[:7].lower()
+    return head.startswith(_DML)
 
 
 def normalise_db_url(db_url: str) -> str:
@@ -30,14 +122,12 @@ def normalise_db_url(db_url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL so readers never block the writer; synchronous=NORMAL so a commit does not
-    wait for an fsync (in WAL mode this cannot corrupt the database, and an application
-    crash loses nothing; only a power cut can drop the last commits, the durability
-    SQLite recommends for WAL). Deployments that need more run PostgreSQL."""
+    """WAL so readers never block the writer; ``SQLITE_SYNCHRONOUS`` so an acknowledged
+    save is on disk."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
@@ -92,4 +182,5 @@ def open_store(db_url: str) -> Store:
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        _WriteGate().install(engine)
     return Store(engine, sessionmaker(engine, expire_on_commit=False))

@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -91,6 +92,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # a deactivated account keeps its work and history but cannot log in
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # may create projects (admins always may): services/projects.check_can_create
+    can_create_projects: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class AuthSession(Base):
@@ -169,3 +174,4 @@ from posemark.store import audit_models  # noqa: E402, F401  (the audit_entries 
 from posemark.store import media_models  # noqa: E402, F401  (media sources, item media)
 from posemark.store import source_models  # noqa: E402, F401  (imported files' records)
 from posemark.store import qa_models  # noqa: E402, F401  (kept QA findings, project prior)
+from posemark.store import auth_models  # noqa: E402, F401  (the login_failures table)

@@ -6,7 +6,12 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from posemark.server.auth import DB, SESSION_COOKIE, CurrentUser, SettingsDep
+from posemark.services import logins
+from posemark.services.errors import Unauthorized
+from posemark.services.projects import may_create_projects
+from posemark.services.settings import Settings
 from posemark.services.users import authenticate, create_session, delete_session, user_json
+from posemark.store.models import User
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -17,8 +22,20 @@ class LoginBody(BaseModel):
 
 
 @router.post("/login")
-def login(body: LoginBody, response: Response, db: DB, settings: SettingsDep) -> dict[str, object]:
-    user = authenticate(db, body.username, body.password)
+def login(
+    body: LoginBody, request: Request, response: Response, db: DB, settings: SettingsDep
+) -> dict[str, object]:
+    """Throttled per account and per address (services/logins.py): 429 with Retry-After."""
+    client = request.client.host if request.client else "unknown"
+    logins.check_allowed(db, settings, body.username, client)
+    try:
+        user = authenticate(db, body.username, body.password)
+    except Unauthorized:
+        db.rollback()
+        logins.record_failure(db, settings, body.username, client)
+        db.commit()
+        raise
+    logins.clear_account(db, body.username)
     new = create_session(db, user, settings.session_days)
     db.commit()
     response.set_cookie(
@@ -30,7 +47,7 @@ def login(body: LoginBody, response: Response, db: DB, settings: SettingsDep) ->
         samesite="lax",
         secure=settings.secure_cookies,
     )
-    return {"user": user_json(user), "csrf_token": new.csrf_token}
+    return {"user": _me(user, settings), "csrf_token": new.csrf_token}
 
 
 @router.post("/logout", status_code=204)
@@ -43,5 +60,10 @@ def logout(request: Request, caller: CurrentUser, db: DB) -> Response:
 
 
 @router.get("/me")
-def me(caller: CurrentUser) -> dict[str, object]:
-    return {"user": user_json(caller.user), "csrf_token": caller.login.csrf_token}
+def me(caller: CurrentUser, settings: SettingsDep) -> dict[str, object]:
+    return {"user": _me(caller.user, settings), "csrf_token": caller.login.csrf_token}
+
+
+def _me(user: User, settings: Settings) -> dict[str, object]:
+    """The account with what it may do here (the page shows "New project" or not)."""
+    return {**user_json(user), "can_create_projects": may_create_projects(settings, user)}

@@ -27,6 +27,7 @@ from posemark.services.projects import (
     ProjectAccess,
     SkeletonFile,
     add_member,
+    check_can_create,
     create_project,
     item_counts,
     list_members,
@@ -94,6 +95,7 @@ def projects(caller: CurrentUser, db: DB) -> list[dict[str, Any]]:
 def new_project(
     body: NewProject, caller: CurrentUser, db: DB, settings: SettingsDep
 ) -> dict[str, Any]:
+    check_can_create(settings, caller.user)
     if (body.skeleton is None) == (body.skeleton_file is None):
         raise BadInput("skeleton: give either a skeleton (name or object) or a skeleton_file")
     spec: str | dict[str, Any] | SkeletonFile

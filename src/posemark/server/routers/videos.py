@@ -1,6 +1,7 @@
 """Videos and their tracks: metadata with a track summary, frame lookup, and the bulk
-track edits. Access follows the items' rules: a video of a project the caller is not a
-member of is a 404."""
+track edits. Access follows the items' rules: a video none of whose frames the caller may
+see is a 404, so is a frame they may not see, and a track edit needs the right to edit
+every frame it writes (services/tracks.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from posemark.server.auth import DB, CurrentUser, ProjectDep, SettingsDep
+from posemark.server.params import FrameIndex, Id
 from posemark.services import tracks
 from posemark.services.media import frame_image
 from posemark.services.video import (
@@ -21,12 +23,13 @@ from posemark.services.video import (
     list_videos,
     video_json,
 )
+from posemark.services.workflow import visible_items
 from posemark.store.models import Item
 
 router = APIRouter(tags=["videos"])
 
 
-def video_access(vid: int, caller: CurrentUser, db: DB) -> VideoAccess:
+def video_access(vid: Id, caller: CurrentUser, db: DB) -> VideoAccess:
     return get_video(db, caller.user, vid)
 
 
@@ -52,8 +55,8 @@ class SwapBody(PairBody):
 
 
 @router.get("/projects/{pid}/videos")
-def project_videos(access: ProjectDep, db: DB) -> list[dict[str, Any]]:
-    return list_videos(db, access.project.id)
+def project_videos(access: ProjectDep, caller: CurrentUser, db: DB) -> list[dict[str, Any]]:
+    return list_videos(db, access.project.id, visible_items(access, caller.user))
 
 
 @router.get("/videos/{vid}")
@@ -62,16 +65,23 @@ def video(access: VideoDep, db: DB) -> dict[str, Any]:
 
 
 @router.get("/videos/{vid}/frames/{n}/item")
-def frame_item(n: int, access: VideoDep, db: DB) -> dict[str, int]:
-    return {"item_id": frame_item_id(db, access.video, n), "frame_index": n}
+def frame_item(n: FrameIndex, access: VideoDep, caller: CurrentUser, db: DB) -> dict[str, int]:
+    visible = visible_items(access.project, caller.user)
+    return {"item_id": frame_item_id(db, access.video, n, visible), "frame_index": n}
 
 
 @router.get("/videos/{vid}/frames/{n}/image")
 def frame_picture(
-    n: int, access: VideoDep, db: DB, settings: SettingsDep, format: str = "jpeg"
+    n: FrameIndex,
+    access: VideoDep,
+    caller: CurrentUser,
+    db: DB,
+    settings: SettingsDep,
+    format: str = "jpeg",
 ) -> Response:
     """A frame as JPEG (what the editor shows) or lossless PNG (``format=png``)."""
-    item = db.get(Item, frame_item_id(db, access.video, n))
+    visible = visible_items(access.project, caller.user)
+    item = db.get(Item, frame_item_id(db, access.video, n, visible))
     assert item is not None
     data, media_type = frame_image(settings, access.project.project, item, format)
     return Response(

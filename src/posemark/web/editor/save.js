@@ -9,7 +9,8 @@
  *   edited meanwhile, the next save follows at once.
  * - 409: state "conflict". The local document is kept as it is and saving pauses
  *   until the user chooses (see `resolveWith`). `conflict` holds the server's version.
- * - Network or server failure: state "dirty", retried with back-off.
+ * - Network or server failure: state "dirty", retried with back-off; a 503 (the
+ *   server is overloaded) is retried after the `retry_after` seconds it asks for.
  * - Any other refusal (a 400 naming a bad field): state "dirty" with the message;
  *   the next edit tries again.
  *
@@ -125,7 +126,10 @@ export class AutoSaver {
         this.conflict = { version: err.body.current_version, document: err.body.current };
         this.setState("conflict", err.message);
       } else if (err.status === 0 || err.status >= 500) {
-        const wait = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)];
+        // an overloaded server (503) says when to come back: the edit stays and waits
+        const asked = err.body && Number(err.body.retry_after);
+        const backoff = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)];
+        const wait = asked > 0 ? asked * 1000 : backoff;
         this.failures++;
         this.setState("dirty", `Not saved: ${err.message} Retrying…`);
         clearTimeout(this.timer);

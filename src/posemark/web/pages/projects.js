@@ -8,21 +8,35 @@ import { h, mount, plural } from "../dom.js";
 
 export async function projectsPage(root, _params, app) {
   app.setCrumbs([{ label: "Projects" }]);
-  const [projects, skeletons] = await Promise.all([api.projects(), api.skeletons()]);
+  const [projects, skeletons, me] = await Promise.all([
+    api.projects(),
+    api.skeletons(),
+    api.me(),
+  ]);
+  // creating a project is a permission an admin gives; without it there is no form
+  const mayCreate = Boolean(me && me.can_create_projects);
   const list = h("div", { class: "project-list" });
   const render = (items) =>
     mount(
       list,
       items.length
         ? items.map(projectCard)
-        : h("div", { class: "empty-state" }, "No projects yet. Create the first one above."),
+        : h(
+            "div",
+            { class: "empty-state" },
+            mayCreate
+              ? "No projects yet. Create the first one above."
+              : "No projects yet. An admin or a project manager adds you to one.",
+          ),
     );
   render(projects);
 
-  const form = createProjectForm(skeletons, async (project) => {
-    render(await api.projects());
-    app.navigate(`#/projects/${project.id}`);
-  });
+  const form = mayCreate
+    ? createProjectForm(skeletons, async (project) => {
+        render(await api.projects());
+        app.navigate(`#/projects/${project.id}`);
+      })
+    : null;
   root.append(
     h(
       "div",
