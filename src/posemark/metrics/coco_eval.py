@@ -210,7 +210,7 @@ def _faster_coco_eval() -> Any:
     if blocked:
         sys.modules["cv2"] = None  # type: ignore[assignment]  # ImportError on import
     try:
-        import faster_coco_eval  # type: ignore[import-untyped]
+        import faster_coco_eval
     finally:
         if blocked:
             del sys.modules["cv2"]
@@ -314,7 +314,7 @@ def _normalise_gt(
         for key in ("image_id", "category_id", "keypoints"):
             if key not in raw:
                 raise EvaluationError(f"{where}: missing {key!r}")
-        ann = raw if owned else dict(raw)
+        ann: dict[str, Any] = raw if owned and isinstance(raw, dict) else dict(raw)
         kps = _keypoint_triples(ann["keypoints"], where)
         if "id" not in ann:
             ann["id"] = i + 1
@@ -362,9 +362,9 @@ def _normalise_gt(
         )
     if counts["id"]:
         notes.append(f"{counts['id']} of {n} GT annotations have no id; numbered in order")
-    if owned:
+    if owned and isinstance(data, dict):
         data["annotations"] = anns
-        return data  # type: ignore[no-any-return]
+        return data
     out = dict(data)
     out["images"] = [dict(img) for img in data["images"]]
     out["categories"] = [dict(cat) for cat in data["categories"]]
@@ -506,27 +506,28 @@ def _normalise_dt(
     unknown_images: set[Any] = set()
     unknown_cats: set[Any] = set()
     for i, raw in enumerate(items):
-        where = f"{source}: [{i}]" if not from_dataset else f"{source}: annotations[{i}]"
+        at = f"{source}: [{i}]" if not from_dataset else f"{source}: annotations[{i}]"
         if not isinstance(raw, Mapping):
-            raise EvaluationError(f"{where}: expected an object, found {type(raw).__name__}")
+            raise EvaluationError(f"{at}: expected an object, found {type(raw).__name__}")
         for key in ("image_id", "category_id", "keypoints"):
             if key not in raw:
-                raise EvaluationError(f"{where}: missing {key!r}")
-        n = len(_keypoint_triples(raw["keypoints"], where)) // 3
+                raise EvaluationError(f"{at}: missing {key!r}")
+        n = len(_keypoint_triples(raw["keypoints"], at)) // 3
         if n != k:
             raise EvaluationError(
-                f"{where}: keypoints: expected {k} keypoints ({3 * k} values) as in the "
+                f"{at}: keypoints: expected {k} keypoints ({3 * k} values) as in the "
                 f"ground truth, found {n}"
             )
         if raw["image_id"] not in image_ids:
             unknown_images.add(raw["image_id"])
         if raw["category_id"] not in cat_ids:
             unknown_cats.add(raw["category_id"])
+        item: dict[str, Any]
         if from_dataset:
             item = {key: raw[key] for key in ("image_id", "category_id", "keypoints")}
             item["score"] = raw.get("score", 1.0)
         else:
-            item = raw if owned else dict(raw)
+            item = raw if owned and isinstance(raw, dict) else dict(raw)
         if item.get("score") is None:
             item["score"] = 1.0
             no_score += 1

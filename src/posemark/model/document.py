@@ -53,7 +53,7 @@ def _number(value: object) -> bool:
 
 
 def _coordinate(value: object) -> bool:
-    return _number(value) and abs(value) <= COORDINATE_LIMIT  # type: ignore[operator]
+    return isinstance(value, int | float) and _number(value) and abs(value) <= COORDINATE_LIMIT
 
 
 def _keypoints(value: object, k: int, where: str, skeleton: Skeleton) -> list[list[Any]]:
