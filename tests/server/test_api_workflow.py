@@ -185,6 +185,17 @@ def test_reviewers_see_submitted_work_of_their_jobs(team: Team) -> None:
         theirs
     ]  # job 1 is rev's
     assert team.rev2.get(f"/api/items/{mine}").status_code == 404
+    # the status tabs count what each one's list shows, not the whole project
+    counts = {
+        name: {
+            k: v for k, v in client.get(f"/api/projects/{team.pid}").json()["counts"].items() if v
+        }
+        for name, client in (("admin", team.admin), ("rev", team.rev), ("rev2", team.rev2))
+    }
+    assert counts["rev"] == {"submitted": 2} and counts["rev2"] == {"submitted": 1}
+    assert sum(counts["admin"].values()) == 4 and counts["admin"]["submitted"] == 2
+    ann_counts = team.ann.get(f"/api/projects/{team.pid}").json()["counts"]
+    assert sum(ann_counts.values()) == len(team.job1_items)
     detail = team.rev.get(f"/api/items/{mine}").json()
     assert (detail["role"], detail["can_edit"], detail["moves"]) == (
         "reviewer",

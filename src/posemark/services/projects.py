@@ -16,6 +16,7 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from posemark.model import PoseValidationError, Skeleton
 from posemark.schemas import load_builtin, skeleton_from_dict, skeleton_from_text
@@ -169,17 +170,22 @@ def list_projects(session: Session, user: User) -> list[ProjectAccess]:
     return [ProjectAccess(p, role) for p, role in rows]
 
 
-def item_counts(session: Session, project_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """Items per status for each project (every status present, zeros included)."""
+def item_counts(
+    session: Session,
+    project_ids: Iterable[int],
+    visible: ColumnElement[bool] | None = None,
+) -> dict[int, dict[str, int]]:
+    """Items per status for each project (every status present, zeros included); with
+    ``visible`` (``workflow.visible_items``) only the items that condition lets through,
+    so an annotator's or reviewer's tabs count what their list can show."""
     ids = list(project_ids)
     out = {pid: dict.fromkeys(ITEM_STATUSES, 0) for pid in ids}
     if not ids:
         return out
-    rows = session.execute(
-        select(Item.project_id, Item.status, func.count())
-        .where(Item.project_id.in_(ids))
-        .group_by(Item.project_id, Item.status)
-    ).all()
+    query = select(Item.project_id, Item.status, func.count()).where(Item.project_id.in_(ids))
+    if visible is not None:
+        query = query.where(visible)
+    rows = session.execute(query.group_by(Item.project_id, Item.status)).all()
     for pid, status, n in rows:
         out[pid][status] = int(n)
     return out

@@ -111,8 +111,11 @@ def new_project(
 
 
 @router.get("/{pid}")
-def project(access: ProjectDep, db: DB) -> dict[str, Any]:
-    return _project_json(access, item_counts(db, [access.project.id])[access.project.id])
+def project(access: ProjectDep, caller: CurrentUser, db: DB) -> dict[str, Any]:
+    """The project with its items per status as the caller sees them (an annotator's
+    jobs, a reviewer's queue, everything for a manager)."""
+    pid = access.project.id
+    return _project_json(access, item_counts(db, [pid], visible_items(access, caller.user))[pid])
 
 
 @router.get("/{pid}/members")
