@@ -160,8 +160,11 @@ export const api = {
   members: (pid) => request("GET", `/api/projects/${pid}/members`),
   addMember: (pid, username, role) =>
     request("POST", `/api/projects/${pid}/members`, { body: { username, role } }),
-  items: (pid, { status, q, sort, offset = 0, limit = 50 } = {}) =>
-    request("GET", `/api/projects/${pid}/items`, { query: { status, q, sort, offset, limit } }),
+  items: (pid, { status, job, q, sort, offset = 0, limit = 50 } = {}) =>
+    request("GET", `/api/projects/${pid}/items`, {
+      query: { status, job, q, sort, offset, limit },
+    }),
+  jobs: (pid) => request("GET", `/api/projects/${pid}/jobs`),
   importFiles(pid, files) {
     const form = new FormData();
     for (const file of files) form.append("files", file, file.name);

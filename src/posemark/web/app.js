@@ -27,10 +27,10 @@ const ROUTES = [
   { pattern: /^#\/projects\/?$/, page: projectsPage, name: "projects" },
   { pattern: /^#\/users\/?$/, page: usersPage, name: "users" },
   {
-    pattern: /^#\/projects\/([^/?]+)$/,
+    pattern: /^#\/projects\/([^/?]+)(?:\?job=(\d+))?$/,
     page: projectPage,
     name: "project",
-    params: (m) => ({ pid: m[1] }),
+    params: (m) => ({ pid: m[1], job: m[2] }),
   },
   {
     pattern: /^#\/projects\/([^/?]+)\/guidelines(?:\?version=(\d+))?$/,

@@ -82,7 +82,19 @@ export async function jobsPage(root, { pid }, app) {
                 h(
                   "tr",
                   { class: "job", "data-job-id": job.id },
-                  h("td", {}, job.name),
+                  h(
+                    "td",
+                    {},
+                    h(
+                      "a",
+                      {
+                        class: "job-link",
+                        href: `#/projects/${pid}?job=${job.id}`,
+                        title: `Open the items of ${job.name}`,
+                      },
+                      job.name,
+                    ),
+                  ),
                   h("td", {}, String(job.items)),
                   h("td", { class: "muted" }, progress(job)),
                   h(

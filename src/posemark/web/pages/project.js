@@ -20,10 +20,10 @@ const EXPORT_FORMATS = [
   "mpii-mat", "posetrack",
 ];
 
-export async function projectPage(root, { pid }, app) {
+export async function projectPage(root, { pid, job }, app) {
   let project = await api.project(pid);
   app.setCrumbs([{ label: "Projects", href: "#/projects" }, { label: project.name }]);
-  const state = { status: "", q: "", sort: "file_name", offset: 0 };
+  const state = { status: "", q: "", sort: "file_name", offset: 0, job: job || "" };
   let searchTimer = null;
   let loadSequence = 0;
 
@@ -97,6 +97,7 @@ export async function projectPage(root, { pid }, app) {
     const sequence = ++loadSequence;
     const answer = await api.items(pid, {
       status: state.status,
+      job: state.job,
       q: state.q,
       sort: state.sort,
       offset: state.offset,
@@ -155,6 +156,31 @@ export async function projectPage(root, { pid }, app) {
     videos.load().catch(() => {});
     await loadItems();
   }
+
+  // the items of one job (the jobs page links here with ?job=): the API's job filter
+  const jobFilter = h("select", {
+    id: "job-filter",
+    class: "job-filter",
+    "aria-label": "Filter by job",
+    onChange: () => {
+      state.job = jobFilter.value;
+      state.offset = 0;
+      loadItems();
+    },
+  });
+  api
+    .jobs(pid)
+    .then((jobs) => {
+      mount(jobFilter, [
+        h("option", { value: "" }, "All jobs"),
+        ...jobs.map((j) => h("option", { value: String(j.id) }, j.name)),
+      ]);
+      jobFilter.value = state.job;
+      jobFilter.hidden = jobs.length === 0;
+    })
+    .catch(() => {
+      jobFilter.hidden = true;
+    });
 
   // each role sees only what it may do: import and export are the managers'
   const manages = project.role === "manager";
@@ -233,7 +259,7 @@ export async function projectPage(root, { pid }, app) {
       prelabel.element,
       membersBox,
       settingsBox,
-      h("div", { class: "list-controls" }, tabs, search, sort),
+      h("div", { class: "list-controls" }, tabs, jobFilter, search, sort),
       grid,
       pager,
     ),
