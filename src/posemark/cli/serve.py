@@ -18,6 +18,10 @@ from posemark.cli.console import err, fail, out
 
 DATA_HELP = "Folder for the database (SQLite by default), media and thumbnails."
 DB_HELP = "Database URL, e.g. postgresql://user@host/db (default: SQLite in --data)."
+REDIS_HELP = (
+    "Redis URL for the operation queue, e.g. redis://host:6379/0 (default: the database's "
+    "own queue)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +36,21 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Create the demo project (generated people) if missing.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Web server processes (PostgreSQL: several).")
+    ] = 1,
+    operation_workers: Annotated[
+        int,
+        typer.Option(
+            "--operation-workers",
+            min=0,
+            help="Local `posemark worker` processes to start for background operations "
+            "(0: only workers started elsewhere run them).",
+        ),
+    ] = 1,
+    redis: Annotated[
+        str | None, typer.Option("--redis", help=REDIS_HELP, show_default=False)
+    ] = None,
 ) -> None:
     """Run the annotation server (API and web editor) until Ctrl+C."""
     import uvicorn
@@ -42,7 +61,7 @@ def serve(
     from posemark.services.errors import ServiceError
     from posemark.services.settings import Settings
 
-    settings = Settings(data_dir=data, db_url=db or "")
+    settings = Settings(data_dir=data, db_url=db or "", redis_url=redis or "")
     try:
         app = create_app(settings)
         if demo:
@@ -64,4 +83,25 @@ def serve(
         out.print(Text("(shown only now; it is stored hashed)", style="dim"))
     else:
         out.print(Text("log in with your account (first admin: user 'admin')"))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    from posemark.cli.supervise import LocalWorkers
+
+    with LocalWorkers(settings, operation_workers):
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port, log_level="info")
+            return
+        import os
+
+        from posemark.server.factory import DATA_ENV, DB_ENV, REDIS_ENV, app_from_env
+
+        app.state.store.dispose()  # each server process opens its own
+        os.environ.update(
+            {DATA_ENV: str(settings.data_dir), DB_ENV: settings.db_url, REDIS_ENV: redis or ""}
+        )
+        uvicorn.run(
+            f"{app_from_env.__module__}:{app_from_env.__name__}",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )

@@ -11,6 +11,7 @@ from posemark.server.routers import (
     history,
     items,
     jobs,
+    operations,
     projects,
     qa,
     reports,
@@ -36,6 +37,7 @@ ROUTERS = (
     history.router,
     reports.router,
     qa.router,
+    operations.router,
 )
 
 __all__ = ["ROUTERS"]

@@ -1,0 +1,35 @@
+"""``posemark worker``: a process that runs background operations (pre-label, predict,
+track, ...) taken from the queue; run several, on this machine or others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from posemark.cli.serve import DATA_HELP, DB_HELP, REDIS_HELP
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+
+
+def worker(
+    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
+    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    redis: Annotated[
+        str | None, typer.Option("--redis", help=REDIS_HELP, show_default=False)
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Operations run at once.")
+    ] = 1,
+) -> None:
+    """Run background operations until Ctrl+C (docs/operations.md)."""
+    import logging
+
+    from posemark.services.operation_worker import run_worker
+    from posemark.services.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_worker(Settings(data_dir=data, db_url=db or "", redis_url=redis or ""), concurrency)
