@@ -92,10 +92,18 @@ class ProcrastinateEngine:
         import procrastinate
 
         self.conninfo = conninfo
-        self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
         self.queue = queue_name()
         self.executor: Execute | None = None
-        self.task = self.app.task(name=TASK_NAME, queue=self.queue, pass_context=False)(self._run)
+        # two apps: the worker's runs on an event loop; deferring (from request threads
+        # and the reaper's thread) goes through a plain synchronous connection pool
+        self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
+        self.app.task(name=TASK_NAME, queue=self.queue, pass_context=False)(self._run)
+        self.defer_app = procrastinate.App(
+            connector=procrastinate.SyncPsycopgConnector(conninfo=conninfo, min_size=1, max_size=4)
+        )
+        self.task = self.defer_app.task(name=TASK_NAME, queue=self.queue, pass_context=False)(
+            self._run
+        )
         self.lock = threading.Lock()
         self.opened = False
 
@@ -107,7 +115,7 @@ class ProcrastinateEngine:
     def _open(self) -> None:
         with self.lock:
             if not self.opened:
-                self.app.open()
+                self.defer_app.open()
                 self.opened = True
 
     def ensure_schema(self) -> None:
@@ -157,6 +165,8 @@ def open_engine(settings: Settings) -> Engine:
         if engine is None:
             engine = _make_engine(settings, redis_url)
             _ENGINES[key] = engine
+        elif isinstance(engine, ProcrastinateEngine):
+            engine.ensure_schema()  # the database may have been recreated meanwhile
         return engine
 
 

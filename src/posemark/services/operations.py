@@ -183,7 +183,13 @@ def submit(
         dispatch(op.id)
     except Exception as exc:
         log.exception("operation %s could not be queued", op.id)
-        _end(session, op.id, None, "failed", error=f"could not be queued: {exc}")
+        _end(
+            session,
+            op.id,
+            None,
+            "failed",
+            error=f"could not be queued: {type(exc).__name__}: {exc}",
+        )
         session.refresh(op)
     return op
 
@@ -305,7 +311,13 @@ def requeue_stalled(session: Session, dispatch: Dispatch, now: datetime | None =
                 dispatch(op_id)
                 requeued += 1
             except Exception as exc:  # the engine is down: say so on the row
-                _end(session, op_id, None, "failed", error=f"could not be queued again: {exc}")
+                _end(
+                    session,
+                    op_id,
+                    None,
+                    "failed",
+                    error=f"could not be queued again: {type(exc).__name__}: {exc}",
+                )
     return requeued
 
 
