@@ -5,6 +5,7 @@
 
 import { api } from "../api.js";
 import { h, mount, plural } from "../dom.js";
+import { operationsPanel } from "./operations.js";
 import { prelabelPanel } from "./prelabel.js";
 import { videosPanel } from "./videos.js";
 import { STATUS_ORDER, STATUS_TEXT } from "../editor/review.js";
@@ -130,7 +131,8 @@ export async function projectPage(root, { pid }, app) {
   const importBox = importPanel(pid, refresh);
   const videos = videosPanel(pid);
   const membersBox = membersPanel(pid, project.role === "manager");
-  const prelabel = prelabelPanel(pid, project.role === "manager", refresh);
+  const running = operationsPanel(pid, project.role === "manager", refresh);
+  const prelabel = prelabelPanel(pid, project.role === "manager", refresh, () => running.refresh());
   const exportLink = h(
     "a",
     {
@@ -176,6 +178,7 @@ export async function projectPage(root, { pid }, app) {
       ),
       importBox,
       videos.element,
+      running.element,
       prelabel.element,
       membersBox,
       h("div", { class: "list-controls" }, tabs, search),
@@ -189,6 +192,7 @@ export async function projectPage(root, { pid }, app) {
     destroy: () => {
       clearTimeout(searchTimer);
       prelabel.destroy();
+      running.destroy();
     },
   };
 }
