@@ -104,4 +104,7 @@ def serve(
             port=port,
             workers=workers,
             log_level="info",
+            # a process's start (imports, database check) can take seconds on a busy
+            # machine; uvicorn's 5 s default would kill and restart it in a loop
+            timeout_worker_healthcheck=120,
         )

@@ -3,6 +3,7 @@ background operations with no other command; one that dies is started again."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -29,6 +30,9 @@ class LocalWorkers:
         ]
         if settings.redis_url:
             self.command += ["--redis", settings.redis_url]
+        # uvicorn ends the server by re-raising SIGTERM, which skips __exit__: the
+        # workers watch their parent and stop when it is gone
+        self.command += ["--parent", str(os.getpid())]
         self.count = count
         self.processes: list[subprocess.Popen[bytes]] = []
         self.stop = threading.Event()

@@ -24,12 +24,35 @@ def worker(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Operations run at once.")
     ] = 1,
+    parent: Annotated[
+        int | None,
+        typer.Option("--parent", hidden=True, help="Stop when this process is gone."),
+    ] = None,
 ) -> None:
     """Run background operations until Ctrl+C (docs/operations.md)."""
     import logging
+
+    if parent is not None:
+        _stop_with_parent(parent)
 
     from posemark.services.operation_worker import run_worker
     from posemark.services.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_worker(Settings(data_dir=data, db_url=db or "", redis_url=redis or ""), concurrency)
+
+
+def _stop_with_parent(parent: int) -> None:
+    """A worker that ``posemark serve`` started ends with it (SIGTERM to itself, the
+    worker's own clean stop), even when the server was killed."""
+    import os
+    import signal
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="posemark-parent-watch", daemon=True).start()
