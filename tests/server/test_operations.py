@@ -286,3 +286,30 @@ def test_a_claim_runs_once_and_a_third_death_fails(server: Server, queue: str) -
         assert ops.requeue_stalled(session, dispatched.append) == 1
         session.refresh(row)
         assert row.state == "queued" and dispatched == [op.id, op.id]
+
+
+def test_predict_runs_as_an_operation(server: Server, testdata: Path, tmp_path: Path) -> None:
+    """The ``predict`` kind runs the same service as ``posemark predict``: COCO results
+    written, progress counted in frames, the progress log kept beside the output."""
+    import json
+
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / IMAGES[0]).symlink_to(testdata / MMPOSE / IMAGES[0])
+    out = tmp_path / "preds.json"
+    params = {"source": str(images), "out": str(out), "model": "mediapipe-fast"}
+    with server.session() as session:
+        op = ops.submit(session, lambda _id: None, "predict", params)
+    assert ops.execute(server.store.sessionmaker, server.settings, op.id) == "done"
+    with server.session() as session:
+        row = session.get(Operation, op.id)
+        assert row is not None and (row.done, row.total) == (1, 1)
+        assert row.result is not None and row.result["frames"] == 1
+        results = json.loads(out.read_text())
+        assert row.result["instances"] == len(results) >= 1
+        assert {r["image_id"] for r in results} == {785}
+        bad = ops.submit(session, lambda _id: None, "predict", {**params, "colour": "red"})
+    assert ops.execute(server.store.sessionmaker, server.settings, bad.id) == "failed"
+    with server.session() as session:
+        failed = session.get(Operation, bad.id)
+        assert failed is not None and "unknown predict option(s) colour" in (failed.error or "")
