@@ -61,19 +61,36 @@ def start_server(
         # web processes only: no background operation runs during the measurement
         cmd += ["--workers", str(processes), "--operation-workers", "0"]
     env = dict(os.environ, POSEMARK_ADMIN_PASSWORD=ADMIN_PASSWORD)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = data_dir.parent / "serve.log"
+    with log.open("wb") as out:
+        # its own session: on failure the whole group goes (uvicorn's children included)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=out, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 300  # several processes start slowly on a busy machine
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
                 return proc, base
         except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(
-        f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
-    )
+            time.sleep(0.2)
+    stop_server(proc)
+    raise RuntimeError(f"server did not start: {log.read_text()[-3000:]}")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's whole process group, SIGKILL after 30 s."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
 
 
 def login(base: str, username: str, password: str) -> httpx.Client:
@@ -252,8 +269,7 @@ def bench_backend(
                 result["editor"] = editor_start(base, item)
             return result
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_server(proc)
 
 
 def bench_processes(counts: list[int], annotators: int, saves: int) -> list[dict[str, object]]:
@@ -278,8 +294,7 @@ def bench_processes(counts: list[int], annotators: int, saves: int) -> list[dict
                     saturated = run_saves(clients, items, saves, interval=0.0)
                     results.append({"processes": n, "saturated": saturated})
                 finally:
-                    proc.terminate()
-                    proc.wait(timeout=30)
+                    stop_server(proc)
         finally:
             with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
