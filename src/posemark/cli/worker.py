@@ -42,9 +42,14 @@ def worker(
     run_worker(Settings(data_dir=data, db_url=db or "", redis_url=redis or ""), concurrency)
 
 
+STOP_GRACE = 10.0
+"""Seconds a worker whose server is gone has to stop cleanly before it exits anyway."""
+
+
 def _stop_with_parent(parent: int) -> None:
     """A worker that ``posemark serve`` started ends with it (SIGTERM to itself, the
-    worker's own clean stop), even when the server was killed."""
+    worker's own clean stop, then an exit), even when the server was killed. An
+    operation it was running is queued again by the heartbeat rule."""
     import os
     import signal
     import threading
@@ -54,5 +59,7 @@ def _stop_with_parent(parent: int) -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
         os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(STOP_GRACE)  # the engine's own stop can hang on a database gone too
+        os._exit(1)
 
     threading.Thread(target=watch, name="posemark-parent-watch", daemon=True).start()
