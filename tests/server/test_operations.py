@@ -313,3 +313,25 @@ def test_predict_runs_as_an_operation(server: Server, testdata: Path, tmp_path: 
     with server.session() as session:
         failed = session.get(Operation, bad.id)
         assert failed is not None and "unknown predict option(s) colour" in (failed.error or "")
+
+
+def test_operations_command_lists_cancels_and_follows(
+    server: Server, admin: TestClient, testdata: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from posemark.cli.main import app as cli_app
+
+    pid = make_project(admin, testdata)
+    op = admin.post(f"/api/projects/{pid}/prelabel", json=FAST).json()
+    common = ["--data", str(server.settings.data_dir), "--db", server.settings.db_url]
+    runner = CliRunner()
+    listed = runner.invoke(cli_app, ["operations", str(pid), *common])
+    assert listed.exit_code == 0, listed.output
+    assert "prelabel" in listed.stdout and "queued" in listed.stdout and "0/3" in listed.stdout
+    cancelled = runner.invoke(cli_app, ["operations", str(pid), "--cancel", str(op["id"]), *common])
+    assert cancelled.exit_code == 0 and f"operation {op['id']}: cancelled" in cancelled.stdout
+    watched = runner.invoke(cli_app, ["operations", str(pid), "--watch", str(op["id"]), *common])
+    assert watched.exit_code == 0 and "prelabel: cancelled" in watched.stderr
+    missing = runner.invoke(cli_app, ["operations", str(pid), "--watch", "999", *common])
+    assert missing.exit_code == 1 and "operation 999 not found" in missing.stderr
