@@ -12,7 +12,14 @@
 
     .venv/bin/python benchmarks/bench_server.py [--saves 50] [--annotators 20] [--no-postgres]
 
-Targets (issue 3): p99 save < 50 ms, editor interactive < 300 ms.
+3. Several web processes (``--processes 1,2``): on PostgreSQL only, ``posemark serve
+   --workers N`` for each N, the saturated save throughput (saves per second, all
+   annotators saving back to back) and its latency. Sessions, CSRF tokens and
+   operations live in the database, so any process answers any request.
+
+    .venv/bin/python benchmarks/bench_server.py --processes 1,2 [--saves 50]
+
+Targets: p99 save < 50 ms, editor interactive < 300 ms.
 """
 
 from __future__ import annotations
@@ -44,24 +51,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data_dir: Path, db_url: str | None) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    data_dir: Path, db_url: str | None, processes: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     cmd = [sys.executable, "-m", "posemark.cli.main", "serve", "--data", str(data_dir)]
     cmd += ["--port", str(port)] + (["--db", db_url] if db_url else [])
+    if processes > 1:
+        # web processes only: no background operation runs during the measurement
+        cmd += ["--workers", str(processes), "--operation-workers", "0"]
     env = dict(os.environ, POSEMARK_ADMIN_PASSWORD=ADMIN_PASSWORD)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = data_dir.parent / "serve.log"
+    with log.open("wb") as out:
+        # its own session: on failure the whole group goes (uvicorn's children included)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=out, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 300  # several processes start slowly on a busy machine
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
                 return proc, base
         except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(
-        f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
-    )
+            time.sleep(0.2)
+    stop_server(proc)
+    raise RuntimeError(f"server did not start: {log.read_text()[-3000:]}")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's whole process group, SIGKILL after 30 s."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
 
 
 def login(base: str, username: str, password: str) -> httpx.Client:
@@ -172,13 +201,16 @@ def run_saves(
         threading.Thread(target=annotator, args=(c, it))
         for c, it in zip(clients, items, strict=False)
     ]
+    t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    wall = time.perf_counter() - t0
     if errors:
         raise RuntimeError(f"{len(errors)} annotator(s) failed, first: {errors[0]}")
-    return {"save": percentiles(save_ms), "health": percentiles(health_ms)}
+    rate = {"saves_per_s": len(save_ms) / wall, "wall_s": wall}
+    return {"save": percentiles(save_ms), "health": percentiles(health_ms), "rate": rate}
 
 
 def editor_start(base: str, item: int) -> dict[str, float]:
@@ -237,8 +269,48 @@ def bench_backend(
                 result["editor"] = editor_start(base, item)
             return result
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_server(proc)
+
+
+def bench_processes(counts: list[int], annotators: int, saves: int) -> list[dict[str, object]]:
+    """Saturated saves against ``posemark serve --workers N`` on PostgreSQL, per N."""
+    import psycopg
+
+    results = []
+    for n in counts:
+        name = f"posemark_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+            with tempfile.TemporaryDirectory() as tmp_name:
+                tmp = Path(tmp_name)
+                proc, base = start_server(tmp / "data", url, processes=n)
+                try:
+                    admin = login(base, "admin", ADMIN_PASSWORD)
+                    pid, items = make_project(admin, tmp, annotators)
+                    clients = make_annotators(admin, base, pid, annotators, items)
+                    run_saves(clients, items, 5, interval=0.0)  # warm every process
+                    saturated = run_saves(clients, items, saves, interval=0.0)
+                    results.append({"processes": n, "saturated": saturated})
+                finally:
+                    stop_server(proc)
+        finally:
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return results
+
+
+def print_processes(results: list[dict[str, object]], annotators: int, saves: int) -> None:
+    print(f"PostgreSQL, {annotators} annotators saving back to back, {saves} saves each")
+    print(f"{'processes':>9} {'saves/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
+    for r in results:
+        sat = r["saturated"]
+        st, rate = sat["save"], sat["rate"]  # type: ignore[index]
+        print(
+            f"{r['processes']:>9} {rate['saves_per_s']:>9.1f} {st['p50']:>9.1f}"
+            f" {st['p99']:>9.1f} {st['max']:>9.1f}"
+        )
 
 
 def main() -> None:
@@ -249,7 +321,19 @@ def main() -> None:
     ap.add_argument("--annotators", type=int, default=20)
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--processes",
+        help="comma-separated web process counts (e.g. 1,2): the PostgreSQL throughput run",
+    )
     args = ap.parse_args()
+    if args.processes:
+        counts = [int(n) for n in args.processes.split(",")]
+        found = bench_processes(counts, args.annotators, args.saves)
+        if args.json:
+            print(json.dumps(found, indent=2))
+        else:
+            print_processes(found, args.annotators, args.saves)
+        return
     results = [bench_backend("sqlite", None, args.annotators, args.saves, editor=True)]
     if not args.no_postgres:
         import psycopg

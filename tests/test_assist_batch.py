@@ -1,4 +1,4 @@
-"""The batch job's bookkeeping without a model: tasks from a folder, the progress file."""
+"""The batch job's bookkeeping without a model: tasks from a folder, the progress log."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from posemark.assist.batch import Progress, build_tasks, progress_path
-from posemark.assist.protocol import AssistError
+from posemark.assist.batch import PROGRESS_FORMAT, build_tasks, progress_path
+from posemark.progress_log import ProgressLog, ProgressLogMismatch
+
+
+def open_log(path: Path, run: dict[str, object]) -> ProgressLog:
+    return ProgressLog(path, PROGRESS_FORMAT, run)
+
 
 JOB = {"model": "m", "skeleton": ["a"]}
 
@@ -35,20 +40,26 @@ def test_tasks_take_ids_from_ground_truth_and_skip_unknown_images(tmp_path: Path
 def test_progress_round_trip_torn_tail_and_corruption(tmp_path: Path) -> None:
     path = progress_path(tmp_path / "out.json")
     assert path.name == "out.json.progress.jsonl"
-    first = Progress.open(path, JOB)
+    first = open_log(path, JOB)
     first.record("a.jpg", [{"image_id": 1}])
     first.record("b.jpg", [])
-    assert Progress.open(path, JOB).done == {"a.jpg": [{"image_id": 1}], "b.jpg": []}
+    assert open_log(path, JOB).done == {"a.jpg": [{"image_id": 1}], "b.jpg": []}
     with path.open("a") as fh:
-        fh.write('{"key": "c.jpg", "resu')  # interrupted mid-write
-    assert set(Progress.open(path, JOB).done) == {"a.jpg", "b.jpg"}
+        fh.write('{"key": "c.jpg", "val')  # interrupted mid-write
+    assert set(open_log(path, JOB).done) == {"a.jpg", "b.jpg"}
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0], "garbage", lines[1]]) + "\n")
-    with pytest.raises(AssistError, match=r"out.json.progress.jsonl: line 2: not valid JSON"):
-        Progress.open(path, JOB)
-    with pytest.raises(AssistError, match="progress of a different job"):
-        Progress.open(path, {**JOB, "model": "other"})
-    assert json.loads(lines[0])["format"] == "posemark-predict-progress/1"
+    with pytest.raises(
+        ProgressLogMismatch, match=r"out.json.progress.jsonl: line 2: not a progress record"
+    ):
+        open_log(path, JOB)
+    with pytest.raises(
+        ProgressLogMismatch, match=r"progress of another run \(model: \"m\" there, \"other\" now\)"
+    ):
+        open_log(path, {**JOB, "model": "other"})
+    assert json.loads(lines[0])["format"] == PROGRESS_FORMAT
+    # starting afresh discards what was there
+    assert ProgressLog(path, PROGRESS_FORMAT, {**JOB, "model": "other"}, restart=True).done == {}
 
 
 def test_parallel_workers_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:

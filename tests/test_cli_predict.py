@@ -130,7 +130,7 @@ def test_resume_skips_done_frames_and_redoes_a_torn_one(two_images: Path, tmp_pa
     header, line_a, line_b = progress.read_text().splitlines()
     done_a = json.loads(line_a)
     assert done_a["key"] == IMAGES[0]
-    for record in done_a["results"]:
+    for record in done_a["value"]:
         record["score"] = 0.123456  # a mark only a skipped frame keeps
     # an interruption: frame A recorded, frame B's line torn half-way
     progress.write_text("\n".join([header, json.dumps(done_a), line_b[: len(line_b) // 2]]))
@@ -139,9 +139,7 @@ def test_resume_skips_done_frames_and_redoes_a_torn_one(two_images: Path, tmp_pa
     assert resumed.exit_code == 0, resumed.output
     assert "resuming: 1 of 2 frames already done" in resumed.output
     again = json.loads(out.read_text())
-    assert [r["score"] for r in again if r["image_id"] == 785] == [0.123456] * len(
-        done_a["results"]
-    )
+    assert [r["score"] for r in again if r["image_id"] == 785] == [0.123456] * len(done_a["value"])
     assert [r for r in again if r["image_id"] == 40083] == [
         r for r in first if r["image_id"] == 40083
     ]
@@ -149,7 +147,51 @@ def test_resume_skips_done_frames_and_redoes_a_torn_one(two_images: Path, tmp_pa
     other = runner.invoke(
         app, ["predict", *args[:3], "--model", "mediapipe-fast", "--min-score", "0.5"]
     )
-    assert other.exit_code == 1 and "progress of a different job" in other.output
+    assert other.exit_code == 1 and "progress of another run" in other.output
+    assert "min_score: 0.0 there, 0.5 now" in other.output
+
+
+def test_a_run_with_other_options_or_inputs_never_reuses_progress(
+    two_images: Path, coco_dir: Path, tmp_path: Path
+) -> None:
+    """The second run into the same --out, box-prompted or over other images, is refused
+    with what differs, and --restart gives its own predictions, not the first run's."""
+    out = tmp_path / "preds.json"
+    gt = str(coco_dir / "test_coco.json")
+    base = ["predict", str(two_images), "--out", str(out), "--coco", gt]
+    first = _predict(*base[1:], "--model", "mediapipe-fast")
+    assert out.with_name("preds.json.progress.jsonl").exists()
+    # interrupted: the log stays, the output is not there yet
+    out.unlink()
+    boxed = runner.invoke(app, [*base, "--model", "mediapipe-fast", "--gt-boxes"])
+    assert boxed.exit_code == 1, boxed.output
+    text = " ".join(boxed.output.split())
+    assert "progress of another run" in text and "prompts:" in text and "--restart" in text
+    assert not out.exists()
+    other_model = runner.invoke(app, [*base, "--model", "mediapipe"])
+    assert other_model.exit_code == 1
+    assert 'model: "mediapipe-fast" there, "mediapipe" now' in " ".join(other_model.output.split())
+    # the same names in another folder are other inputs
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / IMAGES[0]).symlink_to(coco_dir / IMAGES[1])
+    (elsewhere / IMAGES[1]).symlink_to(coco_dir / IMAGES[0])
+    moved = runner.invoke(
+        app,
+        ["predict", str(elsewhere), "--out", str(out), "--coco", gt, "--model", "mediapipe-fast"],
+    )
+    assert moved.exit_code == 1 and "inputs.source" in " ".join(moved.output.split())
+    # starting afresh: box-prompted predictions, one per ground-truth person box
+    boxed = _predict(*base[1:], "--model", "mediapipe-fast", "--gt-boxes", "--restart")
+    annotations = json.loads((coco_dir / "test_coco.json").read_text())["annotations"]
+    ids = {785, 40083}
+    gt_boxes = sorted(
+        [round(v, 2) for v in a["bbox"]]
+        for a in annotations
+        if a["image_id"] in ids and not a.get("iscrowd") and a.get("bbox")
+    )
+    assert sorted(r["bbox"] for r in boxed) == gt_boxes
+    assert sorted(r["bbox"] for r in boxed) != sorted(r.get("bbox") for r in first)
 
 
 def test_ray_engine_matches_local(two_images: Path, tmp_path: Path) -> None:

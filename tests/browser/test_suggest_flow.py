@@ -119,26 +119,31 @@ def test_suggest_in_box_adds_that_person(page: Page, api: Api, coco_samples: Pat
 
 
 def test_prelabel_progress_survives_a_reload(page: Page, api: Api, coco_samples: Path) -> None:
+    """The operation runs in the worker process ``posemark serve`` started; the page
+    only reads its row, so a reload mid-way shows the same bar."""
     names = ["000000000785.jpg", "000000040083.jpg"]
     project = api.create_project("prelabel-page", [coco_samples / n for n in names])
     pid = project["id"]
     page.goto(f"/#/projects/{pid}")
     panel = page.locator("#prelabel-panel")
-    expect(panel).to_have_attribute("data-job-status", "none")
+    expect(panel).to_have_attribute("data-operation-state", "none")
     page.click("#prelabel-start")
-    expect(panel).not_to_have_attribute("data-job-status", "none")
-    (job,) = api.get(f"/api/projects/{pid}/prelabel/jobs")["jobs"]
+    expect(panel).not_to_have_attribute("data-operation-state", "none")
+    (op,) = api.get(f"/api/projects/{pid}/operations")["operations"]
+    assert op["kind"] == "prelabel"
 
     page.reload()
-    expect(panel).to_have_attribute("data-job-id", str(job["id"]))
+    expect(panel).to_have_attribute("data-operation-id", str(op["id"]))
     bar = page.locator("#prelabel-progress")
     expect(bar).to_be_visible()
-    expect(panel).to_have_attribute("data-job-status", "done", timeout=60_000)
+    expect(panel).to_have_attribute("data-operation-state", "done", timeout=90_000)
     assert bar.evaluate("(el) => [el.value, el.max]") == [2, 2]
     expect(panel.locator(".prelabel-text")).to_contain_text("2 / 2 items")
+    # the "Running now" card empties once nothing runs
+    expect(page.locator("#operations-panel")).to_have_attribute("data-active", "0")
 
-    page.reload()  # a finished job still shows its summary, and the items their people
-    expect(panel).to_have_attribute("data-job-status", "done")
+    page.reload()  # a finished operation still shows its summary, and the items their people
+    expect(panel).to_have_attribute("data-operation-state", "done")
     expect(panel.locator(".prelabel-text")).to_contain_text("Pre-labelled")
     expect(page.locator(".item-card")).to_have_count(2)
     counts = page.locator(".item-card .item-sub .muted").all_text_contents()

@@ -64,6 +64,9 @@ def test_import_errors_are_one_line_and_import_nothing(
     assert "skeleton: unknown skeleton 'nope17'" in r.stderr
 
 
+NO_WORKER = ("--operation-workers", "0")  # uvicorn is faked here: no worker process either
+
+
 def test_serve_prints_the_url_and_the_one_time_password(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,14 +81,14 @@ def test_serve_prints_the_url_and_the_one_time_password(
     monkeypatch.setattr(uvicorn, "run", fake_run)
     monkeypatch.delenv("POSEMARK_ADMIN_PASSWORD", raising=False)
     data = tmp_path / "data"
-    r = cli("serve", "--data", data, "--db", db_url, "--port", "8123", "--demo")
+    r = cli("serve", "--data", data, "--db", db_url, "--port", "8123", "--demo", *NO_WORKER)
     assert r.exit_code == 0, r.output
     assert "posemark is running at http://localhost:8123/" in r.stdout
     assert "log in as admin with the one-time password " in r.stdout
     assert "demo project: 'Demo: people'" in r.stderr
     assert (ran["host"], ran["port"]) == ("127.0.0.1", 8123)
     assert len(list((data / "media" / "p1").glob("*.jpg"))) == 12
-    r = cli("serve", "--data", data, "--db", db_url, "--demo")  # second start: no new password
+    r = cli("serve", "--data", data, "--db", db_url, "--demo", *NO_WORKER)  # no new password
     assert r.exit_code == 0, r.output
     assert "one-time password" not in r.stdout
     assert len(list((data / "media" / "p1").glob("*.jpg"))) == 12

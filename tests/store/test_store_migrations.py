@@ -16,7 +16,7 @@ TABLES = {"users", "sessions", "projects", "memberships", "items", "alembic_vers
 TABLES |= {"jobs", "job_items", "item_versions", "item_transitions", "comments"}
 TABLES |= {"project_workflow"}
 TABLES |= {"videos"}
-TABLES |= {"assist_jobs"}
+TABLES |= {"operations"}
 TABLES |= {"guideline_versions"}
 TABLES |= {"item_replicas", "gold_items", "consensus_merges", "replica_versions"}
 TABLES |= {"audit_entries"}
@@ -33,7 +33,7 @@ def test_migrations_run_from_empty_and_again(db_url: str) -> None:
         upgrade_to_head(store.engine)
         assert set(inspect(store.engine).get_table_names()) == TABLES
         heads = head_revisions()
-        assert heads == {"0009_hardening"}  # one head: feature branches are merged, then linear
+        assert heads == {"0009_jobs"}  # one head: feature branches are merged, then linear
         assert current_revisions(store.engine) == heads
         upgrade_to_head(store.engine)  # every start runs it: a no-op at head
         assert current_revisions(store.engine) == heads

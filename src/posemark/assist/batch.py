@@ -2,18 +2,19 @@
 
 The job is a list of :class:`FrameTask` (one image, or one frame of a video) and one
 pure function, :func:`predict_frame`, that any engine can run: in-process, in a process
-pool, or as Ray tasks. Finished frames are appended as JSON lines to a progress file
-next to the output (flushed per frame); a torn last line from an interruption is
-ignored on resume, and a re-run skips every frame already there. The final results
-file is written atomically once all frames are done.
+pool, or as Ray tasks. Finished frames are appended to the shared progress log
+(posemark/progress_log.py) next to the output; a re-run with the same model, options
+and inputs skips every frame already there, and one with others is refused with what
+differs. The final results file is written atomically once all frames are done.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,10 @@ from posemark.assist.mapping import map_instances
 from posemark.assist.protocol import AssistError, PoseModel
 from posemark.assist.registry import get_model
 from posemark.model import Skeleton
+from posemark.progress_log import ProgressLog, file_identity, log_path
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
-PROGRESS_FORMAT = "posemark-predict-progress/1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +53,21 @@ class JobSpec:
     prompts: str = "automatic"  # or where the person boxes came from
 
     def fingerprint(self) -> dict[str, Any]:
-        """What must match for a resumed run to reuse earlier frames."""
+        """What must match for a resumed run to reuse earlier frames: the model as it
+        resolves here (``default`` is yolo or mediapipe depending on what is installed),
+        and a weights file by its size and date, not only its name."""
+        from posemark.assist.registry import DEFAULT, default_model
+
+        options = {k: repr(v) for k, v in self.model_options}
+        for key, value in self.model_options:
+            if key == "path":
+                options[key] = file_identity(Path(str(value)))  # type: ignore[assignment]
         return {
-            "model": self.model,
+            "model": default_model() if self.model == DEFAULT else self.model,
             "skeleton": list(self.skeleton.keypoints),
             "category_id": self.category_id,
             "min_score": self.min_score,
-            "model_options": {k: repr(v) for k, v in self.model_options},
+            "model_options": options,
             "prompts": self.prompts,
         }
 
@@ -253,57 +262,37 @@ def _task(
 
 
 # ---- resumable progress ------------------------------------------------------------------
+PROGRESS_FORMAT = "posemark-predict-progress/2"
+
+
 def progress_path(out: Path) -> Path:
-    return out.with_name(out.name + ".progress.jsonl")
+    return log_path(out)
 
 
-@dataclass
-class Progress:
-    """The sidecar file: a header line (format + job fingerprint), then one line per
-    finished frame ``{"key": ..., "results": [...]}``."""
+def tasks_digest(tasks: Iterable[FrameTask]) -> str:
+    """One hash of every frame a run covers (key, file, id, prompt boxes): two runs
+    over other images, other ids or other boxes never share progress."""
+    digest = hashlib.sha256()
+    for task in tasks:
+        digest.update(
+            json.dumps(
+                [task.key, task.path, task.image_id, task.frame_index, task.boxes],
+                separators=(",", ":"),
+            ).encode()
+        )
+        digest.update(b"\n")
+    return digest.hexdigest()
 
-    path: Path
-    fingerprint: dict[str, Any]
-    done: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    @classmethod
-    def open(cls, path: Path, fingerprint: dict[str, Any]) -> Progress:
-        """Load earlier progress (refusing one made by a different job) or start anew."""
-        progress = cls(path, fingerprint)
-        if not path.exists() or not path.read_bytes().strip():  # none, or cut before line 1
-            with path.open("w", encoding="utf-8") as fh:
-                fh.write(json.dumps({"format": PROGRESS_FORMAT, "job": fingerprint}) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            return progress
-        lines = path.read_text(encoding="utf-8").split("\n")
-        try:
-            header = json.loads(lines[0])
-        except json.JSONDecodeError as exc:
-            raise AssistError(f"{path}: line 1: not a progress header ({exc})") from exc
-        if header.get("format") != PROGRESS_FORMAT or header.get("job") != fingerprint:
-            raise AssistError(
-                f"{path}: progress of a different job (model, skeleton or options differ); "
-                "delete it or choose another --out"
-            )
-        for number, line in enumerate(lines[1:], start=2):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines) or all(not rest.strip() for rest in lines[number:]):
-                    break  # the torn last line of an interrupted run: redo that frame
-                raise AssistError(f"{path}: line {number}: not valid JSON") from None
-            progress.done[entry["key"]] = entry["results"]
-        return progress
+def open_progress(
+    out: Path, spec: JobSpec, inputs: dict[str, Any], restart: bool = False
+) -> ProgressLog:
+    """The run's progress log: reused only when the model, its options and the inputs
+    are the same; otherwise :class:`ProgressLogMismatch` says what differs."""
+    fingerprint = {**spec.fingerprint(), "inputs": inputs}
+    return ProgressLog(progress_path(out), PROGRESS_FORMAT, fingerprint, restart)
 
-    def record(self, key: str, results: list[dict[str, Any]]) -> None:
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"key": key, "results": results}, separators=(",", ":")) + "\n")
-            fh.flush()
-        self.done[key] = results
 
-    def results(self, tasks: Iterable[FrameTask]) -> Iterator[dict[str, Any]]:
-        for task in tasks:
-            yield from self.done.get(task.key, ())
+def results_of(log: ProgressLog, tasks: Iterable[FrameTask]) -> Iterator[dict[str, Any]]:
+    for task in tasks:
+        yield from log.done.get(task.key, ())

@@ -3,19 +3,13 @@ as COCO results that ``posemark eval`` scores directly (resumable, parallel, Ray
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from posemark.cli.console import err, escape, fail, out, warn
-
-if TYPE_CHECKING:
-    from posemark.assist.batch import FrameTask, JobSpec
-    from posemark.assist.batch import Progress as PredictProgress
-    from posemark.model import Skeleton
 
 
 def register(app: typer.Typer) -> None:
@@ -73,82 +67,21 @@ def predict(
         str | None,
         typer.Option("--ray-address", help="Join this Ray cluster (default: a local Ray)."),
     ] = None,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart", help="Discard OUT.progress.jsonl of an earlier run and start afresh."
+        ),
+    ] = False,
 ) -> None:
     """Predict keypoints with a pose model and write COCO results.
 
     Models: default (yolo when its weights are installed, else mediapipe), yolo
     (YOLO11n-pose on ONNX Runtime), mediapipe (offline BlazePose), mediapipe-fast, onnx
     and ultralytics (with --weights), and any installed plugin. Re-running with the same
-    options resumes: frames already in OUT.progress.jsonl are skipped.
+    model, options and inputs resumes: frames already in OUT.progress.jsonl are skipped;
+    a run with other ones is refused with what differs (--restart starts afresh).
     """
-    from posemark.assist import AssistError, available_models
-    from posemark.assist.batch import JobSpec, Progress, build_tasks, progress_path
-    from posemark.assist.engines import ENGINES
-    from posemark.formats.atomic import atomic_write
-
-    if engine not in ENGINES:
-        fail(escape(f"--engine: expected one of {', '.join(ENGINES)}, found {engine!r}"))
-    if model not in available_models():
-        fail(
-            escape(
-                f"--model: unknown pose model {model!r}; available: {', '.join(available_models())}"
-            )
-        )
-    if not source.exists():
-        fail(escape(f"{source}: no such file or folder"))
-    if gt_boxes and coco is None:
-        fail("--gt-boxes needs --coco (the boxes come from its annotations)")
-    if gt_boxes and boxes is not None:
-        fail("--gt-boxes and --boxes are exclusive")
-    gt = _read_json(coco) if coco is not None else None
-    skeleton, category_id = _target(gt, coco, skeleton_name)
-    gt_images = _gt_images(gt) if gt is not None else None
-    prompts = None
-    prompt_source = "automatic"
-    if boxes is not None:
-        prompts = _boxes_from_results(_read_json(boxes), boxes, min_box_score)
-        prompt_source = f"boxes {boxes.resolve()} score >= {min_box_score}"
-    elif gt_boxes and gt is not None:
-        prompts = _boxes_from_gt(gt, category_id)
-        prompt_source = f"ground-truth boxes {coco}"
-    options: tuple[tuple[str, Any], ...] = ()
-    if weights is not None:
-        options = (("path", str(weights)),)
-    spec = JobSpec(model, skeleton, category_id, min_score, options, prompt_source)
-    try:
-        tasks, notes = build_tasks(source, gt_images, prompts)
-    except (AssistError, ValueError) as exc:
-        fail(escape(str(exc)))
-    for note in notes:
-        warn(escape(note))
-    if not tasks:
-        fail(escape(f"{source}: no images or videos to predict"))
-    try:
-        progress = Progress.open(progress_path(out_path), spec.fingerprint())
-    except AssistError as exc:
-        fail(escape(str(exc)))
-    todo = [t for t in tasks if t.key not in progress.done]
-    if len(todo) < len(tasks):
-        err.print(f"resuming: {len(tasks) - len(todo)} of {len(tasks)} frames already done")
-    try:
-        _run(todo, spec, workers, engine, ray_address, progress)
-    except AssistError as exc:
-        fail(escape(str(exc)))
-    results = list(progress.results(tasks))
-    with atomic_write(out_path) as fh:
-        fh.write(json.dumps(results).encode("utf-8"))
-    out.print(f"{len(results)} instances on {len(tasks)} frames -> {escape(str(out_path))}")
-
-
-def _run(
-    todo: list[FrameTask],
-    spec: JobSpec,
-    workers: int,
-    engine: str,
-    address: str | None,
-    progress: PredictProgress,
-) -> None:
-    """Run the frames on the chosen engine, recording each and updating the bar."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -157,8 +90,25 @@ def _run(
         TimeRemainingColumn,
     )
 
-    from posemark.assist.engines import run_local, run_ray
+    from posemark.services.errors import ServiceError
+    from posemark.services.predict_files import PredictRequest, predict_files
 
+    request = PredictRequest(
+        source=str(source),
+        out=str(out_path),
+        model=model,
+        weights=str(weights) if weights is not None else None,
+        coco=str(coco) if coco is not None else None,
+        skeleton=skeleton_name,
+        boxes=str(boxes) if boxes is not None else None,
+        gt_boxes=gt_boxes,
+        min_box_score=min_box_score,
+        min_score=min_score,
+        workers=workers,
+        engine=engine,
+        ray_address=ray_address,
+        restart=restart,
+    )
     bar = Progress(
         TextColumn("predicting"),
         BarColumn(),
@@ -170,89 +120,28 @@ def _run(
         disable=not err.is_terminal,
     )
     started = time.perf_counter()
-    done = 0
-    with bar:
-        bar_task = bar.add_task("predict", total=len(todo), rate="")
+    first_done: list[int] = []
+    bar_task = bar.add_task("predict", total=None, rate="")
 
-        def on_done(task: FrameTask, results: list[dict[str, Any]]) -> None:
-            nonlocal done
-            progress.record(task.key, results)
-            done += 1
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            bar.update(bar_task, advance=1, rate=f"{rate:.2f} images/s")
+    def on_start(todo: int, resumed: int) -> None:
+        if resumed:
+            err.print(f"resuming: {resumed} of {todo + resumed} frames already done")
+        bar.update(bar_task, total=todo + resumed, completed=resumed)
 
-        if engine == "ray":
-            run_ray(todo, spec, workers, on_done, address)
-        else:
-            run_local(todo, spec, workers, on_done)
+    def on_progress(done: int, total: int | None) -> None:
+        if not first_done:
+            first_done.append(done)
+        rate = (done - first_done[0]) / max(time.perf_counter() - started, 1e-9)
+        bar.update(bar_task, completed=done, total=total, rate=f"{rate:.2f} images/s")
 
-
-def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        fail(escape(f"{path}: {exc.strerror or exc}"))
-    except json.JSONDecodeError as exc:
-        fail(escape(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})"))
-
-
-def _target(gt: Any, coco: Path | None, skeleton_name: str) -> tuple[Skeleton, int]:
-    """The skeleton and category id results are written in."""
-    from posemark.model import PoseValidationError, Skeleton
-    from posemark.schemas import match_builtin, resolve_skeleton
-
-    if gt is None:
-        try:
-            return resolve_skeleton(skeleton_name), 1
-        except (PoseValidationError, KeyError, ValueError) as exc:
-            fail(escape(f"--skeleton: {exc}"))
-    cats = [c for c in gt.get("categories", []) if c.get("keypoints")]
-    if not cats:
-        fail(escape(f"{coco}: categories: expected a category with 'keypoints' names"))
-    cat = cats[0]
-    names = [str(n) for n in cat["keypoints"]]
-    found = match_builtin(names)
-    if found is None:
-        found = Skeleton(name=str(cat.get("name", "custom")), keypoints=tuple(names))
-    return found, int(cat["id"])
-
-
-def _gt_images(gt: Any) -> dict[str, int]:
-    """GT image ids by file name, basename and, for video frames, ``clip.mp4#N``."""
-    from posemark.assist.batch import gt_frame_key
-
-    index: dict[str, int] = {}
-    for img in gt.get("images", []):
-        name = str(img.get("file_name", ""))
-        index[name] = int(img["id"])
-        index.setdefault(Path(name).name, int(img["id"]))
-        key = gt_frame_key(img)
-        if key is not None:
-            index.setdefault(key, int(img["id"]))
-    return index
-
-
-def _boxes_from_gt(gt: Any, category_id: int) -> dict[int, list[tuple[float, ...]]]:
-    prompts: dict[int, list[tuple[float, ...]]] = {}
-    for ann in gt.get("annotations", []):
-        if ann.get("category_id") != category_id or ann.get("iscrowd") or not ann.get("bbox"):
-            continue
-        prompts.setdefault(int(ann["image_id"]), []).append((*map(float, ann["bbox"]), 1.0))
-    return prompts
-
-
-def _boxes_from_results(
-    data: Any, path: Path, min_box_score: float
-) -> dict[int, list[tuple[float, ...]]]:
-    items = data.get("annotations") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        fail(escape(f"{path}: expected a COCO detection results list"))
-    prompts: dict[int, list[tuple[float, ...]]] = {}
-    for i, det in enumerate(items):
-        box = det.get("bbox") if isinstance(det, dict) else None
-        if not isinstance(box, list) or len(box) != 4 or "image_id" not in det:
-            fail(escape(f"{path}: [{i}]: expected image_id and bbox [x, y, w, h]"))
-        score = float(det.get("score", 1.0))
-        if score >= min_box_score and box[2] > 0 and box[3] > 0:
-            prompts.setdefault(int(det["image_id"]), []).append((*map(float, box), score))
-    return prompts
+        with bar:
+            outcome = predict_files(request, on_progress, on_start=on_start)
+    except ServiceError as exc:
+        fail(escape(exc.message))
+    assert outcome is not None  # nothing asks it to stop here
+    for note in outcome.notes:
+        warn(escape(note))
+    out.print(
+        f"{outcome.instances} instances on {outcome.frames} frames -> {escape(str(out_path))}"
+    )

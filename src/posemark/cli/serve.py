@@ -18,6 +18,10 @@ from posemark.cli.console import err, fail, out
 
 DATA_HELP = "Folder for the database (SQLite by default), media and thumbnails."
 DB_HELP = "Database URL, e.g. postgresql://user@host/db (default: SQLite in --data)."
+REDIS_HELP = (
+    "Redis URL for the operation queue, e.g. redis://host:6379/0 (default: the database's "
+    "own queue)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -49,6 +53,21 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Web server processes (PostgreSQL: several).")
+    ] = 1,
+    operation_workers: Annotated[
+        int,
+        typer.Option(
+            "--operation-workers",
+            min=0,
+            help="Local `posemark worker` processes to start for background operations "
+            "(0: only workers started elsewhere run them).",
+        ),
+    ] = 1,
+    redis: Annotated[
+        str | None, typer.Option("--redis", help=REDIS_HELP, show_default=False)
+    ] = None,
 ) -> None:
     """Run the annotation server (API and web editor) until Ctrl+C."""
     import uvicorn
@@ -68,6 +87,7 @@ def serve(
         media_roots=folders,
         media_buckets=buckets,
         project_creators=project_creators,
+        redis_url=redis or "",
     )
     try:
         app = create_app(settings)
@@ -89,4 +109,42 @@ def serve(
             )
         )
         out.print(Text("(shown only now; it is stored hashed)", style="dim"))
-    uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options())
+    from posemark.cli.supervise import LocalWorkers
+
+    with LocalWorkers(settings, operation_workers):
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options())
+            return
+        import os
+
+        from posemark.server.factory import (
+            CREATORS_ENV,
+            DATA_ENV,
+            DB_ENV,
+            MEDIA_ROOTS_ENV,
+            REDIS_ENV,
+            app_from_env,
+        )
+
+        app.state.store.dispose()  # each server process opens its own
+        os.environ.update(
+            {
+                DATA_ENV: str(settings.data_dir),
+                DB_ENV: settings.db_url,
+                REDIS_ENV: redis or "",
+                MEDIA_ROOTS_ENV: "\n".join(allow_media_root or []),
+                CREATORS_ENV: project_creators,
+            }
+        )
+        uvicorn.run(
+            f"{app_from_env.__module__}:{app_from_env.__name__}",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            # a process's start (imports, database check) can take seconds on a busy
+            # machine; uvicorn's 5 s default would kill and restart it in a loop
+            timeout_worker_healthcheck=120,
+            **uvicorn_options(),
+        )

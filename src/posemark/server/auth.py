@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from posemark.server.params import Id
 from posemark.services.errors import Forbidden
 from posemark.services.items import ItemAccess, get_item
+from posemark.services.operation_engines import Engine, open_engine
 from posemark.services.projects import ProjectAccess, get_project
 from posemark.services.settings import Settings
 from posemark.services.users import lookup_session
@@ -52,6 +53,19 @@ def db_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]
 
 DB = Annotated[Session, Depends(db_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_operation_engine(request: Request) -> Engine:
+    """The queue engine that hands operations to workers, opened on first use (a server
+    that never starts one never connects to the queue)."""
+    engine: Engine | None = getattr(request.app.state, "operation_engine", None)
+    if engine is None:
+        engine = open_engine(request.app.state.settings)
+        request.app.state.operation_engine = engine
+    return engine
+
+
+OperationEngine = Annotated[Engine, Depends(get_operation_engine)]
 
 
 @dataclass(frozen=True, slots=True)

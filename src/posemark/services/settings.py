@@ -19,6 +19,9 @@ class Settings:
 
     data_dir: Path
     db_url: str = ""
+    redis_url: str = ""
+    """Redis for the operation queue (workers on other machines); empty: the database's
+    own queue (services/operation_engines.py)."""
     max_image_pixels: int = 100_000_000
     max_upload_bytes: int = 200 * MIB
     max_json_bytes: int = 1 * MIB

@@ -167,7 +167,7 @@ class Item(Base):
 # the workflow tables live in their own module; importing it registers them on Base
 from posemark.store import workflow_models  # noqa: E402, F401, I001 (one line per feature)
 from posemark.store import video_models  # noqa: E402, F401  (the videos table)
-from posemark.store import assist_models  # noqa: E402, F401  (the assist_jobs table)
+from posemark.store import operation_models  # noqa: E402, F401  (background operations)
 from posemark.store import guideline_models  # noqa: E402, F401  (the guideline_versions table)
 from posemark.store import review_models  # noqa: E402, F401  (replicas, gold, consensus)
 from posemark.store import audit_models  # noqa: E402, F401  (the audit_entries table)

@@ -1,18 +1,17 @@
 """The automatic tracking job behind ``posemark track``: detect, associate, smooth, write.
 
 Detection (the pose model on every frame) is the slow part, so it is the resumable part:
-each frame's poses are appended to a sidecar log (``OUT.progress.jsonl``; one JSON line
-per frame, flushed and fsynced) as soon as they exist. A rerun with the same options
-reads the log, skips the frames it holds (a torn last line from a crash is ignored) and
-detects the rest. Association and smoothing then run over all frames at once; they are
+each frame's poses are appended to the shared progress log (posemark/progress_log.py,
+``OUT.progress.jsonl``, fsynced per frame) as soon as they exist. A rerun with the same
+video, model and options reads the log, skips the frames it holds (a torn last line
+from a crash is ignored) and detects the rest; a run with others is refused, naming
+what differs. Association and smoothing then run over all frames at once; they are
 cheap and deterministic, so a resumed run writes exactly what an uninterrupted one
 would. The output is written atomically and the log removed only after that.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,13 @@ from posemark.model import Dataset, Instance, Skeleton
 from posemark.model.dataset import Category
 from posemark.model.frame import Frame, Track
 from posemark.model.visibility import Source
+from posemark.progress_log import ProgressLog as SharedProgressLog
+from posemark.progress_log import ProgressLogMismatch, file_identity, log_path
 from posemark.track.associate import Pose
 from posemark.track.tracker import smooth_tracks, track_poses
 from posemark.video import VideoSource
 
-LOG_VERSION = 1
+LOG_FORMAT = "posemark-track-progress/2"
 
 
 class TrackJobError(ValueError):
@@ -43,18 +44,20 @@ class TrackJob:
     min_score: float = 0.3
 
     def fingerprint(self) -> dict[str, Any]:
-        """What must match for a progress log to be reused (smoothing may change)."""
+        """What must match for a progress log to be reused (smoothing may change): the
+        video by path, size and date, and the model as ``default`` resolves here."""
+        from posemark.assist.registry import DEFAULT, default_model
+
         return {
-            "version": LOG_VERSION,
-            "video": str(self.video.resolve()),
+            "video": file_identity(self.video),
             "skeleton": list(self.skeleton.keypoints),
-            "model": self.model,
+            "model": default_model() if self.model == DEFAULT else self.model,
             "min_score": self.min_score,
         }
 
 
 def progress_path(out: Path) -> Path:
-    return out.with_name(out.name + ".progress.jsonl")
+    return log_path(out)
 
 
 def _encode(inst: Instance) -> dict[str, Any]:
@@ -81,48 +84,23 @@ def _decode(rec: dict[str, Any]) -> Pose:
 
 
 class ProgressLog:
-    """The sidecar log of detected frames (see the module docstring)."""
+    """The sidecar log of detected frames, by frame index (see the module docstring);
+    the shared progress log underneath."""
 
-    def __init__(self, path: Path, fingerprint: dict[str, Any]) -> None:
+    def __init__(self, path: Path, fingerprint: dict[str, Any], restart: bool = False) -> None:
         self.path = path
-        self.done: dict[int, list[dict[str, Any]]] = {}
-        if path.exists():
-            self._load(fingerprint)
-        else:
-            with path.open("w", encoding="utf-8") as fh:
-                fh.write(json.dumps({"job": fingerprint}) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-
-    def _load(self, fingerprint: dict[str, Any]) -> None:
-        lines = self.path.read_text(encoding="utf-8").splitlines()
         try:
-            head = json.loads(lines[0])["job"] if lines else None
-        except (json.JSONDecodeError, KeyError, TypeError):
-            head = None
-        if head != fingerprint:
-            raise TrackJobError(
-                f"{self.path}: progress log of another job (video, model, skeleton or "
-                "min score differ); delete it to start over"
-            )
-        for n, line in enumerate(lines[1:], start=2):
-            try:
-                rec = json.loads(line)
-                self.done[int(rec["frame"])] = rec["poses"]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                if n == len(lines):  # torn last line of an interrupted run
-                    continue
-                raise TrackJobError(f"{self.path}: line {n}: not a progress record") from None
+            self.log = SharedProgressLog(path, LOG_FORMAT, fingerprint, restart)
+        except ProgressLogMismatch as exc:
+            raise TrackJobError(str(exc)) from exc
+        self.done: dict[int, list[dict[str, Any]]] = {int(k): v for k, v in self.log.done.items()}
 
     def append(self, frame: int, poses: list[dict[str, Any]]) -> None:
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"frame": frame, "poses": poses}) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        self.log.record(str(frame), poses, sync=True)
         self.done[frame] = poses
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        self.log.remove()
 
 
 Detect = Callable[[np.ndarray], list[Instance]]
@@ -134,16 +112,20 @@ def detect_all(
     log: ProgressLog,
     on_frame: Callable[[int], None] | None = None,
     stop_after: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> None:
     """Run ``detect`` on every frame the log lacks, logging each one as it is done.
 
-    ``stop_after`` ends the run after that many new frames (used to test resuming).
+    ``stop_after`` ends the run after that many new frames (used to test resuming);
+    ``should_stop`` ends it before the next frame (a cancelled operation).
     """
     count = 0
     for index in range(video.frame_count):
         if index in log.done:
             continue
         if stop_after is not None and count >= stop_after:
+            return
+        if should_stop is not None and should_stop():
             return
         found = detect(np.asarray(video.frame(index)))
         log.append(index, [_encode(inst) for inst in found])

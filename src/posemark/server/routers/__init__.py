@@ -12,6 +12,7 @@ from posemark.server.routers import (
     history,
     items,
     jobs,
+    operations,
     projects,
     qa,
     reports,
@@ -38,6 +39,7 @@ ROUTERS = (
     reports.router,
     qa.router,
     admin.router,
+    operations.router,
 )
 
 __all__ = ["ROUTERS"]

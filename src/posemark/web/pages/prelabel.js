@@ -1,44 +1,50 @@
 /**
- * The project page's "Pre-label project" panel: starts a batch pre-annotation job on the
- * server and shows its progress bar.
+ * The project page's "Pre-label project" panel: starts the `prelabel` background
+ * operation (a worker process suggests people on every item nobody has annotated yet)
+ * and shows its progress with the shared operation view (operations.js).
  *
- * The job runs on the server and its state is a database row, so this panel keeps no
- * state of its own: on every load it asks for the project's latest job and, while that
- * one is queued or running, polls it. A reload, or another browser, shows the same bar.
- * Test hooks: `#prelabel-panel[data-job-status]`, `progress#prelabel-progress`.
+ * On every load it asks for the project's latest pre-label operation and, while that
+ * one is queued or running, follows it: a reload, or another browser, shows the same bar.
+ * Test hooks: `#prelabel-panel[data-operation-state][data-operation-id]`,
+ * `progress#prelabel-progress`, `.prelabel-text`.
  */
 
 import { request } from "../api.js";
 import { h, plural } from "../dom.js";
+import { ACTIVE, follow, operationView } from "./operations.js";
 
-const POLL_MS = 700;
-const ACTIVE = new Set(["queued", "running"]);
-
-function summary(job) {
+function summary(op) {
+  const r = op.result || {};
+  const people = r.instances == null ? op.note : `${plural(r.instances, "person")} suggested`;
   const counts =
-    `${job.done} / ${plural(job.total, "item")} · ${plural(job.instances, "person")} suggested` +
-    (job.skipped ? ` · ${job.skipped} skipped (already annotated)` : "");
-  if (job.status === "queued") return "Pre-labelling is about to start…";
-  if (job.status === "running") return `Pre-labelling: ${counts}`;
-  if (job.status === "done") return `Pre-labelled: ${counts}`;
-  if (job.status === "cancelled") return `Pre-labelling cancelled: ${counts}`;
-  return `Pre-labelling failed: ${job.error || "unknown error"} (${counts})`;
+    `${op.done} / ${plural(op.total ?? 0, "item")}` +
+    (people ? ` · ${people}` : "") +
+    (r.skipped ? ` · ${r.skipped} skipped (already annotated)` : "");
+  if (op.state === "queued") return "Pre-labelling is waiting for a worker…";
+  if (op.state === "running") return `Pre-labelling: ${counts}`;
+  if (op.state === "done") return `Pre-labelled: ${counts}`;
+  if (op.state === "cancelled") return `Pre-labelling cancelled: ${counts}`;
+  return `Pre-labelling failed: ${op.error || "unknown error"} (${counts})`;
 }
 
 /**
  * @param {number} pid
- * @param {boolean} canStart managers (and admins) may start and cancel jobs
- * @param {() => Promise<void>} onFinished refreshes the items list when a job ends
+ * @param {boolean} canStart managers (and admins) may start and cancel
+ * @param {() => Promise<void>} onFinished refreshes the items list when it ends
+ * @param {() => void} onStarted tells the page a new operation exists
  * @returns {{element: HTMLElement, destroy: () => void}}
  */
-export function prelabelPanel(pid, canStart, onFinished) {
-  let timer = null;
-  let job = null;
+export function prelabelPanel(pid, canStart, onFinished, onStarted = () => {}) {
+  let stop = () => {};
+  let op = null;
   let destroyed = false;
-  const base = `/api/projects/${pid}/prelabel`;
-
-  const bar = h("progress", { id: "prelabel-progress", max: 1, value: 0, hidden: true });
-  const text = h("span", { class: "prelabel-text", role: "status", "aria-live": "polite" });
+  const view = operationView(
+    { id: 0, state: "none", done: 0, total: 1, title: "Pre-label", project_id: pid },
+    canStart,
+    summary,
+  );
+  view.bar.id = "prelabel-progress";
+  view.text.classList.add("prelabel-text");
   const start = h(
     "button",
     {
@@ -47,20 +53,9 @@ export function prelabelPanel(pid, canStart, onFinished) {
       id: "prelabel-start",
       title: "The pose model suggests people on every item nobody has annotated yet",
       hidden: !canStart,
-      onClick: () => startJob(),
+      onClick: () => startIt(),
     },
     "Pre-label project",
-  );
-  const cancel = h(
-    "button",
-    {
-      type: "button",
-      class: "tool",
-      id: "prelabel-cancel",
-      hidden: true,
-      onClick: () => cancelJob(),
-    },
-    "Cancel",
   );
   const confirmedOnly = h(
     "a",
@@ -75,86 +70,61 @@ export function prelabelPanel(pid, canStart, onFinished) {
   );
   const element = h(
     "div",
-    { class: "card prelabel-panel", id: "prelabel-panel", "data-job-status": "none" },
+    { class: "card prelabel-panel", id: "prelabel-panel", "data-operation-state": "none" },
     start,
-    bar,
-    text,
-    cancel,
+    view.element,
     confirmedOnly,
   );
 
   function show(next) {
-    const wasActive = job && ACTIVE.has(job.status);
-    job = next;
-    const active = Boolean(job) && ACTIVE.has(job.status);
-    element.dataset.jobStatus = job ? job.status : "none";
-    element.dataset.jobId = job ? String(job.id) : "";
-    bar.hidden = !job;
-    if (job) {
-      bar.max = Math.max(job.total, 1);
-      bar.value = job.done;
-      text.textContent = summary(job);
-    } else {
-      text.textContent = canStart ? "" : "No pre-labelling has run on this project.";
-    }
+    const wasActive = op && ACTIVE.has(op.state);
+    op = next;
+    const active = Boolean(op) && ACTIVE.has(op.state);
+    element.dataset.operationState = op ? op.state : "none";
+    element.dataset.operationId = op ? String(op.id) : "";
+    view.element.hidden = !op;
+    if (op) view.update(op);
+    else view.text.textContent = canStart ? "" : "No pre-labelling has run on this project.";
     start.disabled = active;
-    cancel.hidden = !(active && canStart);
-    if (active) schedule();
-    else if (wasActive) onFinished();
-  }
-
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(poll, POLL_MS);
-  }
-
-  async function poll() {
-    if (destroyed || !job) return;
-    try {
-      const latest = await request("GET", `${base}/jobs/${job.id}`);
-      if (!destroyed) show(latest);
-    } catch (err) {
-      if (destroyed) return;
-      text.textContent = `Progress unavailable: ${err.message}`;
-      schedule();
-    }
+    if (active) {
+      stop();
+      stop = follow(op, (latest) => !destroyed && show(latest), (err) => {
+        view.text.textContent = `Progress unavailable: ${err.message}`;
+      });
+    } else if (wasActive) onFinished();
   }
 
   async function load() {
     try {
-      const answer = await request("GET", `${base}/jobs`, { query: { limit: 1 } });
-      if (!destroyed) show(answer.jobs[0] || null);
+      const answer = await request("GET", `/api/projects/${pid}/operations`, {
+        query: { kind: "prelabel", limit: 1 },
+      });
+      if (!destroyed) show(answer.operations[0] || null);
     } catch (err) {
-      text.textContent = `Pre-labelling status unavailable: ${err.message}`;
+      view.text.textContent = `Pre-labelling status unavailable: ${err.message}`;
     }
   }
 
-  async function startJob() {
+  async function startIt() {
     start.disabled = true;
     try {
-      show(await request("POST", base, { body: {} }));
+      show(await request("POST", `/api/projects/${pid}/prelabel`, { body: {} }));
+      onStarted();
     } catch (err) {
       start.disabled = false;
-      element.dataset.jobStatus = "error";
-      text.textContent = `Pre-labelling not started: ${err.message}`;
+      element.dataset.operationState = "error";
+      view.element.hidden = false;
+      view.text.textContent = `Pre-labelling not started: ${err.message}`;
     }
   }
 
-  async function cancelJob() {
-    if (!job) return;
-    try {
-      show(await request("POST", `${base}/jobs/${job.id}/cancel`));
-    } catch (err) {
-      text.textContent = `Not cancelled: ${err.message}`;
-    }
-  }
-
+  view.element.hidden = true;
   load();
   return {
     element,
     destroy() {
       destroyed = true;
-      clearTimeout(timer);
+      stop();
     },
   };
 }

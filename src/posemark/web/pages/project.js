@@ -7,6 +7,7 @@
 import { api } from "../api.js";
 import { h, mount, plural } from "../dom.js";
 import { importAnnotationsPanel } from "./import_annotations.js";
+import { operationsPanel } from "./operations.js";
 import { prelabelPanel } from "./prelabel.js";
 import { projectSettingsPanel } from "./project_admin.js";
 import { videosPanel } from "./videos.js";
@@ -189,7 +190,8 @@ export async function projectPage(root, { pid, job }, app) {
   const videos = videosPanel(pid);
   const membersBox = membersPanel(pid, manages);
   const settingsBox = manages ? projectSettingsPanel(project, app) : null;
-  const prelabel = prelabelPanel(pid, manages, refresh);
+  const running = operationsPanel(pid, manages, refresh);
+  const prelabel = prelabelPanel(pid, manages, refresh, () => running.refresh());
   const exportLink = manages
     ? h(
         "a",
@@ -256,6 +258,7 @@ export async function projectPage(root, { pid, job }, app) {
       importBox,
       annotationsBox,
       videos.element,
+      running.element,
       prelabel.element,
       membersBox,
       settingsBox,
@@ -270,6 +273,7 @@ export async function projectPage(root, { pid, job }, app) {
     destroy: () => {
       clearTimeout(searchTimer);
       prelabel.destroy();
+      running.destroy();
     },
   };
 }

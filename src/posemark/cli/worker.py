@@ -1,0 +1,65 @@
+"""``posemark worker``: a process that runs background operations (pre-label, predict,
+track, ...) taken from the queue; run several, on this machine or others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from posemark.cli.serve import DATA_HELP, DB_HELP, REDIS_HELP
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+
+
+def worker(
+    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
+    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    redis: Annotated[
+        str | None, typer.Option("--redis", help=REDIS_HELP, show_default=False)
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Operations run at once.")
+    ] = 1,
+    parent: Annotated[
+        int | None,
+        typer.Option("--parent", hidden=True, help="Stop when this process is gone."),
+    ] = None,
+) -> None:
+    """Run background operations until Ctrl+C (docs/operations.md)."""
+    import logging
+
+    if parent is not None:
+        _stop_with_parent(parent)
+
+    from posemark.services.operation_worker import run_worker
+    from posemark.services.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_worker(Settings(data_dir=data, db_url=db or "", redis_url=redis or ""), concurrency)
+
+
+STOP_GRACE = 10.0
+"""Seconds a worker whose server is gone has to stop cleanly before it exits anyway."""
+
+
+def _stop_with_parent(parent: int) -> None:
+    """A worker that ``posemark serve`` started ends with it (SIGTERM to itself, the
+    worker's own clean stop, then an exit), even when the server was killed. An
+    operation it was running is queued again by the heartbeat rule."""
+    import os
+    import signal
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(STOP_GRACE)  # the engine's own stop can hang on a database gone too
+        os._exit(1)
+
+    threading.Thread(target=watch, name="posemark-parent-watch", daemon=True).start()

@@ -1,0 +1,52 @@
+"""The built-in operation kinds: one line each wires a plain service function (taking
+``progress`` and ``should_stop`` callbacks) to the operation layer.
+
+Registered once per process, on first use of the registry (no import side effects):
+workers and web processes alike resolve a kind through ``operation_kind``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from typing import Any
+
+from posemark.services.operations import OperationContext, register_operation
+
+_DONE = False
+_LOCK = threading.Lock()
+
+
+def _prelabel(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.prelabel import run_prelabel
+
+    return run_prelabel(ctx)
+
+
+def _predict(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.predict_files import PredictRequest, predict_files
+
+    outcome = predict_files(PredictRequest.from_params(ctx.params), ctx.progress, ctx.should_stop)
+    return {"stopped": True} if outcome is None else asdict(outcome)
+
+
+def _track(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.track_files import TrackRequest, track_video
+
+    outcome = track_video(TrackRequest.from_params(ctx.params), ctx.progress, ctx.should_stop)
+    return asdict(outcome)
+
+
+def register_builtin() -> None:
+    """Registers every built-in kind once. A feature whose long work is a plain service
+    function joins with one line here, e.g.
+    ``register_operation("qa-rerun", lambda c: rerun_project_qa(c.sessions, c.project_id,
+    progress=c.progress, should_stop=c.should_stop), "QA re-run")``."""
+    global _DONE
+    with _LOCK:
+        if _DONE:
+            return
+        register_operation("prelabel", _prelabel, "Pre-label")
+        register_operation("predict", _predict, "Predict")
+        register_operation("track", _track, "Track")
+        _DONE = True

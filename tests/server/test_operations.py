@@ -1,0 +1,337 @@
+"""Background operations end to end: real worker processes (``posemark worker``) on each
+engine (huey on SQLite, huey on the real Redis, procrastinate on the real PostgreSQL),
+the real pose model pre-labelling real COCO images, progress read through the API,
+cancel, access, and a worker killed with SIGKILL mid-operation: the operation is taken
+up again by another worker and finishes with every item labelled exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from serverkit import MMPOSE, Server
+from sqlalchemy import func, select, update
+
+from posemark.services import operations as ops
+from posemark.services.settings import Settings
+from posemark.store.models import utcnow
+from posemark.store.operation_models import Operation
+from posemark.store.workflow_models import ItemVersion
+
+REDIS_URL = os.environ.get("POSEMARK_TEST_REDIS", "redis://127.0.0.1:6379/0")
+IMAGES = ["000000000785.jpg", "000000040083.jpg", "000000197388.jpg"]
+FAST = {"model": "mediapipe-fast", "min_score": 0.3}
+
+
+@pytest.fixture
+def queue(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A queue of this test's own (Redis keys and procrastinate queue names are shared),
+    and a short heartbeat so a dead worker is noticed within seconds."""
+    name = f"posemark-test-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("POSEMARK_OPERATION_QUEUE", name)
+    monkeypatch.setenv(ops.STALE_ENV, "3")
+    return name
+
+
+def worker_logs(settings: Settings) -> str:
+    """What the workers printed: shown when an assertion about their work fails."""
+    return "\n".join(p.read_text()[-3000:] for p in sorted(settings.data_dir.glob("worker-*.log")))
+
+
+def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "posemark.cli.main", "worker", "--data"]
+    command += [str(settings.data_dir), "--db", settings.db_url]
+    if settings.redis_url:
+        command += ["--redis", settings.redis_url]
+    log = settings.data_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+    with log.open("wb") as fh:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def workers(queue: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Worker processes a test starts; stopped (or reaped) at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def make_project(admin: TestClient, testdata: Path, copies: int = 1) -> int:
+    """Real COCO images, ``copies`` times each under other names (more items to label)."""
+    r = admin.post(
+        "/api/projects", json={"name": f"ops-{uuid.uuid4().hex[:6]}", "skeleton": "coco17"}
+    )
+    assert r.status_code == 201, r.text
+    pid: int = r.json()["id"]
+    files = []
+    for copy in range(copies):
+        for name in IMAGES:
+            data = (testdata / MMPOSE / name).read_bytes()
+            files.append(("files", (f"c{copy}_{name}", data, "image/jpeg")))
+    r = admin.post(f"/api/projects/{pid}/import", files=files)
+    assert r.status_code == 200, r.text
+    return pid
+
+
+def follow(
+    client: TestClient, pid: int, oid: int, until: Any = None, timeout: float = 120
+) -> list[dict[str, Any]]:
+    """Polls like the project page; returns every answer (stops once ``until`` holds)."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = client.get(f"/api/projects/{pid}/operations/{oid}")
+        assert r.status_code == 200, r.text
+        seen.append(r.json())
+        if until is not None and until(seen[-1]):
+            return seen
+        if until is None and seen[-1]["state"] not in ("queued", "running"):
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"operation {oid}: still {seen[-1]}")
+
+
+def prelabel_versions(server: Server, pid: int) -> dict[int, int]:
+    """Per item of the project, how many times pre-labelling wrote it."""
+    from posemark.store.models import Item
+
+    with server.session() as session:
+        rows = session.execute(
+            select(Item.id, func.count(ItemVersion.id))
+            .outerjoin(
+                ItemVersion,
+                (ItemVersion.item_id == Item.id) & (ItemVersion.action == "prelabel"),
+            )
+            .where(Item.project_id == pid)
+            .group_by(Item.id)
+        ).all()
+    return {int(i): int(n) for i, n in rows}
+
+
+def test_prelabel_runs_in_a_worker_process(
+    server: Server, admin: TestClient, testdata: Path, workers: list[Any]
+) -> None:
+    pid = make_project(admin, testdata)
+    items = admin.get(f"/api/projects/{pid}/items").json()["items"]
+    human = next(i for i in items if i["file_name"] == f"c0_{IMAGES[1]}")
+    doc = admin.get(f"/api/items/{human['id']}").json()
+    person = {"id": "h1", "keypoints": [[100.0 + j, 120.0 + j, 2] for j in range(17)]}
+    r = admin.put(
+        f"/api/items/{human['id']}/annotation",
+        json={"base_version": doc["version"], "annotation": {"instances": [person]}},
+    )
+    assert r.status_code == 200, r.text
+
+    r = admin.post(f"/api/projects/{pid}/prelabel", json=FAST)
+    assert r.status_code == 202, r.text
+    queued = r.json()
+    assert (queued["kind"], queued["state"], queued["total"]) == ("prelabel", "queued", 3)
+    # nothing runs it in the web process: it waits for a worker
+    time.sleep(0.5)
+    assert admin.get(f"/api/projects/{pid}/operations/{queued['id']}").json()["state"] == "queued"
+    workers.append(start_worker(server.settings))
+    seen = follow(admin, pid, queued["id"])
+    final = seen[-1]
+    assert final["state"] == "done", final
+    dones = [s["done"] for s in seen]
+    assert dones == sorted(dones) and final["done"] == 3
+    assert final["result"]["skipped"] == 1 and final["result"]["labelled"] == 2
+    assert final["result"]["instances"] >= 2 and final["attempts"] == 1
+    assert "people suggested" in final["note"]
+    after = admin.get(f"/api/items/{human['id']}").json()
+    assert [i["id"] for i in after["annotation"]["instances"]] == ["h1"]
+    # what a reloaded page finds: the list, newest first, and the active filter
+    listed = admin.get(f"/api/projects/{pid}/operations").json()["operations"]
+    assert [o["id"] for o in listed] == [queued["id"]] and listed[0]["state"] == "done"
+    assert admin.get(f"/api/projects/{pid}/operations", params={"active": True}).json() == {
+        "operations": []
+    }
+    # a second run finds nothing empty and rewrites nothing
+    again = admin.post(f"/api/projects/{pid}/prelabel", json=FAST).json()
+    second = follow(admin, pid, again["id"])[-1]
+    assert (second["state"], second["result"]["skipped"], second["result"]["labelled"]) == (
+        "done",
+        3,
+        0,
+    )
+    assert sorted(prelabel_versions(server, pid).values()) == [0, 1, 1]
+
+
+def test_cancel_and_access(
+    server: Server, admin: TestClient, testdata: Path, workers: list[Any]
+) -> None:
+    pid = make_project(admin, testdata, copies=3)
+    server.add_user("anna")
+    r = admin.post(f"/api/projects/{pid}/members", json={"username": "anna", "role": "annotator"})
+    assert r.is_success
+    anna = server.login("anna")
+    assert anna.post(f"/api/projects/{pid}/prelabel", json={}).status_code == 403
+    for body in ({"min_score": -0.1}, {"model": "nope"}):
+        assert admin.post(f"/api/projects/{pid}/prelabel", json=body).status_code == 400
+
+    # queued, no worker yet: cancelled at once, never runs
+    first = admin.post(f"/api/projects/{pid}/prelabel", json=FAST).json()
+    r = admin.post(f"/api/projects/{pid}/prelabel", json=FAST)
+    assert r.status_code == 409 and "already being pre-labelled" in r.json()["detail"]
+    assert anna.get(f"/api/projects/{pid}/operations/{first['id']}").status_code == 200
+    assert anna.post(f"/api/projects/{pid}/operations/{first['id']}/cancel").status_code == 403
+    r = admin.post(f"/api/projects/{pid}/operations/{first['id']}/cancel")
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    assert admin.get(f"/api/projects/{pid}/operations/999").status_code == 404
+    other = make_project(admin, testdata)
+    assert admin.get(f"/api/projects/{other}/operations/{first['id']}").status_code == 404
+
+    # running: stops before its next item
+    workers.append(start_worker(server.settings))
+    running = admin.post(f"/api/projects/{pid}/prelabel", json=FAST).json()
+    follow(admin, pid, running["id"], until=lambda o: o["done"] >= 1)
+    r = admin.post(f"/api/projects/{pid}/operations/{running['id']}/cancel")
+    assert r.status_code == 200 and r.json()["cancel_requested"]
+    final = follow(admin, pid, running["id"])[-1]
+    assert final["state"] == "cancelled" and final["done"] < 9, final
+    assert sum(prelabel_versions(server, pid).values()) == final["result"]["labelled"]
+    with server.session() as session:
+        assert session.get(Operation, first["id"]).attempts == 0  # type: ignore[union-attr]
+
+
+ENGINES = ("database", "redis")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_killed_worker_is_replaced_and_nothing_is_done_twice(
+    engine: str,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    testdata: Path,
+    workers: list[Any],
+) -> None:
+    """Per database: "database" is huey on SQLite or procrastinate on PostgreSQL."""
+    from serverkit import ADMIN_PASSWORD
+
+    from posemark.server import create_app
+
+    if engine == "redis":
+        settings = Settings(settings.data_dir, settings.db_url, redis_url=REDIS_URL)
+    monkeypatch.setenv("POSEMARK_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    app = create_app(settings)
+    server = Server(app, settings)
+    try:
+        admin = server.admin()
+        pid = make_project(admin, testdata, copies=4)
+        victim = start_worker(settings)
+        workers.append(victim)
+        op = admin.post(f"/api/projects/{pid}/prelabel", json=FAST).json()
+        follow(admin, pid, op["id"], until=lambda o: o["done"] >= 3)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        mid = admin.get(f"/api/projects/{pid}/operations/{op['id']}").json()
+        assert mid["state"] == "running" and mid["done"] < 12, mid
+        workers.append(start_worker(settings))
+        final = follow(admin, pid, op["id"], timeout=180)[-1]
+        assert final["state"] == "done", (final["error"], final["note"], worker_logs(settings))
+        assert final["attempts"] == 2 and final["done"] == 12
+        counts = prelabel_versions(server, pid)
+        assert len(counts) == 12
+        assert set(counts.values()) == {1}, counts  # every item once: none lost, none twice
+        items = admin.get(f"/api/projects/{pid}/items").json()["items"]
+        assert all(admin.get(f"/api/items/{i['id']}").json()["version"] == 2 for i in items)
+    finally:
+        app.state.store.dispose()
+
+
+def test_a_claim_runs_once_and_a_third_death_fails(server: Server, queue: str) -> None:
+    """The guards behind "nothing twice": an id delivered twice runs once; an operation
+    whose worker keeps dying stops being retried."""
+    dispatched: list[int] = []
+    with server.session() as session:
+        op = ops.submit(session, dispatched.append, "track", {"video": "/none", "out": "/x"})
+        assert dispatched == [op.id]
+    assert ops.execute(server.store.sessionmaker, server.settings, op.id) == "failed"
+    assert ops.execute(server.store.sessionmaker, server.settings, op.id) == "failed"
+    with server.session() as session:
+        row = session.get(Operation, op.id)
+        assert row is not None and row.attempts == 1 and "no such video" in (row.error or "")
+        long_ago = utcnow() - ops.stale_after() * 2
+        session.execute(
+            update(Operation)
+            .where(Operation.id == op.id)
+            .values(state="running", heartbeat_at=long_ago, attempts=ops.MAX_ATTEMPTS, worker="w")
+        )
+        session.commit()
+        assert ops.requeue_stalled(session, dispatched.append) == 0
+        session.refresh(row)
+        assert row.state == "failed" and "stopped 3 times" in (row.error or "")
+        session.execute(
+            update(Operation)
+            .where(Operation.id == op.id)
+            .values(state="running", heartbeat_at=long_ago, attempts=1, worker="w")
+        )
+        session.commit()
+        assert ops.requeue_stalled(session, dispatched.append) == 1
+        session.refresh(row)
+        assert row.state == "queued" and dispatched == [op.id, op.id]
+
+
+def test_predict_runs_as_an_operation(server: Server, testdata: Path, tmp_path: Path) -> None:
+    """The ``predict`` kind runs the same service as ``posemark predict``: COCO results
+    written, progress counted in frames, the progress log kept beside the output."""
+    import json
+
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / IMAGES[0]).symlink_to(testdata / MMPOSE / IMAGES[0])
+    out = tmp_path / "preds.json"
+    params = {"source": str(images), "out": str(out), "model": "mediapipe-fast"}
+    with server.session() as session:
+        op = ops.submit(session, lambda _id: None, "predict", params)
+    assert ops.execute(server.store.sessionmaker, server.settings, op.id) == "done"
+    with server.session() as session:
+        row = session.get(Operation, op.id)
+        assert row is not None and (row.done, row.total) == (1, 1)
+        assert row.result is not None and row.result["frames"] == 1
+        results = json.loads(out.read_text())
+        assert row.result["instances"] == len(results) >= 1
+        assert {r["image_id"] for r in results} == {785}
+        bad = ops.submit(session, lambda _id: None, "predict", {**params, "colour": "red"})
+    assert ops.execute(server.store.sessionmaker, server.settings, bad.id) == "failed"
+    with server.session() as session:
+        failed = session.get(Operation, bad.id)
+        assert failed is not None and "unknown predict option(s) colour" in (failed.error or "")
+
+
+def test_operations_command_lists_cancels_and_follows(
+    server: Server, admin: TestClient, testdata: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from posemark.cli.main import app as cli_app
+
+    pid = make_project(admin, testdata)
+    op = admin.post(f"/api/projects/{pid}/prelabel", json=FAST).json()
+    common = ["--data", str(server.settings.data_dir), "--db", server.settings.db_url]
+    runner = CliRunner()
+    listed = runner.invoke(cli_app, ["operations", str(pid), *common])
+    assert listed.exit_code == 0, listed.output
+    assert "prelabel" in listed.stdout and "queued" in listed.stdout and "0/3" in listed.stdout
+    cancelled = runner.invoke(cli_app, ["operations", str(pid), "--cancel", str(op["id"]), *common])
+    assert cancelled.exit_code == 0 and f"operation {op['id']}: cancelled" in cancelled.stdout
+    watched = runner.invoke(cli_app, ["operations", str(pid), "--watch", str(op["id"]), *common])
+    assert watched.exit_code == 0 and "prelabel: cancelled" in watched.stderr
+    missing = runner.invoke(cli_app, ["operations", str(pid), "--watch", "999", *common])
+    assert missing.exit_code == 1 and "operation 999 not found" in missing.stderr
