@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from posemark.cli.main import app
 from posemark.formats.coco_io import read_coco
-from posemark.formats.posetrack import read_posetrack, write_posetrack
+from posemark.formats.posetrack import add_posetrack_fields, read_posetrack, write_posetrack
 from posemark.schemas import load_builtin
 from posemark.track.auto import ProgressLog, TrackJob, TrackJobError, build_tracks, progress_path
 from posemark.video import open_video
@@ -66,7 +66,7 @@ def test_bad_options_fail_with_a_message(testdata: Path, tmp_path: Path) -> None
 def fake_log(path: Path, job: TrackJob, n_frames: int) -> ProgressLog:
     """A log as the model would have left it: two people walking right, listed in a
     different order on odd frames."""
-    log = ProgressLog(path, job.fingerprint())
+    log = ProgressLog(path, job.fingerprint(job.model))
     base = np.array([[100.0 + 10 * k, 200.0 + 20 * k] for k in range(17)])
     for f in range(n_frames):
         poses = []
@@ -91,6 +91,8 @@ def test_posetrack_output_from_a_log(testdata: Path, tmp_path: Path) -> None:
     log = fake_log(tmp_path / "x.progress.jsonl", job, 5)
     with open_video(clip) as video:
         dataset = build_tracks(video, job, log, "savgol", posetrack=True)
+        frames = list(range(video.frame_count))  # PoseTrack's fields: the service's step
+        add_posetrack_fields(dataset, clip.stem, frames, video.frame_count)
     out = tmp_path / "tracks.posetrack.json"
     write_posetrack(dataset, out)
     back = read_posetrack(out)
@@ -111,8 +113,8 @@ def test_log_of_another_job_is_refused_and_torn_line_ignored(
     fake_log(path, job, 3)
     with path.open("a") as fh:
         fh.write('{"key": "3", "value": [')  # killed mid-write
-    assert sorted(ProgressLog(path, job.fingerprint()).done) == [0, 1, 2]
+    assert sorted(ProgressLog(path, job.fingerprint(job.model)).done) == [0, 1, 2]
     other = TrackJob(clip, load_builtin("coco17"), "mediapipe", 0.3)
     with pytest.raises(TrackJobError, match='model: "mediapipe-fast" there, "mediapipe" now'):
-        ProgressLog(path, other.fingerprint())
-    assert ProgressLog(path, other.fingerprint(), restart=True).done == {}
+        ProgressLog(path, other.fingerprint(other.model))
+    assert ProgressLog(path, other.fingerprint(other.model), restart=True).done == {}

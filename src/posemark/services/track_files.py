@@ -71,7 +71,7 @@ def track_video(
     or ``should_stop``): the log keeps the frames done and the same request resumes."""
     from posemark.assist import AssistError, available_models, suggest
     from posemark.formats.coco_io import write_coco
-    from posemark.formats.posetrack import write_posetrack
+    from posemark.formats.posetrack import add_posetrack_fields, write_posetrack
     from posemark.model.errors import PoseValidationError
     from posemark.schemas import resolve_skeleton
     from posemark.track.auto import (
@@ -106,8 +106,11 @@ def track_video(
         raise BadInput(str(exc)) from exc
     job = TrackJob(video, skeleton, request.model, request.min_score)
     with source:
+        from posemark.assist.registry import DEFAULT, default_model
+
+        model = default_model() if job.model == DEFAULT else job.model
         try:
-            log = ProgressLog(progress_path(out_path), job.fingerprint(), request.restart)
+            log = ProgressLog(progress_path(out_path), job.fingerprint(model), request.restart)
         except TrackJobError as exc:
             raise BadInput(f"{exc} (--restart starts afresh)") from exc
         total = source.frame_count
@@ -132,6 +135,10 @@ def track_video(
         if len(log.done) < total:
             return TrackOutcome(total, detected, resumed, finished=False)
         dataset = build_tracks(source, job, log, request.smooth, posetrack=fmt == "posetrack")
+        if fmt == "posetrack":  # PoseTrack's own image fields, named after the video
+            stem = video.stem if video.is_file() else video.name
+            frames = list(range(source.frame_count))
+            add_posetrack_fields(dataset, stem, frames, source.frame_count)
     if fmt == "posetrack":
         write_posetrack(dataset, out_path)
     else:

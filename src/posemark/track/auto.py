@@ -43,15 +43,14 @@ class TrackJob:
     model: str = "default"
     min_score: float = 0.3
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self, resolved_model: str) -> dict[str, Any]:
         """What must match for a progress log to be reused (smoothing may change): the
-        video by path, size and date, and the model as ``default`` resolves here."""
-        from posemark.assist.registry import DEFAULT, default_model
-
+        video by path, size and date, and the model as the caller resolved ``default``
+        (``assist.registry.default_model``) here."""
         return {
             "video": file_identity(self.video),
             "skeleton": list(self.skeleton.keypoints),
-            "model": default_model() if self.model == DEFAULT else self.model,
+            "model": resolved_model,
             "min_score": self.min_score,
         }
 
@@ -194,8 +193,4 @@ def build_tracks(
     tracks = [Track(t) for t in sorted({t for frame in ids for t in frame})]
     category = Category(1, "person", job.skeleton, supercategory="person")
     dataset = Dataset.from_instances([category], frame_values, instances, tracks)
-    if posetrack:
-        from posemark.formats.posetrack import add_posetrack_fields
-
-        add_posetrack_fields(dataset, stem, list(range(video.frame_count)), video.frame_count)
     return dataset
