@@ -194,6 +194,20 @@ def generate_items(
             yield file_name(start + i), w, h, statuses[status_of[i]], {"instances": instances}
 
 
+LINKS_PER_COPY = 40_000
+
+
+def _link_photo(photo: Path, target: Path, i: int) -> None:
+    """Hard-link ``target`` to a private copy of ``photo``, one copy per
+    ``LINKS_PER_COPY`` items: a file takes at most 65,000 links (ext4), and the shared
+    test data is never linked to directly."""
+    copy = target.parents[1] / ".photos" / str(i // LINKS_PER_COPY) / photo.name
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(photo, copy)
+    os.link(copy, target)
+
+
 def make_image_folder(folder: Path, n_images: int) -> None:
     """``n_images`` hard links of the four photos, named as the items are."""
     photos, _ = _templates()
@@ -202,7 +216,7 @@ def make_image_folder(folder: Path, n_images: int) -> None:
         if i % 1000 == 0:
             target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            os.link(photos[i % len(photos)]["file"], target)
+            _link_photo(photos[i % len(photos)]["file"], target, i)
 
 
 def write_coco_subset(path: Path, n_images: int, n_instances: int, seed: int) -> int:
@@ -217,7 +231,7 @@ def write_coco_subset(path: Path, n_images: int, n_instances: int, seed: int) ->
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            os.link(photos[(10_000_000 + i) % len(photos)]["file"], target)
+            _link_photo(photos[(10_000_000 + i) % len(photos)]["file"], target, i)
         images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
         for inst in doc["instances"]:
             flat: list[float] = []
