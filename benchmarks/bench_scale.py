@@ -756,9 +756,11 @@ def run_one(
     tag: str,
     args: Any,
     save: Callable[[], None],
+    out: dict[str, Any],
 ) -> dict[str, Any]:
-    """Everything measured for one code tree on its copy of the built project."""
-    out: dict[str, Any] = {"code": str(code), "commit": commit_of(code)}
+    """Everything measured for one code tree on its copy of the built project, written
+    into ``out`` as it goes (``save`` keeps a partial run's figures)."""
+    out.update(code=str(code), commit=commit_of(code))
     env = env_for(code)
     info = dict(tpl["info"])
     out["build"] = {k: v for k, v in info.items() if k != "new_item_ids"}
@@ -1027,10 +1029,11 @@ def main() -> None:
                     results["builds"][db] = tpl["info"]
                     for name, code in codes.items():
                         key = f"{name}-{db}"
+                        out = results["runs"].setdefault(key, {})
                         try:
-                            results["runs"][key] = run_one(code, db, tpl, work, key, args, save)
+                            run_one(code, db, tpl, work, key, args, save, out)
                         except Exception as exc:  # one failed run must not lose the others
-                            results["runs"][key] = {"error": repr(exc)}
+                            out["error"] = repr(exc)
                         save()
             except Exception as exc:
                 for name in codes:
