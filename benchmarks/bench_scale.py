@@ -921,7 +921,7 @@ def markdown(results: dict[str, Any]) -> str:
         mark = "" if s["p99_ms"] <= 50 else " ✗"
         return f"p50 {s['p50_ms']:.0f} / p99 {s['p99_ms']:.0f} ms ({s['saves']} saves){mark}"
 
-    row("20 paced annotators' saves under load", saves)
+    row(f"{results.get('annotators', 20)} paced annotators' saves under load", saves)
     row("QA re-run (`posemark qa`)", lambda r: _cli_cell(r.get("qa re-run")))
     row("`posemark export` (instances/s)", lambda r: _cli_cell(r.get("export"), "instances_per_s"))
     row("`posemark import` subset (images/s)", lambda r: _cli_cell(r.get("import"), "images_per_s"))
@@ -1003,6 +1003,7 @@ def main() -> None:
         "dbs": dbs,
         "codes": list(codes),
         "argv": sys.argv[1:],
+        "annotators": args.annotators,
         "cpus": os.cpu_count(),
         "builds": {},
         "runs": {},
