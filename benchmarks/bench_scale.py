@@ -194,6 +194,20 @@ def generate_items(
             yield file_name(start + i), w, h, statuses[status_of[i]], {"instances": instances}
 
 
+LINKS_PER_COPY = 40_000
+
+
+def _link_photo(photo: Path, target: Path, i: int) -> None:
+    """Hard-link ``target`` to a private copy of ``photo``, one copy per
+    ``LINKS_PER_COPY`` items: a file takes at most 65,000 links (ext4), and the shared
+    test data is never linked to directly."""
+    copy = target.parents[1] / ".photos" / str(i // LINKS_PER_COPY) / photo.name
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(photo, copy)
+    os.link(copy, target)
+
+
 def make_image_folder(folder: Path, n_images: int) -> None:
     """``n_images`` hard links of the four photos, named as the items are."""
     photos, _ = _templates()
@@ -202,7 +216,7 @@ def make_image_folder(folder: Path, n_images: int) -> None:
         if i % 1000 == 0:
             target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            os.link(photos[i % len(photos)]["file"], target)
+            _link_photo(photos[i % len(photos)]["file"], target, i)
 
 
 def write_coco_subset(path: Path, n_images: int, n_instances: int, seed: int) -> int:
@@ -217,7 +231,7 @@ def write_coco_subset(path: Path, n_images: int, n_instances: int, seed: int) ->
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            os.link(photos[(10_000_000 + i) % len(photos)]["file"], target)
+            _link_photo(photos[(10_000_000 + i) % len(photos)]["file"], target, i)
         images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
         for inst in doc["instances"]:
             flat: list[float] = []
@@ -742,9 +756,11 @@ def run_one(
     tag: str,
     args: Any,
     save: Callable[[], None],
+    out: dict[str, Any],
 ) -> dict[str, Any]:
-    """Everything measured for one code tree on its copy of the built project."""
-    out: dict[str, Any] = {"code": str(code), "commit": commit_of(code)}
+    """Everything measured for one code tree on its copy of the built project, written
+    into ``out`` as it goes (``save`` keeps a partial run's figures)."""
+    out.update(code=str(code), commit=commit_of(code))
     env = env_for(code)
     info = dict(tpl["info"])
     out["build"] = {k: v for k, v in info.items() if k != "new_item_ids"}
@@ -846,10 +862,10 @@ def _route_cell(r: dict[str, Any] | None, budget_ms: float, max_bytes: int) -> s
         return f"{r['seconds']:.1f} s, {r['bytes'] / MIB:.1f} MiB"
     if r.get("timed_out_warm"):
         return f"cold {r['cold_ms']:.0f} ms, warm > timeout"
-    if r.get("cold_only"):
-        return f"cold {r['cold_ms'] / 1000:.1f} s, {r['bytes'] / MIB:.1f} MiB ✗"
     size = r["bytes"]
     shown = f"{size / 1024:.0f} KiB" if size < MIB else f"{size / MIB:.1f} MiB"
+    if r.get("cold_only"):
+        return f"cold {r['cold_ms'] / 1000:.1f} s, {shown} ✗"
     ok = r["p95_ms"] <= budget_ms and size <= max_bytes
     mark = "" if ok else " ✗"
     return f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f} ms, {shown}{mark}"
@@ -905,7 +921,7 @@ def markdown(results: dict[str, Any]) -> str:
         mark = "" if s["p99_ms"] <= 50 else " ✗"
         return f"p50 {s['p50_ms']:.0f} / p99 {s['p99_ms']:.0f} ms ({s['saves']} saves){mark}"
 
-    row("20 paced annotators' saves under load", saves)
+    row(f"{results.get('annotators', 20)} paced annotators' saves under load", saves)
     row("QA re-run (`posemark qa`)", lambda r: _cli_cell(r.get("qa re-run")))
     row("`posemark export` (instances/s)", lambda r: _cli_cell(r.get("export"), "instances_per_s"))
     row("`posemark import` subset (images/s)", lambda r: _cli_cell(r.get("import"), "images_per_s"))
@@ -967,7 +983,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     ap.add_argument("--json", type=Path, help="write every figure here (updated as it goes)")
     ap.add_argument("--md", type=Path, help="write the markdown table here")
+    ap.add_argument("--render", type=Path, help="only print the table of a --json file")
     args = ap.parse_args()
+    if args.render is not None:
+        print(markdown(json.loads(args.render.read_text())))
+        return
     if args.smoke:
         args.images, args.instances = 2500, 10_000
         args.import_images = min(args.import_images, 500)
@@ -983,6 +1003,7 @@ def main() -> None:
         "dbs": dbs,
         "codes": list(codes),
         "argv": sys.argv[1:],
+        "annotators": args.annotators,
         "cpus": os.cpu_count(),
         "builds": {},
         "runs": {},
@@ -1009,10 +1030,11 @@ def main() -> None:
                     results["builds"][db] = tpl["info"]
                     for name, code in codes.items():
                         key = f"{name}-{db}"
+                        out = results["runs"].setdefault(key, {})
                         try:
-                            results["runs"][key] = run_one(code, db, tpl, work, key, args, save)
+                            run_one(code, db, tpl, work, key, args, save, out)
                         except Exception as exc:  # one failed run must not lose the others
-                            results["runs"][key] = {"error": repr(exc)}
+                            out["error"] = repr(exc)
                         save()
             except Exception as exc:
                 for name in codes:
