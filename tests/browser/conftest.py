@@ -119,7 +119,13 @@ def make_context(browser: Browser, server: str) -> Iterator[Callable[[], Browser
     made: list[BrowserContext] = []
 
     def make() -> BrowserContext:
-        context = browser.new_context(base_url=server, viewport=VIEWPORT, accept_downloads=True)
+        # Playwright evaluates string predicates (wait_for_function) with eval, which the
+        # server's Content-Security-Policy forbids; the tests' own probes bypass it, and
+        # test_csp.py loads the pages under the policy to show the app itself needs no
+        # exception to it
+        context = browser.new_context(
+            base_url=server, viewport=VIEWPORT, accept_downloads=True, bypass_csp=True
+        )
         context.set_default_timeout(10_000)
         made.append(context)
         return context
