@@ -70,8 +70,8 @@ CASES = {
     ),
     "keypoint 1e308": (
         first_keypoint(1e308),
-        f"test_coco.json: image '{IMAGE}': instance 'i1': keypoints[0] (nose): x and y must "
-        "be within 1,000,000 pixels",
+        "test_coco.json: annotation id 442619: keypoints[0]: x and y must be within "
+        "1,000,000 pixels",
     ),
 }
 

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from posemark.formats.coco import dataset_to_dict
 from posemark.model import Dataset, Skeleton
+from posemark.model.document import COORDINATE_LIMIT
 from posemark.services.coco_source import UNCONFIRMED_MARK, fingerprint
 from posemark.services.errors import BadInput
 
@@ -135,6 +136,14 @@ def keypoint_triples(
             f"{label}: annotation id {int(ids[row])}: keypoints[{j}]: expected finite x and y "
             f"for v={int(visibility[row, j])}"
         )
+    with np.errstate(invalid="ignore"):
+        far = labeled & (np.abs(points) > COORDINATE_LIMIT).any(axis=2)
+    if far.any():
+        row, j = (int(x) for x in np.argwhere(far)[0])
+        raise BadInput(
+            f"{label}: annotation id {int(ids[row])}: keypoints[{j}]: x and y must be within "
+            f"{COORDINATE_LIMIT:,.0f} pixels of the origin, found {points[row, j].tolist()}"
+        )
     trip = np.empty((n, k, 3), dtype=object)
     trip[:, :, 0] = points[:, :, 0].astype(object)
     trip[:, :, 1] = points[:, :, 1].astype(object)
@@ -148,12 +157,19 @@ def keypoint_triples(
 def boxes_or_none(bbox: NDArray[np.float64], label: str, ids: NDArray[np.int64]) -> list[Any]:
     """``[x, y, w, h]`` or None per row; a negative width or height is an error."""
     present = ~np.isnan(bbox).any(axis=1)
-    bad = present & ((bbox[:, 2] < 0) | (bbox[:, 3] < 0) | ~np.isfinite(bbox).all(axis=1))
+    with np.errstate(invalid="ignore"):
+        bad = present & (
+            (bbox[:, 2] < 0)
+            | (bbox[:, 3] < 0)
+            | ~np.isfinite(bbox).all(axis=1)
+            | (np.abs(bbox) > COORDINATE_LIMIT).any(axis=1)
+        )
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise BadInput(
             f"{label}: annotation id {int(ids[row])}: bbox: expected [x, y, width, height] "
-            f"with non-negative width and height, found {bbox[row].tolist()}"
+            f"with non-negative width and height within {COORDINATE_LIMIT:,.0f} pixels, "
+            f"found {bbox[row].tolist()}"
         )
     rows: list[Any] = bbox.tolist()
     for row in np.flatnonzero(~present).tolist():
