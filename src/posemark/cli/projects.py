@@ -68,6 +68,22 @@ def import_command(
         bool,
         typer.Option("--video", help="SOURCE is a folder of numbered frames of one video."),
     ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="With --link or s3://: decode every image at import (default: headers only; "
+            "a broken image is then reported when it is opened).",
+        ),
+    ] = False,
+    no_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--no-proxy",
+            help="With --link or s3://: decode video frames from the original where it is "
+            "(ranged reads from a bucket) instead of a local scrubbing proxy.",
+        ),
+    ] = False,
     data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
     create_with_skeleton: Annotated[
@@ -146,9 +162,18 @@ def import_command(
                 if by_reference is not None:
                     location, coco = by_reference
                     report = import_reference(
-                        session, settings, target, location, coco, progress=progress
+                        session,
+                        settings,
+                        target,
+                        location,
+                        coco,
+                        progress=progress,
+                        verify=verify,
+                        proxy=not no_proxy,
                     )
                 else:
+                    if verify or no_proxy:
+                        fail("--verify and --no-proxy go with --link or s3://")
                     report = import_path(
                         session,
                         settings,
@@ -174,6 +199,8 @@ def import_command(
         first = report.ignored[0]
         warn(escape(f"ignored {len(report.ignored)} file(s) that are not images, e.g. {first}"))
     what = "video frames" if video or is_video_file(Path(source)) else "images"
+    if by_reference is not None and report.notes and what == "images":
+        what = "images and video frames"
     done = f"{report.items_created} {what} with {report.instances} instances"
     out.print(Text(f"imported {done} into {name!r}"))
     if by_reference is not None:
@@ -188,8 +215,14 @@ def import_command(
 
 
 def _reference(source: str, images: str | None, link: bool) -> tuple[str, Path | str | None] | None:
-    """(location, COCO file or key) when SOURCE is imported by reference, else None."""
+    """(location, COCO file or key, or a video's key) when SOURCE is imported by
+    reference, else None."""
+    from posemark.services.video import is_video_file
+
     if source.startswith("s3://"):
+        if is_video_file(Path(source)):
+            prefix, _, key = source.rpartition("/")
+            return prefix, key
         if source.lower().endswith(".json"):
             if images is not None:
                 fail("--images is not taken with a COCO object: its images are beside it")
@@ -201,6 +234,8 @@ def _reference(source: str, images: str | None, link: bool) -> tuple[str, Path |
         return images, path
     if not link:
         return None
+    if path.is_file() and is_video_file(path):
+        return str(path.parent), path.name
     if path.is_file() and path.suffix.lower() == ".json":
         return images or str(path.parent), path
     if images is not None:

@@ -12,6 +12,7 @@ inflating the pixel stream and counting its bytes against what the header promis
 from __future__ import annotations
 
 import contextlib
+import io
 import struct
 import warnings
 import zlib
@@ -100,24 +101,36 @@ def read_header(source: ImageFile, max_pixels: int, label: str) -> ImageInfo:
     return info
 
 
-def inspect_image(path: Path, max_pixels: int, label: str) -> ImageInfo:
-    """Size and type of an image file whose every pixel byte is there and decodes, or a
-    400 "corrupt or truncated image" (413/415 for too large or not an image)."""
-    info = read_header(path, max_pixels, label)
+def inspect_image(source: Path | bytes, max_pixels: int, label: str) -> ImageInfo:
+    """Size and type of an image (a file, or its bytes) whose every pixel byte is there
+    and decodes, or a 400 "corrupt or truncated image" (413/415 for too large or not an
+    image)."""
     try:
-        with open_checked(path, max_pixels, label) as im:
+        return check_pixels(source, max_pixels, label)
+    except MediaBroken as exc:
+        raise BadInput(exc.message) from None
+
+
+def check_pixels(source: Path | bytes, max_pixels: int, label: str) -> ImageInfo:
+    """:func:`inspect_image` for an image already stored: broken data is a 422
+    (MediaBroken), as at view time."""
+
+    def fresh() -> ImageFile:
+        return source if isinstance(source, Path) else io.BytesIO(source)
+
+    info = read_header(fresh(), max_pixels, label)
+    try:
+        with open_checked(fresh(), max_pixels, label) as im:
             im.verify()  # chunk structure and checksums
-        with open_checked(path, max_pixels, label) as im:
+        with open_checked(fresh(), max_pixels, label) as im:
             if im.format == "PNG":
-                check_png_data(path, label)
+                check_png_data(fresh(), label)
             else:
                 if im.format == "JPEG":
                     im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
                 im.load()
-    except MediaBroken as exc:
-        raise BadInput(exc.message) from None
     except DECODE_ERRORS as exc:
-        raise BadInput(f"{label}: corrupt or truncated image ({exc})") from None
+        raise MediaBroken(f"{label}: corrupt or truncated image ({exc})") from None
     return info
 
 

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from posemark.services import qa_store
 from posemark.services.annotation import empty_document
 from posemark.services.coco_import import coco_import
-from posemark.services.errors import BadInput, Forbidden, ServiceError, TooLarge
-from posemark.services.image_check import MediaBroken, read_header
+from posemark.services.errors import BadInput, Forbidden, ServiceError
+from posemark.services.image_check import MediaBroken, inspect_image, read_header
 from posemark.services.importing import (
     ImportReport,
     Progress,
@@ -43,17 +43,28 @@ from posemark.services.media import (
     backend_at,
     check_relative_name,
     is_s3_url,
+    project_root,
     root_allowed,
     storage_errors,
 )
 from posemark.services.projects import project_skeleton
 from posemark.services.settings import Settings
+from posemark.services.staging import Staging, sweep
+from posemark.services.video import VIDEO_SUFFIXES
+from posemark.services.video_refs import (
+    VideoRef,
+    check_video_names,
+    insert_videos,
+    is_video_key,
+    prepare_video,
+)
 from posemark.storage import MediaBackend, ObjectInfo
 from posemark.store.media_models import ItemMedia, MediaSource
 from posemark.store.models import Item, Project, User, utcnow
 
-HEADER_BYTES = 64 * 1024
-READERS = 16
+HEADER_READS = (4 * 1024, 64 * 1024)
+"""Bytes read for an image's header: the first try, then a second for long headers."""
+READERS = 32
 """Headers read at once: object storage answers each in milliseconds, so the import
 waits on many requests together rather than one after another."""
 
@@ -93,11 +104,16 @@ def import_reference(
     progress: Progress | None = None,
     require_allowed: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    verify: bool = False,
+    proxy: bool = True,
 ) -> ImportReport:
-    """Every image under ``location`` (a folder or ``s3://bucket/prefix``), or the images
-    a COCO file lists there (``coco``: a local file, or a key under the location), as
-    items that reference the files where they are. ``require_allowed`` (the API) refuses
-    a location outside the server's ``--allow-media-root`` list."""
+    """Every image and video under ``location`` (a folder or ``s3://bucket/prefix``),
+    the images a COCO file lists there (``coco``: a local file, or a key under the
+    location), or one video (``coco`` is then its key), as items that reference the
+    files where they are. ``require_allowed`` (the API) refuses a location outside the
+    server's ``--allow-media-root`` list. ``verify`` decodes every image (a broken one
+    is refused, naming it) instead of reading headers only; ``proxy`` lets videos get
+    their scrubbing proxy (services/video_refs.py says when)."""
     report = progress or _noop
     stop = should_stop or (lambda: False)
     location = normalise_location(location)
@@ -106,26 +122,65 @@ def import_reference(
             f"{location}: not under a media root this server allows (--allow-media-root)"
         )
     backend = backend_at(location)
+    one_video = isinstance(coco, str) and is_video_key(coco)
     report("listing", 0, 0)
     with storage_errors(location):
-        listing = {
-            info.key: info
-            for info in backend.list()
-            if os.path.splitext(info.key)[1].lower() in IMAGE_SUFFIXES
-        }
+        if one_video:
+            assert isinstance(coco, str)
+            key = check_relative_name(coco, "video")
+            listing = {key: backend.stat(key)}
+        else:
+            listing = {
+                info.key: info
+                for info in backend.list()
+                if os.path.splitext(info.key)[1].lower() in IMAGE_SUFFIXES
+                or (coco is None and is_video_key(info.key))
+            }
     report("listing", len(listing), len(listing))
     warnings: list[str] = []
-    if coco is None:
+    videos = sorted((k for k in listing if is_video_key(k)), key=str)
+    if one_video:
+        refs = []
+    elif coco is None:
         if not listing:
-            raise BadInput(f"{location}: no images found ({', '.join(IMAGE_SUFFIXES)})")
-        refs = [_Ref(name, info, empty_document(), None) for name, info in sorted(listing.items())]
+            raise BadInput(
+                f"{location}: no images or videos found "
+                f"({', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)})"
+            )
+        refs = [
+            _Ref(name, info, empty_document(), None)
+            for name, info in sorted(listing.items())
+            if not is_video_key(name)
+        ]
     else:
         refs = _coco_refs(session, settings, project, backend, listing, coco, warnings)
     _check_names(session, project, refs)
-    _read_sizes(settings, backend, refs, report, stop)
+    check_video_names(session, settings, project, videos)
+    _read_sizes(settings, backend, refs, report, stop, verify)
     if stop():
         raise ImportStopped("the import was stopped; nothing was imported")
-    return _insert(session, project, location, backend.kind, refs, user, report, warnings)
+    if not videos:
+        return _insert(session, project, location, backend.kind, refs, user, report, warnings)
+    sweep(session, settings)  # a killed import's proxies would block this one
+    with Staging(settings, project.id, project_root(settings, project)) as staging:
+        prepared = [
+            prepare_video(settings, backend, listing[key], staging, n, proxy, report)
+            for n, key in enumerate(videos)
+        ]
+        if stop():
+            raise ImportStopped("the import was stopped; nothing was imported")
+        return _insert(
+            session,
+            project,
+            location,
+            backend.kind,
+            refs,
+            user,
+            report,
+            warnings,
+            prepared,
+            staging,
+        )
 
 
 def _coco_refs(
@@ -182,18 +237,33 @@ def _check_names(session: Session, project: Project, refs: list[_Ref]) -> None:
 
 
 def _header(settings: Settings, backend: MediaBackend, ref: _Ref) -> tuple[int, int]:
-    """Width and height from the first bytes of the file (all of it if needed)."""
-    label = ref.name
-    with storage_errors(backend.describe(ref.name)):
-        head = backend.read_head(ref.name, min(HEADER_BYTES, ref.info.size))
-    try:
-        info = read_header(io.BytesIO(head), settings.max_image_pixels, label)
-    except MediaBroken:
-        if len(head) >= ref.info.size:
-            raise
-        with storage_errors(backend.describe(ref.name)):
-            whole, _info = backend.read(ref.name)  # a header longer than 64 KB
-        info = read_header(io.BytesIO(whole), settings.max_image_pixels, label)
+    """Width and height from the first bytes of the file: a few KiB hold the header of
+    almost every JPEG and PNG; a longer one (EXIF with a thumbnail, ICC profiles) is
+    read again at 64 KiB, then whole."""
+    label = backend.describe(ref.name)
+    head = b""
+    for size in (*HEADER_READS, ref.info.size):
+        size = min(size, ref.info.size)
+        if size <= len(head):
+            continue
+        with storage_errors(label):
+            head = backend.read_head(ref.name, size)
+        try:
+            info = read_header(io.BytesIO(head), settings.max_image_pixels, label)
+            return info.width, info.height
+        except MediaBroken:
+            if len(head) >= ref.info.size:
+                raise
+    raise MediaBroken(f"{label}: corrupt or truncated image (no header)")  # pragma: no cover
+
+
+def _verified(settings: Settings, backend: MediaBackend, ref: _Ref) -> tuple[int, int]:
+    """Width and height after decoding the whole image (``--verify``)."""
+    label = backend.describe(ref.name)
+    with storage_errors(label):
+        path = backend.local_path(ref.name)
+        data: Path | bytes = path if path is not None else backend.read(ref.name)[0]
+    info = inspect_image(data, settings.max_image_pixels, label)
     return info.width, info.height
 
 
@@ -203,24 +273,38 @@ def _read_sizes(
     refs: list[_Ref],
     report: Progress,
     stop: Callable[[], bool],
+    verify: bool = False,
 ) -> None:
-    todo = [r for r in refs if r.size is None]
+    """Each image's size from its header, many requests at once; with ``verify`` every
+    image is read whole and decoded, and the sizes the COCO file states are checked."""
+    todo = refs if verify else [r for r in refs if r.size is None]
     if not todo:
         return
+    read = _verified if verify else _header
     with ThreadPoolExecutor(READERS) as pool:
-        futures = [pool.submit(_header, settings, backend, r) for r in todo]
+        futures = [pool.submit(read, settings, backend, r) for r in todo]
         for done, (ref, future) in enumerate(zip(todo, futures, strict=True)):
             if stop():
                 for f in futures:
                     f.cancel()
                 return
             try:
-                ref.size = future.result()
+                size = future.result()
             except MediaBroken as exc:
+                for f in futures:
+                    f.cancel()
                 raise BadInput(exc.message) from None
-            except TooLarge:
+            except BaseException:
+                for f in futures:
+                    f.cancel()
                 raise
-            report("checking", done + 1, len(todo))
+            if ref.size is not None and ref.size != size:
+                raise BadInput(
+                    f"{backend.describe(ref.name)}: the image is {size[0]} x {size[1]}, "
+                    f"the COCO file says {ref.size[0]} x {ref.size[1]}"
+                )
+            ref.size = size
+            report("verifying" if verify else "checking", done + 1, len(todo))
 
 
 def _source_id(session: Session, project: Project, kind: str, location: str) -> int:
@@ -248,6 +332,8 @@ def _insert(
     user: User | None,
     report: Progress,
     warnings: list[str],
+    videos: list[VideoRef] | None = None,
+    staging: Staging | None = None,
 ) -> ImportReport:
     report("saving", 0, 1)
     try:
@@ -272,32 +358,49 @@ def _insert(
         # RETURNING per batch, without ORM objects or the ORM's bulk bookkeeping
         connection = session.connection()
         items = Item.__table__
-        ids = (
-            connection.execute(
-                insert(items).returning(items.c.id, sort_by_parameter_order=True), rows
+        ids: list[int] = []
+        if rows:
+            ids = list(
+                connection.execute(
+                    insert(items).returning(items.c.id, sort_by_parameter_order=True), rows
+                )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
-        connection.execute(
-            insert(ItemMedia.__table__),
-            [
-                {
-                    "item_id": item_id,
-                    "source_id": source_id,
-                    "key": r.name,
-                    "size": r.info.size,
-                    "tag": r.info.tag,
-                }
-                for item_id, r in zip(ids, refs, strict=True)
-            ],
-        )
+            connection.execute(
+                insert(ItemMedia.__table__),
+                [
+                    {
+                        "item_id": item_id,
+                        "source_id": source_id,
+                        "key": r.name,
+                        "size": r.info.size,
+                        "tag": r.info.tag,
+                    }
+                    for item_id, r in zip(ids, refs, strict=True)
+                ],
+            )
         # the items' QA findings are kept with them, in the same transaction
-        qa_store.refresh_items(session, project, list(ids), learn_prior=True)
+        qa_store.refresh_items(session, project, ids, learn_prior=True)
+        publish = insert_videos(session, project, source_id, videos or [], user, now)
+        if staging is not None and publish:
+            staging.publish(publish)
         session.commit()
     except BaseException:
         session.rollback()
+        if staging is not None:
+            staging.undo()
         raise
     report("saving", 1, 1)
     instances = sum(len(r.annotation["instances"]) for r in refs)
-    return ImportReport(len(refs), instances, warnings=warnings)
+    frames = sum(v.frame_count for v in videos or [])
+    notes = [_video_note(v) for v in videos or []]
+    return ImportReport(len(refs) + frames, instances, warnings=warnings, notes=notes)
+
+
+def _video_note(video: VideoRef) -> str:
+    where = "a local all-intra proxy" if video.staged_proxy else "the original where it is"
+    return (
+        f"video {video.key}: {video.frame_count} frames, longest GOP "
+        f"{video.longest_gop}; frames are decoded from {where}"
+    )

@@ -39,6 +39,7 @@ from posemark.services.errors import BadInput, ServiceError, UnsupportedMedia
 from posemark.services.image_check import (
     ImageInfo,
     MediaBroken,
+    check_pixels,
     check_png_data,
     decoding,
     inspect_image,
@@ -235,20 +236,60 @@ class ImageBody:
 
 
 def image_body(settings: Settings, project: Project, item: Item) -> ImageBody:
-    """The item's original image as stored, ready to send, after the version check."""
+    """The item's original image as stored, ready to send, after the version check.
+
+    A referenced image was not decoded at import (headers only), so the first time it
+    is sent it is decoded once here: broken data is then a 422 naming the file (the
+    editor shows it) rather than a broken picture, and the verdict is cached beside
+    the thumbnails so later requests stream the file without decoding it."""
     at = locate(settings, project, item)
-    with storage_errors(_label(item)):
+    label = _label(item)
+    with storage_errors(label):
         path = at.backend.local_path(at.key)
         if path is not None:
             info = at.backend.stat(at.key)
             check_version(at.backend, info, at.size, at.tag)
+            if at.size is not None:
+                _check_once(settings, project, item, path)
             with path.open("rb") as fh:
                 head = fh.read(16)
             return ImageBody(sniff_mime(head), info.size, path=path)
+        if at.size is not None and not _checked(settings, project, item):
+            data, info = at.backend.read(at.key)
+            check_version(at.backend, info, at.size, at.tag)
+            _check_once(settings, project, item, data)
+            return ImageBody(sniff_mime(data[:16]), info.size, chunks=iter([data]))
         info, chunks = at.backend.stream(at.key)
         check_version(at.backend, info, at.size, at.tag)
         first = next(chunks, b"")
     return ImageBody(sniff_mime(first), info.size, chunks=itertools.chain([first], chunks))
+
+
+def _markers(settings: Settings, project: Project, item: Item) -> tuple[Path, Path]:
+    """(decoded fine, broken) markers of a referenced image, kept with its thumbnails."""
+    folder = settings.thumbs_dir / project.media_dir
+    return folder / f"{item.id}.ok", folder / f"{item.id}.broken"
+
+
+def _checked(settings: Settings, project: Project, item: Item) -> bool:
+    ok, broken = _markers(settings, project, item)
+    if broken.is_file():
+        raise MediaBroken(broken.read_text(encoding="utf-8"))
+    return media_cache.hit(ok)
+
+
+def _check_once(settings: Settings, project: Project, item: Item, source: Path | bytes) -> None:
+    """Decodes a referenced image the first time it is served (MediaBroken if broken)."""
+    if _checked(settings, project, item):
+        return
+    ok, broken = _markers(settings, project, item)
+    try:
+        check_pixels(source, settings.max_image_pixels, _label(item))
+    except (MediaBroken, UnsupportedMedia, BadInput) as exc:
+        message = exc.message  # names the item and says what is wrong
+        media_cache.store(settings, broken, lambda fh: fh.write(message.encode()))
+        raise MediaBroken(message) from None
+    media_cache.store(settings, ok, lambda fh: None)
 
 
 def _image_source(settings: Settings, project: Project, item: Item) -> Path | io.BytesIO:

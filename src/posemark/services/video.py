@@ -36,14 +36,20 @@ from posemark.services.media import (
     check_relative_name,
     project_root,
     resolve_under,
+    source_backend,
+    storage_errors,
 )
 from posemark.services.projects import ProjectAccess, get_project
 from posemark.services.settings import Settings
 from posemark.services.staging import Staging, sweep
+from posemark.storage import MediaBackend
+from posemark.storage.backend import check_version
+from posemark.store.media_models import MediaSource, VideoMedia
 from posemark.store.models import Item, Project, User, utcnow
 from posemark.store.video_models import Video
 from posemark.video import VideoError, VideoSource, open_video
 from posemark.video.proxy import make_proxy, max_gop
+from posemark.video.pyav import PyAVVideo
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 OPEN_SOURCES = 8
@@ -143,7 +149,7 @@ def frame_item_id(
 
 # ------------------------------------------------------------------ decoded frames
 
-_sources: OrderedDict[Path, VideoSource] = OrderedDict()
+_sources: OrderedDict[str, VideoSource] = OrderedDict()
 _sources_lock = threading.Lock()
 
 
@@ -163,24 +169,57 @@ def video_source(
     settings: Settings, project: Project, video: Video, exact: bool = False
 ) -> VideoSource:
     """An open source for ``video``, shared by every request of this process: its proxy
-    when it has one, unless ``exact`` asks for the original's own decoded pixels."""
-    path = video_path(settings, project, video)
+    when it has one, unless ``exact`` asks for the original's own decoded pixels. A
+    video referenced in place or in a bucket is read where it is (a bucket's object by
+    ranged reads); it is checked against what the import saw when it is opened."""
     if not exact:
         proxy = resolve_under(project_root(settings, project), proxy_name(video.file_name))
         if proxy.is_file():
-            path = proxy
+            return _shared(str(proxy), video, lambda: open_video(proxy))
+    session = object_session(video)
+    ref = session.get(VideoMedia, video.id) if session is not None else None
+    if ref is None:
+        path = video_path(settings, project, video)
+        return _shared(str(path), video, lambda: open_video(path))
+    assert session is not None
+    source = session.get(MediaSource, ref.source_id)
+    if source is None:  # pragma: no cover - the foreign key forbids it
+        raise NotFound(f"video {video.id}: its media source is gone")
+    label = f"video {video.id} ({video.file_name})"
+    with storage_errors(label):
+        backend = source_backend(settings, source)
+    return _shared(backend.describe(ref.key), video, lambda: open_reference(backend, ref, label))
+
+
+def open_reference(backend: MediaBackend, ref: VideoMedia, label: str) -> VideoSource:
+    """The original of a referenced video, after checking it is the imported version: a
+    file in place from its path, an object through a ranged reader."""
+    with storage_errors(label):
+        check_version(backend, backend.stat(ref.key), ref.size, ref.tag)
+        return open_backend_video(backend, ref.key)
+
+
+def open_backend_video(backend: MediaBackend, key: str) -> VideoSource:
+    """``key`` of ``backend`` as a video source (storage errors propagate)."""
+    path = backend.local_path(key)
+    if path is not None:
+        return open_video(path)
+    return PyAVVideo(backend.describe(key), file=backend.open(key))
+
+
+def _shared(key: str, video: Video, opener: Callable[[], VideoSource]) -> VideoSource:
     with _sources_lock:
-        source = _sources.get(path)
+        source = _sources.get(key)
         if source is not None:
-            _sources.move_to_end(path)
+            _sources.move_to_end(key)
             return source
     try:
-        opened = open_video(path)
+        opened = opener()
     except VideoError as exc:
         raise UnsupportedMedia(f"{video.file_name}: cannot decode: {exc}") from None
     with _sources_lock:
-        source = _sources.setdefault(path, opened)
-        _sources.move_to_end(path)
+        source = _sources.setdefault(key, opened)
+        _sources.move_to_end(key)
         evicted = [_sources.popitem(last=False)[1] for _ in range(len(_sources) - OPEN_SOURCES)]
     if source is not opened:
         opened.close()  # another request opened it meanwhile
@@ -245,6 +284,12 @@ def _probe(path: Path, label: str, max_pixels: int) -> tuple[float, int, int, in
         raise UnsupportedMedia(f"{label}: cannot decode as a video: {exc}") from None
     except OSError as exc:
         raise BadInput(f"{label}: cannot read: {exc}") from None
+    with source:
+        return probe_source(source, label, max_pixels)
+
+
+def probe_source(source: VideoSource, label: str, max_pixels: int) -> tuple[float, int, int, int]:
+    """:func:`_probe` on an open source."""
     try:
         fps, count, width, height = (
             float(source.fps),
@@ -262,8 +307,6 @@ def _probe(path: Path, label: str, max_pixels: int) -> tuple[float, int, int, in
             source.frame(index)
     except (VideoError, IndexError) as exc:
         raise UnsupportedMedia(f"{label}: cannot decode as a video: {exc}") from None
-    finally:
-        source.close()
     return fps, count, width, height
 
 

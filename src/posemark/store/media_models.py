@@ -5,6 +5,7 @@ A ``media_sources`` row is a root that items reference: a folder read in place
 copied into the project's folder have no ``item_media`` row at all, so the common case
 costs nothing. ``size`` and ``tag`` (modification time or ETag) are what the import saw,
 so a file that changed under the annotation is reported instead of silently shown.
+A video referenced the same way has a ``video_media`` row; its frames' items have none.
 """
 
 from __future__ import annotations
@@ -39,6 +40,22 @@ class ItemMedia(Base):
 
     item_id: Mapped[int] = mapped_column(
         ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("media_sources.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    tag: Mapped[str] = mapped_column(String(128))
+
+
+class VideoMedia(Base):
+    """A video whose file lives in a media source, under ``key`` relative to its root."""
+
+    __tablename__ = "video_media"
+
+    video_id: Mapped[int] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True
     )
     source_id: Mapped[int] = mapped_column(
         ForeignKey("media_sources.id", ondelete="CASCADE"), index=True

@@ -8,6 +8,10 @@ timestamps. Frame ``i`` is then the frame whose pts is the i-th smallest; fetchi
 means seeking to the last keyframe at or before it and decoding forward until that pts
 comes out, which is checked, never assumed. Sequential reads (playback) continue the
 running decoder instead of seeking again.
+
+The video may also be a seekable binary file object instead of a path (an object in a
+bucket read by ranges): PyAV reads it through the object's ``read`` and ``seek``, and
+the source closes it with itself.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import bisect
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -30,14 +35,23 @@ keyframe instead (one GOP decode per GOP stepped through, not one per 4 frames).
 
 
 class PyAVVideo(VideoSource):
-    def __init__(self, path: Path, cache_frames: int = DEFAULT_CACHE_FRAMES) -> None:
-        super().__init__(path, cache_frames)
+    def __init__(
+        self,
+        path: Path | str,
+        cache_frames: int = DEFAULT_CACHE_FRAMES,
+        file: BinaryIO | None = None,
+    ) -> None:
+        """``path`` names the video in messages; ``file``, when given, is what is read."""
+        super().__init__(Path(path), cache_frames)
+        self._file = file
         try:
-            self._container = av.open(str(path))
+            self._container = av.open(file if file is not None else str(path), "r")
         except (av.FFmpegError, OSError) as exc:
+            if file is not None:
+                file.close()
             raise VideoError(f"{path}: cannot open as a video: {exc}") from exc
         if not self._container.streams.video:
-            self._container.close()
+            self._close()
             raise VideoError(f"{path}: no video stream in this file")
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
@@ -46,10 +60,10 @@ class PyAVVideo(VideoSource):
         try:
             self._pts, self._key_pts = self._scan()
         except av.FFmpegError as exc:
-            self._container.close()
+            self._close()
             raise VideoError(f"{path}: cannot read packets: {exc}") from exc
         if not self._pts:
-            self._container.close()
+            self._close()
             raise VideoError(f"{path}: the video stream holds no frames")
         self._index_of = {pts: i for i, pts in enumerate(self._pts)}
         self.frame_count = len(self._pts)
@@ -146,3 +160,5 @@ class PyAVVideo(VideoSource):
     def _close(self) -> None:
         self._decoder = None
         self._container.close()
+        if self._file is not None:
+            self._file.close()
