@@ -128,3 +128,52 @@ def test_a_missing_object_is_explained_in_the_editor(
         expect(page.get_by_text("moved or deleted since the import")).to_be_visible()
     finally:
         obstore.put(store, PREFIX + item["file_name"], kept)
+
+
+POSETRACK = "posetrack/mmpose_posetrack18/videos/000001_mpiinew_test/000001_mpiinew_test.mp4"
+
+
+def test_a_video_in_the_bucket_opens_in_the_editor(
+    page: Page, api: Api, media: dict[str, str], testdata: Path
+) -> None:
+    """A real clip imported by reference from the bucket: its frames open in the editor
+    (from the local proxy the import built), and the page never learns of the bucket."""
+    clip = testdata / POSETRACK
+    upload_folder(BUCKET, f"{PREFIX}clips/", clip.parent, [clip.name])
+    pid = int(api.post("/api/projects", {"name": "clips-s3", "skeleton": "coco17"})["id"])
+    answer = api.post(f"/api/projects/{pid}/import-reference", {"source": media["s3"] + "clips/"})
+    assert answer == {"items_created": 5, "instances": 0}
+    (video,) = api.get(f"/api/projects/{pid}/videos")
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    open_editor(page, video["first_item_id"])
+    frame = api.get(f"/api/videos/{video['id']}/frames/3/item")["item_id"]
+    size = page.evaluate(
+        """async (url) => {
+            const img = new Image();
+            img.src = url;
+            await img.decode();
+            return [img.naturalWidth, img.naturalHeight];
+        }""",
+        f"/api/items/{frame}/image",
+    )
+    assert size == [1280, 720]
+    assert not any(media["endpoint"] in url or BUCKET in url for url in requests)
+    assert SECRET not in page.content()
+
+
+def test_a_broken_image_in_the_bucket_is_explained_in_the_editor(
+    page: Page, api: Api, media: dict[str, str], coco_samples: Path, tmp_path: Path
+) -> None:
+    """Imported by its header alone (the default), a truncated JPEG is a located 422
+    when it is opened, and the editor says which file is broken and how."""
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes((coco_samples / JPEG).read_bytes()[:20_000])
+    upload_folder(BUCKET, f"{PREFIX}broken/", tmp_path, [cut.name])
+    pid = int(api.post("/api/projects", {"name": "broken-s3", "skeleton": "coco17"})["id"])
+    answer = api.post(f"/api/projects/{pid}/import-reference", {"source": media["s3"] + "broken/"})
+    assert answer == {"items_created": 1, "instances": 0}
+    (item,) = api.items(pid)
+    page.goto(f"/#/items/{item['id']}")
+    message = page.get_by_text(f"item {item['id']} (cut.jpg): corrupt or truncated image")
+    expect(message).to_be_visible()

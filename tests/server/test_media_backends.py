@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from serverkit import ADMIN_PASSWORD, MMPOSE, Server
 
 from posemark.server import create_app
+from posemark.services.errors import BadInput
 from posemark.services.import_refs import import_reference
 from posemark.services.importing import import_path
 from posemark.services.projects import create_project
@@ -282,3 +283,57 @@ def test_a_bucket_that_is_down_is_a_quick_502(
     assert f"s3://{BUCKET}/{imported.prefix}{JPEG}" in r.json()["detail"]
     assert "127.0.0.1" not in r.json()["detail"]  # the endpoint is not for the browser
     assert took < 30
+
+
+@pytest.mark.parametrize("backend", REFERENCED)
+def test_a_broken_image_imports_by_header_and_is_a_located_422_or_refused_with_verify(
+    backend: str, server: Server, admin: TestClient, tmp_path: Path, testdata: Path
+) -> None:
+    """Headers only by default: a truncated JPEG and a text file named .jpg (sizes from
+    the COCO file, so nothing is read) are imported, then answer a 422 naming them on
+    every view; ``verify`` decodes each image and refuses the import, naming the file."""
+    good = (testdata / MMPOSE / JPEG).read_bytes()
+    folder = server.settings.media_roots[0] / f"broken-{backend}"
+    folder.mkdir()
+    (folder / JPEG).write_bytes(good)
+    (folder / "cut.jpg").write_bytes(good[: len(good) // 3])
+    (folder / "text.jpg").write_bytes(b"this is not an image\n" * 50)
+    names = [JPEG, "cut.jpg", "text.jpg"]
+    coco = {
+        "images": [
+            {"id": i + 1, "file_name": n, "width": 640, "height": 425} for i, n in enumerate(names)
+        ],
+        "annotations": [],
+        "categories": json.loads((testdata / MMPOSE / COCO).read_text())["categories"],
+    }
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    location = str(folder)
+    if backend == "s3":
+        prefix = f"{os.urandom(4).hex()}/broken/"
+        upload_folder(BUCKET, prefix, folder, names)
+        location = f"s3://{BUCKET}/{prefix}"
+    with server.session() as session:
+        project = create_project(session, server.settings, f"broken-{backend}", "coco17")
+        report = import_reference(session, server.settings, project, location, tmp_path / "c.json")
+        pid = project.id
+        assert report.items_created == 3
+    items = _items(admin, pid)
+    assert admin.get(f"/api/items/{items[JPEG]}/image").status_code == 200
+    for name in ("cut.jpg", "text.jpg"):
+        for _again in range(2):  # the second answer comes from the kept verdict
+            r = admin.get(f"/api/items/{items[name]}/image")
+            assert r.status_code == 422, r.text
+            assert r.json()["code"] == "media_corrupt"
+            assert f"item {items[name]} ({name})" in r.json()["detail"]
+        r = admin.get(f"/api/items/{items[name]}/thumbnail")
+        assert r.status_code == 422, r.text
+    with server.session() as session:
+        project = create_project(session, server.settings, f"verified-{backend}", "coco17")
+        with pytest.raises(BadInput) as refused:
+            import_reference(
+                session, server.settings, project, location, tmp_path / "c.json", verify=True
+            )
+    where = f"{location.rstrip('/')}/cut.jpg"
+    assert refused.value.message.startswith(where), refused.value.message
+    assert "corrupt or truncated image" in refused.value.message
+    assert server.item_count(project.id) == 0

@@ -177,17 +177,29 @@ async def import_files(
 class ReferenceImport(BaseModel):
     source: str
     coco: str | None = None
+    verify: bool = False
+    proxy: bool = True
 
 
 @router.post("/{pid}/import-reference")
 def import_by_reference(
     body: ReferenceImport, access: ProjectDep, caller: CurrentUser, db: DB, settings: SettingsDep
 ) -> dict[str, int]:
-    """Images referenced where they are: ``source`` a folder or ``s3://bucket/prefix``
-    under a root the server allows; ``coco`` a COCO file's key under it. Managers only."""
+    """Images and videos referenced where they are: ``source`` a folder or
+    ``s3://bucket/prefix`` under a root the server allows; ``coco`` a COCO file's (or one
+    video's) key under it; ``verify`` decodes every image; ``proxy`` lets videos get a
+    local scrubbing proxy. Managers only."""
     require_manager(access, caller.user, "import items")
     report = import_reference(
-        db, settings, access.project, body.source, body.coco, caller.user, require_allowed=True
+        db,
+        settings,
+        access.project,
+        body.source,
+        body.coco,
+        caller.user,
+        require_allowed=True,
+        verify=body.verify,
+        proxy=body.proxy,
     )
     return {"items_created": report.items_created, "instances": report.instances}
 
