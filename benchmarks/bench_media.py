@@ -288,14 +288,16 @@ def import_bench(args: argparse.Namespace) -> None:
         )
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         with moto():
-            took = upload(images, "people/")
-            print(f"(uploaded to the bucket in {took:.1f} s)", file=sys.stderr)
+            if "S3" in args.sources:
+                took = upload(images, "people/")
+                print(f"(uploaded to the bucket in {took:.1f} s)", file=sys.stderr)
             runs = [
                 ("in place", str(images), images / "coco.json", "COCO file"),
                 ("in place", str(images), None, "image headers"),
                 ("S3", f"s3://{BUCKET}/people/", "coco.json", "COCO file"),
                 ("S3", f"s3://{BUCKET}/people/", None, "image headers"),
             ]
+            runs = [r for r in runs if ("S3" if r[0] == "S3" else "in-place") in args.sources]
             for label, location, coco, sizes in runs:
                 data = work / f"data-{len(list(work.glob('data-*')))}"
                 settings = Settings(data_dir=data)
@@ -327,7 +329,8 @@ def import_bench(args: argparse.Namespace) -> None:
                     f"{listing:.2f} | {args.images / (took - listing):,.0f} | "
                     f"{used / 2**20:.1f} MiB | {100 * used / total:.1f} % |"
                 )
-            _ceiling(args.images)
+            if "S3" in args.sources:
+                _ceiling(args.images)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -524,6 +527,7 @@ def main() -> None:
     imports = sub.add_parser("import")
     imports.add_argument("--images", type=int, default=10000)
     imports.add_argument("--scale", type=float, default=1.0)
+    imports.add_argument("--sources", default="in-place,S3", help="in-place, S3 or both")
     clients = sub.add_parser("clients")
     clients.add_argument("--images", type=int, default=300)
     videos = sub.add_parser("video")

@@ -132,3 +132,28 @@ def test_a_broken_stored_file_never_gives_500(
     r = admin.get(f"/api/items/{item['id']}/crop", params={"instance_id": inst, "size": 64})
     assert r.status_code == 422, r.text
     assert r.json()["code"] == "media_corrupt"
+
+
+def test_the_quick_header_reader_agrees_with_pillow(testdata: Path, tmp_path: Path) -> None:
+    """Referenced imports read sizes by walking JPEG markers and the PNG header: the
+    same answer as Pillow for the real images of the test data, progressive and
+    EXIF-carrying JPEGs included; a head cut before the frame header is not guessed."""
+    import io
+
+    from PIL import Image
+
+    from posemark.services.image_check import quick_size
+
+    files = sorted(testdata.rglob("*.jpg"))[:300] + sorted(testdata.rglob("*.png"))[:100]
+    assert len(files) > 50
+    for path in files:
+        with Image.open(path) as im:
+            assert quick_size(path.read_bytes()[:65536])[1:] == im.size, path  # type: ignore[index]
+    with Image.open(testdata / MMPOSE / JPEG) as im:
+        buffer = io.BytesIO()
+        exif = Image.Exif()
+        exif[0x010E] = "x" * 5000  # a long EXIF block before the frame header
+        im.save(buffer, "JPEG", progressive=True, exif=exif.tobytes())
+    data = buffer.getvalue()
+    assert quick_size(data) == ("JPEG", 640, 425)
+    assert quick_size(data[:4096]) is None  # the frame header lies past 4 KiB

@@ -12,7 +12,6 @@ as a 500. One transaction: all the items or none.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from collections import Counter
@@ -29,7 +28,7 @@ from posemark.services import qa_store
 from posemark.services.annotation import empty_document
 from posemark.services.coco_import import coco_import
 from posemark.services.errors import BadInput, Forbidden, ServiceError
-from posemark.services.image_check import MediaBroken, inspect_image, read_header
+from posemark.services.image_check import MediaBroken, inspect_image, read_header_bytes
 from posemark.services.importing import (
     ImportReport,
     Progress,
@@ -65,8 +64,10 @@ from posemark.store.models import Item, Project, User, utcnow
 HEADER_READS = (4 * 1024, 64 * 1024)
 """Bytes read for an image's header: the first try, then a second for long headers."""
 READERS = 32
-"""Headers read at once: object storage answers each in milliseconds, so the import
-waits on many requests together rather than one after another."""
+"""Headers read at once from a bucket: object storage answers each in milliseconds, so
+the import waits on many requests together rather than one after another."""
+RUN = 64
+"""Images one reader thread takes at a time."""
 
 
 class ImportStopped(ServiceError):
@@ -249,7 +250,7 @@ def _header(settings: Settings, backend: MediaBackend, ref: _Ref) -> tuple[int, 
         with storage_errors(label):
             head = backend.read_head(ref.name, size)
         try:
-            info = read_header(io.BytesIO(head), settings.max_image_pixels, label)
+            info = read_header_bytes(head, settings.max_image_pixels, label)
             return info.width, info.height
         except MediaBroken:
             if len(head) >= ref.info.size:
@@ -275,36 +276,50 @@ def _read_sizes(
     stop: Callable[[], bool],
     verify: bool = False,
 ) -> None:
-    """Each image's size from its header, many requests at once; with ``verify`` every
-    image is read whole and decoded, and the sizes the COCO file states are checked."""
+    """Each image's size from its header; with ``verify`` every image is read whole and
+    decoded, and the sizes the COCO file states are checked.
+
+    Files on disk are read one after another (a header read is microseconds; threads
+    would only fight over the GIL). Objects in a bucket are read by ``READERS`` threads
+    at once, each taking a run of images, so that many requests are always in flight
+    without a future per image."""
     todo = refs if verify else [r for r in refs if r.size is None]
     if not todo:
         return
     read = _verified if verify else _header
-    with ThreadPoolExecutor(READERS) as pool:
-        futures = [pool.submit(read, settings, backend, r) for r in todo]
-        for done, (ref, future) in enumerate(zip(todo, futures, strict=True)):
-            if stop():
-                for f in futures:
-                    f.cancel()
-                return
-            try:
-                size = future.result()
-            except MediaBroken as exc:
-                for f in futures:
-                    f.cancel()
-                raise BadInput(exc.message) from None
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-            if ref.size is not None and ref.size != size:
-                raise BadInput(
-                    f"{backend.describe(ref.name)}: the image is {size[0]} x {size[1]}, "
-                    f"the COCO file says {ref.size[0]} x {ref.size[1]}"
-                )
-            ref.size = size
-            report("verifying" if verify else "checking", done + 1, len(todo))
+    stage = "verifying" if verify else "checking"
+
+    def run(part: list[_Ref]) -> list[tuple[int, int]]:
+        return [read(settings, backend, r) for r in part if not stop()]
+
+    step = max(1, min(RUN, -(-len(todo) // READERS)))
+    parts = [todo[i : i + step] for i in range(0, len(todo), step)]
+    done = 0
+    with ThreadPoolExecutor(READERS if backend.kind == "s3" else 1) as pool:
+        futures = [pool.submit(run, part) for part in parts]
+        try:
+            for part, future in zip(parts, futures, strict=True):
+                sizes = future.result()
+                if stop():
+                    return
+                for ref, size in zip(part, sizes, strict=True):
+                    _check_stated(backend, ref, size)
+                    ref.size = size
+                done += len(part)
+                report(stage, done, len(todo))
+        except MediaBroken as exc:
+            raise BadInput(exc.message) from None
+        finally:
+            for f in futures:
+                f.cancel()
+
+
+def _check_stated(backend: MediaBackend, ref: _Ref, size: tuple[int, int]) -> None:
+    if ref.size is not None and ref.size != size:
+        raise BadInput(
+            f"{backend.describe(ref.name)}: the image is {size[0]} x {size[1]}, "
+            f"the COCO file says {ref.size[0]} x {ref.size[1]}"
+        )
 
 
 def _source_id(session: Session, project: Project, kind: str, location: str) -> int:
@@ -381,7 +396,9 @@ def _insert(
                 ],
             )
         # the items' QA findings are kept with them, in the same transaction
-        qa_store.refresh_items(session, project, ids, learn_prior=True)
+        # an item without people has no findings: only the others are checked
+        annotated = [i for i, r in zip(ids, refs, strict=True) if r.annotation["instances"]]
+        qa_store.refresh_items(session, project, annotated, learn_prior=True)
         publish = insert_videos(session, project, source_id, videos or [], user, now)
         if staging is not None and publish:
             staging.publish(publish)

@@ -25,6 +25,15 @@ class FolderBackend:
     def __init__(self, root: Path, kind: str = "copy") -> None:
         self.root = Path(root)
         self.kind = kind
+        self._base: Path | None = None
+
+    @property
+    def base(self) -> Path:
+        """The root with symlinks resolved, once per backend object: services make one
+        per request or import, so a root swapped for a symlink is seen by the next."""
+        if self._base is None:
+            self._base = self.root.resolve()
+        return self._base
 
     def describe(self, key: str = "") -> str:
         return str(self.root / key) if key else str(self.root)
@@ -32,7 +41,7 @@ class FolderBackend:
     def path(self, key: str) -> Path:
         """The resolved path of ``key``, whether or not it exists; MediaDenied outside."""
         try:
-            return resolve_under(self.root, key)
+            return resolve_under(self.root, key, self.base)
         except UnsafeName as exc:
             raise MediaDenied(f"{exc} ({self.root})") from None
 
@@ -82,7 +91,7 @@ class FolderBackend:
         so is a symlink that leads outside the root. Folder symlinks are not followed,
         so only a symlinked file needs resolving (a plain file below the resolved root
         is inside it): one ``stat`` per file, which keeps 10,000 files to a blink."""
-        base = self.root.resolve()
+        base = self.base
         start = self.path(prefix.rstrip("/")) if prefix else base
         rel_start = start.relative_to(base).as_posix() if start != base else ""
         yield from self._walk(start, rel_start)

@@ -7,6 +7,7 @@ annotation file and its images.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -53,11 +54,12 @@ def is_under(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
 
 
-def resolve_under(root: Path, name: str) -> Path:
-    """``root / name`` with symlinks followed, refusing anything that ends outside root."""
+def resolve_under(root: Path, name: str, resolved_root: Path | None = None) -> Path:
+    """``root / name`` with symlinks followed, refusing anything that ends outside root.
+    ``resolved_root`` is ``root.resolve()`` when the caller has it already."""
     rel = check_relative_name(name)
-    base = root.resolve()
-    path = (base / rel).resolve()
+    base = resolved_root if resolved_root is not None else root.resolve()
+    path = Path(os.path.realpath(os.path.join(base, rel)))
     if not path.is_relative_to(base):
         raise UnsafeName(f"file name {name!r} points outside its folder")
     return path
