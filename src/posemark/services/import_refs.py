@@ -1,13 +1,16 @@
-"""Import images by reference: a folder read in place, or a prefix of a bucket.
+"""Import images and videos by reference: a folder read in place, or a bucket prefix.
 
 Nothing is copied. The source is listed once (one directory walk, or one listing
-request per 1,000 objects), every image of the import must be in that listing, and the
-items record the source, their key and what the listing said of each file (size, and
-modification time or ETag) so a later change is detected. Sizes come from the COCO
-file when it states them; otherwise each image's header (its first 64 KB) is read, in
-parallel. Pixels are not decoded at import, which keeps a 10,000-image import to
-seconds: a referenced file that is broken is reported when it is opened (422), never
-as a 500. One transaction: all the items or none.
+request per 1,000 objects, S3's largest page), every image of the import must be in
+that listing, and the items record the source, their key and what the listing said of
+each file (size, and modification time or ETag) so a later change is detected. Sizes
+come from the COCO file when it states them; otherwise from each image's header (its
+first 4 KiB, more only for a long header), read by many requests at once from a
+bucket. Pixels are not decoded at import, which keeps 10,000 images to seconds:
+``verify`` decodes each one and refuses a broken file by name; without it a broken
+file answers 422 when it is first opened (services/media.py), never a 500. Videos
+among the files are referenced too (services/video_refs.py). One transaction: all the
+items or none.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A video becomes one ``videos`` row and one item per frame, named
 ``{video file name}#{frame:06d}`` so file-name order is frame order. Its file (or
-folder of numbered frames) is copied into the project's media folder like an image;
+folder of numbered frames) is copied into the project's media folder like an image, or
+referenced in place or in a bucket (a ``video_media`` row, services/video_refs.py);
 frames are decoded on demand through :mod:`posemark.video`, never written out at
 import. Open sources are kept per process (a small LRU), because scrubbing asks for
 neighbouring frames of the same video many times a second and opening a container
