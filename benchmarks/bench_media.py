@@ -9,18 +9,21 @@ them first, for the 10,000-image import).
     .venv/bin/python benchmarks/bench_media.py serve --images 1000
     .venv/bin/python benchmarks/bench_media.py import --images 10000 --scale 0.5
     .venv/bin/python benchmarks/bench_media.py clients --images 300
-    .venv/bin/python benchmarks/bench_media.py video --frames 250 --gop 50
+    .venv/bin/python benchmarks/bench_media.py video
+    .venv/bin/python benchmarks/bench_media.py video --synthetic --frames 250 --gop 50
 
 ``serve``: per backend (copied, in place, S3) the time to the first byte and to the
 last byte of ``GET /api/items/{iid}/image`` for every image, one request at a time,
 and the thumbnail route cold (made from the original) and warm (cached): p50 and p95.
 ``import``: images per second of ``import_reference`` for a folder in place and for a
-bucket prefix (COCO file stating the sizes, and for the folder also without one, which
-reads every header), and posemark's disk use after it against the images' size.
+bucket prefix (COCO file stating the sizes, and without one, which reads every header),
+posemark's disk use after it against the images' size, and the ceiling the S3 server
+sets (obstore alone listing the prefix and reading 4 KiB of each object).
 ``clients``: GET latency of one image and of a 64 KB range with boto3 and obstore.
-``video``: random frames of an H.264 video in the bucket, decoded by PyAV over ranged
-reads of the object, against a local all-intra proxy built at import (and the local
-file itself as the floor).
+``video``: a real clip of the test data (or ``--synthetic`` 720p) in the bucket: open,
+first frame, random frames and playback decoded by PyAV over ranged reads of the
+object, against a local all-intra proxy built at import from the same reads (and the
+local file itself as the floor).
 """
 
 from __future__ import annotations
@@ -447,7 +450,8 @@ def _video_row(label: str, setup: float, opener: Any, indices: list[int], run: i
             start = time.perf_counter()
             source.frame(index)
             jumps.append(time.perf_counter() - start)
-        begin = source.frame_count // 2
+        begin = max(0, min(source.frame_count // 2, source.frame_count - run))
+        run = min(run, source.frame_count - begin)
         start = time.perf_counter()
         for index in range(begin, begin + run):
             source.frame(index)
