@@ -186,3 +186,32 @@ def test_a_video_that_does_not_decode_is_refused_naming_it(
         assert session.scalar(select(func.count()).select_from(Item)) == 0
         assert session.scalar(select(func.count()).select_from(Video)) == 0
     assert not list(server.settings.media_dir.rglob("*.mkv"))
+
+
+DLC = "dlc/training/openfield-Pranav-2018-10-30/videos/m3v1mp4.mp4"
+
+
+def test_a_bucket_that_goes_down_mid_video_is_a_502_naming_the_object(
+    server: Server, admin: TestClient, testdata: Path, s3_env: dict[str, str]
+) -> None:
+    """A video on ranged reads (no proxy) whose bucket stops answering between two
+    frames: the jump that needs new bytes is a 502 naming the object, not a 500, and it
+    carries neither the endpoint nor a credential."""
+    clip = testdata / DLC
+    with s3_server() as other, aws_environment(other):
+        make_bucket(BUCKET)
+        upload_folder(BUCKET, "down/", clip.parent, [clip.name])
+        with server.session() as session:
+            project = create_project(session, server.settings, "down", "coco17")
+            location = f"s3://{BUCKET}/down/"
+            import_reference(session, server.settings, project, location, proxy=False)
+            pid = project.id
+        vid = _videos(admin, pid)[clip.name]
+        r = admin.get(f"/api/videos/{vid}/frames/0/image")
+        assert r.status_code == 200, r.text  # the source is open, its reader kept
+    # the server is gone now; frame 1,500 lies in bytes the reader no longer holds
+    r = admin.get(f"/api/videos/{vid}/frames/1500/image")
+    assert r.status_code == 502, r.text
+    assert r.json()["code"] == "media_unreachable"
+    assert f"s3://{BUCKET}/down/{clip.name}" in r.json()["detail"]
+    assert "127.0.0.1" not in r.text and SECRET not in r.text

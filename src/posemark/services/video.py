@@ -43,7 +43,7 @@ from posemark.services.media import (
 from posemark.services.projects import ProjectAccess, get_project
 from posemark.services.settings import Settings
 from posemark.services.staging import Staging, sweep
-from posemark.storage import MediaBackend
+from posemark.storage import MediaBackend, StorageError
 from posemark.storage.backend import check_version
 from posemark.store.media_models import MediaSource, VideoMedia
 from posemark.store.models import Item, Project, User, utcnow
@@ -248,9 +248,22 @@ def frame_pixels(
     video = _video_of(item)
     source = video_source(settings, project, video, exact)
     try:
-        return source.frame(item.frame_index)
+        with storage_errors(f"video {video.id} ({video.file_name})"):
+            try:
+                return source.frame(item.frame_index)
+            except StorageError:
+                _forget(source)  # reopened by the next request
+                raise
     except (VideoError, IndexError) as exc:
         raise UnsupportedMedia(f"{item.file_name}: cannot decode the frame: {exc}") from None
+
+
+def _forget(source: VideoSource) -> None:
+    with _sources_lock:
+        for key, cached in list(_sources.items()):
+            if cached is source:
+                del _sources[key]
+    source.close()
 
 
 def _video_of(item: Item) -> Video:

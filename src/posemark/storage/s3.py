@@ -169,8 +169,8 @@ class S3Backend:
     def open(self, key: str) -> BinaryIO:
         import obstore
 
-        reader = self._call(key, obstore.open_reader, self._path(key), buffer_size=256 * 1024)
-        return _Reader(reader)
+        reader = self._call(key, obstore.open_reader, self._path(key), buffer_size=READ_AHEAD)
+        return _Reader(reader, self.describe(key))
 
     def read_head(self, key: str, size: int) -> bytes:
         import obstore
@@ -216,11 +216,20 @@ class S3Backend:
         self._call(key, obstore.put, self._path(key), data)
 
 
-class _Reader(io.RawIOBase):
-    """obstore's ranged reader as a standard binary file (PyAV and Pillow take it)."""
+READ_AHEAD = 256 * 1024
+"""Bytes each ranged GET of a reader fetches: PyAV asks for a few KiB at a time, so one
+request serves many of its reads (benchmarks/RESULTS.md, video from a bucket)."""
 
-    def __init__(self, reader: Any) -> None:
+
+class _Reader(io.RawIOBase):
+    """obstore's ranged reader as a standard binary file (PyAV and Pillow take it). A
+    failed request mid-read is a StorageError naming the object, never obstore's own
+    message (it carries the endpoint's request URL)."""
+
+    def __init__(self, reader: Any, label: str) -> None:
         self._reader = reader
+        self._label = label
+        self._failed: str | None = None
 
     def readable(self) -> bool:
         return True
@@ -228,19 +237,32 @@ class _Reader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def _guarded(self, call: Any, *args: Any) -> Any:
+        """One call into obstore's reader. After a failure the reader is not touched
+        again (obstore's reader panics when used after an error): every later call
+        fails the same way until the source is reopened."""
+        if self._failed is None:
+            try:
+                return call(*args)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # obstore's errors, and pyo3's panics
+                self._failed = type(exc).__name__
+        raise StorageError(f"{self._label}: the bucket did not answer ({self._failed})")
+
     def readinto(self, buffer: Any) -> int:
-        data = self._reader.read(len(buffer))
+        data = self._guarded(self._reader.read, len(buffer))
         n = len(data)
         memoryview(buffer)[:n] = bytes(data)
         return n
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return int(self._reader.seek(offset, whence))
+        return int(self._guarded(self._reader.seek, offset, whence))
 
     def tell(self) -> int:
-        return int(self._reader.tell())
+        return int(self._guarded(self._reader.tell))
 
     def close(self) -> None:
-        if not self.closed:
+        if not self.closed and self._failed is None:
             self._reader.close()
         super().close()
