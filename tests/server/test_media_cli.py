@@ -124,3 +124,42 @@ def test_credentials_from_a_profile(
         forget_stores()
     assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
     assert "imported 4 images" in r.stdout  # type: ignore[attr-defined]
+
+
+POSETRACK = "posetrack/mmpose_posetrack18/videos/000001_mpiinew_test/000001_mpiinew_test.mp4"
+
+
+def test_import_a_video_by_reference_from_the_bucket_and_in_place(
+    db_url: str, tmp_path: Path, s3_env: dict[str, str], testdata: Path
+) -> None:
+    common = ["--data", tmp_path / "data", "--db", db_url, "--create-with-skeleton", "coco17"]
+    clip = testdata / POSETRACK
+    upload_folder(BUCKET, f"{tmp_path.name}/clips/", clip.parent, [clip.name])
+    r = cli("import", "V", f"s3://{BUCKET}/{tmp_path.name}/clips/{clip.name}", *common)
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    out = r.stdout  # type: ignore[attr-defined]
+    assert "imported 5 video frames with 0 instances into 'V'" in out
+    assert f"video {clip.name}: 5 frames" in out and "a local all-intra proxy" in out
+    r = cli("import", "W", clip, "--link", *common)
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "imported 5 video frames" in r.stdout  # type: ignore[attr-defined]
+    assert "the original where it is" in r.stdout  # type: ignore[attr-defined]  # short GOPs
+    assert not any(p.suffix == ".mp4" for p in (tmp_path / "data").rglob("*"))
+
+
+def test_verify_decodes_every_referenced_image(db_url: str, tmp_path: Path, testdata: Path) -> None:
+    common = ["--data", tmp_path / "data", "--db", db_url, "--create-with-skeleton", "coco17"]
+    folder = tmp_path / "shared" / "people"
+    folder.mkdir(parents=True)
+    good = (testdata / MMPOSE / "000000000785.jpg").read_bytes()
+    (folder / "good.jpg").write_bytes(good)
+    (folder / "cut.jpg").write_bytes(good[: len(good) // 3])
+    r = cli("import", "P", folder, "--link", "--verify", *common)
+    assert r.exit_code == 1
+    assert f"{folder / 'cut.jpg'}: corrupt or truncated image" in r.stderr  # type: ignore[attr-defined]
+    assert "nothing was imported" in r.stderr  # type: ignore[attr-defined]
+    r = cli("import", "P", folder, "--link", *common)  # headers only: it imports
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "imported 2 images" in r.stdout  # type: ignore[attr-defined]
+    r = cli("import", "Q", folder, "--verify", *common)
+    assert r.exit_code == 1 and "--verify and --no-proxy go with --link" in r.stderr  # type: ignore[attr-defined]

@@ -133,6 +133,8 @@ def import_command(
         return
     if as_suggestions or policy is not None or dry_run:
         fail("--as-suggestions, --policy and --dry-run go with --into-existing")
+    if (verify or no_proxy) and _reference(source, images, link) is None:
+        fail("--verify and --no-proxy go with --link or s3://")
     from posemark.services.errors import NotFound, ServiceError
     from posemark.services.file_skeleton import create_project_from_file
     from posemark.services.import_refs import import_reference, normalise_location
@@ -172,8 +174,6 @@ def import_command(
                         proxy=not no_proxy,
                     )
                 else:
-                    if verify or no_proxy:
-                        fail("--verify and --no-proxy go with --link or s3://")
                     report = import_path(
                         session,
                         settings,

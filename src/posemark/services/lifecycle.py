@@ -157,5 +157,7 @@ def delete_item(session: Session, settings: Settings, access: ItemAccess, actor:
     session.commit()
     if path is not None:
         path.unlink(missing_ok=True)
-        for thumb in (settings.thumbs_dir / project.media_dir).glob(f"{item.id}-*.jpg"):
+        cached = settings.thumbs_dir / project.media_dir
+        # thumbnails, and the verdicts on a referenced image (services/media.py)
+        for thumb in [*cached.glob(f"{item.id}-*.jpg"), *cached.glob(f"{item.id}.*")]:
             thumb.unlink(missing_ok=True)
