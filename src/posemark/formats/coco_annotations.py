@@ -206,8 +206,9 @@ def table_from_fast(
         wrong = np.flatnonzero(box_counts != 4)
         if len(wrong):
             i = int(wrong[0]) if box_rows is None else box_rows[int(wrong[0])]
+            found = bytes(cast(msgspec.Raw, records[i].bbox)).decode()  # a bbox row: not UNSET
             raise ctx.error(
-                f"expected [x, y, width, height], found {bytes(cast(msgspec.Raw, records[i].bbox)).decode()}",
+                f"expected [x, y, width, height], found {found}",
                 labels[i],
                 "bbox",
             )

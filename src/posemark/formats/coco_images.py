@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from posemark.formats.coco_context import (
     GENERIC_DECODER,
@@ -16,8 +17,6 @@ from posemark.formats.coco_context import (
     _expect_int,
     _short,
 )
-from numpy.typing import NDArray
-
 from posemark.model import ABSENT, FrameTable, RowExtras
 
 # ---------------------------------------------------------------- images, categories

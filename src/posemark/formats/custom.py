@@ -172,11 +172,7 @@ def export_with_template(dataset: Dataset, template_path: str | Path, out_path: 
                 fh.write(chunk.encode("utf-8"))
     except Exception as exc:
         line = _template_line(exc.__traceback__, filename)
-        kind = (
-            "sandbox violation"
-            if isinstance(exc, SecurityError)
-            else ("template error")
-        )
+        kind = "sandbox violation" if isinstance(exc, SecurityError) else ("template error")
         raise FormatError.at(
             template_path,
             f"{kind}: {type(exc).__name__}: {exc}",

@@ -9,8 +9,6 @@ only when the estimate was too small.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from posemark.model.columns import RaggedBytes

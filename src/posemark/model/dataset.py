@@ -411,6 +411,8 @@ class Dataset:
             file_names=[f.file_name for f in frames],
             widths=np.array([f.width or 0 for f in frames], dtype=np.int64),
             heights=np.array([f.height or 0 for f in frames], dtype=np.int64),
-            extras={i: {k: v for k, v in f.extras.items()} for i, f in enumerate(frames) if f.extras},
+            extras={
+                i: {k: v for k, v in f.extras.items()} for i, f in enumerate(frames) if f.extras
+            },
         )
         return cls(list(categories), frame_table, table, tracks=list(tracks))
