@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable, Sequence
-from functools import partial
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 import numpy as np

@@ -16,13 +16,13 @@ import io
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from posemark.services import qa_store
@@ -66,7 +66,7 @@ class ImportStopped(ServiceError):
 class _Ref:
     name: str
     info: ObjectInfo
-    annotation: dict[str, Any]
+    annotation: Mapping[str, Any]
     size: tuple[int, int] | None
 
 
@@ -271,7 +271,7 @@ def _insert(
         # Core statements on the session's connection: one multi-row INSERT ...
         # RETURNING per batch, without ORM objects or the ORM's bulk bookkeeping
         connection = session.connection()
-        items = Item.__table__
+        items = cast(Table, Item.__table__)  # a declarative class maps one Table
         ids = (
             connection.execute(
                 insert(items).returning(items.c.id, sort_by_parameter_order=True), rows
@@ -280,7 +280,7 @@ def _insert(
             .all()
         )
         connection.execute(
-            insert(ItemMedia.__table__),
+            insert(cast(Table, ItemMedia.__table__)),
             [
                 {
                     "item_id": item_id,

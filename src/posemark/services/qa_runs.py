@@ -24,6 +24,7 @@ from posemark.model import (
     Frame,
     FrameTable,
     InstanceTable,
+    RowExtras,
     Skeleton,
     Source,
 )
@@ -173,7 +174,8 @@ def _stored_instances(
             raise ValueError("not N x K triples")
         return out, triples
     except (KeyError, TypeError, ValueError):
-        valid = validate_document(doc, skeleton)["instances"]
+        # working copies: _compact turns them into table rows in place
+        valid = [dict(inst) for inst in validate_document(doc, skeleton)["instances"]]
         return valid, _compact(valid, k)
 
 
@@ -189,7 +191,7 @@ def rows_dataset(
     validated (see ``_stored_instances``)."""
     category = Category(1, skeleton.name, skeleton, supercategory=skeleton.name)
     frames: list[Frame] = []
-    extras: dict[int, dict[str, Any]] = {}
+    extras: dict[int, RowExtras] = {}
     instances: list[dict[str, Any]] = []
     triples: list[NDArray[np.float64]] = [np.zeros((0, skeleton.num_keypoints, 3))]
     image_ids: list[int] = []
@@ -202,7 +204,7 @@ def rows_dataset(
         if trusted:
             doc, compact = _stored_instances(item.annotation, skeleton)
         else:
-            doc = validate_document(item.annotation, skeleton)["instances"]
+            doc = [dict(inst) for inst in validate_document(item.annotation, skeleton)["instances"]]
             compact = _compact(doc, skeleton.num_keypoints)
         triples.append(compact)
         for index, inst in enumerate(doc):
