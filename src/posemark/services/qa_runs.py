@@ -31,7 +31,7 @@ from posemark.model import (
 from posemark.qa.config import QaConfig
 from posemark.qa.findings import Finding, Severity
 from posemark.qa.run import run_checks
-from posemark.services.annotation import validate_document
+from posemark.services.annotation import DocumentInstance, validate_document
 from posemark.services.projects import project_skeleton
 from posemark.store.models import Item, Project
 
@@ -146,6 +146,12 @@ def project_dataset_for_qa(
     return dataset, {a: (item, iid, name) for a, (item, _n, iid, name) in where.items()}
 
 
+def _rows(instances: list[DocumentInstance]) -> list[dict[str, Any]]:
+    """Validated instances as the working rows ``_compact`` reshapes in place (their
+    keypoints taken out, scores made arrays): no longer document instances after it."""
+    return cast(list[dict[str, Any]], instances)
+
+
 def _stored_instances(
     doc: dict[str, Any], skeleton: Skeleton
 ) -> tuple[list[dict[str, Any]], NDArray[np.float64]]:
@@ -174,8 +180,7 @@ def _stored_instances(
             raise ValueError("not N x K triples")
         return out, triples
     except (KeyError, TypeError, ValueError):
-        # working copies: _compact turns them into table rows in place
-        valid = [dict(inst) for inst in validate_document(doc, skeleton)["instances"]]
+        valid = _rows(validate_document(doc, skeleton)["instances"])
         return valid, _compact(valid, k)
 
 
@@ -204,7 +209,7 @@ def rows_dataset(
         if trusted:
             doc, compact = _stored_instances(item.annotation, skeleton)
         else:
-            doc = [dict(inst) for inst in validate_document(item.annotation, skeleton)["instances"]]
+            doc = _rows(validate_document(item.annotation, skeleton)["instances"])
             compact = _compact(doc, skeleton.num_keypoints)
         triples.append(compact)
         for index, inst in enumerate(doc):
