@@ -78,7 +78,8 @@ def place(rng: np.random.Generator, body: NDArray[np.float64]) -> NDArray[np.flo
     height = np.exp(rng.uniform(np.log(90), np.log(400)))  # log-uniform: many small people
     xy = (xy - xy.min(axis=0)) * min(height, *(0.9 * np.array([WIDTH, HEIGHT]) / extent))
     room = np.array([WIDTH, HEIGHT]) - xy.max(axis=0)
-    return xy + rng.uniform(0.05 * room, 0.95 * room)
+    placed: NDArray[np.float64] = xy + rng.uniform(0.05 * room, 0.95 * room)
+    return placed
 
 
 def _visibility(rng: np.random.Generator, away: bool) -> NDArray[np.uint8]:

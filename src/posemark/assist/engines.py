@@ -38,10 +38,10 @@ def run_local(tasks: Sequence[FrameTask], spec: JobSpec, workers: int, on_done: 
     ) as pool:
         while True:
             while len(pending) < 2 * workers:
-                task = next(queue, None)
-                if task is None:
+                queued = next(queue, None)
+                if queued is None:
                     break
-                pending[pool.submit(predict_frame, task, spec)] = task
+                pending[pool.submit(predict_frame, queued, spec)] = queued
             if not pending:
                 return
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -82,7 +82,9 @@ def run_ray(
         # one CPU per task, so the model runs one thread (Ray schedules tasks per CPU)
         remote = ray.remote(num_cpus=1, runtime_env={"env_vars": {THREADS_ENV: "1"}})(predict_frame)
         spec_ref = ray.put(spec)
-        in_flight = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        # ray's cluster_resources carries no annotations
+        cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+        in_flight = max(2, 2 * int(cpus))
         pending: dict[Any, FrameTask] = {}
         queue = iter(tasks)
         while True:

@@ -79,4 +79,5 @@ def oks_between(
     scale = np.maximum(area[:, None], area[None])[..., None] + np.finfo(float).eps
     e = np.exp(-d2 / var / scale / 2)
     w = np.minimum(weights[:, None], weights[None])  # (N, N, K)
-    return (e * w).sum(axis=-1) / np.maximum(w.sum(axis=-1), 1e-12)
+    out: NDArray[np.float64] = (e * w).sum(axis=-1) / np.maximum(w.sum(axis=-1), 1e-12)
+    return out

@@ -131,7 +131,7 @@ def map_instances(
         if inst.skeleton not in cache:
             cache[inst.skeleton] = _matrix(inst.skeleton, target)
         weights, parts = cache[inst.skeleton]
-        present = parts.any(axis=1)
+        present: NDArray[np.bool_] = np.logical_or.reduce(parts, axis=1)
         src_scores = inst.scores if inst.scores is not None else np.ones(len(inst.points))
         src_ok = inst.visibility > 0
         usable = present & ~(parts & ~src_ok[None]).any(axis=1)

@@ -31,6 +31,7 @@ import queue
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
@@ -206,7 +207,9 @@ class MediaPipePoseModel:
             tasks.append(lambda g: _some(self._aligned_look(g, image, flipped, box)))
         for pad in self.options.paddings if paddings is None else paddings:
             roi = Roi(x + w / 2, y + h / 2, max(w, h) * pad)
-            tasks.append(lambda g, r=roi: _some(self._from_roi(g, image, flipped, r, refine)))
+            tasks.append(
+                partial(self._roi_look, image=image, flipped=flipped, roi=roi, refine=refine)
+            )
         return tasks
 
     def _aligned_look(
@@ -234,6 +237,17 @@ class MediaPipePoseModel:
         best = max(dets, key=lambda d: d.score)
         offset = np.array([x0, y0], dtype=np.float64)
         return roi_from_alignment(best.hip_center + offset, best.circle_point + offset, _ROI_SCALE)
+
+    def _roi_look(
+        self,
+        g: MediaPipeGraphs,
+        image: np.ndarray,
+        flipped: np.ndarray | None,
+        roi: Roi,
+        refine: bool,
+    ) -> list[Landmarks]:
+        """One look at a region, as a task for ``_run_all``."""
+        return _some(self._from_roi(g, image, flipped, roi, refine))
 
     def _from_roi(
         self,
@@ -269,7 +283,10 @@ class MediaPipePoseModel:
         rois, _ = self._proposals(image)
         refine = self.options.refine
         looks = self._run_all(
-            [lambda g, r=roi: _some(self._from_roi(g, image, flipped, r, refine)) for roi in rois]
+            [
+                partial(self._roi_look, image=image, flipped=flipped, roi=roi, refine=refine)
+                for roi in rois
+            ]
         )
         first_lms = [lm for found in looks for lm in found]
         first = [self._instance(lm, None) for lm in first_lms]
@@ -312,7 +329,7 @@ class MediaPipePoseModel:
         overlap = body / (body_oks or self.options.instance_oks)
         if by_face:
             overlap = np.maximum(overlap, face / self.options.face_oks)
-        keep = greedy_nms(overlap, [i.score for i in instances], 1.0)
+        keep = greedy_nms(overlap, [i.score or 0.0 for i in instances], 1.0)
         return [index[k] for k in keep]
 
     def _proposals(self, image: np.ndarray) -> tuple[list[Roi], list[float]]:
@@ -328,7 +345,7 @@ class MediaPipePoseModel:
                 np.ascontiguousarray(image[y0 : y0 + tile[1], x0 : x0 + tile[0]])
                 for x0, y0, tile in tiles
             ]
-            found = self._run_all([lambda g, c=crop: g.detect(c) for crop in crops])
+            found = self._run_all([partial(_detect, crop) for crop in crops])
             for (x0, y0, _), tile_dets in zip(tiles, found, strict=True):
                 offset = np.array([x0, y0], dtype=np.float64)
                 for d in tile_dets:
@@ -455,3 +472,8 @@ def _check_image(image: np.ndarray) -> np.ndarray:
             f"dtype {arr.dtype}"
         )
     return np.ascontiguousarray(arr)
+
+
+def _detect(crop: np.ndarray, g: MediaPipeGraphs) -> list[Detection]:
+    """The detector on one tile, as a task for ``_run_all``."""
+    return g.detect(crop)

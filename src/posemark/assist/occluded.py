@@ -184,7 +184,8 @@ def _align(prior: PosePrior, known: NDArray[np.bool_], points: Array) -> tuple[_
 def _normalise(shape: Array) -> Array:
     centred = shape - np.nanmean(shape, axis=0)
     radius = float(np.sqrt(np.nanmean((centred**2).sum(axis=1))))
-    return centred / radius if radius > 0 else centred
+    out: Array = centred / radius if radius > 0 else centred
+    return out
 
 
 def _canonical(draft: PosePrior, shape: Array) -> PosePrior:
@@ -312,15 +313,15 @@ def _limb_estimate(
             return None
         if target == end and have[root] and have[mid]:
             d = p[mid] - p[root]
-            return tuple(p[mid] + d * (lower / upper))  # type: ignore[return-value]
+            return tuple(p[mid] + d * (lower / upper))
         if target == root and have[mid] and have[end]:
             d = p[mid] - p[end]
-            return tuple(p[mid] + d * (upper / lower))  # type: ignore[return-value]
+            return tuple(p[mid] + d * (upper / lower))
         if target == mid and have[root] and have[end]:
             d = p[end] - p[root]
             span = float(np.linalg.norm(d))
             if span == 0:
-                return tuple(p[root])  # type: ignore[return-value]
+                return tuple(p[root])
             scale = span / (upper + lower) if span > upper + lower else 1.0
             a, b = upper * scale, lower * scale
             along = (span**2 + a**2 - b**2) / (2 * span)
@@ -331,7 +332,7 @@ def _limb_estimate(
             base = p[root] + unit * along
             # a bent limb bends away from the body's centre
             sign = 1.0 if np.dot(base - centre, normal) >= 0 else -1.0
-            return tuple(base + sign * height * normal)  # type: ignore[return-value]
+            return tuple(base + sign * height * normal)
         return None
     return None
 

@@ -51,10 +51,15 @@ class _Graph:
         self.inits.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs: Any) -> Any:
+    def op(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
+        """One node with one output; the output's name."""
+        return self.op_outputs(op_type, inputs, 1, **attrs)[0]
+
+    def op_outputs(self, op_type: str, inputs: list[str], n_out: int, **attrs: Any) -> list[str]:
+        """One node with ``n_out`` outputs (Split); their names in order."""
         outs = [self.name(op_type.lower()) for _ in range(n_out)]
         self.nodes.append(helper.make_node(op_type, inputs, outs, **attrs))
-        return outs[0] if n_out == 1 else outs
+        return outs
 
     # -- ultralytics building blocks -------------------------------------------------
     def conv2d(self, m: Module, x: str, bn: Module | None = None) -> str:
@@ -93,7 +98,7 @@ class _Graph:
         raise AssistError(f"YOLO graph: activation {kind!r} is not supported")
 
     def split2(self, x: str, c: int) -> list[str]:
-        return self.op("Split", [x, self.const(np.array([c, c], np.int64))], n_out=2, axis=1)
+        return self.op_outputs("Split", [x, self.const(np.array([c, c], np.int64))], 2, axis=1)
 
     def bottleneck(self, m: Module, x: str) -> str:
         y = self.conv(m.child("cv2"), self.conv(m.child("cv1"), x))
@@ -133,8 +138,8 @@ class _Graph:
         shape = self.op("Shape", [x])  # (B, C, H, W)
         qkv = self.conv(m.child("qkv"), x)
         qkv = self.op("Reshape", [qkv, self.const(np.array([0, heads, 2 * kd + hd, -1], np.int64))])
-        q, k, v = self.op(
-            "Split", [qkv, self.const(np.array([kd, kd, hd], np.int64))], n_out=3, axis=2
+        q, k, v = self.op_outputs(
+            "Split", [qkv, self.const(np.array([kd, kd, hd], np.int64))], 3, axis=2
         )
         attn = self.op("MatMul", [self.op("Transpose", [q], perm=[0, 1, 3, 2]), k])
         attn = self.op("Mul", [attn, self.const(np.array(scale, np.float32))])
@@ -245,7 +250,8 @@ def build_pose_graph(model: Module) -> tuple[bytes, HeadSpec]:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
 
 
 def decode_heads(outputs: list[np.ndarray], spec: HeadSpec) -> np.ndarray:

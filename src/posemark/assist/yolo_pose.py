@@ -27,7 +27,8 @@ class Letterbox:
     pad_y: float
 
     def undo(self, xy: np.ndarray) -> np.ndarray:
-        return (xy - np.array([self.pad_x, self.pad_y])) / self.scale
+        out: np.ndarray = (xy - np.array([self.pad_x, self.pad_y])) / self.scale
+        return out
 
 
 def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:

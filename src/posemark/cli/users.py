@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import fail, out
-from posemark.cli.projects import DATA_HELP, DB_HELP, _open
+from posemark.cli.projects import _open
+from posemark.cli.serve import DATA_HELP, DB_HELP
 
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 

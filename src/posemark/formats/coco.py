@@ -49,7 +49,7 @@ from posemark.formats.coco_records import (
 )
 from posemark.formats.coco_tolerant import adopt_short_keypoints
 from posemark.formats.errors import FormatError, Problem
-from posemark.model import ABSENT, Category, FrameTable, InstanceTable
+from posemark.model import ABSENT, Category, Dataset, FrameTable, InstanceTable, RowExtras
 from posemark.model.builder import InstanceTableBuilder
 
 # Re-exported: the one entry point for code that converts COCO records in memory, and the
@@ -197,9 +197,7 @@ class CocoAssembler:
             self.builder.capacity = capacity_hint
         self.builder.append(table)
 
-    def finish(self, on_error: Callable[[Problem], None] | None = None) -> Any:
-        from posemark.model import Dataset
-
+    def finish(self, on_error: Callable[[Problem], None] | None = None) -> Dataset:
         instances = self.builder.build()
         self.builder = InstanceTableBuilder()
         seen_ids: set[int] = set()
@@ -253,7 +251,7 @@ def concat_frames(parts: list[FrameTable]) -> FrameTable:
         return FrameTable.empty()
     if len(parts) == 1:
         return parts[0]
-    extras: dict[int, dict[str, Any]] = {}
+    extras: dict[int, RowExtras] = {}
     offset = 0
     for p in parts:
         extras.update({row + offset: v for row, v in p.extras.items()})
@@ -295,10 +293,10 @@ def dataset_from_dict(data: dict[str, Any] | list[Any], source: str = "<memory>"
 
 def dataset_to_dict(dataset: Any) -> dict[str, Any] | list[Any]:
     """The COCO document for a Dataset, in memory (small datasets, tests, evaluation)."""
-    records = annotation_records(
-        dataset.instances, 0, len(dataset.instances), dataset.kind == "results"
+    encoded = _ENCODER.encode(
+        annotation_records(dataset.instances, 0, len(dataset.instances), dataset.kind == "results")
     )
-    records = msgspec.json.decode(_ENCODER.encode(records))  # resolve Raw segmentation
+    records: list[Any] = msgspec.json.decode(encoded)  # resolve Raw segmentation
     if dataset.kind == "results":
         return records
     out: dict[str, Any] = {}

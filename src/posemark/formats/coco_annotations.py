@@ -8,10 +8,10 @@ go through :func:`table_from_dicts`, which checks every field and names it in er
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import numpy as np
@@ -71,7 +71,7 @@ def _fill_keypoints(
     lengths: NDArray[np.int64],
     ctx: ReadContext,
     labels: Any,
-    z_rows: dict[int, Sequence[float]] | None = None,
+    z_rows: Mapping[int, Sequence[float]] | None = None,
 ) -> None:
     """Write flat keypoint lists (concatenated ``values``, ``lengths`` per record) into
     the points/visibility columns of ``table``."""
@@ -206,8 +206,9 @@ def table_from_fast(
         wrong = np.flatnonzero(box_counts != 4)
         if len(wrong):
             i = int(wrong[0]) if box_rows is None else box_rows[int(wrong[0])]
+            found = bytes(cast(msgspec.Raw, records[i].bbox)).decode()  # a bbox row: not UNSET
             raise ctx.error(
-                f"expected [x, y, width, height], found {bytes(records[i].bbox).decode()}",
+                f"expected [x, y, width, height], found {found}",
                 labels[i],
                 "bbox",
             )
@@ -221,10 +222,11 @@ def table_from_fast(
     if UNSET in segs:
         t.segmentation = RaggedBytes.from_values(None if s is UNSET else bytes(s) for s in segs)
     else:
-        lengths = np.fromiter(map(len, segs), dtype=np.int64, count=n)
+        present = cast(list[msgspec.Raw], segs)  # no UNSET among them (checked above)
+        lengths = np.fromiter(map(len, present), dtype=np.int64, count=n)
         ends = np.cumsum(lengths)
         t.segmentation = RaggedBytes(
-            [b"".join(segs)],
+            [b"".join(present)],
             np.zeros(n, dtype=np.int32),
             ends - lengths,
             ends,

@@ -17,7 +17,7 @@ from posemark.formats.coco_context import (
     _expect_int,
     _short,
 )
-from posemark.model import Category, Skeleton
+from posemark.model import Category, RowExtras, Skeleton
 from posemark.model.errors import PoseValidationError
 from posemark.model.skeleton import infer_flip_pairs
 
@@ -205,7 +205,7 @@ def build_category(raw: RawCategory, k_seen: int, ctx: ReadContext) -> Category:
         )
     except PoseValidationError as exc:
         raise ctx.error(str(exc), where, "keypoints") from None
-    extras = dict(raw.extras)
+    extras: RowExtras = {k: v for k, v in raw.extras.items()}
     if not raw.has_keypoints_field:
         extras[NO_KEYPOINTS] = True
     if not raw.has_skeleton_field:

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from posemark.formats.coco_context import (
     GENERIC_DECODER,
@@ -16,7 +17,7 @@ from posemark.formats.coco_context import (
     _expect_int,
     _short,
 )
-from posemark.model import ABSENT, FrameTable
+from posemark.model import ABSENT, FrameTable, RowExtras
 
 # ---------------------------------------------------------------- images, categories
 
@@ -63,7 +64,7 @@ class _NotFast(Exception):
 def _fast_frames(records: list[_Image]) -> FrameTable:
     n = len(records)
     ids = np.fromiter(map(attrgetter("id"), records), dtype=np.int64, count=n)
-    sizes = []
+    sizes: list[NDArray[np.int64]] = []
     for name in ("width", "height"):
         values = np.fromiter(
             (0 if v is UNSET else v for v in map(attrgetter(name), records)),
@@ -77,9 +78,9 @@ def _fast_frames(records: list[_Image]) -> FrameTable:
         sizes.append(values)
     columns: dict[str, list[Any]] = {}
     for name in _COMMON_IMAGE_EXTRAS:
-        values = [ABSENT if v is UNSET else v for v in map(attrgetter(name), records)]
-        if any(v is not ABSENT for v in values):
-            columns[name] = values
+        column = [ABSENT if v is UNSET else v for v in map(attrgetter(name), records)]
+        if any(v is not ABSENT for v in column):
+            columns[name] = column
     return FrameTable(
         ids, [r.file_name for r in records], sizes[0], sizes[1], extra_columns=columns
     )
@@ -91,7 +92,7 @@ def frames_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) ->
     widths = np.zeros(n, dtype=np.int64)
     heights = np.zeros(n, dtype=np.int64)
     names: list[str] = []
-    extras: dict[int, dict[str, Any]] = {}
+    extras: dict[int, RowExtras] = {}
     for j, rec in enumerate(records):
         where = f"images[{first_index + j}]"
         if not isinstance(rec, dict):
@@ -112,7 +113,7 @@ def frames_from_dicts(records: list[Any], ctx: ReadContext, first_index: int) ->
                         f"expected a positive number of pixels, found {value}", where, key
                     )
                 col[j] = value
-        extra = {key: v for key, v in rec.items() if key not in IMAGE_FIELDS}
+        extra: RowExtras = {key: v for key, v in rec.items() if key not in IMAGE_FIELDS}
         if "file_name" not in rec:
             extra[NO_FILE_NAME] = True
         if extra:

@@ -88,7 +88,7 @@ def _annotation_records(
         trip[:, :, 1][unlabeled & np.isnan(t.points[sl, :, 1])] = 0
     flat_rows = trip.reshape(n, k * 3).tolist()
     boxes = t.bbox[sl]
-    box_ok = ~np.isnan(boxes).any(axis=1)
+    box_ok: NDArray[np.bool_] = np.logical_not(np.isnan(boxes).any(axis=1))
     box_list = _coords_as_objects(boxes).tolist()
     area = t.area[sl]
     area_list = _coords_as_objects(area).tolist()

@@ -62,7 +62,8 @@ class _IdLog:
         if not len(self._sorted):
             return np.zeros(len(values), dtype=bool)
         pos = np.clip(np.searchsorted(self._sorted, values), 0, len(self._sorted) - 1)
-        return self._sorted[pos] == values
+        found: np.ndarray = self._sorted[pos] == values
+        return found
 
     def add(self, ids: np.ndarray) -> None:
         need = self.n + len(ids)

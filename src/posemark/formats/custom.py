@@ -32,6 +32,7 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
+from jinja2.exceptions import SecurityError
 
 from posemark.formats.atomic import atomic_write
 from posemark.formats.errors import FormatError
@@ -71,7 +72,7 @@ def template_context(dataset: Dataset) -> dict[str, Any]:
     by_image: dict[int, dict[str, Any]] = {}
     for i in range(len(frames_t)):
         w, h = int(frames_t.widths[i]), int(frames_t.heights[i])
-        frame = {
+        frame: dict[str, Any] = {
             "id": int(frames_t.ids[i]),
             "file_name": frames_t.file_names[i],
             "width": w if w > 0 else None,
@@ -111,9 +112,9 @@ def template_context(dataset: Dataset) -> dict[str, Any]:
             "score": _num(t.score[r]),
             "source": int(t.source[r]),
         }
-        frame = by_image.get(int(t.image_ids[r]))
-        if frame is not None:
-            frame["instances"].append(inst)
+        owner = by_image.get(int(t.image_ids[r]))
+        if owner is not None:
+            owner["instances"].append(inst)
     return {"dataset": dataset, "categories": categories, "frames": frames}
 
 
@@ -171,11 +172,7 @@ def export_with_template(dataset: Dataset, template_path: str | Path, out_path: 
                 fh.write(chunk.encode("utf-8"))
     except Exception as exc:
         line = _template_line(exc.__traceback__, filename)
-        kind = (
-            "sandbox violation"
-            if isinstance(exc, jinja2.sandbox.SecurityError)
-            else ("template error")
-        )
+        kind = "sandbox violation" if isinstance(exc, SecurityError) else ("template error")
         raise FormatError.at(
             template_path,
             f"{kind}: {type(exc).__name__}: {exc}",

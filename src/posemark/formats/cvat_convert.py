@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from posemark.formats.errors import FormatError, FormatWarning, Problem
 from posemark.model import Dataset
-from posemark.model.dataset import Category, FrameTable, InstanceTable
+from posemark.model.dataset import Category, FrameTable, InstanceTable, RowExtras
 from posemark.model.errors import PoseValidationError
 from posemark.model.skeleton import Skeleton, infer_flip_pairs
 from posemark.model.visibility import Source
@@ -111,7 +111,7 @@ class _Reader:
         for label in labels:
             name = _text(label, "name")
             record = f"label {name!r}"
-            color = {"color": _text(label, "color")} if _text(label, "color") else {}
+            color: RowExtras = {"color": _text(label, "color")} if _text(label, "color") else {}
             counts = point_counts.get(name, set())
             if _text(label, "type") != "skeleton":
                 if _text(label, "parent") or not counts:
@@ -124,7 +124,7 @@ class _Reader:
                     )
                     continue
                 kps = tuple(str(i + 1) for i in range(counts.pop()))
-                extras = {**color, "cvat_shape": "points"}
+                extras: RowExtras = {**color, "cvat_shape": "points"}
                 cats.append(Category(len(cats) + 1, name, Skeleton(name, kps), extras=extras))
                 continue
             names = children.get(name, [])

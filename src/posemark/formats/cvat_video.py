@@ -291,7 +291,7 @@ def _parse(path: Path) -> ET.Element:
     if size > MAX_BYTES:
         raise FormatError.at(path, f"file is {size} bytes, over the {MAX_BYTES}-byte limit")
     try:
-        root = SafeET.parse(str(path), forbid_dtd=True).getroot()
+        root: ET.Element | None = SafeET.parse(str(path), forbid_dtd=True).getroot()
     except defusedxml.DefusedXmlException as exc:
         raise FormatError.at(
             path, f"refused: the file declares a DTD or entities ({type(exc).__name__})"

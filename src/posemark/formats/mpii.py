@@ -109,7 +109,7 @@ def dataset_from_persons(
         table.visibility[row] = p.visibility
         table.keypoint_count[row] = K
         if p.extras:
-            table.extras[row] = dict(p.extras)
+            table.extras[row] = {k: v for k, v in p.extras.items()}
     table = InstanceTable(**{f.name: getattr(table, f.name) for f in fields(table)})
     category = Category(id=1, name="person", skeleton=mpii_skeleton(), supercategory="person")
     extras = {VARIANT_KEY: variant} if variant else {}

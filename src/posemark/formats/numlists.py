@@ -55,6 +55,8 @@ def parse_number_lists(raws: Sequence[Any]) -> tuple[NDArray[np.float64], NDArra
     flat_text = b"[" + text.translate(None, b"[]") + b"]"
     try:
         doc = _PARSER.parse(flat_text)
+        if not isinstance(doc, simdjson.Array):  # a "[...]" text always parses to one
+            return None
         # as_buffer returns a buffer object independent of the parsed document
         values = np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64)
         del doc

@@ -45,7 +45,7 @@ from posemark.formats.registry import (
     read_head,
 )
 from posemark.model import Dataset
-from posemark.model.dataset import Category, FrameTable, InstanceTable
+from posemark.model.dataset import Category, FrameTable, InstanceTable, RowExtras
 from posemark.model.errors import PoseValidationError
 from posemark.model.frame import Track
 from posemark.model.skeleton import Skeleton
@@ -138,7 +138,7 @@ def labels_to_dataset(labels: Any, base: Path | None = None) -> Dataset:
     table.scores = np.full((n, k), np.nan)
     file_names: list[str] = []
     widths, heights = [], []
-    frame_extras: dict[int, dict[str, Any]] = {}
+    frame_extras: dict[int, RowExtras] = {}
     row = 0
     any_scores = False
     for f_i, lf in enumerate(lfs):

@@ -64,7 +64,7 @@ from posemark.formats.yolo_convert import (
     parse_config,
     parse_label_text,
 )
-from posemark.model import Category, Dataset, FrameTable, InstanceTable
+from posemark.model import Category, Dataset, FrameTable, InstanceTable, RowExtras
 from posemark.schemas import match_builtin
 
 # Re-exported: callers and tests import the whole format from this module.
@@ -210,7 +210,7 @@ def read_yolo(
     names: list[str] = []
     widths: list[int] = []
     heights: list[int] = []
-    extras: dict[int, dict[str, Any]] = {}
+    extras: dict[int, RowExtras] = {}
     parts: list[LabelRows] = []
     frame_of_part: list[int] = []
     for i, (split, img) in enumerate(jobs):

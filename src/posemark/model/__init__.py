@@ -1,7 +1,15 @@
 """The pose data model: pure values and columns, no file, database or web imports."""
 
 from posemark.model.columns import RaggedBytes
-from posemark.model.dataset import ABSENT, Category, Dataset, FrameTable, InstanceTable
+from posemark.model.dataset import (
+    ABSENT,
+    Category,
+    Dataset,
+    ExtraKey,
+    FrameTable,
+    InstanceTable,
+    RowExtras,
+)
 from posemark.model.errors import PoseValidationError
 from posemark.model.frame import Frame, Track
 from posemark.model.instance import Instance
@@ -12,6 +20,7 @@ __all__ = [
     "ABSENT",
     "Category",
     "Dataset",
+    "ExtraKey",
     "Frame",
     "FrameTable",
     "Instance",
@@ -19,6 +28,7 @@ __all__ = [
     "KeypointGuideline",
     "PoseValidationError",
     "RaggedBytes",
+    "RowExtras",
     "Skeleton",
     "Source",
     "Track",

@@ -9,12 +9,16 @@ only when the estimate was too small.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from posemark.model.columns import RaggedBytes
-from posemark.model.dataset import _OPTIONAL_PER_ROW, _PER_ROW, InstanceTable, _absent_optional
+from posemark.model.dataset import (
+    _OPTIONAL_PER_ROW,
+    _PER_ROW,
+    InstanceTable,
+    RowExtras,
+    _absent_optional,
+)
 
 
 class InstanceTableBuilder:
@@ -29,7 +33,7 @@ class InstanceTableBuilder:
         self.seg_starts: list[np.ndarray] = []
         self.seg_ends: list[np.ndarray] = []
         self.seg_present: list[np.ndarray] = []
-        self.extras: dict[int, dict[str, Any]] = {}
+        self.extras: dict[int, RowExtras] = {}
 
     def _allocate(self, template: InstanceTable, name: str, capacity: int, k: int) -> np.ndarray:
         col = getattr(template, name)

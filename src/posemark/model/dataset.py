@@ -28,6 +28,12 @@ from posemark.model.instance import Instance, validate_keypoint_arrays
 from posemark.model.skeleton import Skeleton
 from posemark.model.visibility import Source
 
+ExtraKey = str | tuple[str, str]
+"""Key of an unmodelled field: the format's own field name (JSON keys are str), or a
+``(reader, marker)`` pair a reader leaves for its writer ("this field was absent in the
+source"); a pair can never collide with a real field name and is never written out."""
+RowExtras = dict[ExtraKey, Any]
+
 
 @dataclass(slots=True)
 class Category:
@@ -45,7 +51,7 @@ class Category:
     supercategory: str | None = None
     file_keypoint_names: list[str] | None = None
     raw_edges: list[Any] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: RowExtras = field(default_factory=dict)
 
 
 ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()
@@ -65,12 +71,12 @@ class FrameTable:
     file_names: list[str]
     widths: NDArray[np.int64]
     heights: NDArray[np.int64]
-    extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+    extras: dict[int, RowExtras] = field(default_factory=dict)
     extra_columns: dict[str, list[Any]] = field(default_factory=dict)
 
-    def row_extras(self, i: int) -> dict[Any, Any]:
+    def row_extras(self, i: int) -> RowExtras:
         """Unmodelled fields of row i (non-str keys are readers' private markers)."""
-        out: dict[Any, Any] = {
+        out: RowExtras = {
             k: col[i] for k, col in self.extra_columns.items() if col[i] is not ABSENT
         }
         out.update(self.extras.get(i, {}))
@@ -155,7 +161,7 @@ class InstanceTable:
     z: NDArray[np.float64] | None = None
     visibility_raw: NDArray[np.float64] | None = None
     iscrowd_is_bool: NDArray[np.bool_] | None = None
-    extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+    extras: dict[int, RowExtras] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -256,7 +262,7 @@ class InstanceTable:
                 ]
                 cols[name] = np.concatenate(arrays)
         cols["segmentation"] = RaggedBytes.concat([p.segmentation for p in parts])
-        extras: dict[int, dict[str, Any]] = {}
+        extras: dict[int, RowExtras] = {}
         offset = 0
         for p in parts:
             for row, value in p.extras.items():
@@ -399,12 +405,14 @@ class Dataset:
             if inst.track_id is not None:
                 table.track_ids[row] = inst.track_id
             if inst.extras:
-                table.extras[row] = dict(inst.extras)
+                table.extras[row] = {k: v for k, v in inst.extras.items()}
         frame_table = FrameTable(
             ids=np.array([f.id for f in frames], dtype=np.int64),
             file_names=[f.file_name for f in frames],
             widths=np.array([f.width or 0 for f in frames], dtype=np.int64),
             heights=np.array([f.height or 0 for f in frames], dtype=np.int64),
-            extras={i: dict(f.extras) for i, f in enumerate(frames) if f.extras},
+            extras={
+                i: {k: v for k, v in f.extras.items()} for i, f in enumerate(frames) if f.extras
+            },
         )
         return cls(list(categories), frame_table, table, tracks=list(tracks))

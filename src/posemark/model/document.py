@@ -10,7 +10,7 @@ is usually an editor bug that someone has to find quickly. Errors are the model'
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -44,7 +44,38 @@ INSTANCE_FIELDS: tuple[str, ...] = (
 )
 
 
-def empty_document() -> dict[str, Any]:
+KeypointTriple = list[Any]
+"""``[x, y, v]`` as JSON keeps it: x and y floats (None when v is 0), v 0, 1 or 2."""
+
+
+class DocumentInstance(TypedDict):
+    """One person of a document in canonical form (what ``validate_document`` returns and
+    the store keeps). ``scores`` is there only for a model's work: K numbers, None for a
+    keypoint a person placed or confirmed."""
+
+    id: str
+    keypoints: list[KeypointTriple]
+    bbox: list[float] | None
+    bbox_mode: str  # one of BBOX_MODES
+    source: str  # one of SOURCES
+    confirmed: bool
+    track_id: int | None
+    scores: NotRequired[list[float | None]]
+
+
+Suggestion = DocumentInstance
+"""A model's person as ``POST .../suggest`` and pre-labelling give it: a document
+instance with source ``model``, ``confirmed`` false and ``scores`` given (one TypedDict
+for both, so that suggestions go into a document as they are)."""
+
+
+class AnnotationDocument(TypedDict):
+    """The annotation of one item (docs/server-contract.md)."""
+
+    instances: list[DocumentInstance]
+
+
+def empty_document() -> AnnotationDocument:
     return {"instances": []}
 
 
@@ -118,7 +149,7 @@ def _scores(value: object, k: int, where: str) -> list[float | None] | None:
     return [None if s is None else float(s) for s in value]
 
 
-def validate_document(doc: object, skeleton: Skeleton) -> dict[str, Any]:
+def validate_document(doc: object, skeleton: Skeleton) -> AnnotationDocument:
     """The document in canonical form (unlabeled keypoints as null, floats, defaults
     filled in), or BadInput naming the instance and field that is wrong."""
     if not isinstance(doc, dict) or set(doc) != {"instances"}:
@@ -128,7 +159,7 @@ def validate_document(doc: object, skeleton: Skeleton) -> dict[str, Any]:
         raise BadDocument(f"annotation: instances: expected a list, found {_short(instances)}")
     k = skeleton.num_keypoints
     seen: set[str] = set()
-    out = []
+    out: list[DocumentInstance] = []
     for n, inst in enumerate(instances):
         where = f"instances[{n}]"
         if not isinstance(inst, dict):
@@ -182,7 +213,7 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def to_instance(doc_instance: dict[str, Any], skeleton: Skeleton) -> Instance:
+def to_instance(doc_instance: DocumentInstance, skeleton: Skeleton) -> Instance:
     """A model Instance from one validated document instance.
 
     The bbox is the drawn one when the mode says so (and one was drawn), else the tight

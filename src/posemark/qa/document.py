@@ -9,7 +9,7 @@ prior from, so the caller passes the project's (``project_stats``, from
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -22,9 +22,10 @@ from posemark.qa.run import run_checks
 
 
 def document_dataset(
-    annotation_doc: dict[str, Any], skeleton: Skeleton, width: int, height: int
+    annotation_doc: Mapping[str, object], skeleton: Skeleton, width: int, height: int
 ) -> Dataset:
-    """The document as a one-image dataset; annotation ids are instance indices."""
+    """The document as a one-image dataset; annotation ids are instance indices. Any
+    document-like mapping (a request's, a stored one): it is validated here."""
     doc = validate_document(annotation_doc, skeleton)
     category = Category(1, skeleton.name, skeleton, supercategory=skeleton.name)
     rows = []
@@ -40,7 +41,7 @@ def document_dataset(
 
 
 def check_document(
-    annotation_doc: dict[str, Any],
+    annotation_doc: Mapping[str, object],
     skeleton: Skeleton,
     width: int,
     height: int,

@@ -13,12 +13,14 @@ import json
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 from posemark.model.errors import PoseValidationError
 from posemark.model.skeleton import KeypointGuideline, Skeleton, infer_flip_pairs
+
+_IndexPairs = tuple[tuple[int, int], ...]
 
 FIELDS: tuple[str, ...] = (
     "name",
@@ -216,8 +218,9 @@ def skeleton_from_dict(data: Any, source: str) -> Skeleton:
         return Skeleton(
             name=name,
             keypoints=tuple(keypoints),
-            edges=tuple(edges),
-            flip_pairs=tuple(flip_pairs),
+            # names are resolved to indices (and checked) by Skeleton itself
+            edges=cast(_IndexPairs, tuple(edges)),
+            flip_pairs=cast(_IndexPairs, tuple(flip_pairs)),
             sigmas=None if sigmas is None else tuple(sigmas),
             colors=tuple((str(k), v) for k, v in colors.items()),
             description=description,

@@ -12,11 +12,13 @@ model (``COORDINATE_LIMIT``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from posemark.model.document import (
     COORDINATE_LIMIT,
     INSTANCE_FIELDS,
+    AnnotationDocument,
+    DocumentInstance,
+    Suggestion,
     empty_document,
     to_instance,
 )
@@ -29,6 +31,9 @@ __all__ = [
     "COORDINATE_LIMIT",
     "INSTANCE_FIELDS",
     "LIMITS",
+    "AnnotationDocument",
+    "DocumentInstance",
+    "Suggestion",
     "check_size",
     "configure_limits",
     "empty_document",
@@ -67,7 +72,7 @@ def check_size(n_instances: int, k: int, where: str = "annotation") -> None:
         )
 
 
-def validate_document(doc: object, skeleton: Skeleton) -> dict[str, Any]:
+def validate_document(doc: object, skeleton: Skeleton) -> AnnotationDocument:
     """The document in canonical form, or BadInput naming the instance and field (413
     when it holds more people or keypoints than the limits)."""
     if isinstance(doc, dict) and isinstance(doc.get("instances"), list):

@@ -166,5 +166,5 @@ def _scaled_area(area: Any, old: Any, box: list[float]) -> float:
         and all(isinstance(a, int | float) for a in old)
         and old[2] * old[3] > 0
     ):
-        return round(float(area) * new_area / (old[2] * old[3]), 2)
+        return round(float(area) * new_area / float(old[2] * old[3]), 2)
     return new_area

@@ -10,7 +10,7 @@ two annotations of one id is no longer a COCO file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -26,7 +26,7 @@ _IN_CHUNK = 500
 def prepare_sources(
     session: Session,
     project: Project,
-    planned: list[tuple[dict[str, Any], dict[str, Any]]],
+    planned: list[tuple[Mapping[str, Any], dict[str, Any]]],
     coco: CocoImport,
 ) -> tuple[ProjectSource, list[str]]:
     """The project's source row (new or merged) and warnings; renumbers colliding ids in
@@ -130,7 +130,7 @@ def _renumber(
     session: Session,
     project_id: int,
     src: ProjectSource,
-    planned: list[tuple[dict[str, Any], dict[str, Any]]],
+    planned: list[tuple[Mapping[str, Any], dict[str, Any]]],
 ) -> list[str]:
     used_images, used_anns = _used_ids(session, project_id)
     next_image = max([int(src.max_image_id or 0), *used_images]) + 1

@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Any
 
 from PIL import Image, ImageDraw
 
 from posemark.model import Skeleton
 from posemark.services import media_cache
-from posemark.services.annotation import to_instance, validate_document
+from posemark.services.annotation import DocumentInstance, to_instance, validate_document
 from posemark.services.errors import BadInput
 from posemark.services.items import ItemAccess
 from posemark.services.media import load_image
@@ -44,7 +43,7 @@ def _pixels(settings: Settings, access: ItemAccess) -> Image.Image:
     return load_image(settings, access.project.project, access.item)
 
 
-def _instance(access: ItemAccess, instance_id: str) -> dict[str, Any]:
+def _instance(access: ItemAccess, instance_id: str) -> DocumentInstance:
     doc = validate_document(access.item.annotation, access.project.skeleton)
     for inst in doc["instances"]:
         if inst["id"] == instance_id:
@@ -91,7 +90,7 @@ def _side_rgb(skeleton: Skeleton, *joints: int) -> tuple[int, int, int]:
 
 
 def crop_window(
-    skeleton: Skeleton, inst: dict[str, Any], k: int | None
+    skeleton: Skeleton, inst: DocumentInstance, k: int | None
 ) -> tuple[float, float, float]:
     """(left, top, side) in image pixels: CROP_FRACTION of the person's size around
     keypoint ``k`` (every crop shows the same share of a body), or the person's box with
@@ -109,7 +108,7 @@ def crop_window(
 
 
 def render_crop(
-    image: Image.Image, skeleton: Skeleton, inst: dict[str, Any], k: int | None, size: int
+    image: Image.Image, skeleton: Skeleton, inst: DocumentInstance, k: int | None, size: int
 ) -> Image.Image:
     """A ``size`` x ``size`` picture of the window of :func:`crop_window`, the skeleton
     drawn over it in the side colours (faintly around a keypoint, plainly for a whole

@@ -15,7 +15,7 @@ import numpy as np
 
 from posemark.assist.occluded import estimate_named
 from posemark.model import PoseValidationError
-from posemark.services.annotation import to_instance, validate_document
+from posemark.services.annotation import DocumentInstance, to_instance, validate_document
 from posemark.services.errors import BadInput
 from posemark.services.items import ItemAccess
 from posemark.services.settings import Settings
@@ -24,21 +24,21 @@ BOX_MARGIN = 0.15
 """The model sees the instance's keypoint box grown by this fraction on each side."""
 
 
-def _instance(access: ItemAccess, instance_id: str, keypoints: object) -> dict[str, Any]:
+def _instance(access: ItemAccess, instance_id: str, keypoints: object) -> DocumentInstance:
     skeleton = access.project.skeleton
     if keypoints is not None:
         doc = validate_document(
             {"instances": [{"id": instance_id, "keypoints": keypoints}]}, skeleton
         )
-        return dict(doc["instances"][0])
-    for inst in access.item.annotation.get("instances", []):
-        if inst.get("id") == instance_id:
-            return dict(inst)
+        return doc["instances"][0]
+    for inst in validate_document(access.item.annotation, skeleton)["instances"]:
+        if inst["id"] == instance_id:
+            return inst
     raise BadInput(f"instance_id: item {access.item.id} has no instance {instance_id!r}")
 
 
 def _model_points(
-    settings: Settings, access: ItemAccess, instance: dict[str, Any], model: str
+    settings: Settings, access: ItemAccess, instance: DocumentInstance, model: str
 ) -> dict[str, tuple[float, float, float]]:
     from posemark.assist import AssistError, suggest
     from posemark.services.suggest import check_box, load_rgb

@@ -14,7 +14,7 @@ from __future__ import annotations
 import mmap
 import tempfile
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,8 @@ _ENCODER = msgspec.json.Encoder()
 # and position are decoded, a record only when its instance was edited
 _INSTANCES = msgspec.json.Decoder(dict[str, tuple[str, msgspec.Raw, float]])
 _OTHERS = msgspec.json.Decoder(list[tuple[float, msgspec.Raw]])
+# a record to write: a new or edited one as a dict, an untouched imported one as its text
+_Record = dict[str, Any] | msgspec.Raw
 
 
 def _as_text(column: Any, name: str) -> Any:
@@ -200,7 +202,7 @@ class CocoExport:
 
     # ------------------------------------------------------------ rows
 
-    def _rows(self, *columns: Any) -> Iterator[list[Row[Any]]]:
+    def _rows(self, *columns: Any) -> Iterator[Sequence[Row[Any]]]:
         """Batches of plain rows (not ORM objects the session would keep), by item id."""
         last = 0
         while True:
@@ -303,12 +305,12 @@ class CocoExport:
                         )
                     ]
 
-    def _item_records(self, row: Row[Any]) -> list[tuple[tuple[float, int], dict[str, Any]]]:
+    def _item_records(self, row: Row[Any]) -> list[tuple[tuple[float, int], _Record]]:
         """The item's records keyed by file position (new instances right after the
         imported instance before them), so that sorting gives back the file's order."""
         image_id = self._image_id(row.id, row.image_id)
         sourced = _INSTANCES.decode(row.instances) if row.instances is not None else {}
-        out: list[tuple[tuple[float, int], dict[str, Any]]] = []
+        out: list[tuple[tuple[float, int], _Record]] = []
         position: float = -1.0 if sourced else _LAST
         category_id = int(self.source.category_id) if self.source else 1
         for seq, inst in enumerate(row.annotation["instances"]):
@@ -317,6 +319,7 @@ class CocoExport:
                 position = float(entry[2])
             if self.exclude_unconfirmed and not inst.get("confirmed", True):
                 continue
+            rec: _Record
             if entry is None:
                 rec = new_record(inst, self.next_annotation, image_id, category_id)
                 self.next_annotation += 1

@@ -73,7 +73,7 @@ def mark_gold(
                 GoldItem(item_id=item_id, answer=answer, created_by=actor.id, created_at=utcnow())
             )
         else:
-            row.answer = answer
+            row.answer = dict(answer)
         for user in pool:
             replicas += add_replica(session, item, user, empty_document(), actor)
     session.commit()

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Integer, and_, bindparam, exists, literal, select, update
+from sqlalchemy import Integer, Table, and_, bindparam, exists, literal, select, update
 from sqlalchemy.orm import Session
 
 from posemark.formats.coco_io import read_coco
@@ -40,6 +40,8 @@ from posemark.store.source_models import ItemSource, ProjectSource
 from posemark.store.workflow_models import ItemVersion
 
 POLICIES: tuple[str, ...] = ("add", "replace", "skip")
+# a declarative class maps one Table (its __table__ is typed as any FromClause)
+_VERSIONS = cast(Table, ItemVersion.__table__)
 _CHUNK = 500
 
 
@@ -412,7 +414,7 @@ def _write(
         )
     # the new versions, copied from the rows just written (no second encoding)
     session.execute(
-        ItemVersion.__table__.insert().from_select(
+        _VERSIONS.insert().from_select(
             ["item_id", "version", "annotation", "status", "user_id", "action", "created_at"],
             select(
                 Item.id,
@@ -447,7 +449,7 @@ def _keep_versions(session: Session, item_ids: list[int]) -> None:
         ),
     )
     session.execute(
-        ItemVersion.__table__.insert().from_select(
+        _VERSIONS.insert().from_select(
             ["item_id", "version", "annotation", "status", "user_id", "action", "created_at"],
             src,
         )

@@ -18,13 +18,13 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from posemark.services import qa_store
@@ -81,7 +81,7 @@ class ImportStopped(ServiceError):
 class _Ref:
     name: str
     info: ObjectInfo
-    annotation: dict[str, Any]
+    annotation: Mapping[str, Any]
     size: tuple[int, int] | None
 
 
@@ -375,7 +375,7 @@ def _insert(
         # Core statements on the session's connection: one multi-row INSERT ...
         # RETURNING per batch, without ORM objects or the ORM's bulk bookkeeping
         connection = session.connection()
-        items = Item.__table__
+        items = cast(Table, Item.__table__)  # a declarative class maps one Table
         ids: list[int] = []
         if rows:
             ids = list(
@@ -386,7 +386,7 @@ def _insert(
                 .all()
             )
             connection.execute(
-                insert(ItemMedia.__table__),
+                insert(cast(Table, ItemMedia.__table__)),
                 [
                     {
                         "item_id": item_id,

@@ -21,7 +21,7 @@ the next import (or server start) uses to remove what it had moved
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,7 @@ class ImportReport:
 class _Planned:
     name: str  # relative to the project's media folder
     source: Path
-    annotation: dict[str, Any]
+    annotation: Mapping[str, Any]
     width: int = 0
     height: int = 0
     expect: tuple[int, int] | None = None  # (width, height) a COCO file states

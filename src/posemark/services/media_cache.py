@@ -36,7 +36,7 @@ def hit(target: Path) -> bool:
     return target.is_file()
 
 
-def store(settings: Settings, target: Path, write: Callable[[BinaryIO], None]) -> Path:
+def store(settings: Settings, target: Path, write: Callable[[BinaryIO], object]) -> Path:
     """Writes ``target`` through ``write(file)`` atomically, then trims if it is time."""
     global _written
     target.parent.mkdir(parents=True, exist_ok=True)

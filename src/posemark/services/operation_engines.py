@@ -132,7 +132,7 @@ class ProcrastinateEngine:
                 if not (present and present[0]):
                     from procrastinate.schema import SchemaManager
 
-                    conn.execute(SchemaManager.get_schema())  # type: ignore[arg-type]
+                    conn.execute(SchemaManager.get_schema())
             finally:
                 conn.execute("SELECT pg_advisory_unlock(7247191)")
 

@@ -12,13 +12,15 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from posemark.services.errors import BadInput
 
 Progress = Callable[[int, int | None], None]
 StopCheck = Callable[[], bool]
 FrameDone = Callable[[], None]
+# a prompt box for one image: x, y, width, height, score
+_Prompt = tuple[float, float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,27 +211,27 @@ def _gt_images(gt: Any) -> dict[str, int]:
     return index
 
 
-def _boxes_from_gt(gt: Any, category_id: int) -> dict[int, list[tuple[float, ...]]]:
-    prompts: dict[int, list[tuple[float, ...]]] = {}
+def _boxes_from_gt(gt: Any, category_id: int) -> dict[int, list[_Prompt]]:
+    prompts: dict[int, list[_Prompt]] = {}
     for ann in gt.get("annotations", []):
         if ann.get("category_id") != category_id or ann.get("iscrowd") or not ann.get("bbox"):
             continue
-        prompts.setdefault(int(ann["image_id"]), []).append((*map(float, ann["bbox"]), 1.0))
+        prompt = cast(_Prompt, (*map(float, ann["bbox"]), 1.0))
+        prompts.setdefault(int(ann["image_id"]), []).append(prompt)
     return prompts
 
 
-def _boxes_from_results(
-    data: Any, path: Path, min_box_score: float
-) -> dict[int, list[tuple[float, ...]]]:
+def _boxes_from_results(data: Any, path: Path, min_box_score: float) -> dict[int, list[_Prompt]]:
     items = data.get("annotations") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise BadInput(f"{path}: expected a COCO detection results list")
-    prompts: dict[int, list[tuple[float, ...]]] = {}
+    prompts: dict[int, list[_Prompt]] = {}
     for i, det in enumerate(items):
         box = det.get("bbox") if isinstance(det, dict) else None
         if not isinstance(box, list) or len(box) != 4 or "image_id" not in det:
             raise BadInput(f"{path}: [{i}]: expected image_id and bbox [x, y, w, h]")
         score = float(det.get("score", 1.0))
         if score >= min_box_score and box[2] > 0 and box[3] > 0:
-            prompts.setdefault(int(det["image_id"]), []).append((*map(float, box), score))
+            x, y, w, h = map(float, box)
+            prompts.setdefault(int(det["image_id"]), []).append((x, y, w, h, score))
     return prompts

@@ -22,6 +22,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from posemark.services import qa_store, workflow
+from posemark.services.annotation import AnnotationDocument, Suggestion
 from posemark.services.errors import BadInput, Conflict, ServiceError
 from posemark.services.operations import (
     Dispatch,
@@ -93,14 +94,14 @@ def store_suggestions(
     session: Session,
     item_id: int,
     base_version: int,
-    instances: list[dict[str, Any]],
+    instances: list[Suggestion],
     user_id: int | None = None,
 ) -> bool:
     """Writes ``instances`` as the item's document if it is still at ``base_version``
     (no commit), recorded in the item's history as action "prelabel" on behalf of
     ``user_id`` (who started the job); False when a person saved it meanwhile: their
     work wins and nothing is written."""
-    document = {"instances": instances}
+    document: AnnotationDocument = {"instances": instances}
     workflow.keep_base_version(session, item_id, base_version)
     row = session.execute(
         update(Item)

@@ -24,13 +24,14 @@ from posemark.model import (
     Frame,
     FrameTable,
     InstanceTable,
+    RowExtras,
     Skeleton,
     Source,
 )
 from posemark.qa.config import QaConfig
 from posemark.qa.findings import Finding, Severity
 from posemark.qa.run import run_checks
-from posemark.services.annotation import validate_document
+from posemark.services.annotation import DocumentInstance, validate_document
 from posemark.services.projects import project_skeleton
 from posemark.store.models import Item, Project
 
@@ -145,6 +146,12 @@ def project_dataset_for_qa(
     return dataset, {a: (item, iid, name) for a, (item, _n, iid, name) in where.items()}
 
 
+def _rows(instances: list[DocumentInstance]) -> list[dict[str, Any]]:
+    """Validated instances as the working rows ``_compact`` reshapes in place (their
+    keypoints taken out, scores made arrays): no longer document instances after it."""
+    return cast(list[dict[str, Any]], instances)
+
+
 def _stored_instances(
     doc: dict[str, Any], skeleton: Skeleton
 ) -> tuple[list[dict[str, Any]], NDArray[np.float64]]:
@@ -173,7 +180,7 @@ def _stored_instances(
             raise ValueError("not N x K triples")
         return out, triples
     except (KeyError, TypeError, ValueError):
-        valid = validate_document(doc, skeleton)["instances"]
+        valid = _rows(validate_document(doc, skeleton)["instances"])
         return valid, _compact(valid, k)
 
 
@@ -189,7 +196,7 @@ def rows_dataset(
     validated (see ``_stored_instances``)."""
     category = Category(1, skeleton.name, skeleton, supercategory=skeleton.name)
     frames: list[Frame] = []
-    extras: dict[int, dict[str, Any]] = {}
+    extras: dict[int, RowExtras] = {}
     instances: list[dict[str, Any]] = []
     triples: list[NDArray[np.float64]] = [np.zeros((0, skeleton.num_keypoints, 3))]
     image_ids: list[int] = []
@@ -202,7 +209,7 @@ def rows_dataset(
         if trusted:
             doc, compact = _stored_instances(item.annotation, skeleton)
         else:
-            doc = validate_document(item.annotation, skeleton)["instances"]
+            doc = _rows(validate_document(item.annotation, skeleton)["instances"])
             compact = _compact(doc, skeleton.num_keypoints)
         triples.append(compact)
         for index, inst in enumerate(doc):

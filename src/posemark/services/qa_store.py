@@ -16,7 +16,7 @@ judges whole sequences; a track edit re-judges its video).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -156,10 +156,10 @@ def _instance_rows(
     masks = np.where(t.visibility[:, :k] > 0, ord("1"), ord("0")).astype(np.uint8)
     rows = []
     for r, annotation_id in enumerate(t.ids.tolist()):
-        at = locate(int(annotation_id))
-        if at is None:
+        located = locate(int(annotation_id))
+        if located is None:
             continue
-        item_id, index, instance_id = at
+        item_id, index, instance_id = located
         track = int(t.track_ids[r])
         rows.append(
             {
@@ -180,7 +180,7 @@ def refresh_item(
     project_id: int,
     skeleton: Skeleton,
     item_id: int,
-    document: dict[str, Any],
+    document: Mapping[str, Any],
     width: int,
     height: int,
 ) -> None:

@@ -13,6 +13,7 @@ never imports it (no cycle).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
@@ -209,7 +210,7 @@ def ensure_in_job(session: Session, project_id: int, user: User, item_id: int, a
 
 
 def add_replica(
-    session: Session, item: Item, user: User, document: dict[str, Any], actor: User
+    session: Session, item: Item, user: User, document: Mapping[str, Any], actor: User
 ) -> bool:
     """A replica of ``item`` for ``user`` starting from ``document``; False when they
     hold one already (it is kept as it is)."""

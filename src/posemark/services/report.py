@@ -82,7 +82,8 @@ def progress(session: Session, project: Project, names: dict[int, str]) -> dict[
         .where(Job.project_id == project.id, Job.annotator_id.is_not(None))
         .group_by(Job.annotator_id, Item.status)
     ).all():
-        per_annotator[uid][status] += int(n)
+        if uid is not None:  # always (the WHERE above); the column itself is nullable
+            per_annotator[uid][status] += int(n)
     return {
         "items": sum(by_state.values()),
         "by_state": _states(by_state),
@@ -190,7 +191,7 @@ def throughput(session: Session, project: Project, names: dict[int, str]) -> dic
         )
     ).all():
         items[uid] = int(n)
-    annotators = []
+    annotators: list[dict[str, Any]] = []
     for uid in sorted(per_user, key=lambda u: names.get(u, "")):
         n_saves, hours = per_user[uid]
         annotators.append(
@@ -257,8 +258,9 @@ def rejection(session: Session, project: Project, names: dict[int, str]) -> dict
         .where(*decided, Job.annotator_id.is_not(None))
         .group_by(Job.annotator_id)
     ).all()
-    reviewed = {uid: int(n) for uid, n, _ in per_user}
-    returned = {uid: int(r) for uid, _, r in per_user}
+    # uid is never None (the WHERE above); the column itself is nullable
+    reviewed = {uid: int(n) for uid, n, _ in per_user if uid is not None}
+    returned = {uid: int(r) for uid, _, r in per_user if uid is not None}
     return {
         "reviewed": int(n_reviewed),
         "returned": int(n_returned),

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from posemark.model import Instance, Skeleton
+from posemark.model.document import KeypointTriple
 from posemark.services import media, workflow
+from posemark.services.annotation import Suggestion
 from posemark.services.errors import BadInput
 from posemark.services.items import ItemAccess
 from posemark.services.settings import Settings
@@ -80,13 +81,13 @@ def _score(value: float) -> float:
     return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0
 
 
-def document_instance(inst: Instance, instance_id: str) -> dict[str, Any] | None:
+def document_instance(inst: Instance, instance_id: str) -> Suggestion | None:
     """One predicted instance in the document's shape, or None when no keypoint of it
     reached the score threshold (an empty prediction is nothing to confirm)."""
     labeled = inst.visibility > 0
     if not labeled.any():
         return None
-    keypoints: list[list[Any]] = []
+    keypoints: list[KeypointTriple] = []
     for (x, y), v in zip(inst.points.tolist(), inst.visibility.tolist(), strict=True):
         keypoints.append([float(x), float(y), int(v)] if v > 0 else [None, None, 0])
     scores = inst.scores if inst.scores is not None else np.where(labeled, 1.0, 0.0)
@@ -110,9 +111,9 @@ def predicted_instances(
     model: str = DEFAULT_MODEL,
     min_score: float = DEFAULT_MIN_SCORE,
     id_prefix: str = "m",
-) -> list[dict[str, Any]]:
+) -> list[Suggestion]:
     """Document instances with ids ``m1``, ``m2``... (the editor renames them to free ids)."""
-    out: list[dict[str, Any]] = []
+    out: list[Suggestion] = []
     for inst in _run_model(image, skeleton, boxes, model, min_score):
         doc = document_instance(inst, f"{id_prefix}{len(out) + 1}")
         if doc is not None:
@@ -128,7 +129,7 @@ def suggest_for_item(
     box: object | None = None,
     model: str = DEFAULT_MODEL,
     min_score: object = DEFAULT_MIN_SCORE,
-) -> list[dict[str, Any]]:
+) -> list[Suggestion]:
     """Suggestions for the whole image, or for the one person inside ``box``; only for
     people who may edit the item now (the workflow's rule, as for a save)."""
     workflow.check_can_edit(session, access.project, user, access.item.id, access.item.status)

@@ -19,11 +19,22 @@ caller's role may not make is a 403.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, literal, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from posemark.services.errors import BadInput, Conflict, Forbidden, ServiceError
@@ -184,10 +195,12 @@ def allowed_moves(access: ProjectAccess, user: User, status: str) -> list[str]:
 def _insert_ignoring_duplicates(session: Session) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING in the session's dialect."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(ItemVersion)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(ItemVersion)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(ItemVersion)
 
 
 def keep_base_version(session: Session, item_id: int, base_version: int) -> None:
@@ -222,7 +235,7 @@ def record_version(
     session: Session,
     item_id: int,
     version: int,
-    document: dict[str, Any],
+    document: Mapping[str, Any],
     status: str,
     user_id: int | None,
     action: str,
@@ -450,11 +463,15 @@ def transition(
             f"item {item.id}: add a comment saying what to fix before returning it"
         )
     # compare-and-set on the state: of two reviewers claiming at once, one wins
-    moved = session.execute(
-        update(Item)
-        .where(Item.id == item.id, Item.status == frm)
-        .values(status=to, updated_at=utcnow(), updated_by=user.id)
-        .execution_options(synchronize_session=False)
+    # an UPDATE's result is a CursorResult (it has the row count)
+    moved = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Item)
+            .where(Item.id == item.id, Item.status == frm)
+            .values(status=to, updated_at=utcnow(), updated_by=user.id)
+            .execution_options(synchronize_session=False)
+        ),
     ).rowcount
     if moved != 1:
         session.rollback()

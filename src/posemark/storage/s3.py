@@ -20,10 +20,13 @@ import os
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from posemark.storage.backend import MediaDenied, MediaMissing, ObjectInfo, StorageError
 from posemark.storage.names import UnsafeName, check_relative_name
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, RetryConfig, S3Config
 
 _stores: dict[str, Any] = {}
 _stores_lock = threading.Lock()
@@ -46,10 +49,10 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def _env_config() -> dict[str, Any]:
+def _env_config() -> S3Config:
     """What obstore needs beyond the variables it reads itself: HTTP endpoints allowed
     (a local S3 server), path-style addressing for custom endpoints, and a profile."""
-    config: dict[str, Any] = {}
+    config: S3Config = {}
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         config["endpoint"] = endpoint
@@ -64,10 +67,10 @@ def _make_store(bucket: str) -> Any:
     from obstore.store import S3Store
 
     config = _env_config()
-    options: dict[str, Any] = {"timeout": "30s", "connect_timeout": "5s"}
+    options: ClientConfig = {"timeout": "30s", "connect_timeout": "5s"}
     # a bucket that is down answers a request within seconds, not after obstore's
     # default of ten retries over three minutes
-    retry = {"max_retries": 2, "retry_timeout": timedelta(seconds=10)}
+    retry: RetryConfig = {"max_retries": 2, "retry_timeout": timedelta(seconds=10)}
     if str(config.get("endpoint", "")).startswith("http://"):
         options["allow_http"] = True
     profile = os.environ.get("AWS_PROFILE")
@@ -170,7 +173,8 @@ class S3Backend:
         import obstore
 
         reader = self._call(key, obstore.open_reader, self._path(key), buffer_size=READ_AHEAD)
-        return _Reader(reader, self.describe(key))
+        # a RawIOBase is a binary file at run time; typing.BinaryIO is a nominal class
+        return cast(BinaryIO, _Reader(reader, self.describe(key)))
 
     def read_head(self, key: str, size: int) -> bytes:
         import obstore

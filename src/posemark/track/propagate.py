@@ -35,15 +35,22 @@ BoxedDetect = Callable[[NDArray[np.uint8], NDArray[np.float64] | None], list[Ins
 
 FlowStep = tuple[int, NDArray[np.float64], NDArray[np.uint8], NDArray[np.float64]]
 
-LK_PARAMS = {
-    "winSize": (21, 21),
-    "maxLevel": 3,
-    "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
-}
+LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 
 
 def _gray(video: VideoSource, index: int) -> NDArray[np.uint8]:
-    return cv2.cvtColor(np.asarray(video.frame(index)), cv2.COLOR_RGB2GRAY)
+    gray = cv2.cvtColor(np.asarray(video.frame(index)), cv2.COLOR_RGB2GRAY)
+    return np.asarray(gray, dtype=np.uint8)
+
+
+def _flow(
+    prev: NDArray[np.uint8], nxt: NDArray[np.uint8], pts: NDArray[np.float32]
+) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
+    """Pyramidal Lucas-Kanade from ``prev`` to ``nxt``: new positions and found flags."""
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(
+        prev, nxt, pts, None, winSize=(21, 21), maxLevel=3, criteria=LK_CRITERIA
+    )
+    return np.asarray(moved, dtype=np.float32), np.asarray(status, dtype=np.uint8)
 
 
 def propagate_flow(
@@ -81,8 +88,8 @@ def propagate_flow(
         next_gray = _gray(video, index)
         if alive.any():
             src = current[alive].astype(np.float32).reshape(-1, 1, 2)
-            fwd, st_f, _ = cv2.calcOpticalFlowPyrLK(prev_gray, next_gray, src, None, **LK_PARAMS)
-            back, st_b, _ = cv2.calcOpticalFlowPyrLK(next_gray, prev_gray, fwd, None, **LK_PARAMS)
+            fwd, st_f = _flow(prev_gray, next_gray, src)
+            back, st_b = _flow(next_gray, prev_gray, fwd)
             fb = np.linalg.norm((back - src).reshape(-1, 2), axis=1)
             h, w = next_gray.shape
             moved = fwd.reshape(-1, 2).astype(np.float64)

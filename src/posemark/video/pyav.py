@@ -148,7 +148,7 @@ class PyAVVideo(VideoSource):
             if got == index:
                 return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
             if self._keep_from <= got < index and got not in self._cache:
-                image = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                image = np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
                 image.setflags(write=False)
                 self._cache.put(got, image)
             if frame.pts > target:

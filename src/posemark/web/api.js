@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The one door to the posemark HTTP API (docs/server-contract.md).
  *
@@ -59,6 +60,9 @@ function describeProblem(body, status) {
 /**
  * Sends one request. `body` may be a plain object (sent as JSON) or FormData (multipart).
  * Resolves to the parsed JSON answer (null for 204); rejects with ApiError.
+ * @param {string} method
+ * @param {string} path
+ * @param {{ body?: object, query?: Record<string, unknown>, signal?: AbortSignal }} [options]
  */
 export async function request(method, path, { body, query, signal } = {}) {
   const upper = method.toUpperCase();
@@ -160,6 +164,12 @@ export const api = {
   members: (pid) => request("GET", `/api/projects/${pid}/members`),
   addMember: (pid, username, role) =>
     request("POST", `/api/projects/${pid}/members`, { body: { username, role } }),
+  /**
+   * One page of the project's items.
+   * @param {number | string} pid
+   * @param {{ status?: string, job?: number | string, q?: string, sort?: string,
+   *   offset?: number, limit?: number }} [filters]
+   */
   items: (pid, { status, job, q, sort, offset = 0, limit = 50 } = {}) =>
     request("GET", `/api/projects/${pid}/items`, {
       query: { status, job, q, sort, offset, limit },

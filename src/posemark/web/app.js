@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The application shell and hash router.
  *

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Tiny DOM builders. Pages build their markup with these instead of innerHTML so
  * that file names and server messages are always inserted as text, never as HTML.

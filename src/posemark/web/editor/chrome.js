@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The editor's frame: toolbar, stage, side panel frame, conflict banner and status
  * bar. It only shows state and forwards button presses (`actions`); the editor page

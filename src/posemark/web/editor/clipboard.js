@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The copied person: kept in localStorage so a copy travels to another item (and another
  * tab) of a project with the same skeleton. Only the geometry is copied (keypoints with

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Colours of the overlay. Two independent codes, chosen so they never collide:
  * - each instance (person) gets its own colour for edges, box and list swatch;

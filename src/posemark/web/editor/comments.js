@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Comments in the editor: a list in the side panel and a marker on the stage where each
  * open comment points (its keypoint, else its instance, else nothing: item comments are

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Compare an earlier version of the item with the current one: what changed, listed in
  * the history panel, and drawn on the image under the current annotation.
@@ -49,7 +50,10 @@ export class VersionCompare {
    * @param {(text: string) => void} options.say
    */
   constructor({ itemId, root, renderer, view, keypoints, say }) {
-    Object.assign(this, { itemId, view, keypoints, say });
+    this.itemId = itemId;
+    this.view = view;
+    this.keypoints = keypoints;
+    this.say = say;
     this.changes = null;
     this.layer = s("g", { class: "version-ghost" });
     renderer.viewport.append(this.layer);

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The editor's model: the annotation document, what is selected, and the edits the
  * user can make. Views (canvas, panel, status bar) listen and redraw; input modules

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The annotation document (docs/server-contract.md) and the edits made to it.
  *

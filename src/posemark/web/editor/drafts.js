@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * A local copy of unsaved work, kept in localStorage until the server has it.
  *

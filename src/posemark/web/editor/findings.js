@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Automated QA findings in the editor: a marker on the keypoint each finding concerns.
  *

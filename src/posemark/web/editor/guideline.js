@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The guideline card in the editor's side panel: the placement rule, the occlusion
  * rule and the reference picture of the keypoint about to be placed (or the one just

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The help overlay (?): every shortcut, generated from the same table the key
  * handler uses (keys.js), plus the mouse gestures.
@@ -97,7 +98,7 @@ export class HelpOverlay {
   }
 
   show() {
-    this.returnFocus = document.activeElement;
+    this.returnFocus = /** @type {HTMLElement | SVGElement | null} */ (document.activeElement);
     this.root.hidden = false;
     this.closeButton.focus();
   }

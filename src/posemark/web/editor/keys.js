@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Keyboard shortcuts: one table that both the key handler and the help overlay read,
  * so the help can never list a shortcut that does not exist (or miss one that does).

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The loupe: a magnifier that follows the cursor and shows the image pixels around
  * it enlarged (nearest-neighbour, so pixel edges stay sharp) with a crosshair on the

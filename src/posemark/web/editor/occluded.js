@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Proposed positions for hidden keypoints (POST /api/items/{iid}/estimate, which uses
  * assist/occluded.py: a pose prior fitted on COCO, the limb's bone ratios, left/right

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The side panel: the item's instances and the selected instance's keypoints.
  *

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Video playback inside one editor page. Every frame is its own item, but loading an
  * item per frame (a page navigation, a document, an image) runs at a few frames per
@@ -28,7 +29,10 @@ export class FramePlayer {
    * @param {(frame: number, error: string | null) => void} options.onStop playback ended
    */
   constructor({ video, from, paint, onFrame, onStop }) {
-    Object.assign(this, { video, paint, onFrame, onStop });
+    this.video = video;
+    this.paint = paint;
+    this.onFrame = onFrame;
+    this.onStop = onStop;
     this.period = 1000 / video.fps;
     // JPEG bytes are small (~60 kB at 720p): ten seconds ahead rides out a slow server
     this.lookahead = Math.max(16, Math.round(10 * video.fps));

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Mouse/pen input on the stage: place, drag a keypoint, pan, draw a box, wheel zoom.
  *
@@ -33,7 +34,13 @@ export class PointerInput {
    * @param {{width: number, height: number}} deps.imageSize the image, in pixels
    */
   constructor({ svg, view, editor, renderer, onCursor, onPlaceRefused, imageSize }) {
-    Object.assign(this, { svg, view, editor, renderer, onCursor, onPlaceRefused, imageSize });
+    this.svg = svg;
+    this.view = view;
+    this.editor = editor;
+    this.renderer = renderer;
+    this.onCursor = onCursor;
+    this.onPlaceRefused = onPlaceRefused;
+    this.imageSize = imageSize;
     this.gesture = null;
     this.spaceHeld = false;
     this.boxArmed = false;

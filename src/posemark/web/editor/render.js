@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Draws the image and the annotation overlay as SVG.
  *
@@ -88,7 +89,7 @@ export class OverlayRenderer {
   /** Redraws every instance; the selected one last so it is on top. */
   render(doc, selection, scale) {
     const ordered = [...doc.instances].sort(
-      (a, b) => (a.id === selection.instanceId) - (b.id === selection.instanceId),
+      (a, b) => Number(a.id === selection.instanceId) - Number(b.id === selection.instanceId),
     );
     this.overlay.replaceChildren(
       ...ordered.map((inst) => this.instanceGroup(inst, selection, scale)),

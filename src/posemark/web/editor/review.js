@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The review workflow in the editor: the item's state, the moves the user may make
  * (buttons in the toolbar: Start, Submit, Start review, Accept, Return) and whether
@@ -165,7 +166,13 @@ export class HistoryPanel {
    * @param {(version: number) => void} [options.compare] shows what changed since then
    */
   constructor(root, { itemId, flush, version, canEdit, say, reload, compare }) {
-    Object.assign(this, { itemId, flush, version, canEdit, say, reload, compare });
+    this.itemId = itemId;
+    this.flush = flush;
+    this.version = version;
+    this.canEdit = canEdit;
+    this.say = say;
+    this.reload = reload;
+    this.compare = compare;
     this.list = h("ol", { class: "version-list", "aria-label": "Versions" });
     this.details = h(
       "details",

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Autosave with optimistic concurrency: every change reaches the server within a
  * second, and a change made elsewhere in the meantime is never silently overwritten
@@ -33,7 +34,11 @@ export class AutoSaver {
    * @param {(saver: AutoSaver) => void} options.onStateChange
    */
   constructor({ version, base, getDocument, put, onStateChange }) {
-    Object.assign(this, { version, base, getDocument, put, onStateChange });
+    this.version = version;
+    this.base = base;
+    this.getDocument = getDocument;
+    this.put = put;
+    this.onStateChange = onStateChange;
     this.state = "saved";
     this.error = null;
     this.conflict = null;

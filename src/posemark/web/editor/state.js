@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Undo/redo history of editor snapshots.
  *

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Model suggestions in the editor: the "Suggest" and "Suggest in box" tools, the score
  * threshold, and the document rules for predictions (docs/server-contract.md, "Model
@@ -112,7 +113,10 @@ export class SuggestTool {
    * @param {import("./pointer.js").PointerInput} deps.pointer
    */
   constructor({ item, editor, chrome, pointer }) {
-    Object.assign(this, { item, editor, chrome, pointer });
+    this.item = item;
+    this.editor = editor;
+    this.chrome = chrome;
+    this.pointer = pointer;
     this.busy = false;
     this.suggestButton = toolButton(
       "Suggest",

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The timeline under a video frame: play/pause, frame steps, jump to a frame, and every
  * track of the video as a lane along the strip: its keyframes (frames a person placed

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Tracks on a video frame: the colour of a track, the rule that a person's check makes
  * a keyframe (an edited interpolated or propagated instance, or any machine instance

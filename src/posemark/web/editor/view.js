@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The zoom/pan transform between image pixels and the stage on screen.
  *

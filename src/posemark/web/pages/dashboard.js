@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * A project's dashboard (#/projects/{pid}/dashboard): the quality report of
  * services/report.py (GET /api/projects/{pid}/report) as bar charts and tables —

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The annotation editor page (#/items/{iid}): loads the item and its project's
  * skeleton, lays out toolbar, stage, side panel and status bar, and wires the editor

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The keypoint gallery (#/projects/{pid}/gallery[?keypoint=name]): one keypoint type
  * across every instance the user may see, as crops centred on it at the same body scale,

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * A project's guideline document (#/projects/{pid}/guidelines[?version=N]): the general
  * rules and, per keypoint, the placement rule, the occlusion rule and the reference

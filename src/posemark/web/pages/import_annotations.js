@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Annotations or predictions from a COCO file into items the project has already
  * (POST /api/projects/{pid}/import-annotations). A preview (dry run) comes first and

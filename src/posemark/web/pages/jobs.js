@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * A project's jobs (#/projects/{pid}/jobs): who annotates and reviews which batch of
  * items, how far each batch is, and the project's review settings.

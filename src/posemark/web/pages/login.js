@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The login page (#/login?next=...): username and password, then back to where
  * the user was going.

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Background operations (pre-label, predict, track, QA re-runs, imports, exports,
  * training) as the pages show them. They run in worker processes; their state is a row
@@ -84,6 +85,9 @@ export function operationView(op, canCancel, text = describe) {
 
 /**
  * Polls one operation until it ends; `onUpdate` gets every answer. Returns a stop function.
+ * @param {{ id: number, project_id: number }} op
+ * @param {(op: any) => void} onUpdate
+ * @param {(err: any) => void} [onError]
  */
 export function follow(op, onUpdate, onError = () => {}) {
   let timer = null;

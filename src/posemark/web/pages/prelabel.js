@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The project page's "Pre-label project" panel: starts the `prelabel` background
  * operation (a worker process suggests people on every item nobody has annotated yet)

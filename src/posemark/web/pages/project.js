@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * A project's page (#/projects/{pid}): its items with thumbnails, filtered by status
  * and searched by file name; import of images and COCO files, annotations into existing

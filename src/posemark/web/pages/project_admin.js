@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * A project's settings for its managers: rename it, or delete it with everything it
  * holds. Deleting asks for the project's name to be typed (a stray click deletes

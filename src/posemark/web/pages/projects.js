@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The projects page (#/projects): the projects the user belongs to, with their
  * progress, and a form to create one with a built-in skeleton.

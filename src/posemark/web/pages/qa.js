@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * A project's QA page (#/projects/{pid}/qa): the automated checks' kept findings, counted
  * per check and severity by the server, and a table of one page of them at a time, each

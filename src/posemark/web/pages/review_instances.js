@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Instance review (#/projects/{pid}/review): a keyboard-only pass over the instances of
  * the items waiting for review, riskiest first, each shown zoomed (a server crop of the

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The users page (#/users), for admins: every account with its state, a form to create
  * one (a one-time password is generated unless one is typed), and per account

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The videos of a project on its page: one entry per video, opening its first frame in
  * the editor (every frame is an item; the timeline there moves between them).
