@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from posemark.services.errors import BadInput, UnsupportedMedia
@@ -128,10 +129,16 @@ def insert_videos(
     """The videos' rows, their references and one item per frame (Core inserts, in the
     caller's transaction); returns the proxies to publish as Staging.publish wants."""
     connection = session.connection()
+    # a declarative class maps one Table
+    videos, video_media, items = (
+        cast(Table, Video.__table__),
+        cast(Table, VideoMedia.__table__),
+        cast(Table, Item.__table__),
+    )
     publish = []
     for ref in refs:
         video_id = connection.execute(
-            insert(Video.__table__).returning(Video.__table__.c.id),
+            insert(videos).returning(videos.c.id),
             {
                 "project_id": project.id,
                 "file_name": ref.key,
@@ -143,7 +150,7 @@ def insert_videos(
             },
         ).scalar_one()
         connection.execute(
-            insert(VideoMedia.__table__),
+            insert(video_media),
             {
                 "video_id": video_id,
                 "source_id": source_id,
@@ -153,7 +160,7 @@ def insert_videos(
             },
         )
         connection.execute(
-            insert(Item.__table__),
+            insert(items),
             [
                 {
                     "project_id": project.id,
