@@ -353,6 +353,7 @@ def import_video(
                     status="new",
                     version=1,
                     annotation={"instances": []},
+                    skeleton_version=project.skeleton_version,
                     updated_at=now,
                     updated_by=user.id if user is not None else None,
                     video_id=video.id,
