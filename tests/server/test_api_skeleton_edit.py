@@ -253,3 +253,38 @@ def test_removing_an_unlabeled_keypoint_needs_no_confirmation(
     assert r.status_code == 200, r.text
     assert r.json()["operation"] is None  # nothing to migrate
     assert "left_ear" not in admin.get(f"/api/projects/{pid}").json()["skeleton"]["keypoints"]
+
+
+def test_cli_skeleton_edit_migrates_and_refuses_unconfirmed_removals(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    from typer.testing import CliRunner
+
+    from posemark.cli.main import app
+
+    common = ["--data", str(server.settings.data_dir), "--db", server.settings.db_url]
+    run = CliRunner().invoke
+    r = run(app, ["skeleton", "edit", "mmpose", "--remove", "left_ear", *common])
+    assert r.exit_code == 1 and "left_ear" in r.output and "--yes" in r.output
+    assert admin.get(f"/api/projects/{coco_project}").json()["skeleton_version"] == 1
+    r = run(
+        app,
+        [
+            "skeleton", "edit", "mmpose", "--rename", "nose=snout", "--remove", "left_ear",
+            "--remove", "right_ear", "--add", "head_top:snout", "--flip", "left_eye:right_eye",
+            "--edge", "snout-head_top", "--yes", *common,
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    project = admin.get(f"/api/projects/{coco_project}").json()
+    skeleton = project["skeleton"]
+    assert skeleton["keypoints"][:4] == ["snout", "head_top", "left_eye", "right_eye"]
+    assert ["snout", "head_top"] in skeleton["edges"]
+    assert all(
+        len(v[2]["instances"][0]["keypoints"]) == 16
+        for v in stored(server, coco_project).values()
+        if v[2]["instances"]
+    )
+    assert {s for _, s, _ in stored(server, coco_project).values()} == {2}
+    r = run(app, ["skeleton", "edit", "mmpose", "--rename", "tail=x", *common])
+    assert r.exit_code == 1 and "--rename: no keypoint 'tail'" in r.output

@@ -88,13 +88,15 @@ def change_skeleton(
     session: Session,
     dispatch: Dispatch,
     access: ProjectAccess,
-    user: User,
+    user: User | None,
     spec: dict[str, Any],
 ) -> tuple[Project, SkeletonPlan, Operation | None]:
     """Apply the edit ``spec`` (services/skeleton_edit.plan_edit, plus ``base_version``:
     the skeleton version it was made on, 409 when stale, and ``confirm_removal``) and
-    queue the migration of the project's documents. Managers only. Commits."""
-    workflow.require_manager(access, user, "change the skeleton")
+    queue the migration of the project's documents. Managers only (``user`` None: the
+    operator at the command line). Commits."""
+    if user is not None:
+        workflow.require_manager(access, user, "change the skeleton")
     project = access.project
     base = spec.get("base_version")
     if base is not None and base != project.skeleton_version:
@@ -133,7 +135,7 @@ def change_skeleton(
             new_skeleton=plan.new.to_dict(),
             mapping=list(plan.mapping),
             renamed=plan.renamed,
-            user_id=user.id,
+            user_id=None if user is None else user.id,
             created_at=utcnow(),
         )
     )
@@ -149,7 +151,8 @@ def change_skeleton(
     left = pending_items(session, project.id, version)
     if left == 0:
         return project, plan, None
-    op = submit(session, dispatch, KIND, {"version": version}, project.id, user.id, total=left)
+    user_id = None if user is None else user.id
+    op = submit(session, dispatch, KIND, {"version": version}, project.id, user_id, total=left)
     return project, plan, op
 
 
