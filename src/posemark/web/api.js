@@ -143,6 +143,7 @@ export const api = {
     request("DELETE", `/api/projects/${pid}`, { query: { confirm } }),
   removeMember: (pid, uid) => request("DELETE", `/api/projects/${pid}/members/${uid}`),
   deleteItem: (iid) => request("DELETE", `/api/items/${iid}`),
+  editSkeleton: (pid, body) => request("PUT", `/api/projects/${pid}/skeleton`, { body }),
   skeletons: () => request("GET", "/api/skeletons"),
   projects: () => request("GET", "/api/projects"),
   /** `skeleton` is a built-in name, or `{name, text}` of an uploaded skeleton file. */

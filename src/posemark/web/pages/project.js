@@ -10,6 +10,7 @@ import { importAnnotationsPanel } from "./import_annotations.js";
 import { operationsPanel } from "./operations.js";
 import { prelabelPanel } from "./prelabel.js";
 import { projectSettingsPanel } from "./project_admin.js";
+import { skeletonPanel } from "./skeleton_panel.js";
 import { videosPanel } from "./videos.js";
 import { STATUS_ORDER, STATUS_TEXT } from "../editor/review.js";
 
@@ -192,6 +193,16 @@ export async function projectPage(root, { pid, job }, app) {
   const settingsBox = manages ? projectSettingsPanel(project, app) : null;
   const running = operationsPanel(pid, manages, refresh);
   const prelabel = prelabelPanel(pid, manages, refresh, () => running.refresh());
+  const skeletonSummary = () =>
+    `${project.skeleton.name} · ${plural(project.skeleton.keypoints.length, "keypoint")}` +
+    ` · your role: ${project.role}`;
+  const headline = h("div", { class: "muted", id: "project-skeleton-summary" }, skeletonSummary());
+  const skeletonBox = manages
+    ? skeletonPanel(project, () => {
+        headline.textContent = skeletonSummary();
+        running.refresh();
+      })
+    : null;
   const exportLink = manages
     ? h(
         "a",
@@ -229,12 +240,7 @@ export async function projectPage(root, { pid, job }, app) {
           "div",
           {},
           h("h1", {}, project.name),
-          h(
-            "div",
-            { class: "muted" },
-            `${project.skeleton.name} · ${plural(project.skeleton.keypoints.length, "keypoint")}` +
-              ` · your role: ${project.role}`,
-          ),
+          headline,
         ),
         h(
           "div",
@@ -261,6 +267,7 @@ export async function projectPage(root, { pid, job }, app) {
       running.element,
       prelabel.element,
       membersBox,
+      skeletonBox,
       settingsBox,
       h("div", { class: "list-controls" }, tabs, jobFilter, search, sort),
       grid,
