@@ -189,6 +189,18 @@ def video_source(
     return source
 
 
+def forget_source(path: Path | None) -> None:
+    """Closes the cached source of a deleted video's file (and of its proxy)."""
+    with _sources_lock:
+        gone = [
+            _sources.pop(p)
+            for p in list(_sources)
+            if path is not None and (p == path or p.name == f"{path.name}.mkv")
+        ]
+    for source in gone:
+        source.close()
+
+
 def close_sources() -> None:
     """Closes every cached source (tests, and a server shutting down)."""
     with _sources_lock:

@@ -188,7 +188,7 @@ export async function projectPage(root, { pid, job }, app) {
   const manages = project.role === "manager";
   const reviews = manages || project.role === "reviewer";
   const importBox = manages ? importPanel(pid, refresh) : null;
-  const videos = videosPanel(pid);
+  const videos = videosPanel(pid, manages, () => refresh());
   const membersBox = membersPanel(pid, manages);
   const settingsBox = manages ? projectSettingsPanel(project, app) : null;
   const running = operationsPanel(pid, manages, refresh);
