@@ -24,7 +24,7 @@ TABLES |= {"media_sources", "item_media"}
 TABLES |= {"project_sources", "item_sources"}
 TABLES |= {"qa_findings", "qa_instances", "project_qa"}
 TABLES |= {"login_failures"}
-TABLES |= {"skeleton_changes"}
+TABLES |= {"skeleton_changes", "invites"}
 
 
 def test_migrations_run_from_empty_and_again(db_url: str) -> None:

@@ -136,6 +136,8 @@ export const api = {
   deactivateUser: (uid) => request("POST", `/api/users/${uid}/deactivate`),
   activateUser: (uid) => request("POST", `/api/users/${uid}/activate`),
   resetPassword: (uid) => request("POST", `/api/users/${uid}/password`),
+  createInvite: (uid) => request("POST", `/api/users/${uid}/invite`),
+  revokeInvite: (uid) => request("DELETE", `/api/users/${uid}/invite`),
   changePassword: (current, next) =>
     request("POST", "/api/auth/password", { body: { current, new: next } }),
   renameProject: (pid, name) => request("PATCH", `/api/projects/${pid}`, { body: { name } }),

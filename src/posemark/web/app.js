@@ -21,9 +21,17 @@ import { projectPage } from "./pages/project.js";
 import { projectsPage } from "./pages/projects.js";
 import { qaPage } from "./pages/qa.js";
 import { usersPage } from "./pages/users.js";
+import { invitePage } from "./pages/invite.js";
 
 const ROUTES = [
   { pattern: /^#\/login(?:\?.*)?$/, page: loginPage, public: true, name: "login" },
+  {
+    pattern: /^#\/invite\/([A-Za-z0-9_-]+)$/,
+    page: invitePage,
+    public: true,
+    name: "invite",
+    params: (m) => ({ token: m[1] }),
+  },
   { pattern: /^#\/projects\/?$/, page: projectsPage, name: "projects" },
   { pattern: /^#\/users\/?$/, page: usersPage, name: "users" },
   {

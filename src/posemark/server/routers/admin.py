@@ -19,6 +19,13 @@ from posemark.services.accounts import (
     set_active,
 )
 from posemark.services.audit import entries
+from posemark.services.invites import (
+    INVITE_DAYS,
+    accept_invite,
+    check_invite,
+    create_invite,
+    revoke_invites,
+)
 from posemark.services.lifecycle import delete_item, delete_project, remove_member, rename_project
 
 router = APIRouter(tags=["admin"])
@@ -57,6 +64,48 @@ def reset(uid: int, caller: CurrentUser, db: DB) -> dict[str, Any]:
     user = find_account(db, uid)
     secret = reset_password(db, caller.user, user)
     return {"user": account_json(db, user), "password": secret}
+
+
+class InviteBody(BaseModel):
+    days: int = INVITE_DAYS
+
+
+class InviteAccept(BaseModel):
+    token: str
+    password: str
+
+
+@router.post("/users/{uid}/invite")
+def invite(uid: int, caller: CurrentUser, db: DB, body: InviteBody | None = None) -> dict[str, Any]:
+    """A one-time, expiring invite link for the account, in this answer only."""
+    user = find_account(db, uid)
+    token, made = create_invite(db, caller.user, user, (body or InviteBody()).days)
+    return {
+        "user": account_json(db, user),
+        "token": token,
+        "path": f"/#/invite/{token}",
+        "expires_at": made.expires_at.isoformat(),
+    }
+
+
+@router.delete("/users/{uid}/invite")
+def revoke_invite(uid: int, caller: CurrentUser, db: DB) -> dict[str, Any]:
+    user = find_account(db, uid)
+    revoked = revoke_invites(db, caller.user, user)
+    return {"user": account_json(db, user), "revoked": revoked}
+
+
+@router.get("/invites/{token}")
+def invite_for(token: str, db: DB) -> dict[str, Any]:
+    """No login: who a working link is for; 410 once used, revoked or expired."""
+    return check_invite(db, token)
+
+
+@router.post("/invites/accept", status_code=204)
+def accept(body: InviteAccept, db: DB) -> Response:
+    """No login (the token is the proof): sets the password; the link stops working."""
+    accept_invite(db, body.token, body.password)
+    return Response(status_code=204)
 
 
 @router.post("/auth/password", status_code=204)

@@ -1,5 +1,5 @@
 """Editable skeletons: a skeleton version on projects, items and stored item versions,
-and the table of skeleton changes.
+and the table of skeleton changes; invite links for new users.
 
 Revision ID: 0010_skeleton
 Revises: 0009_jobs
@@ -52,9 +52,31 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_skeleton_changes"),
         sa.UniqueConstraint("project_id", "version", name="uq_skeleton_changes_project_id_version"),
     )
+    op.create_table(
+        "invites",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Column("used_at", UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_invites_user_id_users", ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by"], ["users.id"], name="fk_invites_created_by_users", ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_invites"),
+        sa.UniqueConstraint("token_hash", name="uq_invites_token_hash"),
+    )
+    op.create_index("ix_invites_user_id", "invites", ["user_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_invites_user_id", table_name="invites")
+    op.drop_table("invites")
     op.drop_table("skeleton_changes")
     op.drop_index("ix_items_project_id_skeleton_version", table_name="items")
     for table in _VERSIONED:
