@@ -113,7 +113,8 @@ class App {
 
   toLogin() {
     const here = location.hash;
-    if (here.startsWith("#/login")) return;
+    // pages that need no account (login, an invite link) stay where they are
+    if (ROUTES.some((r) => r.public && r.pattern.test(here))) return;
     this.showUser(null);
     location.hash = `#/login?next=${encodeURIComponent(here || "#/projects")}`;
   }
