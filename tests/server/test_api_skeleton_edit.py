@@ -288,3 +288,53 @@ def test_cli_skeleton_edit_migrates_and_refuses_unconfirmed_removals(
     assert {s for _, s, _ in stored(server, coco_project).values()} == {2}
     r = run(app, ["skeleton", "edit", "mmpose", "--rename", "tail=x", *common])
     assert r.exit_code == 1 and "--rename: no keypoint 'tail'" in r.output
+
+
+def test_video_keyframes_follow_and_a_track_edit_migrates_its_frames_first(
+    server: Server, admin: TestClient, tmp_path: Any
+) -> None:
+    from test_api_video import person, upload_video
+
+    from posemark.services.video import close_sources
+    from videogen import write_video
+
+    r = admin.post("/api/projects", json={"name": "clip", "skeleton": "coco17"})
+    pid = r.json()["id"]
+    try:
+        assert upload_video(admin, pid, write_video(tmp_path / "c.mp4", 8)).status_code == 200
+        (video,) = admin.get(f"/api/projects/{pid}/videos").json()
+        vid = video["id"]
+        ends = {0: person("a", 10.0, 20.0, 1), 6: person("a", 40.0, 50.0, 1)}
+        for n, inst in ends.items():
+            iid = admin.get(f"/api/videos/{vid}/frames/{n}/item").json()["item_id"]
+            version = admin.get(f"/api/items/{iid}").json()["version"]
+            r = admin.put(
+                f"/api/items/{iid}/annotation",
+                json={"base_version": version, "annotation": {"instances": [inst]}},
+            )
+            assert r.status_code == 200, r.text
+        r = admin.put(
+            f"/api/projects/{pid}/skeleton", json={**edit_spec(), "confirm_removal": True}
+        )
+        assert r.status_code == 200, r.text
+        # before the operation: interpolating migrates the video's frames, then fills
+        r = admin.post(f"/api/videos/{vid}/tracks/1/interpolate", json={})
+        assert r.status_code == 200, r.text
+        assert r.json()["keyframes"] == [0, 6]
+        for n in range(8):
+            iid = admin.get(f"/api/videos/{vid}/frames/{n}/item").json()["item_id"]
+            doc = admin.get(f"/api/items/{iid}").json()["annotation"]
+            for inst in doc["instances"]:
+                assert len(inst["keypoints"]) == 16
+            if n in ends:
+                assert doc["instances"][0]["keypoints"] == remapped(ends[n]["keypoints"])
+                assert doc["instances"][0]["source"] == "human"  # still a keyframe
+        run_operation(server, _migration(admin, pid))
+        assert {s for _, s, _ in stored(server, pid).values()} == {2}
+    finally:
+        close_sources()
+
+
+def _migration(admin: TestClient, pid: int) -> int:
+    ops = admin.get(f"/api/projects/{pid}/operations?kind=skeleton-migrate").json()
+    return int(ops["operations"][0]["id"])

@@ -15,11 +15,12 @@ mixing:
   the item before the change saves on a version the migration has moved past; the
   conflict says the skeleton changed and carries the migrated document.
 
-Project-wide readers (export, QA re-run, pre-label) refuse to start (409) while items
-are left to migrate rather than read a mix. Each migrated item gets a history version
-(action ``skeleton``, by the user who changed the skeleton), so the version before
-stays viewable and restorable: a stored version of an older skeleton is read and
-restored through the changes since (``bring_to_current``).
+Project-wide readers and writers (export, QA re-run, pre-label, annotations imported
+into existing items) refuse to start (409) while items are left to migrate rather than
+read or write a mix; a track edit migrates its video's frames first. Each migrated
+item gets a history version (action ``skeleton``, by the user who changed the
+skeleton), so the version before stays viewable and restorable: a stored version of an
+older skeleton is read and restored through the changes since (``bring_to_current``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from posemark.store.qa_models import ProjectQa, QaInstance
 from posemark.store.review_models import GoldItem, ItemReplica, ReplicaVersion
 from posemark.store.skeleton_models import SkeletonChange
 from posemark.store.source_models import ProjectSource
+from posemark.store.video_models import Video
 from posemark.store.workflow_models import Comment
 
 KIND = "skeleton-migrate"
@@ -316,18 +318,41 @@ def _migrate_copies(
             )
 
 
+def _changer(session: Session, project_id: int) -> int | None:
+    return session.scalar(
+        select(SkeletonChange.user_id)
+        .where(SkeletonChange.project_id == project_id)
+        .order_by(SkeletonChange.version.desc())
+        .limit(1)
+    )
+
+
+def migrate_video_frames(session: Session, video_id: int) -> int:
+    """Before a track edit reads a video's frames: those still of an earlier skeleton
+    are migrated first (the edit's work is a whole video anyway)."""
+    project = session.scalar(
+        select(Project).join(Video, Video.project_id == Project.id).where(Video.id == video_id)
+    )
+    if project is None:
+        return 0
+    stale = list(
+        session.scalars(
+            select(Item.id).where(
+                Item.video_id == video_id, Item.skeleton_version < project.skeleton_version
+            )
+        ).all()
+    )
+    if not stale:
+        return 0
+    return migrate_items(session, project, stale, _changer(session, project.id))
+
+
 def migrate_on_read(session: Session, item: Item, project: Project) -> bool:
     """Migrate one item whose document is of an earlier skeleton, before anyone reads or
     saves it (the history version is the skeleton changer's). True when it moved."""
     if item.skeleton_version >= project.skeleton_version:
         return False
-    changer = session.scalar(
-        select(SkeletonChange.user_id)
-        .where(SkeletonChange.project_id == project.id)
-        .order_by(SkeletonChange.version.desc())
-        .limit(1)
-    )
-    moved = migrate_items(session, project, [item.id], changer)
+    moved = migrate_items(session, project, [item.id], _changer(session, project.id))
     session.refresh(item)
     return moved > 0
 
