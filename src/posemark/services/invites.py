@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from posemark.services.audit import record
-from posemark.services.errors import BadInput, Forbidden, ServiceError
+from posemark.services.errors import BadInput, Forbidden, NotFound, ServiceError
 from posemark.services.users import HASHER, MIN_PASSWORD_LENGTH
 from posemark.store.invite_models import Invite
 from posemark.store.models import AuthSession, User, utcnow
@@ -29,7 +29,7 @@ MAX_DAYS = 90
 
 
 class InviteGone(ServiceError):
-    """410: the link was used, revoked or has expired (or never existed)."""
+    """410: the link was used, revoked or has expired."""
 
     status, code = 410, "invite_gone"
 
@@ -100,8 +100,8 @@ def revoke_invites(session: Session, actor: User, user: User) -> int:
 
 def _usable(session: Session, token: str) -> Invite:
     invite = session.scalar(select(Invite).where(Invite.token_hash == _hash(token or "")))
-    if invite is None:
-        raise InviteGone("this invite link is not valid; ask an admin for a new one")
+    if invite is None:  # never made (or mistyped): 404, as for any id nobody holds
+        raise NotFound("this invite link is not valid; ask an admin for a new one")
     if invite.used_at is not None:
         raise InviteGone("this invite link was already used; log in, or ask an admin for a new one")
     if invite.revoked_at is not None:

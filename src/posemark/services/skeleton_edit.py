@@ -43,11 +43,6 @@ class SkeletonPlan:
         kept = [m for m in self.mapping if m is not None]
         return kept != sorted(kept)
 
-    @property
-    def changes_documents(self) -> bool:
-        """False when documents stay as they are (only names, edges, pairs or sigmas moved)."""
-        return self.mapping != list(range(self.old.num_keypoints))
-
     def summary(self) -> dict[str, Any]:
         return {
             "renamed": self.renamed,

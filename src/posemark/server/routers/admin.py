@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep, SettingsDep
+from posemark.server.params import Id
 from posemark.services.accounts import (
     account_json,
     change_own_password,
@@ -26,7 +27,16 @@ from posemark.services.invites import (
     create_invite,
     revoke_invites,
 )
-from posemark.services.lifecycle import delete_item, delete_project, remove_member, rename_project
+from posemark.services.jobs import get_job
+from posemark.services.lifecycle import (
+    delete_item,
+    delete_job,
+    delete_project,
+    delete_video,
+    remove_member,
+    rename_project,
+)
+from posemark.services.video import get_video
 
 router = APIRouter(tags=["admin"])
 
@@ -106,6 +116,20 @@ def accept(body: InviteAccept, db: DB) -> Response:
     """No login (the token is the proof): sets the password; the link stops working."""
     accept_invite(db, body.token, body.password)
     return Response(status_code=204)
+
+
+@router.delete("/videos/{vid}")
+def delete_one_video(vid: Id, caller: CurrentUser, db: DB, settings: SettingsDep) -> dict[str, int]:
+    """Managers: the video, its frames' items and the files the project holds for it."""
+    access = get_video(db, caller.user, vid)
+    return {"frames": delete_video(db, settings, access, caller.user)}
+
+
+@router.delete("/jobs/{jid}")
+def delete_one_job(jid: Id, caller: CurrentUser, db: DB) -> dict[str, int]:
+    """Managers: the job goes, its items stay in the project."""
+    job, access = get_job(db, caller.user, jid)
+    return {"items": delete_job(db, access, caller.user, job)}
 
 
 @router.post("/auth/password", status_code=204)

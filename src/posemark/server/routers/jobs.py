@@ -17,7 +17,6 @@ from posemark.services.jobs import (
     list_jobs,
     update_job,
 )
-from posemark.services.lifecycle import delete_job
 from posemark.services.projects import ProjectAccess
 from posemark.services.workflow import settings_for, update_settings
 from posemark.store.workflow_models import Job
@@ -96,13 +95,6 @@ def change_job(body: JobChange, found: JobDep, caller: CurrentUser, db: DB) -> d
     update_job(db, access, caller.user, one, **sent)
     db.commit()
     return job_json(db, [one])[0]
-
-
-@router.delete("/jobs/{jid}")
-def delete_one_job(found: JobDep, caller: CurrentUser, db: DB) -> dict[str, int]:
-    """Managers: the job goes, its items stay in the project."""
-    one, access = found
-    return {"items": delete_job(db, access, caller.user, one)}
 
 
 @router.get("/projects/{pid}/workflow")

@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from posemark.server.auth import DB, CurrentUser, ProjectDep, SettingsDep
 from posemark.server.params import FrameIndex, Id
 from posemark.services import tracks
-from posemark.services.lifecycle import delete_video
 from posemark.services.media import frame_image
 from posemark.services.video import (
     VideoAccess,
@@ -63,14 +62,6 @@ def project_videos(access: ProjectDep, caller: CurrentUser, db: DB) -> list[dict
 @router.get("/videos/{vid}")
 def video(access: VideoDep, db: DB) -> dict[str, Any]:
     return {**video_json(access.video), "tracks": tracks.tracks_summary(db, access.video.id)}
-
-
-@router.delete("/videos/{vid}")
-def delete_one_video(
-    access: VideoDep, caller: CurrentUser, db: DB, settings: SettingsDep
-) -> dict[str, int]:
-    """Managers: the video, its frames' items and the files the project holds for it."""
-    return {"frames": delete_video(db, settings, access, caller.user)}
 
 
 @router.get("/videos/{vid}/frames/{n}/item")

@@ -1,7 +1,7 @@
 /**
  * The invite page (#/invite/{token}): the one page besides login that needs no account.
  * The invitee sees whom the link is for, sets a password (typed twice) and goes on to
- * log in; a used, revoked or expired link says so (the server answers 410).
+ * log in; a used, revoked or expired link says so (410; an unknown one 404).
  */
 
 import { request } from "../api.js";
@@ -69,7 +69,7 @@ export async function invitePage(root, { token }) {
         h("a", { class: "tool primary", href: "#/login", id: "invite-login" }, "Log in"),
       );
     } catch (err) {
-      if (err.status === 410) gone(err.message);
+      if (err.status === 410 || err.status === 404) gone(err.message);
       else {
         error.textContent = err.message;
         error.hidden = false;
