@@ -150,11 +150,11 @@ def change_skeleton(
     )  # fmt: skip
     session.commit()
     session.refresh(project)
-    left = pending_items(session, project.id, version)
-    if left == 0:
+    if not _any_stale(session, project):
         return project, plan, None
+    # the operation counts what it has to do: this request does no work per item
     user_id = None if user is None else user.id
-    op = submit(session, dispatch, KIND, {"version": version}, project.id, user_id, total=left)
+    op = submit(session, dispatch, KIND, {"version": version}, project.id, user_id)
     return project, plan, op
 
 
@@ -195,15 +195,20 @@ def pending_items(session: Session, project_id: int, version: int) -> int:
     )
 
 
-def require_migrated(session: Session, project: Project, doing: str) -> None:
-    """409 while some item still holds a document of an earlier skeleton (one indexed
-    EXISTS): project-wide readers wait for the migration rather than read a mix."""
+def _any_stale(session: Session, project: Project) -> bool:
+    """Whether some item still holds a document of an earlier skeleton (one indexed probe)."""
     stale = session.scalar(
         select(Item.id)
         .where(Item.project_id == project.id, Item.skeleton_version < project.skeleton_version)
         .limit(1)
     )
-    if stale is not None:
+    return stale is not None
+
+
+def require_migrated(session: Session, project: Project, doing: str) -> None:
+    """409 while some item still holds a document of an earlier skeleton: project-wide
+    readers and writers wait for the migration rather than read or write a mix."""
+    if _any_stale(session, project):
         raise SkeletonMigrating(
             f"the project's skeleton was changed and its items are still being migrated "
             f"to it; {doing} when the skeleton-migrate operation has finished"

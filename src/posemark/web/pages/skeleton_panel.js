@@ -208,7 +208,7 @@ export function skeletonPanel(project, onChanged) {
       const op = answer.operation;
       message.textContent =
         `Skeleton version ${version}: ${plural(answer.skeleton.keypoints.length, "keypoint")}. ` +
-        (op ? `Migrating ${plural(op.total ?? 0, "item")} in the background.` : "No annotations to migrate.");
+        (op ? "Moving every annotation to it in the background (see Running now)." : "No annotations to migrate.");
       onChanged(answer);
     } catch (err) {
       error.textContent = err.message;
