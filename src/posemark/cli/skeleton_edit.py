@@ -7,6 +7,7 @@ process with a progress bar unless ``--background`` leaves it to the workers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -83,12 +84,11 @@ def edit(
                 drop_edge or [],
             )
             spec |= {"base_version": target.skeleton_version, "confirm_removal": yes}
+            dispatch: Callable[[int], None] = _no_dispatch
             if background:
                 from posemark.services.operation_engines import open_engine
 
                 dispatch = open_engine(settings).dispatch
-            else:
-                dispatch = _no_dispatch
             try:
                 changed, plan, op = change_skeleton(
                     session, dispatch, ProjectAccess(target, ADMIN_ROLE), None, spec

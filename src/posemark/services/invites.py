@@ -92,7 +92,7 @@ def revoke_invites(session: Session, actor: User, user: User) -> int:
     _require_admin(actor, "revoke invite links")
     revoked = session.execute(
         update(Invite).where(*_open(user.id)).values(revoked_at=utcnow())
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     record(session, actor, "revoke_invite", "user", user.id, username=user.username)
     session.commit()
     return int(revoked or 0)
@@ -132,7 +132,7 @@ def accept_invite(session: Session, token: str, password: str) -> User:
         update(Invite)
         .where(Invite.id == invite.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
         .values(used_at=utcnow())
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     if taken != 1:
         session.rollback()
         raise InviteGone("this invite link was already used; log in, or ask an admin for a new one")

@@ -125,7 +125,7 @@ def change_skeleton(
         .where(Project.id == project.id, Project.skeleton_version == project.skeleton_version)
         .values(skeleton=plan.new.to_dict(), skeleton_version=version)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     if moved != 1:
         session.rollback()
         raise Conflict("the skeleton was changed meanwhile; reload it and edit again")
