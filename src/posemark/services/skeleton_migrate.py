@@ -235,13 +235,18 @@ def bring_to_current(
 
 
 def migrate_items(
-    session: Session, project: Project, item_ids: Sequence[int], user_id: int | None
+    session: Session,
+    project: Project,
+    item_ids: Sequence[int],
+    user_id: int | None,
+    refresh_qa: bool = True,
 ) -> int:
     """Bring these items (and their overlap copies and gold answers) to the project's
     current skeleton in one transaction; returns how many moved. Each gets a history
-    version (action ``skeleton``, by ``user_id``) and fresh kept QA findings; comments
-    pinned to a renamed keypoint follow the name. An item migrated meanwhile (by a read)
-    is skipped. Commits."""
+    version (action ``skeleton``, by ``user_id``) and, with ``refresh_qa``, fresh kept QA
+    findings (the operation leaves them to the project-wide QA run it ends with, which
+    judges every item again at a tenth of the cost); comments pinned to a renamed
+    keypoint follow the name. An item migrated meanwhile (by a read) is skipped. Commits."""
     current = project.skeleton_version
     skeleton = project_skeleton(project)
     rows = session.execute(
@@ -280,7 +285,8 @@ def migrate_items(
         workflow.record_version(
             session, item_id, int(row[0]), document, str(row[1]), user_id, "skeleton"
         )
-        qa_store.refresh_item(session, project.id, skeleton, item_id, document, width, height)
+        if refresh_qa:
+            qa_store.refresh_item(session, project.id, skeleton, item_id, document, width, height)
         _migrate_copies(session, item_id, steps, user_id)
         moved += 1
     session.commit()
@@ -396,7 +402,7 @@ def migrate_project(
         )
         if not ids:
             break
-        migrated += migrate_items(session, project, ids, user_id)
+        migrated += migrate_items(session, project, ids, user_id, refresh_qa=False)
         done += len(ids)
         last = ids[-1]
         if progress is not None:
