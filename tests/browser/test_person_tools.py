@@ -148,3 +148,53 @@ def test_a_frame_takes_the_previous_frames_pose(page: Page, api: Api, tmp_path: 
     assert copied["keypoints"] == walker["keypoints"]
     assert (copied["track_id"], copied["source"]) == (1, "human")
     assert api.get(f"/api/videos/{vid}")["tracks"][0]["keyframes"] == [4, 5]
+
+
+def inside(points: list[tuple[float, float]], width: int, height: int) -> bool:
+    return all(0 <= x <= width and 0 <= y <= height for x, y in points)
+
+
+def test_whole_person_moves_rotations_and_scales_stay_inside_the_image(
+    page: Page, api: Api, two_items: list[int]
+) -> None:
+    item = api.get(f"/api/items/{two_items[0]}")
+    width, height = int(item["width"]), int(item["height"])
+    open_editor(page, two_items[0])
+    page.keyboard.press("n")
+    for point in POINTS:
+        click_image(page, *point)
+    page.keyboard.press("Escape")
+    expect(page.locator(".person-handle")).to_have_count(3)
+    shape = [(x - POINTS[0][0], y - POINTS[0][1]) for x, y in POINTS]
+
+    # dragged far past the top-left corner: the person stops at the edge, shape kept
+    start = handle_centre(page, "move")
+    drag_handle(page, "move", (start[0] - 400, start[1] - 300))
+    moved = labeled(page)
+    assert inside(moved, width, height)
+    assert min(x for x, _ in moved) == pytest.approx(0, abs=0.5)
+    assert min(y for _, y in moved) == pytest.approx(0, abs=0.5)
+    kept = [(x - moved[0][0], y - moved[0][1]) for x, y in moved]
+    assert [c for p in kept for c in p] == pytest.approx([c for p in shape for c in p], abs=0.01)
+
+    # scaled far past the image: capped where it fills the image
+    before = labeled(page)
+    cx, cy = centre(before)
+    sx, sy = handle_centre(page, "scale")
+    drag_handle(page, "scale", (cx + 60 * (sx - cx), cy + 60 * (sy - cy)))
+    scaled = labeled(page)
+    assert inside(scaled, width, height)
+    assert math.dist(scaled[1], scaled[2]) > 2 * math.dist(before[1], before[2])
+
+    # turned at the edge: still inside, distances kept
+    page.keyboard.press("Control+z")
+    box = labeled(page)
+    rx, ry = handle_centre(page, "rotate")
+    cx, cy = centre(box)
+    drag_handle(page, "rotate", (cx - math.dist((rx, ry), (cx, cy)), cy))
+    turned = labeled(page)
+    assert inside(turned, width, height)
+    assert math.dist(turned[1], turned[2]) == pytest.approx(math.dist(box[1], box[2]), rel=0.01)
+    wait_saved(page)
+    saved = api.get(f"/api/items/{two_items[0]}")["annotation"]["instances"][0]["keypoints"]
+    assert inside([(x, y) for x, y, v in saved if v > 0], width, height)

@@ -103,6 +103,13 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/projects/{pid}"): PROJECT,
     ("DELETE", "/api/projects/{pid}/members/{uid}"): PROJECT,
     ("DELETE", "/api/items/{iid}"): ITEM,
+    ("PUT", "/api/projects/{pid}/skeleton"): PROJECT,
+    ("DELETE", "/api/videos/{vid}"): VIDEO,
+    ("DELETE", "/api/jobs/{jid}"): JOB,
+    ("POST", "/api/users/{uid}/invite"): USER,
+    ("DELETE", "/api/users/{uid}/invite"): USER,
+    ("GET", "/api/invites/{token}"): PUBLIC,
+    ("POST", "/api/invites/accept"): PUBLIC,
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -135,6 +142,8 @@ BODIES: dict[str, Any] = {
     "/api/auth/password": {"current": "wrong-password", "new": "a-new-password"},
     "/api/projects/{pid}/import-reference": {"source": "/no/such/folder"},
     "/api/users/{uid}": {"can_create_projects": True},
+    "/api/projects/{pid}/skeleton": {"keypoints": [{"name": "nose", "from": "nose"}]},
+    "/api/invites/accept": {"token": "no-such-token", "password": "long-enough"},
 }
 
 
@@ -156,6 +165,7 @@ def request_for(
         folder="coco17",
         file="nose.svg",
         uid=FIRST_ID,
+        token="no-such-token",
     )
     kwargs: dict[str, Any] = {}
     if path in QUERIES:

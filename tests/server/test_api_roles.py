@@ -130,6 +130,14 @@ CASES: dict[str, Case] = {
     "restore-in-review": Case(
         "POST", "/api/items/{iid}/restore", "in_review", FIX, {"version": 1, "base_version": 1}
     ),
+    # managers get past the role check to the edit's own check (no keypoints: 400)
+    "edit-skeleton": Case(
+        "PUT",
+        "/api/projects/{pid}/skeleton",
+        "new",
+        codes(401, 404, 403, 403, 403, 400, 400),
+        {"keypoints": []},
+    ),
 }
 """Every route of the workflow and of the items and projects it guards."""
 

@@ -21,6 +21,7 @@ app = typer.Typer(
 
 COMMAND_MODULES: tuple[str, ...] = (
     "skeletons",
+    "skeleton_edit",
     "evaluate",
     "validate",
     "stats",

@@ -35,7 +35,7 @@ from posemark.store.engine import Store
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SESSION_COOKIE = "posemark_session"
-PUBLIC_WITH_BODY = frozenset({"/api/auth/login"})
+PUBLIC_WITH_BODY = frozenset({"/api/auth/login", "/api/invites/accept"})
 DOCUMENT_ROUTES = (
     re.compile(r"^/api/items/[^/]+/annotation$"),
     re.compile(r"^/api/projects/[^/]+/guidelines$"),

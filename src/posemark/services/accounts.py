@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from posemark.services.audit import record
 from posemark.services.errors import BadInput, Conflict, Forbidden, NotFound
+from posemark.services.invites import open_invite
 from posemark.services.projects import ProjectAccess, find_project, get_project
 from posemark.services.users import HASHER, MIN_PASSWORD_LENGTH
 from posemark.store.models import AuthSession, Membership, User
@@ -34,6 +35,7 @@ def account_json(session: Session, user: User) -> dict[str, Any]:
         "is_admin": user.is_admin,
         "is_active": user.is_active,
         "created_at": user.created_at.isoformat(),
+        "invite": open_invite(session, user.id),
     }
 
 

@@ -35,6 +35,7 @@ from posemark.model.visibility import Source
 from posemark.services.coco_source import UNCONFIRMED_MARK
 from posemark.services.errors import BadInput
 from posemark.services.exporting import export_coco_file
+from posemark.services.skeleton_migrate import require_migrated
 from posemark.store.models import Project
 from posemark.store.video_models import Video
 
@@ -124,7 +125,9 @@ def export_project(
     progress: Callable[[int, int | None], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> ExportSummary:
-    """Write the project to ``out`` in ``format`` (atomically, as each writer does)."""
+    """Write the project to ``out`` in ``format`` (atomically, as each writer does);
+    409 while a skeleton change is still migrating the project's documents."""
+    require_migrated(session, project, "export")
     spec = _spec(format)
     if spec.name == "coco":
         written = export_coco_file(
@@ -170,6 +173,7 @@ def export_download(
 ) -> Path:
     """One file to send for a download: the export itself, or a zip of the folder a
     format writes (YOLO's labels and data.yaml)."""
+    require_migrated(session, project, "export")
     spec = _spec(format)
     suffix = spec.extensions[0] if spec.extensions else ""
     out = work / f"{slug}{suffix}"

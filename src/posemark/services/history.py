@@ -17,6 +17,7 @@ from posemark.services.errors import BadInput, NotFound
 from posemark.services.items import ItemAccess, save_annotation
 from posemark.services.people import user_ref, usernames, when
 from posemark.services.replicas import replica_of
+from posemark.services.skeleton_migrate import bring_to_current
 from posemark.services.version_diff import diff_documents
 from posemark.services.workflow import transitions_of
 from posemark.store.models import Item, User
@@ -131,6 +132,11 @@ def get_version(session: Session, access: ItemAccess, user: User, version: int) 
     )
     if row is not None:
         names = usernames(session, [row.user_id])
+        project = access.project.project
+        document = row.annotation
+        if row.skeleton_version < project.skeleton_version:
+            # stored under an earlier skeleton: shown and restored through the changes since
+            document = bring_to_current(session, project, document, row.skeleton_version)
         return {
             "item_id": item.id,
             "version": row.version,
@@ -138,7 +144,8 @@ def get_version(session: Session, access: ItemAccess, user: User, version: int) 
             "action": row.action,
             "status": row.status,
             "created_at": when(row.created_at),
-            "annotation": row.annotation,
+            "annotation": document,
+            "skeleton_version": row.skeleton_version,
         }
     if version == item.version:
         return {"item_id": item.id, **_current_entry(session, item), "annotation": item.annotation}

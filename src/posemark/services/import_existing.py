@@ -34,6 +34,7 @@ from posemark.services import qa_store
 from posemark.services.coco_import import boxes_or_none, keypoint_triples, matching_category
 from posemark.services.errors import BadInput, Conflict
 from posemark.services.projects import project_skeleton
+from posemark.services.skeleton_migrate import require_migrated
 from posemark.services.video import frame_item_name
 from posemark.store.models import Item, Project, User, UTCDateTime, utcnow
 from posemark.store.source_models import ItemSource, ProjectSource
@@ -96,6 +97,7 @@ def import_into_existing(
     """
     if policy is not None and policy not in POLICIES:
         raise BadInput(f"policy: expected one of {', '.join(POLICIES)}, found {policy!r}")
+    require_migrated(session, project, "import annotations into the project")
     name = label or source.name
     warnings: list[str] = []
     dataset = _read(source, name, warnings)

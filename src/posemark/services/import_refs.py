@@ -367,6 +367,7 @@ def _insert(
                 "status": "new",
                 "version": 1,
                 "annotation": r.annotation,
+                "skeleton_version": project.skeleton_version,
                 "updated_at": now,
                 "updated_by": updated_by,
             }

@@ -415,6 +415,7 @@ def _run(
                     status="new",
                     version=1,
                     annotation=p.annotation,
+                    skeleton_version=project.skeleton_version,
                     updated_at=now,
                     updated_by=user.id if user is not None else None,
                 )

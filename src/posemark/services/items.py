@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.orm import Session, undefer
 
-from posemark.services import qa_store, replicas, workflow
+from posemark.services import qa_store, replicas, skeleton_migrate, workflow
 from posemark.services.annotation import validate_document
 from posemark.services.errors import BadInput, Conflict, NotFound
 from posemark.services.projects import ProjectAccess, get_project
 from posemark.store.models import ITEM_STATUSES, Item, User, utcnow
+from posemark.store.workflow_models import ItemVersion
 
 MAX_PAGE = 1000
 SORTS: dict[str, tuple[Any, ...]] = {
@@ -51,6 +52,9 @@ def get_item(session: Session, user: User, item_id: int) -> ItemAccess:
         raise NotFound(f"item {item_id} not found") from None
     if not workflow.can_see(session, access, user, item_id):
         raise NotFound(f"item {item_id} not found")
+    # a document of an earlier skeleton is brought to the current one before anyone
+    # reads or saves it (services/skeleton_migrate.py)
+    skeleton_migrate.migrate_on_read(session, item, access.project)
     return ItemAccess(item, access)
 
 
@@ -193,6 +197,9 @@ def save_annotation(
     status_before = item.status
     if user is not None:
         workflow.check_can_edit(session, access.project, user, item.id, status_before)
+    if item.version != base_version and _skeleton_changed_since(session, item.id, base_version):
+        # made on the old skeleton: a 409 saying so, not a 400 about its keypoint count
+        raise _conflict(session, item.id, base_version)
     doc = validate_document(document, access.project.skeleton)
     workflow.keep_base_version(session, item.id, base_version)
     moves = [(Item.status == frm, to) for frm, to in workflow.SAVE_MOVES.items()]
@@ -237,11 +244,34 @@ def _conflict(session: Session, item_id: int, base_version: int) -> Conflict:
             current_version=version,
             current=annotation,
         )
+    if _skeleton_changed_since(session, item_id, base_version):
+        return Conflict(
+            f"the project's skeleton changed since you loaded item {item_id} (its people "
+            f"were moved to the new keypoints as version {version}); reload it and "
+            "re-apply your edit",
+            current_version=version,
+            current=annotation,
+        )
     return Conflict(
         f"item {item_id} changed since version {base_version} (now version {version}); "
         "reload it and re-apply your edit",
         current_version=version,
         current=annotation,
+    )
+
+
+def _skeleton_changed_since(session: Session, item_id: int, base_version: int) -> bool:
+    return (
+        session.scalar(
+            select(ItemVersion.id)
+            .where(
+                ItemVersion.item_id == item_id,
+                ItemVersion.version > base_version,
+                ItemVersion.action == "skeleton",
+            )
+            .limit(1)
+        )
+        is not None
     )
 
 

@@ -1,4 +1,4 @@
-"""Renaming and deleting: projects, items, and people leaving a project.
+"""Renaming and deleting: projects, items, videos, jobs, and people leaving a project.
 
 Each act is a manager's (or an admin's), takes one transaction with its audit entry,
 and then removes the media the project itself owns (the images copied into its folder
@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,9 +21,10 @@ from posemark.services.items import ItemAccess
 from posemark.services.media import project_root, resolve_under
 from posemark.services.projects import ProjectAccess
 from posemark.services.settings import Settings
+from posemark.services.video import VideoAccess, forget_source, proxy_name
 from posemark.services.workflow import require_manager
 from posemark.store.models import Item, Membership, Project, User
-from posemark.store.workflow_models import Job
+from posemark.store.workflow_models import Job, JobItem
 
 
 def rename_project(session: Session, access: ProjectAccess, actor: User, name: str) -> Project:
@@ -161,3 +162,69 @@ def delete_item(session: Session, settings: Settings, access: ItemAccess, actor:
         # thumbnails, and the verdicts on a referenced image (services/media.py)
         for thumb in [*cached.glob(f"{item.id}-*.jpg"), *cached.glob(f"{item.id}.*")]:
             thumb.unlink(missing_ok=True)
+
+
+def delete_video(session: Session, settings: Settings, access: VideoAccess, actor: User) -> int:
+    """Delete a video with its frames' items (their history, comments, findings), then
+    its file (or folder of frames), its scrubbing proxy and its frames' thumbnails.
+    Videos are always copied into the project's folder, so the project owns the file.
+    Returns the number of frames deleted."""
+    require_manager(access.project, actor, "delete videos")
+    video = access.video
+    project = access.project.project
+    root = project_root(settings, project)
+    frame_ids = list(session.scalars(select(Item.id).where(Item.video_id == video.id)).all())
+    files: list[Path] = []
+    for name in (video.file_name, proxy_name(video.file_name)):
+        try:
+            files.append(resolve_under(root, name))
+        except Exception:  # a name that does not resolve under the folder owns nothing there
+            continue
+    record(
+        session,
+        actor,
+        "delete",
+        "video",
+        video.id,
+        project.id,
+        file_name=video.file_name,
+        frames=len(frame_ids),
+    )
+    session.execute(delete(Item).where(Item.video_id == video.id))
+    session.delete(video)
+    session.commit()
+    forget_source(files[0] if files else None)
+    for path in files:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    _remove_thumbnails(settings, project, set(frame_ids))
+    return len(frame_ids)
+
+
+def _remove_thumbnails(settings: Settings, project: Project, item_ids: set[int]) -> None:
+    """Thumbnails are ``{item id}-{size}.jpg`` in the project's thumbnail folder: one
+    listing of the folder, not one glob per item."""
+    folder = settings.thumbs_dir / project.media_dir
+    if not item_ids or not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        head = path.name.split("-", 1)[0]
+        if head.isdigit() and int(head) in item_ids:
+            path.unlink(missing_ok=True)
+
+
+def delete_job(session: Session, access: ProjectAccess, actor: User, job: Job) -> int:
+    """Delete an annotation job: its items stay in the project (with their work and
+    status), only no longer grouped for an annotator and reviewer. Returns how many
+    items it held."""
+    require_manager(access, actor, "delete jobs")
+    held = int(
+        session.scalar(select(func.count()).select_from(JobItem).where(JobItem.job_id == job.id))
+        or 0
+    )
+    record(session, actor, "delete", "job", job.id, access.project.id, name=job.name, items=held)
+    session.delete(job)
+    session.commit()
+    return held

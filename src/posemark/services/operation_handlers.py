@@ -37,6 +37,12 @@ def _track(ctx: OperationContext) -> dict[str, Any]:
     return asdict(outcome)
 
 
+def _skeleton_migrate(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.skeleton_migrate import run_operation
+
+    return run_operation(ctx)
+
+
 def register_builtin() -> None:
     """Registers every built-in kind once. A feature whose long work is a plain service
     function joins with one line here, e.g.
@@ -49,4 +55,5 @@ def register_builtin() -> None:
         register_operation("prelabel", _prelabel, "Pre-label")
         register_operation("predict", _predict, "Predict")
         register_operation("track", _track, "Track")
+        register_operation("skeleton-migrate", _skeleton_migrate, "Skeleton change")
         _DONE = True

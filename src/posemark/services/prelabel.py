@@ -31,6 +31,7 @@ from posemark.services.operations import (
     submit,
 )
 from posemark.services.projects import ProjectAccess, project_skeleton
+from posemark.services.skeleton_migrate import require_migrated
 from posemark.services.suggest import (
     DEFAULT_MIN_SCORE,
     DEFAULT_MODEL,
@@ -67,6 +68,7 @@ def start(
 ) -> Operation:
     """Queues pre-labelling of the project's items; 409 while one is active."""
     workflow.require_manager(access, user, "pre-label the whole project")
+    require_migrated(session, access.project, "pre-label")
     model_name = _check_model(model)
     threshold = check_min_score(min_score)
     project_id = access.project.id

@@ -32,6 +32,7 @@ from posemark.services import qa_store, workflow
 from posemark.services.annotation import validate_document
 from posemark.services.errors import BadInput, Conflict, Forbidden
 from posemark.services.settings import Settings
+from posemark.services.skeleton_migrate import migrate_video_frames
 from posemark.services.video import VideoAccess, video_source
 from posemark.store.models import Item, User, utcnow
 
@@ -49,6 +50,8 @@ class _Frame:
 
 
 def _frames(session: Session, video_id: int) -> list[_Frame]:
+    # frames of an earlier skeleton are brought to the current one before an edit reads them
+    migrate_video_frames(session, video_id)
     rows = session.execute(
         select(Item.id, Item.frame_index, Item.version, Item.annotation, Item.status)
         .where(Item.video_id == video_id)

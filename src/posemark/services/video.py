@@ -229,6 +229,18 @@ def _shared(key: str, video: Video, opener: Callable[[], VideoSource]) -> VideoS
     return source
 
 
+def forget_source(path: Path | None) -> None:
+    """Closes the cached source of a deleted video's file (and of its proxy)."""
+    with _sources_lock:
+        gone = [
+            _sources.pop(p)
+            for p in list(_sources)
+            if path is not None and (p == path or p.name == f"{path.name}.mkv")
+        ]
+    for source in gone:
+        source.close()
+
+
 def close_sources() -> None:
     """Closes every cached source (tests, and a server shutting down)."""
     with _sources_lock:
@@ -410,6 +422,7 @@ def import_video(
                     status="new",
                     version=1,
                     annotation={"instances": []},
+                    skeleton_version=project.skeleton_version,
                     updated_at=now,
                     updated_by=user.id if user is not None else None,
                     video_id=video.id,

@@ -216,6 +216,7 @@ def keep_base_version(session: Session, item_id: int, base_version: int) -> None
         Item.updated_by,
         literal("created" if base_version == 1 else "save"),
         Item.updated_at,
+        Item.skeleton_version,
     ).where(
         Item.id == item_id,
         Item.version == base_version,
@@ -226,7 +227,17 @@ def keep_base_version(session: Session, item_id: int, base_version: int) -> None
         ),
     )
     stmt = _insert_ignoring_duplicates(session).from_select(
-        ["item_id", "version", "annotation", "status", "user_id", "action", "created_at"], src
+        [
+            "item_id",
+            "version",
+            "annotation",
+            "status",
+            "user_id",
+            "action",
+            "created_at",
+            "skeleton_version",
+        ],
+        src,
     )
     session.execute(stmt.on_conflict_do_nothing())
 
@@ -240,6 +251,9 @@ def record_version(
     user_id: int | None,
     action: str,
 ) -> None:
+    """A stored version; it is written in the skeleton version its item's row holds now
+    (every caller has just written that row's document)."""
+    written_in = select(Item.skeleton_version).where(Item.id == item_id).scalar_subquery()
     session.add(
         ItemVersion(
             item_id=item_id,
@@ -250,6 +264,7 @@ def record_version(
             action=action,
             created_at=utcnow(),
             instances=len(document.get("instances", [])),
+            skeleton_version=written_in,
         )
     )
 

@@ -119,6 +119,9 @@ class Project(Base):
     skeleton: Mapped[dict[str, Any]]
     media_dir: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # raised by each skeleton change (store/skeleton_models.py); an item whose own
+    # ``skeleton_version`` is lower still holds a document of an earlier skeleton
+    skeleton_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Membership(Base):
@@ -142,6 +145,7 @@ class Item(Base):
         Index("ix_items_project_id_status", "project_id", "status"),
         Index("ix_items_video_id_frame_index", "video_id", "frame_index"),
         Index("ix_items_project_id_updated_at", "project_id", "updated_at"),
+        Index("ix_items_project_id_skeleton_version", "project_id", "skeleton_version"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -162,6 +166,8 @@ class Item(Base):
         ForeignKey("videos.id", ondelete="CASCADE"), nullable=True
     )
     frame_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the project's skeleton version the document is written in (services/skeleton_migrate.py)
+    skeleton_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 # the workflow tables live in their own module; importing it registers them on Base
@@ -175,3 +181,5 @@ from posemark.store import media_models  # noqa: E402, F401  (media sources, ite
 from posemark.store import source_models  # noqa: E402, F401  (imported files' records)
 from posemark.store import qa_models  # noqa: E402, F401  (kept QA findings, project prior)
 from posemark.store import auth_models  # noqa: E402, F401  (the login_failures table)
+from posemark.store import skeleton_models  # noqa: E402, F401  (skeleton changes)
+from posemark.store import invite_models  # noqa: E402, F401  (invite links)

@@ -54,7 +54,7 @@ class JobItem(Base):
 
 class ItemVersion(Base):
     """The annotation document as stored at ``version`` (``action``: created, save,
-    restore), with who stored it and the item's status right after."""
+    restore, skeleton), with who stored it and the item's status right after."""
 
     __tablename__ = "item_versions"
     __table_args__ = (UniqueConstraint("item_id", "version"),)
@@ -71,6 +71,9 @@ class ItemVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # people in the document, so the report counts work without reading documents
     instances: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the project's skeleton version the document is written in: a version stored before
+    # a skeleton change is read and restored through that change
+    skeleton_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class ItemTransition(Base):

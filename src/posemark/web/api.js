@@ -140,6 +140,8 @@ export const api = {
   deactivateUser: (uid) => request("POST", `/api/users/${uid}/deactivate`),
   activateUser: (uid) => request("POST", `/api/users/${uid}/activate`),
   resetPassword: (uid) => request("POST", `/api/users/${uid}/password`),
+  createInvite: (uid) => request("POST", `/api/users/${uid}/invite`),
+  revokeInvite: (uid) => request("DELETE", `/api/users/${uid}/invite`),
   changePassword: (current, next) =>
     request("POST", "/api/auth/password", { body: { current, new: next } }),
   renameProject: (pid, name) => request("PATCH", `/api/projects/${pid}`, { body: { name } }),
@@ -147,6 +149,7 @@ export const api = {
     request("DELETE", `/api/projects/${pid}`, { query: { confirm } }),
   removeMember: (pid, uid) => request("DELETE", `/api/projects/${pid}/members/${uid}`),
   deleteItem: (iid) => request("DELETE", `/api/items/${iid}`),
+  editSkeleton: (pid, body) => request("PUT", `/api/projects/${pid}/skeleton`, { body }),
   skeletons: () => request("GET", "/api/skeletons"),
   projects: () => request("GET", "/api/projects"),
   /** `skeleton` is a built-in name, or `{name, text}` of an uploaded skeleton file. */

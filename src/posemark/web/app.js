@@ -22,9 +22,17 @@ import { projectPage } from "./pages/project.js";
 import { projectsPage } from "./pages/projects.js";
 import { qaPage } from "./pages/qa.js";
 import { usersPage } from "./pages/users.js";
+import { invitePage } from "./pages/invite.js";
 
 const ROUTES = [
   { pattern: /^#\/login(?:\?.*)?$/, page: loginPage, public: true, name: "login" },
+  {
+    pattern: /^#\/invite\/([A-Za-z0-9_-]+)$/,
+    page: invitePage,
+    public: true,
+    name: "invite",
+    params: (m) => ({ token: m[1] }),
+  },
   { pattern: /^#\/projects\/?$/, page: projectsPage, name: "projects" },
   { pattern: /^#\/users\/?$/, page: usersPage, name: "users" },
   {
@@ -106,7 +114,8 @@ class App {
 
   toLogin() {
     const here = location.hash;
-    if (here.startsWith("#/login")) return;
+    // pages that need no account (login, an invite link) stay where they are
+    if (ROUTES.some((r) => r.public && r.pattern.test(here))) return;
     this.showUser(null);
     location.hash = `#/login?next=${encodeURIComponent(here || "#/projects")}`;
   }

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep, SettingsDep
+from posemark.server.params import Id
 from posemark.services.accounts import (
     account_json,
     change_own_password,
@@ -19,7 +20,23 @@ from posemark.services.accounts import (
     set_active,
 )
 from posemark.services.audit import entries
-from posemark.services.lifecycle import delete_item, delete_project, remove_member, rename_project
+from posemark.services.invites import (
+    INVITE_DAYS,
+    accept_invite,
+    check_invite,
+    create_invite,
+    revoke_invites,
+)
+from posemark.services.jobs import get_job
+from posemark.services.lifecycle import (
+    delete_item,
+    delete_job,
+    delete_project,
+    delete_video,
+    remove_member,
+    rename_project,
+)
+from posemark.services.video import get_video
 
 router = APIRouter(tags=["admin"])
 
@@ -57,6 +74,62 @@ def reset(uid: int, caller: CurrentUser, db: DB) -> dict[str, Any]:
     user = find_account(db, uid)
     secret = reset_password(db, caller.user, user)
     return {"user": account_json(db, user), "password": secret}
+
+
+class InviteBody(BaseModel):
+    days: int = INVITE_DAYS
+
+
+class InviteAccept(BaseModel):
+    token: str
+    password: str
+
+
+@router.post("/users/{uid}/invite")
+def invite(uid: int, caller: CurrentUser, db: DB, body: InviteBody | None = None) -> dict[str, Any]:
+    """A one-time, expiring invite link for the account, in this answer only."""
+    user = find_account(db, uid)
+    token, made = create_invite(db, caller.user, user, (body or InviteBody()).days)
+    return {
+        "user": account_json(db, user),
+        "token": token,
+        "path": f"/#/invite/{token}",
+        "expires_at": made.expires_at.isoformat(),
+    }
+
+
+@router.delete("/users/{uid}/invite")
+def revoke_invite(uid: int, caller: CurrentUser, db: DB) -> dict[str, Any]:
+    user = find_account(db, uid)
+    revoked = revoke_invites(db, caller.user, user)
+    return {"user": account_json(db, user), "revoked": revoked}
+
+
+@router.get("/invites/{token}")
+def invite_for(token: str, db: DB) -> dict[str, Any]:
+    """No login: who a working link is for; 410 once used, revoked or expired."""
+    return check_invite(db, token)
+
+
+@router.post("/invites/accept", status_code=204)
+def accept(body: InviteAccept, db: DB) -> Response:
+    """No login (the token is the proof): sets the password; the link stops working."""
+    accept_invite(db, body.token, body.password)
+    return Response(status_code=204)
+
+
+@router.delete("/videos/{vid}")
+def delete_one_video(vid: Id, caller: CurrentUser, db: DB, settings: SettingsDep) -> dict[str, int]:
+    """Managers: the video, its frames' items and the files the project holds for it."""
+    access = get_video(db, caller.user, vid)
+    return {"frames": delete_video(db, settings, access, caller.user)}
+
+
+@router.delete("/jobs/{jid}")
+def delete_one_job(jid: Id, caller: CurrentUser, db: DB) -> dict[str, int]:
+    """Managers: the job goes, its items stay in the project."""
+    job, access = get_job(db, caller.user, jid)
+    return {"items": delete_job(db, access, caller.user, job)}
 
 
 @router.post("/auth/password", status_code=204)

@@ -67,6 +67,7 @@ def _project_json(access: ProjectAccess, counts: dict[str, int]) -> dict[str, An
         "id": access.project.id,
         "name": access.project.name,
         "skeleton": skeleton_json(access.skeleton),
+        "skeleton_version": access.project.skeleton_version,
         "role": access.role,
         "counts": counts,
     }

@@ -20,6 +20,7 @@ from posemark.services.errors import Forbidden
 from posemark.services.projects import ProjectAccess
 from posemark.services.qa_rerun import ensure_filled, rerun_project_qa
 from posemark.services.qa_runs import item_findings
+from posemark.services.skeleton_migrate import require_migrated
 from posemark.services.suggest import load_rgb
 from posemark.services.workflow import MANAGER, acting_role, settings_for, visible_items
 from posemark.store.models import User
@@ -63,6 +64,7 @@ def rerun_project(access: ProjectDep, caller: CurrentUser, db: DB) -> dict[str, 
     """Learn the body prior again and re-check every item (after new QA thresholds)."""
     if acting_role(access, caller.user) != MANAGER:
         raise Forbidden("only managers re-run the project's checks")
+    require_migrated(db, access.project, "re-run the checks")
     return rerun_project_qa(db, access.project.id)
 
 

@@ -208,10 +208,11 @@ export class AnnotationEditor {
 
   /**
    * Shows the selected person moved, rotated or scaled as a whole (its handles are
-   * being dragged), from the last recorded state, without recording an edit yet.
+   * being dragged), from the last recorded state, without recording an edit yet;
+   * `bounds` (the image's size) keeps it inside the image.
    */
-  previewTransform(instanceId, transform) {
-    this.doc = transformInstance(this.history.current.doc, instanceId, transform);
+  previewTransform(instanceId, transform, bounds = null) {
+    this.doc = transformInstance(this.history.current.doc, instanceId, transform, bounds);
     this.emit({ docChanged: true, preview: true, message: null });
   }
 

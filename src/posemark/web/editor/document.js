@@ -136,21 +136,72 @@ export function nextVisibility(v) {
  * Moves, rotates and scales a whole person: every labeled keypoint p becomes
  * c + scale * R(angle) * (p - c) + (dx, dy); a drawn box becomes the box around its
  * transformed corners (a derived one follows the keypoints).
+ *
+ * With `bounds` ({width, height} of the image) the person stays inside the image: a
+ * scale is capped where the person would outgrow it, then the whole person is shifted
+ * back in (its shape kept); only a person that cannot fit even so (a rotation of a wide
+ * pose in a narrow image) has its outlying points pulled to the edge. A drawn box is
+ * cut to the image.
  */
-export function transformInstance(doc, instanceId, { dx = 0, dy = 0, angle = 0, scale = 1, cx = 0, cy = 0 }) {
-  const cos = Math.cos(angle) * scale;
-  const sin = Math.sin(angle) * scale;
-  const map = (x, y) => [cx + cos * (x - cx) - sin * (y - cy) + dx, cy + sin * (x - cx) + cos * (y - cy) + dy];
+export function transformInstance(doc, instanceId, transform, bounds = null) {
+  const { dx = 0, dy = 0, angle = 0, cx = 0, cy = 0 } = transform;
+  let scale = transform.scale ?? 1;
+  const mapWith = (s) => {
+    const cos = Math.cos(angle) * s;
+    const sin = Math.sin(angle) * s;
+    return (x, y) => [cx + cos * (x - cx) - sin * (y - cy) + dx, cy + sin * (x - cx) + cos * (y - cy) + dy];
+  };
   return editInstance(doc, instanceId, (inst) => {
-    inst.keypoints = inst.keypoints.map(([x, y, v]) => (v > 0 ? [...map(x, y), v] : [x, y, v]));
+    const labeled = inst.keypoints.filter(([, , v]) => v > 0);
+    if (bounds && scale > 1 && labeled.length) {
+      // the extent grows linearly with the scale: cap it where the person fills the image
+      const unit = extent(labeled.map(([x, y]) => mapWith(1)(x, y)));
+      const cap = Math.min(
+        unit.w > 0 ? bounds.width / unit.w : Infinity,
+        unit.h > 0 ? bounds.height / unit.h : Infinity,
+      );
+      scale = Math.max(1, Math.min(scale, cap));
+    }
+    const base = mapWith(scale);
+    let shift = [0, 0];
+    if (bounds && labeled.length) {
+      const box = extent(labeled.map(([x, y]) => base(x, y)));
+      shift = [inward(box.x, box.w, bounds.width), inward(box.y, box.h, bounds.height)];
+    }
+    const map = (x, y) => {
+      const [mx, my] = base(x, y);
+      return [mx + shift[0], my + shift[1]];
+    };
+    const keep = (x, y) => (bounds ? [clampTo(x, bounds.width), clampTo(y, bounds.height)] : [x, y]);
+    inst.keypoints = inst.keypoints.map(([x, y, v]) => (v > 0 ? [...keep(...map(x, y)), v] : [x, y, v]));
     if (inst.bbox_mode === "drawn" && inst.bbox) {
       const [bx, by, bw, bh] = inst.bbox;
-      const corners = [map(bx, by), map(bx + bw, by), map(bx, by + bh), map(bx + bw, by + bh)];
+      const corners = [map(bx, by), map(bx + bw, by), map(bx, by + bh), map(bx + bw, by + bh)].map((c) => keep(...c));
       const xs = corners.map((c) => c[0]);
       const ys = corners.map((c) => c[1]);
       inst.bbox = [Math.min(...xs), Math.min(...ys), Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)];
     }
   });
+}
+
+function extent(points) {
+  const xs = points.map((p) => p[0]);
+  const ys = points.map((p) => p[1]);
+  const x = Math.min(...xs);
+  const y = Math.min(...ys);
+  return { x, y, w: Math.max(...xs) - x, h: Math.max(...ys) - y };
+}
+
+/** The shift that brings the span [start, start + size] inside [0, limit] (0 if it is). */
+function inward(start, size, limit) {
+  if (size > limit) return limit / 2 - (start + size / 2); // cannot fit: centre it
+  if (start < 0) return -start;
+  if (start + size > limit) return limit - (start + size);
+  return 0;
+}
+
+function clampTo(value, limit) {
+  return Math.min(limit, Math.max(0, value));
 }
 
 /** The box a person occupies: its box, else the box of its labeled keypoints (or null). */

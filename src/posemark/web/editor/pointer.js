@@ -175,7 +175,7 @@ export class PointerInput {
       this.renderer.showDraftBox(boxBetween(gesture.start, this.clamp(image)));
     } else if (gesture.kind === "person") {
       gesture.moved = true;
-      this.editor.previewTransform(gesture.instanceId, personTransform(gesture, image));
+      this.editor.previewTransform(gesture.instanceId, personTransform(gesture, image), this.imageSize);
     }
   }
 

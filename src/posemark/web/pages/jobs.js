@@ -8,7 +8,8 @@
  * sees the jobs they work on (the server filters; the page shows what it gets).
  *
  * Test hooks: each job row is `tr.job` with data-job-id; its selects are
- * `select[name=annotator]` and `select[name=reviewer]`.
+ * `select[name=annotator]` and `select[name=reviewer]`; managers' `button.job-delete`
+ * deletes the job after a confirmation (its items stay in the project).
  */
 
 import { api, request } from "../api.js";
@@ -53,6 +54,21 @@ export async function jobsPage(root, { pid }, app) {
     await load();
   }
 
+  async function remove(job) {
+    const ok = window.confirm(
+      `Delete ${job.name}? Its ${job.items} item(s) stay in the project with their work; ` +
+        "they are only no longer grouped for an annotator and a reviewer.",
+    );
+    if (!ok) return;
+    try {
+      await request("DELETE", `/api/jobs/${job.id}`);
+      say(`${job.name} deleted.`);
+    } catch (err) {
+      say(`Not deleted: ${err.message}`);
+    }
+    await load();
+  }
+
   function progress(job) {
     return STATUS_ORDER.filter((s) => job.counts[s])
       .map((s) => `${job.counts[s]} ${STATUS_TEXT[s].toLowerCase()}`)
@@ -73,7 +89,9 @@ export async function jobsPage(root, { pid }, app) {
               h(
                 "tr",
                 {},
-                ["Job", "Items", "Progress", "Annotator", "Reviewer"].map((t) => h("th", {}, t)),
+                [...["Job", "Items", "Progress", "Annotator", "Reviewer"], ...(manager ? [""] : [])].map(
+                  (t) => h("th", {}, t),
+                ),
               ),
             ),
             h(
@@ -120,6 +138,22 @@ export async function jobsPage(root, { pid }, app) {
                       `Reviewer of ${job.name}`,
                     ),
                   ),
+                  manager
+                    ? h(
+                        "td",
+                        {},
+                        h(
+                          "button",
+                          {
+                            type: "button",
+                            class: "tool danger job-delete",
+                            "aria-label": `Delete ${job.name}`,
+                            onClick: () => remove(job),
+                          },
+                          "Delete",
+                        ),
+                      )
+                    : null,
                 ),
               ),
             ),

@@ -11,6 +11,7 @@ import { importAnnotationsPanel } from "./import_annotations.js";
 import { operationsPanel } from "./operations.js";
 import { prelabelPanel } from "./prelabel.js";
 import { projectSettingsPanel } from "./project_admin.js";
+import { skeletonPanel } from "./skeleton_panel.js";
 import { videosPanel } from "./videos.js";
 import { STATUS_ORDER, STATUS_TEXT } from "../editor/review.js";
 
@@ -188,11 +189,21 @@ export async function projectPage(root, { pid, job }, app) {
   const manages = project.role === "manager";
   const reviews = manages || project.role === "reviewer";
   const importBox = manages ? importPanel(pid, refresh) : null;
-  const videos = videosPanel(pid);
+  const videos = videosPanel(pid, manages, () => refresh());
   const membersBox = membersPanel(pid, manages);
   const settingsBox = manages ? projectSettingsPanel(project, app) : null;
   const running = operationsPanel(pid, manages, refresh);
   const prelabel = prelabelPanel(pid, manages, refresh, () => running.refresh());
+  const skeletonSummary = () =>
+    `${project.skeleton.name} · ${plural(project.skeleton.keypoints.length, "keypoint")}` +
+    ` · your role: ${project.role}`;
+  const headline = h("div", { class: "muted", id: "project-skeleton-summary" }, skeletonSummary());
+  const skeletonBox = manages
+    ? skeletonPanel(project, () => {
+        headline.textContent = skeletonSummary();
+        running.refresh();
+      })
+    : null;
   const exportLink = manages
     ? h(
         "a",
@@ -230,12 +241,7 @@ export async function projectPage(root, { pid, job }, app) {
           "div",
           {},
           h("h1", {}, project.name),
-          h(
-            "div",
-            { class: "muted" },
-            `${project.skeleton.name} · ${plural(project.skeleton.keypoints.length, "keypoint")}` +
-              ` · your role: ${project.role}`,
-          ),
+          headline,
         ),
         h(
           "div",
@@ -262,6 +268,7 @@ export async function projectPage(root, { pid, job }, app) {
       running.element,
       prelabel.element,
       membersBox,
+      skeletonBox,
       settingsBox,
       h("div", { class: "list-controls" }, tabs, jobFilter, search, sort),
       grid,

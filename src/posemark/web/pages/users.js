@@ -3,7 +3,9 @@
  * The users page (#/users), for admins: every account with its state, a form to create
  * one (a one-time password is generated unless one is typed), and per account
  * deactivate / reactivate and "reset password", whose one-time password is shown once
- * to hand over. Nobody signs up alone; this page and `posemark user` are the doors.
+ * to hand over, or "invite link": a one-time link that expires, with which the invitee
+ * sets their own password (`#invite-link` shows it once; "revoke link" ends it). Nobody
+ * signs up alone; this page and `posemark user` are the doors.
  */
 
 import { api } from "../api.js";
@@ -74,14 +76,66 @@ export async function usersPage(root, _params, app) {
           },
           "Reset password",
         );
+        const invite = h(
+          "button",
+          {
+            type: "button",
+            class: "tool small",
+            "data-action": "invite",
+            disabled: !u.is_active,
+            onClick: async () => {
+              error.hidden = true;
+              try {
+                const answer = await api.createInvite(u.id);
+                const url = `${location.origin}${answer.path}`;
+                mount(
+                  notice,
+                  `Invite link for ${u.username} (works once, until ${new Date(answer.expires_at).toLocaleString()}; shown only now): `,
+                  h("input", { id: "invite-link", readonly: true, value: url, "aria-label": "Invite link", size: 60 }),
+                );
+                notice.hidden = false;
+                await load();
+              } catch (err) {
+                fail(err);
+              }
+            },
+          },
+          u.invite ? "New invite link" : "Invite link",
+        );
+        const revoke = u.invite
+          ? h(
+              "button",
+              {
+                type: "button",
+                class: "tool small danger",
+                "data-action": "revoke-invite",
+                title: `Open invite link, until ${new Date(u.invite.expires_at).toLocaleString()}`,
+                onClick: async () => {
+                  error.hidden = true;
+                  try {
+                    await api.revokeInvite(u.id);
+                    tell(`${u.username}'s invite link revoked.`);
+                    await load();
+                  } catch (err) {
+                    fail(err);
+                  }
+                },
+              },
+              "Revoke link",
+            )
+          : null;
         return h(
           "tr",
-          { "data-username": u.username, "data-active": String(u.is_active) },
+          {
+            "data-username": u.username,
+            "data-active": String(u.is_active),
+            "data-invite": String(Boolean(u.invite)),
+          },
           h("td", {}, u.username),
           h("td", {}, u.is_admin ? "admin" : ""),
           h("td", {}, u.is_active ? "active" : "deactivated"),
           h("td", { class: "num" }, String(u.projects)),
-          h("td", { class: "actions" }, toggle, reset),
+          h("td", { class: "actions" }, toggle, reset, invite, revoke),
         );
       }),
     );

@@ -1,13 +1,14 @@
 // @ts-check
 /**
  * The videos of a project on its page: one entry per video, opening its first frame in
- * the editor (every frame is an item; the timeline there moves between them).
+ * the editor (every frame is an item; the timeline there moves between them). Managers
+ * delete a video (`button.video-delete`) after a confirmation naming its frames.
  */
 
 import { request } from "../api.js";
 import { h, mount, plural } from "../dom.js";
 
-export function videosPanel(pid) {
+export function videosPanel(pid, manages = false, onDeleted = () => {}) {
   const list = h("ul", { class: "video-list", "aria-label": "Videos" });
   const element = h(
     "section",
@@ -40,9 +41,36 @@ export function videosPanel(pid) {
             { class: "muted" },
             `${plural(v.frame_count, "frame")} · ${v.fps} fps · ${v.width} × ${v.height}`,
           ),
+          manages
+            ? h(
+                "button",
+                {
+                  type: "button",
+                  class: "tool danger video-delete",
+                  "aria-label": `Delete ${v.file_name}`,
+                  onClick: () => remove(v),
+                },
+                "Delete",
+              )
+            : null,
         ),
       ),
     );
+  }
+
+  async function remove(v) {
+    const ok = window.confirm(
+      `Delete ${v.file_name}? Its ${plural(v.frame_count, "frame")} go with their annotations, ` +
+        "history and comments, and the video file is removed from the project.",
+    );
+    if (!ok) return;
+    try {
+      await request("DELETE", `/api/videos/${v.id}`);
+      await load();
+      onDeleted();
+    } catch (err) {
+      mount(list, h("li", { class: "alert error" }, `Not deleted: ${err.message}`));
+    }
   }
 
   load().catch((err) => {
