@@ -235,7 +235,7 @@ def forget_source(path: Path | None) -> None:
         gone = [
             _sources.pop(p)
             for p in list(_sources)
-            if path is not None and (p == path or p.name == f"{path.name}.mkv")
+            if path is not None and (p == str(path) or Path(p).name == f"{path.name}.mkv")
         ]
     for source in gone:
         source.close()
