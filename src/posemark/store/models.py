@@ -119,6 +119,9 @@ class Project(Base):
     skeleton: Mapped[dict[str, Any]]
     media_dir: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    """Set when a manager deletes the project: from then on it is not found anywhere,
+    while a background operation removes its rows and media."""
 
 
 class Membership(Base):

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep, SettingsDep
+from posemark.server.auth import DB, CurrentUser, ItemDep, OperationEngine, ProjectDep, SettingsDep
 from posemark.services.accounts import (
     account_json,
     change_own_password,
@@ -19,7 +19,8 @@ from posemark.services.accounts import (
     set_active,
 )
 from posemark.services.audit import entries
-from posemark.services.lifecycle import delete_item, delete_project, remove_member, rename_project
+from posemark.services.lifecycle import delete_item, remove_member, rename_project
+from posemark.services.project_removal import mark_deleted
 
 router = APIRouter(tags=["admin"])
 
@@ -88,9 +89,12 @@ def delete(
     caller: CurrentUser,
     db: DB,
     settings: SettingsDep,
+    engine: OperationEngine,
     confirm: str = Query(..., max_length=300, description="the project's name, repeated"),
 ) -> dict[str, Any]:
-    return {"deleted": delete_project(db, settings, access, caller.user, confirm)}
+    """The project is gone at once (404 everywhere); a worker removes its items and
+    media (``deleted.operation``: the removal's operation id)."""
+    return {"deleted": mark_deleted(db, settings, engine.dispatch, access, caller.user, confirm)}
 
 
 @router.delete("/projects/{pid}/members/{uid}", status_code=204)

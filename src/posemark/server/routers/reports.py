@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep
+from posemark.server.auth import DB, CurrentUser, ItemDep, OperationEngine, ProjectDep
 from posemark.services import workflow
 from posemark.services.agreement import assign_overlap, merge_consensus, project_agreement
 from posemark.services.errors import Forbidden
 from posemark.services.gold import gold_accuracy, gold_item_ids, mark_gold
 from posemark.services.projects import ProjectAccess
+from posemark.services.qa_operation import fill_later
 from posemark.services.report import project_report
 from posemark.services.report_formats import render
 from posemark.store.models import User
@@ -46,9 +47,11 @@ def report(
     access: ProjectDep,
     caller: CurrentUser,
     db: DB,
+    engine: OperationEngine,
     fmt: Literal["json", "csv", "html"] = Query("json", alias="format"),
 ) -> Response:
     _may_read(access, caller.user)
+    fill_later(db, access.project.id, engine.dispatch)
     text = render(project_report(db, access.project), fmt)
     headers = {}
     if fmt != "html":
