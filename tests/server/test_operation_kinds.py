@@ -93,7 +93,7 @@ def test_qa_rerun_resumes_after_its_last_written_batch(
             s, coco_project, should_stop=lambda: len(points) >= 3, checkpoint=points.append
         )
     assert first["stopped"] and first["items"] == 2
-    assert [p["after"] for p in points][0] is None and points[-1]["result"]["items"] == 2
+    assert points[0]["after"] is None and points[-1]["result"]["items"] == 2
     calls: list[tuple[int, int | None]] = []
     with server.session() as s:
         rest = rerun_project_qa(
@@ -186,3 +186,25 @@ def test_project_delete_hides_at_once_and_a_worker_removes_it(
         op = s.get(Operation, deleted["operation"])
         assert op is not None and op.result == {"items": 4} and op.project_id is None
     assert not media.exists()
+
+
+def test_report_operation_renders_the_report_to_a_file(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    pid = coco_project
+    server.add_user("anna")
+    admin.post(f"/api/projects/{pid}/members", json={"username": "anna", "role": "annotator"})
+    assert server.login("anna").post(f"/api/projects/{pid}/reports", json={}).status_code == 403
+    assert admin.post(f"/api/projects/{pid}/reports", json={"format": "pdf"}).status_code == 422
+    op = admin.post(f"/api/projects/{pid}/reports", json={"format": "csv"}).json()
+    assert (op["kind"], op["state"]) == ("report", "queued")
+    assert server.run_operations() == ["done"]
+    got = admin.get(f"/api/projects/{pid}/operations/{op['id']}/file")
+    assert (
+        got.status_code == 200
+        and f'filename="report-{pid}.csv"' in got.headers["content-disposition"]
+    )
+    direct = admin.get(f"/api/projects/{pid}/report", params={"format": "csv"})
+    # the same figures; only the moment the report was made may differ
+    strip = [line for line in direct.text.splitlines() if "generated" not in line]
+    assert [line for line in got.text.splitlines() if "generated" not in line] == strip

@@ -55,6 +55,12 @@ def _import(ctx: OperationContext) -> dict[str, Any]:
     return run_import(ctx)
 
 
+def _report(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.report_operation import run_report
+
+    return run_report(ctx)
+
+
 def _remove_project(ctx: OperationContext) -> dict[str, Any]:
     from posemark.services.project_removal import remove_project
 
@@ -64,7 +70,7 @@ def _remove_project(ctx: OperationContext) -> dict[str, Any]:
 def register_builtin() -> None:
     """Registers every built-in kind once. A feature whose long work is a plain service
     function joins with one line here, e.g.
-    ``register_operation("report", _report, "Report")`` with ``_report(ctx)`` calling
+    ``register_operation("export", _export, "Export")`` with ``_export(ctx)`` calling
     the service with ``ctx.progress`` and ``ctx.should_stop``."""
     global _DONE
     with _LOCK:
@@ -76,5 +82,6 @@ def register_builtin() -> None:
         register_operation("qa-rerun", _qa_rerun, "QA re-run")
         register_operation("export", _export, "Export")
         register_operation("import", _import, "Import")
+        register_operation("report", _report, "Report")
         register_operation("project-delete", _remove_project, "Project removal")
         _DONE = True

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -144,12 +146,29 @@ class _Inline:
         return None
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Runs in each pool process: a background worker killed with SIGKILL cannot shut
+    its pool down, so its processes leave as soon as they are orphaned."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="posemark-qa-parent-watch", daemon=True).start()
+
+
 def _pool(workers: int) -> ProcessPoolExecutor | _Inline:
     if workers <= 0:
         return _Inline()
     # spawn: forking a process that holds database connections and threads is unsafe
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 def rerun_project_qa(
