@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from posemark.services.errors import BadInput, NotFound, TooLarge
+from posemark.services.errors import BadInput, NotFound, ServiceError, TooLarge
 from posemark.services.export_formats import export_download, export_formats
 from posemark.services.exporting import ExportCancelled
 from posemark.services.operations import (
@@ -106,9 +106,11 @@ def run_export(ctx: OperationContext) -> dict[str, Any]:
                 session, project, work, slug(project.name), format, exclude,
                 ctx.progress, ctx.should_stop,
             )  # fmt: skip
-        except ExportCancelled as exc:
+        except ServiceError as exc:  # a cancel says so in each format's own words
             shutil.rmtree(folder, ignore_errors=True)
-            raise OperationStopped(exc.message) from None
+            if isinstance(exc, ExportCancelled) or ctx.should_stop():
+                raise OperationStopped(exc.message) from None
+            raise
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

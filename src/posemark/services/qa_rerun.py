@@ -265,7 +265,7 @@ def rerun_project_qa(
             session.commit()
             mark(None)
         pending: deque[tuple[list[_QaRow], Future[Any]]] = deque()
-        position = 0
+        position = int(result["items"])  # a resumed run goes on where it stopped
 
         def write_one() -> None:
             batch, future = pending.popleft()
