@@ -144,11 +144,13 @@ def test_a_manager_reruns_the_checks_with_a_bar_that_survives_a_reload(
     page.goto(f"/#/projects/{project['id']}/qa")
     panel = page.locator("#qa-rerun-panel")
     expect(panel).to_have_attribute("data-operation-state", "none")
-    before = page.locator(".qa-summary").inner_text()
+    summary = page.locator(".qa-summary")
+    expect(summary.locator("tr[data-check]").first).to_be_visible()
+    before = summary.text_content() or ""
     page.click("#qa-rerun")
     expect(panel).to_have_attribute("data-operation-state", "done", timeout=60_000)
     expect(panel.locator(".operation-text")).to_contain_text("QA re-run done: 8 / 8")
-    assert page.locator(".qa-summary").inner_text() == before  # the same findings again
+    expect(summary).to_have_text(before)  # the same findings, read again
     page.reload()
     expect(page.locator("#qa-rerun-panel")).to_have_attribute("data-operation-state", "done")
     expect(page.locator("#qa-rerun")).to_be_enabled()
