@@ -61,7 +61,7 @@ def test_items_filter_search_and_import_errors(page: Page, api: Api, coco_sample
     expect(cards).to_have_count(4)
 
     # the export runs as an operation; the page downloads its file when it is done
-    with page.expect_download() as download:
+    with page.expect_download(timeout=60_000) as download:
         page.click("#export-coco")
     assert download.value.suggested_filename.endswith("-coco.json")
     panel = page.locator("#export-panel")
@@ -98,7 +98,7 @@ def test_annotations_into_existing_items_and_the_export_menu(
     expect(result).to_contain_text("choose what to do with them")
 
     page.select_option("#export-format", "cvat")
-    with page.expect_download() as download:
+    with page.expect_download(timeout=60_000) as download:
         page.click("#export-coco")
     assert download.value.suggested_filename.endswith(".xml"), download.value.suggested_filename
     options = page.eval_on_selector_all("#export-format option", "els => els.map(e => e.value)")

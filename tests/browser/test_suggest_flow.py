@@ -151,7 +151,7 @@ def test_prelabel_progress_survives_a_reload(page: Page, api: Api, coco_samples:
     assert len(counts) == 2 and "0 instances" not in counts, counts
     # an export with "confirmed only" leaves the unconfirmed predictions out
     page.check("#export-confirmed-only")
-    with page.expect_download() as download:
+    with page.expect_download(timeout=60_000) as download:
         page.click("#export-coco")
     assert json.loads(Path(download.value.path()).read_text())["annotations"] == []
     href = page.locator("#export-download").get_attribute("href") or ""
