@@ -272,6 +272,102 @@ def bench_backend(
             stop_server(proc)
 
 
+class CpuAccount:
+    """Where the CPU went while saves ran: the server's processes (uvicorn and its
+    workers), the PostgreSQL backends serving this benchmark's database, this client
+    process, and the whole machine (the rest is other work on it); plus how often a
+    backend of this database was seen waiting on a lock (sampled every 20 ms). What
+    tells a core-bound run (busy cores, no waits) from a lock- or pool-bound one."""
+
+    def __init__(self, server_pid: int, database: str) -> None:
+        self.server_pid, self.database = server_pid, database
+        self.samples = {"active": 0, "lock": 0, "lwlock": 0, "io": 0, "n": 0}
+        self.stop = threading.Event()
+        self.result: dict[str, float] = {}
+
+    def _server(self) -> list[object]:
+        import psutil
+
+        root = psutil.Process(self.server_pid)
+        return [root, *root.children(recursive=True)]
+
+    def _backend_pids(self) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.database,)
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def _cpu(self, pids: list[int]) -> float:
+        import psutil
+
+        total = 0.0
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
+    def _sample(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            while not self.stop.wait(0.02):
+                rows = conn.execute(
+                    "SELECT state, wait_event_type FROM pg_stat_activity WHERE datname = %s",
+                    (self.database,),
+                ).fetchall()
+                self.samples["n"] += 1
+                for state, wait in rows:
+                    self.samples["active"] += state == "active"
+                    self.samples["lock"] += wait == "Lock"
+                    self.samples["lwlock"] += wait == "LWLock"
+                    self.samples["io"] += wait == "IO"
+
+    def __enter__(self) -> CpuAccount:
+        import psutil
+
+        self.server_pids = [p.pid for p in self._server()]  # type: ignore[attr-defined]
+        self.t0 = time.perf_counter()
+        self.machine0 = psutil.cpu_times()
+        self.server0 = self._cpu(self.server_pids)
+        self.client0 = time.process_time()
+        self.db_pids = self._backend_pids()
+        self.db0 = self._cpu(self.db_pids)
+        self.sampler = threading.Thread(target=self._sample, daemon=True)
+        self.sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import psutil
+
+        wall = time.perf_counter() - self.t0
+        m1 = psutil.cpu_times()
+        self.stop.set()
+        self.sampler.join()
+        busy = (m1.user + m1.system + m1.nice + getattr(m1, "softirq", 0) + m1.irq) - (
+            self.machine0.user + self.machine0.system + self.machine0.nice
+            + getattr(self.machine0, "softirq", 0) + self.machine0.irq
+        )  # fmt: skip
+        n = max(self.samples["n"], 1)
+        self.result = {
+            "wall_s": wall,
+            "cores": float(psutil.cpu_count() or 1),
+            "machine_busy_cores": busy / wall,
+            "server_cores": (self._cpu(self.server_pids) - self.server0) / wall,
+            "postgres_cores": (self._cpu(self.db_pids) - self.db0) / wall,
+            "client_cores": (time.process_time() - self.client0) / wall,
+            "backends_active": self.samples["active"] / n,
+            "backends_waiting_lock": self.samples["lock"] / n,
+            "backends_waiting_lwlock": self.samples["lwlock"] / n,
+            "load_average_1m": os.getloadavg()[0],
+        }
+
+
 def bench_processes(counts: list[int], annotators: int, saves: int) -> list[dict[str, object]]:
     """Saturated saves against ``posemark serve --workers N`` on PostgreSQL, per N."""
     import psycopg
@@ -291,8 +387,9 @@ def bench_processes(counts: list[int], annotators: int, saves: int) -> list[dict
                     pid, items = make_project(admin, tmp, annotators)
                     clients = make_annotators(admin, base, pid, annotators, items)
                     run_saves(clients, items, 5, interval=0.0)  # warm every process
-                    saturated = run_saves(clients, items, saves, interval=0.0)
-                    results.append({"processes": n, "saturated": saturated})
+                    with CpuAccount(proc.pid, name) as cpu:
+                        saturated = run_saves(clients, items, saves, interval=0.0)
+                    results.append({"processes": n, "saturated": saturated, "cpu": cpu.result})
                 finally:
                     stop_server(proc)
         finally:
@@ -310,6 +407,21 @@ def print_processes(results: list[dict[str, object]], annotators: int, saves: in
         print(
             f"{r['processes']:>9} {rate['saves_per_s']:>9.1f} {st['p50']:>9.1f}"
             f" {st['p99']:>9.1f} {st['max']:>9.1f}"
+        )
+    print("where the CPU went during the saturated run (cores busy on average):")
+    print(
+        f"{'processes':>9} {'machine':>8} {'server':>8} {'postgres':>9} {'client':>8}"
+        f" {'other':>8} {'pg active':>10} {'pg lockwait':>12} {'load 1m':>8}"
+    )
+    for r in results:
+        c = r["cpu"]  # type: ignore[index]
+        other = c["machine_busy_cores"] - c["server_cores"] - c["postgres_cores"]
+        other -= c["client_cores"]
+        print(
+            f"{r['processes']:>9} {c['machine_busy_cores']:>8.2f} {c['server_cores']:>8.2f}"
+            f" {c['postgres_cores']:>9.2f} {c['client_cores']:>8.2f} {other:>8.2f}"
+            f" {c['backends_active']:>10.2f} {c['backends_waiting_lock']:>12.2f}"
+            f" {c['load_average_1m']:>8.1f}"
         )
 
 

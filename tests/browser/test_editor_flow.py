@@ -179,7 +179,11 @@ def test_annotate_import_export_flow(page: Page, coco_samples: Path, tmp_path: P
 
     # Export COCO from the project page; pycocotools reads it and finds our person.
     page.click(".crumbs a:nth-of-type(2)")
-    with page.expect_download() as download_info:
+    # the API client above logged in again in this browser's cookie jar: a reload picks
+    # up that session's CSRF token (the export is started with a POST)
+    page.reload()
+    # a worker writes the export (an operation); the page downloads it when it is done
+    with page.expect_download(timeout=60_000) as download_info:
         page.click("#export-coco")
     exported = tmp_path / "export.json"
     download_info.value.save_as(exported)

@@ -60,8 +60,17 @@ def test_items_filter_search_and_import_errors(page: Page, api: Api, coco_sample
     expect(result).to_contain_text("broken.jpg")
     expect(cards).to_have_count(4)
 
-    href = page.get_attribute("#export-coco", "href")
-    assert href == f"/api/projects/{project['id']}/export?format=coco"
+    # the export runs as an operation; the page downloads its file when it is done
+    with page.expect_download(timeout=60_000) as download:
+        page.click("#export-coco")
+    assert download.value.suggested_filename.endswith("-coco.json")
+    panel = page.locator("#export-panel")
+    expect(panel).to_have_attribute("data-operation-state", "done")
+    oid = panel.get_attribute("data-operation-id")
+    link = page.locator("#export-download")
+    expect(link).to_have_attribute("href", f"/api/projects/{project['id']}/operations/{oid}/file")
+    page.reload()  # the finished export's link survives a reload
+    expect(page.locator("#export-download")).to_be_visible()
 
 
 def test_annotations_into_existing_items_and_the_export_menu(
@@ -89,8 +98,9 @@ def test_annotations_into_existing_items_and_the_export_menu(
     expect(result).to_contain_text("choose what to do with them")
 
     page.select_option("#export-format", "cvat")
-    href = page.get_attribute("#export-coco", "href")
-    assert href == f"/api/projects/{project['id']}/export?format=cvat"
+    with page.expect_download(timeout=60_000) as download:
+        page.click("#export-coco")
+    assert download.value.suggested_filename.endswith(".xml"), download.value.suggested_filename
     options = page.eval_on_selector_all("#export-format option", "els => els.map(e => e.value)")
     for fmt in options:  # every format offered is one the server writes
         r = page.request.get(f"/api/projects/{project['id']}/export?format={fmt}", timeout=120_000)

@@ -132,3 +132,25 @@ def test_qa_page_pages_through_the_servers_list(page: Page, api: Api, coco_sampl
     )
     expect(rows.first).to_have_attribute("data-check", check)
     assert set(rows.evaluate_all("rs => rs.map(r => r.dataset.check)")) == {check}
+
+
+def test_a_manager_reruns_the_checks_with_a_bar_that_survives_a_reload(
+    page: Page, api: Api, coco_samples: Path
+) -> None:
+    """The QA page's "Re-run checks" queues the ``qa-rerun`` operation; the server's
+    worker runs it; the page follows it and, after a reload, still shows how it ended."""
+    files = [coco_samples / "test_coco.json", *sorted(coco_samples.glob("*.jpg"))]
+    project = api.create_project("qa-rerun-page", files)
+    page.goto(f"/#/projects/{project['id']}/qa")
+    panel = page.locator("#qa-rerun-panel")
+    expect(panel).to_have_attribute("data-operation-state", "none")
+    summary = page.locator(".qa-summary")
+    expect(summary.locator("tr[data-check]").first).to_be_visible()
+    before = summary.text_content() or ""
+    page.click("#qa-rerun")
+    expect(panel).to_have_attribute("data-operation-state", "done", timeout=60_000)
+    expect(panel.locator(".operation-text")).to_contain_text("QA re-run done: 8 / 8")
+    expect(summary).to_have_text(before)  # the same findings, read again
+    page.reload()
+    expect(page.locator("#qa-rerun-panel")).to_have_attribute("data-operation-state", "done")
+    expect(page.locator("#qa-rerun")).to_be_enabled()

@@ -6,6 +6,7 @@ bar is read back from the server after a reload."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,11 @@ def test_prelabel_progress_survives_a_reload(page: Page, api: Api, coco_samples:
     expect(page.locator(".item-card")).to_have_count(2)
     counts = page.locator(".item-card .item-sub .muted").all_text_contents()
     assert len(counts) == 2 and "0 instances" not in counts, counts
-    # the panel's "Export confirmed only" leaves the unconfirmed predictions out
-    href = page.locator("#export-coco-confirmed").get_attribute("href")
-    assert api.get(href or "")["annotations"] == []
+    # an export with "confirmed only" leaves the unconfirmed predictions out
+    page.check("#export-confirmed-only")
+    with page.expect_download(timeout=60_000) as download:
+        page.click("#export-coco")
+    assert json.loads(Path(download.value.path()).read_text())["annotations"] == []
+    href = page.locator("#export-download").get_attribute("href") or ""
+    assert re.fullmatch(rf"/api/projects/{pid}/operations/\d+/file", href), href
     assert api.get(f"/api/projects/{pid}/export")["annotations"]

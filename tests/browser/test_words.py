@@ -71,8 +71,9 @@ def test_names_read_as_words_and_exports_differ(page: Page, api: Api, project: i
 
     page.goto(f"/#/projects/{project}")
     names = []
-    for link in ("#export-coco", "#export-coco-confirmed"):
-        with page.expect_download() as download:
-            page.click(link)
+    for confirmed_only in (False, True):
+        page.set_checked("#export-confirmed-only", confirmed_only)
+        with page.expect_download(timeout=60_000) as download:
+            page.click("#export-coco")
         names.append(download.value.suggested_filename)
     assert names[0] != names[1], names

@@ -64,6 +64,24 @@ class Server:
             )
             return int(n or 0)
 
+    def run_operations(self) -> list[str]:
+        """Runs every queued background operation in this process, one after the other,
+        through the function a worker process calls (``operations.execute``); returns
+        their final states. What a test without worker processes uses."""
+        from posemark.services import operations as ops
+        from posemark.store.operation_models import Operation
+
+        states: list[str] = []
+        while True:
+            with self.session() as session:
+                queued = session.scalars(
+                    select(Operation.id).where(Operation.state == "queued").order_by(Operation.id)
+                ).all()
+            if not queued:
+                return states
+            for op_id in queued:
+                states.append(ops.execute(self.store.sessionmaker, self.settings, op_id))
+
     def media_listing(self) -> list[str]:
         """Every path under the media folder, to prove a failed import left nothing."""
         root = self.settings.media_dir

@@ -335,3 +335,174 @@ def test_operations_command_lists_cancels_and_follows(
     assert watched.exit_code == 0 and "prelabel: cancelled" in watched.stderr
     missing = runner.invoke(cli_app, ["operations", str(pid), "--watch", "999", *common])
     assert missing.exit_code == 1 and "operation 999 not found" in missing.stderr
+
+
+def bulk_project(server: Server, admin: TestClient, testdata: Path, copies: int) -> int:
+    """The mmpose sample (4 images, 14 real people) imported, then its items written
+    again ``copies`` times under other names: a project big enough that a worker can be
+    killed in the middle of a project-wide run."""
+    from serverkit import upload
+
+    from posemark.store.models import Item
+
+    r = admin.post(
+        "/api/projects", json={"name": f"bulk-{uuid.uuid4().hex[:6]}", "skeleton": "coco17"}
+    )
+    pid: int = r.json()["id"]
+    folder = testdata / MMPOSE
+    files = upload(folder, "test_coco.json", *sorted(p.name for p in folder.glob("*.jpg")))
+    assert admin.post(f"/api/projects/{pid}/import", files=files).status_code == 200
+    with server.session() as session:
+        originals = session.scalars(select(Item).where(Item.project_id == pid)).all()
+        rows = [
+            {
+                "project_id": pid,
+                "file_name": f"copy{n:05d}/{item.file_name}",
+                "width": item.width,
+                "height": item.height,
+                "status": "new",
+                "version": 1,
+                "annotation": item.annotation,
+                "updated_at": utcnow(),
+            }
+            for n in range(copies)
+            for item in originals
+        ]
+        session.execute(Item.__table__.insert(), rows)
+        session.commit()
+    return pid
+
+
+def kept_findings(server: Server, pid: int) -> list[tuple[Any, ...]]:
+    from posemark.store.qa_models import QaFinding
+
+    with server.session() as session:
+        rows = session.execute(
+            select(
+                QaFinding.item_id,
+                QaFinding.instance_index,
+                QaFinding.keypoint,
+                QaFinding.check,
+                QaFinding.severity,
+            ).where(QaFinding.project_id == pid)
+        ).all()
+    return sorted(tuple(r) for r in rows)
+
+
+def kill_mid_run(
+    settings: Settings, admin: TestClient, pid: int, oid: int, until: Any
+) -> dict[str, Any]:
+    """Starts a worker and SIGKILLs it once ``until`` holds of the operation; returns
+    the operation as it was then. The processes the worker had started (the QA checks'
+    pool) must leave with it, not linger as orphans."""
+    import psutil
+
+    victim = start_worker(settings)
+    children: list[psutil.Process] = []
+    try:
+        follow(admin, pid, oid, until=until, timeout=180)
+        children = psutil.Process(victim.pid).children(recursive=True)
+    finally:
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+    mid = admin.get(f"/api/projects/{pid}/operations/{oid}").json()
+    _gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, f"orphans of the killed worker still run: {alive}"
+    mid["children"] = len(children)
+    return mid
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_killed_qa_rerun_resumes_and_checks_every_item_once(
+    engine: str,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    testdata: Path,
+    workers: list[Any],
+) -> None:
+    """Killed after some batches were written, the re-run goes on after its last
+    checkpoint in a new worker: every item checked once (the result counts each item
+    once), the findings those of one whole run."""
+    from serverkit import ADMIN_PASSWORD
+
+    from posemark.server import create_app
+    from posemark.services.qa_rerun import rerun_project_qa
+
+    if engine == "redis":
+        settings = Settings(settings.data_dir, settings.db_url, redis_url=REDIS_URL)
+    monkeypatch.setenv("POSEMARK_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    app = create_app(settings)
+    server = Server(app, settings)
+    try:
+        admin = server.admin()
+        pid = bulk_project(
+            server, admin, testdata, copies=700
+        )  # 2,804 items: the checks use a pool
+        items = server.item_count(pid)
+        op = admin.post(f"/api/projects/{pid}/qa/rerun").json()
+        # past the prior's pass and at least two written batches of the second
+        mid = kill_mid_run(
+            settings, admin, pid, op["id"], lambda o: o["resumed"] and o["done"] > items + 1000
+        )
+        assert mid["state"] == "running" and mid["done"] < 2 * items, mid
+        assert mid["children"] >= 1  # its checks ran in a pool, which left with it
+        workers.append(start_worker(settings))
+        final = follow(admin, pid, op["id"], timeout=300)[-1]
+        assert final["state"] == "done", (final["error"], worker_logs(settings))
+        assert final["attempts"] == 2 and final["resumed"]
+        assert final["result"]["items"] == items  # none twice, none left out
+        assert final["result"]["instances"] == 14 * (items // 4)
+        resumed = kept_findings(server, pid)
+        with server.session() as session:  # one whole run in this process, for comparison
+            whole = rerun_project_qa(session, pid, workers=0)
+        assert whole["findings"] == final["result"]["findings"]
+        assert kept_findings(server, pid) == resumed
+    finally:
+        app.state.store.dispose()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_killed_export_is_written_again_whole_and_once(
+    engine: str,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    testdata: Path,
+    workers: list[Any],
+    tmp_path: Path,
+) -> None:
+    """Killed mid-file, the export runs again in a new worker: one whole file, equal to
+    an export written here, and nothing else in its folder."""
+    import json
+
+    from serverkit import ADMIN_PASSWORD
+
+    from posemark.server import create_app
+    from posemark.services.export_formats import export_project
+    from posemark.store.models import Project
+
+    if engine == "redis":
+        settings = Settings(settings.data_dir, settings.db_url, redis_url=REDIS_URL)
+    monkeypatch.setenv("POSEMARK_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    app = create_app(settings)
+    server = Server(app, settings)
+    try:
+        admin = server.admin()
+        pid = bulk_project(server, admin, testdata, copies=1000)  # 4,004 items
+        op = admin.post(f"/api/projects/{pid}/exports", json={"format": "coco"}).json()
+        mid = kill_mid_run(settings, admin, pid, op["id"], lambda o: o["done"] >= 1)
+        assert mid["state"] == "running" and mid["done"] < mid["total"], mid
+        workers.append(start_worker(settings))
+        final = follow(admin, pid, op["id"], timeout=300)[-1]
+        assert final["state"] == "done", (final["error"], worker_logs(settings))
+        assert final["attempts"] == 2 and final["result"]["instances"] == 14 * 1001
+        folder = settings.data_dir / "operation-files" / f"op-{op['id']}"
+        assert [p.name for p in folder.iterdir()] == [final["result"]["file"]]
+        got = admin.get(f"/api/projects/{pid}/operations/{op['id']}/file")
+        assert got.status_code == 200
+        with server.session() as session:
+            project = session.get(Project, pid)
+            assert project is not None
+            export_project(session, project, tmp_path / "here.json")
+        assert json.loads(got.content) == json.loads((tmp_path / "here.json").read_text())
+    finally:
+        app.state.store.dispose()

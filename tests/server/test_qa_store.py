@@ -132,8 +132,18 @@ def test_first_request_fills_a_project_without_kept_findings(
         s.execute(delete(QaFinding).where(QaFinding.project_id == coco_project))
         s.execute(delete(ProjectQa).where(ProjectQa.project_id == coco_project))
     r = admin.get(f"/api/projects/{coco_project}/qa")
-    assert r.status_code == 200, r.text
-    assert r.json()["state"] == "done"
+    assert r.status_code == 200, r.text  # answers at once; a worker fills the findings
+    assert (r.json()["state"], r.json()["total"]) == ("filling", 0)
+    ops = admin.get(f"/api/projects/{coco_project}/operations").json()["operations"]
+    assert [(o["kind"], o["state"], o["params"]) for o in ops] == [
+        ("qa-rerun", "queued", {"first_fill": True})
+    ]
+    assert admin.get(
+        f"/api/projects/{coco_project}/gallery", params={"keypoint": "nose"}
+    ).is_success
+    assert len(admin.get(f"/api/projects/{coco_project}/operations").json()["operations"]) == 1
+    assert server.run_operations() == ["done"]
+    assert admin.get(f"/api/projects/{coco_project}/qa").json()["state"] == "done"
     assert _located(_stored(server, coco_project)) == expected
 
 
@@ -222,7 +232,12 @@ def test_new_thresholds_make_the_findings_stale_until_a_rerun(
     assert r.status_code == 200, r.text
     assert admin.get(f"/api/projects/{coco_project}/qa").json()["stale"] is True
     r = admin.post(f"/api/projects/{coco_project}/qa/rerun")
-    assert r.status_code == 200, r.text
+    assert r.status_code == 202, r.text
+    assert (r.json()["kind"], r.json()["state"]) == ("qa-rerun", "queued")
+    again = admin.post(f"/api/projects/{coco_project}/qa/rerun")
+    assert again.status_code == 409 and "already being re-run" in again.json()["detail"]
+    assert admin.get(f"/api/projects/{coco_project}/qa").json()["stale"] is True
+    assert server.run_operations() == ["done"]
     body = admin.get(f"/api/projects/{coco_project}/qa", params={"check": "too_few_keypoints"})
     assert body.json()["stale"] is False
     # every person of the sample with fewer than 17 labeled keypoints is flagged now

@@ -328,17 +328,26 @@ def export_command(
 
     settings, store = _open(data, db)
     try:
-        with store.session() as session:
+        with store.session() as session, count_progress() as bar:
             target = find_project(session, project)
+            task = bar.add_task("exporting", total=None)
+
+            def progress(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
+
             if out_file.startswith("s3://"):
                 with upload_folder(settings) as folder:
                     local = folder / out_file.rsplit("/", 1)[-1]
-                    written = export_project(session, target, local, to, exclude_unconfirmed)
+                    written = export_project(
+                        session, target, local, to, exclude_unconfirmed, progress
+                    )
                     if not local.is_file():
                         fail(f"{to} writes a folder; export it to a file system path instead")
                     put_object(out_file, local.read_bytes())
             else:
-                written = export_project(session, target, Path(out_file), to, exclude_unconfirmed)
+                written = export_project(
+                    session, target, Path(out_file), to, exclude_unconfirmed, progress
+                )
     except ServiceError as exc:
         fail(escape(exc.message))
     except OSError as exc:

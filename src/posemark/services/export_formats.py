@@ -170,14 +170,18 @@ def export_download(
     slug: str,
     format: str,
     exclude_unconfirmed: bool = False,
-) -> Path:
+    progress: Callable[[int, int | None], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[Path, ExportSummary]:
     """One file to send for a download: the export itself, or a zip of the folder a
-    format writes (YOLO's labels and data.yaml)."""
+    format writes (YOLO's labels and data.yaml); and what it holds."""
     require_migrated(session, project, "export")
     spec = _spec(format)
     suffix = spec.extensions[0] if spec.extensions else ""
     out = work / f"{slug}{suffix}"
-    export_project(session, project, out, spec.name, exclude_unconfirmed)
+    summary = export_project(
+        session, project, out, spec.name, exclude_unconfirmed, progress, should_stop
+    )
     if out.is_dir():
-        return Path(shutil.make_archive(str(work / slug), "zip", out))
-    return out
+        return Path(shutil.make_archive(str(work / slug), "zip", out)), summary
+    return out, summary

@@ -211,10 +211,12 @@ def import_uploads(
     files: Iterable[tuple[str, Path]],
     user: User | None = None,
     progress: Progress | None = None,
+    move: bool = True,
 ) -> ImportReport:
     """Uploaded ``(client file name, temporary file)`` pairs: images and at most one COCO
     ``.json``. Every image becomes an item; the COCO file annotates the images it lists,
-    each of which must be among the uploads. The temporary files are moved, not copied."""
+    each of which must be among the uploads. The temporary files are moved (``move``)
+    or copied (a background import keeps them until it ends, for a retry)."""
     images: dict[str, Path] = {}
     coco: tuple[str, Path] | None = None
     files = list(files)
@@ -222,7 +224,7 @@ def import_uploads(
         if len(files) != 1:
             raise BadInput("a video is imported on its own: upload one video file per import")
         name, path = files[0]
-        imported = import_video(session, settings, project, path, name, user, progress, move=True)
+        imported = import_video(session, settings, project, path, name, user, progress, move=move)
         return ImportReport(imported.frame_count, 0)
     for client_name, path in files:
         name = check_relative_name(client_name)
@@ -274,7 +276,9 @@ def import_uploads(
         )
         for name in ordered
     ]
-    report = _run(session, settings, project, plan, user, progress or _noop, copy=False, coco=read)
+    report = _run(
+        session, settings, project, plan, user, progress or _noop, copy=not move, coco=read
+    )
     return ImportReport(report.items_created, report.instances, warnings=warnings + report.warnings)
 
 

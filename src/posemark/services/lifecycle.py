@@ -1,9 +1,8 @@
 """Renaming and deleting: projects, items, videos, jobs, and people leaving a project.
 
 Each act is a manager's (or an admin's), takes one transaction with its audit entry,
-and then removes the media the project itself owns (the images copied into its folder
-and their thumbnails). Deleting needs the caller to repeat the project's name: the
-page asks for it, so a stray click never deletes a project.
+and then removes the media it owns (an item's copied image and thumbnails). Deleting a
+whole project is services/project_removal.py: hidden at once, removed by a worker.
 """
 
 from __future__ import annotations
@@ -46,53 +45,6 @@ def rename_project(session: Session, access: ProjectAccess, actor: User, name: s
         raise Conflict(f"a project named {new!r} exists already") from None
     session.commit()
     return project
-
-
-def _owned_media(settings: Settings, project: Project) -> list[Path]:
-    """The folders of files the project owns: its copied images and their thumbnails."""
-    return [project_root(settings, project), settings.thumbs_dir / project.media_dir]
-
-
-def delete_project(
-    session: Session, settings: Settings, access: ProjectAccess, actor: User, confirm: str
-) -> dict[str, int]:
-    """Delete the project with its items, history, jobs and comments, then its media.
-
-    ``confirm`` must repeat the project's name. Returns what went (items, members).
-    """
-    require_manager(access, actor, "delete the project")
-    project = access.project
-    if confirm.strip() != project.name:
-        raise BadInput(
-            f"confirm: type the project's name ({project.name!r}) to delete it, found {confirm!r}"
-        )
-    items = int(
-        session.scalar(select(func.count()).select_from(Item).where(Item.project_id == project.id))
-        or 0
-    )
-    members = int(
-        session.scalar(
-            select(func.count()).select_from(Membership).where(Membership.project_id == project.id)
-        )
-        or 0
-    )
-    folders = _owned_media(settings, project)
-    record(
-        session,
-        actor,
-        "delete",
-        "project",
-        project.id,
-        project.id,
-        name=project.name,
-        items=items,
-        members=members,
-    )
-    session.delete(project)
-    session.commit()
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
-    return {"items": items, "members": members}
 
 
 def remove_member(session: Session, access: ProjectAccess, actor: User, user_id: int) -> None:

@@ -118,9 +118,9 @@ class ProcrastinateEngine:
                 self.defer_app.open()
                 self.opened = True
 
-    def ensure_schema(self) -> None:
+    def ensure_schema(self) -> bool:
         """procrastinate's tables, created once (under an advisory lock, since several
-        processes start together)."""
+        processes start together); True when they had to be created."""
         import psycopg
 
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
@@ -129,12 +129,22 @@ class ProcrastinateEngine:
                 present = conn.execute(
                     "SELECT to_regclass('procrastinate_jobs') IS NOT NULL"
                 ).fetchone()
-                if not (present and present[0]):
-                    from procrastinate.schema import SchemaManager
+                if present and present[0]:
+                    return False
+                from procrastinate.schema import SchemaManager
 
-                    conn.execute(SchemaManager.get_schema())
+                conn.execute(SchemaManager.get_schema())
+                return True
             finally:
                 conn.execute("SELECT pg_advisory_unlock(7247191)")
+
+    def reset(self) -> None:
+        """Drops the deferring pool's connections: they cache the type ids of a schema
+        that was dropped and created again (a recreated database)."""
+        with self.lock:
+            if self.opened:
+                self.defer_app.close()
+                self.opened = False
 
     def dispatch(self, operation_id: int) -> None:
         self._open()
@@ -165,8 +175,8 @@ def open_engine(settings: Settings) -> Engine:
         if engine is None:
             engine = _make_engine(settings, redis_url)
             _ENGINES[key] = engine
-        elif isinstance(engine, ProcrastinateEngine):
-            engine.ensure_schema()  # the database may have been recreated meanwhile
+        elif isinstance(engine, ProcrastinateEngine) and engine.ensure_schema():
+            engine.reset()  # the database was recreated meanwhile
         return engine
 
 

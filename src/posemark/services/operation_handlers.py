@@ -43,11 +43,41 @@ def _skeleton_migrate(ctx: OperationContext) -> dict[str, Any]:
     return run_operation(ctx)
 
 
+def _qa_rerun(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.qa_operation import run_qa_rerun
+
+    return run_qa_rerun(ctx)
+
+
+def _export(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.export_operation import run_export
+
+    return run_export(ctx)
+
+
+def _import(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.import_operation import run_import
+
+    return run_import(ctx)
+
+
+def _report(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.report_operation import run_report
+
+    return run_report(ctx)
+
+
+def _remove_project(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.project_removal import remove_project
+
+    return remove_project(ctx)
+
+
 def register_builtin() -> None:
     """Registers every built-in kind once. A feature whose long work is a plain service
     function joins with one line here, e.g.
-    ``register_operation("qa-rerun", lambda c: rerun_project_qa(c.sessions, c.project_id,
-    progress=c.progress, should_stop=c.should_stop), "QA re-run")``."""
+    ``register_operation("export", _export, "Export")`` with ``_export(ctx)`` calling
+    the service with ``ctx.progress`` and ``ctx.should_stop``."""
     global _DONE
     with _LOCK:
         if _DONE:
@@ -56,4 +86,9 @@ def register_builtin() -> None:
         register_operation("predict", _predict, "Predict")
         register_operation("track", _track, "Track")
         register_operation("skeleton-migrate", _skeleton_migrate, "Skeleton change")
+        register_operation("qa-rerun", _qa_rerun, "QA re-run")
+        register_operation("export", _export, "Export")
+        register_operation("import", _import, "Import")
+        register_operation("report", _report, "Report")
+        register_operation("project-delete", _remove_project, "Project removal")
         _DONE = True

@@ -41,7 +41,7 @@ from posemark.services.settings import Settings
 from posemark.store.models import User, utcnow
 from posemark.store.operation_models import ACTIVE_STATES, Operation
 
-__all__ = ["Operation", "OperationContext", "register_operation", "submit"]
+__all__ = ["Operation", "OperationContext", "OperationStopped", "register_operation", "submit"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,15 @@ class OperationContext:
     sessions: sessionmaker[Session]
     progress: Callable[..., None]
     should_stop: Callable[[], bool]
+    checkpoint: dict[str, Any] | None = None
+    """What an earlier run of this operation saved with ``save_checkpoint`` before its
+    worker died (None on a first run): the part a resumed run skips."""
+    save_checkpoint: Callable[[dict[str, Any]], None] = lambda _point: None
+
+
+class OperationStopped(ServiceError):
+    """Raised by a handler (or by a service through its ``should_stop`` check) that
+    stopped on a cancel: the operation ends "cancelled", not "failed"."""
 
 
 Handler = Callable[[OperationContext], "dict[str, Any] | None"]
@@ -140,6 +149,7 @@ def operation_json(op: Operation) -> dict[str, Any]:
         "note": op.note,
         "result": op.result,
         "error": op.error,
+        "resumed": op.checkpoint is not None,
         "attempts": op.attempts,
         "cancel_requested": op.cancel_requested,
         "created_by": op.created_by,
@@ -406,6 +416,10 @@ class _Run:
         with self.lock:
             self.flush_locked()
 
+    def save_checkpoint(self, point: dict[str, Any]) -> None:
+        """Written at once (not throttled): a checkpoint names work already committed."""
+        self._write({"checkpoint": point})
+
     def beat(self, every: float) -> None:
         while not self.ended.wait(every):
             try:
@@ -458,6 +472,8 @@ def execute(sessions: sessionmaker[Session], settings: Settings, op_id: int) -> 
             sessions=sessions,
             progress=run.progress,
             should_stop=run.stopping.is_set,
+            checkpoint=op.checkpoint,
+            save_checkpoint=run.save_checkpoint,
         )
         try:
             handler = operation_kind(op.kind).handler
@@ -465,6 +481,9 @@ def execute(sessions: sessionmaker[Session], settings: Settings, op_id: int) -> 
             run.flush()
             state = "cancelled" if run.stopping.is_set() else "done"
             _end(session, op_id, token, state, result=result or {})
+        except OperationStopped as exc:
+            run.flush()
+            _end(session, op_id, token, "cancelled", result={"stopped": exc.message})
         except ServiceError as exc:
             run.flush()
             _end(session, op_id, token, "failed", error=exc.message)

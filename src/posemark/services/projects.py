@@ -86,7 +86,7 @@ def find_project(session: Session, ref: str) -> Project:
     project = session.scalar(select(Project).where(Project.name == ref))
     if project is None and ref.isdigit():
         project = session.get(Project, int(ref))
-    if project is None:
+    if project is None or project.deleted_at is not None:
         raise NotFound(f"no project named {ref!r}")
     return project
 
@@ -135,10 +135,11 @@ def create_project(
 
 
 def get_project(session: Session, user: User, project_id: int) -> ProjectAccess:
-    """The project if ``user`` may see it; otherwise 404, exactly as if it did not exist."""
+    """The project if ``user`` may see it; otherwise 404, exactly as if it did not exist
+    (as a deleted one does, while a worker removes it)."""
     project = session.get(Project, project_id)
     role = None
-    if project is not None:
+    if project is not None and project.deleted_at is None:
         role = session.scalar(
             select(Membership.role).where(
                 Membership.project_id == project_id, Membership.user_id == user.id
@@ -159,12 +160,14 @@ def list_projects(session: Session, user: User) -> list[ProjectAccess]:
                 select(Membership.project_id, Membership.role).where(Membership.user_id == user.id)
             ).all()
         )
-        projects = session.scalars(select(Project).order_by(Project.name)).all()
+        projects = session.scalars(
+            select(Project).where(Project.deleted_at.is_(None)).order_by(Project.name)
+        ).all()
         return [ProjectAccess(p, roles.get(p.id, ADMIN_ROLE)) for p in projects]
     rows = session.execute(
         select(Project, Membership.role)
         .join(Membership, Membership.project_id == Project.id)
-        .where(Membership.user_id == user.id)
+        .where(Membership.user_id == user.id, Project.deleted_at.is_(None))
         .order_by(Project.name)
     ).all()
     return [ProjectAccess(p, role) for p, role in rows]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,12 +37,14 @@ from posemark.services.qa_store import (
     qa_thresholds,
     replace_kept,
     stored_form,
+    stored_prior,
 )
 from posemark.store.models import Item, Project, utcnow
 from posemark.store.qa_models import ProjectQa
 
 Progress = Callable[[int, int | None], None]
 ShouldStop = Callable[[], bool]
+Checkpoint = Callable[[dict[str, Any]], None]
 
 
 PRIOR_SAMPLE_ITEMS = 50_000
@@ -69,12 +73,15 @@ def _decoded(rows: Sequence[_QaRow]) -> list[_QaRow]:
     return [r._replace(annotation=msgspec.json.decode(r.annotation)) for r in rows]
 
 
-def _project_batches(session: Session, project_id: int, every: int = 1) -> Iterator[list[_QaRow]]:
+def _project_batches(
+    session: Session, project_id: int, every: int = 1, after: str | None = None
+) -> Iterator[list[_QaRow]]:
     """The project's items in file-name order, a batch at a time, each read by a short
     keyset query (no transaction stays open across the run); a batch ending inside a
     video takes the rest of that video too, so the video checks see whole tracks.
-    ``every`` > 1: only the items whose id it divides (the prior's sample)."""
-    last: str | None = None
+    ``every`` > 1: only the items whose id it divides (the prior's sample); ``after``:
+    only the items whose name sorts after it (a resumed run)."""
+    last: str | None = after
     while True:
         query = select(*_RAW_COLUMNS).where(Item.project_id == project_id)
         if every > 1:
@@ -139,12 +146,29 @@ class _Inline:
         return None
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Runs in each pool process: a background worker killed with SIGKILL cannot shut
+    its pool down, so its processes leave as soon as they are orphaned."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="posemark-qa-parent-watch", daemon=True).start()
+
+
 def _pool(workers: int) -> ProcessPoolExecutor | _Inline:
     if workers <= 0:
         return _Inline()
     # spawn: forking a process that holds database connections and threads is unsafe
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 def rerun_project_qa(
@@ -153,6 +177,8 @@ def rerun_project_qa(
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
     workers: int | None = None,
+    resume: dict[str, Any] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> dict[str, Any]:
     """Learn the project's body prior from its people, then re-check every item against
     it and replace the stored findings, batch by batch (each batch its own transaction,
@@ -167,6 +193,11 @@ def rerun_project_qa(
     between batches (a stopped run leaves ``state`` "filling": each item's findings are
     then the old or the new ones). An item saved while the run went keeps the findings
     its save wrote (its version is compared under lock).
+
+    ``checkpoint(point)`` is called once the prior is stored and after every batch
+    written; a run given that point as ``resume`` (the background operation started
+    again after its worker died) keeps the stored prior and goes on after the last
+    written batch, so no item is checked twice and none is left out.
     Returns {"items", "instances", "findings", "stopped"}.
     """
     project = session.get(Project, project_id)
@@ -175,10 +206,17 @@ def rerun_project_qa(
     skeleton = project_skeleton(project)
     config, thresholds = qa_thresholds(session, project_id)
     state = project_state(session, project_id)
+    resuming = (
+        resume is not None
+        and resume.get("phase") == "check"
+        and state is not None
+        and state.state == "filling"
+    )
     if state is None:
         state = ProjectQa(project_id=project_id, prior=None, config=thresholds)
         session.add(state)
-    state.state, state.config, state.items_checked = "filling", thresholds, 0
+    if not resuming:
+        state.state, state.config, state.items_checked = "filling", thresholds, 0
     state.updated_at = utcnow()
     session.commit()
     total_items = int(
@@ -191,6 +229,12 @@ def rerun_project_qa(
     stop = should_stop or (lambda: False)
     done = 0
     result = {"items": 0, "instances": 0, "findings": 0, "stopped": False}
+    after: str | None = None
+    if resuming:
+        assert resume is not None
+        after = resume.get("after")
+        result.update(resume.get("result", {}))
+        done = total_items // every + int(result["items"])
 
     def tick(n: int) -> None:
         nonlocal done
@@ -198,33 +242,31 @@ def rerun_project_qa(
         if progress is not None:
             progress(done, total)
 
+    def mark(last: str | None) -> None:
+        if checkpoint is not None:
+            checkpoint({"phase": "check", "after": last, "result": dict(result)})
+
     pool = _pool(workers)
     try:
-        fit = PriorFit(skeleton, config.prior_min_bones)
-        sample: deque[tuple[int, Future[Any]]] = deque()
-        for batch in _project_batches(session, project_id, every):
-            if stop():
-                return {**result, "stopped": True}
-            sample.append(
-                (len(batch), pool.submit(_prior_ratios, skeleton, batch, config.prior_min_bones))
+        if resuming:
+            prior = stored_prior(session, project_id)
+            session.commit()
+        else:
+            learned = _learn_prior(
+                session, project_id, skeleton, config, every, pool, workers, tick, stop
             )
-            while len(sample) > max(workers, 1):
-                n, future = sample.popleft()
-                _add_ratios(fit, future.result())
-                tick(n)
-        while sample:
-            n, future = sample.popleft()
-            _add_ratios(fit, future.result())
-            tick(n)
-        prior = fit.prior()
-        session.execute(
-            update(ProjectQa)
-            .where(ProjectQa.project_id == project_id)
-            .values(prior=stored_form(prior), updated_at=utcnow())
-        )
-        session.commit()
+            if learned is None:
+                return {**result, "stopped": True}
+            prior = learned
+            session.execute(
+                update(ProjectQa)
+                .where(ProjectQa.project_id == project_id)
+                .values(prior=stored_form(prior), updated_at=utcnow())
+            )
+            session.commit()
+            mark(None)
         pending: deque[tuple[list[_QaRow], Future[Any]]] = deque()
-        position = 0
+        position = int(result["items"])  # a resumed run goes on where it stopped
 
         def write_one() -> None:
             batch, future = pending.popleft()
@@ -233,8 +275,9 @@ def rerun_project_qa(
             result["items"] += len(batch)
             result["instances"] += n
             tick(len(batch))
+            mark(batch[-1].file_name)
 
-        for batch in _project_batches(session, project_id):
+        for batch in _project_batches(session, project_id, after=after):
             if stop():
                 return {**result, "stopped": True}
             future = pool.submit(_check_rows, project_id, skeleton, batch, position, config, prior)
@@ -253,6 +296,37 @@ def rerun_project_qa(
     )
     session.commit()
     return result
+
+
+def _learn_prior(
+    session: Session,
+    project_id: int,
+    skeleton: Skeleton,
+    config: QaConfig,
+    every: int,
+    pool: ProcessPoolExecutor | _Inline,
+    workers: int,
+    tick: Callable[[int], None],
+    stop: ShouldStop,
+) -> BodyPrior | None:
+    """The first pass: the body prior from an even sample (None when stopped)."""
+    fit = PriorFit(skeleton, config.prior_min_bones)
+    sample: deque[tuple[int, Future[Any]]] = deque()
+    for batch in _project_batches(session, project_id, every):
+        if stop():
+            return None
+        sample.append(
+            (len(batch), pool.submit(_prior_ratios, skeleton, batch, config.prior_min_bones))
+        )
+        while len(sample) > max(workers, 1):
+            n, future = sample.popleft()
+            _add_ratios(fit, future.result())
+            tick(n)
+    while sample:
+        n, future = sample.popleft()
+        _add_ratios(fit, future.result())
+        tick(n)
+    return fit.prior()
 
 
 def _add_ratios(fit: PriorFit, ratios: list[NDArray[np.float64]]) -> None:

@@ -122,6 +122,9 @@ class Project(Base):
     # raised by each skeleton change (store/skeleton_models.py); an item whose own
     # ``skeleton_version`` is lower still holds a document of an earlier skeleton
     skeleton_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    """Set when a manager deletes the project: from then on it is not found anywhere,
+    while a background operation removes its rows and media."""
 
 
 class Membership(Base):

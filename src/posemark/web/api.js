@@ -178,10 +178,12 @@ export const api = {
       query: { status, job, q, sort, offset, limit },
     }),
   jobs: (pid) => request("GET", `/api/projects/${pid}/jobs`),
-  importFiles(pid, files) {
+  /** `background`: 202 with the `import` operation a worker runs (else imported in the request). */
+  importFiles(pid, files, background = false) {
     const form = new FormData();
     for (const file of files) form.append("files", file, file.name);
-    return request("POST", `/api/projects/${pid}/import`, { body: form });
+    const query = background ? { background: true } : undefined;
+    return request("POST", `/api/projects/${pid}/import`, { body: form, query });
   },
   /** One COCO file for existing items; `options`: as_suggestions, policy, dry_run. */
   importAnnotations(pid, file, options) {
@@ -189,7 +191,6 @@ export const api = {
     form.append("files", file, file.name);
     return request("POST", `/api/projects/${pid}/import-annotations`, { body: form, query: options });
   },
-  exportUrl: (pid, format = "coco") => `/api/projects/${pid}/export?format=${format}`,
   item: (iid) => request("GET", `/api/items/${iid}`),
   saveAnnotation: (iid, baseVersion, annotation) =>
     request("PUT", `/api/items/${iid}/annotation`, {

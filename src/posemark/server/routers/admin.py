@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep, SettingsDep
+from posemark.server.auth import DB, CurrentUser, ItemDep, OperationEngine, ProjectDep, SettingsDep
 from posemark.server.params import Id
 from posemark.services.accounts import (
     account_json,
@@ -31,11 +31,11 @@ from posemark.services.jobs import get_job
 from posemark.services.lifecycle import (
     delete_item,
     delete_job,
-    delete_project,
     delete_video,
     remove_member,
     rename_project,
 )
+from posemark.services.project_removal import mark_deleted
 from posemark.services.video import get_video
 
 router = APIRouter(tags=["admin"])
@@ -161,9 +161,12 @@ def delete(
     caller: CurrentUser,
     db: DB,
     settings: SettingsDep,
+    engine: OperationEngine,
     confirm: str = Query(..., max_length=300, description="the project's name, repeated"),
 ) -> dict[str, Any]:
-    return {"deleted": delete_project(db, settings, access, caller.user, confirm)}
+    """The project is gone at once (404 everywhere); a worker removes its items and
+    media (``deleted.operation``: the removal's operation id)."""
+    return {"deleted": mark_deleted(db, settings, engine.dispatch, access, caller.user, confirm)}
 
 
 @router.delete("/projects/{pid}/members/{uid}", status_code=204)

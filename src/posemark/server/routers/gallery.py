@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep, SettingsDep
+from posemark.server.auth import DB, CurrentUser, ItemDep, OperationEngine, ProjectDep, SettingsDep
 from posemark.services.crops import crop_path
 from posemark.services.gallery import (
     accept_item,
@@ -18,6 +18,7 @@ from posemark.services.gallery import (
     review_queue,
     track_strip,
 )
+from posemark.services.qa_operation import fill_later
 
 router = APIRouter(tags=["review"])
 
@@ -35,11 +36,13 @@ def keypoint_gallery(
     access: ProjectDep,
     caller: CurrentUser,
     db: DB,
+    engine: OperationEngine,
     keypoint: str,
     offset: int = 0,
     limit: int = 60,
     size: int = 128,
 ) -> dict[str, Any]:
+    fill_later(db, access.project.id, engine.dispatch)
     return gallery(db, access, caller.user, keypoint, offset, limit, size)
 
 
@@ -59,8 +62,14 @@ def gallery_track(
 
 @router.get("/projects/{pid}/review/instances")
 def instance_queue(
-    access: ProjectDep, caller: CurrentUser, db: DB, offset: int = 0, limit: int = 50
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    engine: OperationEngine,
+    offset: int = 0,
+    limit: int = 50,
 ) -> dict[str, Any]:
+    fill_later(db, access.project.id, engine.dispatch)
     return review_queue(db, access, caller.user, offset, limit)
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 
-from posemark.server.auth import DB, CurrentUser, OperationEngine, ProjectDep
+from posemark.server.auth import DB, CurrentUser, OperationEngine, ProjectDep, SettingsDep
 from posemark.services import operations as ops
+from posemark.services.export_operation import result_file
 
 router = APIRouter(tags=["operations"])
 
@@ -40,3 +42,16 @@ def cancel_operation(oid: int, access: ProjectDep, caller: CurrentUser, db: DB) 
     op = ops.project_operation(db, access.project.id, oid)
     ops.check_may_cancel(access, caller.user, op)
     return ops.operation_json(ops.cancel(db, op.id))
+
+
+@router.get("/projects/{pid}/operations/{oid}/file")
+def operation_file(
+    oid: int, access: ProjectDep, caller: CurrentUser, db: DB, settings: SettingsDep
+) -> FileResponse:
+    """The file a finished operation wrote (an export): for who started it and the
+    project's managers, as cancelling is."""
+    op = ops.project_operation(db, access.project.id, oid)
+    ops.check_may_cancel(access, caller.user, op)
+    path, name = result_file(settings, op)
+    media = "application/json" if path.suffix == ".json" else "application/octet-stream"
+    return FileResponse(path, media_type=media, filename=name)

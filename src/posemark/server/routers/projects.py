@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,15 +13,24 @@ from pydantic import BaseModel
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from posemark.server.auth import DB, CurrentUser, ProjectDep, SettingsDep
+from posemark.server.auth import DB, CurrentUser, OperationEngine, ProjectDep, SettingsDep
 from posemark.server.uploads import receive_uploads
 from posemark.services.errors import BadInput
-from posemark.services.export_formats import export_download, export_formats
+from posemark.services.export_formats import export_download
+from posemark.services.export_operation import (
+    check_direct_size,
+    check_format,
+    download_name,
+    slug,
+    start_export,
+)
 from posemark.services.file_skeleton import create_project_from_file
 from posemark.services.import_existing import import_into_existing
+from posemark.services.import_operation import start_import
 from posemark.services.import_refs import import_reference
 from posemark.services.importing import import_uploads, read_coco_file
 from posemark.services.items import item_summary, list_items
+from posemark.services.operations import operation_json
 from posemark.services.projects import (
     ProjectAccess,
     SkeletonFile,
@@ -155,15 +163,29 @@ def items(
     return JSONResponse({"items": summaries, "total": total})
 
 
-@router.post("/{pid}/import")
+@router.post("/{pid}/import", response_model=None)
 async def import_files(
-    request: Request, access: ProjectDep, caller: CurrentUser, db: DB, settings: SettingsDep
-) -> dict[str, int]:
-    """Multipart ``files``: images and at most one COCO .json. All or nothing. Managers only."""
+    request: Request,
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    settings: SettingsDep,
+    engine: OperationEngine,
+    background: bool = False,
+) -> dict[str, int] | JSONResponse:
+    """Multipart ``files``: images and at most one COCO .json. All or nothing. Managers only.
+    ``background=true``: 202 with the ``import`` operation a worker runs (progress and
+    cancel under /operations; what the project page uses); else imported in the request."""
     require_manager(access, caller.user, "import items")
     settings.make_dirs()
     with upload_folder(settings) as folder:
         uploads = await receive_uploads(request, folder, settings.max_upload_bytes)
+        if background:
+            files = [(u.filename, u.path) for u in uploads]
+            op = await run_in_threadpool(
+                start_import, db, engine.dispatch, settings, access, caller.user, files
+            )
+            return JSONResponse(operation_json(op), status_code=202)
         report = await run_in_threadpool(
             import_uploads,
             db,
@@ -283,23 +305,23 @@ def export(
     format: str = "coco",
     exclude_unconfirmed: bool = False,
 ) -> FileResponse:
-    """The export in any writable format, written to a temporary folder first (atomic,
-    flat memory however big the project) and streamed from there; a format that writes
-    a folder comes as a zip."""
+    """The export of a small project in one request (up to
+    ``DIRECT_EXPORT_ITEMS`` items, else 413): written to a temporary folder first
+    (atomic) and streamed from there; a format that writes a folder comes as a zip.
+    Any project: ``POST /exports`` and the operation's file."""
     require_manager(access, caller.user, "export the project")
-    if format not in export_formats():
-        raise BadInput(f"format: expected one of {', '.join(export_formats())}, found {format!r}")
+    check_format(format)
+    check_direct_size(db, access.project.id)
     settings.make_dirs()
     work = Path(tempfile.mkdtemp(prefix="export-", dir=settings.tmp_dir))
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", access.project.name).strip("-") or "project"
     try:
-        path = export_download(db, access.project, work, slug, format, exclude_unconfirmed)
+        path, _summary = export_download(
+            db, access.project, work, slug(access.project.name), format, exclude_unconfirmed
+        )
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    # the two COCO exports must not land under one name (the second would read as a copy)
-    coco_name = f"{slug}-coco-confirmed.json" if exclude_unconfirmed else f"{slug}-coco.json"
-    name = path.name if format != "coco" else coco_name
+    name = download_name(access.project.name, format, exclude_unconfirmed, path)
     media = "application/json" if path.suffix == ".json" else "application/octet-stream"
     return FileResponse(
         path,
@@ -307,3 +329,24 @@ def export(
         filename=name,
         background=BackgroundTask(shutil.rmtree, work, ignore_errors=True),
     )
+
+
+class ExportRequest(BaseModel):
+    format: str = "coco"
+    exclude_unconfirmed: bool = False
+
+
+@router.post("/{pid}/exports", status_code=202)
+def start_export_operation(
+    body: ExportRequest,
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    engine: OperationEngine,
+) -> dict[str, Any]:
+    """Queues the ``export`` operation (any size; a worker writes the file); its file
+    is downloaded from ``/operations/{oid}/file`` once it is done. Managers only."""
+    op = start_export(
+        db, engine.dispatch, access, caller.user, body.format, body.exclude_unconfirmed
+    )
+    return operation_json(op)

@@ -14,11 +14,11 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import ColumnElement
 
-from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep, SettingsDep
+from posemark.server.auth import DB, CurrentUser, ItemDep, OperationEngine, ProjectDep, SettingsDep
 from posemark.services import qa_read
-from posemark.services.errors import Forbidden
+from posemark.services.operations import operation_json
 from posemark.services.projects import ProjectAccess
-from posemark.services.qa_rerun import ensure_filled, rerun_project_qa
+from posemark.services.qa_operation import fill_later, start_qa_rerun
 from posemark.services.qa_runs import item_findings
 from posemark.services.skeleton_migrate import require_migrated
 from posemark.services.suggest import load_rgb
@@ -38,6 +38,7 @@ def project_qa(
     access: ProjectDep,
     caller: CurrentUser,
     db: DB,
+    engine: OperationEngine,
     check: str | None = None,
     severity: str | None = None,
     limit: int = qa_read.DEFAULT_PAGE,
@@ -45,7 +46,7 @@ def project_qa(
     offset: int = 0,
 ) -> dict[str, Any]:
     project = access.project
-    state = ensure_filled(db, project.id)
+    state = fill_later(db, project.id, engine.dispatch)
     visible = _visible(access, caller.user)
     per_severity = qa_read.finding_counts(db, project.id, visible)
     page = qa_read.list_findings(db, project.id, visible, check, severity, limit, cursor, offset)
@@ -59,13 +60,14 @@ def project_qa(
     }
 
 
-@router.post("/projects/{pid}/qa/rerun")
-def rerun_project(access: ProjectDep, caller: CurrentUser, db: DB) -> dict[str, Any]:
-    """Learn the body prior again and re-check every item (after new QA thresholds)."""
-    if acting_role(access, caller.user) != MANAGER:
-        raise Forbidden("only managers re-run the project's checks")
+@router.post("/projects/{pid}/qa/rerun", status_code=202)
+def rerun_project(
+    access: ProjectDep, caller: CurrentUser, db: DB, engine: OperationEngine
+) -> dict[str, Any]:
+    """Queues the ``qa-rerun`` operation: the body prior learned again and every item
+    re-checked (after new QA thresholds) by a worker; follow it under /operations."""
     require_migrated(db, access.project, "re-run the checks")
-    return rerun_project_qa(db, access.project.id)
+    return operation_json(start_qa_rerun(db, engine.dispatch, access, caller.user))
 
 
 @router.get("/items/{iid}/qa")

@@ -9,14 +9,17 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from posemark.server.auth import DB, CurrentUser, ItemDep, ProjectDep
+from posemark.server.auth import DB, CurrentUser, ItemDep, OperationEngine, ProjectDep
 from posemark.services import workflow
 from posemark.services.agreement import assign_overlap, merge_consensus, project_agreement
 from posemark.services.errors import Forbidden
 from posemark.services.gold import gold_accuracy, gold_item_ids, mark_gold
+from posemark.services.operations import operation_json
 from posemark.services.projects import ProjectAccess
+from posemark.services.qa_operation import fill_later
 from posemark.services.report import project_report
 from posemark.services.report_formats import render
+from posemark.services.report_operation import start_report
 from posemark.store.models import User
 
 router = APIRouter(tags=["reports"])
@@ -46,15 +49,35 @@ def report(
     access: ProjectDep,
     caller: CurrentUser,
     db: DB,
+    engine: OperationEngine,
     fmt: Literal["json", "csv", "html"] = Query("json", alias="format"),
 ) -> Response:
     _may_read(access, caller.user)
+    fill_later(db, access.project.id, engine.dispatch)
     text = render(project_report(db, access.project), fmt)
     headers = {}
     if fmt != "html":
         name = f"report-{access.project.id}.{fmt}"
         headers["Content-Disposition"] = f'inline; filename="{name}"'
     return Response(text, media_type=_MEDIA[fmt], headers=headers)
+
+
+class ReportRequest(BaseModel):
+    format: Literal["json", "csv", "html"] = "json"
+
+
+@router.post("/projects/{pid}/reports", status_code=202)
+def start_report_operation(
+    body: ReportRequest,
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    engine: OperationEngine,
+) -> dict[str, Any]:
+    """Queues the ``report`` operation: a worker renders the report to a file, which
+    ``/operations/{oid}/file`` serves once it is done."""
+    fill_later(db, access.project.id, engine.dispatch)
+    return operation_json(start_report(db, engine.dispatch, access, caller.user, body.format))
 
 
 @router.get("/projects/{pid}/agreement")

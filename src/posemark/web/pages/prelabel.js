@@ -58,23 +58,11 @@ export function prelabelPanel(pid, canStart, onFinished, onStarted = () => {}) {
     },
     "Pre-label project",
   );
-  const confirmedOnly = h(
-    "a",
-    {
-      class: "tool small",
-      id: "export-coco-confirmed",
-      href: `/api/projects/${pid}/export?format=coco&exclude_unconfirmed=true`,
-      download: `project-${pid}-confirmed.coco.json`,
-      title: "COCO export without the suggestions nobody confirmed yet",
-    },
-    "Export confirmed only",
-  );
   const element = h(
     "div",
     { class: "card prelabel-panel", id: "prelabel-panel", "data-operation-state": "none" },
     start,
     view.element,
-    confirmedOnly,
   );
 
   function show(next) {

@@ -5,10 +5,11 @@
  * items; export in every format the server writes.
  */
 
-import { api } from "../api.js";
+import { api, request } from "../api.js";
 import { h, mount, plural } from "../dom.js";
+import { exportControl } from "./export.js";
 import { importAnnotationsPanel } from "./import_annotations.js";
-import { operationsPanel } from "./operations.js";
+import { ACTIVE, follow, operationView, operationsPanel } from "./operations.js";
 import { prelabelPanel } from "./prelabel.js";
 import { projectSettingsPanel } from "./project_admin.js";
 import { skeletonPanel } from "./skeleton_panel.js";
@@ -188,7 +189,7 @@ export async function projectPage(root, { pid, job }, app) {
   // each role sees only what it may do: import and export are the managers'
   const manages = project.role === "manager";
   const reviews = manages || project.role === "reviewer";
-  const importBox = manages ? importPanel(pid, refresh) : null;
+  const importBox = manages ? importPanel(pid, refresh, () => running.refresh()) : null;
   const videos = videosPanel(pid, manages, () => refresh());
   const membersBox = membersPanel(pid, manages);
   const settingsBox = manages ? projectSettingsPanel(project, app) : null;
@@ -204,30 +205,9 @@ export async function projectPage(root, { pid, job }, app) {
         running.refresh();
       })
     : null;
-  const exportLink = manages
-    ? h(
-        "a",
-        {
-          class: "tool",
-          href: api.exportUrl(pid, "coco"),
-          download: `${project.name}.coco.json`,
-          id: "export-coco",
-        },
-        "Export",
-      )
-    : null;
-  // the formats the server writes (services/export_formats.py); a folder comes zipped
-  const exportFormat = manages
-    ? h(
-        "select",
-        { id: "export-format", "aria-label": "Export format" },
-        ...EXPORT_FORMATS.map((f) => h("option", { value: f }, f)),
-      )
-    : null;
-  exportFormat?.addEventListener("change", () => {
-    exportLink.href = api.exportUrl(pid, exportFormat.value);
-    exportLink.download = exportFormat.value === "coco" ? `${project.name}.coco.json` : "";
-  });
+  // the formats the server writes (services/export_formats.py); a folder comes zipped;
+  // a worker writes the file (the export operation), the page then downloads it
+  const exporter = manages ? exportControl(pid, EXPORT_FORMATS) : null;
   const annotationsBox = manages ? importAnnotationsPanel(pid, refresh) : null;
 
   root.append(
@@ -258,11 +238,10 @@ export async function projectPage(root, { pid, job }, app) {
           project.role === "annotator"
             ? null
             : h("a", { class: "tool", href: `#/projects/${pid}/dashboard`, id: "open-dashboard" }, "Dashboard"),
-          exportFormat,
-          exportLink,
+          exporter?.element,
         ),
       ),
-      importBox,
+      importBox?.element,
       annotationsBox,
       videos.element,
       running.element,
@@ -282,6 +261,8 @@ export async function projectPage(root, { pid, job }, app) {
       clearTimeout(searchTimer);
       prelabel.destroy();
       running.destroy();
+      exporter?.destroy();
+      importBox?.destroy();
     },
   };
 }
@@ -429,7 +410,14 @@ function itemCard(item) {
 }
 
 /** File picker plus drop zone; uploads all chosen files in one request (all or nothing). */
-function importPanel(pid, onImported) {
+/**
+ * Images and COCO files dropped here are uploaded and imported by the `import`
+ * background operation (all or nothing): its progress shows here and survives a
+ * reload (the latest import is asked for on every load).
+ */
+function importPanel(pid, onImported, onStarted) {
+  let stop = () => {};
+  let destroyed = false;
   const input = h("input", {
     type: "file",
     id: "import-files",
@@ -438,6 +426,12 @@ function importPanel(pid, onImported) {
     class: "visually-hidden",
   });
   const result = h("div", { class: "import-result", role: "status", "aria-live": "polite" });
+  const view = operationView(
+    { id: 0, state: "none", done: 0, total: 1, title: "Import", project_id: pid },
+    true,
+  );
+  view.element.hidden = true;
+  view.element.id = "import-operation";
   const zone = h(
     "label",
     { class: "drop-zone", for: "import-files" },
@@ -449,16 +443,39 @@ function importPanel(pid, onImported) {
     ),
   );
 
+  function show(op, announce) {
+    view.element.hidden = !ACTIVE.has(op.state);
+    view.update(op);
+    if (ACTIVE.has(op.state)) {
+      result.className = "import-result busy";
+      result.textContent = op.state === "queued" ? "Import waiting for a worker…" : "Importing…";
+      stop();
+      stop = follow(op, (latest) => !destroyed && show(latest, true));
+      return;
+    }
+    if (!announce) return;
+    const r = op.result || {};
+    if (op.state === "done") {
+      result.className = "import-result ok";
+      const items = plural(r.items_created ?? 0, "item");
+      result.textContent = `Imported ${items} and ${plural(r.instances ?? 0, "instance")}.`;
+    } else if (op.state === "cancelled") {
+      result.className = "import-result error";
+      result.textContent = "Import cancelled: nothing was imported.";
+    } else {
+      result.className = "import-result error";
+      result.textContent = `Nothing was imported: ${op.error || "unknown error"}`;
+    }
+    onImported();
+  }
+
   async function upload(files) {
     if (!files.length) return;
     result.className = "import-result busy";
     result.textContent = `Uploading ${files.length} file${files.length === 1 ? "" : "s"}…`;
     try {
-      const answer = await api.importFiles(pid, files);
-      result.className = "import-result ok";
-      const items = plural(answer.items_created, "item");
-      result.textContent = `Imported ${items} and ${plural(answer.instances, "instance")}.`;
-      await onImported();
+      show(await api.importFiles(pid, files, true), true);
+      onStarted();
     } catch (err) {
       result.className = "import-result error";
       result.textContent = `Nothing was imported: ${err.message}`;
@@ -466,6 +483,13 @@ function importPanel(pid, onImported) {
       input.value = "";
     }
   }
+
+  request("GET", `/api/projects/${pid}/operations`, { query: { kind: "import", limit: 1 } })
+    .then((answer) => {
+      const op = answer.operations[0];
+      if (!destroyed && op && ACTIVE.has(op.state)) show(op, true);
+    })
+    .catch(() => {});
 
   input.addEventListener("change", () => upload([...input.files]));
   zone.addEventListener("dragover", (e) => {
@@ -478,5 +502,11 @@ function importPanel(pid, onImported) {
     zone.classList.remove("over");
     upload([...e.dataTransfer.files]);
   });
-  return h("div", { class: "import-panel" }, input, zone, result);
+  return {
+    element: h("div", { class: "import-panel" }, input, zone, result, view.element),
+    destroy() {
+      destroyed = true;
+      stop();
+    },
+  };
 }

@@ -9,6 +9,7 @@
 
 import { api, request } from "../api.js";
 import { h, mount, plural } from "../dom.js";
+import { ACTIVE, follow, operationView } from "./operations.js";
 
 const SEVERITIES = ["error", "warning", "info"];
 const PAGE_SIZE = 100;
@@ -36,6 +37,7 @@ export async function qaPage(root, { pid }, app) {
       load();
     },
   });
+  const rerun = rerunPanel(pid, project.role === "manager", () => load());
   mount(
     root,
     h(
@@ -43,6 +45,7 @@ export async function qaPage(root, { pid }, app) {
       { class: "page qa-page", "data-project-id": pid },
       h("h1", {}, `QA findings: ${project.name}`),
       note,
+      rerun.element,
       h("label", { class: "qa-info-toggle" }, infoToggle, " show info findings"),
       summary,
       table,
@@ -184,5 +187,77 @@ export async function qaPage(root, { pid }, app) {
   }
 
   await load();
-  return {};
+  return { destroy: () => rerun.destroy() };
+}
+
+/**
+ * The project-wide re-run (the `qa-rerun` background operation): a manager's button,
+ * and the latest re-run's progress, asked for on every load and followed while it is
+ * queued or running (so a reload shows the same bar); the findings are read again when
+ * it ends. Test hooks: `#qa-rerun-panel[data-operation-state]`, `#qa-rerun`.
+ */
+function rerunPanel(pid, canStart, onFinished) {
+  let stop = () => {};
+  let destroyed = false;
+  let last = null;
+  const view = operationView(
+    { id: 0, state: "none", done: 0, total: 1, title: "QA re-run", project_id: pid },
+    canStart,
+  );
+  view.element.hidden = true;
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "tool",
+      id: "qa-rerun",
+      hidden: !canStart,
+      title: "Learn the body prior again and re-check every item (after new QA settings)",
+      onClick: () => startIt(),
+    },
+    "Re-run checks",
+  );
+  const element = h(
+    "div",
+    { class: "qa-rerun-panel", id: "qa-rerun-panel", "data-operation-state": "none" },
+    button,
+    view.element,
+  );
+
+  function show(op) {
+    const wasActive = last && ACTIVE.has(last.state);
+    last = op;
+    element.dataset.operationState = op ? op.state : "none";
+    view.element.hidden = !op;
+    if (!op) return;
+    view.update(op);
+    const active = ACTIVE.has(op.state);
+    button.disabled = active;
+    if (active) {
+      stop();
+      stop = follow(op, (latest) => !destroyed && show(latest));
+    } else if (wasActive) onFinished();
+  }
+
+  async function startIt() {
+    button.disabled = true;
+    try {
+      show(await request("POST", `/api/projects/${pid}/qa/rerun`));
+    } catch (err) {
+      button.disabled = false;
+      view.element.hidden = false;
+      view.text.textContent = `Re-run not started: ${err.message}`;
+    }
+  }
+
+  request("GET", `/api/projects/${pid}/operations`, { query: { kind: "qa-rerun", limit: 1 } })
+    .then((answer) => !destroyed && show(answer.operations[0] || null))
+    .catch(() => {});
+  return {
+    element,
+    destroy() {
+      destroyed = true;
+      stop();
+    },
+  };
 }
