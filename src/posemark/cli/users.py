@@ -44,15 +44,15 @@ def add_user(
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
 ) -> None:
     """Create an account; its password is hashed with argon2 before it is stored."""
+    from posemark.services.accounts import add_account
     from posemark.services.errors import ServiceError
-    from posemark.services.users import create_user
 
     generated = password is None
     secret = password if password is not None else secrets.token_urlsafe(12)
     _settings, store = _open(data, db)
     try:
         with store.session() as session:
-            user = create_user(session, username, secret, admin, creates_projects)
+            user = add_account(session, None, username, secret, admin, creates_projects)
             name = user.username
     except ServiceError as exc:
         fail(escape(exc.message))

@@ -381,7 +381,7 @@ def update_settings(
         session.add(row)
     row.reviewer_can_edit = parsed.reviewer_can_edit
     row.qa = {"blocking": parsed.blocking, "thresholds": parsed.thresholds}
-    session.flush()
+    session.commit()
     return parsed
 
 

@@ -78,7 +78,6 @@ def new_jobs(
         reviewer=body.reviewer,
         name=body.name,
     )
-    db.commit()
     return job_json(db, made)
 
 
@@ -93,7 +92,6 @@ def change_job(body: JobChange, found: JobDep, caller: CurrentUser, db: DB) -> d
     one, access = found
     sent = {k: getattr(body, k) for k in body.model_fields_set}
     update_job(db, access, caller.user, one, **sent)
-    db.commit()
     return job_json(db, [one])[0]
 
 
@@ -110,5 +108,4 @@ def change_workflow_settings(
     body: dict[str, Any], access: ProjectDep, caller: CurrentUser, db: DB
 ) -> dict[str, Any]:
     saved = update_settings(db, access, caller.user, body)
-    db.commit()
     return saved.as_dict()
