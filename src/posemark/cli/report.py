@@ -33,8 +33,8 @@ def report(
     db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
 ) -> None:
     """Progress, throughput, rejection rate, QA findings, agreement and gold accuracy."""
+    from posemark.atomic import atomic_write
     from posemark.cli.projects import _open
-    from posemark.formats.atomic import atomic_write
     from posemark.services.errors import ServiceError
     from posemark.services.projects import find_project
     from posemark.services.report import project_report

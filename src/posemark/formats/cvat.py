@@ -37,7 +37,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 import numpy as np
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.cvat_convert import (
     WarningSink,
     dataset_from_root,

@@ -45,7 +45,7 @@ import defusedxml.ElementTree as SafeET
 import numpy as np
 from numpy.typing import NDArray
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.cvat_convert import (
     _SOURCE_IN,
     WarningSink,

@@ -45,7 +45,7 @@ from typing import Literal
 import msgspec
 import numpy as np
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.errors import FormatError, Problem
 from posemark.formats.labelstudio_tasks import (
     dataset_to_tasks,

@@ -40,7 +40,7 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.errors import FormatError
 from posemark.formats.registry import FormatSpec, json_head_keys, read_head
 from posemark.model import Category, Dataset, FrameTable, InstanceTable, Skeleton

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from posemark.atomic import atomic_path
 from posemark.formats.errors import FormatError
 from posemark.formats.registry import (
     ByteProgress,
@@ -33,7 +34,6 @@ from posemark.formats.registry import (
 )
 from posemark.formats.sleap import (
     _HDF5_MAGIC,
-    _atomic_path,
     _load,
     dataset_to_labels,
     sleap_losses,
@@ -81,7 +81,7 @@ def write_nwb(dataset: Dataset, path: Path, progress: RowProgress | None = None)
     except PoseValidationError as exc:
         raise FormatError.at(target, str(exc)) from exc
     expected = _instance_count(labels)
-    with _quiet_pynwb(), _atomic_path(target) as tmp:
+    with _quiet_pynwb(), atomic_path(target) as tmp:
         try:
             sio.save_nwb(labels, str(tmp))
         except ValueError as exc:

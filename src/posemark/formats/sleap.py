@@ -26,16 +26,14 @@ the package file, as sleap-io reports it).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from posemark.atomic import atomic_path
 from posemark.formats.errors import FormatError
 from posemark.formats.registry import (
     ByteProgress,
@@ -328,27 +326,6 @@ def sleap_losses(dataset: Dataset, format_name: str = "SLEAP") -> list[str]:
 # ---------------------------------------------------------------- files
 
 
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A temp path in the target's folder (same suffix), renamed onto ``path`` on success.
-
-    sleap-io writes to a path, not a file object, so :func:`atomic_write` cannot be used.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    os.unlink(tmp)  # sleap-io / h5py create the file themselves
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _load(path: Path, loader: Callable[[str], Any], what: str) -> Dataset:
     if not path.is_file():
         raise FormatError.at(path, f"no such {what} file")
@@ -380,7 +357,7 @@ def _write(dataset: Dataset, path: Path, save: Callable[[Any, str], None]) -> No
         labels = dataset_to_labels(dataset)
     except PoseValidationError as exc:
         raise FormatError.at(path, str(exc)) from exc
-    with _atomic_path(Path(path)) as tmp:
+    with atomic_path(path) as tmp:
         save(labels, str(tmp))
 
 

@@ -38,11 +38,8 @@ and the model is in :mod:`posemark.formats.yolo_convert`, re-exported below so t
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -52,6 +49,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from posemark.atomic import atomic_folder
 from posemark.formats.errors import FormatError, FormatWarning, Problem
 from posemark.formats.registry import FormatSpec
 from posemark.formats.yolo_convert import (
@@ -316,9 +314,7 @@ def write_yolo(
     t = dataset.instances
     order = np.argsort(t.image_ids, kind="stable")
     sorted_ids = t.image_ids[order]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
-    try:
+    with atomic_folder(target) as tmp:
         seen: dict[tuple[str, str], str] = {}
         listing: list[str] = []
         splits: list[str] = []
@@ -360,13 +356,6 @@ def write_yolo(
             "utf-8",
         )
         (tmp / "images.txt").write_text("".join(listing), "utf-8")
-        if target.is_dir():
-            target.rmdir()  # empty, checked above
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(tmp)
-        raise
 
 
 # ---------------------------------------------------------------- sniffing and losses
