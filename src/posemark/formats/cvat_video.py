@@ -58,6 +58,7 @@ from posemark.formats.cvat_convert import (
     is_skeleton,
 )
 from posemark.formats.errors import FormatError
+from posemark.formats.losses import boxed
 from posemark.formats.registry import ByteProgress, FormatSpec, RowProgress, read_head
 from posemark.model import Dataset
 from posemark.model.dataset import Category, FrameTable, InstanceTable
@@ -496,7 +497,7 @@ def cvat_video_losses(dataset: Dataset) -> list[str]:
     n = int((t.track_ids < 0).sum())
     if n:
         out.append(f"{n} instances without a track id are written as one-frame tracks")
-    n = int((~np.isnan(t.bbox).any(axis=1)).sum())
+    n = boxed(t)
     if n:
         out.append(f"{n} bounding boxes are not written")
     n = int(np.isin(t.source, [int(Source.PROPAGATED)]).sum())

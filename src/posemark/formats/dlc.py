@@ -50,6 +50,7 @@ from posemark.formats.dlc_convert import (
     table_from_frame,
 )
 from posemark.formats.errors import FormatError, FormatWarning, Problem
+from posemark.formats.losses import boxed, instance_scored, keypoint_scored, occluded
 from posemark.formats.registry import FormatSpec, read_head
 from posemark.model import Dataset
 
@@ -306,25 +307,21 @@ def dlc_losses(dataset: Dataset) -> list[str]:
     """Counted losses of writing ``dataset`` as DeepLabCut labeled data."""
     t = dataset.instances
     out: list[str] = []
-    occluded = int((t.visibility == 1).sum())
-    if occluded:
-        out.append(
-            f"{occluded} occluded keypoints become visible (DeepLabCut has no occluded state)"
-        )
+    hidden = occluded(t)
+    if hidden:
+        out.append(f"{hidden} occluded keypoints become visible (DeepLabCut has no occluded state)")
     empty = int((t.visibility == 0).all(axis=1).sum()) if len(t) else 0
     if empty:
         out.append(
             f"{empty} instances have no labeled keypoint; DeepLabCut has no cell for them, "
             "so they are left out"
         )
-    boxes = int((~np.isnan(t.bbox).any(axis=1)).sum())
+    boxes = boxed(t)
     if boxes:
         out.append(f"{boxes} instances carry bounding boxes, which DeepLabCut does not keep")
-    scored = int((~np.isnan(t.score)).sum())
-    if t.scores is not None:
-        scored = max(scored, int((~np.isnan(t.scores).all(axis=1)).sum()))
-    if scored:
-        out.append(f"{scored} instances carry scores, which labeled data does not keep")
+    n_scored = max(instance_scored(t), keypoint_scored(t))
+    if n_scored:
+        out.append(f"{n_scored} instances carry scores, which labeled data does not keep")
     if dataset.categories:
         keep = {main_category(dataset).id} | {
             c.id for c in dataset.categories if c.extras.get(UNIQUE)

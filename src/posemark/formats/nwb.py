@@ -25,6 +25,7 @@ import numpy as np
 
 from posemark.atomic import atomic_path
 from posemark.formats.errors import FormatError
+from posemark.formats.losses import tracked
 from posemark.formats.registry import (
     ByteProgress,
     FormatSpec,
@@ -104,9 +105,9 @@ def nwb_losses(dataset: Dataset) -> list[str]:
     """SLEAP's losses, plus what sleap-io's NWB support drops on top of them."""
     out = sleap_losses(dataset, "NWB")
     t = dataset.instances
-    tracked = int((t.track_ids >= 0).sum())
-    if tracked:
-        out.append(f"{tracked} instances carry track ids, which sleap-io's NWB writer drops")
+    n_tracked = tracked(t)
+    if n_tracked:
+        out.append(f"{n_tracked} instances carry track ids, which sleap-io's NWB writer drops")
     scored = int(np.isfinite(t.score).sum())
     if scored:
         out.append(f"{scored} instance scores are replaced by the mean of their keypoint scores")

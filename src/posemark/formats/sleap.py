@@ -35,6 +35,7 @@ import numpy as np
 
 from posemark.atomic import atomic_path
 from posemark.formats.errors import FormatError
+from posemark.formats.losses import boxed, occluded
 from posemark.formats.registry import (
     ByteProgress,
     FormatSpec,
@@ -293,13 +294,13 @@ def sleap_losses(dataset: Dataset, format_name: str = "SLEAP") -> list[str]:
     """Count what writing ``dataset`` as SLEAP drops or changes."""
     t = dataset.instances
     out: list[str] = []
-    occluded = int((t.visibility == 1).sum())
-    if occluded:
+    hidden = occluded(t)
+    if hidden:
         out.append(
-            f"{occluded} keypoints are occluded (v 1); {format_name} has no occluded state, "
+            f"{hidden} keypoints are occluded (v 1); {format_name} has no occluded state, "
             "so they are written as visible"
         )
-    boxes = int((~np.isnan(t.bbox).any(axis=1)).sum())
+    boxes = boxed(t)
     if boxes:
         out.append(f"{boxes} instances carry bounding boxes, which {format_name} does not keep")
     human_scored = int(((t.source != int(Source.MODEL)) & np.isfinite(t.score)).sum())
