@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import fail, out
-from posemark.cli.projects import DATA_HELP, DB_HELP, _open
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, open_data
 
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 
@@ -40,8 +40,8 @@ def add_user(
             show_default=False,
         ),
     ] = None,
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Create an account; its password is hashed with argon2 before it is stored."""
     from posemark.services.accounts import add_account
@@ -49,7 +49,7 @@ def add_user(
 
     generated = password is None
     secret = password if password is not None else secrets.token_urlsafe(12)
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
             user = add_account(session, None, username, secret, admin, creates_projects)
@@ -64,18 +64,14 @@ def add_user(
         out.print(Text(f"one-time password: {secret} (shown only now; it is stored hashed)"))
 
 
-Data = Annotated[Path, typer.Option("--data", help=DATA_HELP)]
-Db = Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)]
-
-
 @users_app.command("list")
-def list_users(data: Data = Path("posemark-data"), db: Db = None) -> None:
+def list_users(data: DataDir = DEFAULT_DATA, db: DbUrl = None) -> None:
     """Every account: name, admin or not, active or deactivated, projects it belongs to."""
     from rich.table import Table
 
     from posemark.services.accounts import list_accounts
 
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
             rows = list_accounts(session)
@@ -97,7 +93,7 @@ def _account_change(username: str, data: Path, db: str | None, change: str) -> s
     from posemark.services.accounts import find_account, reset_password, set_active
     from posemark.services.errors import ServiceError
 
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
             user = find_account(session, username)
@@ -115,8 +111,8 @@ def _account_change(username: str, data: Path, db: str | None, change: str) -> s
 @users_app.command("deactivate")
 def deactivate_user(
     username: Annotated[str, typer.Argument(help="The account to deactivate.")],
-    data: Data = Path("posemark-data"),
-    db: Db = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Deactivate an account: it cannot log in, its sessions end, its work stays."""
     _account_change(username, data, db, "deactivate")
@@ -126,8 +122,8 @@ def deactivate_user(
 @users_app.command("activate")
 def activate_user(
     username: Annotated[str, typer.Argument(help="The account to reactivate.")],
-    data: Data = Path("posemark-data"),
-    db: Db = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Reactivate a deactivated account."""
     _account_change(username, data, db, "activate")
@@ -137,8 +133,8 @@ def activate_user(
 @users_app.command("reset-password")
 def reset_user_password(
     username: Annotated[str, typer.Argument(help="The account whose password to reset.")],
-    data: Data = Path("posemark-data"),
-    db: Db = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Give the account a new one-time password (printed once; its sessions end)."""
     secret = _account_change(username, data, db, "reset")
