@@ -52,6 +52,13 @@ FileFormat = Annotated[
     ),
 ]
 
+RestartRun = Annotated[
+    bool,
+    typer.Option(
+        "--restart", help="Discard OUT.progress.jsonl of an earlier run and start afresh."
+    ),
+]
+
 
 def open_data(data: Path, db: str | None) -> tuple[Settings, Store]:
     """Settings and a migrated store for ``--data``/``--db`` (fails cleanly when the

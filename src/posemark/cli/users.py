@@ -4,8 +4,9 @@ server (there is no self sign-up; admins can also use ``POST /api/users``)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.markup import escape
@@ -13,6 +14,13 @@ from rich.text import Text
 
 from posemark.cli.console import fail, out
 from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, open_data
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from posemark.store.models import User
+
+T = TypeVar("T")
 
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 
@@ -89,23 +97,27 @@ def list_users(data: DataDir = DEFAULT_DATA, db: DbUrl = None) -> None:
     out.print(table)
 
 
-def _account_change(username: str, data: Path, db: str | None, change: str) -> str | None:
-    from posemark.services.accounts import find_account, reset_password, set_active
+def _on_account(username: str, data: Path, db: str | None, act: Callable[[Session, User], T]) -> T:
+    """Run ``act`` on the account ``username`` in one unit of work; a refusal ends the
+    command with its message."""
+    from posemark.services.accounts import find_account
     from posemark.services.errors import ServiceError
 
     _settings, store = open_data(data, db)
     try:
         with store.session() as session:
-            user = find_account(session, username)
-            if change == "reset":
-                return reset_password(session, None, user)
-            set_active(session, None, user, active=change == "activate")
-            return None
+            return act(session, find_account(session, username))
     except ServiceError as exc:
         fail(escape(exc.message))
     finally:
         store.dispose()
-    return None
+
+
+def _set_active(username: str, data: Path, db: str | None, active: bool) -> None:
+    from posemark.services.accounts import set_active
+
+    _on_account(username, data, db, lambda s, user: set_active(s, None, user, active))
+    out.print(Text(f"{'reactivated' if active else 'deactivated'} {username!r}"))
 
 
 @users_app.command("deactivate")
@@ -115,8 +127,7 @@ def deactivate_user(
     db: DbUrl = None,
 ) -> None:
     """Deactivate an account: it cannot log in, its sessions end, its work stays."""
-    _account_change(username, data, db, "deactivate")
-    out.print(Text(f"deactivated {username!r}"))
+    _set_active(username, data, db, active=False)
 
 
 @users_app.command("activate")
@@ -126,8 +137,7 @@ def activate_user(
     db: DbUrl = None,
 ) -> None:
     """Reactivate a deactivated account."""
-    _account_change(username, data, db, "activate")
-    out.print(Text(f"reactivated {username!r}"))
+    _set_active(username, data, db, active=True)
 
 
 @users_app.command("reset-password")
@@ -137,5 +147,7 @@ def reset_user_password(
     db: DbUrl = None,
 ) -> None:
     """Give the account a new one-time password (printed once; its sessions end)."""
-    secret = _account_change(username, data, db, "reset")
+    from posemark.services.accounts import reset_password
+
+    secret = _on_account(username, data, db, lambda s, user: reset_password(s, None, user))
     out.print(Text(f"one-time password for {username!r}: {secret} (shown only now)"))
