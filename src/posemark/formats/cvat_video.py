@@ -63,7 +63,7 @@ from posemark.formats.registry import ByteProgress, FormatSpec, RowProgress, rea
 from posemark.model import Dataset
 from posemark.model.dataset import Category, FrameTable, InstanceTable
 from posemark.model.errors import PoseValidationError
-from posemark.model.frame import Track
+from posemark.model.track import Track
 from posemark.model.visibility import Source
 
 MAX_BYTES = 512 * 1024 * 1024

@@ -46,8 +46,8 @@ from posemark.formats.registry import (
 from posemark.model import Dataset
 from posemark.model.dataset import Category, FrameTable, InstanceTable
 from posemark.model.errors import PoseValidationError
-from posemark.model.frame import Track
 from posemark.model.skeleton import Skeleton
+from posemark.model.track import Track
 from posemark.model.visibility import Source
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"

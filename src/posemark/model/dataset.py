@@ -23,9 +23,10 @@ from numpy.typing import NDArray
 
 from posemark.model.columns import RaggedBytes
 from posemark.model.errors import PoseValidationError
-from posemark.model.frame import Frame, Track
+from posemark.model.frame import Frame
 from posemark.model.instance import Instance, validate_keypoint_arrays
 from posemark.model.skeleton import Skeleton
+from posemark.model.track import Track
 from posemark.model.visibility import Source
 
 
