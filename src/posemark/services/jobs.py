@@ -14,7 +14,7 @@ from sqlalchemy import exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from posemark.services.errors import BadInput, NotFound
-from posemark.services.people import user_ref, usernames, when
+from posemark.services.json_values import user_ref, usernames, when
 from posemark.services.projects import ProjectAccess, get_project
 from posemark.services.workflow import ANNOTATOR, REVIEWER, acting_role, require_manager
 from posemark.store.models import Item, Membership, User
