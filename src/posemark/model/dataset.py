@@ -307,7 +307,9 @@ class Dataset:
     ``kind`` is "dataset" for ground truth and "results" for a flat list of model outputs
     (COCO's results format), whose third keypoint value is a score, not a visibility.
     ``extras`` keeps top-level fields posemark does not model (info, licenses, ...) and
-    ``key_order`` their original order, so exports reproduce the source.
+    ``key_order`` their original order, so exports reproduce the source. ``images`` is
+    the :class:`FrameTable` (one row per :class:`Frame`: an image or a video frame),
+    named as COCO names that table.
     """
 
     categories: list[Category]
