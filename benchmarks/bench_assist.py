@@ -1,4 +1,4 @@
-"""Benchmark model-assisted keypoints (issue 4): AP, speed, memory, corrections needed.
+"""Benchmark model-assisted keypoints: AP, speed, memory, corrections needed.
 
 Datasets: ``../shared/testdata/coco/mmpose_coco`` (COCO-17, 4 images, 12 people with
 keypoints) and ``crowdpose/mmpose_crowdpose`` (CrowdPose-14, 2 images, 5 people).

@@ -25,7 +25,7 @@ Readers:
   write is timed on its own; peak RSS covers read + write.
 
 Each reader runs ``--repeat`` times (default 3, fresh process each, readers interleaved
-round-robin); the table shows medians. Targets (from the issue): posemark reads at least
+round-robin); the table shows medians. Targets: posemark reads at least
 3x faster than pycocotools and peaks at no more than a quarter of pycocotools' RSS.
 
     python benchmarks/bench_coco_read.py [--file F] [--repeat N] [--json]

@@ -69,7 +69,11 @@ def coco_people() -> list[list[list[float]]]:
     return people
 
 
-def _person(rng: random.Random, n: int, people: list[list[list[float]]]) -> dict[str, Any]:
+def placed_person(
+    rng: random.Random, people: list[list[list[float]]]
+) -> tuple[list[list[Any]], float]:
+    """One of ``people`` at a random position and scale with 2 px jitter: its [x, y, v]
+    triples and the scale."""
     scale = rng.uniform(0.7, 1.3)
     dx, dy = rng.uniform(0, 300), rng.uniform(0, 150)
     keypoints: list[list[Any]] = [
@@ -78,6 +82,11 @@ def _person(rng: random.Random, n: int, people: list[list[list[float]]]) -> dict
         else [None, None, 0]
         for x, y, v in rng.choice(people)
     ]
+    return keypoints, scale
+
+
+def _person(rng: random.Random, n: int, people: list[list[list[float]]]) -> dict[str, Any]:
+    keypoints, scale = placed_person(rng, people)
     if rng.random() < MISTAKE_SHARE:
         if rng.random() < 0.5 and keypoints[9][2]:  # left wrist dropped far away
             keypoints[9] = [keypoints[9][0] + 150 * scale, keypoints[9][1] + 200 * scale, 2]

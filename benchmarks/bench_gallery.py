@@ -6,7 +6,7 @@ times: the first page, the next page (read from the kept findings), and the firs
 after one item was saved (its save re-checked it). Peers: the project-wide QA re-run
 (services/qa_store.py, in this process), and the project
 dataset built through one Instance object per person (``to_instance`` and
-``Dataset.from_instances``, as before issue 8's speed-up) against the column-wise
+``Dataset.from_instances``) against the column-wise
 ``project_dataset_for_qa`` (their tables are checked equal). Each figure is the CPU
 time of this process (time.process_time) and the wall time, so a busy machine shows
 as wall > CPU.
@@ -23,7 +23,6 @@ random positions and scales with 2 px jitter, which looks like a real project.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_derived import coco_people, placed_person
 from sqlalchemy import select
 
 from posemark.model import Category, Dataset, Frame
@@ -53,33 +53,8 @@ def _person(rng: random.Random, n: int) -> dict[str, object]:
     return {"id": f"p{n}", "keypoints": keypoints, "track_id": None}
 
 
-COCO_SAMPLE = (
-    Path(__file__).resolve().parents[1].parent / "shared/testdata/coco/mmpose_coco/test_coco.json"
-)
-
-
-def _coco_people() -> list[list[list[float]]]:
-    """The sample's labeled people as [x, y, v] triples around their box's corner."""
-    doc = json.loads(COCO_SAMPLE.read_text())
-    people = []
-    for ann in doc["annotations"]:
-        if ann["num_keypoints"] < 10:
-            continue
-        x0, y0 = ann["bbox"][:2]
-        kp = ann["keypoints"]
-        people.append([[kp[j] - x0, kp[j + 1] - y0, kp[j + 2]] for j in range(0, len(kp), 3)])
-    return people
-
-
 def _real_person(rng: random.Random, n: int, people: list[list[list[float]]]) -> dict[str, object]:
-    scale = rng.uniform(0.7, 1.3)
-    dx, dy = rng.uniform(0, 300), rng.uniform(0, 150)
-    keypoints = [
-        [dx + x * scale + rng.gauss(0, 2), dy + y * scale + rng.gauss(0, 2), v]
-        if v
-        else [None, None, 0]
-        for x, y, v in rng.choice(people)
-    ]
+    keypoints, _scale = placed_person(rng, people)
     return {"id": f"p{n}", "keypoints": keypoints, "track_id": None}
 
 
@@ -114,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poses", choices=("random", "coco"), default="random")
     args = parser.parse_args(argv)
     rng = random.Random(0)
-    people = None if args.poses == "random" else _coco_people()
+    people = None if args.poses == "random" else coco_people()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp))
         settings.make_dirs()

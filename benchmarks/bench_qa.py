@@ -58,7 +58,7 @@ head top estimated above the frame of a person the frame cuts).
 Peer baseline, same trials: a naive check that flags every instance whose bbox does not
 contain all its labeled keypoints (naming the keypoints outside it).
 
-Targets (issue 6, section 3): recall >= 0.9 for the inversions, the cross-person swap and
+Targets: recall >= 0.9 for the inversions, the cross-person swap and
 gross displacement; <= 2% of clean instances flagged.
 
     python benchmarks/bench_qa.py [--trials N] [--seed S] [--min-labeled M] [--json]

@@ -15,7 +15,7 @@ The scrub pattern is what an annotator does in the editor: play 150 frames in or
   Motion JPEG): what the editor gets once a proxy exists.
 
 Each fetch's latency is timed alone; the table gives p50/p99 per reader and how many
-fetches returned a wrong frame. Target (issue 5): posemark p99 < 60 ms.
+fetches returned a wrong frame. Target: posemark p99 < 60 ms.
 
 Part 2, filling in tracks. The SLEAP centered-pair tracks (2 flies, 1100 frames, 24
 keypoints) with every Nth frame kept as keyframe (N = 5, 10, 20); the frames between are

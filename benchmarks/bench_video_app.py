@@ -15,7 +15,7 @@ Scrub patterns, each started with cold frame caches (sources re-opened before ti
 opening not timed): ``sequential`` plays frames 0..149; ``random`` jumps to 100 random
 frames; ``backward`` steps back one frame at a time 60 times from frame 200 (the arrow
 key held down). Each fetch is timed alone: wall and CPU (all threads) milliseconds.
-Target (issue 5): p99 < 60 ms.
+Target: p99 < 60 ms.
 
     .venv/bin/python benchmarks/bench_video_app.py [--frames 300] [--gop 60] [--workdir DIR]
 """

@@ -511,7 +511,7 @@ def test_atomic_write_gives_ordinary_file_permissions(tmp_path: Path) -> None:
     import os
     import stat
 
-    from posemark.formats.atomic import atomic_write
+    from posemark.atomic import atomic_write
 
     umask = os.umask(0o022)
     try:

@@ -1,4 +1,4 @@
-"""parse_number_lists (posemark.formats.numlists, formerly numparse): the fast path for
+"""parse_number_lists (posemark.formats.numlists): the fast path for
 keypoint and bbox lists.
 
 Where it answers, each value is bit for bit ``float(token)`` (strtod); None means "use the

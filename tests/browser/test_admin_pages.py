@@ -92,8 +92,8 @@ def _page_as(make_context: Callable[[], BrowserContext], username: str, password
 def test_each_role_sees_only_the_controls_it_may_use(
     page: Page, api: Api, coco_samples: Path, make_context: Callable[[], BrowserContext]
 ) -> None:
-    """Import and export are the managers' (an annotator's drop zone used to fail after
-    the upload, an export to be cancelled with a 403); the gallery and instance review
+    """Import and export are the managers' (an annotator gets no drop zone that would
+    fail after the upload, no export that would end in a 403); the gallery and instance review
     are the reviewers'; project settings and member removal the managers'."""
     project = api.create_project("roles-view", [coco_samples / "000000000785.jpg"])
     pid = project["id"]

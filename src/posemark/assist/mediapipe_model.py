@@ -68,7 +68,7 @@ Task = Callable[[MediaPipeGraphs], T]
 @dataclass(frozen=True, slots=True)
 class MediaPipeOptions:
     """Knobs measured in benchmarks/bench_assist.py (``--options``); the defaults are
-    the best found within the issue's budget of about 50 ms per person on 2 cores."""
+    the best found within a budget of about 50 ms per person on 2 cores."""
 
     paddings: tuple[float, ...] = (2.0,)
     refine: bool = True

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from posemark.atomic import atomic_path
 from posemark.model.skeleton import Skeleton
 
 PRIOR_FILE = Path(__file__).with_name("occluded_prior.npz")
@@ -102,16 +103,15 @@ class PosePrior:
         return self.reflected(shape[list(self.flip)])
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(
-            tmp,
-            names=np.array(self.names),
-            flip=np.array(self.flip),
-            mean=self.mean,
-            cov=self.cov,
-            samples=np.array(self.samples),
-        )
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            np.savez_compressed(
+                tmp,
+                names=np.array(self.names),
+                flip=np.array(self.flip),
+                mean=self.mean,
+                cov=self.cov,
+                samples=np.array(self.samples),
+            )
 
     @classmethod
     def load(cls, path: Path) -> PosePrior:

@@ -4,7 +4,6 @@ project page shows."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from posemark.cli.console import count_progress, err, fail, out
-from posemark.cli.serve import DATA_HELP, DB_HELP
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, ProjectRef, open_data
 
 
 def register(app: typer.Typer) -> None:
@@ -20,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 def operations(
-    project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
+    project: ProjectRef,
     watch: Annotated[
         int | None,
         typer.Option("--watch", help="Follow this operation until it ends.", show_default=False),
@@ -28,16 +27,15 @@ def operations(
     cancel: Annotated[
         int | None, typer.Option("--cancel", help="Cancel this operation.", show_default=False)
     ] = None,
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """List the project's operations (newest first), follow one, or cancel one."""
-    from posemark.cli.projects import _open
     from posemark.services import operations as ops
     from posemark.services.errors import ServiceError
     from posemark.services.projects import find_project
 
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
             pid = find_project(session, project).id

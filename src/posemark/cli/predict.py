@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from posemark.cli.console import err, escape, fail, out, warn
+from posemark.cli.options import RestartRun
 
 
 def register(app: typer.Typer) -> None:
@@ -67,12 +68,7 @@ def predict(
         str | None,
         typer.Option("--ray-address", help="Join this Ray cluster (default: a local Ray)."),
     ] = None,
-    restart: Annotated[
-        bool,
-        typer.Option(
-            "--restart", help="Discard OUT.progress.jsonl of an earlier run and start afresh."
-        ),
-    ] = False,
+    restart: RestartRun = False,
 ) -> None:
     """Predict keypoints with a pose model and write COCO results.
 

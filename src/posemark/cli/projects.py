@@ -13,11 +13,10 @@ from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import count_progress, err, fail, out, warn
-from posemark.cli.serve import DATA_HELP, DB_HELP
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, ProjectRef, open_data
 
 if TYPE_CHECKING:
-    from posemark.services.settings import Settings
-    from posemark.store.engine import Store
+    pass
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +38,7 @@ def _import_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 
 def import_command(
-    project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
+    project: ProjectRef,
     source: Annotated[
         str,
         typer.Argument(
@@ -84,8 +83,8 @@ def import_command(
             "(ranged reads from a bucket) instead of a local scrubbing proxy.",
         ),
     ] = False,
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
     create_with_skeleton: Annotated[
         str | None,
         typer.Option(
@@ -142,7 +141,7 @@ def import_command(
     from posemark.services.projects import create_project, find_project
     from posemark.services.video import is_video_file
 
-    settings, store = _open(data, db)
+    settings, store = open_data(data, db)
     try:
         with store.session() as session:
             created = None
@@ -256,7 +255,7 @@ def _import_into_existing(
     from posemark.services.import_existing import import_into_existing
     from posemark.services.projects import find_project
 
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
             target = find_project(session, project)
@@ -290,7 +289,7 @@ def _import_into_existing(
 
 
 def export_command(
-    project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
+    project: ProjectRef,
     out_file: Annotated[
         str,
         typer.Argument(
@@ -308,8 +307,8 @@ def export_command(
             "sleap, nwb, mpii-json, mpii-mat, posetrack.",
         ),
     ] = "coco",
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
     exclude_unconfirmed: Annotated[
         bool,
         typer.Option(
@@ -326,7 +325,7 @@ def export_command(
     from posemark.services.projects import find_project
     from posemark.services.staging import upload_folder
 
-    settings, store = _open(data, db)
+    settings, store = open_data(data, db)
     try:
         with store.session() as session, count_progress() as bar:
             target = find_project(session, project)
@@ -361,22 +360,3 @@ def export_command(
             f"{written.instances} instances ({what})"
         )
     )
-
-
-def _open(data: Path, db: str | None) -> tuple[Settings, Store]:
-    """Settings and a migrated store for ``--data``/``--db`` (fails cleanly when the
-    database cannot be reached)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from posemark.services.settings import Settings
-    from posemark.store import open_store, upgrade_to_head
-
-    settings = Settings(data_dir=data, db_url=db or "")
-    settings.make_dirs()
-    store = open_store(settings.db_url)
-    try:
-        upgrade_to_head(store.engine)
-    except SQLAlchemyError as exc:
-        store.dispose()
-        fail(escape(f"cannot open the database {settings.db_url}: {exc}"))
-    return settings, store

@@ -11,13 +11,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, open_data
+
 if TYPE_CHECKING:
     from posemark.model.dataset import Dataset
     from posemark.qa import Finding, QaConfig
     from posemark.qa.evidence import ModelPose
 
 from posemark.cli.console import escape, fail, out
-from posemark.cli.serve import DATA_HELP, DB_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -59,8 +60,8 @@ def qa(
         str,
         typer.Option("--model", help="Pose model for --images (a name posemark predict takes)."),
     ] = "default",
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Check annotations: left/right swaps, points on the wrong person, odd bones, points
     outside the image or box, duplicates, empty instances, visibility flags, and in
@@ -121,12 +122,11 @@ def _model_poses(dataset: Dataset, images: Path, model: str) -> dict[int, ModelP
 def _project_findings(
     ref: str, data: Path, db: str | None, config: QaConfig, only: list[str] | None
 ) -> list[Finding]:
-    from posemark.cli.projects import _open
     from posemark.services.errors import NotFound, ServiceError
     from posemark.services.projects import find_project
     from posemark.services.qa_runs import project_findings
 
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
             try:

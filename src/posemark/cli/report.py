@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import fail, out
-from posemark.cli.serve import DATA_HELP, DB_HELP
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, ProjectRef, open_data
 
 FORMATS = ("csv", "json", "html")
 
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 
 def report(
-    project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
+    project: ProjectRef,
     fmt: Annotated[
         str, typer.Option("--format", help="csv (section,key,metric,value), json or html.")
     ] = "json",
@@ -29,12 +29,11 @@ def report(
         Path | None,
         typer.Option("--out", help="Write to this file (atomically) instead of stdout."),
     ] = None,
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Progress, throughput, rejection rate, QA findings, agreement and gold accuracy."""
-    from posemark.cli.projects import _open
-    from posemark.formats.atomic import atomic_write
+    from posemark.atomic import atomic_write
     from posemark.services.errors import ServiceError
     from posemark.services.projects import find_project
     from posemark.services.report import project_report
@@ -42,7 +41,7 @@ def report(
 
     if fmt not in FORMATS:
         fail(escape(f"--format: expected one of {', '.join(FORMATS)}, found {fmt!r}"))
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
             target = find_project(session, project)

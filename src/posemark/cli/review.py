@@ -16,8 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import fail, out
-from posemark.cli.projects import _open
-from posemark.cli.serve import DATA_HELP, DB_HELP
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, ProjectRef, open_data
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -34,7 +33,7 @@ def register(app: typer.Typer) -> None:
 
 
 def gold(
-    project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
+    project: ProjectRef,
     items: Annotated[
         list[str],
         typer.Argument(
@@ -52,8 +51,8 @@ def gold(
             show_default=False,
         ),
     ] = None,
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Mark items as gold and mix them into annotators' jobs."""
     from posemark.services.gold import item_ids_by_ref, mark_gold
@@ -67,7 +66,7 @@ def gold(
 
 
 def overlap(
-    project: Annotated[str, typer.Argument(help="Project name or id.", show_default=False)],
+    project: ProjectRef,
     share: Annotated[
         float,
         typer.Option("--share", min=0.0, max=1.0, help="Share of the items (e.g. 0.05-0.1)."),
@@ -77,8 +76,8 @@ def overlap(
         int, typer.Option("--annotators", min=2, help="Annotators per overlap item.")
     ] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Which items are drawn.")] = 0,
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Send a share of the items to several annotators each, for agreement figures."""
     from posemark.services.agreement import assign_overlap
@@ -106,7 +105,7 @@ def _as_manager(
     from posemark.services.accounts import acting_as
     from posemark.services.errors import ServiceError
 
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
             access, user = acting_as(session, project, actor)

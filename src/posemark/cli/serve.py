@@ -7,7 +7,6 @@ people so there is something to annotate right away.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,13 +14,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import err, fail, out
-
-DATA_HELP = "Folder for the database (SQLite by default), media and thumbnails."
-DB_HELP = "Database URL, e.g. postgresql://user@host/db (default: SQLite in --data)."
-REDIS_HELP = (
-    "Redis URL for the operation queue, e.g. redis://host:6379/0 (default: the database's "
-    "own queue)."
-)
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, RedisUrl
 
 
 def register(app: typer.Typer) -> None:
@@ -29,8 +22,8 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
     project_creators: Annotated[
@@ -65,9 +58,7 @@ def serve(
             "(0: only workers started elsewhere run them).",
         ),
     ] = 1,
-    redis: Annotated[
-        str | None, typer.Option("--redis", help=REDIS_HELP, show_default=False)
-    ] = None,
+    redis: RedisUrl = None,
 ) -> None:
     """Run the annotation server (API and web editor) until Ctrl+C."""
     import uvicorn

@@ -8,14 +8,13 @@ process with a progress bar unless ``--background`` leaves it to the workers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from posemark.cli.console import count_progress, err, fail, out
-from posemark.cli.serve import DATA_HELP, DB_HELP
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, open_data
 
 skeleton_app = typer.Typer(help="Change a project's skeleton after creation.")
 
@@ -57,19 +56,18 @@ def edit(
         bool,
         typer.Option("--background", help="Queue the migration for the workers; do not wait."),
     ] = False,
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Rename, add, remove keypoints, change flip pairs and edges; every annotation of the
     project is migrated (with a history version each)."""
-    from posemark.cli.projects import _open
     from posemark.services import operations as ops
     from posemark.services.errors import ServiceError
     from posemark.services.projects import ADMIN_ROLE, ProjectAccess, find_project, project_skeleton
     from posemark.services.skeleton_edit import edit_spec
     from posemark.services.skeleton_migrate import RemovalNeedsConfirmation, change_skeleton
 
-    settings, store = _open(data, db)
+    settings, store = open_data(data, db)
     try:
         with store.session() as session:
             target = find_project(session, project)

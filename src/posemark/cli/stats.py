@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import byte_progress, err, fail, out, warn
+from posemark.cli.options import FileFormat
 
 if TYPE_CHECKING:
     from posemark.formats.errors import Problem
@@ -28,12 +29,7 @@ def register(app: typer.Typer) -> None:
 
 def stats(
     file: Annotated[Path, typer.Argument(help="The annotation file.", show_default=False)],
-    format: Annotated[
-        str | None,
-        typer.Option(
-            "--format", help="Format name (default: detected from the content).", show_default=False
-        ),
-    ] = None,
+    format: FileFormat = None,
     plot: Annotated[
         Path | None,
         typer.Option(

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from posemark.cli.console import count_progress, err, escape, fail, out
+from posemark.cli.options import RestartRun
 
 
 def register(app: typer.Typer) -> None:
@@ -49,12 +50,7 @@ def track(
     stop_after: Annotated[
         int | None, typer.Option("--stop-after", hidden=True, help="Testing: stop early.")
     ] = None,
-    restart: Annotated[
-        bool,
-        typer.Option(
-            "--restart", help="Discard OUT.progress.jsonl of an earlier run and start afresh."
-        ),
-    ] = False,
+    restart: RestartRun = False,
 ) -> None:
     """Track every person through VIDEO and write their keypoints with track ids.
 

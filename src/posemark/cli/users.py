@@ -4,16 +4,23 @@ server (there is no self sign-up; admins can also use ``POST /api/users``)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import fail, out
-from posemark.cli.projects import _open
-from posemark.cli.serve import DATA_HELP, DB_HELP
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, open_data
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from posemark.store.models import User
+
+T = TypeVar("T")
 
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 
@@ -41,19 +48,19 @@ def add_user(
             show_default=False,
         ),
     ] = None,
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Create an account; its password is hashed with argon2 before it is stored."""
+    from posemark.services.accounts import add_account
     from posemark.services.errors import ServiceError
-    from posemark.services.users import create_user
 
     generated = password is None
     secret = password if password is not None else secrets.token_urlsafe(12)
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
-            user = create_user(session, username, secret, admin, creates_projects)
+            user = add_account(session, None, username, secret, admin, creates_projects)
             name = user.username
     except ServiceError as exc:
         fail(escape(exc.message))
@@ -65,18 +72,14 @@ def add_user(
         out.print(Text(f"one-time password: {secret} (shown only now; it is stored hashed)"))
 
 
-Data = Annotated[Path, typer.Option("--data", help=DATA_HELP)]
-Db = Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)]
-
-
 @users_app.command("list")
-def list_users(data: Data = Path("posemark-data"), db: Db = None) -> None:
+def list_users(data: DataDir = DEFAULT_DATA, db: DbUrl = None) -> None:
     """Every account: name, admin or not, active or deactivated, projects it belongs to."""
     from rich.table import Table
 
     from posemark.services.accounts import list_accounts
 
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
             rows = list_accounts(session)
@@ -94,53 +97,57 @@ def list_users(data: Data = Path("posemark-data"), db: Db = None) -> None:
     out.print(table)
 
 
-def _account_change(username: str, data: Path, db: str | None, change: str) -> str | None:
-    from posemark.services.accounts import find_account, reset_password, set_active
+def _on_account(username: str, data: Path, db: str | None, act: Callable[[Session, User], T]) -> T:
+    """Run ``act`` on the account ``username`` in one unit of work; a refusal ends the
+    command with its message."""
+    from posemark.services.accounts import find_account
     from posemark.services.errors import ServiceError
 
-    _settings, store = _open(data, db)
+    _settings, store = open_data(data, db)
     try:
         with store.session() as session:
-            user = find_account(session, username)
-            if change == "reset":
-                return reset_password(session, None, user)
-            set_active(session, None, user, active=change == "activate")
-            return None
+            return act(session, find_account(session, username))
     except ServiceError as exc:
         fail(escape(exc.message))
     finally:
         store.dispose()
-    return None
+
+
+def _set_active(username: str, data: Path, db: str | None, active: bool) -> None:
+    from posemark.services.accounts import set_active
+
+    _on_account(username, data, db, lambda s, user: set_active(s, None, user, active))
+    out.print(Text(f"{'reactivated' if active else 'deactivated'} {username!r}"))
 
 
 @users_app.command("deactivate")
 def deactivate_user(
     username: Annotated[str, typer.Argument(help="The account to deactivate.")],
-    data: Data = Path("posemark-data"),
-    db: Db = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Deactivate an account: it cannot log in, its sessions end, its work stays."""
-    _account_change(username, data, db, "deactivate")
-    out.print(Text(f"deactivated {username!r}"))
+    _set_active(username, data, db, active=False)
 
 
 @users_app.command("activate")
 def activate_user(
     username: Annotated[str, typer.Argument(help="The account to reactivate.")],
-    data: Data = Path("posemark-data"),
-    db: Db = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Reactivate a deactivated account."""
-    _account_change(username, data, db, "activate")
-    out.print(Text(f"reactivated {username!r}"))
+    _set_active(username, data, db, active=True)
 
 
 @users_app.command("reset-password")
 def reset_user_password(
     username: Annotated[str, typer.Argument(help="The account whose password to reset.")],
-    data: Data = Path("posemark-data"),
-    db: Db = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
     """Give the account a new one-time password (printed once; its sessions end)."""
-    secret = _account_change(username, data, db, "reset")
+    from posemark.services.accounts import reset_password
+
+    secret = _on_account(username, data, db, lambda s, user: reset_password(s, None, user))
     out.print(Text(f"one-time password for {username!r}: {secret} (shown only now)"))

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from posemark.cli.console import byte_progress, err, fail, out
+from posemark.cli.options import FileFormat
 
 _STYLE = {"error": "bold red", "warning": "yellow"}
 
@@ -26,12 +27,7 @@ def register(app: typer.Typer) -> None:
 
 def validate(
     file: Annotated[Path, typer.Argument(help="The annotation file to check.", show_default=False)],
-    format: Annotated[
-        str | None,
-        typer.Option(
-            "--format", help="Format name (default: detected from the content).", show_default=False
-        ),
-    ] = None,
+    format: FileFormat = None,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print one JSON object: file, errors, warnings, problems."),

@@ -3,12 +3,11 @@ track, ...) taken from the queue; run several, on this machine or others."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from posemark.cli.serve import DATA_HELP, DB_HELP, REDIS_HELP
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, RedisUrl
 
 
 def register(app: typer.Typer) -> None:
@@ -16,11 +15,9 @@ def register(app: typer.Typer) -> None:
 
 
 def worker(
-    data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
-    db: Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)] = None,
-    redis: Annotated[
-        str | None, typer.Option("--redis", help=REDIS_HELP, show_default=False)
-    ] = None,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
+    redis: RedisUrl = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Operations run at once.")
     ] = 1,

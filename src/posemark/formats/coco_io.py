@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.coco import CocoAssembler, concat_frames, document_keys
 from posemark.formats.coco_annotations import decode_annotations, table_from_dicts
 from posemark.formats.coco_context import GENERIC_DECODER, ReadContext

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.coco import num_keypoints_mismatch, warn_num_keypoints
 from posemark.formats.coco_categories import (
     build_category,

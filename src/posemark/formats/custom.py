@@ -18,14 +18,10 @@ not ship (a lab's CSV, a training script's per-frame JSON). Two ways, both atomi
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,7 +30,7 @@ import jinja2
 import jinja2.sandbox
 from jinja2.exceptions import SecurityError
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_folder, atomic_path, atomic_write
 from posemark.formats.errors import FormatError
 from posemark.model import Dataset
 
@@ -236,40 +232,6 @@ def load_hook(spec: str) -> Hook:
     return func  # type: ignore[no-any-return]
 
 
-@contextlib.contextmanager
-def _temp_output(target: Path, folder: bool) -> Iterator[Path]:
-    """A temp file path (not created) or an empty temp folder next to ``target``.
-
-    Renamed onto ``target`` when the block succeeds; removed when it fails. An existing
-    target folder is moved aside first and deleted only after the new one is in place.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
-    try:
-        if folder:
-            yield tmp
-            if target.is_dir():
-                old = Path(
-                    tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
-                )
-                os.replace(target, old / target.name)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        else:
-            out = tmp / target.name
-            yield out
-            if not out.is_file():
-                raise FormatError.at(
-                    target, f"the hook did not write the file it was given ({out})"
-                )
-            os.replace(out, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def export_with_hook(
     dataset: Dataset,
     hook: str | Hook,
@@ -288,7 +250,7 @@ def export_with_hook(
     func = load_hook(hook) if isinstance(hook, str) else hook
     name = hook if isinstance(hook, str) else getattr(hook, "__qualname__", repr(hook))
     as_folder = folder if folder is not None else (target.is_dir() or not target.suffix)
-    with _temp_output(target, as_folder) as out:
+    with atomic_folder(target) if as_folder else atomic_path(target) as out:
         try:
             func(dataset, out)
         except FormatError:
@@ -297,3 +259,5 @@ def export_with_hook(
             raise FormatError.at(
                 name, f"hook failed: {type(exc).__name__}: {exc}", record=str(target)
             ) from exc
+        if not as_folder and not out.is_file():
+            raise FormatError.at(target, f"the hook did not write the file it was given ({out})")

@@ -37,7 +37,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 import numpy as np
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.cvat_convert import (
     WarningSink,
     dataset_from_root,
@@ -46,6 +46,7 @@ from posemark.formats.cvat_convert import (
     points_categories,
 )
 from posemark.formats.errors import FormatError
+from posemark.formats.losses import Losses, scored, tracked
 from posemark.formats.registry import FormatSpec, read_head
 from posemark.model import Dataset
 from posemark.model.visibility import Source
@@ -74,15 +75,9 @@ RowProgress = Callable[[int], None]
 def cvat_losses(dataset: Dataset) -> list[str]:
     """Counted losses of writing ``dataset`` as CVAT for images 1.1."""
     t = dataset.instances
-    out = []
-    n = int((t.track_ids >= 0).sum())
-    if n:
-        out.append(f"{n} instances carry track ids, which CVAT for images does not keep")
-    n = int((~np.isnan(t.score)).sum())
-    if t.scores is not None:
-        n = int(((~np.isnan(t.score)) | (~np.isnan(t.scores).all(axis=1))).sum())
-    if n:
-        out.append(f"{n} instances carry scores, which CVAT for images does not keep")
+    out = Losses()
+    out.add(tracked(t), "instances carry track ids, which CVAT for images does not keep")
+    out.add(scored(t), "instances carry scores, which CVAT for images does not keep")
     if t.z is not None:
         n = int((~np.isnan(t.z).all(axis=1)).sum())
         if n:

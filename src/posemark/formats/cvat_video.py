@@ -45,7 +45,7 @@ import defusedxml.ElementTree as SafeET
 import numpy as np
 from numpy.typing import NDArray
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.cvat_convert import (
     _SOURCE_IN,
     WarningSink,
@@ -58,11 +58,12 @@ from posemark.formats.cvat_convert import (
     is_skeleton,
 )
 from posemark.formats.errors import FormatError
+from posemark.formats.losses import boxed
 from posemark.formats.registry import ByteProgress, FormatSpec, RowProgress, read_head
 from posemark.model import Dataset
 from posemark.model.dataset import Category, FrameTable, InstanceTable
 from posemark.model.errors import PoseValidationError
-from posemark.model.frame import Track
+from posemark.model.track import Track
 from posemark.model.visibility import Source
 
 MAX_BYTES = 512 * 1024 * 1024
@@ -496,7 +497,7 @@ def cvat_video_losses(dataset: Dataset) -> list[str]:
     n = int((t.track_ids < 0).sum())
     if n:
         out.append(f"{n} instances without a track id are written as one-frame tracks")
-    n = int((~np.isnan(t.bbox).any(axis=1)).sum())
+    n = boxed(t)
     if n:
         out.append(f"{n} bounding boxes are not written")
     n = int(np.isin(t.source, [int(Source.PROPAGATED)]).sum())

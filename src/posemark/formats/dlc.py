@@ -24,17 +24,15 @@ handling (:func:`read_dlc`, :func:`write_dlc`, config lookup, sniffing) and hold
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_path, atomic_write
 from posemark.formats.dlc_convert import (
     META,
     SINGLE,
@@ -52,6 +50,7 @@ from posemark.formats.dlc_convert import (
     table_from_frame,
 )
 from posemark.formats.errors import FormatError, FormatWarning, Problem
+from posemark.formats.losses import boxed, instance_scored, keypoint_scored, occluded
 from posemark.formats.registry import FormatSpec, read_head
 from posemark.model import Dataset
 
@@ -233,19 +232,6 @@ def read_dlc(
     return dataset_from_table(table, config, sizes, sink, str(files[0]))
 
 
-@contextlib.contextmanager
-def _temp_beside(target: Path) -> Iterator[Path]:
-    """A temporary path in the target's folder, removed unless renamed into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
 def _write_h5(table: DlcTable, path: Path) -> None:
     """Write the ``.h5`` twin; kept apart from :func:`write_dlc` so a failure here
     (no PyTables) leaves nothing behind."""
@@ -281,7 +267,7 @@ def write_dlc(
         config_path = csv_path.parent / "config.yaml"
     text = format_csv(table).encode("utf-8")
     with contextlib.ExitStack() as stack:
-        h5_tmp = stack.enter_context(_temp_beside(path)) if suffix == ".h5" else None
+        h5_tmp = stack.enter_context(atomic_path(path)) if suffix == ".h5" else None
         if h5_tmp is not None:
             try:
                 _write_h5(table, h5_tmp)
@@ -290,8 +276,6 @@ def write_dlc(
         cfg_text = yaml.safe_dump(config_for(dataset, table), sort_keys=False)
         with atomic_write(csv_path) as fh:
             fh.write(text)
-        if h5_tmp is not None:
-            os.replace(h5_tmp, path)
         if config_path is not None:
             with atomic_write(config_path) as fh:
                 fh.write(cfg_text.encode("utf-8"))
@@ -323,25 +307,21 @@ def dlc_losses(dataset: Dataset) -> list[str]:
     """Counted losses of writing ``dataset`` as DeepLabCut labeled data."""
     t = dataset.instances
     out: list[str] = []
-    occluded = int((t.visibility == 1).sum())
-    if occluded:
-        out.append(
-            f"{occluded} occluded keypoints become visible (DeepLabCut has no occluded state)"
-        )
+    hidden = occluded(t)
+    if hidden:
+        out.append(f"{hidden} occluded keypoints become visible (DeepLabCut has no occluded state)")
     empty = int((t.visibility == 0).all(axis=1).sum()) if len(t) else 0
     if empty:
         out.append(
             f"{empty} instances have no labeled keypoint; DeepLabCut has no cell for them, "
             "so they are left out"
         )
-    boxes = int((~np.isnan(t.bbox).any(axis=1)).sum())
+    boxes = boxed(t)
     if boxes:
         out.append(f"{boxes} instances carry bounding boxes, which DeepLabCut does not keep")
-    scored = int((~np.isnan(t.score)).sum())
-    if t.scores is not None:
-        scored = max(scored, int((~np.isnan(t.scores).all(axis=1)).sum()))
-    if scored:
-        out.append(f"{scored} instances carry scores, which labeled data does not keep")
+    n_scored = max(instance_scored(t), keypoint_scored(t))
+    if n_scored:
+        out.append(f"{n_scored} instances carry scores, which labeled data does not keep")
     if dataset.categories:
         keep = {main_category(dataset).id} | {
             c.id for c in dataset.categories if c.extras.get(UNIQUE)

@@ -45,13 +45,14 @@ from typing import Literal
 import msgspec
 import numpy as np
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.errors import FormatError, Problem
 from posemark.formats.labelstudio_tasks import (
     dataset_to_tasks,
     labeling_config,
     tasks_to_dataset,
 )
+from posemark.formats.losses import Losses, instance_scored, keypoint_scored, occluded, tracked
 from posemark.formats.registry import FormatSpec, json_head_keys, read_head
 from posemark.model import Dataset
 
@@ -150,25 +151,19 @@ def sniff_labelstudio(path: Path) -> bool:
 def losses(dataset: Dataset) -> list[str]:
     """What a Label Studio export of this dataset drops, counted."""
     t = dataset.instances
-    out = []
-    occluded = int((t.visibility == 1).sum())
-    if occluded:
+    out = Losses()
+    hidden = occluded(t)
+    if hidden:
         rows = int((t.visibility == 1).any(axis=1).sum())
         out.append(
-            f"{occluded} occluded keypoints in {rows} instances become visible: "
+            f"{hidden} occluded keypoints in {rows} instances become visible: "
             "Label Studio keypoints are only present or absent"
         )
     edges = sum(len(c.skeleton.edges) for c in dataset.categories)
     if edges:
         out.append(f"{edges} skeleton edges are not written: a labeling config has no edges")
-    tracked = int((t.track_ids >= 0).sum())
-    if tracked:
-        out.append(f"{tracked} instances carry track ids, which this export does not keep")
-    scored = int((~np.isnan(t.score)).sum())
-    if t.scores is not None:
-        scored += int((~np.isnan(t.scores)).any(axis=1).sum())
-    if scored:
-        out.append(f"{scored} instance or keypoint scores are not written")
+    out.add(tracked(t), "instances carry track ids, which this export does not keep")
+    out.add(instance_scored(t) + keypoint_scored(t), "instance or keypoint scores are not written")
     out.extend(_box_losses(dataset))
     frame_keys = sorted(
         {str(k) for i in range(len(dataset.images)) for k in dataset.images.row_extras(i)}

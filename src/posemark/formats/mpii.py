@@ -40,8 +40,9 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.errors import FormatError
+from posemark.formats.losses import instance_scored, keypoint_scored, occluded, tracked
 from posemark.formats.registry import FormatSpec, json_head_keys, read_head
 from posemark.model import Category, Dataset, FrameTable, InstanceTable, Skeleton
 from posemark.schemas import load_builtin
@@ -171,12 +172,9 @@ def common_losses(dataset: Dataset, what: str) -> list[str]:
             f"mpii16 skeleton: {what} cannot store them and the write will fail"
         )
     checks = (
-        (int((t.track_ids >= 0).sum()), "track ids"),
-        (int((~np.isnan(t.score)).sum()), "a score"),
-        (
-            0 if t.scores is None else int((~np.isnan(t.scores)).any(axis=1).sum()),
-            "per-keypoint scores",
-        ),
+        (tracked(t), "track ids"),
+        (instance_scored(t), "a score"),
+        (keypoint_scored(t), "per-keypoint scores"),
         (int((~np.isnan(t.bbox)).all(axis=1).sum()), "a bounding box"),
     )
     for n, text in checks:
@@ -408,7 +406,7 @@ def json_losses(dataset: Dataset) -> list[str]:
     what = "mmpose's MPII JSON" if variant == MMPOSE else "MPII-json"
     out = common_losses(dataset, what)
     if variant == MMPOSE:
-        n = int((dataset.instances.visibility == 1).sum())
+        n = occluded(dataset.instances)
         if n:
             out.append(
                 f"{n} occluded keypoints, which mmpose's MPII JSON stores as labeled "

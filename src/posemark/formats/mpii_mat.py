@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.errors import FormatError
 from posemark.formats.mpii import (
     K,

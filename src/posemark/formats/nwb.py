@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from posemark.atomic import atomic_path
 from posemark.formats.errors import FormatError
+from posemark.formats.losses import tracked
 from posemark.formats.registry import (
     ByteProgress,
     FormatSpec,
@@ -33,7 +35,6 @@ from posemark.formats.registry import (
 )
 from posemark.formats.sleap import (
     _HDF5_MAGIC,
-    _atomic_path,
     _load,
     dataset_to_labels,
     sleap_losses,
@@ -81,7 +82,7 @@ def write_nwb(dataset: Dataset, path: Path, progress: RowProgress | None = None)
     except PoseValidationError as exc:
         raise FormatError.at(target, str(exc)) from exc
     expected = _instance_count(labels)
-    with _quiet_pynwb(), _atomic_path(target) as tmp:
+    with _quiet_pynwb(), atomic_path(target) as tmp:
         try:
             sio.save_nwb(labels, str(tmp))
         except ValueError as exc:
@@ -104,9 +105,9 @@ def nwb_losses(dataset: Dataset) -> list[str]:
     """SLEAP's losses, plus what sleap-io's NWB support drops on top of them."""
     out = sleap_losses(dataset, "NWB")
     t = dataset.instances
-    tracked = int((t.track_ids >= 0).sum())
-    if tracked:
-        out.append(f"{tracked} instances carry track ids, which sleap-io's NWB writer drops")
+    n_tracked = tracked(t)
+    if n_tracked:
+        out.append(f"{n_tracked} instances carry track ids, which sleap-io's NWB writer drops")
     scored = int(np.isfinite(t.score).sum())
     if scored:
         out.append(f"{scored} instance scores are replaced by the mean of their keypoint scores")

@@ -26,17 +26,16 @@ the package file, as sleap-io reports it).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from posemark.atomic import atomic_path
 from posemark.formats.errors import FormatError
+from posemark.formats.losses import boxed, occluded
 from posemark.formats.registry import (
     ByteProgress,
     FormatSpec,
@@ -47,8 +46,8 @@ from posemark.formats.registry import (
 from posemark.model import Dataset
 from posemark.model.dataset import Category, FrameTable, InstanceTable, RowExtras
 from posemark.model.errors import PoseValidationError
-from posemark.model.frame import Track
 from posemark.model.skeleton import Skeleton
+from posemark.model.track import Track
 from posemark.model.visibility import Source
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -295,13 +294,13 @@ def sleap_losses(dataset: Dataset, format_name: str = "SLEAP") -> list[str]:
     """Count what writing ``dataset`` as SLEAP drops or changes."""
     t = dataset.instances
     out: list[str] = []
-    occluded = int((t.visibility == 1).sum())
-    if occluded:
+    hidden = occluded(t)
+    if hidden:
         out.append(
-            f"{occluded} keypoints are occluded (v 1); {format_name} has no occluded state, "
+            f"{hidden} keypoints are occluded (v 1); {format_name} has no occluded state, "
             "so they are written as visible"
         )
-    boxes = int((~np.isnan(t.bbox).any(axis=1)).sum())
+    boxes = boxed(t)
     if boxes:
         out.append(f"{boxes} instances carry bounding boxes, which {format_name} does not keep")
     human_scored = int(((t.source != int(Source.MODEL)) & np.isfinite(t.score)).sum())
@@ -326,27 +325,6 @@ def sleap_losses(dataset: Dataset, format_name: str = "SLEAP") -> list[str]:
 
 
 # ---------------------------------------------------------------- files
-
-
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A temp path in the target's folder (same suffix), renamed onto ``path`` on success.
-
-    sleap-io writes to a path, not a file object, so :func:`atomic_write` cannot be used.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    os.unlink(tmp)  # sleap-io / h5py create the file themselves
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _load(path: Path, loader: Callable[[str], Any], what: str) -> Dataset:
@@ -380,7 +358,7 @@ def _write(dataset: Dataset, path: Path, save: Callable[[Any, str], None]) -> No
         labels = dataset_to_labels(dataset)
     except PoseValidationError as exc:
         raise FormatError.at(path, str(exc)) from exc
-    with _atomic_path(Path(path)) as tmp:
+    with atomic_path(path) as tmp:
         save(labels, str(tmp))
 
 

@@ -38,11 +38,8 @@ and the model is in :mod:`posemark.formats.yolo_convert`, re-exported below so t
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -52,7 +49,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from posemark.atomic import atomic_folder
 from posemark.formats.errors import FormatError, FormatWarning, Problem
+from posemark.formats.losses import Losses, instance_scored, keypoint_scored, tracked
 from posemark.formats.registry import FormatSpec
 from posemark.formats.yolo_convert import (
     SPLITS,
@@ -316,9 +315,7 @@ def write_yolo(
     t = dataset.instances
     order = np.argsort(t.image_ids, kind="stable")
     sorted_ids = t.image_ids[order]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
-    try:
+    with atomic_folder(target) as tmp:
         seen: dict[tuple[str, str], str] = {}
         listing: list[str] = []
         splits: list[str] = []
@@ -360,13 +357,6 @@ def write_yolo(
             "utf-8",
         )
         (tmp / "images.txt").write_text("".join(listing), "utf-8")
-        if target.is_dir():
-            target.rmdir()  # empty, checked above
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(tmp)
-        raise
 
 
 # ---------------------------------------------------------------- sniffing and losses
@@ -385,21 +375,16 @@ def sniff_yolo(path: Path) -> bool:
 def yolo_losses(dataset: Dataset) -> list[str]:
     """Counted losses of writing ``dataset`` as YOLO pose."""
     t = dataset.instances
-    out: list[str] = []
-
-    def count(n: int, what: str) -> None:
-        if n:
-            out.append(f"{n} {what}")
-
-    count(int((t.track_ids >= 0).sum()), "instances carry track ids, which YOLO pose does not keep")
-    for name, what in (("scores", "per-keypoint scores"), ("z", "depth (z) values")):
-        col = getattr(t, name)
-        if col is not None:
-            count(
-                int((~np.isnan(col)).any(axis=1).sum()),
-                f"instances carry {what}, which YOLO pose does not keep",
-            )
-    count(int((~np.isnan(t.score)).sum()), "instances carry a score, which YOLO pose does not keep")
+    out = Losses()
+    count = out.add
+    count(tracked(t), "instances carry track ids, which YOLO pose does not keep")
+    count(keypoint_scored(t), "instances carry per-keypoint scores, which YOLO pose does not keep")
+    if t.z is not None:
+        count(
+            int((~np.isnan(t.z)).any(axis=1).sum()),
+            "instances carry depth (z) values, which YOLO pose does not keep",
+        )
+    count(instance_scored(t), "instances carry a score, which YOLO pose does not keep")
     ks = sorted({c.skeleton.num_keypoints for c in dataset.categories})
     if len(ks) > 1:
         out.append(

@@ -11,9 +11,10 @@ from posemark.model.dataset import (
     RowExtras,
 )
 from posemark.model.errors import PoseValidationError
-from posemark.model.frame import Frame, Track
+from posemark.model.frame import Frame
 from posemark.model.instance import Instance
 from posemark.model.skeleton import KeypointGuideline, Skeleton, infer_flip_pairs
+from posemark.model.track import Track
 from posemark.model.visibility import Source, Visibility
 
 __all__ = [

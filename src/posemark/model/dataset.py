@@ -23,9 +23,10 @@ from numpy.typing import NDArray
 
 from posemark.model.columns import RaggedBytes
 from posemark.model.errors import PoseValidationError
-from posemark.model.frame import Frame, Track
+from posemark.model.frame import Frame
 from posemark.model.instance import Instance, validate_keypoint_arrays
 from posemark.model.skeleton import Skeleton
+from posemark.model.track import Track
 from posemark.model.visibility import Source
 
 ExtraKey = str | tuple[str, str]
@@ -312,7 +313,9 @@ class Dataset:
     ``kind`` is "dataset" for ground truth and "results" for a flat list of model outputs
     (COCO's results format), whose third keypoint value is a score, not a visibility.
     ``extras`` keeps top-level fields posemark does not model (info, licenses, ...) and
-    ``key_order`` their original order, so exports reproduce the source.
+    ``key_order`` their original order, so exports reproduce the source. ``images`` is
+    the :class:`FrameTable` (one row per :class:`Frame`: an image or a video frame),
+    named as COCO names that table.
     """
 
     categories: list[Category]

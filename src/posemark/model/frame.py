@@ -1,9 +1,4 @@
-"""Frames and tracks: where instances live and which individual they belong to.
-
-A ``Frame`` references an image file or one frame of a video; a ``Track`` is one
-individual's identity across frames. Tracks compare by id and name only (two tracks with
-the same id in one dataset are the same individual).
-"""
+"""A ``Frame``: where instances live, an image file or one frame of a video."""
 
 from __future__ import annotations
 
@@ -35,9 +30,3 @@ class Frame:
             raise PoseValidationError(
                 f"frame {self.id}: frame_index: expected >= 0, found {self.frame_index}"
             )
-
-
-@dataclass(frozen=True, slots=True)
-class Track:
-    id: int
-    name: str = ""

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 @dataclass(slots=True)
 class QaConfig:
     """Thresholds; distances are relative to the person scale (see ``checks.person_scale``).
+    The values were chosen on the injected mistakes and clean people of
+    ``benchmarks/bench_qa.py``; its figures are in ``benchmarks/RESULTS.md``.
 
     - ``min_labeled``: ``too_few_keypoints`` flags non-crowd instances with fewer labeled
       keypoints than this (default 1: only instances with no keypoint at all).
@@ -19,10 +21,7 @@ class QaConfig:
     - ``default_sigma``: OKS sigma per keypoint when the skeleton has none.
     - ``bone_ratio``: ``bone_length_outlier`` flags a body bone whose implied body height
       (length / its share of height, learned from the data, see ``qa.prior``) is more than
-      this times the largest implied by the bones touching neither of its ends. 1.3
-      (was 1.4): gross displacements found 76% vs 70.5% from keypoints alone, 82% vs 78%
-      with image evidence (bench_qa.py, 200 trials), at the price of one clean arm
-      stretched forward (AIC 9, 1.3x), which the image evidence confirms when given.
+      this times the largest implied by the bones touching neither of its ends.
     - ``face_bone_ratio``: the same for face bones (nose, eyes, ears), whose few-pixel
       lengths carry more annotation noise.
     - ``bone_support_ratio``: a keypoint with a long bone is reported as displaced when all
@@ -46,11 +45,8 @@ class QaConfig:
     - ``swap_ratio``: ``swapped_with_other_person`` flags a keypoint whose distance to
       its own skeleton neighbours is more than this times its distance to another
       instance's corresponding chain ...
-    - ``swap_min_gap``: ... and the two distances differ by more than this (x scale).
-      Measured: 0.3 flagged 6 keypoints of crowded, correctly labeled people in
-      xtcocoapi's example_wholebody_val.json, 0.75 none; moving each keypoint of one
-      person of test_coco.json's 5-person image onto another's joint is still caught
-      242 times out of 288 (0.5: 248).
+    - ``swap_min_gap``: ... and the two distances differ by more than this (x scale), so
+      crowded, correctly labeled people are not flagged.
     - ``limb_swap_ratio``: ``left_right_inversion`` flags a limb pair (elbows, wrists,
       knees, ankles) when attaching each side to the other side's parent joint makes the
       two bones shorter in total than this fraction of the labeled attachment ...
@@ -60,32 +56,26 @@ class QaConfig:
       nearly parallel vectors whose sign is noise).
     - ``limb_fold_ratio``: the limb-side cue of ``left_right_inversion`` stays silent when
       swapping the pair would put a limb end within this share of the longer labeled bone
-      of its own parent joint (each wrist on its own elbow): crossed arms look like that
-      (COCO 488308: 0.33; AIC 7: 0.26), a swap of arms held apart does not. Measured on
-      injected limb swaps: recall 97.5% -> 95% with the model, 94% without.
+      of its own parent joint (each wrist on its own elbow): crossed arms look like that,
+      a swap of arms held apart does not.
     - ``min_torso_pair_width``: shoulders or hips count as an orientation cue only when their
-      width across the torso is at least this times the torso length (PoseTrack labels
-      profile hips 0.05 torso lengths apart, on one spot).
+      width across the torso is at least this times the torso length (profile views put
+      both hips on one spot).
     - ``model_*``: ``model_agreement`` (image evidence, when a pose model's predictions
       are given); its distances are x sqrt(area) (COCO's area, else the box's, else the
-      labeled points' box's), so MPII files without boxes measure like COCO ones.
+      labeled points' box's), so files without boxes measure like COCO ones.
     - ``model_min_score``: a model keypoint counts only when it scores at least this ...
     - ``model_min_points``: ... and judges an instance only with at least this many such
       keypoints labeled ...
     - ``model_agree``: ... whose median distance to the model's (x scale) is at most this:
-      the instance agrees with the model, so the model found the same person. Measured on
-      the clean people of shared/testdata: those the model found have medians up to 0.12
-      (AIC 7 leaning over a board: 0.12); the people it missed or mistook, 0.18 and 0.50.
+      the instance agrees with the model, so the model found the same person.
     - ``model_far``: a keypoint of an agreeing instance this far (x scale) from the model's
-      is reported as displaced. Measured: the farthest clean keypoint of an agreeing
-      person in shared/testdata lies 0.30 from the model's (occluded knees and ankles).
+      is reported as displaced (clean occluded knees and ankles stay nearer).
     - ``model_flip_agree``, ``model_flip_gap``, ``model_flip_ratio``: a whole-body
       inversion needs the sided keypoints to match the model mirrored (median distance
       at most ``model_flip_agree`` x scale) and as labeled at least ``model_flip_gap``
-      farther and ``model_flip_ratio`` times as far. Measured on the 47 clean people of
-      shared/testdata the model sees: none matches it better mirrored than as labeled
-      (the lowest ratio is 1.0, a person the model missed); the 2D ambiguity of a back
-      view is the image's, not the model's.
+      farther and ``model_flip_ratio`` times as far (the 2D ambiguity of a back view is
+      the image's, not the model's).
     - ``model_side_ratio``: the model overrules a left/right finding when the labeled
       keypoints lie at most this share as far from its keypoints (summed) as swapped.
     """

@@ -43,7 +43,8 @@ async def get_store(request: Request) -> Store:
 
 
 def db_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:
-    """One session per request; routes commit what they change, the rest is rolled back."""
+    """One session per request; the services a route calls commit what they change, the
+    rest is rolled back."""
     with store.sessionmaker() as session:
         try:
             yield session

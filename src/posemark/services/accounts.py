@@ -19,7 +19,7 @@ from posemark.services.audit import record
 from posemark.services.errors import BadInput, Conflict, Forbidden, NotFound
 from posemark.services.invites import open_invite
 from posemark.services.projects import ProjectAccess, find_project, get_project
-from posemark.services.users import HASHER, MIN_PASSWORD_LENGTH
+from posemark.services.users import HASHER, MIN_PASSWORD_LENGTH, create_user
 from posemark.store.models import AuthSession, Membership, User
 
 
@@ -56,6 +56,34 @@ def find_account(session: Session, who: int | str) -> User:
         user = session.scalar(select(User).where(User.username == who.strip()))
     if user is None:
         raise NotFound(f"no user {who!r}")
+    return user
+
+
+def add_account(
+    session: Session,
+    actor: User | None,
+    username: str,
+    password: str,
+    is_admin: bool = False,
+    can_create_projects: bool = False,
+) -> User:
+    """Create an account and commit it: an admin from the users page, or the operator
+    on the command line (``actor`` None)."""
+    if actor is not None:
+        require_admin(actor, "create accounts")
+    user = create_user(session, username, password, is_admin, can_create_projects)
+    session.commit()
+    return user
+
+
+def set_can_create_projects(session: Session, actor: User, uid: int, allowed: bool) -> User:
+    """An admin allows or disallows an account to create projects."""
+    require_admin(actor, "change accounts")
+    user = session.get(User, uid)
+    if user is None:
+        raise NotFound(f"user {uid} not found")
+    user.can_create_projects = allowed
+    session.commit()
     return user
 
 

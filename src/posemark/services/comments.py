@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from posemark.services.errors import BadInput, NotFound
 from posemark.services.items import get_item
-from posemark.services.people import user_ref, usernames, when
+from posemark.services.json_values import user_ref, usernames, when
 from posemark.store.models import User, utcnow
 from posemark.store.workflow_models import Comment
 

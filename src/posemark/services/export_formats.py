@@ -30,7 +30,7 @@ from posemark.formats.coco_io import read_coco
 from posemark.formats.errors import FormatError
 from posemark.formats.registry import FormatSpec, UnknownFormatError
 from posemark.model import Dataset
-from posemark.model.frame import Track
+from posemark.model.track import Track
 from posemark.model.visibility import Source
 from posemark.services.coco_source import UNCONFIRMED_MARK
 from posemark.services.errors import BadInput

@@ -23,7 +23,7 @@ import numpy as np
 from sqlalchemy import Row, Text, cast, func, select
 from sqlalchemy.orm import Session
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.formats.coco_records import category_record
 from posemark.model import Category, Dataset, Frame, Instance
 from posemark.services.annotation import to_instance, validate_document

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from posemark.services.errors import BadInput, NotFound
 from posemark.services.items import ItemAccess, save_annotation
-from posemark.services.people import user_ref, usernames, when
+from posemark.services.json_values import user_ref, usernames, when
 from posemark.services.replicas import replica_of
 from posemark.services.skeleton_migrate import bring_to_current
 from posemark.services.version_diff import diff_documents

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,9 +34,9 @@ from posemark.services.image_check import MediaBroken, inspect_image, read_heade
 from posemark.services.importing import (
     ImportReport,
     Progress,
-    _existing_names,
     _noop,
     _stated_size,
+    check_new_names,
     read_coco_file,
 )
 from posemark.services.media import (
@@ -158,7 +157,7 @@ def import_reference(
         ]
     else:
         refs = _coco_refs(session, settings, project, backend, listing, coco, warnings)
-    _check_names(session, project, refs)
+    check_new_names(session, project.id, [r.name for r in refs])
     check_video_names(session, settings, project, videos)
     _read_sizes(settings, backend, refs, report, stop, verify)
     if stop():
@@ -224,20 +223,6 @@ def _coco_refs(
                 raise BadInput(f"{where} {name!r}: not an image ({', '.join(IMAGE_SUFFIXES)})")
         refs.append(_Ref(rel, info, docs[row], _stated_size(dataset, row)))
     return refs
-
-
-def _check_names(session: Session, project: Project, refs: list[_Ref]) -> None:
-    names = [r.name for r in refs]
-    if len(set(names)) != len(names):
-        dup = sorted(n for n, count in Counter(names).items() if count > 1)[0]
-        raise BadInput(f"{dup}: appears twice in this import")
-    existing = _existing_names(session, project.id, names)
-    if existing:
-        first = sorted(existing)[0]
-        raise BadInput(
-            f"{first}: the project has an item with this name already "
-            f"({len(existing)} duplicate(s) in this import)"
-        )
 
 
 def _header(settings: Settings, backend: MediaBackend, ref: _Ref) -> tuple[int, int]:

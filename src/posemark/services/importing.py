@@ -21,13 +21,13 @@ the next import (or server start) uses to remove what it had moved
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from posemark.formats.coco_io import read_coco
@@ -47,7 +47,7 @@ from posemark.services.media import (
 )
 from posemark.services.projects import project_skeleton
 from posemark.services.settings import Settings
-from posemark.services.staging import Staging, sweep
+from posemark.services.staging import Staging, existing_names, sweep
 from posemark.services.video import VideoImport, import_video, is_video_file
 from posemark.store.models import Item, Project, User, utcnow
 
@@ -345,35 +345,25 @@ def _check_sizes(dataset: Dataset, k: int, label: str) -> None:
 # ------------------------------------------------------------------ the pipeline
 
 
-def _existing_names(session: Session, project_id: int, names: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(names), _IN_CHUNK):
-        chunk = names[start : start + _IN_CHUNK]
-        found.update(
-            session.scalars(
-                select(Item.file_name).where(
-                    Item.project_id == project_id, Item.file_name.in_(chunk)
-                )
-            )
-        )
-    return found
-
-
-def _check(
-    session: Session, settings: Settings, project: Project, plan: list[_Planned], progress: Progress
-) -> None:
-    root = project_root(settings, project)
-    names = [p.name for p in plan]
-    dup = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) != len(names) else []
-    if dup:
-        raise BadInput(f"{dup[0]}: appears twice in this import")
-    existing = _existing_names(session, project.id, names)
+def check_new_names(session: Session, project_id: int, names: list[str]) -> None:
+    """Refuse an import that names a file twice or names a file the project has."""
+    if len(set(names)) != len(names):
+        dup = sorted(n for n, count in Counter(names).items() if count > 1)[0]
+        raise BadInput(f"{dup}: appears twice in this import")
+    existing = existing_names(session, project_id, names)
     if existing:
         first = sorted(existing)[0]
         raise BadInput(
             f"{first}: the project has an item with this name already "
             f"({len(existing)} duplicate(s) in this import)"
         )
+
+
+def _check(
+    session: Session, settings: Settings, project: Project, plan: list[_Planned], progress: Progress
+) -> None:
+    root = project_root(settings, project)
+    check_new_names(session, project.id, [p.name for p in plan])
     for done, p in enumerate(plan):
         target = resolve_under(root, p.name)
         if target.exists():

@@ -14,7 +14,7 @@ from sqlalchemy import exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from posemark.services.errors import BadInput, NotFound
-from posemark.services.people import user_ref, usernames, when
+from posemark.services.json_values import user_ref, usernames, when
 from posemark.services.projects import ProjectAccess, get_project
 from posemark.services.workflow import ANNOTATOR, REVIEWER, acting_role, require_manager
 from posemark.store.models import Item, Membership, User
@@ -133,7 +133,7 @@ def create_jobs(
 ) -> list[Job]:
     """Jobs of ``size`` items from the items no job holds yet (in file-name order), or one
     job of exactly ``item_ids``; all given to ``annotator`` and ``reviewer`` (usernames of
-    members in those roles; either may be None). Flushes; the caller commits."""
+    members in those roles; either may be None). Commits."""
     require_manager(access, user, "create and assign jobs")
     pid = access.project.id
     if (size is None) == (item_ids is None):
@@ -186,6 +186,7 @@ def create_jobs(
         session.flush()
         session.execute(insert(JobItem), [{"job_id": job.id, "item_id": i} for i in batch])
         jobs.append(job)
+    session.commit()
     return jobs
 
 
@@ -201,7 +202,7 @@ def update_job(
     reviewer: str | None = _UNSET,
     name: str | None = _UNSET,
 ) -> Job:
-    """Reassign a job (None unassigns) or rename it; managers only. Flushes."""
+    """Reassign a job (None unassigns) or rename it; managers only. Commits."""
     require_manager(access, user, "create and assign jobs")
     if annotator is not _UNSET:
         job.annotator_id = _member(session, job.project_id, annotator, ANNOTATOR)
@@ -211,5 +212,5 @@ def update_job(
         if name is None or not 1 <= len(name.strip()) <= 200:
             raise BadInput(f"name: expected 1 to 200 characters, found {name!r}")
         job.name = name.strip()
-    session.flush()
+    session.commit()
     return job

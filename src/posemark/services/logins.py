@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
-from posemark.services.errors import RetryLater
+from posemark.services.errors import RetryLater, Unauthorized
 from posemark.services.settings import Settings
+from posemark.services.users import NewSession, authenticate, create_session, delete_session
 from posemark.store.auth_models import LoginFailure
 from posemark.store.models import utcnow
 
@@ -38,6 +39,30 @@ def _wait_s(
         return None
     left = nth_newest + timedelta(seconds=window_s) - utcnow()
     return max(1, int(left.total_seconds()) + 1)
+
+
+def log_in(
+    session: Session, settings: Settings, username: str, password: str, client: str
+) -> NewSession:
+    """Check the password under the throttle and open a session; a wrong password is
+    counted (and committed) before the refusal goes out."""
+    check_allowed(session, settings, username, client)
+    try:
+        user = authenticate(session, username, password)
+    except Unauthorized:
+        session.rollback()
+        record_failure(session, settings, username, client)
+        session.commit()
+        raise
+    clear_account(session, username)
+    new = create_session(session, user, settings.session_days)
+    session.commit()
+    return new
+
+
+def log_out(session: Session, token: str | None) -> None:
+    delete_session(session, token)
+    session.commit()
 
 
 def check_allowed(session: Session, settings: Settings, username: str, client: str) -> None:

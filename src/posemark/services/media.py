@@ -110,19 +110,24 @@ def storage_errors(label: str) -> Iterator[None]:
         raise MediaUnreachable(f"{label}: {exc}") from None
 
 
-def check_relative_name(name: str, what: str = "file name") -> str:
+@contextlib.contextmanager
+def _unsafe_is_bad_input() -> Iterator[None]:
+    """A name the storage layer refuses is the caller's bad input (400)."""
     try:
-        return _check_name(name, what)
+        yield
     except UnsafeName as exc:
         raise BadInput(str(exc)) from None
+
+
+def check_relative_name(name: str, what: str = "file name") -> str:
+    with _unsafe_is_bad_input():
+        return _check_name(name, what)
 
 
 def resolve_under(root: Path, name: str) -> Path:
     """``root / name``, refusing anything that resolves (symlinks followed) outside root."""
-    try:
+    with _unsafe_is_bad_input():
         return _resolve_under(root, name)
-    except UnsafeName as exc:
-        raise BadInput(str(exc)) from None
 
 
 def project_root(settings: Settings, project: Project) -> Path:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from posemark.atomic import atomic_write
 from posemark.services.settings import Settings
 
 TRIM_TO = 0.8
@@ -39,17 +39,9 @@ def hit(target: Path) -> bool:
 def store(settings: Settings, target: Path, write: Callable[[BinaryIO], object]) -> Path:
     """Writes ``target`` through ``write(file)`` atomically, then trims if it is time."""
     global _written
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            size = fh.tell()
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(target, durable=False) as fh:
+        write(fh)
+        size = fh.tell()
     with _lock:
         due = _written is None or _written + size > settings.cache_max_bytes // 20
         _written = 0 if due else (_written or 0) + size

@@ -75,7 +75,7 @@ def predict_files(
     from posemark.assist import AssistError, available_models
     from posemark.assist.batch import JobSpec, build_tasks, open_progress, results_of
     from posemark.assist.engines import ENGINES
-    from posemark.formats.atomic import atomic_write
+    from posemark.atomic import atomic_write
     from posemark.progress_log import ProgressLogMismatch, file_identity
 
     source = Path(request.source)

@@ -104,6 +104,27 @@ def check_can_create(settings: Settings, user: User) -> None:
         raise Forbidden("creating projects needs an admin's permission; ask an admin")
 
 
+def start_project(
+    session: Session,
+    settings: Settings,
+    user: User,
+    name: str,
+    skeleton: str | dict[str, Any] | None = None,
+    skeleton_file: SkeletonFile | None = None,
+) -> Project:
+    """A new project made by ``user`` (who must be allowed to create projects) with a
+    skeleton given by name or object or as a file, committed; ``user`` becomes its
+    manager."""
+    check_can_create(settings, user)
+    if (skeleton is None) == (skeleton_file is None):
+        raise BadInput("skeleton: give either a skeleton (name or object) or a skeleton_file")
+    spec = skeleton_file if skeleton_file is not None else skeleton
+    assert spec is not None
+    project = create_project(session, settings, name, spec, creator=user)
+    session.commit()
+    return project
+
+
 def create_project(
     session: Session,
     settings: Settings,
@@ -197,7 +218,8 @@ def item_counts(
 def add_member(
     session: Session, access: ProjectAccess, actor: User, username: str, role: str
 ) -> tuple[User, str]:
-    """Add ``username`` to the project (or change their role); managers and admins only."""
+    """Add ``username`` to the project (or change their role); managers and admins only.
+    Commits."""
     if access.role != "manager" and not actor.is_admin:
         raise Forbidden("only the project's managers can add members")
     if role not in ROLES:
@@ -210,7 +232,7 @@ def add_member(
         session.add(Membership(project_id=access.project.id, user_id=user.id, role=role))
     else:
         member.role = role
-    session.flush()
+    session.commit()
     return user, role
 
 

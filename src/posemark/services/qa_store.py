@@ -31,7 +31,7 @@ from posemark.qa.document import document_dataset
 from posemark.qa.prior import LEARN_MIN_SAMPLES, implied_heights, reference_height
 from posemark.services.projects import project_skeleton
 from posemark.services.qa_runs import QA_COLUMNS, rows_dataset
-from posemark.services.workflow import settings_for
+from posemark.services.workflow import workflow_settings
 from posemark.store.models import Item, Project
 from posemark.store.qa_models import ProjectQa, QaFinding, QaInstance
 
@@ -60,7 +60,7 @@ def stored_prior(session: Session, project_id: int) -> BodyPrior:
 
 
 def qa_thresholds(session: Session, project_id: int) -> tuple[QaConfig, dict[str, Any]]:
-    settings = settings_for(session, project_id)
+    settings = workflow_settings(session, project_id)
     return settings.qa_config(), dict(settings.thresholds)
 
 

@@ -162,7 +162,7 @@ def set_replica_status(
         annotation=replica.annotation,
     )
     findings = workflow.submission_findings(
-        access, copy, workflow.settings_for(session, access.project.id)
+        access, copy, workflow.workflow_settings(session, access.project.id)
     )
     blocked = [f for f in findings if f["blocking"]]
     if blocked:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.services.errors import BadInput, Forbidden
 from posemark.services.export_operation import files_dir
 from posemark.services.operations import Dispatch, OperationContext, submit

@@ -31,6 +31,7 @@ from typing import IO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from posemark.services.media import make_parents
 from posemark.services.settings import Settings
 from posemark.store.models import Item
 
@@ -119,7 +120,7 @@ class Staging:
             os.fsync(fh.fileno())
         for staged, target_name, _item in names:
             target = self.root / target_name
-            self.made_dirs.extend(_make_parents(target.parent))
+            self.made_dirs.extend(make_parents(target.parent))
             os.rename(self.staged(staged), target)
             self.moved.append(target)
 
@@ -146,16 +147,6 @@ class Staging:
         self.close()
 
 
-def _make_parents(folder: Path) -> list[Path]:
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for d in reversed(missing):
-        d.mkdir()
-    return list(reversed(missing))
-
-
 @contextlib.contextmanager
 def upload_folder(settings: Settings) -> Iterator[Path]:
     """A locked ``tmp/upload-*`` folder for one request's uploaded files, removed after."""
@@ -167,7 +158,8 @@ def upload_folder(settings: Settings) -> Iterator[Path]:
         lock.close()
 
 
-def _committed(session: Session, project_id: int, names: list[str]) -> set[str]:
+def existing_names(session: Session, project_id: int, names: list[str]) -> set[str]:
+    """Which of ``names`` the project has items for (asked in chunks of bound size)."""
     found: set[str] = set()
     for start in range(0, len(names), _IN_CHUNK):
         chunk = names[start : start + _IN_CHUNK]
@@ -191,7 +183,7 @@ def _roll_back(session: Session, folder: Path) -> int:
         return 0  # killed while writing the journal: nothing was renamed yet
     root = Path(journal["root"])
     entries = journal["files"]
-    committed = _committed(session, int(journal["project_id"]), [e["item"] for e in entries])
+    committed = existing_names(session, int(journal["project_id"]), [e["item"] for e in entries])
     removed = 0
     for entry in entries:
         if entry["item"] in committed:

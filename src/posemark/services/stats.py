@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from posemark.formats.atomic import atomic_write
+from posemark.atomic import atomic_write
 from posemark.model import Dataset, Skeleton
 
 # Scatter points drawn per joint; more only slows the plot without changing its look.

@@ -148,6 +148,15 @@ def frame_item_id(
     return int(item_id)
 
 
+def item_of_frame(
+    session: Session, video: Video, index: int, visible: ColumnElement[bool] | None = None
+) -> Item:
+    """The item row of frame ``index`` (as :func:`frame_item_id`, the same 404s)."""
+    item = session.get(Item, frame_item_id(session, video, index, visible))
+    assert item is not None
+    return item
+
+
 # ------------------------------------------------------------------ decoded frames
 
 _sources: OrderedDict[str, VideoSource] = OrderedDict()

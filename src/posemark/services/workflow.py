@@ -167,7 +167,7 @@ def check_can_edit(
     if role == REVIEWER:
         if status != "in_review":
             raise Conflict(f"item {item_id} is {status}: reviewers edit items only in review")
-        if not settings_for(session, access.project.id).reviewer_can_edit:
+        if not workflow_settings(session, access.project.id).reviewer_can_edit:
             raise Forbidden(f"reviewers of project {access.project.name!r} comment but do not edit")
         return
     raise Forbidden(f"role {role!r} cannot edit annotations")
@@ -344,7 +344,7 @@ class WorkflowSettings:
         return QaConfig(**self.thresholds)  # type: ignore[arg-type]
 
 
-def settings_for(session: Session, project_id: int) -> WorkflowSettings:
+def workflow_settings(session: Session, project_id: int) -> WorkflowSettings:
     row = session.get(ProjectWorkflow, project_id)
     if row is None:
         return WorkflowSettings()
@@ -409,7 +409,7 @@ def update_settings(
         session.add(row)
     row.reviewer_can_edit = parsed.reviewer_can_edit
     row.qa = {"blocking": parsed.blocking, "thresholds": parsed.thresholds}
-    session.flush()
+    session.commit()
     return parsed
 
 
@@ -465,7 +465,7 @@ def transition(
     check_transition(access, user, item.id, frm, to)
     findings: list[dict[str, Any]] = []
     if to == "submitted":
-        findings = submission_findings(access, item, settings_for(session, access.project.id))
+        findings = submission_findings(access, item, workflow_settings(session, access.project.id))
         blocked = [f for f in findings if f["blocking"]]
         if blocked:
             raise SubmissionRefused(

@@ -6,13 +6,12 @@ stored name nor a symlink planted in the folder can make the server read elsewhe
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from posemark.atomic import atomic_write
 from posemark.storage.backend import MediaDenied, MediaMissing, ObjectInfo
 from posemark.storage.names import UnsafeName, resolve_under
 
@@ -121,14 +120,5 @@ class FolderBackend:
             yield ObjectInfo(key, st.st_size, str(st.st_mtime_ns))
 
     def put(self, key: str, data: bytes) -> None:
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_write(self.path(key), durable=False) as fh:
+            fh.write(data)

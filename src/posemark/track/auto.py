@@ -21,7 +21,8 @@ import numpy as np
 
 from posemark.model import Dataset, Instance, Skeleton
 from posemark.model.dataset import Category
-from posemark.model.frame import Frame, Track
+from posemark.model.frame import Frame
+from posemark.model.track import Track
 from posemark.model.visibility import Source
 from posemark.progress_log import ProgressLog as SharedProgressLog
 from posemark.progress_log import ProgressLogMismatch, file_identity, log_path

@@ -7,10 +7,9 @@ from pydantic import BaseModel
 
 from posemark.server.auth import DB, SESSION_COOKIE, CurrentUser, SettingsDep
 from posemark.services import logins
-from posemark.services.errors import Unauthorized
 from posemark.services.projects import may_create_projects
 from posemark.services.settings import Settings
-from posemark.services.users import authenticate, create_session, delete_session, user_json
+from posemark.services.users import user_json
 from posemark.store.models import User
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -27,17 +26,7 @@ def login(
 ) -> dict[str, object]:
     """Throttled per account and per address (services/logins.py): 429 with Retry-After."""
     client = request.client.host if request.client else "unknown"
-    logins.check_allowed(db, settings, body.username, client)
-    try:
-        user = authenticate(db, body.username, body.password)
-    except Unauthorized:
-        db.rollback()
-        logins.record_failure(db, settings, body.username, client)
-        db.commit()
-        raise
-    logins.clear_account(db, body.username)
-    new = create_session(db, user, settings.session_days)
-    db.commit()
+    new = logins.log_in(db, settings, body.username, body.password, client)
     response.set_cookie(
         SESSION_COOKIE,
         new.token,
@@ -47,13 +36,12 @@ def login(
         samesite="lax",
         secure=settings.secure_cookies,
     )
-    return {"user": _me(user, settings), "csrf_token": new.csrf_token}
+    return {"user": _me(new.user, settings), "csrf_token": new.csrf_token}
 
 
 @router.post("/logout", status_code=204)
 def logout(request: Request, caller: CurrentUser, db: DB) -> Response:
-    delete_session(db, request.cookies.get(SESSION_COOKIE))
-    db.commit()
+    logins.log_out(db, request.cookies.get(SESSION_COOKIE))
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from posemark.server.auth import DB, CurrentUser, ProjectDep
+from posemark.services import workflow
 from posemark.services.jobs import (
     MAX_PAGE,
     create_jobs,
@@ -18,7 +19,6 @@ from posemark.services.jobs import (
     update_job,
 )
 from posemark.services.projects import ProjectAccess
-from posemark.services.workflow import settings_for, update_settings
 from posemark.store.workflow_models import Job
 
 router = APIRouter(tags=["jobs"])
@@ -78,7 +78,6 @@ def new_jobs(
         reviewer=body.reviewer,
         name=body.name,
     )
-    db.commit()
     return job_json(db, made)
 
 
@@ -93,7 +92,6 @@ def change_job(body: JobChange, found: JobDep, caller: CurrentUser, db: DB) -> d
     one, access = found
     sent = {k: getattr(body, k) for k in body.model_fields_set}
     update_job(db, access, caller.user, one, **sent)
-    db.commit()
     return job_json(db, [one])[0]
 
 
@@ -102,13 +100,12 @@ def workflow_settings(access: ProjectDep, db: DB) -> dict[str, Any]:
     """The settings and, for the page that edits them, every check's name."""
     from posemark.qa import CHECKS
 
-    return {**settings_for(db, access.project.id).as_dict(), "checks": list(CHECKS)}
+    return {**workflow.workflow_settings(db, access.project.id).as_dict(), "checks": list(CHECKS)}
 
 
 @router.put("/projects/{pid}/workflow")
 def change_workflow_settings(
     body: dict[str, Any], access: ProjectDep, caller: CurrentUser, db: DB
 ) -> dict[str, Any]:
-    saved = update_settings(db, access, caller.user, body)
-    db.commit()
+    saved = workflow.update_settings(db, access, caller.user, body)
     return saved.as_dict()

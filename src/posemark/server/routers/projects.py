@@ -35,12 +35,11 @@ from posemark.services.projects import (
     ProjectAccess,
     SkeletonFile,
     add_member,
-    check_can_create,
-    create_project,
     item_counts,
     list_members,
     list_projects,
     skeleton_json,
+    start_project,
 )
 from posemark.services.replicas import summaries_as_seen_by
 from posemark.services.staging import upload_folder
@@ -104,17 +103,9 @@ def projects(caller: CurrentUser, db: DB) -> list[dict[str, Any]]:
 def new_project(
     body: NewProject, caller: CurrentUser, db: DB, settings: SettingsDep
 ) -> dict[str, Any]:
-    check_can_create(settings, caller.user)
-    if (body.skeleton is None) == (body.skeleton_file is None):
-        raise BadInput("skeleton: give either a skeleton (name or object) or a skeleton_file")
-    spec: str | dict[str, Any] | SkeletonFile
-    if body.skeleton_file is not None:
-        spec = SkeletonFile(body.skeleton_file.name, body.skeleton_file.text)
-    else:
-        assert body.skeleton is not None
-        spec = body.skeleton
-    project = create_project(db, settings, body.name, spec, creator=caller.user)
-    db.commit()
+    upload = body.skeleton_file
+    given = None if upload is None else SkeletonFile(upload.name, upload.text)
+    project = start_project(db, settings, caller.user, body.name, body.skeleton, given)
     access = ProjectAccess(project, "manager")
     return _project_json(access, item_counts(db, [project.id])[project.id])
 
@@ -138,7 +129,6 @@ def members(access: ProjectDep, db: DB) -> list[dict[str, Any]]:
 @router.post("/{pid}/members", status_code=201)
 def new_member(body: NewMember, access: ProjectDep, caller: CurrentUser, db: DB) -> dict[str, Any]:
     user, role = add_member(db, access, caller.user, body.username, body.role)
-    db.commit()
     return {"user": user_json(user), "role": role}
 
 

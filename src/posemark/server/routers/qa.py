@@ -22,7 +22,7 @@ from posemark.services.qa_operation import fill_later, start_qa_rerun
 from posemark.services.qa_runs import item_findings
 from posemark.services.skeleton_migrate import require_migrated
 from posemark.services.suggest import load_rgb
-from posemark.services.workflow import MANAGER, acting_role, settings_for, visible_items
+from posemark.services.workflow import MANAGER, acting_role, visible_items, workflow_settings
 from posemark.store.models import User
 
 router = APIRouter(tags=["qa"])
@@ -74,7 +74,7 @@ def rerun_project(
 def item_qa(access: ItemDep, db: DB, settings: SettingsDep) -> dict[str, Any]:
     """The item's findings, with image evidence: the pose model looks at its people."""
     project, item = access.project.project, access.item
-    config = settings_for(db, project.id).qa_config()
+    config = workflow_settings(db, project.id).qa_config()
     found = item_findings(
         db, project, item.id, config, pixels=lambda: load_rgb(settings, project, item)
     )

@@ -20,11 +20,11 @@ from posemark.services.video import (
     VideoAccess,
     frame_item_id,
     get_video,
+    item_of_frame,
     list_videos,
     video_json,
 )
 from posemark.services.workflow import visible_items
-from posemark.store.models import Item
 
 router = APIRouter(tags=["videos"])
 
@@ -81,8 +81,7 @@ def frame_picture(
 ) -> Response:
     """A frame as JPEG (what the editor shows) or lossless PNG (``format=png``)."""
     visible = visible_items(access.project, caller.user)
-    item = db.get(Item, frame_item_id(db, access.video, n, visible))
-    assert item is not None
+    item = item_of_frame(db, access.video, n, visible)
     data, media_type = frame_image(settings, access.project.project, item, format)
     return Response(
         data, media_type=media_type, headers={"Cache-Control": "private, max-age=86400"}

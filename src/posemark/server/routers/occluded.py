@@ -1,4 +1,4 @@
-"""Proposed positions for an instance's hidden keypoints (services/estimate.py)."""
+"""Proposed positions for an instance's hidden keypoints (services/occluded.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from posemark.server.auth import ItemDep, SettingsDep
-from posemark.services.estimate import estimate_for_item
+from posemark.services.occluded import estimate_for_item
 
 router = APIRouter(prefix="/items", tags=["assist"])
 

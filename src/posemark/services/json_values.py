@@ -1,4 +1,5 @@
-"""Small shared helpers of the workflow services: user references and timestamps in JSON."""
+"""JSON values the workflow services share: user references ({id, username}, names
+looked up in one query) and timestamps."""
 
 from __future__ import annotations
 
