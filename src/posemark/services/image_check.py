@@ -100,6 +100,39 @@ def read_header(source: ImageFile, max_pixels: int, label: str) -> ImageInfo:
     return info
 
 
+JPEG_TAIL = 1024
+"""Bytes at the end of a JPEG in which its end-of-image marker is looked for."""
+
+
+def check_image(path: Path, max_pixels: int, label: str, verify: bool = False) -> ImageInfo:
+    """What an import checks of each image: the header (size, type, pixel limit) and that
+    the file is whole, without decoding its pixels unless ``verify``.
+
+    A JPEG is whole when its end-of-image marker (FF D9, which the entropy-coded data
+    cannot hold: a coded FF is always followed by 00 or a restart marker) sits in its
+    last :data:`JPEG_TAIL` bytes; a cut file has none there. A PNG's pixel stream is
+    inflated and counted (:func:`check_png_data`, no canvas). Anything else, and a JPEG
+    without the marker where it is expected, is decoded as by :func:`inspect_image`:
+    reading the header and the tail costs a few hundredths of decoding the file."""
+    if verify:
+        return inspect_image(path, max_pixels, label)
+    info = read_header(path, max_pixels, label)
+    try:
+        if info.format == "JPEG":
+            with path.open("rb") as fh:
+                fh.seek(max(0, path.stat().st_size - JPEG_TAIL))
+                if b"\xff\xd9" in fh.read(JPEG_TAIL):
+                    return info
+        elif info.format == "PNG":
+            check_png_data(path, label)
+            return info
+    except MediaBroken as exc:
+        raise BadInput(exc.message) from None
+    except OSError as exc:
+        raise BadInput(f"{label}: cannot read ({exc})") from None
+    return inspect_image(path, max_pixels, label)
+
+
 def inspect_image(path: Path, max_pixels: int, label: str) -> ImageInfo:
     """Size and type of an image file whose every pixel byte is there and decodes, or a
     400 "corrupt or truncated image" (413/415 for too large or not an image)."""

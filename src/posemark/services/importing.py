@@ -38,10 +38,10 @@ from posemark.services.annotation import check_size, empty_document, validate_do
 from posemark.services.coco_import import CocoImport, coco_import
 from posemark.services.coco_store import prepare_sources, store_sources
 from posemark.services.errors import BadInput, UnsupportedMedia
+from posemark.services.image_check import check_image
 from posemark.services.media import (
     IMAGE_SUFFIXES,
     check_relative_name,
-    inspect_image,
     project_root,
     resolve_under,
 )
@@ -97,13 +97,16 @@ def import_folder(
     folder: Path,
     user: User | None = None,
     progress: Progress | None = None,
+    verify: bool = False,
 ) -> ImportReport:
     """Every image under ``folder`` (recursively) becomes an item named by its path."""
     images, ignored = collect_images(folder)
     if not images:
         raise BadInput(f"{folder}: no images found ({', '.join(IMAGE_SUFFIXES)})")
     plan = [_Planned(name, path, empty_document()) for name, path in images.items()]
-    report = _run(session, settings, project, plan, user, progress or _noop, copy=True)
+    report = _run(
+        session, settings, project, plan, user, progress or _noop, copy=True, verify=verify
+    )
     return ImportReport(report.items_created, 0, ignored)
 
 
@@ -115,6 +118,7 @@ def import_coco(
     image_dir: Path | None = None,
     user: User | None = None,
     progress: Progress | None = None,
+    verify: bool = False,
 ) -> ImportReport:
     """The images a COCO file lists, found under ``image_dir`` (default: the COCO file's
     folder), with its keypoints as instances."""
@@ -128,11 +132,12 @@ def import_coco(
     read = coco_import(dataset, skeleton, coco_file.name)
     warnings.extend(read.warnings)
     plan = []
+    under = _Under(folder)
     for row, name in enumerate(dataset.images.file_names):
         label = f"{coco_file.name}: images[{row}] file_name"
         rel = check_relative_name(name, label)
         try:
-            path = resolve_under(folder, rel)
+            path = under(rel)
         except BadInput:
             raise BadInput(f"{label} {name!r} points outside the image folder {folder}") from None
         if not path.is_file():
@@ -146,7 +151,9 @@ def import_coco(
                 record=read.sources[row],
             )
         )
-    report = _run(session, settings, project, plan, user, progress or _noop, copy=True, coco=read)
+    report = _run(
+        session, settings, project, plan, user, progress or _noop, True, read, verify
+    )
     return ImportReport(report.items_created, report.instances, warnings=warnings + report.warnings)
 
 
@@ -157,6 +164,7 @@ def import_prepared(
     entries: Iterable[tuple[str, Path, dict[str, Any]]],
     user: User | None = None,
     progress: Progress | None = None,
+    verify: bool = False,
 ) -> ImportReport:
     """``(name, image file, annotation document)`` triples made by posemark itself (the
     demo project); documents are validated like any save, files are copied."""
@@ -165,7 +173,7 @@ def import_prepared(
         _Planned(check_relative_name(name), path, validate_document(doc, skeleton))
         for name, path, doc in entries
     ]
-    return _run(session, settings, project, plan, user, progress or _noop, copy=True)
+    return _run(session, settings, project, plan, user, progress or _noop, True, verify=verify)
 
 
 def import_path(
@@ -177,6 +185,7 @@ def import_path(
     user: User | None = None,
     progress: Progress | None = None,
     video: bool = False,
+    verify: bool = False,
 ) -> ImportReport:
     """A folder of images, or a COCO ``.json`` file (with ``images`` as its image folder);
     a video file, or with ``video`` a folder of numbered frames, as one item per frame."""
@@ -189,9 +198,9 @@ def import_path(
     if source.is_dir():
         if images is not None:
             raise BadInput("--images is for COCO files; a folder import takes the folder itself")
-        return import_folder(session, settings, project, source, user, progress)
+        return import_folder(session, settings, project, source, user, progress, verify)
     if source.is_file() and source.suffix.lower() == ".json":
-        return import_coco(session, settings, project, source, images, user, progress)
+        return import_coco(session, settings, project, source, images, user, progress, verify)
     if not source.exists():
         raise BadInput(f"{source}: no such file or folder")
     raise UnsupportedMedia(f"{source}: expected a folder of images or a COCO .json file")
@@ -211,6 +220,7 @@ def import_uploads(
     files: Iterable[tuple[str, Path]],
     user: User | None = None,
     progress: Progress | None = None,
+    verify: bool = False,
 ) -> ImportReport:
     """Uploaded ``(client file name, temporary file)`` pairs: images and at most one COCO
     ``.json``. Every image becomes an item; the COCO file annotates the images it lists,
@@ -274,7 +284,9 @@ def import_uploads(
         )
         for name in ordered
     ]
-    report = _run(session, settings, project, plan, user, progress or _noop, copy=False, coco=read)
+    report = _run(
+        session, settings, project, plan, user, progress or _noop, False, read, verify
+    )
     return ImportReport(report.items_created, report.instances, warnings=warnings + report.warnings)
 
 
@@ -341,6 +353,27 @@ def _check_sizes(dataset: Dataset, k: int, label: str) -> None:
 # ------------------------------------------------------------------ the pipeline
 
 
+class _Under:
+    """``resolve_under(root, name)`` for the many names of one import: each folder is
+    resolved (symlinks followed, checked to stay under root) once, not once per file,
+    and a file itself is followed only when it is a symlink. Same answers, one lstat a
+    file instead of one per path component."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.folders: dict[str, Path] = {}
+
+    def __call__(self, name: str) -> Path:
+        rel = check_relative_name(name)
+        head, _, tail = rel.rpartition("/")
+        folder = self.folders.get(head)
+        if folder is None:
+            folder = resolve_under(self.root, head) if head else self.root.resolve()
+            self.folders[head] = folder
+        path = folder / tail
+        return resolve_under(self.root, rel) if path.is_symlink() else path
+
+
 def _existing_names(session: Session, project_id: int, names: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(names), _IN_CHUNK):
@@ -356,7 +389,12 @@ def _existing_names(session: Session, project_id: int, names: list[str]) -> set[
 
 
 def _check(
-    session: Session, settings: Settings, project: Project, plan: list[_Planned], progress: Progress
+    session: Session,
+    settings: Settings,
+    project: Project,
+    plan: list[_Planned],
+    progress: Progress,
+    verify: bool = False,
 ) -> None:
     root = project_root(settings, project)
     names = [p.name for p in plan]
@@ -370,11 +408,12 @@ def _check(
             f"{first}: the project has an item with this name already "
             f"({len(existing)} duplicate(s) in this import)"
         )
+    under = _Under(root)
     for done, p in enumerate(plan):
-        target = resolve_under(root, p.name)
+        target = under(p.name)
         if target.exists():
             raise BadInput(f"{p.name}: a file of that name is already in the project's folder")
-        info = inspect_image(p.source, settings.max_image_pixels, p.name)
+        info = check_image(p.source, settings.max_image_pixels, p.name, verify)
         if p.expect is not None and p.expect != (info.width, info.height):
             raise BadInput(
                 f"{p.name}: the COCO file says {p.expect[0]} x {p.expect[1]} pixels, "
@@ -393,9 +432,10 @@ def _run(
     progress: Progress,
     copy: bool,
     coco: CocoImport | None = None,
+    verify: bool = False,
 ) -> ImportReport:
     sweep(session, settings)  # a killed import's files would block this one
-    _check(session, settings, project, plan, progress)
+    _check(session, settings, project, plan, progress, verify)
     warnings: list[str] = []
     with Staging(settings, project.id, project_root(settings, project)) as staging:
         try:
