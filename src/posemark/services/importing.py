@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from posemark.formats.coco_io import read_coco
@@ -423,6 +423,38 @@ def _check(
         progress("checking", done + 1, len(plan))
 
 
+def _insert_items(
+    session: Session, project: Project, plan: list[_Planned], user: User | None
+) -> list[int]:
+    """The plan's items inserted as plain table rows, a chunk per statement, their ids
+    in plan order: ORM objects for every item of a big import would hold their
+    documents and bookkeeping in the session until the commit."""
+    table = Item.__table__
+    now = utcnow()
+    by = user.id if user is not None else None
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    for start in range(0, len(plan), _IN_CHUNK):
+        rows = [
+            {
+                "project_id": project.id,
+                "file_name": p.name,
+                "width": p.width,
+                "height": p.height,
+                "status": "new",
+                "version": 1,
+                "annotation": p.annotation,
+                "updated_at": now,
+                "updated_by": by,
+                "video_id": None,
+                "frame_index": None,
+            }
+            for p in plan[start : start + _IN_CHUNK]
+        ]
+        ids.extend(session.execute(statement, rows).scalars())
+    return ids
+
+
 def _run(
     session: Session,
     settings: Settings,
@@ -445,34 +477,18 @@ def _run(
             sourced = [(p.annotation, p.record) for p in plan if p.record is not None]
             if coco is not None and sourced:
                 warnings += prepare_sources(session, project, sourced, coco)[1]
-            now = utcnow()
-            items = [
-                Item(
-                    project_id=project.id,
-                    file_name=p.name,
-                    width=p.width,
-                    height=p.height,
-                    status="new",
-                    version=1,
-                    annotation=p.annotation,
-                    updated_at=now,
-                    updated_by=user.id if user is not None else None,
-                )
-                for p in plan
-            ]
-            session.add_all(items)
             progress("saving", 0, 1)
-            session.flush()
+            item_ids = _insert_items(session, project, plan, user)
             store_sources(
                 session,
                 project.id,
                 (
-                    (item.id, p.record)
-                    for item, p in zip(items, plan, strict=True)
+                    (item_id, p.record)
+                    for item_id, p in zip(item_ids, plan, strict=True)
                     if p.record is not None
                 ),
             )
-            qa_store.refresh_items(session, project, [item.id for item in items], learn_prior=True)
+            qa_store.refresh_items(session, project, item_ids, learn_prior=True)
             staging.publish([(p.name, p.name, p.name) for p in plan])
             session.commit()
             progress("saving", 1, 1)
