@@ -2,11 +2,12 @@
 at import, and broken files reported as such (never as a server error).
 
 ``Image.verify()`` alone decodes nothing, so a truncated JPEG or a PNG whose pixel data
-stops short passes it. The import therefore decodes every copied image: JPEGs at 1/8
-scale (libjpeg still reads every entropy-coded byte, at a quarter of the cost), PNGs by
-inflating the pixel stream and counting its bytes against what the header promises
-(bounded memory, no canvas allocated: a 97 KB PNG claiming 9,990 x 9,990 costs no
-300 MB), anything else in full under the pixel limit.
+stops short passes it. The import therefore checks that every copied image is whole
+(:func:`check_image`): a JPEG by its end-of-image marker, a PNG by inflating the pixel
+stream and counting its bytes against what the header promises (bounded memory, no
+canvas allocated: a 97 KB PNG claiming 9,990 x 9,990 costs no 300 MB), anything else
+decoded in full under the pixel limit. Asked to verify, :func:`inspect_image` decodes
+JPEGs too, at 1/8 scale (libjpeg still reads every entropy-coded byte).
 """
 
 from __future__ import annotations
