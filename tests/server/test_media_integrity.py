@@ -150,10 +150,10 @@ def test_the_import_check_reads_no_pixels_yet_refuses_a_cut_jpeg(
     for cut in (0.3, 0.99):
         part = tmp_path / f"cut{cut}.jpg"
         part.write_bytes(jpeg[: int(len(jpeg) * cut)])
-        with pytest.raises(BadInput, match=f"cut{cut}.jpg: corrupt or truncated image"):
+        with pytest.raises(BadInput, match=rf"cut{cut}\.jpg: corrupt or truncated image"):
             check_image(part, limit, part.name)
     padded = tmp_path / "padded.jpg"
     padded.write_bytes(jpeg + b"\0" * 5000)
     assert check_image(padded, limit, "padded.jpg").height > 0
-    with pytest.raises(BadInput, match="cut0.99.jpg: corrupt or truncated image"):
+    with pytest.raises(BadInput, match=r"cut0\.99\.jpg: corrupt or truncated image"):
         check_image(tmp_path / "cut0.99.jpg", limit, "cut0.99.jpg", verify=True)

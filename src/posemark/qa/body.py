@@ -136,9 +136,9 @@ def bone_length_outlier(inp: CheckInput) -> list[Finding]:
         # one of them too long, judged for every row at once
         valid = np.isfinite(ratios[rows])
         at = np.stack(touching)[None, :, :] & valid[:, None, :]  # (rows, K, B)
-        displaced = (at & long[rows][:, None, :]).any(2) & (
-            ~at | support[rows][:, None, :]
-        ).all(2)
+        displaced = np.asarray(
+            (at & long[rows][:, None, :]).any(2) & (~at | support[rows][:, None, :]).all(2)
+        )
         for n, r in enumerate(rows.tolist()):
             left = set(np.flatnonzero(long[r] & ~chain).tolist())
             for k in np.flatnonzero(displaced[n]).tolist():

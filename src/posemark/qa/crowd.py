@@ -43,7 +43,8 @@ def _pairs_within(
     order = rows[np.argsort(image_ids[rows], kind="stable")]
     starts = np.flatnonzero(np.r_[True, np.diff(image_ids[order]) != 0])
     sizes = np.diff(np.r_[starts, len(order)])
-    large = [order[s : s + m] for s, m in zip(starts.tolist(), sizes.tolist()) if m > DENSE_MAX]
+    bounds = zip(starts.tolist(), sizes.tolist(), strict=True)
+    large = [order[s : s + m] for s, m in bounds if m > DENSE_MAX]
     dense = (sizes >= 2) & (sizes <= DENSE_MAX)
     size_at = np.repeat(np.where(dense, sizes, 0), sizes)  # per position of ``order``
     start_at = np.repeat(starts, sizes)
@@ -254,14 +255,16 @@ def duplicate_instance(inp: CheckInput) -> list[Finding]:
         a, b, large = _pairs_within(c.image_ids, has, upper=True)
         scored: list[tuple[int, int, float]] = []
         for s in range(0, len(a), _PAIR_BLOCK):
-            i, j = a[s : s + _PAIR_BLOCK], b[s : s + _PAIR_BLOCK]
+            first, second = a[s : s + _PAIR_BLOCK], b[s : s + _PAIR_BLOCK]
             # the values oks_matrix gives per image (oks_pairs is bit-identical to it)
             score = np.minimum(
-                oks_pairs(pts_all[j], pts_all[i], lab_all[i], area_all[i], sig),
-                oks_pairs(pts_all[i], pts_all[j], lab_all[j], area_all[j], sig),
+                oks_pairs(pts_all[second], pts_all[first], lab_all[first], area_all[first], sig),
+                oks_pairs(pts_all[first], pts_all[second], lab_all[second], area_all[second], sig),
             )
             hit = score > config.duplicate_oks
-            scored += list(zip(i[hit].tolist(), j[hit].tolist(), score[hit].tolist(), strict=True))
+            scored += zip(
+                first[hit].tolist(), second[hit].tolist(), score[hit].tolist(), strict=True
+            )
         for g in large:
             pts, lab, area = pts_all[g], lab_all[g], area_all[g]
             pairs = _duplicate_candidates(pts, lab, c.scale[g], sig, config.duplicate_oks)
@@ -276,8 +279,10 @@ def duplicate_instance(inp: CheckInput) -> list[Finding]:
             )
         scored.sort(key=lambda hit: int(c.image_ids[hit[1]]))  # by image, as found per image
         for i, j, value in scored:
-            msg = f"duplicates annotation {int(c.ids[i])} (OKS {value:.3f} > {config.duplicate_oks})"
-            out.append(c.finding("duplicate_instance", "error", j, None, msg))
+            msg = (
+                f"duplicates annotation {int(c.ids[i])} (OKS {value:.3f} > {config.duplicate_oks})"
+            )
+            out.append(c.finding("duplicate_instance", "error", int(j), None, msg))
     return out
 
 

@@ -20,7 +20,6 @@ from posemark.qa.findings import Finding
 from posemark.qa.prior import BodyPrior, fit_prior
 from posemark.qa.rows import Rows, categories
 
-
 _T = TypeVar("_T")
 
 

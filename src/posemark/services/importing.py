@@ -151,9 +151,7 @@ def import_coco(
                 record=read.sources[row],
             )
         )
-    report = _run(
-        session, settings, project, plan, user, progress or _noop, True, read, verify
-    )
+    report = _run(session, settings, project, plan, user, progress or _noop, True, read, verify)
     return ImportReport(report.items_created, report.instances, warnings=warnings + report.warnings)
 
 
@@ -284,9 +282,7 @@ def import_uploads(
         )
         for name in ordered
     ]
-    report = _run(
-        session, settings, project, plan, user, progress or _noop, False, read, verify
-    )
+    report = _run(session, settings, project, plan, user, progress or _noop, False, read, verify)
     return ImportReport(report.items_created, report.instances, warnings=warnings + report.warnings)
 
 
