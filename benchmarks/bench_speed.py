@@ -15,6 +15,8 @@ The code under test is chosen by ``PYTHONPATH`` in the child processes::
 
     python benchmarks/bench_speed.py --baseline ../base/src --current src \\
         [--images 20000] [--instances 83000] [--db postgresql://...] [--work DIR]
+
+``--checks`` times each QA check on the file as one dataset instead (CPU per instance).
 """
 
 from __future__ import annotations
@@ -65,6 +67,31 @@ def step(name: str, work: Path, db: str | None) -> dict[str, Any]:
     out["cpu_seconds"] = time.process_time() - cpu + children.ru_utime + children.ru_stime
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     store.dispose()
+    return out
+
+
+def checks_only(coco: Path) -> dict[str, float]:
+    """CPU microseconds per instance of each QA check on the whole file as one dataset
+    (the default body prior), in this process."""
+    from posemark.formats.coco_io import read_coco
+    from posemark.qa import QaConfig
+    from posemark.qa.checks import CHECKS
+    from posemark.qa.inputs import CheckInput
+    from posemark.qa.prior import BodyPrior
+    from posemark.qa.run import run_checks
+
+    dataset = read_coco(coco)
+    n = len(dataset.instances.ids)
+    inp = CheckInput(dataset, QaConfig(), BodyPrior())
+    inp.categories()
+    out = {}
+    for name in CHECKS:
+        cpu = time.process_time()
+        run_checks(dataset, QaConfig(), only=[name], prior=BodyPrior())
+        out[name] = (time.process_time() - cpu) * 1e6 / n
+    cpu = time.process_time()
+    run_checks(dataset, QaConfig(), prior=BodyPrior())
+    out["all checks (one run_checks)"] = (time.process_time() - cpu) * 1e6 / n
     return out
 
 
@@ -129,8 +156,12 @@ def main(argv: list[str] | None = None) -> int:
         "--db", default=None, help="a PostgreSQL server's URL: a fresh database per tree"
     )
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--checks", action="store_true", help="time each QA check instead")
     ap.add_argument("--step", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.step == "checks":
+        print(json.dumps(checks_only(args.work / "coco.json")))
+        return 0
     if args.step:
         print(json.dumps(step(args.step, args.work, args.db)))
         return 0
@@ -143,6 +174,19 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         write_coco_subset(coco, args.images, args.instances, seed=7)
     trees = {"baseline": args.baseline, "current": args.current}
+    if args.checks:
+        timed = {}
+        for tag, code in trees.items():
+            if code is not None:
+                env = {**os.environ, "PYTHONPATH": str(code.resolve())}
+                cmd = [sys.executable, __file__, "--step", "checks", "--work", str(work)]
+                done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+                timed[tag] = json.loads(done.stdout.strip().splitlines()[-1])
+        print("| check | " + " | ".join(f"{t} CPU us/instance" for t in timed) + " |")
+        print("| --- |" + " ---: |" * len(timed))
+        for name in next(iter(timed.values())):
+            print(f"| {name} | " + " | ".join(f"{t[name]:.1f}" for t in timed.values()) + " |")
+        return 0
     results = {}
     for tag, code in trees.items():
         if code is None:
