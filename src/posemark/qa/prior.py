@@ -75,9 +75,11 @@ def implied_heights(
     b = np.array([b.b for b in bones])
     frac = np.array([x.fraction for x in bones])
     # x and y apart: gathering (R, B) columns of each is several times faster than
-    # gathering (R, B, 2) and taking a norm over the last axis
+    # gathering (R, B, 2) and taking a norm over the last axis; the same arithmetic as
+    # that norm (sqrt of dx^2 + dy^2), so the same bits
     x, y = points[..., 0], points[..., 1]
-    length = np.hypot(x[:, a] - x[:, b], y[:, a] - y[:, b])
+    dx, dy = x[:, a] - x[:, b], y[:, a] - y[:, b]
+    length = np.sqrt(dx * dx + dy * dy)
     ok = labeled[:, a] & labeled[:, b] & np.isfinite(length)
     return np.where(ok, length / frac, np.nan)
 

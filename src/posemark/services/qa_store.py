@@ -272,23 +272,30 @@ def refresh_items(
     skeleton = project_skeleton(project)
     config, _ = qa_thresholds(session, project.id)
     state = project_state(session, project.id)
+    # learning: every batch is read and tabled once, kept as columns until the prior
+    # learned from all of them judges them (no second read and decode of the documents)
+    fit = None
     if learn_prior and state is not None and state.prior is None:
         fit = PriorFit(skeleton, config.prior_min_bones)
-        for batch in _batches_of(session, item_ids):
-            dataset, _where, _ = rows_dataset(skeleton, batch, trusted=True)
-            fit.add(dataset)
-        state.prior = stored_form(fit.prior())
-        session.flush()
     prior = stored_prior(session, project.id)
+    tabled: list[tuple[list[int], Dataset, dict[int, tuple[int, int, str, str]]]] = []
     checked = position = 0
     for batch in _batches_of(session, item_ids):
         dataset, where, position = rows_dataset(skeleton, batch, position, trusted=True)
-        replace_kept(
-            session,
-            [r.id for r in batch],
-            check_batch(project.id, dataset, where, config, prior),
-        )
+        ids = [r.id for r in batch]
+        if fit is not None:
+            fit.add(dataset)
+            tabled.append((ids, dataset, where))
+            continue
+        replace_kept(session, ids, check_batch(project.id, dataset, where, config, prior))
         checked += len(dataset.instances.ids)
+    if fit is not None and state is not None:
+        state.prior = stored_form(fit.prior())
+        session.flush()
+        prior = stored_prior(session, project.id)
+        for ids, dataset, where in tabled:
+            replace_kept(session, ids, check_batch(project.id, dataset, where, config, prior))
+            checked += len(dataset.instances.ids)
     return checked
 
 
