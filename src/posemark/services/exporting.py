@@ -11,6 +11,7 @@ and instances made in posemark start above the largest imported ones.
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import tempfile
 from array import array
@@ -157,17 +158,16 @@ def _raw_fingerprint(inst: _Seen) -> str:
     imported record's fingerprint only when the text encodes exactly the values
     fingerprinted at import (the store writes documents with the encoder the
     fingerprint uses); any other outcome is decided by the exact computation."""
-    return fingerprint(
-        {
-            "keypoints": inst.keypoints,
-            "bbox": inst.bbox,
-            "bbox_mode": inst.bbox_mode,
-            "source": inst.source,
-            "confirmed": inst.confirmed,
-            "track_id": inst.track_id,
-            "scores": inst.scores,
-        }
-    )
+    value = (
+        inst.keypoints,
+        inst.bbox,
+        inst.bbox_mode,
+        inst.source,
+        inst.confirmed,
+        inst.track_id,
+        inst.scores,
+    )  # the fields and order of coco_source.fingerprint
+    return hashlib.blake2b(_ENCODER.encode(value), digest_size=8).hexdigest()
 
 
 _LAST = float("inf")
