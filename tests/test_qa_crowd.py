@@ -15,6 +15,8 @@ import pytest
 
 from posemark.model import Category, Dataset, Frame, Instance
 from posemark.qa import CHECKS, check_document, crowd, run_checks, video
+from posemark.qa.inputs import CheckInput
+from posemark.qa.run import _one_image as one_image
 from posemark.schemas import load_builtin
 
 SK = load_builtin("coco17")
@@ -126,7 +128,8 @@ def test_identity_switch_in_a_crowded_frame_is_found(poses: list[np.ndarray]) ->
     for frame, docs in ((0, before), (1, after)):
         for n, doc in enumerate(docs):
             kps = np.array(
-                [[t[0] or 0.0, t[1] or 0.0, t[2]] for t in doc["keypoints"]], dtype=np.float64
+                [[t[0] or 0.0, t[1] or 0.0, t[2]] for t in doc["keypoints"]],
+                dtype=np.float64,
             )
             inst = Instance(SK, kps[:, :2], kps[:, 2].astype(np.uint8), bbox=np.array(doc["bbox"]))
             inst.id = frame * 1000 + n
@@ -161,3 +164,53 @@ def test_two_thousand_people_on_one_item_in_bounded_time_and_memory(
     assert cpu < 1.0, f"{cpu:.2f} s of CPU for 2,000 people"
     assert peak < 100 * 2**20, f"{peak / 2**20:.0f} MB allocated for 2,000 people"
     assert set(CHECKS) >= {f.check for f in found}
+
+
+def _images_of(instances: list[dict[str, Any]], per_image: int) -> Dataset:
+    """``instances`` spread over images of ``per_image`` people each, in order."""
+    rows, frames = [], []
+    for n, doc in enumerate(instances):
+        image_id = 100 + n // per_image
+        if n % per_image == 0:
+            frames.append(Frame(image_id, f"{image_id}.jpg", 4000, 3000))
+        kps = np.array(
+            [[t[0] or 0.0, t[1] or 0.0, t[2]] for t in doc["keypoints"]],
+            dtype=np.float64,
+        )
+        inst = Instance(SK, kps[:, :2], kps[:, 2].astype(np.uint8), bbox=np.array(doc["bbox"]))
+        inst.id = n + 1
+        rows.append((image_id, 1, inst))
+    category = Category(1, "person", SK, supercategory="person")
+    return Dataset.from_instances([category], frames, rows)
+
+
+@pytest.mark.parametrize("per_image", [2, 3, 7])
+def test_many_small_images_checked_together_find_what_each_alone_finds(
+    poses: list[np.ndarray], per_image: int
+) -> None:
+    """The crowd checks compare the people of all small images as one array of pairs:
+    a project's batch gives exactly the findings (and messages) of checking each image
+    on its own, injected duplicates and swaps included."""
+    people = crowd_instances(poses, 150, seed=4)
+    # neighbours in the list share an image: put each copy and each moved wrist next to
+    # the person it concerns
+    order = [0, 150, 1, 151, 2, 152, 3, 13, 4, 14, 5, 15]
+    order += [i for i in range(len(people)) if i not in order]
+    together = _images_of([people[i] for i in order], per_image)
+    checks = (crowd.swapped_with_other_person, crowd.duplicate_instance)
+    batch = [f for check in checks for f in check(CheckInput(together))]
+    frames = together.images
+    alone = [
+        f
+        for check in checks
+        for i, image_id in enumerate(frames.ids.tolist())
+        for f in check(
+            CheckInput(
+                one_image(
+                    together, frames, i, np.flatnonzero(together.instances.image_ids == image_id)
+                )
+            )
+        )
+    ]
+    assert batch == alone
+    assert {f.check for f in batch} == {"swapped_with_other_person", "duplicate_instance"}

@@ -157,3 +157,28 @@ def test_the_quick_header_reader_agrees_with_pillow(testdata: Path, tmp_path: Pa
     data = buffer.getvalue()
     assert quick_size(data) == ("JPEG", 640, 425)
     assert quick_size(data[:4096]) is None  # the frame header lies past 4 KiB
+
+
+def test_the_import_check_reads_no_pixels_yet_refuses_a_cut_jpeg(
+    tmp_path: Path, jpeg: bytes
+) -> None:
+    """An import reads each JPEG's header and tail, not its pixels: a file cut anywhere
+    lacks the end-of-image marker and is refused; a whole file with bytes after its
+    marker is decoded to decide (and accepted); ``verify`` decodes every file."""
+    from posemark.services.errors import BadInput
+    from posemark.services.image_check import check_image
+
+    limit = 10_000_000
+    whole = tmp_path / "whole.jpg"
+    whole.write_bytes(jpeg)
+    assert check_image(whole, limit, "whole.jpg").width > 0
+    for cut in (0.3, 0.99):
+        part = tmp_path / f"cut{cut}.jpg"
+        part.write_bytes(jpeg[: int(len(jpeg) * cut)])
+        with pytest.raises(BadInput, match=rf"cut{cut}\.jpg: corrupt or truncated image"):
+            check_image(part, limit, part.name)
+    padded = tmp_path / "padded.jpg"
+    padded.write_bytes(jpeg + b"\0" * 5000)
+    assert check_image(padded, limit, "padded.jpg").height > 0
+    with pytest.raises(BadInput, match=r"cut0\.99\.jpg: corrupt or truncated image"):
+        check_image(tmp_path / "cut0.99.jpg", limit, "cut0.99.jpg", verify=True)

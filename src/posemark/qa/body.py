@@ -58,6 +58,14 @@ def bone_ratios(
     return out
 
 
+def _shared_ratios(inp: CheckInput, c: Rows, bones: list[Bone]) -> NDArray[np.float64]:
+    """:func:`bone_ratios` of ``c`` against the input's prior, computed once per input."""
+    return inp.shared(
+        ("bone_ratios", c.category_id),
+        lambda: bone_ratios(c.points, c.labeled, bones, inp.config.prior_min_bones),
+    )
+
+
 def _limit(bones: list[Bone], config: QaConfig) -> NDArray[np.float64]:
     return np.array([config.face_bone_ratio if b.face else config.bone_ratio for b in bones])
 
@@ -113,7 +121,7 @@ def bone_length_outlier(inp: CheckInput) -> list[Finding]:
         out.extend(far_from_neighbours(c, config, covered))
         if not bones:
             continue
-        ratios = bone_ratios(c.points, c.labeled, bones, config.prior_min_bones)
+        ratios = _shared_ratios(inp, c, bones)
         with np.errstate(invalid="ignore"):
             long = ratios > _limit(bones, config)
         explained = {
@@ -122,13 +130,19 @@ def bone_length_outlier(inp: CheckInput) -> list[Finding]:
         kp = c.skeleton.keypoints
         support = ratios > config.bone_support_ratio
         chain = np.array([b.chain for b in bones])
-        for r in np.flatnonzero(long.any(1)):
-            valid = np.isfinite(ratios[r])
+        touching = [_touching(bones, {k}) for k in range(c.skeleton.num_keypoints)]
+        rows = np.flatnonzero(long.any(1))
+        # (rows, K): a keypoint all of whose labeled bones are long enough to support it,
+        # one of them too long, judged for every row at once
+        valid = np.isfinite(ratios[rows])
+        at = np.stack(touching)[None, :, :] & valid[:, None, :]  # (rows, K, B)
+        displaced = np.asarray(
+            (at & long[rows][:, None, :]).any(2) & (~at | support[rows][:, None, :]).all(2)
+        )
+        for n, r in enumerate(rows.tolist()):
             left = set(np.flatnonzero(long[r] & ~chain).tolist())
-            for k in range(c.skeleton.num_keypoints):
-                at_k = _touching(bones, {k}) & valid
-                if not long[r, at_k].any() or not support[r, at_k].all():
-                    continue
+            for k in np.flatnonzero(displaced[n]).tolist():
+                at_k = at[n, k]
                 if (int(r), k) in explained:
                     continue
                 mine = np.flatnonzero(at_k)
@@ -239,7 +253,7 @@ def limb_inversion(inp: CheckInput, c: Rows) -> list[Finding]:
     bones = _prior_bones(inp, c)
     if not bones:
         return []
-    ratios = bone_ratios(c.points, c.labeled, bones, config.prior_min_bones)
+    ratios = _shared_ratios(inp, c, bones)
     kp = c.skeleton.keypoints
     out = []
     seen: set[tuple[int, int]] = set()
@@ -264,6 +278,7 @@ def limb_inversion(inp: CheckInput, c: Rows) -> list[Finding]:
 def _crossed_limbs(c: Rows, bones: list[Bone], config: QaConfig) -> list[tuple[int, int, int, str]]:
     sk, p, lab = c.skeleton, c.points, c.labeled
     out: list[tuple[int, int, int, str]] = []
+    heights_now = implied_heights(p, lab, bones)
     for pa, pb in sk.flip_pairs:
         side, part = parse_name(sk.keypoints[pa])
         if part not in ("elbow", "wrist", "knee", "ankle") or side is None:
@@ -281,10 +296,11 @@ def _crossed_limbs(c: Rows, bones: list[Bone], config: QaConfig) -> list[tuple[i
             order = ((p[:, a] - mid) * unit).sum(1) - ((p[:, b] - mid) * unit).sum(1)
             wide = width >= config.min_root_width * c.scale
         touch = _touching(bones, {a, b})
-        now = implied_heights(p, lab, bones)[:, touch]
+        near = [bone for bone, t in zip(bones, touch.tolist(), strict=True) if t]
+        now = heights_now[:, touch]
         swapped = p.copy()
         swapped[:, [a, b]] = swapped[:, [b, a]]
-        then = implied_heights(swapped, lab, bones)[:, touch]
+        then = implied_heights(swapped, lab, near)
         both = np.isfinite(now) & np.isfinite(then)
         shorter = np.where(both, then, 0).sum(1) < np.where(both, now, 0).sum(1)
         bad = lab[:, a] & lab[:, b] & lab[:, la] & lab[:, ra] & wide & (order < 0) & shorter

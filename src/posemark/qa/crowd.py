@@ -17,22 +17,42 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from posemark.metrics.oks import oks_matrix, oks_pairs
+from posemark.metrics.oks import oks_pairs
 from posemark.qa.findings import Finding
 from posemark.qa.inputs import CheckInput
 from posemark.qa.rows import FAR, Rows
 
 DENSE_MAX = 64
 """People in one image up to which the checks compare all pairs directly."""
+_PAIR_BLOCK = 65_536
+"""Pairs compared at a time (their (P, K, 2) copies stay a few MiB)."""
 
 
-def _image_groups(image_ids: NDArray[np.int64], rows: NDArray[np.intp]) -> list[NDArray[np.intp]]:
-    """``rows`` split by image (each group sorted), only groups of two or more."""
+def _pairs_within(
+    image_ids: NDArray[np.int64], rows: NDArray[np.intp], upper: bool
+) -> tuple[NDArray[np.intp], NDArray[np.intp], list[NDArray[np.intp]]]:
+    """Every ordered pair (i, j), i != j (``upper``: i < j in row order), of ``rows`` in
+    one image of at most :data:`DENSE_MAX` people, as two row arrays grouped by image
+    (ascending image id), then by i, then by j: the order the per-image loops visit them
+    in, built for all images at once (a project's images hold a few people each, and a
+    loop of small array operations per image costs far more than the arithmetic).
+    The larger images' groups are returned apart, for the k-d tree path."""
+    empty = np.zeros(0, dtype=np.intp)
     if len(rows) < 2:
-        return []
+        return empty, empty, []
     order = rows[np.argsort(image_ids[rows], kind="stable")]
     starts = np.flatnonzero(np.r_[True, np.diff(image_ids[order]) != 0])
-    return [g for g in np.split(order, starts[1:]) if len(g) >= 2]
+    sizes = np.diff(np.r_[starts, len(order)])
+    bounds = zip(starts.tolist(), sizes.tolist(), strict=True)
+    large = [order[s : s + m] for s, m in bounds if m > DENSE_MAX]
+    dense = (sizes >= 2) & (sizes <= DENSE_MAX)
+    size_at = np.repeat(np.where(dense, sizes, 0), sizes)  # per position of ``order``
+    start_at = np.repeat(starts, sizes)
+    first = np.repeat(np.arange(len(order)), size_at)  # position of i, once per partner
+    offset = np.arange(len(first)) - np.repeat(np.cumsum(size_at) - size_at, size_at)
+    second = np.repeat(start_at, size_at) + offset
+    keep = first < second if upper else first != second
+    return order[first[keep]], order[second[keep]], large
 
 
 def _neighbours(c: Rows) -> list[list[int]]:
@@ -115,29 +135,75 @@ def swapped_with_other_person(inp: CheckInput) -> list[Finding]:
     out: list[Finding] = []
     for c in inp.categories():
         nbrs = _neighbours(c)
-        for g in _image_groups(c.image_ids, np.arange(len(c.rows))):
-            p = np.where(c.labeled[g][..., None], c.points[g], np.nan)
-            own = _own_distance(p, nbrs)
-            other, j_best = _nearest_other(p, nbrs)
-            scale = c.scale[g][:, None]
-            with np.errstate(invalid="ignore"):
-                bad = (
-                    c.labeled[g]
-                    & np.isfinite(own)
-                    & (own > config.swap_ratio * other)
-                    & (own - other > config.swap_min_gap * scale)
-                )
-            for i, kk in zip(*np.nonzero(bad), strict=True):
+        everyone = np.arange(len(c.rows))
+        first, second, large = _pairs_within(c.image_ids, everyone, upper=False)
+        p = np.where(c.labeled[..., None], c.points, np.nan)
+        own = _own_distance(p, nbrs)
+        other, j_best = _nearest_other_pairs(p, nbrs, first, second)
+        for g in large:
+            other[g], j_best[g] = _nearest_other(p[g], nbrs)
+            j_best[g] = g[j_best[g]]
+        with np.errstate(invalid="ignore"):
+            bad = (
+                c.labeled
+                & np.isfinite(own)
+                & (own > config.swap_ratio * other)
+                & (own - other > config.swap_min_gap * c.scale[:, None])
+            )
+        hit = np.flatnonzero(bad.any(1))
+        if not len(hit):
+            continue
+        # in the per-image order: by image, then row, then keypoint
+        hit = hit[np.argsort(c.image_ids[hit], kind="stable")]
+        for i in hit.tolist():
+            for kk in np.flatnonzero(bad[i]).tolist():
                 j = int(j_best[i, kk])
                 msg = (
-                    f"lies {other[i, kk]:.0f} px from annotation {int(c.ids[g[j]])}'s "
+                    f"lies {other[i, kk]:.0f} px from annotation {int(c.ids[j])}'s "
                     f"{c.skeleton.keypoints[kk]} chain but {own[i, kk]:.0f} px from its own "
                     "skeleton neighbours: labeled on the wrong person?"
                 )
-                out.append(
-                    c.finding("swapped_with_other_person", "warning", int(g[i]), int(kk), msg)
-                )
+                out.append(c.finding("swapped_with_other_person", "warning", i, kk, msg))
     return out
+
+
+def _nearest_other_pairs(
+    p: NDArray[np.float64],
+    nbrs: list[list[int]],
+    first: NDArray[np.intp],
+    second: NDArray[np.intp],
+) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """:func:`_nearest_other` over the pairs (first, second) of all small images at once:
+    (m, K) distance from keypoint a of i to the nearest labeled neighbour type n of
+    another person j of its image, and that j (a row). Ties go as in the per-image loop:
+    the lowest n, then the lowest j."""
+    m, k = p.shape[:2]
+    other = np.full((m, k), np.inf)
+    best = np.zeros((m, k), dtype=np.intp)
+    if not len(first):
+        return other, best
+    starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
+    owners = first[starts]
+    px, py = p[..., 0], p[..., 1]
+    for a in range(k):
+        if not nbrs[a]:
+            continue
+        cols = nbrs[a]
+        at = second[:, None], np.asarray(cols)[None, :]
+        d = np.hypot(px[first, a, None] - px[at], py[first, a, None] - py[at])
+        d = np.where(np.isnan(d), np.inf, d)
+        pick = d.argmin(1)
+        dist = d[np.arange(len(d)), pick]
+        low = np.minimum.reduceat(dist, starts)
+        if not np.isfinite(low).any():
+            continue
+        tie = dist == np.repeat(low, np.diff(np.r_[starts, len(first)]))
+        code = np.where(tie, np.asarray(cols)[pick] * m + second, np.iinfo(np.int64).max)
+        code = np.minimum.reduceat(code, starts)
+        found = np.isfinite(low)
+        other[owners[found], a] = low[found]
+        best[owners[found], a] = code[found] % m
+    return other, best
 
 
 def _duplicate_candidates(
@@ -183,33 +249,40 @@ def duplicate_instance(inp: CheckInput) -> list[Finding]:
         k = c.skeleton.num_keypoints
         sig = np.asarray(c.skeleton.sigmas or (config.default_sigma,) * k, dtype=np.float64)
         has = np.flatnonzero(c.labeled.any(1) & np.isfinite(c.scale))
-        for g in _image_groups(c.image_ids, has):
-            pts = np.where(c.labeled[g][..., None], c.points[g], FAR)
-            lab, area = c.labeled[g], c.scale[g] ** 2
-            if len(g) <= DENSE_MAX:
-                oks = oks_matrix(pts, lab, area, pts, sig)  # (D, G)
-                hits = zip(
-                    *np.nonzero(np.triu(np.minimum(oks, oks.T), 1) > config.duplicate_oks),
-                    strict=True,
-                )
-                scored = [(int(i), int(j), min(oks[i, j], oks[j, i])) for i, j in hits]
-            else:
-                pairs = _duplicate_candidates(pts, lab, c.scale[g], sig, config.duplicate_oks)
-                a, b = pairs[:, 0], pairs[:, 1]
-                score = np.minimum(
-                    oks_pairs(pts[a], pts[b], lab[b], area[b], sig),  # a as detection of b
-                    oks_pairs(pts[b], pts[a], lab[a], area[a], sig),
-                )
-                hit = score > config.duplicate_oks
-                scored = list(
-                    zip(a[hit].tolist(), b[hit].tolist(), score[hit].tolist(), strict=True)
-                )
-            for i, j, score in scored:
-                msg = (
-                    f"duplicates annotation {int(c.ids[g[i]])} "
-                    f"(OKS {score:.3f} > {config.duplicate_oks})"
-                )
-                out.append(c.finding("duplicate_instance", "error", int(g[j]), None, msg))
+        lab_all = c.labeled
+        pts_all = np.where(lab_all[..., None], c.points, FAR)
+        area_all = c.scale**2
+        a, b, large = _pairs_within(c.image_ids, has, upper=True)
+        scored: list[tuple[int, int, float]] = []
+        for s in range(0, len(a), _PAIR_BLOCK):
+            first, second = a[s : s + _PAIR_BLOCK], b[s : s + _PAIR_BLOCK]
+            # the values oks_matrix gives per image (oks_pairs is bit-identical to it)
+            score = np.minimum(
+                oks_pairs(pts_all[second], pts_all[first], lab_all[first], area_all[first], sig),
+                oks_pairs(pts_all[first], pts_all[second], lab_all[second], area_all[second], sig),
+            )
+            hit = score > config.duplicate_oks
+            scored += zip(
+                first[hit].tolist(), second[hit].tolist(), score[hit].tolist(), strict=True
+            )
+        for g in large:
+            pts, lab, area = pts_all[g], lab_all[g], area_all[g]
+            pairs = _duplicate_candidates(pts, lab, c.scale[g], sig, config.duplicate_oks)
+            ga, gb = pairs[:, 0], pairs[:, 1]
+            score = np.minimum(
+                oks_pairs(pts[ga], pts[gb], lab[gb], area[gb], sig),  # a as detection of b
+                oks_pairs(pts[gb], pts[ga], lab[ga], area[ga], sig),
+            )
+            hit = score > config.duplicate_oks
+            scored += list(
+                zip(g[ga[hit]].tolist(), g[gb[hit]].tolist(), score[hit].tolist(), strict=True)
+            )
+        scored.sort(key=lambda hit: int(c.image_ids[hit[1]]))  # by image, as found per image
+        for i, j, value in scored:
+            msg = (
+                f"duplicates annotation {int(c.ids[i])} (OKS {value:.3f} > {config.duplicate_oks})"
+            )
+            out.append(c.finding("duplicate_instance", "error", int(j), None, msg))
     return out
 
 

@@ -9,8 +9,9 @@ data are computed once per input and shared by the checks that read them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from posemark.model.dataset import Dataset
 from posemark.qa.config import QaConfig
@@ -18,6 +19,8 @@ from posemark.qa.evidence import Poses
 from posemark.qa.findings import Finding
 from posemark.qa.prior import BodyPrior, fit_prior
 from posemark.qa.rows import Rows, categories
+
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -32,6 +35,15 @@ class CheckInput:
     poses: Poses | None = None
     _rows: list[Rows] | None = field(default=None, init=False, repr=False)
     _learned: dict[int, BodyPrior] = field(default_factory=dict, init=False, repr=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def shared(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """``compute()``, once per input: what several checks derive alike from the rows
+        (the bone ratios read by the length and the left/right checks)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        value: _T = self._memo[key]
+        return value
 
     def categories(self) -> list[Rows]:
         """The rows of each category with non-crowd instances (computed once)."""

@@ -74,7 +74,12 @@ def implied_heights(
     a = np.array([b.a for b in bones])
     b = np.array([b.b for b in bones])
     frac = np.array([x.fraction for x in bones])
-    length = np.linalg.norm(points[:, a] - points[:, b], axis=-1)
+    # x and y apart: gathering (R, B) columns of each is several times faster than
+    # gathering (R, B, 2) and taking a norm over the last axis; the same arithmetic as
+    # that norm (sqrt of dx^2 + dy^2), so the same bits
+    x, y = points[..., 0], points[..., 1]
+    dx, dy = x[:, a] - x[:, b], y[:, a] - y[:, b]
+    length = np.sqrt(dx * dx + dy * dy)
     ok = labeled[:, a] & labeled[:, b] & np.isfinite(length)
     return np.where(ok, length / frac, np.nan)
 
@@ -84,12 +89,13 @@ def reference_height(
 ) -> NDArray[np.float64]:
     """(R,) largest bound among the bones not in ``exclude`` (B,) bool; NaN with fewer
     than ``min_bones`` such bones labeled."""
-    rest = np.where(exclude[None, :], np.nan, heights)
+    rest = heights[:, ~np.asarray(exclude, dtype=bool)]
     n = np.isfinite(rest).sum(1)
     out = np.full(len(heights), np.nan)
     has = n >= max(min_bones, 1)
     if has.any():
-        out[has] = np.nanmax(rest[has], axis=1)
+        # nanmax without its per-call NaN bookkeeping: NaN ranks below every bound
+        out[has] = np.where(np.isnan(rest), -np.inf, rest).max(axis=1)[has]
     return out
 
 

@@ -11,6 +11,7 @@ and instances made in posemark start above the largest imported ones.
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import tempfile
 from array import array
@@ -127,6 +128,50 @@ _SOURCE_COLUMNS = (
     _as_text(ItemSource.instances, "instances"),
     _as_text(ItemSource.others, "others"),
 )
+_DOCUMENT = _as_text(Item.annotation, "annotation")
+
+
+_NULL = msgspec.Raw(b"null")
+
+
+class _Seen(msgspec.Struct):
+    """What the export reads of an instance to know whether its imported record still
+    describes it: the fingerprinted fields as JSON text (``Raw``), nothing built."""
+
+    id: str
+    keypoints: msgspec.Raw
+    bbox: msgspec.Raw = _NULL  # absent or null: encoded as null, as .get gives None
+    bbox_mode: str = "derived"
+    source: str = "human"
+    confirmed: bool = True
+    track_id: int | None = None
+    scores: msgspec.Raw = _NULL
+
+
+class _SeenDocument(msgspec.Struct):
+    instances: list[_Seen]
+
+
+_SEEN = msgspec.json.Decoder(_SeenDocument)
+
+
+def _raw_fingerprint(inst: _Seen) -> str:
+    """``coco_source.fingerprint`` computed on the stored JSON text. Equal to the
+    imported record's fingerprint only when the text encodes exactly the values
+    fingerprinted at import (the store writes documents with the encoder the
+    fingerprint uses); any other outcome is decided by the exact computation."""
+    value = (
+        inst.keypoints,
+        inst.bbox,
+        inst.bbox_mode,
+        inst.source,
+        inst.confirmed,
+        inst.track_id,
+        inst.scores,
+    )  # the fields and order of coco_source.fingerprint
+    return hashlib.blake2b(_ENCODER.encode(value), digest_size=8).hexdigest()
+
+
 _LAST = float("inf")
 
 
@@ -260,7 +305,7 @@ class CocoExport:
 
     def _annotation_batches(self) -> Iterator[list[Any]]:
         if self.source is None or bool(self.source.in_order):
-            for batch in self._rows(Item.annotation, ItemSource.image_id, *_SOURCE_COLUMNS):
+            for batch in self._rows(_DOCUMENT, ItemSource.image_id, *_SOURCE_COLUMNS):
                 records = [rec for row in batch for _key, rec in self._item_records(row)]
                 self.instances += len(records)
                 yield records
@@ -277,7 +322,7 @@ class CocoExport:
         lengths: array[int] = array("q")
         with tempfile.TemporaryFile() as spill:
             offset = 0
-            for batch in self._rows(Item.annotation, ItemSource.image_id, *_SOURCE_COLUMNS):
+            for batch in self._rows(_DOCUMENT, ItemSource.image_id, *_SOURCE_COLUMNS):
                 for row in batch:
                     for (position, seq), rec in self._item_records(row):
                         text = _ENCODER.encode(rec)
@@ -305,15 +350,37 @@ class CocoExport:
                         )
                     ]
 
-    def _item_records(self, row: Row[Any]) -> list[tuple[tuple[float, int], _Record]]:
+    def _unchanged_records(
+        self, text: bytes, sourced: dict[str, tuple[str, msgspec.Raw, float]]
+    ) -> list[tuple[tuple[float, int], Any]] | None:
+        """The item's records when every instance is an unedited imported one (the
+        common case, decided on the document's text without building it), else None:
+        the caller then works on the decoded document."""
+        out: list[tuple[tuple[float, int], Any]] = []
+        for seq, inst in enumerate(_SEEN.decode(text).instances):
+            entry = sourced.get(inst.id)
+            if entry is None or entry[0] != _raw_fingerprint(inst):
+                return None
+            if self.exclude_unconfirmed and not inst.confirmed:
+                continue
+            out.append(((float(entry[2]), seq), entry[1]))
+        return out
+
+    def _item_records(self, row: Row[Any]) -> list[tuple[tuple[float, int], dict[str, Any]]]:
         """The item's records keyed by file position (new instances right after the
         imported instance before them), so that sorting gives back the file's order."""
         image_id = self._image_id(row.id, row.image_id)
         sourced = _INSTANCES.decode(row.instances) if row.instances is not None else {}
-        out: list[tuple[tuple[float, int], _Record]] = []
+        out: list[tuple[tuple[float, int], Any]] = []
         position: float = -1.0 if sourced else _LAST
         category_id = int(self.source.category_id) if self.source else 1
-        for seq, inst in enumerate(row.annotation["instances"]):
+        text = row.annotation.encode()
+        kept = self._unchanged_records(text, sourced) if sourced else None
+        if kept is not None:
+            out = kept
+        for seq, inst in enumerate(
+            [] if kept is not None else msgspec.json.decode(text)["instances"]
+        ):
             entry = sourced.get(inst["id"])
             if entry is not None:
                 position = float(entry[2])

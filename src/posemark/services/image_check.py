@@ -2,11 +2,12 @@
 at import, and broken files reported as such (never as a server error).
 
 ``Image.verify()`` alone decodes nothing, so a truncated JPEG or a PNG whose pixel data
-stops short passes it. The import therefore decodes every copied image: JPEGs at 1/8
-scale (libjpeg still reads every entropy-coded byte, at a quarter of the cost), PNGs by
-inflating the pixel stream and counting its bytes against what the header promises
-(bounded memory, no canvas allocated: a 97 KB PNG claiming 9,990 x 9,990 costs no
-300 MB), anything else in full under the pixel limit.
+stops short passes it. The import therefore checks that every copied image is whole
+(:func:`check_image`): a JPEG by its end-of-image marker, a PNG by inflating the pixel
+stream and counting its bytes against what the header promises (bounded memory, no
+canvas allocated: a 97 KB PNG claiming 9,990 x 9,990 costs no 300 MB), anything else
+decoded in full under the pixel limit. Asked to verify, :func:`inspect_image` decodes
+JPEGs too, at 1/8 scale (libjpeg still reads every entropy-coded byte).
 """
 
 from __future__ import annotations
@@ -153,6 +154,39 @@ def read_header(source: ImageFile, max_pixels: int, label: str) -> ImageInfo:
     if not info.mime:
         raise UnsupportedMedia(f"{label}: unsupported image format {info.format!r}")
     return info
+
+
+JPEG_TAIL = 1024
+"""Bytes at the end of a JPEG in which its end-of-image marker is looked for."""
+
+
+def check_image(path: Path, max_pixels: int, label: str, verify: bool = False) -> ImageInfo:
+    """What an import checks of each image: the header (size, type, pixel limit) and that
+    the file is whole, without decoding its pixels unless ``verify``.
+
+    A JPEG is whole when its end-of-image marker (FF D9, which the entropy-coded data
+    cannot hold: a coded FF is always followed by 00 or a restart marker) sits in its
+    last :data:`JPEG_TAIL` bytes; a cut file has none there. A PNG's pixel stream is
+    inflated and counted (:func:`check_png_data`, no canvas). Anything else, and a JPEG
+    without the marker where it is expected, is decoded as by :func:`inspect_image`:
+    reading the header and the tail costs a few hundredths of decoding the file."""
+    if verify:
+        return inspect_image(path, max_pixels, label)
+    info = read_header(path, max_pixels, label)
+    try:
+        if info.format == "JPEG":
+            with path.open("rb") as fh:
+                fh.seek(max(0, path.stat().st_size - JPEG_TAIL))
+                if b"\xff\xd9" in fh.read(JPEG_TAIL):
+                    return info
+        elif info.format == "PNG":
+            check_png_data(path, label)
+            return info
+    except MediaBroken as exc:
+        raise BadInput(exc.message) from None
+    except OSError as exc:
+        raise BadInput(f"{label}: cannot read ({exc})") from None
+    return inspect_image(path, max_pixels, label)
 
 
 def inspect_image(source: Path | bytes, max_pixels: int, label: str) -> ImageInfo:

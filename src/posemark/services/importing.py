@@ -25,9 +25,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from posemark.formats.coco_io import read_coco
@@ -38,10 +39,10 @@ from posemark.services.annotation import check_size, empty_document, validate_do
 from posemark.services.coco_import import CocoImport, coco_import
 from posemark.services.coco_store import prepare_sources, store_sources
 from posemark.services.errors import BadInput, UnsupportedMedia
+from posemark.services.image_check import check_image
 from posemark.services.media import (
     IMAGE_SUFFIXES,
     check_relative_name,
-    inspect_image,
     project_root,
     resolve_under,
 )
@@ -97,13 +98,16 @@ def import_folder(
     folder: Path,
     user: User | None = None,
     progress: Progress | None = None,
+    verify: bool = False,
 ) -> ImportReport:
     """Every image under ``folder`` (recursively) becomes an item named by its path."""
     images, ignored = collect_images(folder)
     if not images:
         raise BadInput(f"{folder}: no images found ({', '.join(IMAGE_SUFFIXES)})")
     plan = [_Planned(name, path, empty_document()) for name, path in images.items()]
-    report = _run(session, settings, project, plan, user, progress or _noop, copy=True)
+    report = _run(
+        session, settings, project, plan, user, progress or _noop, copy=True, verify=verify
+    )
     return ImportReport(report.items_created, 0, ignored)
 
 
@@ -115,6 +119,7 @@ def import_coco(
     image_dir: Path | None = None,
     user: User | None = None,
     progress: Progress | None = None,
+    verify: bool = False,
 ) -> ImportReport:
     """The images a COCO file lists, found under ``image_dir`` (default: the COCO file's
     folder), with its keypoints as instances."""
@@ -128,11 +133,12 @@ def import_coco(
     read = coco_import(dataset, skeleton, coco_file.name)
     warnings.extend(read.warnings)
     plan = []
+    under = _Under(folder)
     for row, name in enumerate(dataset.images.file_names):
         label = f"{coco_file.name}: images[{row}] file_name"
         rel = check_relative_name(name, label)
         try:
-            path = resolve_under(folder, rel)
+            path = under(rel)
         except BadInput:
             raise BadInput(f"{label} {name!r} points outside the image folder {folder}") from None
         if not path.is_file():
@@ -146,7 +152,7 @@ def import_coco(
                 record=read.sources[row],
             )
         )
-    report = _run(session, settings, project, plan, user, progress or _noop, copy=True, coco=read)
+    report = _run(session, settings, project, plan, user, progress or _noop, True, read, verify)
     return ImportReport(report.items_created, report.instances, warnings=warnings + report.warnings)
 
 
@@ -157,6 +163,7 @@ def import_prepared(
     entries: Iterable[tuple[str, Path, dict[str, Any]]],
     user: User | None = None,
     progress: Progress | None = None,
+    verify: bool = False,
 ) -> ImportReport:
     """``(name, image file, annotation document)`` triples made by posemark itself (the
     demo project); documents are validated like any save, files are copied."""
@@ -165,7 +172,7 @@ def import_prepared(
         _Planned(check_relative_name(name), path, validate_document(doc, skeleton))
         for name, path, doc in entries
     ]
-    return _run(session, settings, project, plan, user, progress or _noop, copy=True)
+    return _run(session, settings, project, plan, user, progress or _noop, True, verify=verify)
 
 
 def import_path(
@@ -177,6 +184,7 @@ def import_path(
     user: User | None = None,
     progress: Progress | None = None,
     video: bool = False,
+    verify: bool = False,
 ) -> ImportReport:
     """A folder of images, or a COCO ``.json`` file (with ``images`` as its image folder);
     a video file, or with ``video`` a folder of numbered frames, as one item per frame."""
@@ -189,9 +197,9 @@ def import_path(
     if source.is_dir():
         if images is not None:
             raise BadInput("--images is for COCO files; a folder import takes the folder itself")
-        return import_folder(session, settings, project, source, user, progress)
+        return import_folder(session, settings, project, source, user, progress, verify)
     if source.is_file() and source.suffix.lower() == ".json":
-        return import_coco(session, settings, project, source, images, user, progress)
+        return import_coco(session, settings, project, source, images, user, progress, verify)
     if not source.exists():
         raise BadInput(f"{source}: no such file or folder")
     raise UnsupportedMedia(f"{source}: expected a folder of images or a COCO .json file")
@@ -212,6 +220,7 @@ def import_uploads(
     user: User | None = None,
     progress: Progress | None = None,
     move: bool = True,
+    verify: bool = False,
 ) -> ImportReport:
     """Uploaded ``(client file name, temporary file)`` pairs: images and at most one COCO
     ``.json``. Every image becomes an item; the COCO file annotates the images it lists,
@@ -277,7 +286,15 @@ def import_uploads(
         for name in ordered
     ]
     report = _run(
-        session, settings, project, plan, user, progress or _noop, copy=not move, coco=read
+        session,
+        settings,
+        project,
+        plan,
+        user,
+        progress or _noop,
+        copy=not move,
+        coco=read,
+        verify=verify,
     )
     return ImportReport(report.items_created, report.instances, warnings=warnings + report.warnings)
 
@@ -345,6 +362,27 @@ def _check_sizes(dataset: Dataset, k: int, label: str) -> None:
 # ------------------------------------------------------------------ the pipeline
 
 
+class _Under:
+    """``resolve_under(root, name)`` for the many names of one import: each folder is
+    resolved (symlinks followed, checked to stay under root) once, not once per file,
+    and a file itself is followed only when it is a symlink. Same answers, one lstat a
+    file instead of one per path component."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.folders: dict[str, Path] = {}
+
+    def __call__(self, name: str) -> Path:
+        rel = check_relative_name(name)
+        head, _, tail = rel.rpartition("/")
+        folder = self.folders.get(head)
+        if folder is None:
+            folder = resolve_under(self.root, head) if head else self.root.resolve()
+            self.folders[head] = folder
+        path = folder / tail
+        return resolve_under(self.root, rel) if path.is_symlink() else path
+
+
 def check_new_names(session: Session, project_id: int, names: list[str]) -> None:
     """Refuse an import that names a file twice or names a file the project has."""
     if len(set(names)) != len(names):
@@ -360,15 +398,21 @@ def check_new_names(session: Session, project_id: int, names: list[str]) -> None
 
 
 def _check(
-    session: Session, settings: Settings, project: Project, plan: list[_Planned], progress: Progress
+    session: Session,
+    settings: Settings,
+    project: Project,
+    plan: list[_Planned],
+    progress: Progress,
+    verify: bool = False,
 ) -> None:
     root = project_root(settings, project)
     check_new_names(session, project.id, [p.name for p in plan])
+    under = _Under(root)
     for done, p in enumerate(plan):
-        target = resolve_under(root, p.name)
+        target = under(p.name)
         if target.exists():
             raise BadInput(f"{p.name}: a file of that name is already in the project's folder")
-        info = inspect_image(p.source, settings.max_image_pixels, p.name)
+        info = check_image(p.source, settings.max_image_pixels, p.name, verify)
         if p.expect is not None and p.expect != (info.width, info.height):
             raise BadInput(
                 f"{p.name}: the COCO file says {p.expect[0]} x {p.expect[1]} pixels, "
@@ -376,6 +420,39 @@ def _check(
             )
         p.width, p.height = info.width, info.height
         progress("checking", done + 1, len(plan))
+
+
+def _insert_items(
+    session: Session, project: Project, plan: list[_Planned], user: User | None
+) -> list[int]:
+    """The plan's items inserted as plain table rows, a chunk per statement, their ids
+    in plan order: ORM objects for every item of a big import would hold their
+    documents and bookkeeping in the session until the commit."""
+    table = cast(Table, Item.__table__)  # a declarative class maps one Table
+    now = utcnow()
+    by = user.id if user is not None else None
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    for start in range(0, len(plan), _IN_CHUNK):
+        rows = [
+            {
+                "project_id": project.id,
+                "file_name": p.name,
+                "width": p.width,
+                "height": p.height,
+                "status": "new",
+                "version": 1,
+                "annotation": p.annotation,
+                "skeleton_version": project.skeleton_version,
+                "updated_at": now,
+                "updated_by": by,
+                "video_id": None,
+                "frame_index": None,
+            }
+            for p in plan[start : start + _IN_CHUNK]
+        ]
+        ids.extend(session.execute(statement, rows).scalars())
+    return ids
 
 
 def _run(
@@ -387,9 +464,10 @@ def _run(
     progress: Progress,
     copy: bool,
     coco: CocoImport | None = None,
+    verify: bool = False,
 ) -> ImportReport:
     sweep(session, settings)  # a killed import's files would block this one
-    _check(session, settings, project, plan, progress)
+    _check(session, settings, project, plan, progress, verify)
     warnings: list[str] = []
     with Staging(settings, project.id, project_root(settings, project)) as staging:
         try:
@@ -399,35 +477,18 @@ def _run(
             sourced = [(p.annotation, p.record) for p in plan if p.record is not None]
             if coco is not None and sourced:
                 warnings += prepare_sources(session, project, sourced, coco)[1]
-            now = utcnow()
-            items = [
-                Item(
-                    project_id=project.id,
-                    file_name=p.name,
-                    width=p.width,
-                    height=p.height,
-                    status="new",
-                    version=1,
-                    annotation=p.annotation,
-                    skeleton_version=project.skeleton_version,
-                    updated_at=now,
-                    updated_by=user.id if user is not None else None,
-                )
-                for p in plan
-            ]
-            session.add_all(items)
             progress("saving", 0, 1)
-            session.flush()
+            item_ids = _insert_items(session, project, plan, user)
             store_sources(
                 session,
                 project.id,
                 (
-                    (item.id, p.record)
-                    for item, p in zip(items, plan, strict=True)
+                    (item_id, p.record)
+                    for item_id, p in zip(item_ids, plan, strict=True)
                     if p.record is not None
                 ),
             )
-            qa_store.refresh_items(session, project, [item.id for item in items], learn_prior=True)
+            qa_store.refresh_items(session, project, item_ids, learn_prior=True)
             staging.publish([(p.name, p.name, p.name) for p in plan])
             session.commit()
             progress("saving", 1, 1)

@@ -17,11 +17,11 @@ judges whole sequences; a track edit re-judges its video).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from posemark.model import Dataset, Skeleton
@@ -247,12 +247,16 @@ def check_batch(
 
 
 def replace_kept(session: Session, item_ids: list[int], kept: Kept) -> None:
+    """The items' stored findings and people replaced by ``kept``. Written as plain
+    table inserts, one executemany each (the ORM's bulk path costs several times the
+    database's work per row, and no object of these rows is needed afterwards)."""
+    connection = session.connection()
     session.execute(delete(QaFinding).where(QaFinding.item_id.in_(item_ids)))
     session.execute(delete(QaInstance).where(QaInstance.item_id.in_(item_ids)))
     if kept.findings:
-        session.execute(insert(QaFinding), kept.findings)
+        connection.execute(insert(cast(Table, QaFinding.__table__)), kept.findings)
     if kept.instances:
-        session.execute(insert(QaInstance), kept.instances)
+        connection.execute(insert(cast(Table, QaInstance.__table__)), kept.instances)
 
 
 def refresh_items(
@@ -268,23 +272,30 @@ def refresh_items(
     skeleton = project_skeleton(project)
     config, _ = qa_thresholds(session, project.id)
     state = project_state(session, project.id)
+    # learning: every batch is read and tabled once, kept as columns until the prior
+    # learned from all of them judges them (no second read and decode of the documents)
+    fit = None
     if learn_prior and state is not None and state.prior is None:
         fit = PriorFit(skeleton, config.prior_min_bones)
-        for batch in _batches_of(session, item_ids):
-            dataset, _where, _ = rows_dataset(skeleton, batch, trusted=True)
-            fit.add(dataset)
-        state.prior = stored_form(fit.prior())
-        session.flush()
     prior = stored_prior(session, project.id)
+    tabled: list[tuple[list[int], Dataset, dict[int, tuple[int, int, str, str]]]] = []
     checked = position = 0
     for batch in _batches_of(session, item_ids):
         dataset, where, position = rows_dataset(skeleton, batch, position, trusted=True)
-        replace_kept(
-            session,
-            [r.id for r in batch],
-            check_batch(project.id, dataset, where, config, prior),
-        )
+        ids = [r.id for r in batch]
+        if fit is not None:
+            fit.add(dataset)
+            tabled.append((ids, dataset, where))
+            continue
+        replace_kept(session, ids, check_batch(project.id, dataset, where, config, prior))
         checked += len(dataset.instances.ids)
+    if fit is not None and state is not None:
+        state.prior = stored_form(fit.prior())
+        session.flush()
+        prior = stored_prior(session, project.id)
+        for ids, dataset, where in tabled:
+            replace_kept(session, ids, check_batch(project.id, dataset, where, config, prior))
+            checked += len(dataset.instances.ids)
     return checked
 
 
