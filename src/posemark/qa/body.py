@@ -122,33 +122,35 @@ def bone_length_outlier(inp: CheckInput) -> list[Finding]:
         kp = c.skeleton.keypoints
         support = ratios > config.bone_support_ratio
         chain = np.array([b.chain for b in bones])
-        for r in np.flatnonzero(long.any(1)):
-            valid = np.isfinite(ratios[r])
-            left = set(np.flatnonzero(long[r] & ~chain).tolist())
-            for k in range(c.skeleton.num_keypoints):
-                at_k = _touching(bones, {k}) & valid
-                if not long[r, at_k].any() or not support[r, at_k].all():
-                    continue
-                if (int(r), k) in explained:
-                    continue
-                mine = np.flatnonzero(at_k)
-                worst = float(np.max(ratios[r, mine]))
+        # (K, B): the bones touching each keypoint; all rows with a long bone at once
+        touching = np.array([_touching(bones, {k}) for k in range(c.skeleton.num_keypoints)])
+        cand = np.flatnonzero(long.any(1))
+        at = touching[None, :, :] & np.isfinite(ratios[cand])[:, None, :]
+        hit = (long[cand][:, None, :] & at).any(2) & (~at | support[cand][:, None, :]).all(2)
+        for n, k in zip(*np.nonzero(hit), strict=True):
+            if (int(cand[n]), int(k)) in explained:
+                hit[n, k] = False
+        worst = np.max(np.where(at, ratios[cand][:, None, :], -np.inf), axis=2)
+        # bones covered by a reported keypoint are not reported again
+        covered_bones = (hit[:, :, None] & at).any(1)
+        left = long[cand] & ~chain[None, :] & ~covered_bones
+        for n, r in enumerate(cand.tolist()):
+            for k in np.flatnonzero(hit[n]).tolist():
                 msg = (
                     f"{kp[k]} is too far from the rest of the body: its bones imply a person "
-                    f"up to {worst:.1f}x taller than the other bones do; displaced?"
+                    f"up to {float(worst[n, k]):.1f}x taller than the other bones do; displaced?"
                 )
-                out.append(c.finding(name, "warning", int(r), k, msg))
-                left -= set(mine.tolist())
-            for i in sorted(left):
+                out.append(c.finding(name, "warning", r, k, msg))
+            for i in np.flatnonzero(left[n]).tolist():
                 bone = bones[i]
-                if (int(r), bone.a) in explained or (int(r), bone.b) in explained:
+                if (r, bone.a) in explained or (r, bone.b) in explained:
                     continue
                 child = max((bone.a, bone.b), key=lambda j: _DEPTH.get(parse_name(kp[j])[1], 3))
                 msg = (
                     f"bone {kp[bone.a]}-{kp[bone.b]} implies a person {ratios[r, i]:.1f}x "
                     "taller than the rest of the body does"
                 )
-                out.append(c.finding(name, "warning", int(r), child, msg))
+                out.append(c.finding(name, "warning", r, child, msg))
     return out
 
 

@@ -101,6 +101,50 @@ def _nearest_other(
     return other, best
 
 
+def _dense_nearest_other(
+    p: NDArray[np.float64],
+    rows: NDArray[np.intp],
+    image_ids: NDArray[np.int64],
+    nbrs: list[list[int]],
+) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """:func:`_nearest_other` for many small images at once: ``rows`` (sorted by image,
+    each image's rows ascending) are compared with every other row of their image
+    through one array of (i, j) pairs, not image by image (a Python loop per image cost
+    more than the comparisons on an import of thousands of images).
+
+    ``p`` is (R, K, 2) over ``rows``; returns (R, K) distances and the positions in
+    ``rows`` of the nearest other instance, as :func:`_nearest_other` does per image."""
+    m, k = p.shape[:2]
+    other = np.full((m, k), np.inf)
+    best = np.zeros((m, k), dtype=np.intp)
+    starts = np.flatnonzero(np.r_[True, np.diff(image_ids[rows]) != 0])
+    sizes = np.diff(np.r_[starts, m])
+    size_of = np.repeat(sizes, sizes)
+    start_of = np.repeat(starts, sizes)
+    first = np.cumsum(size_of) - size_of
+    total = int(size_of.sum())
+    i = np.repeat(np.arange(m), size_of)
+    j = np.repeat(start_of, size_of) + np.arange(total) - np.repeat(first, size_of)
+    keep = i != j
+    i, j = i[keep], j[keep]
+    segments = np.flatnonzero(np.r_[True, np.diff(i) != 0])
+    asking = i[segments]
+    order = np.arange(len(i))
+    for n in range(k):
+        for a in (a for a in range(k) if n in nbrs[a]):
+            d = np.hypot(p[i, a, 0] - p[j, n, 0], p[i, a, 1] - p[j, n, 1])
+            d[np.isnan(d)] = np.inf
+            low = np.minimum.reduceat(d, segments)
+            at = np.minimum.reduceat(
+                np.where(d == np.repeat(low, np.diff(np.r_[segments, len(i)])), order, len(i)),
+                segments,
+            )
+            better = low < other[asking, a]
+            other[asking[better], a] = low[better]
+            best[asking[better], a] = j[at[better]]
+    return other, best
+
+
 def swapped_with_other_person(inp: CheckInput) -> list[Finding]:
     """A keypoint lying on another instance's body rather than its own.
 
@@ -115,10 +159,20 @@ def swapped_with_other_person(inp: CheckInput) -> list[Finding]:
     out: list[Finding] = []
     for c in inp.categories():
         nbrs = _neighbours(c)
-        for g in _image_groups(c.image_ids, np.arange(len(c.rows))):
+        groups = _image_groups(c.image_ids, np.arange(len(c.rows)))
+        small = [g for g in groups if len(g) <= DENSE_MAX]
+        judged: list[tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.intp]]] = []
+        if small:
+            g = np.concatenate(small)
+            p = np.where(c.labeled[g][..., None], c.points[g], np.nan)
+            other, j_best = _dense_nearest_other(p, g, c.image_ids, nbrs)
+            judged.append((g, other, j_best))
+        for g in (g for g in groups if len(g) > DENSE_MAX):
+            p = np.where(c.labeled[g][..., None], c.points[g], np.nan)
+            judged.append((g, *_nearest_other(p, nbrs)))
+        for g, other, j_best in judged:
             p = np.where(c.labeled[g][..., None], c.points[g], np.nan)
             own = _own_distance(p, nbrs)
-            other, j_best = _nearest_other(p, nbrs)
             scale = c.scale[g][:, None]
             with np.errstate(invalid="ignore"):
                 bad = (
