@@ -168,6 +168,17 @@ def test_export_is_the_same_on_every_backend(
     )
 
 
+def test_a_referenced_project_round_trips_losslessly(
+    referenced: Imported, admin: TestClient, testdata: Path
+) -> None:
+    """In place and in a bucket the COCO records are kept as a copied import keeps them:
+    the export is the original file as parsed JSON (ids, area, segmentation, info,
+    licenses, the images' own fields), not a re-numbered reconstruction."""
+    r = admin.get(f"/api/projects/{referenced.pid}/export")
+    assert r.status_code == 200, r.text
+    assert r.json() == json.loads((testdata / MMPOSE / COCO).read_text())
+
+
 def test_access_rules_are_the_same_on_every_backend(imported: Imported, admin: TestClient) -> None:
     server = imported.server
     iid = _items(admin, imported.pid)[JPEG]

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from posemark.services import qa_store
 from posemark.services.annotation import empty_document
-from posemark.services.coco_import import coco_import
+from posemark.services.coco_import import CocoImport, coco_import
+from posemark.services.coco_store import prepare_sources, store_sources
 from posemark.services.errors import BadInput, Forbidden, ServiceError, TooLarge
 from posemark.services.image_check import MediaBroken, read_header
 from posemark.services.importing import (
@@ -68,6 +69,9 @@ class _Ref:
     info: ObjectInfo
     annotation: dict[str, Any]
     size: tuple[int, int] | None
+    record: dict[str, Any] | None = None
+    """The COCO records kept for export (services/coco_store.py), as a copied import
+    keeps them: a referenced project round-trips as losslessly as a copied one."""
 
 
 def normalise_location(location: str) -> str:
@@ -115,17 +119,18 @@ def import_reference(
         }
     report("listing", len(listing), len(listing))
     warnings: list[str] = []
+    read: CocoImport | None = None
     if coco is None:
         if not listing:
             raise BadInput(f"{location}: no images found ({', '.join(IMAGE_SUFFIXES)})")
         refs = [_Ref(name, info, empty_document(), None) for name, info in sorted(listing.items())]
     else:
-        refs = _coco_refs(session, settings, project, backend, listing, coco, warnings)
+        refs, read = _coco_refs(session, settings, project, backend, listing, coco, warnings)
     _check_names(session, project, refs)
     _read_sizes(settings, backend, refs, report, stop)
     if stop():
         raise ImportStopped("the import was stopped; nothing was imported")
-    return _insert(session, project, location, backend.kind, refs, user, report, warnings)
+    return _insert(session, project, location, backend.kind, refs, user, report, warnings, read)
 
 
 def _coco_refs(
@@ -136,7 +141,7 @@ def _coco_refs(
     listing: dict[str, ObjectInfo],
     coco: Path | str,
     warnings: list[str],
-) -> list[_Ref]:
+) -> tuple[list[_Ref], CocoImport]:
     if isinstance(coco, Path):
         label = coco.name
         dataset = read_coco_file(coco, warnings)
@@ -163,8 +168,8 @@ def _coco_refs(
                 info = backend.stat(rel)  # refuses escapes; says what is missing
             if Path(rel).suffix.lower() not in IMAGE_SUFFIXES:
                 raise BadInput(f"{where} {name!r}: not an image ({', '.join(IMAGE_SUFFIXES)})")
-        refs.append(_Ref(rel, info, docs[row], _stated_size(dataset, row)))
-    return refs
+        refs.append(_Ref(rel, info, docs[row], _stated_size(dataset, row), read.sources[row]))
+    return refs, read
 
 
 def _check_names(session: Session, project: Project, refs: list[_Ref]) -> None:
@@ -248,9 +253,13 @@ def _insert(
     user: User | None,
     report: Progress,
     warnings: list[str],
+    coco: CocoImport | None = None,
 ) -> ImportReport:
     report("saving", 0, 1)
     try:
+        sourced = [(r.annotation, r.record) for r in refs if r.record is not None]
+        if coco is not None and sourced:
+            warnings += prepare_sources(session, project, sourced, coco)[1]
         source_id = _source_id(session, project, kind, location)
         now = utcnow()
         updated_by = user.id if user is not None else None
@@ -291,6 +300,11 @@ def _insert(
                 }
                 for item_id, r in zip(ids, refs, strict=True)
             ],
+        )
+        store_sources(
+            session,
+            project.id,
+            ((i, r.record) for i, r in zip(ids, refs, strict=True) if r.record is not None),
         )
         # the items' QA findings are kept with them, in the same transaction
         qa_store.refresh_items(session, project, list(ids), learn_prior=True)
