@@ -303,7 +303,9 @@ def export_command(
                         fail(f"{to} writes a folder; export it to a file system path instead")
                     put_object(out_file, local.read_bytes())
             else:
-                written = export_project(session, target, Path(out_file), to, exclude_unconfirmed)
+                written = export_project(
+                    session, target, Path(out_file), to, exclude_unconfirmed, settings=settings
+                )
     except ServiceError as exc:
         fail(escape(exc.message))
     except OSError as exc:

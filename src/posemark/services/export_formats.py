@@ -15,6 +15,7 @@ frame index, so tracks come out with their frames and keyframes.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -34,7 +35,9 @@ from posemark.model.frame import Track
 from posemark.model.visibility import Source
 from posemark.services.coco_source import UNCONFIRMED_MARK
 from posemark.services.errors import BadInput
+from posemark.services.export_media import place_images
 from posemark.services.exporting import export_coco_file
+from posemark.services.settings import Settings
 from posemark.store.models import Project
 from posemark.store.video_models import Video
 
@@ -123,8 +126,13 @@ def export_project(
     exclude_unconfirmed: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    settings: Settings | None = None,
 ) -> ExportSummary:
-    """Write the project to ``out`` in ``format`` (atomically, as each writer does)."""
+    """Write the project to ``out`` in ``format`` (atomically, as each writer does).
+
+    With ``settings`` (where the project's images are) a YOLO-pose export gets its
+    images too (services/export_media.py), placed before the folder is renamed into
+    place; without, the folder lists in ``images.txt`` where each image belongs."""
     spec = _spec(format)
     if spec.name == "coco":
         written = export_coco_file(
@@ -138,12 +146,33 @@ def export_project(
     if spec.name == "cvat-video":
         _one_video(dataset)
     try:
-        spec.write(dataset, out, None)
+        if spec.name == "yolo" and settings is not None:
+            _yolo_with_images(session, settings, project, dataset, out)
+        else:
+            spec.write(dataset, out, None)
     except FormatError as exc:
         raise BadInput(f"format {spec.name}: {exc}") from None
     if progress is not None:
         progress(len(dataset.instances), len(dataset.instances))
     return ExportSummary(spec.name, len(dataset.images), len(dataset.instances), out)
+
+
+def _yolo_with_images(
+    session: Session, settings: Settings, project: Project, dataset: Dataset, out: Path
+) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BadInput(f"{out}: exists and is not an empty folder; nothing was written")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        folder = work / "yolo"
+        get_format("yolo").write(dataset, folder, None)
+        place_images(session, settings, project, folder)
+        if out.is_dir():
+            out.rmdir()
+        os.replace(folder, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _one_video(dataset: Dataset) -> None:
@@ -167,13 +196,14 @@ def export_download(
     slug: str,
     format: str,
     exclude_unconfirmed: bool = False,
+    settings: Settings | None = None,
 ) -> Path:
     """One file to send for a download: the export itself, or a zip of the folder a
-    format writes (YOLO's labels and data.yaml)."""
+    format writes (YOLO's images, labels and data.yaml)."""
     spec = _spec(format)
     suffix = spec.extensions[0] if spec.extensions else ""
     out = work / f"{slug}{suffix}"
-    export_project(session, project, out, spec.name, exclude_unconfirmed)
+    export_project(session, project, out, spec.name, exclude_unconfirmed, settings=settings)
     if out.is_dir():
         return Path(shutil.make_archive(str(work / slug), "zip", out))
     return out

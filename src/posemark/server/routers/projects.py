@@ -280,7 +280,9 @@ def export(
     work = Path(tempfile.mkdtemp(prefix="export-", dir=settings.tmp_dir))
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", access.project.name).strip("-") or "project"
     try:
-        path = export_download(db, access.project, work, slug, format, exclude_unconfirmed)
+        path = export_download(
+            db, access.project, work, slug, format, exclude_unconfirmed, settings
+        )
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
