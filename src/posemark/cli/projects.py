@@ -270,7 +270,9 @@ def export_command(
         typer.Option(
             "--to",
             help="Format (posemark formats): coco, cvat, cvat-video, yolo, labelstudio, dlc, "
-            "sleap, nwb, mpii-json, mpii-mat, posetrack.",
+            "sleap, nwb, mpii-json, mpii-mat, posetrack; or template:NAME, a built-in custom "
+            "export template (template:keypoints.csv) or a template file "
+            "(docs/custom-exports.md).",
         ),
     ] = "coco",
     data: Annotated[Path, typer.Option("--data", help=DATA_HELP)] = Path("posemark-data"),
@@ -304,7 +306,13 @@ def export_command(
                     put_object(out_file, local.read_bytes())
             else:
                 written = export_project(
-                    session, target, Path(out_file), to, exclude_unconfirmed, settings=settings
+                    session,
+                    target,
+                    Path(out_file),
+                    to,
+                    exclude_unconfirmed,
+                    settings=settings,
+                    template_files=True,
                 )
     except ServiceError as exc:
         fail(escape(exc.message))

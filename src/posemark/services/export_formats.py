@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from posemark.formats import get_format, list_formats
 from posemark.formats.coco_io import read_coco
+from posemark.formats.custom import TEMPLATES_DIR, export_with_template
 from posemark.formats.errors import FormatError
 from posemark.formats.registry import FormatSpec, UnknownFormatError
 from posemark.model import Dataset
@@ -50,9 +51,36 @@ class ExportSummary:
     path: Path
 
 
+TEMPLATE = "template:"
+"""Prefix of a custom export through a template (docs/custom-exports.md): a built-in
+template by name (``template:keypoints.csv``), or on the command line a template file."""
+
+
+def export_templates() -> list[str]:
+    """The built-in templates (``formats/templates/<name>.j2``) by name."""
+    return sorted(p.name[: -len(".j2")] for p in TEMPLATES_DIR.glob("*.j2"))
+
+
 def export_formats() -> list[str]:
-    """Every registered format that can write (what the export menu offers)."""
-    return [spec.name for spec in list_formats() if spec.write is not None]
+    """Every registered format that can write, then every built-in template (what the
+    export menu offers)."""
+    writers = [spec.name for spec in list_formats() if spec.write is not None]
+    return writers + [TEMPLATE + name for name in export_templates()]
+
+
+def _template(format: str, files: bool) -> Path:
+    """The template a ``template:`` format names: a built-in by name; with ``files``
+    (the command line, never a request) also a template file."""
+    name = format[len(TEMPLATE) :]
+    if name in export_templates():
+        return TEMPLATES_DIR / f"{name}.j2"
+    if files and Path(name).is_file():
+        return Path(name)
+    known = ", ".join(TEMPLATE + n for n in export_templates())
+    raise BadInput(
+        f"format: no template {name!r}; built-in: {known}"
+        + (" (or the path of a template file)" if files else "")
+    )
 
 
 def _spec(name: str) -> FormatSpec:
@@ -127,12 +155,23 @@ def export_project(
     progress: Callable[[int, int | None], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     settings: Settings | None = None,
+    template_files: bool = False,
 ) -> ExportSummary:
-    """Write the project to ``out`` in ``format`` (atomically, as each writer does).
+    """Write the project to ``out`` in ``format`` (atomically, as each writer does);
+    ``template:NAME`` renders a custom export template over the project (``template_files``:
+    NAME may be a template file's path).
 
     With ``settings`` (where the project's images are) a YOLO-pose export gets its
     images too (services/export_media.py), placed before the folder is renamed into
     place; without, the folder lists in ``images.txt`` where each image belongs."""
+    if format.startswith(TEMPLATE):
+        template = _template(format, template_files)
+        dataset = project_as_dataset(session, project, exclude_unconfirmed, out.parent)
+        try:
+            export_with_template(dataset, template, out)
+        except FormatError as exc:
+            raise BadInput(f"format {format}: {exc}") from None
+        return ExportSummary(format, len(dataset.images), len(dataset.instances), out)
     spec = _spec(format)
     if spec.name == "coco":
         written = export_coco_file(
@@ -200,6 +239,10 @@ def export_download(
 ) -> Path:
     """One file to send for a download: the export itself, or a zip of the folder a
     format writes (YOLO's images, labels and data.yaml)."""
+    if format.startswith(TEMPLATE):
+        out = work / f"{slug}-{_template(format, False).name[: -len('.j2')]}"
+        export_project(session, project, out, format, exclude_unconfirmed)
+        return out
     spec = _spec(format)
     suffix = spec.extensions[0] if spec.extensions else ""
     out = work / f"{slug}{suffix}"
