@@ -238,3 +238,25 @@ def test_custom_templates_export_a_project(
     assert sorted(out.read_text().split()) == sorted(i["file_name"] for i in original["images"])
     r = runner.invoke(app, ["export", "P", str(out), "--to", "template:nope", *common])
     assert r.exit_code != 0 and "template:keypoints.csv" in r.output
+
+
+def test_nwb_export_of_a_project_reads_back_in_sleap_io(
+    server: Server, admin: TestClient, testdata: Path, tmp_path: Path
+) -> None:
+    """sleap-io writes user-labeled frames only with their video open: the export opens
+    the project's stored images for it (one single-file image series per image, which
+    sleap-io's reader opens again), and the file names them as the COCO export does."""
+    pid = coco_project(server, testdata)
+    r = admin.get(f"/api/projects/{pid}/export", params={"format": "nwb"})
+    assert r.status_code == 200, r.text
+    path = tmp_path / "people.nwb"
+    path.write_bytes(r.content)
+    labels = sio.load_nwb(str(path))
+    original = json.loads((testdata / MMPOSE / "test_coco.json").read_text())
+    named = sorted(
+        str(v.filename[0] if isinstance(v.filename, list) else v.filename) for v in labels.videos
+    )
+    assert named == sorted(i["file_name"] for i in original["images"])
+    assert sum(len(f.instances) for f in labels.labeled_frames) == len(original["annotations"])
+    back = read(path)
+    assert len(back.instances) == len(original["annotations"])

@@ -30,13 +30,14 @@ from posemark.formats import get_format, list_formats
 from posemark.formats.coco_io import read_coco
 from posemark.formats.custom import TEMPLATES_DIR, export_with_template
 from posemark.formats.errors import FormatError
+from posemark.formats.nwb import write_nwb
 from posemark.formats.registry import FormatSpec, UnknownFormatError
 from posemark.model import Dataset
 from posemark.model.frame import Track
 from posemark.model.visibility import Source
 from posemark.services.coco_source import UNCONFIRMED_MARK
 from posemark.services.errors import BadInput
-from posemark.services.export_media import place_images
+from posemark.services.export_media import local_media, place_images
 from posemark.services.exporting import export_coco_file
 from posemark.services.settings import Settings
 from posemark.store.models import Project
@@ -187,6 +188,8 @@ def export_project(
     try:
         if spec.name == "yolo" and settings is not None:
             _yolo_with_images(session, settings, project, dataset, out)
+        elif spec.name == "nwb" and settings is not None:
+            _nwb_with_media(session, settings, project, dataset, out)
         else:
             spec.write(dataset, out, None)
     except FormatError as exc:
@@ -210,6 +213,21 @@ def _yolo_with_images(
         if out.is_dir():
             out.rmdir()
         os.replace(folder, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _nwb_with_media(
+    session: Session, settings: Settings, project: Project, dataset: Dataset, out: Path
+) -> None:
+    """NWB through sleap-io, which opens the videos of user-labeled frames: the
+    project's images and videos are given to it where they are stored (a bucket's
+    images are read into a scratch folder first); the file names them as the COCO
+    export does."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".media", dir=out.parent))
+    try:
+        write_nwb(dataset, out, media=local_media(session, settings, project, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from posemark.services.media import locate, storage_errors
 from posemark.services.settings import Settings
 from posemark.storage.backend import check_version
 from posemark.store.models import Item, Project
+from posemark.store.video_models import Video
 
 _BATCH = 500
 LISTING = "images.txt"
@@ -76,6 +78,38 @@ def _place(settings: Settings, project: Project, item: Item, target: Path) -> No
         with target.open("wb") as fh:
             for chunk in chunks:
                 fh.write(chunk)
+
+
+def local_media(
+    session: Session, settings: Settings, project: Project, work: Path
+) -> Callable[[str], str | None]:
+    """A readable local path for an exported frame's file name or video name (what
+    sleap-io's NWB writer opens, formats/nwb.py): the stored file itself when it is
+    local, else a copy read through the backend into ``work``; None for a name that
+    is neither an item nor a video of the project."""
+    from posemark.services.video import video_path  # video imports the media module
+
+    def find(name: str) -> str | None:
+        video = session.scalar(
+            select(Video).where(Video.project_id == project.id, Video.file_name == name)
+        )
+        if video is not None:
+            return str(video_path(settings, project, video))
+        item = session.scalar(
+            select(Item).where(Item.project_id == project.id, Item.file_name == name)
+        )
+        if item is None:
+            return None
+        at = locate(settings, project, item)
+        with storage_errors(f"item {item.id} ({item.file_name})"):
+            path = at.backend.local_path(at.key)
+            if path is not None:
+                return str(path)
+        copy = work / f"{item.id}{Path(name).suffix}"
+        _place(settings, project, item, copy)
+        return str(copy)
+
+    return find
 
 
 def link_or_copy(source: Path, target: Path) -> None:
