@@ -119,6 +119,7 @@ def import_command(
         fail("--as-suggestions, --policy and --dry-run go with --into-existing")
     from posemark.services.errors import NotFound, ServiceError
     from posemark.services.file_skeleton import create_project_from_file
+    from posemark.services.import_formats import other_format, read_other
     from posemark.services.import_refs import import_reference, normalise_location
     from posemark.services.importing import import_path, read_coco_file
     from posemark.services.projects import create_project, find_project
@@ -134,8 +135,13 @@ def import_command(
                 if create_with_skeleton is not None:
                     target = create_project(session, settings, project, create_with_skeleton)
                     created = create_with_skeleton
-                elif Path(source).is_file() and Path(source).suffix.lower() == ".json":
-                    dataset = read_coco_file(Path(source), [])
+                elif Path(source).is_file() and not is_video_file(Path(source)):
+                    spec = other_format(Path(source))
+                    dataset = (
+                        read_other(Path(source), spec, [])
+                        if spec is not None
+                        else read_coco_file(Path(source), [])
+                    )
                     target, created = create_project_from_file(
                         session, settings, project, dataset, Path(source)
                     )

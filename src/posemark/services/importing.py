@@ -115,21 +115,24 @@ def import_coco(
     image_dir: Path | None = None,
     user: User | None = None,
     progress: Progress | None = None,
+    label: str | None = None,
 ) -> ImportReport:
     """The images a COCO file lists, found under ``image_dir`` (default: the COCO file's
-    folder), with its keypoints as instances."""
+    folder), with its keypoints as instances. ``label``: the name messages give the
+    file (the original's, for a file converted to COCO first)."""
     folder = image_dir if image_dir is not None else coco_file.parent
     if not folder.is_dir():
         raise BadInput(f"{folder}: image folder not found")
     skeleton = project_skeleton(project)
     warnings: list[str] = []
-    dataset = read_coco_file(coco_file, warnings)
-    _check_sizes(dataset, skeleton.num_keypoints, coco_file.name)
-    read = coco_import(dataset, skeleton, coco_file.name)
+    title = label or coco_file.name
+    dataset = read_coco_file(coco_file, warnings, label=label)
+    _check_sizes(dataset, skeleton.num_keypoints, title)
+    read = coco_import(dataset, skeleton, title)
     warnings.extend(read.warnings)
     plan = []
     for row, name in enumerate(dataset.images.file_names):
-        label = f"{coco_file.name}: images[{row}] file_name"
+        label = f"{title}: images[{row}] file_name"
         rel = check_relative_name(name, label)
         try:
             path = resolve_under(folder, rel)
@@ -190,11 +193,30 @@ def import_path(
         if images is not None:
             raise BadInput("--images is for COCO files; a folder import takes the folder itself")
         return import_folder(session, settings, project, source, user, progress)
+    if source.is_file():
+        from posemark.services.import_formats import as_coco, other_format
+
+        spec = other_format(source)
+        if spec is not None:  # any other readable format, through COCO
+
+            def then(coco: Path, folder: Path, warnings: list[str]) -> ImportReport:
+                report = import_coco(
+                    session, settings, project, coco, folder, user, progress, label=source.name
+                )
+                report.warnings[:0] = warnings
+                return report
+
+            done = as_coco(source, spec, settings.tmp_dir, images, then)
+            assert isinstance(done, ImportReport)
+            return done
     if source.is_file() and source.suffix.lower() == ".json":
         return import_coco(session, settings, project, source, images, user, progress)
     if not source.exists():
         raise BadInput(f"{source}: no such file or folder")
-    raise UnsupportedMedia(f"{source}: expected a folder of images or a COCO .json file")
+    raise UnsupportedMedia(
+        f"{source}: expected a folder of images, a video, or an annotation file of a "
+        "format posemark reads (posemark formats)"
+    )
 
 
 def _proxy_note(imported: VideoImport) -> str:
