@@ -87,3 +87,28 @@ def test_posetrack18_comes_back_identical(server: Server, testdata: Path, tmp_pa
     pid = new_project(server, "pt", source, testdata / POSETRACK)
     out = export(server, pid, tmp_path / "pt.json", "posetrack")
     assert json.loads(out.read_text()) == json.loads(source.read_text())
+
+
+def test_an_upload_takes_another_format_with_its_images(
+    server: Server, testdata: Path, tmp_path: Path
+) -> None:
+    """The upload (the projects page) takes a CVAT file with its images as it takes a
+    COCO file; the export gives back what the command-line import's does."""
+    from posemark.services.importing import import_uploads
+
+    source = testdata / CVAT
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    uploads = [("train.xml", folder / "u0")]
+    (folder / "u0").write_bytes(source.read_bytes())
+    for n, image in enumerate(sorted((source.parent / "images").iterdir()), start=1):
+        (folder / f"u{n}").write_bytes(image.read_bytes())
+        uploads.append((image.name, folder / f"u{n}"))
+    with server.session() as session:
+        dataset = read_other(source, get_format("cvat"), [])
+        project, _ = create_project_from_file(session, server.settings, "up", dataset, source)
+        report = import_uploads(session, server.settings, project, uploads)
+        pid = project.id
+    assert (report.items_created, report.instances) == (2, 2)
+    out = export(server, pid, tmp_path / "up.xml", "cvat")
+    assert out.read_bytes() == convert_round_trip(source, "cvat", tmp_path).read_bytes()

@@ -21,6 +21,7 @@ the next import (or server start) uses to remove what it had moved
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from posemark.formats.coco_io import read_coco
+from posemark.formats.coco_io import read_coco, write_coco
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset
 from posemark.services import qa_store
@@ -258,9 +259,9 @@ def import_uploads(
                 raise BadInput(f"{name}: uploaded twice")
             images[name] = path
         else:
-            raise UnsupportedMedia(
-                f"{name}: not an image ({', '.join(IMAGE_SUFFIXES)}) or a COCO .json file"
-            )
+            if coco is not None:
+                raise BadInput(f"{name}: only one annotation file per import (also got {coco[0]})")
+            coco = (name, path)
     if not images:
         raise BadInput("no images uploaded" + (f" (only {coco[0]})" if coco else ""))
     docs: dict[str, dict[str, Any]] = {}
@@ -270,7 +271,7 @@ def import_uploads(
     read: CocoImport | None = None
     if coco is not None:
         coco_name, coco_path = coco
-        dataset = read_coco_file(coco_path, warnings, label=coco_name)
+        dataset = _uploaded_annotations(settings, coco_name, coco_path, warnings)
         _check_sizes(dataset, project_skeleton(project).num_keypoints, coco_name)
         read = coco_import(dataset, project_skeleton(project), coco_name)
         warnings.extend(read.warnings)
@@ -320,6 +321,32 @@ def collect_images(folder: Path) -> tuple[dict[str, Path], list[str]]:
 
 
 # ------------------------------------------------------------------ COCO
+
+
+def _uploaded_annotations(
+    settings: Settings, name: str, path: Path, warnings: list[str]
+) -> Dataset:
+    """The uploaded annotation file as a COCO dataset: COCO read as it is, any other
+    readable format read by its reader (services/import_formats.py), named by the
+    client's file name (whose suffix the detection may need)."""
+    from posemark.services.import_formats import other_format, read_other
+
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.tmp_dir) as scratch:
+        named = Path(scratch) / Path(name).name
+        os.symlink(path.resolve(), named)
+        spec = other_format(named)
+        if spec is None:
+            if Path(name).suffix.lower() != ".json":
+                raise UnsupportedMedia(
+                    f"{name}: not an image ({', '.join(IMAGE_SUFFIXES)}) nor an annotation "
+                    "file of a format posemark reads (posemark formats)"
+                )
+            return read_coco_file(path, warnings, label=name)
+        dataset = read_other(named, spec, warnings)
+        coco = Path(scratch) / "converted.json"
+        write_coco(dataset, coco)
+        return read_coco_file(coco, warnings, label=name)
 
 
 def read_coco_file(path: Path, warnings: list[str], label: str | None = None) -> Dataset:
