@@ -126,7 +126,9 @@ def bone_length_outlier(inp: CheckInput) -> list[Finding]:
         touching = np.array([_touching(bones, {k}) for k in range(c.skeleton.num_keypoints)])
         cand = np.flatnonzero(long.any(1))
         at = touching[None, :, :] & np.isfinite(ratios[cand])[:, None, :]
-        hit = (long[cand][:, None, :] & at).any(2) & (~at | support[cand][:, None, :]).all(2)
+        hit: NDArray[np.bool_] = np.asarray(
+            (long[cand][:, None, :] & at).any(2) & (~at | support[cand][:, None, :]).all(2)
+        )
         for n, k in zip(*np.nonzero(hit), strict=True):
             if (int(cand[n]), int(k)) in explained:
                 hit[n, k] = False
