@@ -13,7 +13,12 @@ val2017 000000000785.jpg resized to the 640 x 480 the file states), is
 Each step runs in a fresh process, which reports its own wall time and peak RSS.
 
     python benchmarks/bench_roundtrip.py [--images 20000] [--annotations 83000]
-        [--db postgresql://...] [--work DIR]
+        [--db postgresql://...] [--work DIR] [--baseline OTHER_CHECKOUT/src]
+
+With ``--baseline`` the import into existing items runs twice on the same imported
+project (the database restored from a copy taken after the import: a file copy for
+SQLite, ``CREATE DATABASE ... TEMPLATE`` for PostgreSQL): once with the baseline
+checkout's code first on the path, once with this one's, and both rows are printed.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -107,13 +113,34 @@ def phase(name: str, work: Path, db: str | None) -> dict[str, Any]:
     return out
 
 
-def _run_phase(name: str, work: Path, db: str | None) -> dict[str, Any]:
+def _run_phase(name: str, work: Path, db: str | None, src: Path | None = None) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--phase", name, "--work", str(work)]
     if db:
         cmd += ["--db", db]
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def _copy_database(db: str | None, work: Path, restore: bool) -> None:
+    """The imported project's database kept aside (``restore`` False) or put back."""
+    if not db:
+        live, kept = work / "data/posemark.db", work / "posemark.db.after-import"
+        shutil.copyfile(*((kept, live) if restore else (live, kept)))
+        return
+    from sqlalchemy import create_engine, make_url, text
+
+    url = make_url(db)
+    live, kept = url.database, f"{url.database}_after_import"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    source, target = (kept, live) if restore else (live, kept)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{target}"'))
+        conn.execute(text(f'CREATE DATABASE "{target}" TEMPLATE "{source}"'))
+    admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--annotations", type=int, default=83_000)
     ap.add_argument("--db", default=None, help="database URL (default: SQLite in --work)")
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--baseline", type=Path, default=None, help="another checkout's src")
     ap.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.phase:
@@ -136,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     same = msgspec.json.decode((work / "out.json").read_bytes()) == msgspec.json.decode(
         (work / "coco.json").read_bytes()
     )
+    base = None
+    if args.baseline:
+        _copy_database(args.db, work, restore=False)
+        base = _run_phase("into", work, args.db, args.baseline)
+        _copy_database(args.db, work, restore=True)
     into = _run_phase("into", work, args.db)
     print(f"backend: {'PostgreSQL' if args.db else 'SQLite'}; work folder {work}")
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -152,6 +185,16 @@ def main(argv: list[str] | None = None) -> int:
             "instances/s",
         ),
     ]
+    if base is not None:
+        rows.append(
+            (
+                f"same, baseline code ({args.baseline})",
+                f"{base['instances']} into {base['items']} items",
+                base,
+                base["instances"],
+                "instances/s",
+            )
+        )
     for step, size, r, n, unit in rows:
         print(
             f"| {step} | {size} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "

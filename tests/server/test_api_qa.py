@@ -3,6 +3,7 @@ filtered by what the caller may see."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,43 @@ def test_project_findings_name_item_and_instance(admin: TestClient, coco_project
         doc = admin.get(f"/api/items/{f['item_id']}").json()["annotation"]
         assert f["instance_id"] in {i["id"] for i in doc["instances"]}
         assert set(f) >= {"check", "severity", "image_id", "annotation_id", "keypoint", "message"}
+
+
+def test_project_findings_carry_the_exported_annotation_id(
+    admin: TestClient, coco_project: int, testdata: Path
+) -> None:
+    """A kept finding names the id of the record the export writes for its instance (the
+    imported file's annotation id, kept through edits); an instance drawn in posemark
+    has none fixed yet, so its findings say None, with the instance's index beside it."""
+    coco = json.loads((testdata / "coco/mmpose_coco/test_coco.json").read_text())
+    names = {img["id"]: img["file_name"] for img in coco["images"]}
+    ids_of: dict[str, set[int]] = {}
+    for ann in coco["annotations"]:
+        ids_of.setdefault(names[ann["image_id"]], set()).add(ann["id"])
+    ids = _items(admin, coco_project)
+    iid = ids["000000000785.jpg"]
+    item = admin.get(f"/api/items/{iid}").json()
+    doc = item["annotation"]
+    drawn = dict(doc["instances"][0], id="drawn1", source="human")
+    drawn["keypoints"] = [[5.0, 5.0, 2]] + [[None, None, 0]] * 16  # one point far off
+    doc["instances"].append(drawn)
+    r = admin.put(
+        f"/api/items/{iid}/annotation", json={"base_version": item["version"], "annotation": doc}
+    )
+    assert r.status_code == 200, r.text
+    found = admin.get(f"/api/projects/{coco_project}/qa", params={"limit": 1000}).json()
+    exported = admin.get(f"/api/projects/{coco_project}/export").json()
+    files = {img["id"]: img["file_name"] for img in exported["images"]}
+    written = {(files[a["image_id"]], a["id"]) for a in exported["annotations"]}
+    mine = [f for f in found["findings"] if f["instance_id"] != "drawn1"]
+    assert mine, "test_coco.json has findings (see the test above)"
+    for f in mine:
+        assert f["annotation_id"] in ids_of[f["file_name"]]
+        assert (f["file_name"], f["annotation_id"]) in written
+        assert isinstance(f["instance_index"], int)
+    ours = [f for f in found["findings"] if f["instance_id"] == "drawn1"]
+    assert ours and all(f["annotation_id"] is None for f in ours)
+    assert {f["instance_index"] for f in ours} == {len(doc["instances"]) - 1}
 
 
 def _move(admin: TestClient, iid: int, change: Any) -> None:

@@ -204,3 +204,59 @@ def test_cli_and_route_export_other_formats(
     r = runner.invoke(app, ["export", "P", str(out), "--to", "labelstudio", *common])
     assert r.exit_code == 0, r.output
     assert f"-> {out}: 4 images, 14 instances (labelstudio)" in r.stdout
+
+
+def test_custom_templates_export_a_project(
+    server: Server, admin: TestClient, testdata: Path, tmp_path: Path, db_url: str
+) -> None:
+    """The built-in templates are in the export route (and the page's menu, which offers
+    what the route takes); a template file only from the command line: a request naming
+    a path is refused before anything is read."""
+    pid = coco_project(server, testdata)
+    original = json.loads((testdata / MMPOSE / "test_coco.json").read_text())
+    rows = sum(len(a["keypoints"]) // 3 for a in original["annotations"])
+    r = admin.get(f"/api/projects/{pid}/export", params={"format": "template:keypoints.csv"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-disposition"].endswith('people-keypoints.csv"')
+    lines = r.text.splitlines()
+    assert lines[0] == "file_name,image_id,instance_id,category,track_id,keypoint,x,y,v"
+    assert len(lines) == 1 + rows
+    ids = {str(a["id"]) for a in original["annotations"]}
+    assert {line.split(",")[2] for line in lines[1:]} == ids  # the exported records' ids
+    own = tmp_path / "names.txt.j2"
+    own.write_text("{% for f in frames %}{{ f.file_name }}\n{% endfor %}")
+    r = admin.get(f"/api/projects/{pid}/export", params={"format": f"template:{own}"})
+    assert r.status_code == 400 and "template:keypoints.csv" in r.json()["detail"]
+
+    runner = CliRunner()
+    common = ["--data", str(tmp_path / "data"), "--db", db_url]
+    source = str(testdata / MMPOSE / "test_coco.json")
+    assert runner.invoke(app, ["import", "P", source, *common]).exit_code == 0
+    out = tmp_path / "names.txt"
+    r = runner.invoke(app, ["export", "P", str(out), "--to", f"template:{own}", *common])
+    assert r.exit_code == 0, r.output
+    assert sorted(out.read_text().split()) == sorted(i["file_name"] for i in original["images"])
+    r = runner.invoke(app, ["export", "P", str(out), "--to", "template:nope", *common])
+    assert r.exit_code != 0 and "template:keypoints.csv" in r.output
+
+
+def test_nwb_export_of_a_project_reads_back_in_sleap_io(
+    server: Server, admin: TestClient, testdata: Path, tmp_path: Path
+) -> None:
+    """sleap-io writes user-labeled frames only with their video open: the export opens
+    the project's stored images for it (one single-file image series per image, which
+    sleap-io's reader opens again), and the file names them as the COCO export does."""
+    pid = coco_project(server, testdata)
+    r = admin.get(f"/api/projects/{pid}/export", params={"format": "nwb"})
+    assert r.status_code == 200, r.text
+    path = tmp_path / "people.nwb"
+    path.write_bytes(r.content)
+    labels = sio.load_nwb(str(path))
+    original = json.loads((testdata / MMPOSE / "test_coco.json").read_text())
+    named = sorted(
+        str(v.filename[0] if isinstance(v.filename, list) else v.filename) for v in labels.videos
+    )
+    assert named == sorted(i["file_name"] for i in original["images"])
+    assert sum(len(f.instances) for f in labels.labeled_frames) == len(original["annotations"])
+    back = read(path)
+    assert len(back.instances) == len(original["annotations"])

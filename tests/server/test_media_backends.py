@@ -6,10 +6,12 @@ went missing."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +23,13 @@ from serverkit import ADMIN_PASSWORD, MMPOSE, Server
 
 from posemark.server import create_app
 from posemark.services.errors import BadInput
+from posemark.services.export_formats import export_project
 from posemark.services.import_refs import import_reference
 from posemark.services.importing import import_path
 from posemark.services.projects import create_project
 from posemark.services.settings import Settings
 from posemark.storage.s3 import forget_stores, store_for
+from posemark.store.models import Project
 from s3server import SECRET, aws_environment, free_port, make_bucket, s3_server, upload_folder
 
 BACKENDS = ("copy", "link", "s3")
@@ -167,6 +171,51 @@ def test_export_is_the_same_on_every_backend(
     assert sorted(a["keypoints"] for a in exported["annotations"]) == sorted(
         a["keypoints"] for a in original["annotations"]
     )
+
+
+def test_a_referenced_project_round_trips_losslessly(
+    referenced: Imported, admin: TestClient, testdata: Path
+) -> None:
+    """In place and in a bucket the COCO records are kept as a copied import keeps them:
+    the export is the original file as parsed JSON (ids, area, segmentation, info,
+    licenses, the images' own fields), not a re-numbered reconstruction."""
+    r = admin.get(f"/api/projects/{referenced.pid}/export")
+    assert r.status_code == 200, r.text
+    assert r.json() == json.loads((testdata / MMPOSE / COCO).read_text())
+
+
+def test_a_yolo_export_carries_its_images(
+    imported: Imported, admin: TestClient, testdata: Path, tmp_path: Path
+) -> None:
+    """Ultralytics trains from images/ beside labels/: the export places every image,
+    a hard link of the original where it is a local file on the same file system (the
+    copied and the in-place project here), bytes read through the backend otherwise
+    (the bucket); the route's zip holds them too."""
+    out = tmp_path / f"yolo-{imported.backend}"
+    with imported.server.session() as session:
+        project = session.get(Project, imported.pid)
+        assert project is not None
+        summary = export_project(session, project, out, "yolo", settings=imported.server.settings)
+    assert (summary.images, summary.instances) == (4, 14)
+    jpegs = sorted(p.name for p in (testdata / MMPOSE).glob("*.jpg"))
+    placed = sorted(p.name for p in (out / "images/train").iterdir())
+    assert placed == jpegs
+    assert sorted(p.stem for p in (out / "labels/train").iterdir()) == [Path(n).stem for n in jpegs]
+    assert not (out / "images.txt").exists()
+    for name in jpegs:
+        image = out / "images/train" / name
+        assert image.read_bytes() == (testdata / MMPOSE / name).read_bytes()
+        if imported.backend == "link":
+            assert image.stat().st_ino == (imported.outside / name).stat().st_ino
+        elif imported.backend == "copy":
+            stored = imported.server.settings.media_dir / f"p{imported.pid}" / name
+            assert image.stat().st_ino == stored.stat().st_ino
+    r = admin.get(f"/api/projects/{imported.pid}/export", params={"format": "yolo"})
+    assert r.status_code == 200, r.text
+    names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+    assert sorted(n for n in names if n.startswith("images/train/") and n[-1] != "/") == [
+        f"images/train/{n}" for n in jpegs
+    ]
 
 
 def test_access_rules_are_the_same_on_every_backend(imported: Imported, admin: TestClient) -> None:

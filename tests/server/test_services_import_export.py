@@ -186,7 +186,9 @@ def test_results_lists_and_unknown_sources_are_refused(
     preds = testdata / "coco/xtcocoapi_examples/example_coco_preds.json"
     with pytest.raises(BadInput, match="a COCO results list"):
         do_import(server, pid, preds, testdata / MMPOSE)
-    with pytest.raises(ServiceError, match=r"expected a folder of images or a COCO \.json file"):
+    with pytest.raises(
+        ServiceError, match=r"expected a folder of images, a video, or an annotation"
+    ):
         do_import(server, pid, testdata / MMPOSE / "000000000785.jpg")
     with pytest.raises(BadInput, match="no such file or folder"):
         do_import(server, pid, tmp_path / "nope")

@@ -136,6 +136,7 @@ def import_command(
         fail("--verify and --no-proxy go with --link or s3://")
     from posemark.services.errors import NotFound, ServiceError
     from posemark.services.file_skeleton import create_project_from_file
+    from posemark.services.import_formats import other_format, read_other
     from posemark.services.import_refs import import_reference, normalise_location
     from posemark.services.importing import import_path, read_coco_file
     from posemark.services.projects import create_project, find_project
@@ -151,8 +152,13 @@ def import_command(
                 if create_with_skeleton is not None:
                     target = create_project(session, settings, project, create_with_skeleton)
                     created = create_with_skeleton
-                elif Path(source).is_file() and Path(source).suffix.lower() == ".json":
-                    dataset = read_coco_file(Path(source), [])
+                elif Path(source).is_file() and not is_video_file(Path(source)):
+                    spec = other_format(Path(source))
+                    dataset = (
+                        read_other(Path(source), spec, [])
+                        if spec is not None
+                        else read_coco_file(Path(source), [])
+                    )
                     target, created = create_project_from_file(
                         session, settings, project, dataset, Path(source)
                     )
@@ -304,7 +310,9 @@ def export_command(
         typer.Option(
             "--to",
             help="Format (posemark formats): coco, cvat, cvat-video, yolo, labelstudio, dlc, "
-            "sleap, nwb, mpii-json, mpii-mat, posetrack.",
+            "sleap, nwb, mpii-json, mpii-mat, posetrack; or template:NAME, a built-in custom "
+            "export template (template:keypoints.csv) or a template file "
+            "(docs/custom-exports.md).",
         ),
     ] = "coco",
     data: DataDir = DEFAULT_DATA,
@@ -338,14 +346,21 @@ def export_command(
                 with upload_folder(settings) as folder:
                     local = folder / out_file.rsplit("/", 1)[-1]
                     written = export_project(
-                        session, target, local, to, exclude_unconfirmed, progress
+                        session, target, local, to, exclude_unconfirmed, progress, settings=settings
                     )
                     if not local.is_file():
                         fail(f"{to} writes a folder; export it to a file system path instead")
                     put_object(out_file, local.read_bytes())
             else:
                 written = export_project(
-                    session, target, Path(out_file), to, exclude_unconfirmed, progress
+                    session,
+                    target,
+                    Path(out_file),
+                    to,
+                    exclude_unconfirmed,
+                    progress,
+                    settings=settings,
+                    template_files=True,
                 )
     except ServiceError as exc:
         fail(escape(exc.message))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,20 @@ def read_nwb(
     return dataset
 
 
-def write_nwb(dataset: Dataset, path: Path, progress: RowProgress | None = None) -> None:
+def write_nwb(
+    dataset: Dataset,
+    path: Path,
+    progress: RowProgress | None = None,
+    *,
+    media: Callable[[str], str | None] | None = None,
+) -> None:
     """Write through sleap-io, read the result back, and keep it only if no instance
-    was lost on the way (see the module docstring)."""
+    was lost on the way (see the module docstring).
+
+    sleap-io writes user-labeled frames only with their video open (it reads the
+    frame count and size). ``media`` gives a readable local path for a frame's file
+    name or video name (None when there is none): each video is opened there, and the
+    NWB file still names the files as the dataset does."""
     import sleap_io as sio
 
     target = Path(path)
@@ -81,6 +92,10 @@ def write_nwb(dataset: Dataset, path: Path, progress: RowProgress | None = None)
         labels = dataset_to_labels(dataset)
     except PoseValidationError as exc:
         raise FormatError.at(target, str(exc)) from exc
+    if media is not None:
+        _one_video_per_image(sio, labels)
+        for video in labels.videos:
+            _open_at(sio, video, media)
     expected = _instance_count(labels)
     with _quiet_pynwb(), atomic_path(target) as tmp:
         try:
@@ -99,6 +114,36 @@ def write_nwb(dataset: Dataset, path: Path, progress: RowProgress | None = None)
             )
     if progress is not None:
         progress(len(dataset.instances))
+
+
+def _one_video_per_image(sio: Any, labels: Any) -> None:
+    """Each image of an image-list video as a video of its own: sleap-io 0.9.5 writes an
+    image list as one ImageSeries of several external files, which its own reader
+    cannot open again (it hands the HDF5 dataset of names to ``Video.from_filename``);
+    an ImageSeries of one file reads back."""
+    videos = []
+    for video in labels.videos:
+        if not isinstance(video.filename, list) or len(video.filename) < 2:
+            videos.append(video)
+            continue
+        own = [sio.Video(filename=[name], open_backend=False) for name in video.filename]
+        for frame in labels.labeled_frames:
+            if frame.video is video:
+                frame.video = own[frame.frame_idx]
+                frame.frame_idx = 0
+        videos += own
+    labels.videos = videos
+
+
+def _open_at(sio: Any, video: Any, media: Callable[[str], str | None]) -> None:
+    """Open ``video``'s backend on the local copies ``media`` names, then give it back
+    its own file names (the backend stays open on the copies)."""
+    names = video.filename if isinstance(video.filename, list) else [video.filename]
+    local = [media(str(n)) for n in names]
+    if any(p is None for p in local):
+        return
+    opened = sio.Video(filename=local if isinstance(video.filename, list) else local[0])
+    video.backend = opened.backend
 
 
 def nwb_losses(dataset: Dataset) -> list[str]:

@@ -15,6 +15,7 @@ frame index, so tracks come out with their frames and keyframes.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -27,14 +28,18 @@ from sqlalchemy.orm import Session
 
 from posemark.formats import get_format, list_formats
 from posemark.formats.coco_io import read_coco
+from posemark.formats.custom import TEMPLATES_DIR, export_with_template
 from posemark.formats.errors import FormatError
+from posemark.formats.nwb import write_nwb
 from posemark.formats.registry import FormatSpec, UnknownFormatError
 from posemark.model import Dataset
 from posemark.model.track import Track
 from posemark.model.visibility import Source
 from posemark.services.coco_source import UNCONFIRMED_MARK
 from posemark.services.errors import BadInput
+from posemark.services.export_media import local_media, place_images
 from posemark.services.exporting import export_coco_file
+from posemark.services.settings import Settings
 from posemark.services.skeleton_migrate import require_migrated
 from posemark.store.models import Project
 from posemark.store.video_models import Video
@@ -48,9 +53,36 @@ class ExportSummary:
     path: Path
 
 
+TEMPLATE = "template:"
+"""Prefix of a custom export through a template (docs/custom-exports.md): a built-in
+template by name (``template:keypoints.csv``), or on the command line a template file."""
+
+
+def export_templates() -> list[str]:
+    """The built-in templates (``formats/templates/<name>.j2``) by name."""
+    return sorted(p.name[: -len(".j2")] for p in TEMPLATES_DIR.glob("*.j2"))
+
+
 def export_formats() -> list[str]:
-    """Every registered format that can write (what the export menu offers)."""
-    return [spec.name for spec in list_formats() if spec.write is not None]
+    """Every registered format that can write, then every built-in template (what the
+    export menu offers)."""
+    writers = [spec.name for spec in list_formats() if spec.write is not None]
+    return writers + [TEMPLATE + name for name in export_templates()]
+
+
+def _template(format: str, files: bool) -> Path:
+    """The template a ``template:`` format names: a built-in by name; with ``files``
+    (the command line, never a request) also a template file."""
+    name = format[len(TEMPLATE) :]
+    if name in export_templates():
+        return TEMPLATES_DIR / f"{name}.j2"
+    if files and Path(name).is_file():
+        return Path(name)
+    known = ", ".join(TEMPLATE + n for n in export_templates())
+    raise BadInput(
+        f"format: no template {name!r}; built-in: {known}"
+        + (" (or the path of a template file)" if files else "")
+    )
 
 
 def _spec(name: str) -> FormatSpec:
@@ -124,10 +156,26 @@ def export_project(
     exclude_unconfirmed: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    settings: Settings | None = None,
+    template_files: bool = False,
 ) -> ExportSummary:
     """Write the project to ``out`` in ``format`` (atomically, as each writer does);
-    409 while a skeleton change is still migrating the project's documents."""
+    ``template:NAME`` renders a custom export template over the project (``template_files``:
+    NAME may be a template file's path).
+
+    With ``settings`` (where the project's images are) a YOLO-pose export gets its
+    images too (services/export_media.py), placed before the folder is renamed into
+    place; without, the folder lists in ``images.txt`` where each image belongs. 409
+    while a skeleton change is still migrating the project's documents."""
     require_migrated(session, project, "export")
+    if format.startswith(TEMPLATE):
+        template = _template(format, template_files)
+        dataset = project_as_dataset(session, project, exclude_unconfirmed, out.parent)
+        try:
+            export_with_template(dataset, template, out)
+        except FormatError as exc:
+            raise BadInput(f"format {format}: {exc}") from None
+        return ExportSummary(format, len(dataset.images), len(dataset.instances), out)
     spec = _spec(format)
     if spec.name == "coco":
         written = export_coco_file(
@@ -141,12 +189,50 @@ def export_project(
     if spec.name == "cvat-video":
         _one_video(dataset)
     try:
-        spec.write(dataset, out, None)
+        if spec.name == "yolo" and settings is not None:
+            _yolo_with_images(session, settings, project, dataset, out)
+        elif spec.name == "nwb" and settings is not None:
+            _nwb_with_media(session, settings, project, dataset, out)
+        else:
+            spec.write(dataset, out, None)
     except FormatError as exc:
         raise BadInput(f"format {spec.name}: {exc}") from None
     if progress is not None:
         progress(len(dataset.instances), len(dataset.instances))
     return ExportSummary(spec.name, len(dataset.images), len(dataset.instances), out)
+
+
+def _yolo_with_images(
+    session: Session, settings: Settings, project: Project, dataset: Dataset, out: Path
+) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BadInput(f"{out}: exists and is not an empty folder; nothing was written")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        folder = work / "yolo"
+        get_format("yolo").write(dataset, folder, None)
+        place_images(session, settings, project, folder)
+        if out.is_dir():
+            out.rmdir()
+        os.replace(folder, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _nwb_with_media(
+    session: Session, settings: Settings, project: Project, dataset: Dataset, out: Path
+) -> None:
+    """NWB through sleap-io, which opens the videos of user-labeled frames: the
+    project's images and videos are given to it where they are stored (a bucket's
+    images are read into a scratch folder first); the file names them as the COCO
+    export does."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".media", dir=out.parent))
+    try:
+        write_nwb(dataset, out, media=local_media(session, settings, project, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _one_video(dataset: Dataset) -> None:
@@ -172,15 +258,26 @@ def export_download(
     exclude_unconfirmed: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    settings: Settings | None = None,
 ) -> tuple[Path, ExportSummary]:
     """One file to send for a download: the export itself, or a zip of the folder a
-    format writes (YOLO's labels and data.yaml); and what it holds."""
+    format writes (YOLO's images, labels and data.yaml); and what it holds."""
     require_migrated(session, project, "export")
+    if format.startswith(TEMPLATE):
+        out = work / f"{slug}-{_template(format, False).name[: -len('.j2')]}"
+        return out, export_project(session, project, out, format, exclude_unconfirmed)
     spec = _spec(format)
     suffix = spec.extensions[0] if spec.extensions else ""
     out = work / f"{slug}{suffix}"
     summary = export_project(
-        session, project, out, spec.name, exclude_unconfirmed, progress, should_stop
+        session,
+        project,
+        out,
+        spec.name,
+        exclude_unconfirmed,
+        progress,
+        should_stop,
+        settings=settings,
     )
     if out.is_dir():
         return Path(shutil.make_archive(str(work / slug), "zip", out)), summary

@@ -104,7 +104,7 @@ def run_export(ctx: OperationContext) -> dict[str, Any]:
         try:
             path, summary = export_download(
                 session, project, work, slug(project.name), format, exclude,
-                ctx.progress, ctx.should_stop,
+                ctx.progress, ctx.should_stop, ctx.settings,
             )  # fmt: skip
         except ServiceError as exc:  # a cancel says so in each format's own words
             shutil.rmtree(folder, ignore_errors=True)

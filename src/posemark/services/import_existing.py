@@ -162,7 +162,7 @@ def import_into_existing(
         if not (dry_run or refused):
             _write(session, docs, current, user, now)
             # the changed items' QA findings are kept with them, in the same transaction
-            qa_store.refresh_items(session, project, sorted(docs))
+            qa_store.refresh_items(session, project, sorted(docs), documents=docs)
         if progress is not None:
             progress(min(start + _CHUNK, len(ids)), len(ids))
     if refused:

@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from posemark.services import qa_store
 from posemark.services.annotation import empty_document
-from posemark.services.coco_import import coco_import
+from posemark.services.coco_import import CocoImport, coco_import
+from posemark.services.coco_store import prepare_sources, store_sources
 from posemark.services.errors import BadInput, Forbidden, ServiceError
 from posemark.services.image_check import MediaBroken, inspect_image, read_header_bytes
 from posemark.services.importing import (
@@ -82,6 +83,9 @@ class _Ref:
     info: ObjectInfo
     annotation: Mapping[str, Any]
     size: tuple[int, int] | None
+    record: dict[str, Any] | None = None
+    """The COCO records kept for export (services/coco_store.py), as a copied import
+    keeps them: a referenced project round-trips as losslessly as a copied one."""
 
 
 def normalise_location(location: str) -> str:
@@ -141,6 +145,7 @@ def import_reference(
             }
     report("listing", len(listing), len(listing))
     warnings: list[str] = []
+    read: CocoImport | None = None
     videos = sorted((k for k in listing if is_video_key(k)), key=str)
     if one_video:
         refs = []
@@ -156,14 +161,16 @@ def import_reference(
             if not is_video_key(name)
         ]
     else:
-        refs = _coco_refs(session, settings, project, backend, listing, coco, warnings)
+        refs, read = _coco_refs(session, settings, project, backend, listing, coco, warnings)
     check_new_names(session, project.id, [r.name for r in refs])
     check_video_names(session, settings, project, videos)
     _read_sizes(settings, backend, refs, report, stop, verify)
     if stop():
         raise ImportStopped("the import was stopped; nothing was imported")
     if not videos:
-        return _insert(session, project, location, backend.kind, refs, user, report, warnings)
+        return _insert(
+            session, project, location, backend.kind, refs, user, report, warnings, coco=read
+        )
     sweep(session, settings)  # a killed import's proxies would block this one
     with Staging(settings, project.id, project_root(settings, project)) as staging:
         prepared = [
@@ -183,6 +190,7 @@ def import_reference(
             warnings,
             prepared,
             staging,
+            coco=read,
         )
 
 
@@ -194,7 +202,7 @@ def _coco_refs(
     listing: dict[str, ObjectInfo],
     coco: Path | str,
     warnings: list[str],
-) -> list[_Ref]:
+) -> tuple[list[_Ref], CocoImport]:
     if isinstance(coco, Path):
         label = coco.name
         dataset = read_coco_file(coco, warnings)
@@ -221,8 +229,8 @@ def _coco_refs(
                 info = backend.stat(rel)  # refuses escapes; says what is missing
             if Path(rel).suffix.lower() not in IMAGE_SUFFIXES:
                 raise BadInput(f"{where} {name!r}: not an image ({', '.join(IMAGE_SUFFIXES)})")
-        refs.append(_Ref(rel, info, docs[row], _stated_size(dataset, row)))
-    return refs
+        refs.append(_Ref(rel, info, docs[row], _stated_size(dataset, row), read.sources[row]))
+    return refs, read
 
 
 def _header(settings: Settings, backend: MediaBackend, ref: _Ref) -> tuple[int, int]:
@@ -337,9 +345,13 @@ def _insert(
     warnings: list[str],
     videos: list[VideoRef] | None = None,
     staging: Staging | None = None,
+    coco: CocoImport | None = None,
 ) -> ImportReport:
     report("saving", 0, 1)
     try:
+        sourced = [(r.annotation, r.record) for r in refs if r.record is not None]
+        if coco is not None and sourced:
+            warnings += prepare_sources(session, project, sourced, coco)[1]
         source_id = _source_id(session, project, kind, location)
         now = utcnow()
         updated_by = user.id if user is not None else None
@@ -384,6 +396,11 @@ def _insert(
                     for item_id, r in zip(ids, refs, strict=True)
                 ],
             )
+        store_sources(
+            session,
+            project.id,
+            ((i, r.record) for i, r in zip(ids, refs, strict=True) if r.record is not None),
+        )
         # the items' QA findings are kept with them, in the same transaction
         # an item without people has no findings: only the others are checked
         annotated = [i for i, r in zip(ids, refs, strict=True) if r.annotation["instances"]]

@@ -21,6 +21,7 @@ the next import (or server start) uses to remove what it had moved
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ import numpy as np
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from posemark.formats.coco_io import read_coco
+from posemark.formats.coco_io import read_coco, write_coco
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset
 from posemark.services import qa_store
@@ -120,22 +121,25 @@ def import_coco(
     user: User | None = None,
     progress: Progress | None = None,
     verify: bool = False,
+    label: str | None = None,
 ) -> ImportReport:
     """The images a COCO file lists, found under ``image_dir`` (default: the COCO file's
-    folder), with its keypoints as instances."""
+    folder), with its keypoints as instances. ``label``: the name messages give the
+    file (the original's, for a file converted to COCO first)."""
     folder = image_dir if image_dir is not None else coco_file.parent
     if not folder.is_dir():
         raise BadInput(f"{folder}: image folder not found")
     skeleton = project_skeleton(project)
     warnings: list[str] = []
-    dataset = read_coco_file(coco_file, warnings)
-    _check_sizes(dataset, skeleton.num_keypoints, coco_file.name)
-    read = coco_import(dataset, skeleton, coco_file.name)
+    title = label or coco_file.name
+    dataset = read_coco_file(coco_file, warnings, label=label)
+    _check_sizes(dataset, skeleton.num_keypoints, title)
+    read = coco_import(dataset, skeleton, title)
     warnings.extend(read.warnings)
     plan = []
     under = _Under(folder)
     for row, name in enumerate(dataset.images.file_names):
-        label = f"{coco_file.name}: images[{row}] file_name"
+        label = f"{title}: images[{row}] file_name"
         rel = check_relative_name(name, label)
         try:
             path = under(rel)
@@ -198,11 +202,38 @@ def import_path(
         if images is not None:
             raise BadInput("--images is for COCO files; a folder import takes the folder itself")
         return import_folder(session, settings, project, source, user, progress, verify)
+    if source.is_file():
+        from posemark.services.import_formats import as_coco, other_format
+
+        spec = other_format(source)
+        if spec is not None:  # any other readable format, through COCO
+
+            def then(coco: Path, folder: Path, warnings: list[str]) -> ImportReport:
+                report = import_coco(
+                    session,
+                    settings,
+                    project,
+                    coco,
+                    folder,
+                    user,
+                    progress,
+                    verify,
+                    label=source.name,
+                )
+                report.warnings[:0] = warnings
+                return report
+
+            done = as_coco(source, spec, settings.tmp_dir, images, then)
+            assert isinstance(done, ImportReport)
+            return done
     if source.is_file() and source.suffix.lower() == ".json":
         return import_coco(session, settings, project, source, images, user, progress, verify)
     if not source.exists():
         raise BadInput(f"{source}: no such file or folder")
-    raise UnsupportedMedia(f"{source}: expected a folder of images or a COCO .json file")
+    raise UnsupportedMedia(
+        f"{source}: expected a folder of images, a video, or an annotation file of a "
+        "format posemark reads (posemark formats)"
+    )
 
 
 def _proxy_note(imported: VideoImport) -> str:
@@ -247,9 +278,9 @@ def import_uploads(
                 raise BadInput(f"{name}: uploaded twice")
             images[name] = path
         else:
-            raise UnsupportedMedia(
-                f"{name}: not an image ({', '.join(IMAGE_SUFFIXES)}) or a COCO .json file"
-            )
+            if coco is not None:
+                raise BadInput(f"{name}: only one annotation file per import (also got {coco[0]})")
+            coco = (name, path)
     if not images:
         raise BadInput("no images uploaded" + (f" (only {coco[0]})" if coco else ""))
     docs: dict[str, dict[str, Any]] = {}
@@ -259,7 +290,7 @@ def import_uploads(
     read: CocoImport | None = None
     if coco is not None:
         coco_name, coco_path = coco
-        dataset = read_coco_file(coco_path, warnings, label=coco_name)
+        dataset = _uploaded_annotations(settings, coco_name, coco_path, warnings)
         _check_sizes(dataset, project_skeleton(project).num_keypoints, coco_name)
         read = coco_import(dataset, project_skeleton(project), coco_name)
         warnings.extend(read.warnings)
@@ -319,6 +350,32 @@ def collect_images(folder: Path) -> tuple[dict[str, Path], list[str]]:
 
 
 # ------------------------------------------------------------------ COCO
+
+
+def _uploaded_annotations(
+    settings: Settings, name: str, path: Path, warnings: list[str]
+) -> Dataset:
+    """The uploaded annotation file as a COCO dataset: COCO read as it is, any other
+    readable format read by its reader (services/import_formats.py), named by the
+    client's file name (whose suffix the detection may need)."""
+    from posemark.services.import_formats import other_format, read_other
+
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.tmp_dir) as scratch:
+        named = Path(scratch) / Path(name).name
+        os.symlink(path.resolve(), named)
+        spec = other_format(named)
+        if spec is None:
+            if Path(name).suffix.lower() != ".json":
+                raise UnsupportedMedia(
+                    f"{name}: not an image ({', '.join(IMAGE_SUFFIXES)}) nor an annotation "
+                    "file of a format posemark reads (posemark formats)"
+                )
+            return read_coco_file(path, warnings, label=name)
+        dataset = read_other(named, spec, warnings)
+        coco = Path(scratch) / "converted.json"
+        write_coco(dataset, coco)
+        return read_coco_file(coco, warnings, label=name)
 
 
 def read_coco_file(path: Path, warnings: list[str], label: str | None = None) -> Dataset:

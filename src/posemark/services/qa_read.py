@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, tuple_
+import msgspec
+from sqlalchemy import ColumnElement, Text, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from posemark.qa import CHECKS
@@ -13,6 +14,7 @@ from posemark.services.errors import BadInput
 from posemark.services.qa_store import project_state, qa_thresholds
 from posemark.store.models import Item
 from posemark.store.qa_models import QaFinding
+from posemark.store.source_models import ItemSource
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 200
@@ -104,7 +106,8 @@ def list_findings(
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    found = [finding_json(f, file_name) for f, file_name in rows]
+    exported = exported_annotation_ids(session, sorted({f.item_id for f, _ in rows}))
+    found = [finding_json(f, file_name, exported) for f, file_name in rows]
     last = rows[-1][0] if rows else None
     return {
         "total": int(total),
@@ -114,21 +117,58 @@ def list_findings(
     }
 
 
-def finding_json(f: QaFinding, file_name: str) -> dict[str, Any]:
-    """A stored finding as the API shows it (``image_id`` is the item id and
-    ``annotation_id`` the instance's index in the item's document)."""
+def finding_json(
+    f: QaFinding, file_name: str, exported: dict[tuple[int, str], int] | None = None
+) -> dict[str, Any]:
+    """A stored finding as the API shows it: ``image_id`` is the item id,
+    ``instance_index`` the instance's index in the item's document and ``annotation_id``
+    the id its COCO export record carries when that id is fixed, i.e. the instance came
+    from an imported file (``exported``: :func:`exported_annotation_ids`); None for an
+    instance drawn in posemark, which the export numbers when it writes."""
+    at = None if f.instance_id is None else (f.item_id, f.instance_id)
     return {
         "id": f.id,
         "check": f.check,
         "severity": f.severity,
         "image_id": f.item_id,
-        "annotation_id": f.instance_index,
+        "annotation_id": None if at is None or exported is None else exported.get(at),
+        "instance_index": f.instance_index,
         "keypoint": f.keypoint,
         "message": f.message,
         "item_id": f.item_id,
         "instance_id": f.instance_id,
         "file_name": file_name,
     }
+
+
+class _RecordId(msgspec.Struct):
+    """An imported annotation record, only its id read."""
+
+    id: Any = None
+
+
+_RECORD_IDS = msgspec.json.Decoder(dict[str, tuple[str, _RecordId, float]])
+
+
+def exported_annotation_ids(session: Session, item_ids: list[int]) -> dict[tuple[int, str], int]:
+    """(item id, instance id) -> the annotation id its export record carries, for the
+    instances of ``item_ids`` that came from an imported file (their records keep the
+    file's ids, edited or not; see services/coco_source.py)."""
+    out: dict[tuple[int, str], int] = {}
+    if not item_ids:
+        return out
+    rows = session.execute(
+        select(ItemSource.item_id, cast(ItemSource.instances, Text)).where(
+            ItemSource.item_id.in_(item_ids)
+        )
+    ).all()
+    for item_id, text in rows:
+        if text is None:
+            continue
+        for instance_id, (_fp, record, _pos) in _RECORD_IDS.decode(text).items():
+            if isinstance(record.id, int):
+                out[(int(item_id), instance_id)] = record.id
+    return out
 
 
 def findings_of_items(session: Session, item_ids: list[int]) -> dict[int, list[QaFinding]]:

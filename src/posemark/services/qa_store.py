@@ -247,26 +247,47 @@ def check_batch(
 
 
 def replace_kept(session: Session, item_ids: list[int], kept: Kept) -> None:
-    """The items' stored findings and people replaced by ``kept``. Written as plain
-    table inserts, one executemany each (the ORM's bulk path costs several times the
-    database's work per row, and no object of these rows is needed afterwards)."""
-    connection = session.connection()
+    """The items' stored findings and people replaced by ``kept`` (:func:`insert_rows`)."""
     session.execute(delete(QaFinding).where(QaFinding.item_id.in_(item_ids)))
     session.execute(delete(QaInstance).where(QaInstance.item_id.in_(item_ids)))
-    if kept.findings:
-        connection.execute(insert(cast(Table, QaFinding.__table__)), kept.findings)
-    if kept.instances:
-        connection.execute(insert(cast(Table, QaInstance.__table__)), kept.instances)
+    insert_rows(session, kept)
+
+
+def insert_rows(session: Session, kept: Kept) -> None:
+    """The rows through the driver's executemany on the session's connection: the ORM's
+    bulk insert builds a mapper state per row, and even Core's executemany processes
+    each row's parameters in Python; on an import of thousands of people with a dozen
+    findings each that cost more than running the checks."""
+    connection = session.connection()
+    for table, rows in (
+        (cast(Table, QaFinding.__table__), kept.findings),
+        (cast(Table, QaInstance.__table__), kept.instances),
+    ):
+        if not rows:
+            continue
+        columns = list(rows[0])
+        compiled = insert(table).compile(dialect=connection.dialect, column_keys=columns)
+        if compiled.positional:
+            order = list(compiled.positiontup or ())
+            params: list[Any] = [tuple(row[c] for c in order) for row in rows]
+        else:
+            params = rows
+        connection.exec_driver_sql(str(compiled), params)
 
 
 def refresh_items(
-    session: Session, project: Project, item_ids: list[int], learn_prior: bool = False
+    session: Session,
+    project: Project,
+    item_ids: list[int],
+    learn_prior: bool = False,
+    documents: dict[int, dict[str, Any]] | None = None,
 ) -> int:
     """Replace every finding of ``item_ids`` (no commit): an import's items or a video
     whose tracks were edited, checked batch by batch in file-name order with every
     check, against the project's prior. With ``learn_prior`` (an import) a project that
     has learned none yet learns it from these items first and keeps it. Returns the
-    number of instances checked."""
+    number of instances checked. ``documents``: the items' annotation documents as the
+    caller just stored them, so they are not read back and decoded again."""
     if not item_ids:
         return 0
     skeleton = project_skeleton(project)
@@ -280,7 +301,7 @@ def refresh_items(
     prior = stored_prior(session, project.id)
     tabled: list[tuple[list[int], Dataset, dict[int, tuple[int, int, str, str]]]] = []
     checked = position = 0
-    for batch in _batches_of(session, item_ids):
+    for batch in _batches_of(session, item_ids, documents):
         dataset, where, position = rows_dataset(skeleton, batch, position, trusted=True)
         ids = [r.id for r in batch]
         if fit is not None:
@@ -299,16 +320,40 @@ def refresh_items(
     return checked
 
 
-def _batches_of(session: Session, item_ids: list[int]) -> Iterator[Sequence[Any]]:
+class _QaRow(NamedTuple):
+    """An item as :data:`QA_COLUMNS` reads it, its document given by the caller."""
+
+    id: int
+    file_name: str
+    width: int | None
+    height: int | None
+    annotation: dict[str, Any]
+    video_id: int | None
+    frame_index: int | None
+
+
+def _batches_of(
+    session: Session, item_ids: list[int], documents: dict[int, dict[str, Any]] | None = None
+) -> Iterator[Sequence[Any]]:
     """The items as QA rows in file-name order, a batch at a time."""
     ordered = list(
         session.scalars(select(Item.id).where(Item.id.in_(item_ids)).order_by(Item.file_name))
     )
     for start in range(0, len(ordered), BATCH_ITEMS):
         part = ordered[start : start + BATCH_ITEMS]
-        yield session.execute(
-            select(*QA_COLUMNS).where(Item.id.in_(part)).order_by(Item.file_name)
+        if documents is None:
+            yield session.execute(
+                select(*QA_COLUMNS).where(Item.id.in_(part)).order_by(Item.file_name)
+            ).all()
+            continue
+        columns = [c for c in QA_COLUMNS if c is not Item.annotation]
+        found = session.execute(
+            select(*columns).where(Item.id.in_(part)).order_by(Item.file_name)
         ).all()
+        yield [
+            _QaRow(r.id, r.file_name, r.width, r.height, documents[r.id], r.video_id, r.frame_index)
+            for r in found
+        ]
 
 
 def item_sequence_findings(session: Session, item_id: int) -> list[QaFinding]:

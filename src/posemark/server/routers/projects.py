@@ -306,7 +306,13 @@ def export(
     work = Path(tempfile.mkdtemp(prefix="export-", dir=settings.tmp_dir))
     try:
         path, _summary = export_download(
-            db, access.project, work, slug(access.project.name), format, exclude_unconfirmed
+            db,
+            access.project,
+            work,
+            slug(access.project.name),
+            format,
+            exclude_unconfirmed,
+            settings=settings,
         )
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

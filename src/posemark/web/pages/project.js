@@ -21,7 +21,7 @@ const STATUSES = [["", "All"], ...STATUS_ORDER.map((status) => [status, STATUS_T
 
 const EXPORT_FORMATS = [
   "coco", "cvat", "cvat-video", "yolo", "labelstudio", "dlc", "sleap", "nwb", "mpii-json",
-  "mpii-mat", "posetrack",
+  "mpii-mat", "posetrack", "template:keypoints.csv",
 ];
 
 export async function projectPage(root, { pid, job }, app) {
