@@ -11,9 +11,26 @@ from pathlib import Path
 from posemark.assist.protocol import PoseModel
 
 
+def _require_mediapipe() -> None:
+    """Fail at construction, not at the first image, when the ``mediapipe`` extra is
+    absent (a core install): the message names the extra. Finding the package spec
+    imports nothing."""
+    import importlib.util
+
+    from posemark.assist.mediapipe_graphs import import_mediapipe
+
+    try:
+        found = importlib.util.find_spec("mediapipe") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        import_mediapipe()  # raises MissingExtraError naming the extra
+
+
 def mediapipe(**options: object) -> PoseModel:
     """BlazePose full: two looks per box (aligned region, 2x padding) on two threads;
     automatic: tiled proposals, refinement and a four-look second pass (accurate)."""
+    _require_mediapipe()
     from posemark.assist.mediapipe_model import MediaPipePoseModel
 
     return MediaPipePoseModel("mediapipe", **options)
@@ -23,6 +40,7 @@ def mediapipe_fast(**options: object) -> PoseModel:
     """BlazePose full, fewer looks per person (for a box: the detector's region and the
     box padded 1.5x; automatic: the detector's region and one refinement, no second
     pass): about 2-3x faster than ``mediapipe`` in automatic mode."""
+    _require_mediapipe()
     from posemark.assist.mediapipe_model import MediaPipePoseModel
 
     preset: dict[str, object] = {"paddings": (1.5,), "rebox": 0.0}
