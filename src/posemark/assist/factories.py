@@ -78,3 +78,14 @@ def yolo(path: str | Path | None = None, **options: object) -> PoseModel:
     from posemark.assist.yolo_model import YoloPoseModel
 
     return YoloPoseModel(None if path is None else Path(path), **options)  # type: ignore[arg-type]
+
+
+def trained(path: str | Path | None = None, **options: object) -> PoseModel:
+    """A model trained by ``posemark train`` on a project's own skeleton: ``path`` is
+    its folder (``model.onnx`` + ``model.json``), run by ONNX Runtime."""
+    from posemark.assist.protocol import AssistError
+    from posemark.assist.trained_model import TrainedPoseModel
+
+    if path is None:
+        raise AssistError("pose model 'trained' needs path=... (the model folder)")
+    return TrainedPoseModel(Path(path), **options)  # type: ignore[arg-type]

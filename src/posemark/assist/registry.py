@@ -21,6 +21,7 @@ BUILTIN: dict[str, str] = {
     "mediapipe": "posemark.assist.factories:mediapipe",
     "mediapipe-fast": "posemark.assist.factories:mediapipe_fast",
     "onnx": "posemark.assist.factories:onnx",
+    "trained": "posemark.assist.factories:trained",
     "ultralytics": "posemark.assist.factories:ultralytics",
     "yolo": "posemark.assist.factories:yolo",
 }

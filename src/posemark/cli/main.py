@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "review",
     "predict",
+    "train",
     "track",
     "worker",
     "operations",
