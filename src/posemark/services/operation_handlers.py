@@ -37,6 +37,12 @@ def _track(ctx: OperationContext) -> dict[str, Any]:
     return asdict(outcome)
 
 
+def _train(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.project_models import run_train
+
+    return run_train(ctx)
+
+
 def register_builtin() -> None:
     """Registers every built-in kind once. A feature whose long work is a plain service
     function joins with one line here, e.g.
@@ -49,4 +55,5 @@ def register_builtin() -> None:
         register_operation("prelabel", _prelabel, "Pre-label")
         register_operation("predict", _predict, "Predict")
         register_operation("track", _track, "Track")
+        register_operation("train", _train, "Train")
         _DONE = True
