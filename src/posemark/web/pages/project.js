@@ -9,6 +9,7 @@ import { h, mount, plural } from "../dom.js";
 import { importAnnotationsPanel } from "./import_annotations.js";
 import { operationsPanel } from "./operations.js";
 import { prelabelPanel } from "./prelabel.js";
+import { trainPanel } from "./train.js";
 import { projectSettingsPanel } from "./project_admin.js";
 import { videosPanel } from "./videos.js";
 import { STATUS_ORDER, STATUS_TEXT } from "../editor/review.js";
@@ -192,6 +193,7 @@ export async function projectPage(root, { pid, job }, app) {
   const settingsBox = manages ? projectSettingsPanel(project, app) : null;
   const running = operationsPanel(pid, manages, refresh);
   const prelabel = prelabelPanel(pid, manages, refresh, () => running.refresh());
+  const training = trainPanel(pid, manages, () => running.refresh());
   const exportLink = manages
     ? h(
         "a",
@@ -260,6 +262,7 @@ export async function projectPage(root, { pid, job }, app) {
       videos.element,
       running.element,
       prelabel.element,
+      training.element,
       membersBox,
       settingsBox,
       h("div", { class: "list-controls" }, tabs, jobFilter, search, sort),
@@ -273,6 +276,7 @@ export async function projectPage(root, { pid, job }, app) {
     destroy: () => {
       clearTimeout(searchTimer);
       prelabel.destroy();
+      training.destroy();
       running.destroy();
     },
   };
