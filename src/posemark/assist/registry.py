@@ -21,10 +21,17 @@ BUILTIN: dict[str, str] = {
     "mediapipe": "posemark.assist.factories:mediapipe",
     "mediapipe-fast": "posemark.assist.factories:mediapipe_fast",
     "onnx": "posemark.assist.factories:onnx",
+    "trained": "posemark.assist.factories:trained",
     "ultralytics": "posemark.assist.factories:ultralytics",
     "yolo": "posemark.assist.factories:yolo",
 }
 DEFAULT = "default"
+TRAINED_PREFIX = "trained:"
+
+
+def is_known_model(name: str) -> bool:
+    """A registered name, ``default``, or ``trained:MODEL_DIR``."""
+    return name.startswith(TRAINED_PREFIX) or name in available_models()
 
 
 def default_model() -> str:
@@ -66,6 +73,10 @@ def get_model(name: str = "default", **options: object) -> PoseModel:
 
     Unknown names fail listing the known ones, so a typo is fixed at once.
     """
+    if name.startswith(TRAINED_PREFIX):
+        # ``trained:MODEL_DIR``: a folder written by ``posemark train``, named by one string
+        # so a project's model travels wherever a model name does (operation params, caches)
+        return _load(_targets()["trained"], name)(path=name[len(TRAINED_PREFIX) :], **options)
     key = default_model() if name == DEFAULT else name
     targets = _targets()
     if key not in targets:

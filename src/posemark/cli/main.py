@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "review",
     "predict",
+    "train",
     "track",
     "worker",
     "operations",

@@ -25,7 +25,8 @@ def predict(
         Path, typer.Option("--out", help="COCO results JSON to write.", show_default=False)
     ],
     model: Annotated[
-        str, typer.Option("--model", help="Pose model name (listed above).")
+        str,
+        typer.Option("--model", help="Pose model name (listed above) or a trained model folder."),
     ] = "default",
     weights: Annotated[
         Path | None,
@@ -40,8 +41,13 @@ def predict(
         ),
     ] = None,
     skeleton_name: Annotated[
-        str, typer.Option("--skeleton", help="Target skeleton without --coco.")
-    ] = "coco17",
+        str | None,
+        typer.Option(
+            "--skeleton",
+            help="Target skeleton without --coco (default: coco17, or a trained model's own).",
+            show_default=False,
+        ),
+    ] = None,
     boxes: Annotated[
         Path | None,
         typer.Option(
@@ -74,7 +80,8 @@ def predict(
 
     Models: default (yolo when its weights are installed, else mediapipe), yolo
     (YOLO11n-pose on ONNX Runtime), mediapipe (offline BlazePose), mediapipe-fast, onnx
-    and ultralytics (with --weights), and any installed plugin. Re-running with the same
+    and ultralytics (with --weights), any installed plugin, or a folder written by
+    ``posemark train`` (its own skeleton). Re-running with the same
     model, options and inputs resumes: frames already in OUT.progress.jsonl are skipped;
     a run with other ones is refused with what differs (--restart starts afresh).
     """

@@ -73,6 +73,12 @@ def _remove_project(ctx: OperationContext) -> dict[str, Any]:
     return remove_project(ctx)
 
 
+def _train(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.project_models import run_train
+
+    return run_train(ctx)
+
+
 def register_builtin() -> None:
     """Registers every built-in kind once. A feature whose long work is a plain service
     function joins with one line here, e.g.
@@ -91,4 +97,5 @@ def register_builtin() -> None:
         register_operation("import", _import, "Import")
         register_operation("report", _report, "Report")
         register_operation("project-delete", _remove_project, "Project removal")
+        register_operation("train", _train, "Train")
         _DONE = True

@@ -33,7 +33,7 @@ class PredictRequest:
     model: str = "default"
     weights: str | None = None
     coco: str | None = None
-    skeleton: str = "coco17"
+    skeleton: str | None = None
     boxes: str | None = None
     gt_boxes: bool = False
     min_box_score: float = 0.0
@@ -75,6 +75,7 @@ def predict_files(
     from posemark.assist import AssistError, available_models
     from posemark.assist.batch import JobSpec, build_tasks, open_progress, results_of
     from posemark.assist.engines import ENGINES
+    from posemark.assist.trained_dir import is_model_dir, read_info
     from posemark.atomic import atomic_write
     from posemark.progress_log import ProgressLogMismatch, file_identity
 
@@ -82,7 +83,16 @@ def predict_files(
     out_path = Path(request.out)
     if request.engine not in ENGINES:
         raise BadInput(f"--engine: expected one of {', '.join(ENGINES)}, found {request.engine!r}")
-    if request.model not in available_models():
+    model_name, weights = request.model, request.weights
+    trained_skeleton = None
+    if is_model_dir(request.model):
+        # a folder written by ``posemark train``: its own skeleton is the default target
+        model_name, weights = "trained", str(Path(request.model).resolve())
+        try:
+            trained_skeleton = read_info(weights).skeleton
+        except AssistError as exc:
+            raise BadInput(f"--model: {exc}") from exc
+    if model_name not in available_models():
         raise BadInput(
             f"--model: unknown pose model {request.model!r}; available: "
             f"{', '.join(available_models())}"
@@ -96,7 +106,10 @@ def predict_files(
     if request.gt_boxes and boxes is not None:
         raise BadInput("--gt-boxes and --boxes are exclusive")
     gt = _read_json(coco) if coco is not None else None
-    skeleton, category_id = _target(gt, coco, request.skeleton)
+    if gt is None and request.skeleton is None and trained_skeleton is not None:
+        skeleton, category_id = trained_skeleton, 1
+    else:
+        skeleton, category_id = _target(gt, coco, request.skeleton or "coco17")
     gt_images = _gt_images(gt) if gt is not None else None
     prompts = None
     prompt_source = "automatic"
@@ -107,9 +120,9 @@ def predict_files(
         prompts = _boxes_from_gt(gt, category_id)
         prompt_source = f"ground-truth boxes {coco}"
     options: tuple[tuple[str, Any], ...] = ()
-    if request.weights is not None:
-        options = (("path", str(request.weights)),)
-    spec = JobSpec(request.model, skeleton, category_id, request.min_score, options, prompt_source)
+    if weights is not None:
+        options = (("path", str(weights)),)
+    spec = JobSpec(model_name, skeleton, category_id, request.min_score, options, prompt_source)
     try:
         tasks, notes = build_tasks(source, gt_images, prompts)
     except (AssistError, ValueError) as exc:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from posemark.services import qa_store, workflow
+from posemark.services import project_models, qa_store, workflow
 from posemark.services.annotation import AnnotationDocument, Suggestion
 from posemark.services.errors import BadInput, Conflict, ServiceError
 from posemark.services.operations import (
@@ -52,8 +52,10 @@ def _check_model(model: object) -> str:
 
     if not isinstance(model, str) or not model:
         raise BadInput(f"model: expected a model name, found {model!r}")
+    from posemark.assist.registry import is_known_model
+
     names = available_models()
-    if model != DEFAULT_MODEL and model not in names:
+    if model != DEFAULT_MODEL and not is_known_model(model):
         raise BadInput(f"model: unknown model {model!r}; available: {', '.join(names)}")
     return model
 
@@ -160,7 +162,7 @@ def _label_item(
     instances = predicted_instances(
         image,
         project_skeleton(project),
-        model=str(ctx.params["model"]),
+        model=project_models.model_for(ctx.settings, project.id, str(ctx.params["model"])),
         min_score=float(ctx.params["min_score"]),
     )
     if not instances:

@@ -137,4 +137,7 @@ def suggest_for_item(
     item = access.item
     boxes = None if box is None else check_box(box, item.width, item.height)
     image = load_rgb(settings, access.project.project, item)
-    return predicted_instances(image, access.project.skeleton, boxes, model, threshold)
+    from posemark.services.project_models import model_for
+
+    chosen = model_for(settings, access.project.project.id, model)
+    return predicted_instances(image, access.project.skeleton, boxes, chosen, threshold)

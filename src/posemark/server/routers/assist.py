@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from posemark.server.auth import DB, CurrentUser, ItemDep, OperationEngine, ProjectDep, SettingsDep
 from posemark.services import prelabel as prelabel_service
+from posemark.services import project_models
 from posemark.services.operations import operation_json
 from posemark.services.suggest import DEFAULT_MIN_SCORE, DEFAULT_MODEL, suggest_for_item
 
@@ -32,6 +33,10 @@ class SuggestBody(BaseModel):
 class PrelabelBody(BaseModel):
     model: str = DEFAULT_MODEL
     min_score: float = DEFAULT_MIN_SCORE
+
+
+class TrainBody(BaseModel):
+    minutes: float = 15.0
 
 
 @router.post("/items/{iid}/suggest")
@@ -63,3 +68,29 @@ def prelabel(
         db, engine.dispatch, access, caller.user, body.model, body.min_score
     )
     return operation_json(op)
+
+
+@router.post("/projects/{pid}/train", status_code=202)
+def train(
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    engine: OperationEngine,
+    body: TrainBody | None = None,
+) -> dict[str, Any]:
+    """Queues the ``train`` operation on the project's confirmed people; follow it under
+    ``/projects/{pid}/operations``. Its result says whether the new version was adopted,
+    with its validation error and that of the version in use."""
+    body = body or TrainBody()
+    op = project_models.start(db, engine.dispatch, access, caller.user, body.minutes)
+    return operation_json(op)
+
+
+@router.get("/projects/{pid}/models")
+def models(access: ProjectDep, settings: SettingsDep) -> dict[str, Any]:
+    """The project's trained versions, newest first, and the one in use."""
+    pid = access.project.id
+    return {
+        "in_use": project_models.in_use(settings, pid),
+        "models": project_models.list_models(settings, pid),
+    }

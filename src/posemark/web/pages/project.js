@@ -11,6 +11,7 @@ import { exportControl } from "./export.js";
 import { importAnnotationsPanel } from "./import_annotations.js";
 import { ACTIVE, follow, operationView, operationsPanel } from "./operations.js";
 import { prelabelPanel } from "./prelabel.js";
+import { trainPanel } from "./train.js";
 import { projectSettingsPanel } from "./project_admin.js";
 import { skeletonPanel } from "./skeleton_panel.js";
 import { videosPanel } from "./videos.js";
@@ -204,6 +205,7 @@ export async function projectPage(root, { pid, job }, app) {
         headline.textContent = skeletonSummary();
         running.refresh();
       })
+  const training = trainPanel(pid, manages, () => running.refresh());
     : null;
   // the formats the server writes (services/export_formats.py); a folder comes zipped;
   // a worker writes the file (the export operation), the page then downloads it
@@ -246,6 +248,7 @@ export async function projectPage(root, { pid, job }, app) {
       videos.element,
       running.element,
       prelabel.element,
+      training.element,
       membersBox,
       skeletonBox,
       settingsBox,
@@ -260,6 +263,7 @@ export async function projectPage(root, { pid, job }, app) {
     destroy: () => {
       clearTimeout(searchTimer);
       prelabel.destroy();
+      training.destroy();
       running.destroy();
       exporter?.destroy();
       importBox?.destroy();

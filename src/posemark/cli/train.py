@@ -1,0 +1,86 @@
+"""``posemark train``: a pose model for the annotation file's own skeleton."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from posemark.cli.console import err, escape, fail, out, warn
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+
+
+def train(
+    source: Annotated[
+        Path, typer.Argument(help="Annotation file in any readable format (its labels).")
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Model folder to write.", show_default=False)
+    ],
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", help="Folder the file's image names are relative to."),
+    ] = None,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=0.01, help="Minutes of training.")
+    ] = 15.0,
+    validation: Annotated[
+        float,
+        typer.Option("--validation", min=0.0, max=0.9, help="Share of images held out."),
+    ] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="Split and initialisation seed.")] = 0,
+    canvas: Annotated[
+        int, typer.Option("--canvas", min=32, help="Long side of the network's input, px.")
+    ] = 256,
+) -> None:
+    """Train a heatmap pose model (any skeleton) on the file's labeled images, holding
+    out a validation slice; writes MODEL_DIR (model.onnx, model.json) for
+    ``posemark predict --model MODEL_DIR`` and the server's assist. Needs the train
+    extra: pip install 'posemark[train]'."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from posemark.services.errors import ServiceError
+    from posemark.services.training import train_file
+
+    bar = Progress(
+        TextColumn("training"),
+        BarColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    task = bar.add_task("train", total=1.0, note="")
+
+    def on_progress(fraction: float, note: str) -> None:
+        bar.update(task, completed=fraction, note=note)
+
+    try:
+        with bar:
+            result, notes = train_file(
+                source,
+                out_dir,
+                images,
+                time_limit,
+                validation,
+                seed,
+                progress=on_progress,
+                canvas_long_side=canvas,
+            )
+    except ServiceError as exc:
+        fail(escape(exc.message))
+    for note in notes:
+        warn(escape(note))
+    figures = result.info.validation
+    rmse = figures.get("rmse_px")
+    out.print(
+        f"trained {result.steps} steps in {result.seconds:.0f} s on "
+        f"{result.info.training['train_images']} images; validation RMSE "
+        f"{'n/a' if rmse is None else f'{rmse:.2f} px'} on {figures.get('images', 0)} "
+        f"images -> {escape(str(out_dir))}"
+    )

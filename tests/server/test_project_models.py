@@ -1,0 +1,133 @@
+"""A project's own model: Train on its confirmed people (a custom skeleton), versions
+listed, adoption only when the validation error beats the one in use, and Suggest on an
+unlabeled item answering in the project's keypoints. The handler runs in-process (the
+operation layer itself is tested in test_operations.py); training is a few seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from serverkit import Server, upload
+
+from posemark.services import operations
+from posemark.services.project_models import start
+from posemark.services.projects import get_project
+from posemark.store.models import User
+
+GECKO = {
+    "name": "gecko",
+    "keypoints": ["head", "left_hand", "right_hand", "tail"],
+    "edges": [["head", "tail"], ["left_hand", "right_hand"]],
+}
+COLOURS = ((255, 40, 40), (40, 255, 40), (40, 40, 255), (255, 255, 40))
+
+
+def _pictures(folder: Path, n: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    truth = {}
+    for i in range(n):
+        image = np.full((60, 80, 3), 90, dtype=np.uint8)
+        pts = np.column_stack([rng.uniform(6, 74, 4), rng.uniform(6, 54, 4)])
+        for (x, y), colour in zip(pts, COLOURS, strict=True):
+            image[int(y) - 2 : int(y) + 3, int(x) - 2 : int(x) + 3] = colour
+        Image.fromarray(image).save(folder / f"g{i}.png")
+        truth[f"g{i}.png"] = pts
+    return truth
+
+
+@pytest.fixture
+def project(admin: TestClient, tmp_path: Path) -> tuple[int, dict[str, dict[str, Any]]]:
+    """Seven pictures; six carry one confirmed gecko, one is left unlabeled."""
+    truth = _pictures(tmp_path / "pics", 7)
+    r = admin.post("/api/projects", json={"name": "geckos", "skeleton": GECKO})
+    assert r.status_code == 201, r.text
+    pid: int = r.json()["id"]
+    r = admin.post(f"/api/projects/{pid}/import", files=upload(tmp_path / "pics"))
+    assert r.status_code == 200, r.text
+    listing = admin.get(f"/api/projects/{pid}/items").json()["items"]
+    items = {i["file_name"]: admin.get(f"/api/items/{i['id']}").json() for i in listing}
+    for name, pts in truth.items():
+        if name == "g6.png":
+            continue
+        inst = {
+            "id": "i1",
+            "keypoints": [[float(x), float(y), 2] for x, y in pts],
+            "bbox": None,
+            "bbox_mode": "derived",
+            "source": "human",
+            "confirmed": True,
+            "track_id": None,
+        }
+        r = admin.put(
+            f"/api/items/{items[name]['id']}/annotation",
+            json={"base_version": items[name]["version"], "annotation": {"instances": [inst]}},
+        )
+        assert r.status_code == 200, r.text
+    return pid, items
+
+
+def _train(server: Server, pid: int) -> dict[str, Any]:
+    queued: list[int] = []
+    with server.session() as session:
+        admin_user = session.get(User, 1)
+        assert admin_user is not None
+        access = get_project(session, admin_user, pid)
+        oid = start(session, queued.append, access, admin_user, 0.02).id
+    assert queued == [oid]
+    assert operations.execute(server.store.sessionmaker, server.settings, oid) == "done"
+    op: dict[str, Any] = server.admin().get(f"/api/projects/{pid}/operations/{oid}").json()
+    assert op["kind"] == "train" and op["state"] == "done"
+    return op["result"]  # type: ignore[no-any-return]
+
+
+def test_train_versions_adopts_and_suggests_in_the_project_skeleton(
+    server: Server, admin: TestClient, project: tuple[int, dict[str, dict[str, Any]]]
+) -> None:
+    pid, items = project
+    assert admin.get(f"/api/projects/{pid}/models").json() == {"in_use": None, "models": []}
+    first = _train(server, pid)
+    assert (first["version"], first["adopted"], first["previous_version"]) == (1, True, None)
+    assert (first["train_images"], first["validation_images"]) == (5, 1)
+    assert first["validation_rmse"] is not None
+    listed = admin.get(f"/api/projects/{pid}/models").json()
+    assert listed["in_use"] == 1
+    (v1,) = listed["models"]
+    assert v1["in_use"] and v1["keypoints"] == GECKO["keypoints"]
+    assert v1["validation"]["rmse_px"] == first["validation_rmse"]
+
+    # Suggest on the unlabeled picture runs the project's model, in its keypoints
+    r = admin.post(f"/api/items/{items['g6.png']['id']}/suggest", json={"min_score": 0})
+    assert r.status_code == 200, r.text
+    (inst,) = r.json()["instances"]
+    assert len(inst["keypoints"]) == 4 and inst["source"] == "model"
+    assert all(kp[2] == 2 for kp in inst["keypoints"])
+
+    # a second version replaces the first only when its validation error is lower
+    second = _train(server, pid)
+    assert second["version"] == 2 and second["previous_version"] == 1
+    assert second["previous_validation_rmse"] == first["validation_rmse"]
+    better = second["validation_rmse"] < first["validation_rmse"]
+    assert second["adopted"] == better
+    listed = admin.get(f"/api/projects/{pid}/models").json()
+    assert listed["in_use"] == (2 if better else 1)
+    assert [m["version"] for m in listed["models"]] == [2, 1]
+
+
+def test_train_needs_confirmed_people_and_sane_minutes(server: Server, admin: TestClient) -> None:
+    r = admin.post("/api/projects", json={"name": "empty", "skeleton": GECKO})
+    pid = r.json()["id"]
+    for minutes in (0, -1, 1e6, "soon"):
+        r = admin.post(f"/api/projects/{pid}/train", json={"minutes": minutes})
+        assert r.status_code in (400, 422), (minutes, r.text)
+    r = admin.post(f"/api/projects/{pid}/train", json={"minutes": 0.01})
+    assert r.status_code == 202, r.text
+    oid = r.json()["id"]
+    assert operations.execute(server.store.sessionmaker, server.settings, oid) == "failed"
+    op = admin.get(f"/api/projects/{pid}/operations/{oid}").json()
+    assert "no confirmed person" in str(op)
