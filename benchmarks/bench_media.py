@@ -1,13 +1,15 @@
 """Media backends measured: the image route and thumbnails per backend, imports by
 reference, and the S3 client that services/media.py uses.
 
-Everything runs on loopback against moto's S3 server (started here) and a real
-``posemark serve`` subprocess; images are the real COCO val2017 pictures of
+Everything runs on loopback against a local S3 server started here (``--s3-server``:
+moto's server mode, or s3rver from npm, which ``npm ci`` installs under node_modules)
+and a real ``posemark serve`` subprocess; images are the real COCO val2017 pictures of
 ../shared/testdata/coco/mmpose_coco, written under distinct names (``--scale`` shrinks
 them first, for the 10,000-image import).
 
     .venv/bin/python benchmarks/bench_media.py serve --images 1000
     .venv/bin/python benchmarks/bench_media.py import --images 10000 --scale 0.5
+    .venv/bin/python benchmarks/bench_media.py import --scale 0.5 --s3-server moto,s3rver
     .venv/bin/python benchmarks/bench_media.py clients --images 300
     .venv/bin/python benchmarks/bench_media.py video
     .venv/bin/python benchmarks/bench_media.py video --synthetic --frames 250 --gop 50
@@ -17,8 +19,9 @@ last byte of ``GET /api/items/{iid}/image`` for every image, one request at a ti
 and the thumbnail route cold (made from the original) and warm (cached): p50 and p95.
 ``import``: images per second of ``import_reference`` for a folder in place and for a
 bucket prefix (COCO file stating the sizes, and without one, which reads every header),
-posemark's disk use after it against the images' size, and the ceiling the S3 server
-sets (obstore alone listing the prefix and reading 4 KiB of each object).
+posemark's disk use after it against the images' size, and the ceiling each S3 server
+sets (obstore alone listing the prefix and reading 4 KiB of each object); with
+``--s3-server moto,s3rver`` both servers in turn, side by side in one table.
 ``clients``: GET latency of one image and of a 64 KB range with boto3 and obstore.
 ``video``: a real clip of the test data (or ``--synthetic`` 720p) in the bucket: open,
 first frame, random frames and playback decoded by PyAV over ranged reads of the
