@@ -1,13 +1,15 @@
 """Media backends measured: the image route and thumbnails per backend, imports by
 reference, and the S3 client that services/media.py uses.
 
-Everything runs on loopback against moto's S3 server (started here) and a real
-``posemark serve`` subprocess; images are the real COCO val2017 pictures of
+Everything runs on loopback against a local S3 server started here (``--s3-server``:
+moto's server mode, or s3rver from npm, which ``npm ci`` installs under node_modules)
+and a real ``posemark serve`` subprocess; images are the real COCO val2017 pictures of
 ../shared/testdata/coco/mmpose_coco, written under distinct names (``--scale`` shrinks
 them first, for the 10,000-image import).
 
     .venv/bin/python benchmarks/bench_media.py serve --images 1000
     .venv/bin/python benchmarks/bench_media.py import --images 10000 --scale 0.5
+    .venv/bin/python benchmarks/bench_media.py import --scale 0.5 --s3-server moto,s3rver
     .venv/bin/python benchmarks/bench_media.py clients --images 300
     .venv/bin/python benchmarks/bench_media.py video
     .venv/bin/python benchmarks/bench_media.py video --synthetic --frames 250 --gop 50
@@ -17,8 +19,9 @@ last byte of ``GET /api/items/{iid}/image`` for every image, one request at a ti
 and the thumbnail route cold (made from the original) and warm (cached): p50 and p95.
 ``import``: images per second of ``import_reference`` for a folder in place and for a
 bucket prefix (COCO file stating the sizes, and without one, which reads every header),
-posemark's disk use after it against the images' size, and the ceiling the S3 server
-sets (obstore alone listing the prefix and reading 4 KiB of each object).
+posemark's disk use after it against the images' size, and the ceiling each S3 server
+sets (obstore alone listing the prefix and reading 4 KiB of each object); with
+``--s3-server moto,s3rver`` both servers in turn, side by side in one table.
 ``clients``: GET latency of one image and of a 64 KB range with boto3 and obstore.
 ``video``: a real clip of the test data (or ``--synthetic`` 720p) in the bucket: open,
 first frame, random frames and playback decoded by PyAV over ranged reads of the
@@ -73,28 +76,88 @@ def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
             time.sleep(0.1)
 
 
-@contextlib.contextmanager
-def moto() -> Iterator[None]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+S3RVER = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "s3rver"
+"""s3rver (npm, a devDependency in package.json; ``npm ci`` installs it): a second local
+S3 server, files on disk behind Node's HTTP server, to tell what moto costs from what
+posemark costs."""
+SERVERS = ("moto", "s3rver")
+
+
+def _answers(url: str) -> bool:
     try:
-        _wait(f"http://127.0.0.1:{port}/moto-api/", process)
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # an error status is still an answer: the server is up
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def _start(command: list[str], url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while not _answers(url):
+        if process.poll() is not None:
+            raise SystemExit(f"{command[0]}: the server exited ({process.returncode})")
+        if time.monotonic() > deadline:
+            process.terminate()
+            raise SystemExit(f"{url} did not answer")
+        time.sleep(0.1)
+    return process
+
+
+@contextlib.contextmanager
+def s3_server(kind: str = "moto") -> Iterator[None]:
+    """``kind``'s S3 server on a free loopback port, with the bucket made and the AWS
+    environment (and posemark's cached clients) pointing at it; stopped on exit."""
+    from posemark.storage.s3 import forget_stores
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
+    env = dict(os.environ)
+    if kind == "moto":
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        key, secret = "bench", "bench-secret"
+    elif kind == "s3rver":
+        if not S3RVER.exists():
+            raise SystemExit(f"{S3RVER}: missing; run `npm ci` in the repository root")
+        command = [str(S3RVER), "-d", str(folder), "-a", "127.0.0.1", "-p", str(port), "-s"]
+        command += ["--configure-bucket", BUCKET]
+        key = secret = "S3RVER"  # the only credentials s3rver accepts
+        # its listing continuation tokens are DES-encrypted, which OpenSSL 3 (Node 17+)
+        # only offers from its legacy provider: without it a second page answers 500
+        env["NODE_OPTIONS"] = "--openssl-legacy-provider"
+    else:
+        raise SystemExit(f"--s3-server: {kind!r} is not one of {', '.join(SERVERS)}")
+    process = _start(command, url + ("/moto-api/" if kind == "moto" else "/"), env)
+    try:
         os.environ.update(
-            AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
-            AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench-secret",
+            AWS_ENDPOINT_URL=url,
+            AWS_ACCESS_KEY_ID=key,
+            AWS_SECRET_ACCESS_KEY=secret,
             AWS_DEFAULT_REGION="us-east-1",
         )
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/{BUCKET}", method="PUT")
-        urllib.request.urlopen(request, timeout=10).close()
+        forget_stores()
+        if kind == "moto":
+            request = urllib.request.Request(f"{url}/{BUCKET}", method="PUT")
+            urllib.request.urlopen(request, timeout=10).close()
         yield
     finally:
+        forget_stores()
         process.terminate()
         process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _servers(value: str) -> list[str]:
+    kinds = [k.strip() for k in value.split(",") if k.strip()]
+    for kind in kinds:
+        if kind not in SERVERS:
+            raise SystemExit(f"--s3-server: {kind!r} is not one of {', '.join(SERVERS)}")
+    return kinds
 
 
 def make_images(folder: Path, count: int, scale: float) -> tuple[dict[str, Any], int]:
@@ -179,7 +242,7 @@ def serve_bench(args: argparse.Namespace) -> None:
     try:
         images = work / "images"
         _coco, total = make_images(images, args.images, args.scale)
-        with moto():
+        with s3_server(args.s3_server):
             took = upload(images, "people/")
             print(f"uploaded {args.images} images ({total / 2**20:.1f} MiB) in {took:.1f} s")
             data = work / "data"
@@ -274,11 +337,6 @@ def _disk(folder: Path) -> int:
 
 
 def import_bench(args: argparse.Namespace) -> None:
-    from posemark.services.import_refs import import_reference
-    from posemark.services.projects import create_project
-    from posemark.services.settings import Settings
-    from posemark.store import open_store, upgrade_to_head
-
     work = Path(tempfile.mkdtemp(prefix="bench-media-"))
     try:
         images = work / "images"
@@ -290,55 +348,67 @@ def import_bench(args: argparse.Namespace) -> None:
             "images/s after listing | posemark's disk | share of images |"
         )
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        with moto():
-            if "S3" in args.sources:
+        if "in-place" in args.sources:
+            for coco, sizes in ((images / "coco.json", "COCO file"), (None, "image headers")):
+                print(_import_row(args, work, total, "in place", str(images), coco, sizes))
+        if "S3" not in args.sources:
+            return
+        for kind in _servers(args.s3_server):
+            with s3_server(kind):
                 took = upload(images, "people/")
-                print(f"(uploaded to the bucket in {took:.1f} s)", file=sys.stderr)
-            runs = [
-                ("in place", str(images), images / "coco.json", "COCO file"),
-                ("in place", str(images), None, "image headers"),
-                ("S3", f"s3://{BUCKET}/people/", "coco.json", "COCO file"),
-                ("S3", f"s3://{BUCKET}/people/", None, "image headers"),
-            ]
-            runs = [r for r in runs if ("S3" if r[0] == "S3" else "in-place") in args.sources]
-            for label, location, coco, sizes in runs:
-                data = work / f"data-{len(list(work.glob('data-*')))}"
-                settings = Settings(data_dir=data)
-                settings.make_dirs()
-                store = open_store(settings.db_url)
-                upgrade_to_head(store.engine)
-                with store.session() as session:
-                    project = create_project(session, settings, "bench", "coco17")
-                    marks: dict[str, float] = {}
-
-                    def progress(
-                        stage: str, done: int, total: int, marks: dict[str, float] = marks
-                    ) -> None:
-                        marks.setdefault(
-                            f"{stage}-{'end' if done else 'start'}", time.perf_counter()
-                        )
-
-                    start = time.perf_counter()
-                    report = import_reference(
-                        session, settings, project, location, coco, progress=progress
-                    )
-                    took = time.perf_counter() - start
-                    listing = marks["listing-end"] - marks["listing-start"]
-                store.dispose()
-                assert report.items_created == args.images
-                used = _disk(data)
-                print(
-                    f"| {label} | {sizes} | {took:.2f} | {args.images / took:,.0f} | "
-                    f"{listing:.2f} | {args.images / (took - listing):,.0f} | "
-                    f"{used / 2**20:.1f} MiB | {100 * used / total:.1f} % |"
-                )
-            if "S3" in args.sources:
-                _ceiling(args.images)
+                print(f"(uploaded to {kind} in {took:.1f} s)", file=sys.stderr)
+                location = f"s3://{BUCKET}/people/"
+                for coco_key, sizes in (("coco.json", "COCO file"), (None, "image headers")):
+                    label = f"S3 ({kind})"
+                    print(_import_row(args, work, total, label, location, coco_key, sizes))
+                _ceiling(args.images, kind)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _ceiling(count: int) -> None:
+def _import_row(
+    args: argparse.Namespace,
+    work: Path,
+    total: int,
+    label: str,
+    location: str,
+    coco: Path | str | None,
+    sizes: str,
+) -> str:
+    """One import into a fresh data folder and project: its table row."""
+    from posemark.services.import_refs import import_reference
+    from posemark.services.projects import create_project
+    from posemark.services.settings import Settings
+    from posemark.store import open_store, upgrade_to_head
+
+    data = work / f"data-{len(list(work.glob('data-*')))}"
+    settings = Settings(data_dir=data)
+    settings.make_dirs()
+    store = open_store(settings.db_url)
+    upgrade_to_head(store.engine)
+    marks: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        marks.setdefault(f"{stage}-{'end' if done else 'start'}", time.perf_counter())
+
+    with store.session() as session:
+        project = create_project(session, settings, "bench", "coco17")
+        start = time.perf_counter()
+        report = import_reference(session, settings, project, location, coco, progress=progress)
+        took = time.perf_counter() - start
+        listing = marks["listing-end"] - marks["listing-start"]
+    store.dispose()
+    assert report.items_created == args.images
+    used = _disk(data)
+    shutil.rmtree(data, ignore_errors=True)
+    return (
+        f"| {label} | {sizes} | {took:.2f} | {args.images / took:,.0f} | "
+        f"{listing:.2f} | {args.images / (took - listing):,.0f} | "
+        f"{used / 2**20:.1f} MiB | {100 * used / total:.1f} % |"
+    )
+
+
+def _ceiling(count: int, kind: str) -> None:
     """What the S3 server itself allows: obstore alone listing the prefix, then reading
     each object's first 4 KiB (32 requests at once), with no posemark code around it."""
     import obstore
@@ -355,11 +425,11 @@ def _ceiling(count: int) -> None:
         list(pool.map(lambda k: obstore.get_range(store, k, start=0, length=4096), images))
     heads = time.perf_counter() - start
     print(
-        f"| S3 ceiling: obstore alone, list | - | {listed:.2f} | {count / listed:,.0f} | "
+        f"| {kind} ceiling: obstore alone, list | - | {listed:.2f} | {count / listed:,.0f} | "
         f"{listed:.2f} | - | - | - |"
     )
     print(
-        f"| S3 ceiling: obstore alone, list + 4 KiB of each | - | {listed + heads:.2f} | "
+        f"| {kind} ceiling: obstore alone, list + 4 KiB of each | - | {listed + heads:.2f} | "
         f"{count / (listed + heads):,.0f} | {listed:.2f} | {count / heads:,.0f} | - | - |"
     )
 
@@ -369,7 +439,7 @@ def clients_bench(args: argparse.Namespace) -> None:
     import obstore
     from obstore.store import S3Store
 
-    with moto():
+    with s3_server(args.s3_server):
         work = Path(tempfile.mkdtemp(prefix="bench-media-"))
         try:
             make_images(work, args.images, 1.0)
@@ -482,7 +552,7 @@ def video_bench(args: argparse.Namespace) -> None:
         with open_video(video) as probe:
             count, described = probe.frame_count, repr(probe)
         indices = random.Random(1).sample(range(count), args.seeks)
-        with moto():
+        with s3_server(args.s3_server):
             obstore.put(store_for(BUCKET), "videos/clip.mp4", video.read_bytes())
             backend = S3Backend(f"s3://{BUCKET}/videos/")
             print(
@@ -532,6 +602,9 @@ def main() -> None:
     imports.add_argument("--images", type=int, default=10000)
     imports.add_argument("--scale", type=float, default=1.0)
     imports.add_argument("--sources", default="in-place,S3", help="in-place, S3 or both")
+    imports.add_argument(
+        "--s3-server", default="moto", help="moto, s3rver or both (moto,s3rver), in turn"
+    )
     clients = sub.add_parser("clients")
     clients.add_argument("--images", type=int, default=300)
     videos = sub.add_parser("video")
@@ -540,6 +613,8 @@ def main() -> None:
     videos.add_argument("--gop", type=int, default=50, help="with --synthetic")
     videos.add_argument("--seeks", type=int, default=30)
     videos.add_argument("--run", type=int, default=150, help="frames played in order")
+    for command in (serve, clients, videos):
+        command.add_argument("--s3-server", choices=SERVERS, default="moto")
     args = parser.parse_args()
     runs = {
         "serve": serve_bench,

@@ -386,3 +386,24 @@ def test_a_broken_image_imports_by_header_and_is_a_located_422_or_refused_with_v
     assert refused.value.message.startswith(where), refused.value.message
     assert "corrupt or truncated image" in refused.value.message
     assert server.item_count(project.id) == 0
+
+
+def test_an_import_from_a_bucket_that_is_down_is_a_502_not_a_500(
+    admin: TestClient, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listing is read page by page after the request was sent: a bucket that stops
+    answering there is the same clear 502 as one that never answered."""
+    pid = admin.post("/api/projects", json={"name": "down", "skeleton": "coco17"}).json()["id"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nobody there
+    forget_stores()
+    try:
+        r = admin.post(
+            f"/api/projects/{pid}/import-reference", json={"source": f"s3://{BUCKET}/people/"}
+        )
+    finally:
+        forget_stores()
+    assert r.status_code == 502, r.text
+    assert r.json()["code"] == "media_unreachable"
+    assert f"s3://{BUCKET}/people/" in r.json()["detail"]
+    assert "127.0.0.1" not in r.json()["detail"]
+    assert admin.get(f"/api/projects/{pid}/items").json()["items"] == []

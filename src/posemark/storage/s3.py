@@ -15,6 +15,7 @@ the process, and messages name objects by that URL alone.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
@@ -142,6 +143,11 @@ class S3Backend:
     def _call(self, key: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs one obstore call, turning its errors into storage errors that name the
         object (its own messages carry the endpoint's full request URL)."""
+        with self._errors(key):
+            return fn(store_for(self.bucket), *args, **kwargs)
+
+    @contextlib.contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
         from obstore.exceptions import (
             BaseError,
             NotFoundError,
@@ -150,7 +156,7 @@ class S3Backend:
         )
 
         try:
-            return fn(store_for(self.bucket), *args, **kwargs)
+            yield
         except (FileNotFoundError, NotFoundError):
             raise MediaMissing(f"{self.describe(key)} is missing") from None
         except (PermissionDeniedError, UnauthenticatedError):
@@ -205,7 +211,12 @@ class S3Backend:
 
         start = self._path(prefix.rstrip("/")) + "/" if prefix else self.prefix
         batches = self._call(prefix, obstore.list, prefix=start, chunk_size=1000)
-        for batch in batches:
+        while True:
+            # each page is requested as the listing is read: its errors come here
+            with self._errors(prefix):
+                batch = next(batches, None)
+            if batch is None:
+                return
             for meta in batch:
                 key = str(meta["path"])[len(self.prefix) :]
                 try:
