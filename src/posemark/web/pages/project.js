@@ -205,8 +205,8 @@ export async function projectPage(root, { pid, job }, app) {
         headline.textContent = skeletonSummary();
         running.refresh();
       })
-  const training = trainPanel(pid, manages, () => running.refresh());
     : null;
+  const training = trainPanel(pid, manages, () => running.refresh());
   // the formats the server writes (services/export_formats.py); a folder comes zipped;
   // a worker writes the file (the export operation), the page then downloads it
   const exporter = manages ? exportControl(pid, EXPORT_FORMATS) : null;
