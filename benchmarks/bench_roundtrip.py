@@ -14,6 +14,10 @@ Each step runs in a fresh process, which reports its own wall time and peak RSS.
 
     python benchmarks/bench_roundtrip.py [--images 20000] [--annotations 83000]
         [--db postgresql://...] [--work DIR] [--baseline OTHER_CHECKOUT/src]
+        [--poses uniform|real]
+
+``--poses real`` puts jittered real COCO people (``bench_derived``'s sample) in place of
+the uniformly random keypoints, so the kept QA finds what it finds on real work.
 
 With ``--baseline`` the import into existing items runs twice on the same imported
 project (the database restored from a copy taken after the import: a file copy for
@@ -43,12 +47,14 @@ HERE = Path(__file__).resolve().parent
 PHOTO = HERE.parent.parent / "shared/testdata/coco/mmpose_coco/000000000785.jpg"
 
 
-def prepare(work: Path, images: int, annotations: int) -> None:
+def prepare(work: Path, images: int, annotations: int, poses: str = "uniform") -> None:
     sys.path.insert(0, str(HERE))
     from make_synthetic_coco import generate
 
     coco = work / "coco.json"
     generate(coco, annotations, images)
+    if poses == "real":
+        _real_poses(coco)
     folder = work / "images"
     folder.mkdir()
     photo = work / "photo.jpg"
@@ -71,6 +77,34 @@ def prepare(work: Path, images: int, annotations: int) -> None:
             }
         )
     (work / "preds.json").write_bytes(msgspec.json.encode(preds))
+
+
+def _real_poses(coco: Path) -> None:
+    """The file's keypoints replaced by real COCO people (``bench_derived``'s sample,
+    placed at a random position and scale with 2 px jitter): uniformly random points
+    and boxes unrelated to them make every person fail a dozen checks, which real
+    people do not."""
+    import random
+
+    from bench_derived import coco_people, placed_person
+
+    people = coco_people()
+    rng = random.Random(785)
+    doc = msgspec.json.decode(coco.read_bytes())
+    for ann in doc["annotations"]:
+        keypoints, _ = placed_person(rng, people)
+        flat: list[Any] = []
+        for x, y, v in keypoints:
+            flat += [0, 0, 0] if not v else [round(x, 2), round(y, 2), v]
+        ann["keypoints"] = flat
+        ann["num_keypoints"] = sum(1 for _, _, v in keypoints if v)
+        xs = [x for x, _, v in keypoints if v]
+        ys = [y for _, y, v in keypoints if v]
+        x0, y0 = min(xs) - 10, min(ys) - 10  # the box drawn around the person
+        w, h = max(xs) + 10 - x0, max(ys) + 10 - y0
+        ann["bbox"] = [round(x0, 2), round(y0, 2), round(w, 2), round(h, 2)]
+        ann["area"] = round(w * h, 2)
+    coco.write_bytes(msgspec.json.encode(doc))
 
 
 def _store(work: Path, db: str | None) -> Any:
@@ -150,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", default=None, help="database URL (default: SQLite in --work)")
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--baseline", type=Path, default=None, help="another checkout's src")
+    ap.add_argument(
+        "--poses",
+        choices=["uniform", "real"],
+        default="uniform",
+        help="uniformly random keypoints, or jittered real COCO people",
+    )
     ap.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.phase:
@@ -158,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-roundtrip-"))
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "coco.json").exists():
-        prepare(work, args.images, args.annotations)
+        prepare(work, args.images, args.annotations, args.poses)
     imp = _run_phase("import", work, args.db)
     exp = _run_phase("export", work, args.db)
     same = msgspec.json.decode((work / "out.json").read_bytes()) == msgspec.json.decode(
@@ -170,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         base = _run_phase("into", work, args.db, args.baseline)
         _copy_database(args.db, work, restore=True)
     into = _run_phase("into", work, args.db)
-    print(f"backend: {'PostgreSQL' if args.db else 'SQLite'}; work folder {work}")
+    print(f"backend: {'PostgreSQL' if args.db else 'SQLite'}; poses {args.poses}; work {work}")
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("| step | size | wall s | CPU s | rate (wall) | rate (CPU) | peak RSS MiB |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")

@@ -17,12 +17,16 @@ from serverkit import MMPOSE, Server, upload
 from typer.testing import CliRunner
 
 from posemark.cli.main import app
+from posemark.qa import run_checks
+from posemark.qa.document import document_dataset
 from posemark.services.errors import BadInput
 from posemark.services.exporting import export_coco_dict
 from posemark.services.import_existing import import_into_existing
 from posemark.services.importing import import_path
-from posemark.services.projects import create_project, find_project
+from posemark.services.projects import create_project, find_project, project_skeleton
+from posemark.services.qa_store import ITEM_CHECKS, stored_prior
 from posemark.store.models import Item
+from posemark.store.qa_models import QaFinding, QaInstance
 from posemark.store.workflow_models import ItemVersion
 
 PREDS = "coco/xtcocoapi_examples/example_coco_preds.json"
@@ -106,6 +110,42 @@ def test_results_become_scored_suggestions_under_a_policy(server: Server, testda
     replaced = into(server, pid, preds, policy="replace")
     assert replaced.instances_replaced == 14 + 73
     assert sum(len(v) for v in documents(server, pid).values()) == 73
+
+
+def test_imported_suggestions_are_judged_by_the_kept_qa(server: Server, testdata: Path) -> None:
+    """Suggestions are instances of the document: the import keeps a QA row and a risk
+    for each of them, and their findings are those of a check run on the whole item."""
+    pid = annotated(server, testdata)
+    into(server, pid, testdata / PREDS, policy="add")
+    with server.session() as session:
+        items = session.query(Item).filter_by(project_id=pid).all()
+        kept = {
+            (r.item_id, r.instance_id) for r in session.query(QaInstance).filter_by(project_id=pid)
+        }
+        found = {
+            (r.item_id, r.instance_index, r.check, r.keypoint)
+            for r in session.query(QaFinding).filter_by(project_id=pid)
+        }
+        project = find_project(session, str(pid))
+        skeleton = project_skeleton(project)
+        prior = stored_prior(session, pid)
+        expected = set()
+        for item in items:
+            doc = item.annotation
+            dataset = document_dataset(doc, skeleton, item.width, item.height)
+            for f in run_checks(dataset, prior=prior, only=ITEM_CHECKS):
+                expected.add((item.id, f.annotation_id, f.check, f.keypoint))
+    people = {(item.id, i["id"]) for item in items for i in item.annotation["instances"]}
+    assert kept == people and len(people) == 14 + 73
+    models = {
+        (item.id, n)
+        for item in items
+        for n, i in enumerate(item.annotation["instances"])
+        if i["source"] == "model"
+    }
+    on_models = {f for f in found if f[:2] in models}
+    assert on_models, "no finding on any of the 73 suggestions"
+    assert on_models == {f for f in expected if f[:2] in models}
 
 
 def test_an_unmatched_image_imports_nothing(server: Server, testdata: Path, tmp_path: Path) -> None:

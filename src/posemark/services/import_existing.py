@@ -18,7 +18,9 @@ import), and every written version is kept in the item's history.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -117,6 +119,50 @@ def import_into_existing(
         per_item.setdefault(item_id, []).append(row)
     # item by item in chunks (one transaction): memory stays that of one chunk
     ids = sorted(per_item)
+    with _collector_spared():
+        report = _import_chunks(
+            session, project, dataset, per_item, ids, k, name, suggestions, policy, dry_run,
+            user, progress, should_stop,
+        )  # fmt: skip
+    report.warnings[:0] = warnings
+    if not dry_run:
+        session.commit()
+    return report
+
+
+@contextmanager
+def _collector_spared() -> Iterator[None]:
+    """Every object alive before the chunks (the file's tables, the match maps, the loaded
+    modules) frozen out of the cyclic garbage collector's passes until the import ends.
+    Each chunk builds hundreds of thousands of lists and dicts (documents, QA rows), and
+    the collections they trigger would otherwise walk all of those objects again and
+    again: about a third of the import's CPU time. What the chunks leave behind is still
+    collected."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _import_chunks(
+    session: Session,
+    project: Project,
+    dataset: Dataset,
+    per_item: dict[int, list[int]],
+    ids: list[int],
+    k: int,
+    name: str,
+    suggestions: bool,
+    policy: str | None,
+    dry_run: bool,
+    user: User | None,
+    progress: Callable[[int, int | None], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> IntoExistingReport:
+    """The matched items written chunk by chunk in the session's transaction (no
+    commit); raises, after rolling back, when the import is refused or cancelled."""
+    t = dataset.instances
     busy = added = replaced = skipped = updated = 0
     refused = False
     now = utcnow()
@@ -172,21 +218,9 @@ def import_into_existing(
             "choose what to do with them: policy add (keep theirs, add the file's), "
             "replace (the file's instead) or skip (leave those items alone)"
         )
-    report = IntoExistingReport(
-        len(per_item),
-        updated,
-        skipped,
-        busy,
-        added,
-        replaced,
-        suggestions,
-        dry_run,
-        policy,
-        warnings,
+    return IntoExistingReport(
+        len(per_item), updated, skipped, busy, added, replaced, suggestions, dry_run, policy
     )
-    if not dry_run:
-        session.commit()
-    return report
 
 
 def _read(source: Path, name: str, warnings: list[str]) -> Dataset:
