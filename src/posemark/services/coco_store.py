@@ -118,6 +118,39 @@ class SourcePlacer:
             "already used in the project and were given new ids above the project's largest"
         ]
 
+    def _renumber(
+        self,
+        planned: list[tuple[Mapping[str, Any], dict[str, Any]]],
+        used_images: set[int],
+        used_anns: set[int],
+    ) -> None:
+        for doc, rec in planned:
+            image = rec["image"]
+            if int(image.get("id", 0)) in used_images:
+                image = rec["image"] = {**image, "id": self.next_image}
+                self.next_image += 1
+                self.moved[0] += 1
+                for r in _records(rec):
+                    r["image_id"] = image["id"]
+            renamed: dict[str, str] = {}
+            kept: dict[str, Any] = {}
+            for iid, entry in rec["instances"].items():
+                record = entry[1]
+                if record.get("id") in used_anns:
+                    record["id"] = self.next_ann
+                    self.next_ann += 1
+                    self.moved[1] += 1
+                    renamed[iid] = f"a{record['id']}"
+                kept[renamed.get(iid, iid)] = entry
+            rec["instances"] = kept
+            for _pos, r in rec["others"]:
+                if r.get("id") in used_anns:
+                    r["id"] = self.next_ann
+                    self.next_ann += 1
+                    self.moved[1] += 1
+            for inst in doc["instances"]:
+                inst["id"] = renamed.get(inst["id"], inst["id"])
+
 
 def store_sources(
     session: Session, project_id: int, rows: Iterable[tuple[int, dict[str, Any]]]
