@@ -182,3 +182,27 @@ def test_the_import_check_reads_no_pixels_yet_refuses_a_cut_jpeg(
     assert check_image(padded, limit, "padded.jpg").height > 0
     with pytest.raises(BadInput, match=r"cut0\.99\.jpg: corrupt or truncated image"):
         check_image(tmp_path / "cut0.99.jpg", limit, "cut0.99.jpg", verify=True)
+
+
+def test_the_quick_jpeg_header_reads_what_pillow_reads_and_leaves_the_rest_to_it(
+    testdata: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from posemark.services.image_check import read_header, whole_baseline_jpeg
+
+    photos = sorted(p for p in testdata.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+    assert len(photos) >= 10
+    for photo in photos:
+        assert whole_baseline_jpeg(photo, 10**9) == read_header(photo, 10**9, photo.name)
+    data = photos[0].read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    Image.open(photos[0]).save(tmp_path / "progressive.jpg", progressive=True)
+    Image.open(photos[0]).save(tmp_path / "same.png")
+    Image.open(photos[0]).convert("L").save(tmp_path / "grey.jpg")
+    assert whole_baseline_jpeg(tmp_path / "cut.jpg", 10**9) is None  # no end marker
+    assert whole_baseline_jpeg(tmp_path / "same.png", 10**9) is None
+    assert whole_baseline_jpeg(photos[0], 1) is None  # over the limit: the long way's 413
+    for name in ("progressive.jpg", "grey.jpg"):
+        path = tmp_path / name
+        assert whole_baseline_jpeg(path, 10**9) == read_header(path, 10**9, name)

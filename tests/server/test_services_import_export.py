@@ -267,3 +267,66 @@ def test_unconfirmed_suggestions_survive_export_and_import(server: Server, tmp_p
         item = session.query(Item).filter(Item.project_id == again).one()
         got = [(i["source"], i["confirmed"]) for i in item.annotation["instances"]]
     assert got == [("human", True), ("model", False), ("propagated", False)]
+
+
+def test_images_on_the_data_folder_file_system_are_linked_and_a_failure_unlinks_them(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (folder / name).write_bytes(jpeg_bytes())
+    pid = new_project(server)
+    do_import(server, pid, folder)
+    root = server.settings.media_dir / f"p{pid}"
+    for name in ("a.jpg", "b.jpg"):  # the same file, not a copy of it
+        assert (root / name).stat().st_ino == (folder / name).stat().st_ino
+    other = tmp_path / "more"
+    other.mkdir()
+    for name in ("c.jpg", "d.jpg"):
+        (other / name).write_bytes(jpeg_bytes())
+    before = server.media_listing()
+    real_rename = os.rename
+
+    def full_disk(src: Any, dst: Any) -> None:
+        if Path(dst).name == "d.jpg":
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr("posemark.services.importing.os.rename", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        do_import(server, pid, other)
+    assert server.media_listing() == before
+    for name in ("c.jpg", "d.jpg"):  # the sources whole, their staged links gone
+        assert (other / name).read_bytes() == jpeg_bytes()
+        assert (other / name).stat().st_nlink == 1
+
+
+def test_documents_built_a_chunk_at_a_time_are_those_built_at_once(
+    testdata: Path, tmp_path: Path
+) -> None:
+    from posemark.formats.coco_io import read_coco
+    from posemark.schemas import load_builtin
+    from posemark.services.coco_import import coco_import
+
+    data = json.loads((testdata / MMPOSE / "test_coco.json").read_text())
+    shuffled = {**data, "annotations": data["annotations"][::-1]}  # images interleaved
+    (tmp_path / "mixed.json").write_text(json.dumps(shuffled))
+    skeleton = load_builtin("coco17")
+    whole = coco_import(read_coco(testdata / MMPOSE / "test_coco.json"), skeleton, "f")
+    mixed = coco_import(read_coco(tmp_path / "mixed.json"), skeleton, "f")
+    assert (whole.in_order, mixed.in_order) == (True, False)
+    docs, sources = whole.rows(0, len(whole))
+    assert sum(len(d["instances"]) for d in docs) == 14
+    for read in (whole, mixed):
+        for size in (1, 3):
+            parts = [read.rows(r.start, r.stop) for r in read.chunks(size)]
+            got = [d for part in parts for d in part[0]]
+            assert [[i["id"] for i in d["instances"]] for d in got] == [
+                [i["id"] for i in d["instances"]][:: 1 if read is whole else -1] for d in docs
+            ]
+            for a, b in zip(got, docs, strict=True):
+                assert sorted(a["instances"], key=lambda i: i["id"]) == sorted(
+                    b["instances"], key=lambda i: i["id"]
+                )
+            assert [s["image"] for part in parts for s in part[1]] == [s["image"] for s in sources]

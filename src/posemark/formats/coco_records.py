@@ -35,7 +35,10 @@ def _coords_as_objects(values: NDArray[np.float64]) -> NDArray[np.object_]:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a block that makes many objects and no
+    cycles: its collections would traverse everything alive again and again, for
+    nothing. Process-wide; a nested pause leaves the outer one in charge."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -54,7 +57,7 @@ def annotation_records(
     cycles, and collections triggered by hundreds of thousands of new dicts and lists
     would otherwise cost as much as building them.
     """
-    with _gc_paused():
+    with gc_paused():
         return _annotation_records(instances, start, stop, results)
 
 

@@ -13,26 +13,35 @@ with a warning; they are not shown in the editor.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from posemark.formats.coco import dataset_to_dict
+from posemark.formats.coco import document_keys
+from posemark.formats.coco_records import annotation_records, category_record, image_records
 from posemark.model import Dataset, Skeleton
 from posemark.model.document import COORDINATE_LIMIT
 from posemark.services.coco_source import UNCONFIRMED_MARK, fingerprint
 from posemark.services.errors import BadInput
 
+_CHUNK = 2000
+"""Images whose documents are built at once: memory holds one chunk's documents and
+records, not the whole file's."""
 
-@dataclass(slots=True)
+
+@dataclass
 class CocoImport:
-    """Row-aligned with ``dataset.images``: ``docs[row]`` and ``sources[row]``."""
+    """A COCO dataset ready to import: the checks are done, the documents and source
+    records of image rows ``start:stop`` are built on demand by :meth:`rows` (a big file
+    is imported a chunk at a time; building every document up front would hold them all
+    in memory at once)."""
 
-    docs: list[dict[str, Any]]
-    sources: list[dict[str, Any]]
+    dataset: Dataset
+    skeleton: Skeleton
+    matching: set[int]
     document: dict[str, Any]
     key_order: list[str]
     category_id: int
@@ -40,6 +49,98 @@ class CocoImport:
     """Annotations listed image by image, in image order (services/coco_store.py)."""
     annotation_count: int
     warnings: list[str] = field(default_factory=list)
+    _order: NDArray[np.int64] | None = None
+    _bounds: NDArray[np.int64] | None = None
+    _all_records: list[dict[str, Any]] | None = None
+    _built: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.dataset.images)
+
+    def chunks(self, size: int = _CHUNK) -> list[range]:
+        return [range(a, min(a + size, len(self))) for a in range(0, len(self), size)]
+
+    @property
+    def docs(self) -> list[dict[str, Any]]:
+        """Every document (row-aligned with ``dataset.images``), for small imports."""
+        return self._everything()[0]
+
+    @property
+    def sources(self) -> list[dict[str, Any]]:
+        return self._everything()[1]
+
+    def _everything(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if self._built is None:
+            self._built = self.rows(0, len(self))
+        return self._built
+
+    def rows(self, start: int, stop: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Documents and source entries of image rows ``start:stop``: an image's
+        instances in file order, its image record, and for each instance its annotation
+        record and fingerprint."""
+        dataset, t = self.dataset, self.dataset.instances
+        if self._order is None:
+            row_of_image = {int(i): row for row, i in enumerate(dataset.images.ids)}
+            at_rows = np.fromiter(
+                (row_of_image[int(i)] for i in t.image_ids.tolist()), np.int64, len(t)
+            )
+            self._order = np.argsort(at_rows, kind="stable")
+            self._bounds = np.searchsorted(at_rows[self._order], np.arange(len(self) + 1))
+        assert self._bounds is not None
+        lo, hi = int(self._bounds[start]), int(self._bounds[stop])
+        ann_rows = self._order[lo:hi]
+        if self.in_order:  # the rows are ``lo:hi`` themselves: build just those records
+            ann_recs = _records(t, lo, hi)
+        else:
+            if self._all_records is None:
+                self._all_records = _records(t, 0, len(t))
+            ann_recs = [self._all_records[r] for r in ann_rows.tolist()]
+        image_recs = list(image_records(dataset.images, start, stop))
+        n = stop - start
+        docs: list[dict[str, Any]] = [{"instances": []} for _ in range(n)]
+        sources: list[dict[str, Any]] = [
+            {"image": image_recs[j], "instances": {}, "others": []} for j in range(n)
+        ]
+        seen: list[set[str]] = [set() for _ in range(n)]
+        k = self.skeleton.num_keypoints
+        triples = _triples(t.points[ann_rows, :k], t.visibility[ann_rows, :k])
+        boxes = _boxes(t.bbox[ann_rows])
+        tracks = t.track_ids[ann_rows].tolist()
+        cats = t.category_ids[ann_rows].tolist()
+        image_of = np.searchsorted(self._bounds, np.arange(lo, hi), side="right") - 1 - start
+        for j, (row, at) in enumerate(zip(ann_rows.tolist(), image_of.tolist(), strict=True)):
+            rec = ann_recs[j]
+            if cats[j] not in self.matching:
+                sources[at]["others"].append([row, rec])
+                continue
+            iid = f"a{rec['id']}" if "id" in rec else f"r{row}"
+            while iid in seen[at]:
+                iid += "'"
+            seen[at].add(iid)
+            bbox = boxes[j]
+            source, confirmed = _unconfirmed_mark(t.extras.get(row, {}))
+            inst = {
+                "id": iid,
+                "keypoints": triples[j],
+                "bbox": bbox,
+                "bbox_mode": "drawn" if bbox is not None else "derived",
+                "source": source,
+                "confirmed": confirmed,
+                "track_id": tracks[j] if tracks[j] >= 0 else None,
+            }
+            docs[at]["instances"].append(inst)
+            sources[at]["instances"][iid] = [fingerprint(inst), rec, row]
+        return docs, sources
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def _records(t: Any, start: int, stop: int) -> list[dict[str, Any]]:
+    """Annotation records of rows ``start:stop`` as the file's JSON gives them back."""
+    encoded = _ENCODER.encode(annotation_records(t, start, stop, False))
+    records: list[dict[str, Any]] = msgspec.json.decode(encoded)  # resolve Raw segmentation
+    return records
 
 
 def matching_category(dataset: Dataset, skeleton: Skeleton) -> set[int]:
@@ -48,10 +149,12 @@ def matching_category(dataset: Dataset, skeleton: Skeleton) -> set[int]:
 
 
 def coco_import(dataset: Dataset, skeleton: Skeleton, label: str) -> CocoImport:
-    """Documents and source records of a COCO dataset for a project with ``skeleton``.
+    """A COCO dataset checked for a project with ``skeleton``; documents are built per
+    chunk by :meth:`CocoImport.rows`.
 
     At least one category must have the project's keypoint names when the file has
-    annotations; an error names both lists otherwise.
+    annotations; an error names both lists otherwise. Every keypoint and box is checked
+    here, column-wise, so that building a chunk later cannot fail.
     """
     names = list(skeleton.keypoints)
     matching = matching_category(dataset, skeleton)
@@ -65,61 +168,31 @@ def coco_import(dataset: Dataset, skeleton: Skeleton, label: str) -> CocoImport:
             f"{_names(cat.skeleton.keypoints)}, but the project's skeleton {skeleton.name!r} "
             f"has {_names(names)}"
         )
-    full = dataset_to_dict(dataset)
-    assert isinstance(full, dict)
-    image_recs: list[dict[str, Any]] = full["images"]
-    ann_recs: list[dict[str, Any]] = full["annotations"]
-    row_of_image = {int(image_id): row for row, image_id in enumerate(dataset.images.ids)}
-    n = len(dataset.images)
-    docs: list[dict[str, Any]] = [{"instances": []} for _ in range(n)]
-    sources: list[dict[str, Any]] = [
-        {"image": image_recs[row], "instances": {}, "others": []} for row in range(n)
-    ]
-    records: list[dict[str, tuple[dict[str, Any], int]]] = [{} for _ in range(n)]
-    # documents are built canonical (what validate_document returns) from the reader's
-    # checked columns, column-wise: validating them again one keypoint at a time would
-    # cost more than the whole read
     k = skeleton.num_keypoints
-    triples = keypoint_triples(t.points[:, :k], t.visibility[:, :k], label, t.ids)
-    boxes = boxes_or_none(t.bbox, label, t.ids)
-    tracks = t.track_ids.tolist()
-    others: Counter[int] = Counter()
-    for row in range(len(t)):
-        at = row_of_image[int(t.image_ids[row])]
-        rec = ann_recs[row]
-        cid = int(cats[row])
-        if cid not in matching:
-            sources[at]["others"].append([row, rec])
-            others[cid] += 1
-            continue
-        iid = f"a{rec['id']}" if "id" in rec else f"r{row}"
-        while iid in records[at]:
-            iid += "'"
-        bbox = boxes[row]
-        source, confirmed = _unconfirmed_mark(t.extras.get(row, {}))
-        inst = {
-            "id": iid,
-            "keypoints": triples[row],
-            "bbox": bbox,
-            "bbox_mode": "drawn" if bbox is not None else "derived",
-            "source": source,
-            "confirmed": confirmed,
-            "track_id": tracks[row] if tracks[row] >= 0 else None,
-        }
-        records[at][iid] = (rec, row)
-        docs[at]["instances"].append(inst)
-        sources[at]["instances"][iid] = [fingerprint(inst), rec, row]
+    check_keypoints(t.points[:, :k], t.visibility[:, :k], label, t.ids)
+    check_boxes(t.bbox, label, t.ids)
+    other = ~np.isin(cats, np.fromiter(matching, np.int64, len(matching)))
+    found, counts = np.unique(cats[other], return_counts=True)
     warnings = [
         f"{label}: category {dataset.category(cid).name!r} (id {cid}): {count} annotation(s) "
         f"of keypoints other than the project's skeleton {skeleton.name!r}; kept as they are "
         "and written back at export, not shown in the editor"
-        for cid, count in sorted(others.items())
+        for cid, count in zip(found.tolist(), counts.tolist(), strict=True)
     ]
-    document = {key: value for key, value in full.items() if key not in ("images", "annotations")}
+    key_order = document_keys(dataset)
+    document: dict[str, Any] = {}
+    for key in key_order:
+        if key == "categories":
+            document[key] = [category_record(c) for c in dataset.categories]
+        elif key not in ("images", "annotations"):
+            document[key] = dataset.extras[key]
+    row_of_image = {int(image_id): row for row, image_id in enumerate(dataset.images.ids)}
     at_rows = np.array([row_of_image[int(i)] for i in t.image_ids], dtype=np.int64)
     in_order = bool(np.all(np.diff(at_rows) >= 0))
     category_id = min(matching) if matching else 1
-    return CocoImport(docs, sources, document, list(full), category_id, in_order, len(t), warnings)
+    return CocoImport(
+        dataset, skeleton, matching, document, key_order, category_id, in_order, len(t), warnings
+    )
 
 
 def keypoint_triples(
@@ -127,7 +200,14 @@ def keypoint_triples(
 ) -> list[list[list[Any]]]:
     """Document keypoints ``[x, y, v]`` per row (``[None, None, 0]`` when unlabeled),
     built column-wise; a labeled keypoint without finite coordinates is an error."""
-    n, k = visibility.shape
+    check_keypoints(points, visibility, label, ids)
+    return _triples(points, visibility)
+
+
+def check_keypoints(
+    points: NDArray[np.float64], visibility: NDArray[np.uint8], label: str, ids: NDArray[np.int64]
+) -> None:
+    """BadInput naming the first labeled keypoint without finite coordinates in range."""
     labeled = visibility > 0
     bad = labeled & ~np.isfinite(points).all(axis=2)
     if bad.any():
@@ -144,6 +224,11 @@ def keypoint_triples(
             f"{label}: annotation id {int(ids[row])}: keypoints[{j}]: x and y must be within "
             f"{COORDINATE_LIMIT:,.0f} pixels of the origin, found {points[row, j].tolist()}"
         )
+
+
+def _triples(points: NDArray[np.float64], visibility: NDArray[np.uint8]) -> list[list[list[Any]]]:
+    n, k = visibility.shape
+    labeled = visibility > 0
     trip = np.empty((n, k, 3), dtype=object)
     trip[:, :, 0] = points[:, :, 0].astype(object)
     trip[:, :, 1] = points[:, :, 1].astype(object)
@@ -156,6 +241,12 @@ def keypoint_triples(
 
 def boxes_or_none(bbox: NDArray[np.float64], label: str, ids: NDArray[np.int64]) -> list[Any]:
     """``[x, y, w, h]`` or None per row; a negative width or height is an error."""
+    check_boxes(bbox, label, ids)
+    return _boxes(bbox)
+
+
+def check_boxes(bbox: NDArray[np.float64], label: str, ids: NDArray[np.int64]) -> None:
+    """BadInput naming the first box with a negative, infinite or far-off value."""
     present = ~np.isnan(bbox).any(axis=1)
     with np.errstate(invalid="ignore"):
         bad = present & (
@@ -171,6 +262,10 @@ def boxes_or_none(bbox: NDArray[np.float64], label: str, ids: NDArray[np.int64])
             f"with non-negative width and height within {COORDINATE_LIMIT:,.0f} pixels, "
             f"found {bbox[row].tolist()}"
         )
+
+
+def _boxes(bbox: NDArray[np.float64]) -> list[Any]:
+    present = ~np.isnan(bbox).any(axis=1)
     rows: list[Any] = bbox.tolist()
     for row in np.flatnonzero(~present).tolist():
         rows[row] = None

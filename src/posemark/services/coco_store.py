@@ -10,7 +10,7 @@ two annotations of one id is no longer a COCO file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -31,43 +31,125 @@ def prepare_sources(
 ) -> tuple[ProjectSource, list[str]]:
     """The project's source row (new or merged) and warnings; renumbers colliding ids in
     the ``(document, source record)`` pairs in place, before they are stored."""
-    warnings: list[str] = []
-    src = session.get(ProjectSource, project.id)
-    if src is None:
-        src = ProjectSource(
-            project_id=project.id,
-            document=coco.document,
-            key_order=coco.key_order,
-            max_image_id=0,
-            max_annotation_id=0,
-            category_id=coco.category_id,
-            next_position=0,
-            in_order=True,
-        )
-        session.add(src)
-    else:
-        src.document = _merged(src.document, coco.document)
-        warnings += _renumber(session, project.id, src, planned)
-    # positions number on across imports; an out-of-order file, or a file whose first
-    # image does not come after the project's items, needs the export to sort
-    offset = int(src.next_position or 0)
-    for _, rec in planned:
-        for entry in rec["instances"].values():
-            entry[2] += offset
-        for entry in rec["others"]:
-            entry[0] += offset
-    src.next_position = offset + coco.annotation_count
-    src.in_order = bool(src.in_order) and coco.in_order
-    image_ids = [int(rec["image"].get("id", 0)) for _, rec in planned]
-    ann_ids = [
-        int(r["id"])
-        for _, rec in planned
-        for r in _records(rec)
-        if isinstance(r.get("id"), int) and not isinstance(r.get("id"), bool)
-    ]
-    src.max_image_id = max([int(src.max_image_id or 0), *image_ids])
-    src.max_annotation_id = max([int(src.max_annotation_id or 0), *ann_ids])
-    return src, warnings
+    placer = SourcePlacer(
+        session,
+        project,
+        coco,
+        lambda: (
+            [int(rec["image"].get("id", 0)) for _, rec in planned],
+            [int(r["id"]) for _, rec in planned for r in _records(rec) if "id" in r],
+        ),
+    )
+    placer.place(planned)
+    return placer.src, placer.warnings()
+
+
+class SourcePlacer:
+    """The project's source row for one import, and the placing of its records chunk
+    by chunk: ids the project already uses are renumbered above its largest, positions
+    number on after the project's. ``incoming``: every image id and annotation id of
+    the import (asked only when the project has records already)."""
+
+    def __init__(
+        self,
+        session: Session,
+        project: Project,
+        coco: CocoImport,
+        incoming: Callable[[], tuple[Iterable[int], Iterable[int]]],
+    ) -> None:
+        self.used: tuple[set[int], set[int]] | None = None
+        self.moved = [0, 0]
+        src = session.get(ProjectSource, project.id)
+        if src is None:
+            src = ProjectSource(
+                project_id=project.id,
+                document=coco.document,
+                key_order=coco.key_order,
+                max_image_id=0,
+                max_annotation_id=0,
+                category_id=coco.category_id,
+                next_position=0,
+                in_order=True,
+            )
+            session.add(src)
+        else:
+            src.document = _merged(src.document, coco.document)
+            used_images, used_anns = _used_ids(session, project.id)
+            images, anns = incoming()
+            self.next_image = max([int(src.max_image_id or 0), *used_images]) + 1
+            self.next_ann = max([int(src.max_annotation_id or 0), *used_anns]) + 1
+            self.next_image = max([self.next_image, *(i + 1 for i in images)])
+            self.next_ann = max([self.next_ann, *(i + 1 for i in anns)])
+            self.used = (used_images, used_anns)
+        self.src = src
+        # positions number on across imports; an out-of-order file, or a file whose
+        # first image does not come after the project's items, needs the export to sort
+        self.offset = int(src.next_position or 0)
+        src.next_position = self.offset + coco.annotation_count
+        src.in_order = bool(src.in_order) and coco.in_order
+
+    def place(self, planned: list[tuple[Mapping[str, Any], dict[str, Any]]]) -> None:
+        """Renumbers and positions one chunk's ``(document, source record)`` pairs in
+        place, before they are stored."""
+        if self.used is not None:
+            self._renumber(planned, *self.used)
+        for _, rec in planned:
+            for entry in rec["instances"].values():
+                entry[2] += self.offset
+            for entry in rec["others"]:
+                entry[0] += self.offset
+        src = self.src
+        image_ids = [int(rec["image"].get("id", 0)) for _, rec in planned]
+        ann_ids = [
+            int(r["id"])
+            for _, rec in planned
+            for r in _records(rec)
+            if isinstance(r.get("id"), int) and not isinstance(r.get("id"), bool)
+        ]
+        src.max_image_id = max([int(src.max_image_id or 0), *image_ids])
+        src.max_annotation_id = max([int(src.max_annotation_id or 0), *ann_ids])
+
+    def warnings(self) -> list[str]:
+        images_moved, anns_moved = self.moved
+        if not (images_moved or anns_moved):
+            return []
+        return [
+            f"{images_moved} image id(s) and {anns_moved} annotation id(s) of this file were "
+            "already used in the project and were given new ids above the project's largest"
+        ]
+
+    def _renumber(
+        self,
+        planned: list[tuple[Mapping[str, Any], dict[str, Any]]],
+        used_images: set[int],
+        used_anns: set[int],
+    ) -> None:
+        for doc, rec in planned:
+            image = rec["image"]
+            if int(image.get("id", 0)) in used_images:
+                image = rec["image"] = {**image, "id": self.next_image}
+                self.next_image += 1
+                self.moved[0] += 1
+                for r in _records(rec):
+                    r["image_id"] = image["id"]
+            renamed: dict[str, str] = {}
+            kept: dict[str, Any] = {}
+            for iid, entry in rec["instances"].items():
+                record = entry[1]
+                if record.get("id") in used_anns:
+                    record["id"] = self.next_ann
+                    self.next_ann += 1
+                    self.moved[1] += 1
+                    renamed[iid] = f"a{record['id']}"
+                kept[renamed.get(iid, iid)] = entry
+            rec["instances"] = kept
+            for _pos, r in rec["others"]:
+                if r.get("id") in used_anns:
+                    r["id"] = self.next_ann
+                    self.next_ann += 1
+                    self.moved[1] += 1
+            for inst in doc["instances"]:
+                inst["id"] = renamed.get(inst["id"], inst["id"])
 
 
 def store_sources(
@@ -124,51 +206,3 @@ def _used_ids(session: Session, project_id: int) -> tuple[set[int], set[int]]:
             if isinstance(rec.get("id"), int):
                 annotations.add(int(rec["id"]))
     return images, annotations
-
-
-def _renumber(
-    session: Session,
-    project_id: int,
-    src: ProjectSource,
-    planned: list[tuple[Mapping[str, Any], dict[str, Any]]],
-) -> list[str]:
-    used_images, used_anns = _used_ids(session, project_id)
-    next_image = max([int(src.max_image_id or 0), *used_images]) + 1
-    next_ann = max([int(src.max_annotation_id or 0), *used_anns]) + 1
-    images_moved = anns_moved = 0
-    incoming_images = {int(rec["image"].get("id", 0)) for _, rec in planned}
-    next_image = max([next_image, *(i + 1 for i in incoming_images)])
-    incoming_anns = {int(r["id"]) for _, rec in planned for r in _records(rec) if "id" in r}
-    next_ann = max([next_ann, *(i + 1 for i in incoming_anns)])
-    for doc, rec in planned:
-        image = rec["image"]
-        if int(image.get("id", 0)) in used_images:
-            image = rec["image"] = {**image, "id": next_image}
-            next_image += 1
-            images_moved += 1
-            for r in _records(rec):
-                r["image_id"] = image["id"]
-        renamed: dict[str, str] = {}
-        kept: dict[str, Any] = {}
-        for iid, entry in rec["instances"].items():
-            record = entry[1]
-            if record.get("id") in used_anns:
-                record["id"] = next_ann
-                next_ann += 1
-                anns_moved += 1
-                renamed[iid] = f"a{record['id']}"
-            kept[renamed.get(iid, iid)] = entry
-        rec["instances"] = kept
-        for _pos, r in rec["others"]:
-            if r.get("id") in used_anns:
-                r["id"] = next_ann
-                next_ann += 1
-                anns_moved += 1
-        for inst in doc["instances"]:
-            inst["id"] = renamed.get(inst["id"], inst["id"])
-    if not (images_moved or anns_moved):
-        return []
-    return [
-        f"{images_moved} image id(s) and {anns_moved} annotation id(s) of this file were "
-        "already used in the project and were given new ids above the project's largest"
-    ]

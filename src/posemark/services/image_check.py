@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import struct
 import warnings
 import zlib
@@ -172,6 +173,9 @@ def check_image(path: Path, max_pixels: int, label: str, verify: bool = False) -
     reading the header and the tail costs a few hundredths of decoding the file."""
     if verify:
         return inspect_image(path, max_pixels, label)
+    quick = whole_baseline_jpeg(path, max_pixels)
+    if quick is not None:
+        return quick
     info = read_header(path, max_pixels, label)
     try:
         if info.format == "JPEG":
@@ -187,6 +191,69 @@ def check_image(path: Path, max_pixels: int, label: str, verify: bool = False) -
     except OSError as exc:
         raise BadInput(f"{label}: cannot read ({exc})") from None
     return inspect_image(path, max_pixels, label)
+
+
+_SOF = (0xC0, 0xC1, 0xC2)
+"""Baseline, extended and progressive Huffman JPEG: the frames Pillow reads."""
+_JPEG_HEAD = 65536
+
+
+def whole_baseline_jpeg(path: Path, max_pixels: int) -> ImageInfo | None:
+    """A plain JPEG's size read from its frame header, when its end-of-image marker is
+    in its last :data:`JPEG_TAIL` bytes, without Pillow (whose open costs most of an
+    import's check of an image). None for anything else, to be checked the long way:
+    not a JPEG, a frame header past the first 64 KiB, an unusual frame or sample
+    precision, a multi-picture file (Pillow calls it MPO), no pixels, over the limit,
+    no end marker, an unreadable file; the errors are then the long way's."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_JPEG_HEAD)
+            size = _sof_size(head)
+            if size is None:
+                return None
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - JPEG_TAIL))
+            if b"\xff\xd9" not in fh.read(JPEG_TAIL):
+                return None
+    except OSError:
+        return None
+    width, height = size
+    if width < 1 or height < 1 or width * height > max_pixels:
+        return None
+    return ImageInfo(width, height, "JPEG", "image/jpeg")
+
+
+def _sof_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) of the frame header among the markers before the scan."""
+    if head[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 4 <= len(head):
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        length = int.from_bytes(head[i + 2 : i + 4], "big")
+        if length < 2:
+            return None
+        if marker == 0xE2 and head[i + 4 : i + 8] == b"MPF\0":
+            return None
+        if marker in _SOF:
+            if i + 10 > len(head) or head[i + 4] != 8 or head[i + 9] not in (1, 3, 4):
+                return None
+            height = int.from_bytes(head[i + 5 : i + 7], "big")
+            width = int.from_bytes(head[i + 7 : i + 9], "big")
+            return width, height
+        if 0xC3 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return None  # a frame Pillow may read differently, or not at all
+        if marker == 0xDA:  # the scan starts before any frame header: not plain
+            return None
+        i += 2 + length
+    return None
 
 
 def inspect_image(source: Path | bytes, max_pixels: int, label: str) -> ImageInfo:

@@ -32,13 +32,15 @@ import numpy as np
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from posemark.formats.coco_context import NO_ID
 from posemark.formats.coco_io import read_coco, write_coco
+from posemark.formats.coco_records import gc_paused
 from posemark.formats.errors import FormatError, Problem
 from posemark.model import Dataset
 from posemark.services import qa_store
 from posemark.services.annotation import check_size, empty_document, validate_document
 from posemark.services.coco_import import CocoImport, coco_import
-from posemark.services.coco_store import prepare_sources, store_sources
+from posemark.services.coco_store import SourcePlacer, prepare_sources, store_sources
 from posemark.services.errors import BadInput, UnsupportedMedia
 from posemark.services.image_check import check_image
 from posemark.services.media import (
@@ -83,6 +85,10 @@ class _Planned:
     height: int = 0
     expect: tuple[int, int] | None = None  # (width, height) a COCO file states
     record: dict[str, Any] | None = None  # the COCO records kept for export (coco_import)
+
+
+_LATER: Mapping[str, Any] = {"instances": []}
+"""The annotation of a planned COCO image until its chunk's documents are built."""
 
 
 def _noop(_stage: str, _done: int, _total: int) -> None:
@@ -147,16 +153,10 @@ def import_coco(
             raise BadInput(f"{label} {name!r} points outside the image folder {folder}") from None
         if not path.is_file():
             raise BadInput(f"{label} {name!r}: image missing on disk (looked in {folder})")
-        plan.append(
-            _Planned(
-                rel,
-                path,
-                read.docs[row],
-                expect=_stated_size(dataset, row),
-                record=read.sources[row],
-            )
-        )
-    report = _run(session, settings, project, plan, user, progress or _noop, True, read, verify)
+        plan.append(_Planned(rel, path, _LATER, expect=_stated_size(dataset, row)))
+    report = _run(
+        session, settings, project, plan, user, progress or _noop, True, read, verify, True
+    )
     return ImportReport(report.items_created, report.instances, warnings=warnings + report.warnings)
 
 
@@ -480,7 +480,11 @@ def _check(
 
 
 def _insert_items(
-    session: Session, project: Project, plan: list[_Planned], user: User | None
+    session: Session,
+    project: Project,
+    plan: list[_Planned],
+    user: User | None,
+    docs: list[dict[str, Any]] | None = None,
 ) -> list[int]:
     """The plan's items inserted as plain table rows, a chunk per statement, their ids
     in plan order: ORM objects for every item of a big import would hold their
@@ -491,6 +495,10 @@ def _insert_items(
     statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     ids: list[int] = []
     for start in range(0, len(plan), _IN_CHUNK):
+        part = plan[start : start + _IN_CHUNK]
+        annotations = (
+            [p.annotation for p in part] if docs is None else docs[start : start + _IN_CHUNK]
+        )
         rows = [
             {
                 "project_id": project.id,
@@ -499,14 +507,14 @@ def _insert_items(
                 "height": p.height,
                 "status": "new",
                 "version": 1,
-                "annotation": p.annotation,
+                "annotation": annotation,
                 "skeleton_version": project.skeleton_version,
                 "updated_at": now,
                 "updated_by": by,
                 "video_id": None,
                 "frame_index": None,
             }
-            for p in plan[start : start + _IN_CHUNK]
+            for p, annotation in zip(part, annotations, strict=True)
         ]
         ids.extend(session.execute(statement, rows).scalars())
     return ids
@@ -522,29 +530,40 @@ def _run(
     copy: bool,
     coco: CocoImport | None = None,
     verify: bool = False,
+    by_chunk: bool = False,
 ) -> ImportReport:
+    """``by_chunk``: ``plan[row]`` is ``coco``'s image row ``row``, and its documents and
+    records are built, placed and inserted a chunk at a time (memory holds one chunk)."""
     sweep(session, settings)  # a killed import's files would block this one
     _check(session, settings, project, plan, progress, verify)
     warnings: list[str] = []
-    with Staging(settings, project.id, project_root(settings, project)) as staging:
+    instances = 0
+    # the documents, records and QA rows of a big import are millions of objects without
+    # cycles: collections triggered by making them would cost a third of the import
+    with gc_paused(), Staging(settings, project.id, project_root(settings, project)) as staging:
         try:
             for done, p in enumerate(plan):
                 staging.add(p.name, p.source, move=not copy)
                 progress("copying", done + 1, len(plan))
-            sourced = [(p.annotation, p.record) for p in plan if p.record is not None]
-            if coco is not None and sourced:
-                warnings += prepare_sources(session, project, sourced, coco)[1]
             progress("saving", 0, 1)
-            item_ids = _insert_items(session, project, plan, user)
-            store_sources(
-                session,
-                project.id,
-                (
-                    (item_id, p.record)
-                    for item_id, p in zip(item_ids, plan, strict=True)
-                    if p.record is not None
-                ),
-            )
+            if coco is not None and by_chunk:
+                item_ids, instances, more = _insert_by_chunk(session, project, plan, user, coco)
+                warnings += more
+            else:
+                sourced = [(p.annotation, p.record) for p in plan if p.record is not None]
+                if coco is not None and sourced:
+                    warnings += prepare_sources(session, project, sourced, coco)[1]
+                item_ids = _insert_items(session, project, plan, user)
+                store_sources(
+                    session,
+                    project.id,
+                    (
+                        (item_id, p.record)
+                        for item_id, p in zip(item_ids, plan, strict=True)
+                        if p.record is not None
+                    ),
+                )
+                instances = sum(len(p.annotation["instances"]) for p in plan)
             qa_store.refresh_items(session, project, item_ids, learn_prior=True)
             staging.publish([(p.name, p.name, p.name) for p in plan])
             session.commit()
@@ -553,5 +572,31 @@ def _run(
             session.rollback()
             staging.undo()
             raise
-    instances = sum(len(p.annotation["instances"]) for p in plan)
     return ImportReport(len(plan), instances, warnings=warnings)
+
+
+def _insert_by_chunk(
+    session: Session, project: Project, plan: list[_Planned], user: User | None, coco: CocoImport
+) -> tuple[list[int], int, list[str]]:
+    """Items and source records of a COCO import, built and inserted a chunk of images
+    at a time; returns the item ids in plan order, the instance count and warnings."""
+    placer = SourcePlacer(session, project, coco, lambda: _incoming_ids(coco))
+    item_ids: list[int] = []
+    instances = 0
+    for rows in coco.chunks():
+        docs, sources = coco.rows(rows.start, rows.stop)
+        placer.place(list(zip(docs, sources, strict=True)))
+        ids = _insert_items(session, project, plan[rows.start : rows.stop], user, docs)
+        store_sources(session, project.id, zip(ids, sources, strict=True))
+        item_ids.extend(ids)
+        instances += sum(len(doc["instances"]) for doc in docs)
+    return item_ids, instances, placer.warnings()
+
+
+def _incoming_ids(coco: CocoImport) -> tuple[list[int], list[int]]:
+    """Every image id, and every annotation id the file states, of a COCO import."""
+    t = coco.dataset.instances
+    unstated = {row for row, extras in t.extras.items() if extras.get(NO_ID)}
+    ids = t.ids.tolist()
+    anns = ids if not unstated else [i for row, i in enumerate(ids) if row not in unstated]
+    return coco.dataset.images.ids.tolist(), anns

@@ -91,19 +91,41 @@ class Staging:
         self.root = root
         self.moved: list[Path] = []
         self.made_dirs: list[Path] = []
+        self._made: set[Path] = set()
+        self._links = True
 
     def staged(self, name: str) -> Path:
         return self.files / name
 
     def add(self, name: str, source: Path, move: bool = False) -> None:
+        """Stages ``source`` as ``name``: moved, or else hard-linked when the source is on
+        the media file system (no bytes copied), or else copied. A hard link shares the
+        file with the source; that is safe because posemark never writes into a media
+        file in place: anything that changes one writes a new file and renames it over
+        the old name, which leaves the source's link untouched."""
         staged = self.staged(name)
-        staged.parent.mkdir(parents=True, exist_ok=True)
+        parent = staged.parent
+        if parent not in self._made:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(parent)
         if move:
             shutil.move(source, staged)
         elif source.is_dir():
             shutil.copytree(source, staged)
-        else:
+        elif not self._link(source, staged):
             shutil.copyfile(source, staged)
+
+    def _link(self, source: Path, staged: Path) -> bool:
+        """True when ``staged`` is now a hard link of ``source``; False (and no more
+        tries in this import) when links cannot be made between them."""
+        if not self._links:
+            return False
+        try:
+            os.link(source, staged, follow_symlinks=True)
+        except OSError:  # another file system, or one without hard links
+            self._links = False
+            return False
+        return True
 
     def publish(self, names: list[tuple[str, str, str]]) -> None:
         """Renames staged files into the project's folder, after the journal that lets a
