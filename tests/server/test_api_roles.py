@@ -83,6 +83,10 @@ CASES: dict[str, Case] = {
         {"source": "/no/such/folder"},
     ),
     "export": Case("GET", "/api/projects/{pid}/export", "new", MANAGERS),
+    # the export operation: queued for a worker (202) for managers only
+    "start-export": Case(
+        "POST", "/api/projects/{pid}/exports", "new", codes(401, 404, 403, 403, 403, 202, 202), {}
+    ),
     "import-annotations": Case("POST", "/api/projects/{pid}/import-annotations", "new", MANAGERS),
     "jobs": Case("GET", "/api/projects/{pid}/jobs", "new", MEMBERS),
     "new-job": Case(
