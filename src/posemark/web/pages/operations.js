@@ -113,6 +113,53 @@ export function follow(op, onUpdate, onError = () => {}) {
 }
 
 /**
+ * A panel's view of one kind's latest operation (pre-label, train): loaded once, then
+ * followed while it is queued or running. `render` gets every answer (null: none yet),
+ * `onEnded` runs when a followed operation stops, `onError` gets a message to show.
+ * @param {number} pid
+ * @param {string} kind
+ * @param {{render: (op: any, active: boolean) => void, onEnded: () => void,
+ *   onError: (message: string) => void}} hooks
+ * @returns {{show: (op: any) => void, load: () => Promise<void>, destroy: () => void}}
+ */
+export function latestOperation(pid, kind, hooks) {
+  let stop = () => {};
+  /** @type {any} */
+  let op = null;
+  let destroyed = false;
+  function show(next) {
+    const wasActive = Boolean(op) && ACTIVE.has(op.state);
+    op = next;
+    const active = Boolean(op) && ACTIVE.has(op.state);
+    hooks.render(op, active);
+    if (active) {
+      stop();
+      stop = follow(op, (latest) => !destroyed && show(latest), (err) => {
+        hooks.onError(`Progress unavailable: ${err.message}`);
+      });
+    } else if (wasActive) hooks.onEnded();
+  }
+  async function load() {
+    try {
+      const answer = await request("GET", `/api/projects/${pid}/operations`, {
+        query: { kind, limit: 1 },
+      });
+      if (!destroyed) show(answer.operations[0] || null);
+    } catch (err) {
+      hooks.onError(`Status unavailable: ${err.message}`);
+    }
+  }
+  return {
+    show,
+    load,
+    destroy() {
+      destroyed = true;
+      stop();
+    },
+  };
+}
+
+/**
  * The project page's "Running now" card: every queued or running operation of the
  * project with its progress and (for managers) Cancel; hidden while there is none.
  */

@@ -12,7 +12,7 @@
 
 import { request } from "../api.js";
 import { h, plural } from "../dom.js";
-import { ACTIVE, follow, operationView } from "./operations.js";
+import { latestOperation, operationView } from "./operations.js";
 
 function summary(op) {
   const r = op.result || {};
@@ -36,9 +36,6 @@ function summary(op) {
  * @returns {{element: HTMLElement, destroy: () => void}}
  */
 export function prelabelPanel(pid, canStart, onFinished, onStarted = () => {}) {
-  let stop = () => {};
-  let op = null;
-  let destroyed = false;
   const view = operationView(
     { id: 0, state: "none", done: 0, total: 1, title: "Pre-label", project_id: pid },
     canStart,
@@ -65,34 +62,21 @@ export function prelabelPanel(pid, canStart, onFinished, onStarted = () => {}) {
     view.element,
   );
 
-  function show(next) {
-    const wasActive = op && ACTIVE.has(op.state);
-    op = next;
-    const active = Boolean(op) && ACTIVE.has(op.state);
-    element.dataset.operationState = op ? op.state : "none";
-    element.dataset.operationId = op ? String(op.id) : "";
-    view.element.hidden = !op;
-    if (op) view.update(op);
-    else view.text.textContent = canStart ? "" : "No pre-labelling has run on this project.";
-    start.disabled = active;
-    if (active) {
-      stop();
-      stop = follow(op, (latest) => !destroyed && show(latest), (err) => {
-        view.text.textContent = `Progress unavailable: ${err.message}`;
-      });
-    } else if (wasActive) onFinished();
-  }
-
-  async function load() {
-    try {
-      const answer = await request("GET", `/api/projects/${pid}/operations`, {
-        query: { kind: "prelabel", limit: 1 },
-      });
-      if (!destroyed) show(answer.operations[0] || null);
-    } catch (err) {
-      view.text.textContent = `Pre-labelling status unavailable: ${err.message}`;
-    }
-  }
+  const latest = latestOperation(pid, "prelabel", {
+    render(op, active) {
+      element.dataset.operationState = op ? op.state : "none";
+      element.dataset.operationId = op ? String(op.id) : "";
+      view.element.hidden = !op;
+      if (op) view.update(op);
+      else view.text.textContent = canStart ? "" : "No pre-labelling has run on this project.";
+      start.disabled = active;
+    },
+    onEnded: () => onFinished(),
+    onError(message) {
+      view.text.textContent = message;
+    },
+  });
+  const show = latest.show;
 
   async function startIt() {
     start.disabled = true;
@@ -108,12 +92,9 @@ export function prelabelPanel(pid, canStart, onFinished, onStarted = () => {}) {
   }
 
   view.element.hidden = true;
-  load();
+  latest.load();
   return {
     element,
-    destroy() {
-      destroyed = true;
-      stop();
-    },
+    destroy: latest.destroy,
   };
 }

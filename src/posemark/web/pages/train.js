@@ -13,7 +13,7 @@
 
 import { request } from "../api.js";
 import { h } from "../dom.js";
-import { ACTIVE, follow, operationView } from "./operations.js";
+import { latestOperation, operationView } from "./operations.js";
 
 function px(value) {
   return value == null ? "n/a" : `${Number(value).toFixed(1)} px`;
@@ -42,9 +42,6 @@ function summary(op) {
  * @returns {{element: HTMLElement, destroy: () => void}}
  */
 export function trainPanel(pid, canStart, onStarted = () => {}) {
-  let stop = () => {};
-  let op = null;
-  let destroyed = false;
   const view = operationView(
     { id: 0, state: "none", done: 0, total: 100, title: "Train", project_id: pid },
     canStart,
@@ -102,33 +99,21 @@ export function trainPanel(pid, canStart, onStarted = () => {}) {
     }
   }
 
-  function show(next) {
-    const wasActive = op && ACTIVE.has(op.state);
-    op = next;
-    const active = Boolean(op) && ACTIVE.has(op.state);
-    element.dataset.operationState = op ? op.state : "none";
-    element.dataset.operationId = op ? String(op.id) : "";
-    view.element.hidden = !op;
-    if (op) view.update(op);
-    start.disabled = active;
-    if (active) {
-      stop();
-      stop = follow(op, (latest) => !destroyed && show(latest), (err) => {
-        view.text.textContent = `Progress unavailable: ${err.message}`;
-      });
-    } else if (wasActive) loadModels();
-  }
-
-  async function load() {
-    try {
-      const answer = await request("GET", `/api/projects/${pid}/operations`, {
-        query: { kind: "train", limit: 1 },
-      });
-      if (!destroyed) show(answer.operations[0] || null);
-    } catch (err) {
-      view.text.textContent = `Training status unavailable: ${err.message}`;
-    }
-  }
+  let destroyed = false; // the models list must not be drawn into a page that left
+  const latest = latestOperation(pid, "train", {
+    render(op, active) {
+      element.dataset.operationState = op ? op.state : "none";
+      element.dataset.operationId = op ? String(op.id) : "";
+      view.element.hidden = !op;
+      if (op) view.update(op);
+      start.disabled = active;
+    },
+    onEnded: () => loadModels(),
+    onError(message) {
+      view.text.textContent = message;
+    },
+  });
+  const show = latest.show;
 
   async function startIt() {
     start.disabled = true;
@@ -145,13 +130,13 @@ export function trainPanel(pid, canStart, onStarted = () => {}) {
   }
 
   view.element.hidden = true;
-  load();
+  latest.load();
   loadModels();
   return {
     element,
     destroy() {
       destroyed = true;
-      stop();
+      latest.destroy();
     },
   };
 }
