@@ -82,6 +82,25 @@ def test_a_file_round_trips_through_a_project_as_through_convert(
     assert people(out) == people(source)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".h5"])
+def test_deeplabcut_comes_back_with_its_scorer(
+    server: Server, testdata: Path, tmp_path: Path, suffix: str
+) -> None:
+    """The scorer (and the index layout and task) ride along as the COCO file's ``dlc``
+    member, which the project keeps: the export is the original file, scorer included."""
+    import pandas as pd
+
+    source = (testdata / DLC).with_suffix(suffix)
+    pid = new_project(server, f"dlc{suffix}", source)
+    out = export(server, pid, tmp_path / "labeled-data/m4s1" / source.name, "dlc")
+    csv = out.with_suffix(".csv")
+    assert csv.read_text().splitlines()[0].split(",")[1:] == ["Pranav"] * 8
+    assert csv.read_text() == source.with_suffix(".csv").read_text()
+    if suffix == ".h5":
+        pd.testing.assert_frame_equal(pd.read_hdf(out), pd.read_hdf(source))
+    assert people(out) == people(source)
+
+
 def test_posetrack18_comes_back_identical(server: Server, testdata: Path, tmp_path: Path) -> None:
     source = testdata / POSETRACK / "annotations/val/003418_mpii_test.json"
     pid = new_project(server, "pt", source, testdata / POSETRACK)

@@ -36,8 +36,13 @@ if TYPE_CHECKING:
 
 
 WarningSink = Callable[[Problem], None]
-UNIQUE: Any = ("dlc", "unique bodyparts")  # category extras marker: maDLC's unique body parts
-META: Any = ("dlc", "meta")  # dataset extras: scorer and index layout, for a faithful write-back
+UNIQUE = "dlc_unique_bodyparts"
+"""Category field marking maDLC's unique body parts. A plain field, not a reader-private
+marker, so that it rides along in a COCO file (``posemark convert``, a project's
+records) and the write-back through COCO still knows which category they are."""
+META = "dlc"
+"""Top-level member holding the scorer, the index layout and the task, for a faithful
+write-back; a plain member for the same reason as :data:`UNIQUE`."""
 SINGLE = "single"  # maDLC's individual name for unique body parts
 
 
@@ -296,7 +301,20 @@ def dataset_from_table(
     frames = FrameTable(np.arange(1, n_rows + 1, dtype=np.int64), list(table.index), w, h)
     tracks = [Track(i + 1, str(n)) for i, n in enumerate(individuals) if n is not None]
     meta = {"scorer": table.scorer, "split_index": table.split_index, "task": task}
-    return Dataset(categories, frames, instances, tracks, extras={META: meta})
+    return Dataset(
+        categories,
+        frames,
+        instances,
+        tracks,
+        extras={META: meta},
+        key_order=["images", "annotations", "categories", META],
+    )
+
+
+def _meta(dataset: Dataset) -> dict[str, Any]:
+    """The DLC member of a dataset; a COCO file may carry anything under that name."""
+    meta = dataset.extras.get(META)
+    return meta if isinstance(meta, dict) else {}
 
 
 def main_category(dataset: Dataset) -> Category:
@@ -312,7 +330,7 @@ def main_category(dataset: Dataset) -> Category:
 def table_from_dataset(dataset: Dataset, scorer: str | None = None, file: str = "") -> DlcTable:
     """The DLC table for a dataset: multi-animal when instances carry track ids, an image
     holds several instances, or unique body parts are present."""
-    meta = dataset.extras.get(META, {})
+    meta = _meta(dataset)
     scorer = scorer or meta.get("scorer") or "posemark"
     cat = main_category(dataset)
     ucat = next((c for c in dataset.categories if c.extras.get(UNIQUE)), None)
@@ -392,7 +410,7 @@ def table_from_dataset(dataset: Dataset, scorer: str | None = None, file: str = 
 def config_for(dataset: Dataset, table: DlcTable) -> dict[str, Any]:
     """A minimal config.yaml for a written table: body parts, skeleton, individuals."""
     sk = main_category(dataset).skeleton
-    meta = dataset.extras.get(META, {})
+    meta = _meta(dataset)
     cfg: dict[str, Any] = {"Task": meta.get("task", "posemark"), "scorer": table.scorer}
     if table.multi_animal:
         cols = table.columns
