@@ -345,16 +345,18 @@ def probe_source(source: VideoSource, label: str, max_pixels: int) -> tuple[floa
     return fps, count, width, height
 
 
-def _build_proxy(staged: Path, label: str, report: Progress) -> tuple[int, Path | None]:
-    """The staged video's longest GOP, and its proxy (written beside it) when that GOP
-    would make seeking slow."""
+def _build_proxy(
+    staged: Path, label: str, report: Progress, name: str = "proxy.mkv"
+) -> tuple[int, Path | None]:
+    """The staged video's longest GOP, and its proxy (written beside it as ``name``)
+    when that GOP would make seeking slow."""
     try:
         with open_video(staged) as source:
             longest = max_gop(source)
             if longest <= PROXY_MAX_GOP:
                 return longest, None
             report("building proxy", 0, 1)
-            proxy = make_proxy(source, staged.with_name("proxy.mkv"))
+            proxy = make_proxy(source, staged.with_name(name))
     except (VideoError, IndexError, av.FFmpegError) as exc:
         raise UnsupportedMedia(f"{label}: cannot write its scrubbing proxy: {exc}") from None
     report("building proxy", 1, 1)
@@ -376,75 +378,128 @@ def import_video(
     name), all or nothing: a failure leaves the database and media folder as they were.
     With ``proxy``, a video with GOPs over ``PROXY_MAX_GOP`` frames gets its proxy (the
     import then decodes and re-encodes every frame)."""
+    (imported,) = import_videos(
+        session, settings, project, [(source, name)], user, progress, move, proxy
+    )
+    return imported
+
+
+FrameItems = Callable[[list[Video], list[list[Item]]], None]
+"""Called with the new videos and their frame items (frame order) before the commit."""
+
+
+def import_videos(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    sources: list[tuple[Path, str | None]],
+    user: User | None = None,
+    progress: Progress | None = None,
+    move: bool = False,
+    proxy: bool = True,
+    then: FrameItems | None = None,
+) -> list[VideoImport]:
+    """:func:`import_video` for several videos in one transaction. ``then`` runs inside
+    it, after the frame items exist and before anything is published: a labels file's
+    people are put on the frames there (services/video_labels.py), so that the videos
+    and their annotations are imported together or not at all."""
     report = progress or (lambda _stage, _done, _total: None)
-    rel = check_relative_name(name or source.name, "video name")
-    if rel.split("/", 1)[0] == PROXY_DIR:
-        raise BadInput(f"{rel}: names under {PROXY_DIR}/ are reserved for video proxies")
-    if not source.exists():
-        raise BadInput(f"{source}: no such file or folder")
-    if source.is_file() and not is_video_file(Path(rel)):
-        raise UnsupportedMedia(f"{rel}: not a video file ({', '.join(VIDEO_SUFFIXES)})")
     report("checking", 0, 1)
-    fps, count, width, height = _probe(source, rel, settings.max_image_pixels)
-    if session.scalar(
-        select(func.count())
-        .select_from(Video)
-        .where(Video.project_id == project.id, Video.file_name == rel)
-    ):
-        raise BadInput(f"{rel}: the project has a video with this name already")
-    sweep(session, settings)  # a killed import's files would block this one
     root = project_root(settings, project)
-    target = resolve_under(root, rel)
-    if target.exists():
-        raise BadInput(f"{rel}: a file of that name is already in the project's folder")
-    proxy_target = resolve_under(root, proxy_name(rel))
-    if proxy_target.exists():  # a left-over would be served in place of the new video
-        raise BadInput(f"{rel}: {proxy_name(rel)} is already in the project's folder")
+    checked: list[tuple[Path, str, tuple[float, int, int, int]]] = []
+    for source, name in sources:
+        rel = check_relative_name(name or source.name, "video name")
+        if rel.split("/", 1)[0] == PROXY_DIR:
+            raise BadInput(f"{rel}: names under {PROXY_DIR}/ are reserved for video proxies")
+        if not source.exists():
+            raise BadInput(f"{source}: no such file or folder")
+        if source.is_file() and not is_video_file(Path(rel)):
+            raise UnsupportedMedia(f"{rel}: not a video file ({', '.join(VIDEO_SUFFIXES)})")
+        if any(rel == other for _, other, _ in checked):
+            raise BadInput(f"{rel}: two videos of this import have this name")
+        probed = _probe(source, rel, settings.max_image_pixels)
+        if session.scalar(
+            select(func.count())
+            .select_from(Video)
+            .where(Video.project_id == project.id, Video.file_name == rel)
+        ):
+            raise BadInput(f"{rel}: the project has a video with this name already")
+        checked.append((source, rel, probed))
+    sweep(session, settings)  # a killed import's files would block this one
+    for _, rel, _ in checked:
+        if resolve_under(root, rel).exists():
+            raise BadInput(f"{rel}: a file of that name is already in the project's folder")
+        if resolve_under(root, proxy_name(rel)).exists():  # it would be served instead
+            raise BadInput(f"{rel}: {proxy_name(rel)} is already in the project's folder")
     report("checking", 1, 1)
+    imported: list[VideoImport] = []
     with Staging(settings, project.id, root) as staging:
         try:
-            report("copying", 0, 1)
-            staging.add("video", source, move=move)
-            report("copying", 1, 1)
-            longest: int | None = None
-            staged_proxy: Path | None = None
-            if proxy:
-                longest, staged_proxy = _build_proxy(staging.staged("video"), rel, report)
-            now = utcnow()
-            video = Video(
-                project_id=project.id,
-                file_name=rel,
-                fps=fps,
-                frame_count=count,
-                width=width,
-                height=height,
-                created_at=now,
-            )
-            session.add(video)
-            session.flush()
-            session.add_all(
-                Item(
+            files: list[tuple[str, str, str]] = []
+            videos: list[Video] = []
+            frames: list[list[Item]] = []
+            for n, (source, rel, (fps, count, width, height)) in enumerate(checked):
+                staged = "video" if n == 0 else f"video{n}"
+                report("copying", 0, 1)
+                staging.add(staged, source, move=move)
+                report("copying", 1, 1)
+                longest: int | None = None
+                staged_proxy: Path | None = None
+                if proxy:
+                    longest, staged_proxy = _build_proxy(
+                        staging.staged(staged), rel, report, f"{staged}.proxy.mkv"
+                    )
+                now = utcnow()
+                video = Video(
                     project_id=project.id,
-                    file_name=frame_item_name(rel, index),
+                    file_name=rel,
+                    fps=fps,
+                    frame_count=count,
                     width=width,
                     height=height,
-                    status="new",
-                    version=1,
-                    annotation={"instances": []},
-                    skeleton_version=project.skeleton_version,
-                    updated_at=now,
-                    updated_by=user.id if user is not None else None,
-                    video_id=video.id,
-                    frame_index=index,
+                    created_at=now,
                 )
-                for index in range(count)
-            )
+                session.add(video)
+                session.flush()
+                items = [
+                    Item(
+                        project_id=project.id,
+                        file_name=frame_item_name(rel, index),
+                        width=width,
+                        height=height,
+                        status="new",
+                        version=1,
+                        annotation={"instances": []},
+                        skeleton_version=project.skeleton_version,
+                        updated_at=now,
+                        updated_by=user.id if user is not None else None,
+                        video_id=video.id,
+                        frame_index=index,
+                    )
+                    for index in range(count)
+                ]
+                session.add_all(items)
+                videos.append(video)
+                frames.append(items)
+                first_frame = frame_item_name(rel, 0)
+                files.append((staged, rel, first_frame))
+                if staged_proxy is not None:
+                    files.append((staged_proxy.name, proxy_name(rel), first_frame))
+                imported.append(
+                    VideoImport(
+                        video.id,
+                        rel,
+                        count,
+                        fps,
+                        proxy_name(rel) if staged_proxy else None,
+                        longest,
+                    )
+                )
             report("saving", 0, 1)
             session.flush()
-            first_frame = frame_item_name(rel, 0)
-            files = [("video", rel, first_frame)]
-            if staged_proxy is not None:
-                files.append((staged_proxy.name, proxy_name(rel), first_frame))
+            if then is not None:
+                then(videos, frames)
+                session.flush()
             staging.publish(files)
             session.commit()
         except BaseException:
@@ -452,9 +507,7 @@ def import_video(
             staging.undo()
             raise
     report("saving", 1, 1)  # after the commit: a callback failing here undoes nothing
-    return VideoImport(
-        video.id, rel, count, fps, proxy_name(rel) if staged_proxy else None, longest
-    )
+    return imported
 
 
 # ------------------------------------------------------------------ frames as items
