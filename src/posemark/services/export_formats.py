@@ -15,11 +15,12 @@ frame index, so tracks come out with their frames and keyframes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +34,15 @@ from posemark.formats.errors import FormatError
 from posemark.formats.nwb import write_nwb
 from posemark.formats.registry import FormatSpec, UnknownFormatError
 from posemark.model import Dataset
+from posemark.model.dataset import FrameTable
+from posemark.model.errors import PoseValidationError
 from posemark.model.track import Track
 from posemark.model.visibility import Source
 from posemark.services.coco_source import UNCONFIRMED_MARK
 from posemark.services.errors import BadInput
 from posemark.services.export_media import local_media, place_images
 from posemark.services.exporting import export_coco_file
+from posemark.services.import_formats import FLIP_PAIRS, KEYPOINT_SCORES, TRACKS
 from posemark.services.settings import Settings
 from posemark.services.skeleton_migrate import require_migrated
 from posemark.store.models import Project
@@ -108,15 +112,57 @@ def project_as_dataset(
         dataset = read_coco(coco, on_warning=lambda _problem: None)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    for cat in dataset.categories:
+        pairs = _flip_pairs(cat.extras.get(FLIP_PAIRS), cat.skeleton.keypoints)
+        if pairs:
+            with contextlib.suppress(PoseValidationError):  # a file's own, not posemark's
+                cat.skeleton = replace(cat.skeleton, flip_pairs=pairs)
     t = dataset.instances
     if not dataset.tracks:  # COCO keeps track ids per instance; some writers want the list
-        dataset.tracks = [Track(int(i)) for i in np.unique(t.track_ids[t.track_ids >= 0])]
+        names = _track_names(dataset.extras.get(TRACKS))
+        ids = np.unique(t.track_ids[t.track_ids >= 0]).tolist()
+        dataset.tracks = [Track(int(i), names.get(int(i), "")) for i in ids]
     for row, extras in t.extras.items():
         mark = extras.get(UNCONFIRMED_MARK)
         if isinstance(mark, dict) and mark.get("confirmed") is False:
             t.source[row] = int(Source.parse(str(mark.get("source", "model"))))
             t.confirmed[row] = False
+        scores = extras.get(KEYPOINT_SCORES)
+        if t.source[row] == int(Source.MODEL) and isinstance(scores, list):
+            if t.scores is None:
+                t.scores = np.full(t.points.shape[:2], np.nan)
+            got = [float(v) if isinstance(v, int | float) else np.nan for v in scores]
+            t.scores[row, : min(len(got), t.scores.shape[1])] = got[: t.scores.shape[1]]
     return dataset
+
+
+def _flip_pairs(member: object, names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """Left/right pairs from an imported category's ``flip_pairs`` (keypoint names);
+    none unless every pair names two distinct keypoints of the skeleton."""
+    if not isinstance(member, list):
+        return ()
+    at = {n: i for i, n in enumerate(names)}
+    pairs = []
+    for pair in member:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(p in at for p in pair)):
+            return ()
+        a, b = at[pair[0]], at[pair[1]]
+        if a == b:
+            return ()
+        pairs.append((a, b))
+    return tuple(pairs)
+
+
+def _track_names(member: object) -> dict[int, str]:
+    """Track names from an imported file's ``tracks`` member (services/import_formats.py);
+    entries that are not ``{"id": int, "name": str}`` are left alone."""
+    if not isinstance(member, list):
+        return {}
+    return {
+        int(e["id"]): e["name"]
+        for e in member
+        if isinstance(e, dict) and isinstance(e.get("id"), int) and isinstance(e.get("name"), str)
+    }
 
 
 def _video_frames(session: Session, project: Project, dataset: Dataset, posetrack: bool) -> None:
@@ -146,6 +192,47 @@ def _video_frames(session: Session, project: Project, dataset: Dataset, posetrac
                 nframes=int(count),
                 is_labeled=int(frames.ids[i]) in labeled,
             )
+
+
+def _sleap_frames(session: Session, project: Project, dataset: Dataset) -> Dataset:
+    """SLEAP lists labeled frames, not every frame of a video: a frame of a project's
+    video is written when it has people or was one of an imported file's labeled frames
+    (its record kept, ``frame_index`` and the video's path as that file wrote it). A
+    frame labeled in posemark names its video as the imported file did, so that SLEAP
+    sees one video, not two."""
+    videos = set(session.scalars(select(Video.file_name).where(Video.project_id == project.id)))
+    if not videos:
+        return dataset
+    frames = dataset.images
+    labeled = set(dataset.instances.image_ids.tolist())
+    originals: dict[str, str] = {}
+    rows = [frames.row_extras(i) for i in range(len(frames))]
+    for extras in rows:
+        path = extras.get("video")
+        if isinstance(path, str) and path not in videos and "frame_index" in extras:
+            originals.setdefault(path.replace("\\", "/").rsplit("/", 1)[-1], path)
+    keep: list[int] = []
+    for i, extras in enumerate(rows):
+        video, number = extras.get("video"), extras.get("frame_id")
+        if video in videos and isinstance(number, int) and not isinstance(number, bool):
+            if int(frames.ids[i]) not in labeled:
+                continue
+            frames.extras.setdefault(i, {}).update(
+                video=originals.get(str(video), video), frame_index=number
+            )
+        keep.append(i)
+    if len(keep) == len(frames):
+        return dataset
+    at = np.array(keep, dtype=np.intp)
+    dataset.images = FrameTable(
+        frames.ids[at],
+        [frames.file_names[i] for i in keep],
+        frames.widths[at],
+        frames.heights[at],
+        {n: frames.extras[i] for n, i in enumerate(keep) if i in frames.extras},
+        {key: [col[i] for i in keep] for key, col in frames.extra_columns.items()},
+    )
+    return dataset
 
 
 def export_project(
@@ -183,6 +270,8 @@ def export_project(
         )
         return ExportSummary("coco", written.images, written.instances, out)
     dataset = project_as_dataset(session, project, exclude_unconfirmed, out.parent)
+    if spec.name == "sleap":
+        dataset = _sleap_frames(session, project, dataset)
     _video_frames(session, project, dataset, spec.name == "posetrack")
     if should_stop is not None and should_stop():
         raise BadInput("export cancelled; nothing was written")

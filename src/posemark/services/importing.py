@@ -139,7 +139,7 @@ def import_coco(
     warnings: list[str] = []
     title = label or coco_file.name
     dataset = read_coco_file(coco_file, warnings, label=label)
-    _check_sizes(dataset, skeleton.num_keypoints, title)
+    check_sizes(dataset, skeleton.num_keypoints, title)
     read = coco_import(dataset, skeleton, title)
     warnings.extend(read.warnings)
     plan = []
@@ -204,9 +204,17 @@ def import_path(
         return import_folder(session, settings, project, source, user, progress, verify)
     if source.is_file():
         from posemark.services.import_formats import as_coco, other_format
+        from posemark.services.import_formats import read_other as read_labels
+        from posemark.services.video_labels import is_video_labels
 
         spec = other_format(source)
         if spec is not None:  # any other readable format, through COCO
+            first: list[str] = []
+            read = (read_labels(source, spec, first), first)
+            if is_video_labels(read[0], source, images):  # frames of videos: video items
+                return _video_labels(
+                    session, settings, project, source, read, images, user, progress
+                )
 
             def then(coco: Path, folder: Path, warnings: list[str]) -> ImportReport:
                 report = import_coco(
@@ -223,7 +231,7 @@ def import_path(
                 report.warnings[:0] = warnings
                 return report
 
-            done = as_coco(source, spec, settings.tmp_dir, images, then)
+            done = as_coco(source, spec, settings.tmp_dir, images, then, read)
             assert isinstance(done, ImportReport)
             return done
     if source.is_file() and source.suffix.lower() == ".json":
@@ -234,6 +242,25 @@ def import_path(
         f"{source}: expected a folder of images, a video, or an annotation file of a "
         "format posemark reads (posemark formats)"
     )
+
+
+def _video_labels(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    source: Path,
+    read: tuple[Dataset, list[str]],
+    videos: Path | None,
+    user: User | None,
+    progress: Progress | None,
+) -> ImportReport:
+    from posemark.services.video_labels import import_video_labels
+
+    dataset, warnings = read
+    frames, instances = import_video_labels(
+        session, settings, project, source, dataset, warnings, videos, user, progress
+    )
+    return ImportReport(frames, instances, warnings=warnings)
 
 
 def _proxy_note(imported: VideoImport) -> str:
@@ -291,7 +318,7 @@ def import_uploads(
     if coco is not None:
         coco_name, coco_path = coco
         dataset = _uploaded_annotations(settings, coco_name, coco_path, warnings)
-        _check_sizes(dataset, project_skeleton(project).num_keypoints, coco_name)
+        check_sizes(dataset, project_skeleton(project).num_keypoints, coco_name)
         read = coco_import(dataset, project_skeleton(project), coco_name)
         warnings.extend(read.warnings)
         for row, file_name in enumerate(dataset.images.file_names):
@@ -358,7 +385,7 @@ def _uploaded_annotations(
     """The uploaded annotation file as a COCO dataset: COCO read as it is, any other
     readable format read by its reader (services/import_formats.py), named by the
     client's file name (whose suffix the detection may need)."""
-    from posemark.services.import_formats import other_format, read_other
+    from posemark.services.import_formats import carry, other_format, read_other
 
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.tmp_dir) as scratch:
@@ -373,6 +400,7 @@ def _uploaded_annotations(
                 )
             return read_coco_file(path, warnings, label=name)
         dataset = read_other(named, spec, warnings)
+        carry(dataset)
         coco = Path(scratch) / "converted.json"
         write_coco(dataset, coco)
         return read_coco_file(coco, warnings, label=name)
@@ -404,7 +432,7 @@ def _stated_size(dataset: Dataset, row: int) -> tuple[int, int] | None:
     return (w, h) if w > 0 and h > 0 else None
 
 
-def _check_sizes(dataset: Dataset, k: int, label: str) -> None:
+def check_sizes(dataset: Dataset, k: int, label: str) -> None:
     """413 naming the file and the image when one image has more people than an item
     may hold, before a document is built for any."""
     ids, counts = np.unique(dataset.instances.image_ids, return_counts=True)
