@@ -20,11 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import sleap_io as sio
 from PIL import Image
 from serverkit import Server
 from test_project_formats import convert_round_trip, export, new_project, people
 
+from posemark.formats import get_format
+from posemark.services.errors import BadInput
+from posemark.services.file_skeleton import create_project_from_file
+from posemark.services.import_formats import read_other
+from posemark.services.importing import import_path
+from posemark.services.media import project_root
 from posemark.store.models import Item
 from posemark.store.video_models import Video
 from videogen import write_video
@@ -284,3 +291,22 @@ def test_label_studio_round_trips_through_a_project(server: Server, tmp_path: Pa
     theirs = sleap_io_people(source)
     assert sum(len(v) for v in theirs.values()) == 3
     assert sleap_io_people(out) == theirs
+
+
+def test_a_task_longer_than_its_video_imports_nothing(server: Server, tmp_path: Path) -> None:
+    """The frames are checked after the video's items exist, inside the one transaction:
+    the refusal names the frame, and neither the video nor its file is left behind."""
+    folder = tmp_path / "task"
+    folder.mkdir()
+    write_video(folder / "walk.mp4", 4, W, H)
+    source = folder / "annotations.xml"
+    source.write_text(cvat_task("walk.mp4", 7))
+    with server.session() as session:
+        dataset = read_other(source, get_format("cvat-video"), [])
+        project, _ = create_project_from_file(session, server.settings, "long", dataset, source)
+        with pytest.raises(BadInput, match=r"annotations\.xml: frame 4 of video 'walk\.mp4'"):
+            import_path(session, server.settings, project, source)
+        assert session.query(Video).filter_by(project_id=project.id).count() == 0
+        assert session.query(Item).filter_by(project_id=project.id).count() == 0
+        folder_of_project = project_root(server.settings, project)
+    assert not (folder_of_project / "walk.mp4").exists()
