@@ -131,3 +131,22 @@ def test_an_upload_takes_another_format_with_its_images(
     assert (report.items_created, report.instances) == (2, 2)
     out = export(server, pid, tmp_path / "up.xml", "cvat")
     assert out.read_bytes() == convert_round_trip(source, "cvat", tmp_path).read_bytes()
+
+
+def test_multi_animal_deeplabcut_keeps_individuals_and_unique_bodyparts(
+    server: Server, tmp_path: Path
+) -> None:
+    """maDLC: the individuals' names ride as the COCO file's ``tracks`` member and the
+    unique body parts as a category the project keeps beside its skeleton: the export
+    is the file that was imported (tests/test_formats_dlc.py makes it)."""
+    from posemark.formats.dlc import write_dlc
+    from test_formats_dlc import make_multi
+
+    source = tmp_path / "labeled-data/v1/CollectedData_me.csv"
+    write_dlc(make_multi(tmp_path), source, scorer="me")
+    original = source.read_text()
+    config = (source.parent / "config.yaml").read_text()
+    pid = new_project(server, "mice", source)
+    out = export(server, pid, tmp_path / "out/labeled-data/v1/CollectedData_me.csv", "dlc")
+    assert out.read_text() == original
+    assert (out.parent / "config.yaml").read_text() == config
