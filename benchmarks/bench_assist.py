@@ -19,6 +19,10 @@ Methods (each run in a fresh process, so peak memory is its own):
   (run this script with a Python that has Ultralytics; see benchmarks/RESULTS.md).
 
 Modes: ``auto`` (no boxes) and ``box`` (ground-truth boxes of non-crowd people).
+``--crowded`` runs CrowdPose, PoseTrack18 and COCO and prints automatic AP against
+box-prompted AP per set (target: within 0.05). PoseTrack labels everyone outside its
+ignore regions and nobody inside: automatic predictions lying there are dropped before
+AP, as PoseTrack's own evaluation drops them.
 
 Figures: COCO AP/AR through ``posemark.metrics.evaluate_keypoints`` (pycocotools, the
 skeleton's own sigmas); seconds per image and milliseconds per person (prediction only:
@@ -35,6 +39,7 @@ an unmatched person needs every click.
 
     .venv/bin/python benchmarks/bench_assist.py            # everything, a markdown table
     .venv/bin/python benchmarks/bench_assist.py --json     # one JSON line per run
+    .venv/bin/python benchmarks/bench_assist.py --crowded --methods yolo
     .venv/bin/python benchmarks/bench_assist.py --methods mediapipe --modes box \
         --options '{"paddings": [1.25, 2.0]}'              # other model options
 """
