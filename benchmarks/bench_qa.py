@@ -85,6 +85,7 @@ from typing import Any
 import numpy as np
 from qa_inject import (
     CLEAN_FLAG_TARGET,
+    CROWDED_SETS,
     ERROR_TYPES,
     IMAGES,
     INJECTORS,
@@ -125,14 +126,16 @@ def qa_hits(run_checks: Callable[..., Any], ds: Any, poses: dict[int, Any]) -> l
     ]
 
 
-def model_poses(sources: list[Source], root: Path, model: str) -> float:
+def model_poses(
+    sources: list[Source], root: Path, model: str, options: dict[str, Any] | None = None
+) -> float:
     """Fill each source's ``poses``: the model runs once per (image, box) of the clean
     data (sets sharing images share the runs); every trial reuses them, since an
     injection never changes an image or a box. Returns the seconds spent."""
     from posemark.assist.registry import get_model
     from posemark.services.qa_model import dataset_poses
 
-    pose_model = get_model(model)
+    pose_model = get_model(model, **(options or {}))
     cache: dict[Any, Any] = {}
     t0 = time.perf_counter()
     for src in sources:
@@ -200,10 +203,11 @@ def run_trials(
     run_checks: Callable[..., Any],
     trials: int,
     rng: np.random.Generator,
+    errors: tuple[str, ...] = ERROR_TYPES,
 ) -> tuple[dict[str, Tally], float, int]:
     result: dict[str, Tally] = {}
     qa_seconds, qa_calls = 0.0, 0
-    for error in ERROR_TYPES:
+    for error in errors:
         tally = result[error] = Tally()
         cands = candidates(sources, error)
         tally.candidates = len(cands)
@@ -389,6 +393,8 @@ def build_report(
             "seed": args.seed,
             "min_labeled": args.min_labeled,
             "model": args.model,
+            "options": args.options,
+            "sets": args.sets,
             "testdata": str(args.testdata),
         },
         "sets": {
@@ -541,6 +547,21 @@ def main(argv: list[str] | None = None) -> int:
         help="pose model giving image evidence (posemark.assist name); 'none': keypoints only",
     )
     ap.add_argument(
+        "--sets",
+        default="",
+        help="comma-separated test sets (default: all); 'crowded': crowdpose,posetrack18,coco",
+    )
+    ap.add_argument(
+        "--errors",
+        default="",
+        help=f"comma-separated error types (default: all of {', '.join(ERROR_TYPES)})",
+    )
+    ap.add_argument(
+        "--options",
+        default="",
+        help="pose model options as JSON, e.g. '{\"flip\": true}'",
+    )
+    ap.add_argument(
         "--show-flagged", action="store_true", help="print every clean finding with its message"
     )
     args = ap.parse_args(argv)
@@ -553,15 +574,29 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     sources, skipped = load_sources(args.testdata)
+    if args.sets:
+        wanted = CROWDED_SETS if args.sets == "crowded" else tuple(args.sets.split(","))
+        sources = [s for s in sources if s.name in wanted]
     if not sources:
         print("no test set could be read:\n  " + "\n  ".join(skipped), file=sys.stderr)
         return 2
     for src in sources:
         mark_eligible(src, args.min_labeled)
-    model_seconds = 0.0 if args.model == "none" else model_poses(sources, args.testdata, args.model)
+    model_seconds = (
+        0.0
+        if args.model == "none"
+        else model_poses(
+            sources, args.testdata, args.model, json.loads(args.options) if args.options else {}
+        )
+    )
     clean = clean_rates(sources, run_checks)
     rng = np.random.default_rng(args.seed)
-    tallies, qa_seconds, qa_calls = run_trials(sources, run_checks, args.trials, rng)
+    errors = tuple(args.errors.split(",")) if args.errors else ERROR_TYPES
+    unknown = set(errors) - set(ERROR_TYPES)
+    if unknown:
+        print(f"--errors: unknown error type(s) {sorted(unknown)}", file=sys.stderr)
+        return 2
+    tallies, qa_seconds, qa_calls = run_trials(sources, run_checks, args.trials, rng, errors)
     wall = time.perf_counter() - start
     rep = build_report(
         args, sources, skipped, tallies, clean, qa_seconds, qa_calls, wall, model_seconds

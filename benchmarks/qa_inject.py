@@ -41,6 +41,7 @@ IMAGES: dict[str, str | None] = {
     "mpii": "mpii/mmpose_mpii",
     "mpii_json": "mpii/datumaro_mpii_json",
 }
+CROWDED_SETS = ("crowdpose", "posetrack18", "coco")
 RECALL_TARGET = 0.9
 CLEAN_FLAG_TARGET = 0.02
 TARGETED = {"limb_inversion", "body_inversion", "swap_other_person", "gross_displacement"}

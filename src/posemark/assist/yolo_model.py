@@ -10,11 +10,22 @@ an ONNX graph at load time (:mod:`posemark.assist.yolo_graph`, about 0.2 s) and 
 output-for-output against Ultralytics (benchmarks/RESULTS.md). Licence: the weights are
 Ultralytics' AGPL-3.0; posemark only reads them.
 
-Automatic mode letterboxes the image to ``size`` (640) keeping its aspect ratio, padded
-only to a multiple of 32 (Ultralytics' "rect" inference). Box-prompted mode crops each
-box with ``box_padding`` around it, runs the network on the crop at ``box_size`` and
-keeps the detection that overlaps the prompt box most, so a small person gets the
-network's full resolution.
+Box-prompted mode crops each box with ``box_padding`` around it, runs the network on
+the crop at ``box_size`` and keeps the detection that overlaps the prompt box most, so a
+small person gets the network's full resolution; when nobody there overlaps the box, or
+the one found scores under ``retry_score``, it looks again with ``retry_padding`` (2x)
+context. ``flip`` adds a mirrored look per crop, averaged through the flip pairs (off:
+it lowered AP and QA's clean-person rate on the crowded test sets, benchmarks/RESULTS.md).
+
+Automatic mode (``refine``, the default) treats the network's own whole-image detections
+as proposals and refines each like a prompt box: the image letterboxed to ``size`` (640,
+padded only to a multiple of 32, Ultralytics' "rect" inference) and, for an image larger
+than that, once more at up to ``upscale`` (1280) so people of 40-120 px in a 1920 px
+frame are proposed at all; proposals down to ``proposal_score``; each proposal's box
+looked at alone (a crowd's people each get the crop's resolution); the more confident of
+the crop's answer and the proposal kept; scores rescored by the keypoints' confidence;
+duplicates merged by OKS at ``oks_nms`` (boxes of people in a crowd overlap, their
+skeletons do not). ``refine=False`` is the single whole-image pass.
 """
 
 from __future__ import annotations
@@ -27,7 +38,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from posemark.assist.geometry import as_boxes, box_iou
+from posemark.assist.geometry import (
+    DEFAULT_SIGMA,
+    as_boxes,
+    box_iou,
+    greedy_nms,
+    nms_boxes,
+    oks_between,
+)
 from posemark.assist.protocol import AssistError, MissingExtraError, empty_instance
 from posemark.assist.torch_checkpoint import Module, load_checkpoint
 from posemark.assist.yolo_graph import build_pose_graph, decode_heads
@@ -51,6 +69,13 @@ class YoloOptions:
     box_min_score: float = 0.05
     iou: float = 0.7
     threads: int = 2
+    refine: bool = True
+    proposal_score: float = 0.1
+    upscale: int = 1280
+    flip: bool = False
+    retry_score: float = 0.3
+    oks_nms: float = 0.5
+    rescore: bool = True
 
 
 def bundled_weights() -> Path:
@@ -161,28 +186,83 @@ class YoloPoseModel:
         image = _check_image(image)
         checked = as_boxes(boxes)
         if checked is None:
-            return self._detect(image, self.options.size, self.options.min_score)
+            if not self.options.refine:
+                return self._detect(image, self.options.size, self.options.min_score)
+            return self._automatic(image)
         return [self._in_box(image, box) for box in checked]
 
+    def _automatic(self, image: np.ndarray) -> list[Instance]:
+        """Every person, each refined as box-prompted mode would: the whole image gives
+        proposals (a low score threshold, so a half-hidden person in a crowd still
+        gets a look), each proposal's box is looked at alone at the crop's resolution,
+        and people two proposals found twice are merged by OKS, not by box: in a crowd
+        boxes of different people overlap, skeletons of different people do not."""
+        o = self.options
+        found = self._detect(image, o.size, min(o.proposal_score, o.min_score))
+        upscale = min(o.upscale, max(image.shape[:2]))
+        if upscale > o.size:  # small people: a second look at up to native resolution
+            more = self._detect(image, upscale, min(o.proposal_score, o.min_score))
+            found = _merge_boxes(found + more, o.iou)
+        people: list[Instance] = []
+        for proposal in found:
+            box = np.asarray(proposal.bbox, dtype=np.float64)
+            if box[2] < 2 or box[3] < 2:
+                continue
+            refined = self._refine(image, box)
+            # the crop can lose a person the whole image saw better (cut by the frame,
+            # seen from above): the more confident of the two looks stays
+            if refined is None or (refined.score or 0.0) < (proposal.score or 0.0):
+                refined = proposal
+            people.append(refined)
+        if o.rescore:
+            for p in people:
+                p.score = _rescored(p)
+        people = self._oks_nms(people)
+        return [p for p in people if (p.score or 0.0) >= o.min_score]
+
+    def _oks_nms(self, people: list[Instance]) -> list[Instance]:
+        if len(people) < 2 or self.options.oks_nms >= 1:
+            return sorted(people, key=lambda p: -(p.score or 0.0))
+        points = np.stack([p.points for p in people])
+        weights = np.stack(
+            [p.scores if p.scores is not None else np.ones(len(p.points)) for p in people]
+        )
+        sigmas = np.asarray(self.skeleton.sigmas or [DEFAULT_SIGMA] * len(points[0]))
+        overlap = oks_between(points, weights, sigmas)
+        keep = greedy_nms(overlap, [p.score or 0.0 for p in people], self.options.oks_nms)
+        return [people[i] for i in keep]
+
     def _in_box(self, image: np.ndarray, box: np.ndarray) -> Instance:
-        """The person in ``box``: the crop at ``box_padding``, and when nobody there
-        overlaps the box by ``retry_iou``, once more with ``retry_padding`` (context
-        helps with a person seen from above, in a wheelchair, cut by the box)."""
-        best, iou = self._look(image, box, self.options.box_padding)
-        if iou < self.options.retry_iou and self.options.retry_padding:
-            again, iou_again = self._look(image, box, self.options.retry_padding)
-            if again is not None and (best is None or iou_again > iou):
-                best = again
+        best = self._refine(image, box)
         if best is None:
             return empty_instance(self.skeleton, box)
         best.bbox = np.asarray(box, dtype=np.float64).copy()  # the box the person was asked in
+        return best
+
+    def _refine(self, image: np.ndarray, box: np.ndarray) -> Instance | None:
+        """The person in ``box``: the crop at ``box_padding``, and when nobody there
+        overlaps the box by ``retry_iou`` (or the one found scores under
+        ``retry_score``), once more with ``retry_padding`` (context helps with a person
+        seen from above, in a wheelchair, cut by the box)."""
+        o = self.options
+        best, iou = self._look(image, box, o.box_padding)
+        weak = best is None or iou < o.retry_iou or (best.score or 0.0) < o.retry_score
+        if weak and o.retry_padding:
+            again, iou_again = self._look(image, box, o.retry_padding)
+            if again is not None and (
+                best is None
+                or (iou < o.retry_iou and iou_again > iou)
+                or (iou_again >= o.retry_iou and (again.score or 0.0) > (best.score or 0.0))
+            ):
+                best = again
         return best
 
     def _look(
         self, image: np.ndarray, box: np.ndarray, padding: float
     ) -> tuple[Instance | None, float]:
         """The detection in the square crop around ``box`` (side x ``padding``) that
-        overlaps the box most (weighted by the square root of its score), with its IoU."""
+        overlaps the box most (weighted by the square root of its score), with its IoU;
+        with ``flip``, averaged with the same person in the mirrored crop."""
         h, w = image.shape[:2]
         cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
         side = max(box[2], box[3]) * padding
@@ -191,17 +271,75 @@ class YoloPoseModel:
         if x1 - x0 < 2 or y1 - y0 < 2:
             return None, 0.0
         crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-        found = self._detect(crop, self.options.box_size, self.options.box_min_score)
+        local = np.array([box[0] - x0, box[1] - y0, box[2], box[3]], dtype=np.float64)
+        best, iou = self._pick(
+            self._detect(crop, self.options.box_size, self.options.box_min_score), local
+        )
+        if best is None:
+            return None, 0.0
+        if self.options.flip:
+            mirrored = np.ascontiguousarray(crop[:, ::-1])
+            found = self._detect(mirrored, self.options.box_size, self.options.box_min_score)
+            cw = float(x1 - x0)
+            perm = self.skeleton.flip_permutation()
+            for f in found:
+                f.points = np.column_stack([cw - f.points[:, 0], f.points[:, 1]])[perm]
+                if f.scores is not None:
+                    f.scores = f.scores[perm]
+                b = np.asarray(f.bbox, dtype=np.float64)
+                f.bbox = np.array([cw - b[0] - b[2], b[1], b[2], b[3]])
+            other, _ = self._pick(found, local)
+            if other is not None:
+                best = _average(best, other)
+        offset = np.array([x0, y0], dtype=np.float64)
+        best.points = best.points + offset
+        b = np.asarray(best.bbox, dtype=np.float64)
+        best.bbox = np.concatenate([b[:2] + offset, b[2:]])
+        return best, iou
+
+    @staticmethod
+    def _pick(found: list[Instance], local: np.ndarray) -> tuple[Instance | None, float]:
         if not found:
             return None, 0.0
-        offset = np.array([x0, y0], dtype=np.float64)
-        local = np.array([box[0] - x0, box[1] - y0, box[2], box[3]], dtype=np.float64)
         boxes = np.stack([f.bbox for f in found])  # type: ignore[misc]
         ious = box_iou(boxes, local[None])[:, 0]
         pick = int(np.argmax(ious * np.sqrt([f.score or 0.0 for f in found])))
-        best = found[pick]
-        best.points = best.points + offset
-        return best, float(ious[pick])
+        return found[pick], float(ious[pick])
+
+
+RESCORE_KEYPOINT = 0.2
+"""Keypoints scored under this do not vote on a person's score (hidden ones: a person
+seen half is no less a person)."""
+
+
+def _rescored(person: Instance) -> float:
+    """The person score times the mean confidence of its visible keypoints: of two
+    answers for one person (a whole body, an upper body proposal) the one whose keypoints
+    the network is sure of ranks first, which is the one OKS NMS keeps."""
+    kp = person.scores if person.scores is not None else np.ones(len(person.points))
+    sure = kp[kp >= RESCORE_KEYPOINT]
+    return float((person.score or 0.0) * (sure.mean() if len(sure) else 0.0))
+
+
+def _average(a: Instance, b: Instance) -> Instance:
+    """``a`` with its keypoints averaged with ``b``'s (weighted by their scores): the
+    flip test, where ``b`` is the same person seen mirrored and mapped back."""
+    sa = a.scores if a.scores is not None else np.ones(len(a.points))
+    sb = b.scores if b.scores is not None else np.ones(len(b.points))
+    w = np.stack([sa, sb]) + 1e-6
+    pts = (a.points * w[0][:, None] + b.points * w[1][:, None]) / w.sum(0)[:, None]
+    a.points = pts
+    a.scores = (sa + sb) / 2
+    a.score = ((a.score or 0.0) + (b.score or 0.0)) / 2
+    return a
+
+
+def _merge_boxes(found: list[Instance], iou: float) -> list[Instance]:
+    """Proposals of two whole-image passes, one per person (box NMS, best score kept)."""
+    if not found:
+        return []
+    boxes = np.stack([f.bbox for f in found])  # type: ignore[misc]
+    return [found[i] for i in nms_boxes(boxes, [f.score or 0.0 for f in found], iou)]
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
