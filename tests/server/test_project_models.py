@@ -213,3 +213,41 @@ def test_qa_image_evidence_takes_the_adopted_model_in_the_project_skeleton(
     r = admin.get(f"/api/items/{items['g0.png']['id']}/qa")
     assert r.status_code == 200, r.text
     assert asked == [1]  # one call, prompted with the item's one gecko
+
+
+def test_cli_train_from_a_project_trains_on_its_confirmed_people(
+    server: Server, project: tuple[int, dict[str, dict[str, Any]]], tmp_path: Path
+) -> None:
+    """``posemark train PROJECT --data DIR --db URL --out MODEL_DIR``: the project's own
+    skeleton and its confirmed people (six items; the unlabeled seventh is not used)."""
+    from typer.testing import CliRunner
+
+    from posemark.assist.trained_dir import read_info
+    from posemark.cli.main import app
+
+    pid, _ = project
+    where = ["--data", str(server.settings.data_dir), "--db", server.settings.db_url]
+    runner = CliRunner()
+    out = tmp_path / "model"
+    args = ["train", "geckos", "--out", str(out), "--time-limit", "0.01", "--canvas", "64"]
+    res = runner.invoke(app, [*args, *where])
+    assert res.exit_code == 0, res.output
+    assert "validation RMSE" in res.output
+    info = read_info(out)
+    assert info.skeleton.keypoints == tuple(GECKO["keypoints"])
+    assert info.training["train_images"] == 5 and info.validation["images"] == 1
+    # by id too; the project's folder of models is not touched (nothing adopted)
+    res = runner.invoke(app, ["train", str(pid), "--out", str(tmp_path / "m2"), *args[4:], *where])
+    assert res.exit_code == 0, res.output
+    assert not models_dir(server.settings, pid).exists()
+
+    res = runner.invoke(app, ["train", "no-such", "--out", str(tmp_path / "m3"), *where])
+    assert res.exit_code == 1
+    assert "no-such: no such file, and no project of that name or id" in res.output
+    res = runner.invoke(app, [*args, "--images", str(tmp_path), *where])
+    assert res.exit_code == 1 and "--images: only for an annotation file" in res.output
+    empty = server.admin().post("/api/projects", json={"name": "bare", "skeleton": GECKO})
+    assert empty.status_code == 201
+    res = runner.invoke(app, ["train", "bare", "--out", str(tmp_path / "m4"), *where])
+    assert res.exit_code == 1 and "'bare': no confirmed person to train on" in res.output
+    assert not (tmp_path / "m3").exists() and not (tmp_path / "m4").exists()
