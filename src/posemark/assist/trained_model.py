@@ -44,6 +44,7 @@ class TrainedPoseModel:
         self.info = read_info(self.path)
         self.name = f"trained:{self.path.name}"
         self.skeleton: Skeleton = self.info.skeleton
+        self.trained_on: Skeleton = self.skeleton  # QA trusts it as evidence on this skeleton
         self.canvas = self.info.canvas
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)

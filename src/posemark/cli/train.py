@@ -1,13 +1,17 @@
-"""``posemark train``: a pose model for the annotation file's own skeleton."""
+"""``posemark train``: a pose model for the skeleton of an annotation file or a project."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from posemark.cli.console import err, escape, fail, out, warn
+from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, open_data
+
+if TYPE_CHECKING:
+    from posemark.services.training import LabeledImages
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +20,11 @@ def register(app: typer.Typer) -> None:
 
 def train(
     source: Annotated[
-        Path, typer.Argument(help="Annotation file in any readable format (its labels).")
+        str,
+        typer.Argument(
+            help="Annotation file in any readable format (its labels), or a project's name "
+            "or id (its confirmed people; --data/--db)."
+        ),
     ],
     out_dir: Annotated[
         Path, typer.Option("--out", help="Model folder to write.", show_default=False)
@@ -36,15 +44,25 @@ def train(
     canvas: Annotated[
         int, typer.Option("--canvas", min=32, help="Long side of the network's input, px.")
     ] = 256,
+    data: DataDir = DEFAULT_DATA,
+    db: DbUrl = None,
 ) -> None:
-    """Train a heatmap pose model (any skeleton) on the file's labeled images, holding
-    out a validation slice; writes MODEL_DIR (model.onnx, model.json) for
-    ``posemark predict --model MODEL_DIR`` and the server's assist. Needs the train
-    extra: pip install 'posemark[train]'."""
+    """Train a heatmap pose model (any skeleton) on the file's labeled images, or on a
+    project's confirmed people, holding out a validation slice; writes MODEL_DIR
+    (model.onnx, model.json) for ``posemark predict --model MODEL_DIR`` and the
+    server's assist. SOURCE is a file when one exists at that path, else a project of
+    the database (--data/--db). Needs the train extra: pip install 'posemark[train]'."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from posemark.services.errors import ServiceError
-    from posemark.services.training import train_file
+    from posemark.services.training import train_labeled
+
+    path = Path(source)
+    labeled: LabeledImages | None = None
+    if not path.exists():
+        if images is not None:
+            fail("--images: only for an annotation file (a project's images are its own)")
+        labeled = _project_samples(source, data, db)
 
     bar = Progress(
         TextColumn("training"),
@@ -61,11 +79,14 @@ def train(
         bar.update(task, completed=fraction, note=note)
 
     try:
+        if labeled is None:
+            from posemark.services.training import load_labeled
+
+            labeled = load_labeled(path, images)
         with bar:
-            result, notes = train_file(
-                source,
+            result, notes = train_labeled(
+                labeled,
                 out_dir,
-                images,
                 time_limit,
                 validation,
                 seed,
@@ -84,3 +105,23 @@ def train(
         f"{'n/a' if rmse is None else f'{rmse:.2f} px'} on {figures.get('images', 0)} "
         f"images -> {escape(str(out_dir))}"
     )
+
+
+def _project_samples(ref: str, data: Path, db: str | None) -> LabeledImages:
+    """The project's confirmed people, read with the database open only that long."""
+    from posemark.services.errors import NotFound, ServiceError
+    from posemark.services.projects import find_project
+    from posemark.services.training import load_project
+
+    settings, store = open_data(data, db)
+    try:
+        with store.session() as session:
+            try:
+                project = find_project(session, ref)
+            except NotFound:
+                fail(escape(f"{ref}: no such file, and no project of that name or id"))
+            return load_project(session, settings, project)
+    except ServiceError as exc:
+        fail(escape(exc.message))
+    finally:
+        store.dispose()

@@ -49,7 +49,7 @@ from posemark.formats.dlc_convert import (
     table_from_dataset,
     table_from_frame,
 )
-from posemark.formats.errors import FormatError, FormatWarning, Problem
+from posemark.formats.errors import FormatError, FormatWarning, Problem, import_extra
 from posemark.formats.losses import boxed, instance_scored, keypoint_scored, occluded
 from posemark.formats.registry import FormatSpec, read_head
 from posemark.model import Dataset
@@ -142,14 +142,10 @@ def read_table(path: Path) -> DlcTable:
 
 def _read_h5(path: Path) -> DlcTable:
     """Open an ``.h5`` twin; pandas (and PyTables) load lazily, as CSV needs neither."""
+    pd = import_extra("pandas", path, "reading DeepLabCut .h5 files", "dlc-h5")
+    import_extra("tables", path, "reading DeepLabCut .h5 files", "dlc-h5")
     try:
-        import pandas as pd
-
         df = pd.read_hdf(path)
-    except ImportError as exc:
-        raise FormatError.at(
-            path, f"reading .h5 needs PyTables (pip install tables): {exc}"
-        ) from None
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise FormatError.at(path, f"not a DeepLabCut HDF5 table: {exc}") from None
     return table_from_frame(df, path)
@@ -269,10 +265,9 @@ def write_dlc(
     with contextlib.ExitStack() as stack:
         h5_tmp = stack.enter_context(atomic_path(path)) if suffix == ".h5" else None
         if h5_tmp is not None:
-            try:
-                _write_h5(table, h5_tmp)
-            except ImportError as exc:
-                raise FormatError.at(path, f"writing .h5 needs PyTables: {exc}") from None
+            import_extra("pandas", path, "writing DeepLabCut .h5 files", "dlc-h5")
+            import_extra("tables", path, "writing DeepLabCut .h5 files", "dlc-h5")
+            _write_h5(table, h5_tmp)
         cfg_text = yaml.safe_dump(config_for(dataset, table), sort_keys=False)
         with atomic_write(csv_path) as fh:
             fh.write(text)

@@ -6,8 +6,10 @@ API and tests all see the same precise location instead of a bare exception text
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,20 @@ class FormatError(ValueError):
         cls, file: str | Path, message: str, record: str | None = None, field: str | None = None
     ) -> FormatError:
         return cls(Problem("error", str(file), record, field, message))
+
+
+def import_extra(module: str, file: str | Path, what: str, extra: str) -> Any:
+    """``module``, imported on use, or a FormatError naming the extra that installs it.
+
+    The readers and writers of some formats need large libraries the core install
+    leaves out (SLEAP's and NWB's sleap-io, PyTables for DeepLabCut's .h5, SciPy for
+    MATLAB files): every other format, and the server, work without them."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise FormatError.at(
+            file, f"{what} needs the {extra} extra: pip install 'posemark[{extra}]' ({exc})"
+        ) from None
 
 
 class FormatWarning(UserWarning):

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from posemark.atomic import atomic_write
-from posemark.formats.errors import FormatError
+from posemark.formats.errors import FormatError, import_extra
 from posemark.formats.mpii import (
     K,
     Person,
@@ -223,9 +223,8 @@ def read_mpii_mat(
     progress: Callable[[int, int], None] | None = None,
 ) -> Dataset:
     """Read ``RELEASE.annolist``; errors name the file, the annolist/annorect index and field."""
+    sio = import_extra("scipy.io", path, "reading MATLAB files", "mpii")
     try:
-        import scipy.io as sio  # imported on use: scipy is slow to import
-
         doc = sio.loadmat(str(path), struct_as_record=False, squeeze_me=True)
     except (ValueError, TypeError, NotImplementedError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
@@ -247,10 +246,9 @@ def write_mpii_mat(
     """Write ``RELEASE.annolist`` atomically (MATLAB 5, compressed)."""
     persons = persons_from_dataset(dataset, path)
     mapping = release_from_persons(persons, list(dataset.images.file_names))
+    sio = import_extra("scipy.io", path, "writing MATLAB files", "mpii")
     try:
         with atomic_write(path) as fh:
-            import scipy.io as sio
-
             sio.savemat(fh, mapping, do_compression=True, oned_as="row")
     except (TypeError, ValueError) as exc:  # an extra value MATLAB cannot hold
         raise FormatError.at(path, f"cannot write as MATLAB data: {exc}") from None

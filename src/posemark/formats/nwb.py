@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from posemark.atomic import atomic_path
-from posemark.formats.errors import FormatError
+from posemark.formats.errors import FormatError, import_extra
 from posemark.formats.losses import tracked
 from posemark.formats.registry import (
     ByteProgress,
@@ -61,7 +61,7 @@ def read_nwb(
     path: Path, *, on_warning: WarningSink | None = None, progress: ByteProgress | None = None
 ) -> Dataset:
     """Read the pose estimates of an NWB file (videos are never required)."""
-    import sleap_io as sio
+    sio = import_extra("sleap_io", path, "reading NWB files", "sleap")
 
     with _quiet_pynwb():
         dataset = _load(Path(path), sio.load_nwb, "NWB")
@@ -85,7 +85,7 @@ def write_nwb(
     frame count and size). ``media`` gives a readable local path for a frame's file
     name or video name (None when there is none): each video is opened there, and the
     NWB file still names the files as the dataset does."""
-    import sleap_io as sio
+    sio = import_extra("sleap_io", path, "writing NWB files", "sleap")
 
     target = Path(path)
     try:

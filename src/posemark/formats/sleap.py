@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from posemark.atomic import atomic_path
-from posemark.formats.errors import FormatError
+from posemark.formats.errors import FormatError, import_extra
 from posemark.formats.losses import boxed, occluded
 from posemark.formats.registry import (
     ByteProgress,
@@ -344,7 +344,7 @@ def read_sleap(
     path: Path, *, on_warning: WarningSink | None = None, progress: ByteProgress | None = None
 ) -> Dataset:
     """Read a SLEAP .slp file; video files are never required (only probed for size)."""
-    import sleap_io as sio
+    sio = import_extra("sleap_io", path, "reading SLEAP files", "sleap")
 
     dataset = _load(Path(path), lambda p: sio.load_slp(p, open_videos=False), "SLEAP .slp")
     if progress is not None:
@@ -364,7 +364,7 @@ def _write(dataset: Dataset, path: Path, save: Callable[[Any, str], None]) -> No
 
 def write_sleap(dataset: Dataset, path: Path, progress: RowProgress | None = None) -> None:
     """Write atomically; video paths are written as they are, without opening videos."""
-    import sleap_io as sio
+    sio = import_extra("sleap_io", path, "writing SLEAP files", "sleap")
 
     _write(dataset, path, lambda labels, p: sio.save_slp(labels, p, verbose=False))
     if progress is not None:

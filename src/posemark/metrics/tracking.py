@@ -154,7 +154,12 @@ def tracking_metrics(
     Frames are visited in increasing index; a frame missing from ``pred`` has no
     hypotheses (every GT keypoint there is a miss).
     """
-    import motmetrics as mm
+    try:
+        import motmetrics as mm
+    except ImportError as exc:  # an extra: it brings pandas and SciPy, 230 MB
+        raise ImportError(
+            f"tracking metrics need motmetrics, the mot extra: pip install 'posemark[mot]' ({exc})"
+        ) from exc
 
     if rule not in ("oks", "pckh"):
         raise ValueError(f"rule: expected 'oks' or 'pckh', found {rule!r}")

@@ -1,7 +1,7 @@
 """Agreement between annotators who labeled the same image, and their consensus.
 
 Several annotators label one image independently (an overlap item). Their instances are
-matched one to one by the Hungarian method (scipy's ``linear_sum_assignment``) on OKS
+matched one to one by the Hungarian method (``numeric.assignment``, SciPy's algorithm) on OKS
 with the skeleton's sigmas; a pair below ``min_oks`` is no match (two different people).
 
 Agreement is symmetric, because neither annotator is the truth:
@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import linear_sum_assignment
 
+from posemark.numeric.assignment import linear_sum_assignment
 from posemark.qa.poses import Pose, keypoint_similarity, poses_of, tight_box
 
 MIN_MATCH_OKS = 0.1

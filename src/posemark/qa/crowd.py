@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 
 from posemark.metrics.oks import oks_pairs
+from posemark.numeric.neighbours import nearest, pairs_within
 from posemark.qa.findings import Finding
 from posemark.qa.inputs import CheckInput
 from posemark.qa.rows import FAR, Rows
@@ -92,12 +92,12 @@ def _nearest_other(
         holders = np.flatnonzero(labeled[:, n])
         if not users or len(holders) == 0:
             continue
-        tree = cKDTree(p[holders, n]) if m > DENSE_MAX else None
+        tree = m > DENSE_MAX
         for a in users:
             asking = np.flatnonzero(labeled[:, a])
             if len(asking) == 0:
                 continue
-            if tree is None:
+            if not tree:
                 diff = p[asking, a, None, :] - p[None, holders, n, :]
                 d = np.hypot(diff[..., 0], diff[..., 1])
                 d[asking[:, None] == holders[None, :]] = np.inf
@@ -105,7 +105,7 @@ def _nearest_other(
                 dist, j = d[np.arange(len(asking)), pick], holders[pick]
             else:
                 q = min(2, len(holders))
-                dd, jj = tree.query(p[asking, a], k=q)
+                dd, jj = nearest(p[holders, n], p[asking, a], q)
                 dd, jj = dd.reshape(len(asking), q), jj.reshape(len(asking), q)
                 own_first = holders[jj[:, 0]] == asking
                 col = np.where(own_first, 1, 0)
@@ -230,7 +230,7 @@ def _duplicate_candidates(
         if len(rows) < 2:
             continue
         radius = 2 * float(sigmas[k]) * reach * (1 + 1e-9)
-        near = cKDTree(pts[rows, k]).query_pairs(radius, output_type="ndarray")
+        near = pairs_within(pts[rows, k], radius)
         found.append(np.sort(rows[near], axis=1))
     pairs = np.unique(np.concatenate(found), axis=0)
     return pairs.astype(np.intp)

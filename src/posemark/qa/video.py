@@ -23,9 +23,9 @@ from collections import defaultdict
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 
 from posemark.model.dataset import Dataset
+from posemark.numeric.neighbours import nearest
 from posemark.qa.findings import Finding
 from posemark.qa.inputs import CheckInput
 from posemark.qa.rows import Rows
@@ -139,7 +139,7 @@ def _switch_candidates(
     before_c = _centroids(c, [before[t] for t in common])
     pairs: set[tuple[int, int]] = set()
     for ask, tree_of in ((now_c, before_c), (before_c, now_c), (now_c, now_c)):
-        _, near = cKDTree(tree_of).query(ask, k=SWITCH_NEIGHBOURS + 1)
+        _, near = nearest(tree_of, ask, SWITCH_NEIGHBOURS + 1)
         for i, row in enumerate(near):
             for j in row:
                 if int(j) != i and int(j) < len(common):

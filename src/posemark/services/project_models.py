@@ -15,8 +15,9 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import select
@@ -29,6 +30,10 @@ from posemark.services.projects import ProjectAccess, project_skeleton
 from posemark.services.settings import Settings
 from posemark.store.models import Item, Project, User
 from posemark.store.operation_models import Operation
+
+if TYPE_CHECKING:
+    from posemark.assist.training import Sample
+    from posemark.model import Skeleton
 
 KIND = "train"
 IN_USE = "in_use.json"
@@ -158,45 +163,70 @@ def _confirmed_points(document: dict[str, Any], k: int) -> list[np.ndarray]:
     return out
 
 
+def confirmed_samples(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    on_start: Callable[[int], None] | None = None,
+) -> tuple[Skeleton, list[Sample], list[str]]:
+    """The project's skeleton, a training sample per item with a confirmed labeled
+    person (its image and those people), and why items were left out (an unreadable
+    image). What the Train operation and ``posemark train PROJECT`` both train on.
+    ``on_start`` hears the number of items before they are read."""
+    from posemark.assist.training import Sample
+    from posemark.services.errors import ServiceError
+    from posemark.services.suggest import load_rgb
+
+    skeleton = project_skeleton(project)
+    k = skeleton.num_keypoints
+    rows = session.execute(
+        select(Item.id, Item.annotation).where(Item.project_id == project.id).order_by(Item.id)
+    ).all()
+    if on_start is not None:
+        on_start(len(rows))
+    samples: list[Sample] = []
+    unreadable: list[str] = []
+    for item_id, document in rows:
+        pts = _confirmed_points(document or {}, k)
+        if not pts:
+            continue
+        item = session.get(Item, item_id)
+        assert item is not None
+        try:
+            image = load_rgb(settings, project, item)
+        except ServiceError as exc:
+            unreadable.append(exc.message)
+            continue
+        samples.append(Sample(image, np.stack(pts), item.file_name))
+    if not samples:
+        raise BadInput(
+            f"project {project.name!r}: no confirmed person to train on: "
+            "confirm some labeled people first"
+        )
+    return skeleton, samples, unreadable
+
+
 def run_train(ctx: OperationContext) -> dict[str, Any]:
     """The operation's handler: gather, train with a validation slice, version, adopt."""
     from posemark.assist.protocol import AssistError
-    from posemark.assist.training import Sample, TrainConfig, train
-    from posemark.services.errors import ServiceError
-    from posemark.services.suggest import load_rgb
+    from posemark.assist.training import TrainConfig, train
     from posemark.services.training import split
 
     minutes = float(ctx.params["minutes"])
     project_id = ctx.project_id
     if project_id is None:
         raise BadInput("a train operation belongs to a project")
-    samples: list[Sample] = []
-    unreadable: list[str] = []
     with ctx.sessions() as session:
         project = session.get(Project, project_id)
         if project is None or project.deleted_at is not None:
             raise BadInput(f"project {project_id} no longer exists")
-        skeleton = project_skeleton(project)
-        k = skeleton.num_keypoints
-        rows = session.execute(
-            select(Item.id, Item.annotation).where(Item.project_id == project.id).order_by(Item.id)
-        ).all()
-        ctx.progress(0, 100, f"reading the confirmed people of {len(rows)} items")
-        for item_id, document in rows:
-            pts = _confirmed_points(document or {}, k)
-            if not pts:
-                continue
-            item = session.get(Item, item_id)
-            assert item is not None
-            try:
-                image = load_rgb(ctx.settings, project, item)
-            except ServiceError as exc:
-                unreadable.append(exc.message)
-                continue
-            samples.append(Sample(image, np.stack(pts), item.file_name))
+        skeleton, samples, unreadable = confirmed_samples(
+            session,
+            ctx.settings,
+            project,
+            lambda n: ctx.progress(0, 100, f"reading the confirmed people of {n} items"),
+        )
         session.commit()
-    if not samples:
-        raise BadInput("no confirmed person to train on: confirm some labeled people first")
     train_idx, val_idx = split(len(samples), 0.2, seed=0)
     root = models_dir(ctx.settings, project_id)
     root.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 The request marks the project deleted (from then on every lookup answers 404, and its
 name is free for a new project) and queues the removal; a worker deletes its items a
 batch at a time (each batch its own short transaction, so saves elsewhere never wait
-long), then the project row (the database cascades the rest), then the media it owns.
+long), then the project row (the database cascades the rest), then the media it owns
+and the models trained on it.
 Each step can run again, so a worker that dies mid-way leaves work the next one ends.
 """
 
@@ -20,6 +21,7 @@ from posemark.services.errors import BadInput
 from posemark.services.export_operation import remove_files
 from posemark.services.media import project_root
 from posemark.services.operations import Dispatch, OperationContext, submit
+from posemark.services.project_models import models_dir
 from posemark.services.projects import ProjectAccess
 from posemark.services.settings import Settings
 from posemark.services.workflow import require_manager
@@ -70,7 +72,7 @@ def mark_deleted(
 
 
 def remove_project(ctx: OperationContext) -> dict[str, Any]:
-    """The handler: items in batches, then the project row, then its media."""
+    """The handler: items in batches, then the project row, then its media and models."""
     project_id = int(ctx.params["project_id"])
     removed = 0
     with ctx.sessions() as session:
@@ -79,7 +81,11 @@ def remove_project(ctx: OperationContext) -> dict[str, Any]:
             return {"items": 0}
         if project.deleted_at is None:
             raise BadInput(f"project {project_id} is not marked deleted; nothing removed")
-        folders = [project_root(ctx.settings, project), ctx.settings.thumbs_dir / project.media_dir]
+        folders = [
+            project_root(ctx.settings, project),
+            ctx.settings.thumbs_dir / project.media_dir,
+            models_dir(ctx.settings, project_id),  # its trained models, every version
+        ]
         total = int(session.scalar(select(func.count()).where(Item.project_id == project_id)) or 0)
         exports = list(
             session.scalars(select(Operation.id).where(Operation.project_id == project_id))

@@ -238,17 +238,41 @@ def model_poses(dataset: Dataset, images: Path, model: str = "default") -> dict[
     from posemark.assist.suggest import cached_model
 
     pose_model = cached_model(model)
-    if not trusted(pose_model):
+    skeletons = [c.skeleton for c in dataset.categories]
+    if not trusted(pose_model, skeletons):
+        own = getattr(pose_model, "trained_on", None)
+        if own is not None:
+            raise AssistError(
+                f"pose model {pose_model.name!r} was trained on the keypoints "
+                f"{', '.join(own.keypoints)}: as image evidence it serves only data in that "
+                f"skeleton, and this file's is {_skeleton_names(skeletons)}"
+            )
         raise AssistError(
             f"pose model {pose_model.name!r} gives keypoint scores QA cannot trust as image "
             "evidence (benchmarks/RESULTS.md: as evidence BlazePose flags 12 of 81 clean "
-            "people); use a model with calibrated_scores, e.g. yolo"
+            "people); use a model with calibrated_scores, e.g. yolo, or one trained on "
+            "this skeleton (posemark train)"
         )
     return dataset_poses(dataset, images, lambda img, boxes: pose_model.predict(img, boxes))
 
 
-def trusted(pose_model: object) -> bool:
-    """Whether a model's keypoint scores say where it is sure (``calibrated_scores``):
-    image evidence trusts a keypoint by its score, and BlazePose's presence scores are
-    high on wrists it misplaces."""
-    return bool(getattr(pose_model, "calibrated_scores", False))
+def _skeleton_names(skeletons: list[Skeleton]) -> str:
+    return "; ".join(", ".join(s.keypoints) for s in skeletons) or "empty"
+
+
+def trusted(pose_model: object, skeletons: list[Skeleton] | None = None) -> bool:
+    """Whether a model's keypoint scores say where it is sure, for data in ``skeletons``.
+
+    Image evidence trusts a keypoint by its score. A model with ``calibrated_scores``
+    (YOLO) is trusted on any skeleton; BlazePose's presence scores are high on wrists it
+    misplaces, so it is not. A model trained on a project's own labels (``trained_on``:
+    its skeleton) is trusted on data in that very skeleton: its heatmap peak is high
+    where it found the keypoint it learned, and QA only ever uses points scored at least
+    ``model_min_score``, never a low score as evidence of anything; on another skeleton
+    its keypoints would be matched by name to points it never learned."""
+    if getattr(pose_model, "calibrated_scores", False):
+        return True
+    own = getattr(pose_model, "trained_on", None)
+    if not isinstance(own, Skeleton) or not skeletons:
+        return False
+    return all(s.keypoints == own.keypoints for s in skeletons)

@@ -265,8 +265,11 @@ def item_findings(
     the item's stored ones. With ``pixels`` (the item's image, read only when needed)
     the pose model looks at the item's people too: image evidence
     (``qa.model_agreement``) for this item, about 20-50 ms per person with the default
-    model. A model that cannot run, or whose scores are not calibrated (BlazePose, the
-    fallback when YOLO's weights are absent), leaves the geometric findings alone."""
+    model. ``model`` is what the server passes: the project's adopted trained model when
+    it has one (``project_models.model_for``), else ``default``. A model that cannot
+    run, or whose scores QA cannot trust (BlazePose, the fallback when YOLO's weights
+    are absent; a trained model on another skeleton), leaves the geometric findings
+    alone."""
     from posemark.assist.protocol import AssistError
     from posemark.assist.suggest import cached_model
     from posemark.services.qa_model import rows_poses, trusted
@@ -278,7 +281,8 @@ def item_findings(
     if pixels is not None and len(rows):
         try:
             pose_model = cached_model(model)
-            if trusted(pose_model):  # else no image evidence: geometry alone
+            skeletons = [c.skeleton for c in dataset.categories]
+            if trusted(pose_model, skeletons):  # else no image evidence: geometry alone
                 poses = rows_poses(dataset, rows, pixels(), pose_model.predict)
         except AssistError:
             poses = None

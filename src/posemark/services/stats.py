@@ -9,6 +9,7 @@ instances takes a fraction of a second.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from numpy.typing import NDArray
 
 from posemark.atomic import atomic_write
 from posemark.model import Dataset, Skeleton
+from posemark.services.errors import ServiceError
+
+PLOTS_EXTRA = "pip install 'posemark[plots]'"
 
 # Scatter points drawn per joint; more only slows the plot without changing its look.
 PLOT_POINTS_PER_JOINT = 4000
@@ -191,6 +195,17 @@ def normalised_positions(
     return nx, ny
 
 
+class PlotsUnavailable(ServiceError):
+    """The plot's library (matplotlib, about 80 MB with its fonts) is an extra: the
+    counts need only NumPy, and the server's report draws its own SVG."""
+
+    status, code = 501, "missing_extra"
+
+
+def plots_available() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def _joint_colors(skeleton: Skeleton | None, names: tuple[str, ...]) -> list[Any]:
     from matplotlib import colormaps
 
@@ -202,6 +217,8 @@ def _joint_colors(skeleton: Skeleton | None, names: tuple[str, ...]) -> list[Any
 def plot_stats(dataset: Dataset, stats: DatasetStats, out_png: str | Path) -> Path:
     """Per category: stacked per-joint visibility bars and where each joint falls inside
     the normalised person box, written atomically as one PNG."""
+    if not plots_available():
+        raise PlotsUnavailable(f"the stats plot needs matplotlib, the plots extra: {PLOTS_EXTRA}")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -1,4 +1,5 @@
-"""``posemark train``: a pose model for any skeleton from an annotation file's labels.
+"""``posemark train``: a pose model for any skeleton from an annotation file's labels,
+or from a project's confirmed people (``load_project``: what the Train operation uses).
 
 Reads the file in any format posemark reads, finds each labeled image (relative names
 resolve against ``--images``, else the file's folder and up to three folders above it, as
@@ -19,8 +20,12 @@ import numpy as np
 from posemark.services.errors import BadInput
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from posemark.assist.training import Sample, TrainResult
     from posemark.model import Skeleton
+    from posemark.services.settings import Settings
+    from posemark.store.models import Project
 
 SEARCH_UP = 3
 
@@ -128,12 +133,52 @@ def train_file(
 ) -> tuple[TrainResult, list[str]]:
     """Train on ``source``'s labels and write the model folder ``out``; returns the
     training result and notes for the person."""
-    from posemark.assist.protocol import AssistError
-    from posemark.assist.training import TrainConfig, train
-
     if time_limit_min <= 0:
         raise BadInput("--time-limit: expected minutes > 0")
     labeled = load_labeled(source, images)
+    result = _train(labeled, out, time_limit_min, validation_share, seed, progress, config)
+    return result, labeled.notes
+
+
+def load_project(session: Session, settings: Settings, project: Project) -> LabeledImages:
+    """A project's confirmed people as training samples, in the project's skeleton (the
+    Train operation's data, ``project_models.confirmed_samples``)."""
+    from posemark.services.project_models import confirmed_samples
+
+    skeleton, samples, unreadable = confirmed_samples(session, settings, project)
+    notes = [f"{len(unreadable)} item(s) left out: {unreadable[0]}"] if unreadable else []
+    return LabeledImages(skeleton, samples, notes)
+
+
+def train_labeled(
+    labeled: LabeledImages,
+    out: Path,
+    time_limit_min: float = 15.0,
+    validation_share: float = 0.2,
+    seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
+    **config: object,
+) -> tuple[TrainResult, list[str]]:
+    """``train_file`` for samples already gathered (``load_project``): the database is
+    closed before the minutes of training start."""
+    if time_limit_min <= 0:
+        raise BadInput("--time-limit: expected minutes > 0")
+    result = _train(labeled, out, time_limit_min, validation_share, seed, progress, config)
+    return result, labeled.notes
+
+
+def _train(
+    labeled: LabeledImages,
+    out: Path,
+    time_limit_min: float,
+    validation_share: float,
+    seed: int,
+    progress: Callable[[float, str], None] | None,
+    config: dict[str, object],
+) -> TrainResult:
+    from posemark.assist.protocol import AssistError
+    from posemark.assist.training import TrainConfig, train
+
     train_idx, val_idx = split(len(labeled.samples), validation_share, seed)
     samples = labeled.samples
     try:
@@ -151,4 +196,4 @@ def train_file(
         )
     except AssistError as exc:
         raise BadInput(str(exc)) from exc
-    return result, labeled.notes
+    return result

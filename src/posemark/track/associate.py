@@ -3,7 +3,7 @@
 Pose similarity alone (OKS) fails when two people overlap and the model swaps a few
 limbs between them; box overlap alone fails when people cross. Their weighted sum is a
 cheap, robust middle ground (as in PoseTrack baselines such as Simple Baselines'
-flow-free variant). Assignment is global (``scipy.optimize.linear_sum_assignment``) so
+flow-free variant). Assignment is global (``numeric.assignment``, SciPy's algorithm) so
 one good match never steals the detection a second track needed; pairs less similar
 than ``min_similarity`` are left unmatched (a track ends or a new one starts).
 
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import linear_sum_assignment
+
+from posemark.numeric.assignment import linear_sum_assignment
 
 DEFAULT_SIGMA = 0.08
 

@@ -6,8 +6,8 @@ still; smoothing along time removes that at the price of some lag. Two filters:
 * **One-Euro** (Casiez et al., CHI 2012): a low-pass filter whose cutoff rises with the
   speed of the point, so slow points are smoothed hard and fast ones follow with little
   lag. Causal (usable while tracking live).
-* **Savitzky-Golay** (``scipy.signal.savgol_filter``): a local polynomial fit in a sliding
-  window; keeps peaks better than a moving average. Not causal.
+* **Savitzky-Golay** (``numeric.savgol``, SciPy's ``savgol_filter``): a local polynomial
+  fit in a sliding window; keeps peaks better than a moving average. Not causal.
 
 Keypoints are not labeled on some frames (NaN). Neither filter may bridge such a gap:
 each run of consecutive labeled frames is filtered on its own (One-Euro restarts after
@@ -21,7 +21,8 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import savgol_filter
+
+from posemark.numeric.savgol import savgol_filter
 
 METHODS = ("one-euro", "savgol", "none")
 
@@ -87,7 +88,7 @@ def savgol(points: NDArray[np.float64], window: int = 7, polyorder: int = 2) -> 
             w = min(window, n if n % 2 else n - 1)
             if w <= polyorder + 1:  # the fit would pass through every point
                 continue
-            out[start:stop, col] = savgol_filter(series[start:stop], w, polyorder, mode="interp")
+            out[start:stop, col] = savgol_filter(series[start:stop], w, polyorder)
     return out.reshape(x.shape)
 
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import linear_sum_assignment
 
+from posemark.numeric.assignment import linear_sum_assignment
 from posemark.track.associate import Pose, associate
 from posemark.track.smooth import smooth
 

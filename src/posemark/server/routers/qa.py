@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement
 from posemark.server.auth import DB, CurrentUser, ItemDep, OperationEngine, ProjectDep, SettingsDep
 from posemark.services import qa_read
 from posemark.services.operations import operation_json
+from posemark.services.project_models import model_for
 from posemark.services.projects import ProjectAccess
 from posemark.services.qa_operation import fill_later, start_qa_rerun
 from posemark.services.qa_runs import item_findings
@@ -76,6 +77,11 @@ def item_qa(access: ItemDep, db: DB, settings: SettingsDep) -> dict[str, Any]:
     project, item = access.project.project, access.item
     config = workflow_settings(db, project.id).qa_config()
     found = item_findings(
-        db, project, item.id, config, pixels=lambda: load_rgb(settings, project, item)
+        db,
+        project,
+        item.id,
+        config,
+        pixels=lambda: load_rgb(settings, project, item),
+        model=model_for(settings, project.id, "default"),  # the project's own when adopted
     )
     return {"item_id": item.id, "findings": [f.as_dict() for f in found]}
