@@ -10,7 +10,7 @@ against what is labeled; what the ``label-next`` operation computes) or a seeded
 draw. Prints the learning curves and the labels each order needs to reach the error
 random order ends with.
 
-    nice -n 5 .venv/bin/python benchmarks/bench_label_next.py --steps 250 --rounds 4
+    nice -n 5 .venv/bin/python benchmarks/bench_label_next.py --steps 100 --rounds 3
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ def main() -> None:
     ap.add_argument("--source", type=Path, default=OPENFIELD)
     ap.add_argument("--start", type=int, default=8, help="frames labeled before round 1")
     ap.add_argument("--per-round", type=int, default=8, help="frames labeled per round (K)")
-    ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=250, help="training steps per model")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=100, help="training steps per model")
     ap.add_argument("--canvas", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per training")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -91,6 +92,7 @@ def main() -> None:
             canvas_long_side=args.canvas,
             seed=args.seed,
             eval_every_s=1e9,
+            threads=args.threads,
         )
         train([samples[i] for i in chosen], [], labeled.skeleton, out, config)
         model = TrainedPoseModel(out)
