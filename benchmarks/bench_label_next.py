@@ -75,6 +75,11 @@ def main() -> None:
         f"{args.steps} steps per model, canvas {args.canvas}"
     )
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at start")
+    pool_points = np.concatenate([samples[i].points for i in pool_idx])
+    mean_pose = np.nanmean(pool_points, axis=0)
+    baseline = validation_error(lambda image, boxes: mean_pose[None], test)["rmse_px"]
+    print(f"reference: the mean pose of the pool, test RMSE {baseline:.2f} px (a model")
+    print("worse than this has not learned the task yet, and its ranking says little)")
     rng = np.random.default_rng(args.seed)
     first = rng.permutation(pool_idx)[: args.start].tolist()
     cpu0, wall0 = cpu_seconds(), time.perf_counter()

@@ -277,6 +277,13 @@ export class EditorChrome {
     this.cursorText.textContent = inside ? where : `${where}  (outside)`;
   }
 
+  /** What orders the Label next queue, kept on the toggle (the status line moves on). */
+  setLabelNextNote(text) {
+    this.labelNextButton.title = text;
+    this.labelNextButton.dataset.note = text;
+    this.say(text);
+  }
+
   /** Shows whether Next follows the Label next queue; in that mode Next is always on. */
   setLabelNext(on) {
     this.labelNextButton.setAttribute("aria-pressed", String(on));

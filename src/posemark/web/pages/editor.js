@@ -553,9 +553,9 @@ class EditorPage {
   async describeQueue() {
     try {
       const answer = await api.labelNext(this.item.project_id, this.item.id);
-      this.chrome.say(queueText(answer));
+      this.chrome.setLabelNextNote(queueText(answer));
     } catch (err) {
-      this.chrome.say(`Label next unavailable: ${err.message}`);
+      this.chrome.setLabelNextNote(`Label next unavailable: ${err.message}`);
     }
   }
 
