@@ -40,6 +40,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/projects/{pid}/exports"): PROJECT,
     ("POST", "/api/projects/{pid}/train"): PROJECT,
     ("GET", "/api/projects/{pid}/models"): PROJECT,
+    ("POST", "/api/projects/{pid}/label-next"): PROJECT,
+    ("GET", "/api/projects/{pid}/label-next"): PROJECT,
     ("POST", "/api/projects/{pid}/reports"): PROJECT,
     ("POST", "/api/projects/{pid}/import-annotations"): PROJECT,
     ("POST", "/api/projects/from-file"): USER,

@@ -87,6 +87,12 @@ CASES: dict[str, Case] = {
     "start-export": Case(
         "POST", "/api/projects/{pid}/exports", "new", codes(401, 404, 403, 403, 403, 202, 202), {}
     ),
+    # the Label next queue: managers order it (an operation: 202, the running one again
+    # while it runs); every member reads its next item among those they may see
+    "order-label-next": Case(
+        "POST", "/api/projects/{pid}/label-next", "new", codes(401, 404, 403, 403, 403, 202, 202)
+    ),
+    "label-next": Case("GET", "/api/projects/{pid}/label-next", "new", MEMBERS),
     "import-annotations": Case("POST", "/api/projects/{pid}/import-annotations", "new", MANAGERS),
     "jobs": Case("GET", "/api/projects/{pid}/jobs", "new", MEMBERS),
     "new-job": Case(

@@ -67,6 +67,14 @@ def import_command(
         bool,
         typer.Option("--video", help="SOURCE is a folder of numbered frames of one video."),
     ] = False,
+    frames: Annotated[
+        str,
+        typer.Option(
+            "--frames",
+            help="Which frames of a video become items: all, every:N (every N-th frame) or "
+            "kmeans:N (the frame nearest each of N clusters of similar-looking frames).",
+        ),
+    ] = "all",
     verify: Annotated[
         bool,
         typer.Option(
@@ -134,6 +142,8 @@ def import_command(
         fail("--as-suggestions, --policy and --dry-run go with --into-existing")
     if (verify or no_proxy) and _reference(source, images, link) is None:
         fail("--verify and --no-proxy go with --link or s3://")
+    if frames != "all" and _reference(source, images, link) is not None:
+        fail("--frames goes with a copied video, not with --link or s3://")
     from posemark.services.errors import NotFound, ServiceError
     from posemark.services.file_skeleton import create_project_from_file
     from posemark.services.import_formats import other_format, read_other
@@ -187,6 +197,7 @@ def import_command(
                         None if images is None else Path(images),
                         progress=progress,
                         video=video,
+                        frames=frames,
                     )
             name = target.name
     except ServiceError as exc:

@@ -68,13 +68,22 @@ def start_import(
     access: ProjectAccess,
     user: User,
     files: list[tuple[str, Path]],
+    frames: str | None = None,
 ) -> Operation:
     require_manager(access, user, "import items")
     if not files:
         raise BadInput("files: nothing uploaded")
+    from posemark.services.video import frame_selection
+
+    spec = frame_selection(frames).spec()  # a bad spec fails now, not in the worker
     key = keep_uploads(settings, files)
     return submit(
-        session, dispatch, KIND, {"folder": key}, project_id=access.project.id, user_id=user.id
+        session,
+        dispatch,
+        KIND,
+        {"folder": key, "frames": spec},
+        project_id=access.project.id,
+        user_id=user.id,
     )
 
 
@@ -119,7 +128,14 @@ def run_import(ctx: OperationContext) -> dict[str, Any]:
                 return {"items_created": 0, "instances": 0, "note": "imported by an earlier run"}
             user = None if ctx.created_by is None else session.get(User, ctx.created_by)
             report = import_uploads(
-                session, ctx.settings, project, files, user, progress, move=False
+                session,
+                ctx.settings,
+                project,
+                files,
+                user,
+                progress,
+                move=False,
+                frames=ctx.params.get("frames"),
             )
     except BaseException as exc:
         if not isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -130,4 +146,5 @@ def run_import(ctx: OperationContext) -> dict[str, Any]:
         "items_created": report.items_created,
         "instances": report.instances,
         "warnings": report.warnings[:20],
+        "notes": report.notes[:20],
     }

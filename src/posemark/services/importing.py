@@ -189,15 +189,21 @@ def import_path(
     progress: Progress | None = None,
     video: bool = False,
     verify: bool = False,
+    frames: str | None = None,
 ) -> ImportReport:
     """A folder of images, or a COCO ``.json`` file (with ``images`` as its image folder);
-    a video file, or with ``video`` a folder of numbered frames, as one item per frame."""
+    a video file, or with ``video`` a folder of numbered frames, as one item per frame
+    (``frames``: which frames, services/video.py ``choose_frames``)."""
     if video or (source.is_file() and is_video_file(source)):
         if images is not None:
             raise BadInput("--images is for COCO files, not for a video")
-        imported = import_video(session, settings, project, source, None, user, progress)
+        imported = import_video(
+            session, settings, project, source, None, user, progress, frames=frames
+        )
         notes = [] if imported.proxy is None else [_proxy_note(imported)]
-        return ImportReport(imported.frame_count, 0, notes=notes)
+        return ImportReport(_frame_items(imported), 0, notes=notes + _frames_note(imported))
+    if frames not in (None, "", "all"):
+        raise BadInput("--frames is for videos: SOURCE is not a video")
     if source.is_dir():
         if images is not None:
             raise BadInput("--images is for COCO files; a folder import takes the folder itself")
@@ -261,6 +267,15 @@ def _video_labels(
         session, settings, project, source, dataset, warnings, videos, user, progress
     )
     return ImportReport(frames, instances, warnings=warnings)
+def _frame_items(imported: VideoImport) -> int:
+    return imported.frame_count if imported.items is None else imported.items
+
+
+def _frames_note(imported: VideoImport) -> list[str]:
+    items = _frame_items(imported)
+    if items == imported.frame_count:
+        return []
+    return [f"{imported.file_name}: {items} of its {imported.frame_count} frames became items"]
 
 
 def _proxy_note(imported: VideoImport) -> str:
@@ -279,11 +294,13 @@ def import_uploads(
     progress: Progress | None = None,
     move: bool = True,
     verify: bool = False,
+    frames: str | None = None,
 ) -> ImportReport:
     """Uploaded ``(client file name, temporary file)`` pairs: images and at most one COCO
     ``.json``. Every image becomes an item; the COCO file annotates the images it lists,
     each of which must be among the uploads. The temporary files are moved (``move``)
-    or copied (a background import keeps them until it ends, for a retry)."""
+    or copied (a background import keeps them until it ends, for a retry). One video
+    instead: its frames (``frames``: which of them) become items."""
     images: dict[str, Path] = {}
     coco: tuple[str, Path] | None = None
     files = list(files)
@@ -291,8 +308,12 @@ def import_uploads(
         if len(files) != 1:
             raise BadInput("a video is imported on its own: upload one video file per import")
         name, path = files[0]
-        imported = import_video(session, settings, project, path, name, user, progress, move=move)
-        return ImportReport(imported.frame_count, 0)
+        imported = import_video(
+            session, settings, project, path, name, user, progress, move=move, frames=frames
+        )
+        return ImportReport(_frame_items(imported), 0, notes=_frames_note(imported))
+    if frames not in (None, "", "all"):
+        raise BadInput("frames: a frame selection applies to a video upload only")
     for client_name, path in files:
         name = check_relative_name(client_name)
         suffix = Path(name).suffix.lower()

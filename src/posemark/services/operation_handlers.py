@@ -79,6 +79,12 @@ def _train(ctx: OperationContext) -> dict[str, Any]:
     return run_train(ctx)
 
 
+def _label_next(ctx: OperationContext) -> dict[str, Any]:
+    from posemark.services.label_next import run_label_next
+
+    return run_label_next(ctx)
+
+
 def register_builtin() -> None:
     """Registers every built-in kind once. A feature whose long work is a plain service
     function joins with one line here, e.g.
@@ -98,4 +104,5 @@ def register_builtin() -> None:
         register_operation("report", _report, "Report")
         register_operation("project-delete", _remove_project, "Project removal")
         register_operation("train", _train, "Train")
+        register_operation("label-next", _label_next, "Label next")
         _DONE = True

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -51,6 +51,9 @@ from posemark.store.video_models import Video
 from posemark.video import VideoError, VideoSource, open_video
 from posemark.video.proxy import make_proxy, max_gop
 from posemark.video.pyav import PyAVVideo
+
+if TYPE_CHECKING:
+    from posemark.assist.selection import FrameSelection
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 OPEN_SOURCES = 8
@@ -308,6 +311,8 @@ class VideoImport:
     """The proxy's name in the project's folder when the import built one."""
     max_gop: int | None = None
     """Longest GOP of the video in frames (None when no proxy was considered)."""
+    items: int | None = None
+    """Frames that became items (``frame_count`` unless a frame selection was asked)."""
 
 
 def _probe(path: Path, label: str, max_pixels: int) -> tuple[float, int, int, int]:
@@ -373,13 +378,16 @@ def import_video(
     progress: Progress | None = None,
     move: bool = False,
     proxy: bool = True,
+    frames: FrameSelection | str | None = None,
 ) -> VideoImport:
     """Imports a video file or a folder of numbered frames as ``name`` (default: its own
     name), all or nothing: a failure leaves the database and media folder as they were.
     With ``proxy``, a video with GOPs over ``PROXY_MAX_GOP`` frames gets its proxy (the
-    import then decodes and re-encodes every frame)."""
+    import then decodes and re-encodes every frame). ``frames`` picks which frames become
+    items (``all``, ``every:N``, ``kmeans:N``: see :func:`choose_frames`); the video keeps
+    all of its frames for playback and tracking."""
     (imported,) = import_videos(
-        session, settings, project, [(source, name)], user, progress, move, proxy
+        session, settings, project, [(source, name)], user, progress, move, proxy, frames=frames
     )
     return imported
 
@@ -398,12 +406,14 @@ def import_videos(
     move: bool = False,
     proxy: bool = True,
     then: FrameItems | None = None,
+    frames: FrameSelection | str | None = None,
 ) -> list[VideoImport]:
     """:func:`import_video` for several videos in one transaction. ``then`` runs inside
     it, after the frame items exist and before anything is published: a labels file's
     people are put on the frames there (services/video_labels.py), so that the videos
     and their annotations are imported together or not at all."""
     report = progress or (lambda _stage, _done, _total: None)
+    selection = frame_selection(frames)
     report("checking", 0, 1)
     root = project_root(settings, project)
     checked: list[tuple[Path, str, tuple[float, int, int, int]]] = []
@@ -432,12 +442,13 @@ def import_videos(
         if resolve_under(root, proxy_name(rel)).exists():  # it would be served instead
             raise BadInput(f"{rel}: {proxy_name(rel)} is already in the project's folder")
     report("checking", 1, 1)
+    chosen = [choose_frames(source, probed[1], rel, selection, report) for source, rel, probed in checked]
     imported: list[VideoImport] = []
     with Staging(settings, project.id, root) as staging:
         try:
             files: list[tuple[str, str, str]] = []
             videos: list[Video] = []
-            frames: list[list[Item]] = []
+            frame_items: list[list[Item]] = []
             for n, (source, rel, (fps, count, width, height)) in enumerate(checked):
                 staged = "video" if n == 0 else f"video{n}"
                 report("copying", 0, 1)
@@ -476,12 +487,12 @@ def import_videos(
                         video_id=video.id,
                         frame_index=index,
                     )
-                    for index in range(count)
+                    for index in chosen[n]
                 ]
                 session.add_all(items)
                 videos.append(video)
-                frames.append(items)
-                first_frame = frame_item_name(rel, 0)
+                frame_items.append(items)
+                first_frame = frame_item_name(rel, chosen[n][0])
                 files.append((staged, rel, first_frame))
                 if staged_proxy is not None:
                     files.append((staged_proxy.name, proxy_name(rel), first_frame))
@@ -493,12 +504,13 @@ def import_videos(
                         fps,
                         proxy_name(rel) if staged_proxy else None,
                         longest,
+                        len(chosen[n]),
                     )
                 )
             report("saving", 0, 1)
             session.flush()
             if then is not None:
-                then(videos, frames)
+                then(videos, frame_items)
                 session.flush()
             staging.publish(files)
             session.commit()
@@ -510,20 +522,63 @@ def import_videos(
     return imported
 
 
+def frame_selection(frames: FrameSelection | str | None) -> FrameSelection:
+    """``frames`` as a selection; a bad spec is a BadInput naming the option."""
+    from posemark.assist.selection import FrameSelection
+
+    if isinstance(frames, FrameSelection):
+        return frames
+    try:
+        return FrameSelection.parse(frames)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def choose_frames(
+    source: Path, count: int, label: str, selection: FrameSelection, report: Progress
+) -> list[int]:
+    """The frame indices that become items: all, every N-th, or the frame nearest each
+    of N k-means centres of the frames' thumbnails (``assist/selection.py``), which
+    decodes the video once before the copy. Never empty: a video keeps its first frame."""
+    from posemark.assist.selection import every_nth, image_features, kmeans_frames
+
+    if selection.kind == "every":
+        return every_nth(count, selection.n)
+    if selection.kind != "kmeans" or count <= selection.n:
+        return list(range(count))
+    feats = []
+    try:
+        with open_video(source) as video:
+            for index in range(count):
+                if index % 50 == 0:
+                    report("choosing frames", index, count)
+                feats.append(image_features(video.frame(index)))
+    except (VideoError, av.error.FFmpegError) as exc:
+        raise UnsupportedMedia(f"{label}: frame {len(feats)} cannot be decoded ({exc})") from None
+    report("choosing frames", count, count)
+    return kmeans_frames(np.stack(feats), selection.n) or [0]
+
+
 # ------------------------------------------------------------------ frames as items
 
 
 def frame_neighbours(session: Session, item: Item) -> tuple[int | None, int | None]:
-    """(previous, next) frame items of a frame item's video."""
-
-    def at(index: int) -> int | None:
-        found = session.scalar(
-            select(Item.id).where(Item.video_id == item.video_id, Item.frame_index == index)
-        )
-        return int(found) if found is not None else None
-
+    """(previous, next) frame items of a frame item's video: the nearest frames that are
+    items (a video imported with a frame selection has items for some frames only)."""
     index = int(item.frame_index or 0)
-    return (at(index - 1) if index > 0 else None), at(index + 1)
+    before = session.scalar(
+        select(Item.id)
+        .where(Item.video_id == item.video_id, Item.frame_index < index)
+        .order_by(Item.frame_index.desc())
+        .limit(1)
+    )
+    after = session.scalar(
+        select(Item.id)
+        .where(Item.video_id == item.video_id, Item.frame_index > index)
+        .order_by(Item.frame_index)
+        .limit(1)
+    )
+    return (None if before is None else int(before)), (None if after is None else int(after))
 
 
 def frame_video_json(session: Session, item: Item) -> dict[str, Any] | None:

@@ -186,3 +186,4 @@ from posemark.store import qa_models  # noqa: E402, F401  (kept QA findings, pro
 from posemark.store import auth_models  # noqa: E402, F401  (the login_failures table)
 from posemark.store import skeleton_models  # noqa: E402, F401  (skeleton changes)
 from posemark.store import invite_models  # noqa: E402, F401  (invite links)
+from posemark.store import label_models  # noqa: E402, F401  (the "Label next" queue)

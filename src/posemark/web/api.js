@@ -178,13 +178,19 @@ export const api = {
       query: { status, job, q, sort, offset, limit },
     }),
   jobs: (pid) => request("GET", `/api/projects/${pid}/jobs`),
-  /** `background`: 202 with the `import` operation a worker runs (else imported in the request). */
-  importFiles(pid, files, background = false) {
+  /**
+   * `background`: 202 with the `import` operation a worker runs (else imported in the
+   * request). `frames` (one video): which frames become items, "all", "every:N", "kmeans:N".
+   */
+  importFiles(pid, files, background = false, frames = "all") {
     const form = new FormData();
     for (const file of files) form.append("files", file, file.name);
-    const query = background ? { background: true } : undefined;
+    const query = { background: background || undefined, frames: frames === "all" ? undefined : frames };
     return request("POST", `/api/projects/${pid}/import`, { body: form, query });
   },
+  /** The Label next queue's next item after `after` (null: from the top). */
+  labelNext: (pid, after = null) =>
+    request("GET", `/api/projects/${pid}/label-next`, { query: { after } }),
   /** One COCO file for existing items; `options`: as_suggestions, policy, dry_run. */
   importAnnotations(pid, file, options) {
     const form = new FormData();

@@ -14,8 +14,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from posemark.server.auth import DB, CurrentUser, ItemDep, OperationEngine, ProjectDep, SettingsDep
+from posemark.services import label_next, project_models
 from posemark.services import prelabel as prelabel_service
-from posemark.services import project_models
 from posemark.services.operations import operation_json
 from posemark.services.suggest import DEFAULT_MIN_SCORE, DEFAULT_MODEL, suggest_for_item
 
@@ -94,3 +94,23 @@ def models(access: ProjectDep, settings: SettingsDep) -> dict[str, Any]:
         "in_use": project_models.in_use(settings, pid),
         "models": project_models.list_models(settings, pid),
     }
+
+
+@router.post("/projects/{pid}/label-next", status_code=202)
+def order_label_next(
+    access: ProjectDep, caller: CurrentUser, db: DB, engine: OperationEngine
+) -> dict[str, Any]:
+    """Queues the ``label-next`` operation (the order of the unlabeled items); follow it
+    under ``/projects/{pid}/operations``. While one runs, that one is answered."""
+    op = label_next.start(db, engine.dispatch, access, caller.user)
+    return operation_json(op)
+
+
+@router.get("/projects/{pid}/label-next")
+def next_to_label(
+    access: ProjectDep, caller: CurrentUser, db: DB, after: int | None = None
+) -> dict[str, Any]:
+    """The item to label next (after item ``after`` in the queue), what ordered the queue
+    (``basis``: ``model:vN`` or ``diversity``) and when; ``item_id`` null when the queue
+    is empty or used up."""
+    return label_next.next_in_queue(db, access, caller.user, after)

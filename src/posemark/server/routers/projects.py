@@ -162,10 +162,13 @@ async def import_files(
     settings: SettingsDep,
     engine: OperationEngine,
     background: bool = False,
+    frames: str | None = None,
 ) -> dict[str, int] | JSONResponse:
-    """Multipart ``files``: images and at most one COCO .json. All or nothing. Managers only.
-    ``background=true``: 202 with the ``import`` operation a worker runs (progress and
-    cancel under /operations; what the project page uses); else imported in the request."""
+    """Multipart ``files``: images and at most one COCO .json, or one video. All or
+    nothing. Managers only. ``frames`` (a video): which frames become items, ``all``,
+    ``every:N`` or ``kmeans:N``. ``background=true``: 202 with the ``import`` operation a
+    worker runs (progress and cancel under /operations; what the project page uses); else
+    imported in the request."""
     require_manager(access, caller.user, "import items")
     settings.make_dirs()
     with upload_folder(settings) as folder:
@@ -173,7 +176,7 @@ async def import_files(
         if background:
             files = [(u.filename, u.path) for u in uploads]
             op = await run_in_threadpool(
-                start_import, db, engine.dispatch, settings, access, caller.user, files
+                start_import, db, engine.dispatch, settings, access, caller.user, files, frames
             )
             return JSONResponse(operation_json(op), status_code=202)
         report = await run_in_threadpool(
@@ -183,6 +186,7 @@ async def import_files(
             access.project,
             [(u.filename, u.path) for u in uploads],
             caller.user,
+            frames=frames,
         )
     return {"items_created": report.items_created, "instances": report.instances}
 

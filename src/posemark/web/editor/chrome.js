@@ -35,11 +35,18 @@ export class EditorChrome {
     );
     const prev = tb("‹ Prev", "Previous item (,)", "prev", { disabled: item.prev_id == null });
     const next = tb("Next ›", "Next item (.)", "next", { disabled: item.next_id == null });
+    this.nextButton = next;
+    this.hasNext = item.next_id != null;
+    // Label next mode: Next follows the project's queue (pages/labelnext.js orders it)
+    this.labelNextButton = tb("Label next", "Label next: Next follows the queue of items that help the model most", "toggleLabelNext", {
+      id: "label-next-toggle",
+      "aria-pressed": "false",
+    });
 
     const toolbar = h(
       "div",
       { class: "editor-toolbar", role: "toolbar", "aria-label": "Editor tools" },
-      h("div", { class: "tool-group" }, prev, next),
+      h("div", { class: "tool-group" }, prev, next, this.labelNextButton),
       h("div", { class: "tool-group" }, this.undoButton, this.redoButton),
       h(
         "div",
@@ -268,6 +275,20 @@ export class EditorChrome {
     const inside = point.x >= 0 && point.y >= 0 && point.x < item.width && point.y < item.height;
     const where = `x ${point.x.toFixed(1)}  y ${point.y.toFixed(1)}`;
     this.cursorText.textContent = inside ? where : `${where}  (outside)`;
+  }
+
+  /** What orders the Label next queue, kept on the toggle (the status line moves on). */
+  setLabelNextNote(text) {
+    this.labelNextButton.title = text;
+    this.labelNextButton.dataset.note = text;
+    this.say(text);
+  }
+
+  /** Shows whether Next follows the Label next queue; in that mode Next is always on. */
+  setLabelNext(on) {
+    this.labelNextButton.setAttribute("aria-pressed", String(on));
+    this.labelNextButton.classList.toggle("active", on);
+    /** @type {HTMLButtonElement} */ (this.nextButton).disabled = !on && !this.hasNext;
   }
 
   say(text) {

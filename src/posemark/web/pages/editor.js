@@ -49,6 +49,23 @@ function skeletonWithSides(skeleton) {
   return { ...skeleton, sides, edges: skeleton.edges || [] };
 }
 
+function labelNextKey(pid) {
+  return `posemark.labelNext.${pid}`;
+}
+
+/** What the Label next queue is ordered by, or why Next has nothing to give. */
+function queueText(answer) {
+  if (answer.basis == null) {
+    return "No Label next queue yet: a manager orders it on the project page (Order Label next queue).";
+  }
+  const by =
+    answer.basis === "diversity"
+      ? "image diversity only (no trained model yet)"
+      : `the uncertainty of model ${answer.basis.replace("model:", "")} and image diversity`;
+  if (answer.item_id == null) return `The Label next queue (by ${by}) is used up: order it again on the project page.`;
+  return `Label next: Next follows the queue ordered by ${by}.`;
+}
+
 export async function editorPage(root, { iid }, app) {
   root.append(h("div", { class: "page-loading" }, "Loading item…"));
   const item = await api.item(iid);
@@ -74,7 +91,8 @@ class EditorPage {
     this.editor = new AnnotationEditor(skeleton, item.annotation);
     this.chrome = new EditorChrome(root, item, {
       prev: () => this.goTo(item.prev_id),
-      next: () => this.goTo(item.next_id),
+      next: () => this.next(),
+      toggleLabelNext: () => this.setLabelNext(!this.labelNext),
       undo: () => this.editor.undo(),
       redo: () => this.editor.redo(),
       zoomOut: () => this.zoomStep(1 / Math.SQRT2),
@@ -90,6 +108,13 @@ class EditorPage {
       discard: () => this.discardMine(),
     });
     const { svg, stageWrap } = this.chrome;
+    this.labelNext = false;
+    try {
+      this.labelNext = window.localStorage.getItem(labelNextKey(item.project_id)) === "1";
+    } catch {
+      // storage off: the mode starts off
+    }
+    this.chrome.setLabelNext(this.labelNext);
     this.view = new ViewTransform(svg);
     this.renderer = new OverlayRenderer(svg, skeleton);
     this.renderer.setImage(api.imageUrl(item.id), item.width, item.height);
@@ -253,7 +278,7 @@ class EditorPage {
       zoomIn: guard(() => this.zoomStep(Math.SQRT2)),
       zoomOut: guard(() => this.zoomStep(1 / Math.SQRT2)),
       toggleLoupe: guard(() => this.toggleLoupe()),
-      nextItem: guard(() => this.goTo(this.item.next_id)),
+      nextItem: guard(() => this.next()),
       previousItem: guard(() => this.goTo(this.item.prev_id)),
       toggleDone: guard(() => this.toggleDone()),
       help: () => this.help.toggle(),
@@ -508,6 +533,51 @@ class EditorPage {
   }
 
   // --- navigation and lifecycle ------------------------------------------------------
+
+  /**
+   * Label next mode, remembered per project in this browser: Next asks the project's
+   * queue (GET /api/projects/{pid}/label-next) instead of taking the file-name order.
+   */
+  setLabelNext(on) {
+    this.labelNext = on;
+    try {
+      window.localStorage.setItem(labelNextKey(this.item.project_id), on ? "1" : "0");
+    } catch {
+      // storage may be off (private windows): the mode then lasts for this page only
+    }
+    this.chrome.setLabelNext(on);
+    if (on) this.describeQueue();
+  }
+
+  /** Says what orders the queue (the model, or diversity alone) when the mode is turned on. */
+  async describeQueue() {
+    try {
+      const answer = await api.labelNext(this.item.project_id, this.item.id);
+      this.chrome.setLabelNextNote(queueText(answer));
+    } catch (err) {
+      this.chrome.setLabelNextNote(`Label next unavailable: ${err.message}`);
+    }
+  }
+
+  /** Next: the queue's next item in Label next mode, else the next in file-name order. */
+  async next() {
+    if (!this.labelNext) {
+      this.goTo(this.item.next_id);
+      return;
+    }
+    let answer;
+    try {
+      answer = await api.labelNext(this.item.project_id, this.item.id);
+    } catch (err) {
+      this.chrome.say(`Label next unavailable: ${err.message}`);
+      return;
+    }
+    if (answer.item_id == null) {
+      this.chrome.say(queueText(answer));
+      return;
+    }
+    this.goTo(answer.item_id);
+  }
 
   goTo(itemId) {
     if (itemId === null || itemId === undefined) {

@@ -12,6 +12,7 @@ import { importAnnotationsPanel } from "./import_annotations.js";
 import { ACTIVE, follow, operationView, operationsPanel } from "./operations.js";
 import { prelabelPanel } from "./prelabel.js";
 import { trainPanel } from "./train.js";
+import { labelNextPanel } from "./labelnext.js";
 import { projectSettingsPanel } from "./project_admin.js";
 import { skeletonPanel } from "./skeleton_panel.js";
 import { videosPanel } from "./videos.js";
@@ -207,6 +208,7 @@ export async function projectPage(root, { pid, job }, app) {
       })
     : null;
   const training = trainPanel(pid, manages, () => running.refresh());
+  const queue = labelNextPanel(pid, manages, () => running.refresh());
   // the formats the server writes (services/export_formats.py); a folder comes zipped;
   // a worker writes the file (the export operation), the page then downloads it
   const exporter = manages ? exportControl(pid, EXPORT_FORMATS) : null;
@@ -249,6 +251,7 @@ export async function projectPage(root, { pid, job }, app) {
       running.element,
       prelabel.element,
       training.element,
+      queue.element,
       membersBox,
       skeletonBox,
       settingsBox,
@@ -264,6 +267,7 @@ export async function projectPage(root, { pid, job }, app) {
       clearTimeout(searchTimer);
       prelabel.destroy();
       training.destroy();
+      queue.destroy();
       running.destroy();
       exporter?.destroy();
       importBox?.destroy();
@@ -436,6 +440,20 @@ function importPanel(pid, onImported, onStarted) {
   );
   view.element.hidden = true;
   view.element.id = "import-operation";
+  // a video's frames: all of them, or a selection (services/video.py choose_frames)
+  const frames = h(
+    "select",
+    { id: "import-frames", title: "Which frames of an uploaded video become items" },
+    ...[
+      ["all", "Video: every frame becomes an item"],
+      ["every:5", "Video: every 5th frame"],
+      ["every:10", "Video: every 10th frame"],
+      ["every:30", "Video: every 30th frame"],
+      ["kmeans:20", "Video: 20 distinct frames (k-means)"],
+      ["kmeans:50", "Video: 50 distinct frames (k-means)"],
+      ["kmeans:200", "Video: 200 distinct frames (k-means)"],
+    ].map(([value, label]) => h("option", { value }, label)),
+  );
   const zone = h(
     "label",
     { class: "drop-zone", for: "import-files" },
@@ -478,7 +496,7 @@ function importPanel(pid, onImported, onStarted) {
     result.className = "import-result busy";
     result.textContent = `Uploading ${files.length} file${files.length === 1 ? "" : "s"}…`;
     try {
-      show(await api.importFiles(pid, files, true), true);
+      show(await api.importFiles(pid, files, true, frames.value), true);
       onStarted();
     } catch (err) {
       result.className = "import-result error";
@@ -507,7 +525,7 @@ function importPanel(pid, onImported, onStarted) {
     upload([...e.dataTransfer.files]);
   });
   return {
-    element: h("div", { class: "import-panel" }, input, zone, result, view.element),
+    element: h("div", { class: "import-panel" }, input, zone, frames, result, view.element),
     destroy() {
       destroyed = true;
       stop();
