@@ -267,6 +267,8 @@ def _video_labels(
         session, settings, project, source, dataset, warnings, videos, user, progress
     )
     return ImportReport(frames, instances, warnings=warnings)
+
+
 def _frame_items(imported: VideoImport) -> int:
     return imported.frame_count if imported.items is None else imported.items
 

@@ -442,7 +442,9 @@ def import_videos(
         if resolve_under(root, proxy_name(rel)).exists():  # it would be served instead
             raise BadInput(f"{rel}: {proxy_name(rel)} is already in the project's folder")
     report("checking", 1, 1)
-    chosen = [choose_frames(source, probed[1], rel, selection, report) for source, rel, probed in checked]
+    chosen = [
+        choose_frames(source, probed[1], rel, selection, report) for source, rel, probed in checked
+    ]
     imported: list[VideoImport] = []
     with Staging(settings, project.id, root) as staging:
         try:
