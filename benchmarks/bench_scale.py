@@ -53,7 +53,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from scale.build import ROOT, build_main, make_image_folder, upgrade_main, write_coco_subset
+from scale.build import (
+    ROOT,
+    build_main,
+    make_image_folder,
+    rerun_main,
+    upgrade_main,
+    write_coco_subset,
+)
 from scale.report import markdown
 from scale.run import run_one, step, template
 
@@ -63,6 +70,9 @@ from scale.run import run_one, step, template
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "_upgrade":
         upgrade_main(sys.argv[2])
+        return
+    if len(sys.argv) > 3 and sys.argv[1] == "_qa_rerun":
+        rerun_main(sys.argv[2], int(sys.argv[3]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_build":
         ap = argparse.ArgumentParser()
@@ -82,6 +92,11 @@ def main() -> None:
     ap.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both")
     ap.add_argument("--current", type=Path, default=ROOT, help="code tree under test")
     ap.add_argument("--baseline", type=Path, help="a second code tree, measured side by side")
+    ap.add_argument(
+        "--baseline-only",
+        action="store_true",
+        help="measure only --baseline (its figures merged with a later run's by --render)",
+    )
     ap.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     ap.add_argument("--cli-timeout", type=float, default=600.0, help="per command, seconds")
     ap.add_argument("--samples", type=int, default=10, help="warm calls per route")
@@ -105,11 +120,25 @@ def main() -> None:
     ap.add_argument("--import-images", type=int, default=5000)
     ap.add_argument("--after-build", help="command run after the build ({data} {db} {project})")
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument(
+        "--steps",
+        default="qa,routes,saves,export,import",
+        help="what to measure on each tree (comma-separated subset of the default)",
+    )
+    ap.add_argument(
+        "--keep-build",
+        action="store_true",
+        help="keep the built project in --work (and its PostgreSQL database); a later run "
+        "with the same --work measures it again without building",
+    )
+    ap.add_argument("--pg-prefix", default="posemark_scale", help="PostgreSQL database names")
     ap.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     ap.add_argument("--json", type=Path, help="write every figure here (updated as it goes)")
     ap.add_argument("--md", type=Path, help="write the markdown table here")
     ap.add_argument("--render", type=Path, help="only print the table of a --json file")
     args = ap.parse_args()
+    if args.keep_build and args.work is None:
+        ap.error("--keep-build needs --work")
     if args.render is not None:
         print(markdown(json.loads(args.render.read_text())))
         return
@@ -120,6 +149,8 @@ def main() -> None:
     codes = {"current": args.current.resolve()}
     if args.baseline is not None:
         codes = {"baseline": args.baseline.resolve(), **codes}
+        if args.baseline_only:
+            del codes["current"]
     work = args.work or Path(tempfile.mkdtemp(prefix="posemark-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
