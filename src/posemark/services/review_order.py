@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from posemark.services.qa_store import labeled_key
 from posemark.store.models import Item
-from posemark.store.qa_models import QaFinding, QaInstance
+from posemark.store.qa_models import QaCount, QaFinding, QaInstance
 
 INSTANCE_FINDING_WEIGHT = 0.3
 
@@ -94,7 +95,11 @@ def gallery_page(
         labeled,
         *_in_items(QaInstance.item_id, project_id, visible),
     ]
-    people = select(func.count()).select_from(QaInstance).where(*mine)
+    people: Any = select(func.count()).select_from(QaInstance).where(*mine)
+    if visible is None:  # every item: the kept total of people with the keypoint labeled
+        people = select(func.coalesce(func.sum(QaCount.n), 0)).where(
+            QaCount.project_id == project_id, QaCount.key == labeled_key(k)
+        )
     weight = _weight()
     score = func.sum(
         case((QaFinding.keypoint == keypoint, weight), else_=INSTANCE_FINDING_WEIGHT * weight)
