@@ -1,5 +1,7 @@
 """Kept QA totals per project (``qa_counts``): findings per check and severity, people
 per labeled keypoint, filled here from the kept rows by the database's own counting.
+The items' last-change index gains the id (the list's tie-break): PostgreSQL sorted a
+whole imported project, whose items share one time, to page it by last change.
 
 Revision ID: 0011_qa_counts
 Revises: 0010_scale
@@ -17,6 +19,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_items_project_id_updated_at_id", "items", ["project_id", "updated_at", "id"]
+    )
+    op.drop_index("ix_items_project_id_updated_at", table_name="items")
     op.create_table(
         "qa_counts",
         sa.Column("project_id", sa.Integer(), nullable=False),
@@ -62,3 +68,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("qa_counts")
+    op.create_index("ix_items_project_id_updated_at", "items", ["project_id", "updated_at"])
+    op.drop_index("ix_items_project_id_updated_at_id", table_name="items")
