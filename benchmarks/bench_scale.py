@@ -9,9 +9,9 @@ Builds a coco17 project of ``--images`` items and ``--instances`` people (defaul
   the export route): one cold call, then ``--samples`` warm calls (p50/p95, body size);
 - 20 paced annotators saving (one save per second each, as ``bench_server.py``) while
   a project-wide request runs over and over (``--load``, by default the report);
-- ``posemark qa PROJECT`` (the project-wide QA re-run), ``posemark export`` of the
-  whole project and ``posemark import`` of a ``--import-images`` COCO subset (time,
-  rate, peak RSS);
+- the project-wide QA re-run (``rerun_project_qa``, the body of the background job a
+  changed QA config starts), ``posemark export`` of the whole project and ``posemark
+  import`` of a ``--import-images`` COCO subset (wall and CPU time, rate, peak RSS);
 - the server's RSS (peak while it served everything above).
 
 Each code tree is measured on its own database built from the same seed, so the
@@ -25,10 +25,17 @@ current code and a changed one are compared on identical data in one run::
 
 How the project is built, once per database: the items table is filled by bulk SQL
 inserts through the store's own tables (SQLAlchemy models of the first tree, the
-baseline when there is one), at the schema of migration ``0008`` that every tree
-compared here shares. Each tree then gets a copy (the SQLite file copied, a PostgreSQL
-``CREATE DATABASE ... TEMPLATE``) and runs its own remaining migrations on it, timed,
-so a migration that derives data from the documents does so. ``--after-build CMD``
+baseline when there is one), at that tree's head schema, and the tree's project-wide QA
+re-run then keeps the findings, people and body prior an import of those items would
+have kept (importing a million people through ``posemark import`` would take hours on
+a loaded 2-core machine; the bulk insert writes no COCO source records, so the export
+builds every record as for an annotated project). On PostgreSQL the build ends with
+``VACUUM ANALYZE`` (what autovacuum does to a freshly loaded table). Each tree then gets
+a copy (the SQLite file copied, a PostgreSQL ``CREATE DATABASE ... TEMPLATE``) and runs
+its own remaining migrations on it, timed, so a migration that derives data from the
+kept rows does so. ``--keep-build`` (with ``--work``) keeps the built project for a
+later run, which measures it again without building (``--steps`` picks what it
+measures). ``--after-build CMD``
 runs a further command (placeholders ``{data}``, ``{db}``, ``{project}``) with the
 code on the path, timed, e.g. a backfill a change needs. Images are hard links of the
 four photos of ``../shared/testdata/coco/mmpose_coco`` (one shared folder that every
@@ -53,7 +60,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from scale.build import ROOT, build_main, make_image_folder, upgrade_main, write_coco_subset
+from scale.build import (
+    ROOT,
+    build_main,
+    make_image_folder,
+    rerun_main,
+    upgrade_main,
+    write_coco_subset,
+)
 from scale.report import markdown
 from scale.run import run_one, step, template
 
@@ -63,6 +77,9 @@ from scale.run import run_one, step, template
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "_upgrade":
         upgrade_main(sys.argv[2])
+        return
+    if len(sys.argv) > 3 and sys.argv[1] == "_qa_rerun":
+        rerun_main(sys.argv[2], int(sys.argv[3]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_build":
         ap = argparse.ArgumentParser()
@@ -82,6 +99,11 @@ def main() -> None:
     ap.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both")
     ap.add_argument("--current", type=Path, default=ROOT, help="code tree under test")
     ap.add_argument("--baseline", type=Path, help="a second code tree, measured side by side")
+    ap.add_argument(
+        "--baseline-only",
+        action="store_true",
+        help="measure only --baseline (its figures merged with a later run's by --render)",
+    )
     ap.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     ap.add_argument("--cli-timeout", type=float, default=600.0, help="per command, seconds")
     ap.add_argument("--samples", type=int, default=10, help="warm calls per route")
@@ -105,13 +127,33 @@ def main() -> None:
     ap.add_argument("--import-images", type=int, default=5000)
     ap.add_argument("--after-build", help="command run after the build ({data} {db} {project})")
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument(
+        "--steps",
+        default="qa,routes,saves,export,import",
+        help="what to measure on each tree (comma-separated subset of the default)",
+    )
+    ap.add_argument(
+        "--keep-build",
+        action="store_true",
+        help="keep the built project in --work (and its PostgreSQL database); a later run "
+        "with the same --work measures it again without building",
+    )
+    ap.add_argument("--pg-prefix", default="posemark_scale", help="PostgreSQL database names")
     ap.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     ap.add_argument("--json", type=Path, help="write every figure here (updated as it goes)")
     ap.add_argument("--md", type=Path, help="write the markdown table here")
-    ap.add_argument("--render", type=Path, help="only print the table of a --json file")
+    ap.add_argument("--render", type=Path, nargs="+", help="only print the table of --json file(s)")
     args = ap.parse_args()
-    if args.render is not None:
-        print(markdown(json.loads(args.render.read_text())))
+    if args.keep_build and args.work is None:
+        ap.error("--keep-build needs --work")
+    if args.render:  # several runs' files: their columns side by side
+        merged = json.loads(args.render[0].read_text())
+        for more in args.render[1:]:
+            other = json.loads(more.read_text())
+            merged["dbs"] += [d for d in other["dbs"] if d not in merged["dbs"]]
+            merged["codes"] += [c for c in other["codes"] if c not in merged["codes"]]
+            merged["runs"].update(other["runs"])
+        print(markdown(merged))
         return
     if args.smoke:
         args.images, args.instances = 2500, 10_000
@@ -120,6 +162,8 @@ def main() -> None:
     codes = {"current": args.current.resolve()}
     if args.baseline is not None:
         codes = {"baseline": args.baseline.resolve(), **codes}
+        if args.baseline_only:
+            del codes["current"]
     work = args.work or Path(tempfile.mkdtemp(prefix="posemark-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {

@@ -38,7 +38,8 @@ def _cli_cell(r: dict[str, Any] | None, rate_key: str = "") -> str:
     if r.get("rc"):
         return f"failed (rc {r['rc']})"
     rate = f", {r[rate_key]:,}/s" if rate_key and rate_key in r else ""
-    return f"{r['seconds']:.1f} s{rate}, peak {r['peak_rss_mib']:.0f} MiB"
+    cpu = f" (CPU {r['cpu_s']:.0f} s)" if "cpu_s" in r else ""
+    return f"{r['seconds']:.1f} s{cpu}{rate}, peak {r['peak_rss_mib']:.0f} MiB"
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -59,10 +60,17 @@ def markdown(results: dict[str, Any]) -> str:
         for label in run.get("routes", {}):
             if label not in labels:
                 labels.append(label)
-    row(
-        "build (bulk insert, once per database), s",
-        lambda r: f"{r.get('build', {}).get('build_s', '-')}",
-    )
+
+    def build(r: dict[str, Any]) -> str:
+        b = r.get("build", {})
+        if "qa_fill_s" not in b:
+            return f"{b.get('build_s', '-')}"
+        return (
+            f"{b['build_s']} (CPU {b.get('build_cpu_s', '-')}): insert {b['insert_s']}, "
+            f"QA fill {b['qa_fill_s']} (CPU {b['qa_fill_cpu_s']}), {b['findings']:,} findings"
+        )
+
+    row("build (bulk insert + QA fill, once per database), s", build)
     row(
         "migrate the copy to the tree's head, s",
         lambda r: f"{r.get('upgrade', {}).get('upgrade_s', '-')}",
@@ -81,11 +89,24 @@ def markdown(results: dict[str, Any]) -> str:
         return f"p50 {s['p50_ms']:.0f} / p99 {s['p99_ms']:.0f} ms ({s['saves']} saves){mark}"
 
     row(f"{results.get('annotators', 20)} paced annotators' saves under load", saves)
-    row("QA re-run (`posemark qa`)", lambda r: _cli_cell(r.get("qa re-run")))
+    row(
+        "QA re-run job (instances/s of wall time)",
+        lambda r: _cli_cell(r.get("qa re-run"), "instances_per_s"),
+    )
+    row(
+        "QA re-run job (instances/s of CPU time)",
+        lambda r: f"{r.get('qa re-run', {}).get('instances_per_cpu_s', 0):,}",
+    )
     row("`posemark export` (instances/s)", lambda r: _cli_cell(r.get("export"), "instances_per_s"))
     row("`posemark import` subset (images/s)", lambda r: _cli_cell(r.get("import"), "images_per_s"))
     row("server RSS after routes, MiB", lambda r: f"{r.get('server rss after routes (MiB)', '-')}")
     row("server peak RSS, MiB", lambda r: f"{r.get('server peak rss (MiB)', '-')}")
     row("server restarts (timeouts)", lambda r: f"{r.get('server restarts (timeouts)', '-')}")
+    row(
+        "load average (1 min) before / after",
+        lambda r: (
+            f"{r.get('load average before', ['-'])[0]} / {r.get('load average after', ['-'])[0]}"
+        ),
+    )
     errors = [f"- {key}: {run['error'][:500]}" for key, run in runs.items() if "error" in run]
     return "\n".join(lines + (["", *errors] if errors else [])) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -28,11 +29,12 @@ def env_for(code: Path) -> dict[str, str]:
 def run_measured(
     cmd: list[str], env: dict[str, str], timeout: float, stdout: Any = subprocess.DEVNULL
 ) -> dict[str, Any]:
-    """Run a command; wall time, exit code and its peak RSS (polled every 50 ms), or a
-    timeout (the process is killed)."""
+    """Run a command; wall time, CPU time (its own and its children's, user + system),
+    exit code and its peak RSS (polled every 50 ms), or a timeout (the process is
+    killed). With ``stdout=subprocess.PIPE`` its last line is returned as ``stdout``."""
     import psutil
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _children_cpu()
     proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE)
     ps = psutil.Process(proc.pid)
     peak = 0
@@ -45,16 +47,27 @@ def run_measured(
             timed_out = True
             break
         time.sleep(0.05)
-    _, err = proc.communicate()
+    out, err = proc.communicate()
     result: dict[str, Any] = {
         "seconds": round(time.perf_counter() - t0, 2),
+        "cpu_s": round(_children_cpu() - c0, 1),
         "rc": proc.returncode,
         "peak_rss_mib": round(peak / MIB, 1),
         "timed_out": timed_out,
     }
     if proc.returncode and not timed_out:
         result["stderr"] = err.decode(errors="replace")[-2000:]
+    if out:
+        lines = out.decode(errors="replace").strip().splitlines()
+        result["stdout"] = lines[-1] if lines else ""
     return result
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every waited child process so far (a measured command and the
+    worker processes it waited for)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def free_port() -> int:

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from serverkit import MMPOSE, Server, upload
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from posemark.services.prelabel import store_suggestions
 from posemark.services.qa_rerun import rerun_project_qa
 from posemark.services.qa_runs import item_findings, project_findings
 from posemark.services.qa_store import SEQUENCE_CHECKS
 from posemark.store.models import Project
-from posemark.store.qa_models import ProjectQa, QaFinding, QaInstance
+from posemark.store.qa_models import ProjectQa, QaCount, QaFinding, QaInstance
 
 
 def _stored(server: Server, pid: int) -> list[tuple[Any, ...]]:
@@ -130,6 +130,7 @@ def test_first_request_fills_a_project_without_kept_findings(
     expected = _located(_stored(server, coco_project))
     with server.session() as s:  # as a project from before findings were kept
         s.execute(delete(QaFinding).where(QaFinding.project_id == coco_project))
+        s.execute(delete(QaCount).where(QaCount.project_id == coco_project))
         s.execute(delete(ProjectQa).where(ProjectQa.project_id == coco_project))
     r = admin.get(f"/api/projects/{coco_project}/qa")
     assert r.status_code == 200, r.text  # answers at once; a worker fills the findings
@@ -336,3 +337,72 @@ def test_an_empty_project_learns_its_prior_from_its_first_import(
     with server.session() as s:
         state = s.get(ProjectQa, pid)
         assert state is not None and state.prior and state.prior["fractions"]
+
+
+def _totals(server: Server, pid: int) -> tuple[dict[str, int], dict[str, int]]:
+    """(the kept totals, the same counted from the rows)."""
+    with server.session() as s:
+        kept = {
+            key: n
+            for key, n in s.execute(
+                select(QaCount.key, QaCount.n).where(QaCount.project_id == pid)
+            ).all()
+            if n
+        }
+        counted: dict[str, int] = {}
+        for check, severity, n in s.execute(
+            select(QaFinding.check, QaFinding.severity, func.count())
+            .where(QaFinding.project_id == pid)
+            .group_by(QaFinding.check, QaFinding.severity)
+        ).all():
+            counted[f"finding:{check}:{severity}"] = n
+        for (mask,) in s.execute(select(QaInstance.labeled).where(QaInstance.project_id == pid)):
+            for j, c in enumerate(mask):
+                if c == "1":
+                    counted[f"labeled:{j}"] = counted.get(f"labeled:{j}", 0) + 1
+    return kept, counted
+
+
+def test_the_kept_totals_follow_every_write(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    """Import, save, project-wide run and item deletion each move the totals by what
+    they changed, and the QA page, the report and the gallery answer from them."""
+    kept, counted = _totals(server, coco_project)
+    assert kept == counted and any(k.startswith("finding:") for k in kept)
+    items = _items(admin, coco_project)
+    iid = items["000000000785.jpg"]
+
+    def nose_outside(doc: dict[str, Any]) -> None:
+        doc["instances"][0]["keypoints"][0] = [700.0, 20.0, 2]
+
+    def unlabel_all_but_two(doc: dict[str, Any]) -> None:
+        for kp in doc["instances"][0]["keypoints"][2:]:
+            kp[:] = [None, None, 0]
+
+    _save(admin, iid, nose_outside)
+    kept, counted = _totals(server, coco_project)
+    assert kept == counted and kept["finding:outside_image:error"] >= 1
+    labeled_before = kept["labeled:5"]
+    _save(admin, iid, unlabel_all_but_two)
+    kept, counted = _totals(server, coco_project)
+    assert kept == counted and kept["labeled:5"] == labeled_before - 1
+    with server.session() as s:
+        rerun_project_qa(s, coco_project, workers=0)
+    assert _totals(server, coco_project)[0] == _totals(server, coco_project)[1]
+    gone = next(i for name, i in items.items() if i != iid)
+    assert admin.delete(f"/api/items/{gone}").status_code == 204
+    kept, counted = _totals(server, coco_project)
+    assert kept == counted
+    # the routes read the totals
+    qa = admin.get(f"/api/projects/{coco_project}/qa", params={"limit": 1}).json()
+    findings = {k: n for k, n in kept.items() if k.startswith("finding:")}
+    assert qa["total"] == sum(findings.values())
+    errors = admin.get(
+        f"/api/projects/{coco_project}/qa", params={"severity": "error", "limit": 1}
+    ).json()
+    assert errors["total"] == sum(n for k, n in findings.items() if k.endswith(":error"))
+    report = admin.get(f"/api/projects/{coco_project}/report", params={"format": "json"})
+    assert report.json()["findings"]["total"] == qa["total"]
+    gallery = admin.get(f"/api/projects/{coco_project}/gallery", params={"keypoint": "nose"})
+    assert gallery.json()["total"] == kept["labeled:0"]

@@ -27,6 +27,7 @@ TABLES |= {"login_failures"}
 TABLES |= {"video_media"}
 TABLES |= {"skeleton_changes", "invites"}
 TABLES |= {"label_queue"}
+TABLES |= {"qa_counts"}
 
 
 def test_migrations_run_from_empty_and_again(db_url: str) -> None:
@@ -36,7 +37,7 @@ def test_migrations_run_from_empty_and_again(db_url: str) -> None:
         upgrade_to_head(store.engine)
         assert set(inspect(store.engine).get_table_names()) == TABLES
         heads = head_revisions()
-        assert heads == {"0011_label_next"}  # one head: feature branches are merged, then linear
+        assert heads == {"0012_label_next"}  # one head: feature branches are merged, then linear
         assert current_revisions(store.engine) == heads
         upgrade_to_head(store.engine)  # every start runs it: a no-op at head
         assert current_revisions(store.engine) == heads
@@ -133,5 +134,57 @@ def test_history_counts_are_filled_from_the_stored_documents(db_url: str) -> Non
             assert conn.execute(text("SELECT instances FROM item_versions")).scalar() == 2
             # no project_qa row: the project's first QA request fills its findings
             assert conn.execute(text("SELECT count(*) FROM project_qa")).scalar() == 0
+    finally:
+        store.dispose()
+
+
+def test_qa_totals_are_counted_from_the_kept_rows(db_url: str) -> None:
+    """A project whose findings were kept before the totals gets its totals from them."""
+    from alembic import command
+
+    from posemark.store.migrate import alembic_config
+
+    store = open_store(db_url)
+    try:
+        config = alembic_config()
+        with store.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0010_scale")
+        finding = (
+            'INSERT INTO qa_findings (project_id, item_id, instance_index, keypoint, "check",'
+            " severity, message) VALUES (1, 1, 0, NULL, :check, :severity, 'm')"
+        )
+        person = (
+            "INSERT INTO qa_instances (project_id, item_id, instance_index, instance_id,"
+            " labeled, risk) VALUES (1, 1, :n, :id, :labeled, 0)"
+        )
+        with store.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO projects (id, name, skeleton, media_dir, created_at)"
+                    " VALUES (1, 'p', '{}', 'p1', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO items (id, project_id, file_name, width, height, status,"
+                    " version, annotation, updated_at) VALUES (1, 1, 'a.jpg', 1, 1, 'new', 1,"
+                    " '{}', CURRENT_TIMESTAMP)"
+                )
+            )
+            for check, severity in [("a", "error"), ("a", "error"), ("b", "info")]:
+                conn.execute(text(finding), {"check": check, "severity": severity})
+            for n, labeled in enumerate(["110", "011"]):
+                conn.execute(text(person), {"n": n, "id": f"i{n}", "labeled": labeled})
+        upgrade_to_head(store.engine)
+        with store.engine.connect() as conn:
+            kept = dict(conn.execute(text("SELECT key, n FROM qa_counts")).all())
+        assert kept == {
+            "finding:a:error": 2,
+            "finding:b:info": 1,
+            "labeled:0": 1,
+            "labeled:1": 2,
+            "labeled:2": 1,
+        }
     finally:
         store.dispose()

@@ -29,7 +29,7 @@ SORTS: dict[str, tuple[Any, ...]] = {
     "-updated_at": (Item.updated_at.desc(), Item.id.desc()),
 }
 """The orders of the item list, each along an index (file names are unique per project;
-``ix_items_project_id_updated_at`` for the last change)."""
+``ix_items_project_id_updated_at_id`` for the last change)."""
 
 
 @dataclass(frozen=True, slots=True)

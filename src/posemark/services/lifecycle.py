@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from posemark.services import qa_store
 from posemark.services.audit import record
 from posemark.services.errors import BadInput, Conflict, NotFound
 from posemark.services.items import ItemAccess
@@ -106,6 +107,7 @@ def delete_item(session: Session, settings: Settings, access: ItemAccess, actor:
     except Exception:  # a name that does not resolve under the folder owns no file there
         path = None
     record(session, actor, "delete", "item", item.id, project.id, file_name=item.file_name)
+    qa_store.forget_items(session, [item.id])  # off the project's QA totals
     session.delete(item)
     session.commit()
     if path is not None:
@@ -142,6 +144,7 @@ def delete_video(session: Session, settings: Settings, access: VideoAccess, acto
         file_name=video.file_name,
         frames=len(frame_ids),
     )
+    qa_store.forget_items(session, frame_ids)  # off the project's QA totals
     session.execute(delete(Item).where(Item.video_id == video.id))
     session.delete(video)
     session.commit()

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Text, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from posemark.qa import CHECKS
+from posemark.services import qa_store
 from posemark.services.errors import BadInput
 from posemark.services.qa_store import project_state, qa_thresholds
 from posemark.store.models import Item
@@ -50,7 +51,14 @@ def _filters(
 def finding_counts(
     session: Session, project_id: int, visible: ColumnElement[bool] | None = None
 ) -> dict[str, dict[str, int]]:
-    """check -> severity -> number of findings, counted by the database."""
+    """check -> severity -> number of findings: the kept totals for the whole project,
+    counted by the database for a part of it (an annotator's items)."""
+    if visible is None:
+        counts: dict[str, dict[str, int]] = {}
+        for key, n in qa_store.kept_counts(session, project_id, "finding:").items():
+            check, _, severity = key.partition(":")
+            counts.setdefault(check, {})[severity] = n
+        return counts
     rows = session.execute(
         select(QaFinding.check, QaFinding.severity, func.count())
         .where(*_filters(project_id, visible, None, None))
@@ -91,7 +99,17 @@ def list_findings(
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
         raise BadInput(f"paging: expected offset >= 0 and limit 1..{MAX_PAGE}")
     where = _filters(project_id, visible, check, severity)
-    total = session.scalar(select(func.count()).select_from(QaFinding).where(*where)) or 0
+    if visible is None:  # the whole project: from the kept totals
+        wanted = None if severity is None else set(severity.split(","))
+        total = sum(
+            n
+            for c, by_severity in finding_counts(session, project_id).items()
+            if check is None or c == check
+            for s, n in by_severity.items()
+            if wanted is None or s in wanted
+        )
+    else:
+        total = session.scalar(select(func.count()).select_from(QaFinding).where(*where)) or 0
     after = _cursor(cursor)
     page_where = list(where)
     if after is not None:

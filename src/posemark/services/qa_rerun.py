@@ -35,6 +35,7 @@ from posemark.services.qa_store import (
     check_batch,
     project_state,
     qa_thresholds,
+    recount,
     replace_kept,
     stored_form,
     stored_prior,
@@ -218,6 +219,8 @@ def rerun_project_qa(
     if not resuming:
         state.state, state.config, state.items_checked = "filling", thresholds, 0
     state.updated_at = utcnow()
+    session.flush()
+    recount(session, project_id)
     session.commit()
     total_items = int(
         session.scalar(select(func.count()).where(Item.project_id == project_id)) or 0

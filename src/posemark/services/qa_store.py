@@ -12,17 +12,23 @@ The video checks (``track_jump``, ``identity_switch``) judge a track over many f
 a save of one frame refreshes that frame's per-item checks and keeps its sequence
 findings as the last run over its frames left them (an import or a project-wide run
 judges whole sequences; a track edit re-judges its video).
+
+Every replacement of rows also moves the project's totals (``qa_counts``) by what it
+removed and added, in the same transaction, so the totals always equal a count of the
+rows and no request has to count them.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import ColumnElement, Table, case, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from posemark.model import Dataset, Skeleton
@@ -34,7 +40,7 @@ from posemark.services.projects import project_skeleton
 from posemark.services.qa_runs import QA_COLUMNS, rows_dataset
 from posemark.services.workflow import workflow_settings
 from posemark.store.models import Item, Project
-from posemark.store.qa_models import ProjectQa, QaFinding, QaInstance
+from posemark.store.qa_models import ProjectQa, QaCount, QaFinding, QaInstance
 
 SEQUENCE_CHECKS: tuple[str, ...] = ("track_jump", "identity_switch")
 """Checks that judge a track across frames, not one item (see module doc)."""
@@ -196,9 +202,9 @@ def refresh_item(
         n = f.annotation_id
         return (item_id, n, instances[n]["id"]) if 0 <= n < len(instances) else None
 
-    session.execute(
-        delete(QaFinding).where(QaFinding.item_id == item_id, QaFinding.check.in_(ITEM_CHECKS))
-    )
+    replaced = [QaFinding.item_id == item_id, QaFinding.check.in_(ITEM_CHECKS)]
+    delta = _stored_counts(session, replaced, [QaInstance.item_id == item_id])
+    session.execute(delete(QaFinding).where(*replaced))
     rows = _finding_rows(project_id, found, where)
     if rows:
         session.execute(insert(QaFinding), rows)
@@ -214,6 +220,7 @@ def refresh_item(
     people = _instance_rows(project_id, dataset, locate, rows + kept)
     if people:
         session.execute(insert(QaInstance), people)
+    _add_counts(session, _row_counts(rows, people, delta))
 
 
 class Kept(NamedTuple):
@@ -245,10 +252,153 @@ def check_batch(
 
 
 def replace_kept(session: Session, item_ids: list[int], kept: Kept) -> None:
-    """The items' stored findings and people replaced by ``kept`` (:func:`insert_rows`)."""
+    """The items' stored findings and people replaced by ``kept`` (:func:`insert_rows`).
+    The totals move last: on PostgreSQL their rows stay locked only for the commit."""
+    delta = forget_items(session, item_ids, apply=False)
+    insert_rows(session, kept)
+    _add_counts(session, _row_counts(kept.findings, kept.instances, delta))
+
+
+def forget_items(session: Session, item_ids: list[int], apply: bool = True) -> Counts:
+    """Delete the items' stored findings and people, taking them off the totals (with
+    ``apply``; else the change is returned for the caller to apply): called before the
+    items themselves are deleted, whose rows would otherwise go by cascade uncounted."""
+    if not item_ids:
+        return defaultdict(int)
+    delta = _stored_counts(
+        session, [QaFinding.item_id.in_(item_ids)], [QaInstance.item_id.in_(item_ids)]
+    )
     session.execute(delete(QaFinding).where(QaFinding.item_id.in_(item_ids)))
     session.execute(delete(QaInstance).where(QaInstance.item_id.in_(item_ids)))
-    insert_rows(session, kept)
+    if apply:
+        _add_counts(session, delta)
+    return delta
+
+
+# --- the kept totals -----------------------------------------------------------------------
+
+Counts = defaultdict[tuple[int, str], int]
+"""(project id, ``qa_counts`` key) -> a change of that total."""
+
+
+def finding_key(check: str, severity: str) -> str:
+    return f"finding:{check}:{severity}"
+
+
+def labeled_key(k: int) -> str:
+    return f"labeled:{k}"
+
+
+def _add_labeled(counts: Counts, project_id: int, masks: list[str], sign: int) -> None:
+    """Count the "1" of each position of ``masks`` (one string per person) into
+    ``counts``, a block of equal-length masks at a time (a batch is one skeleton)."""
+    by_length: dict[int, list[str]] = defaultdict(list)
+    for mask in masks:
+        by_length[len(mask)].append(mask)
+    for length, same in by_length.items():
+        if not length:
+            continue
+        table = np.frombuffer("".join(same).encode(), dtype=np.uint8).reshape(-1, length)
+        for j, n in enumerate((table == ord("1")).sum(axis=0).tolist()):
+            if n:
+                counts[(project_id, labeled_key(j))] += sign * int(n)
+
+
+def _stored_counts(
+    session: Session,
+    findings: list[ColumnElement[bool]],
+    instances: list[ColumnElement[bool]],
+) -> Counts:
+    """Minus the totals of the stored rows matching the conditions (about to be deleted)."""
+    out: Counts = defaultdict(int)
+    for project_id, check, severity, n in session.execute(
+        select(QaFinding.project_id, QaFinding.check, QaFinding.severity, func.count())
+        .where(*findings)
+        .group_by(QaFinding.project_id, QaFinding.check, QaFinding.severity)
+    ).all():
+        out[(int(project_id), finding_key(check, severity))] -= int(n)
+    masks: dict[int, list[str]] = defaultdict(list)
+    for project_id, labeled in session.execute(
+        select(QaInstance.project_id, QaInstance.labeled).where(*instances)
+    ).all():
+        masks[int(project_id)].append(labeled)
+    for project_id, found in masks.items():
+        _add_labeled(out, project_id, found, -1)
+    return out
+
+
+def _row_counts(
+    findings: list[dict[str, Any]], instances: list[dict[str, Any]], counts: Counts
+) -> Counts:
+    """``counts`` plus the totals of rows about to be (or just) inserted."""
+    for row in findings:
+        counts[(row["project_id"], finding_key(row["check"], row["severity"]))] += 1
+    masks: dict[int, list[str]] = defaultdict(list)
+    for row in instances:
+        masks[row["project_id"]].append(row["labeled"])
+    for project_id, found in masks.items():
+        _add_labeled(counts, project_id, found, 1)
+    return counts
+
+
+def _add_counts(session: Session, counts: Counts) -> None:
+    """Apply the changes to ``qa_counts``, in key order (two transactions that both move
+    totals of one project on PostgreSQL then take the row locks in the same order)."""
+    rows = [
+        {"project_id": project_id, "key": key, "n": n}
+        for (project_id, key), n in sorted(counts.items())
+        if n
+    ]
+    if not rows:
+        return
+    table = cast(Table, QaCount.__table__)
+    dialect = session.connection().dialect.name
+    upsert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    statement = upsert.on_conflict_do_update(
+        index_elements=[table.c.project_id, table.c.key],
+        set_={"n": table.c.n + upsert.excluded.n},
+    )
+    session.execute(statement, rows)
+
+
+def recount(session: Session, project_id: int) -> None:
+    """The project's totals counted again from its rows (no commit): what a project-wide
+    run starts with, so totals that drifted (rows removed behind the store's back) heal.
+    The existing totals are locked first: a save that already moved them is waited for
+    and then counted; one that moves them later adds to the new totals."""
+    session.execute(
+        select(QaCount.key).where(QaCount.project_id == project_id).with_for_update()
+    ).all()
+    counts: Counts = defaultdict(int)
+    for check, severity, n in session.execute(
+        select(QaFinding.check, QaFinding.severity, func.count())
+        .where(QaFinding.project_id == project_id)
+        .group_by(QaFinding.check, QaFinding.severity)
+    ).all():
+        counts[(project_id, finding_key(check, severity))] = int(n)
+    length = session.scalar(
+        select(func.max(func.length(QaInstance.labeled))).where(QaInstance.project_id == project_id)
+    )
+    if length:
+        sums = [
+            func.coalesce(func.sum(case((func.substr(QaInstance.labeled, j + 1, 1) == "1", 1))), 0)
+            for j in range(int(length))
+        ]
+        row = session.execute(select(*sums).where(QaInstance.project_id == project_id)).one()
+        for j, n in enumerate(row):
+            counts[(project_id, labeled_key(j))] = int(n)
+    session.execute(delete(QaCount).where(QaCount.project_id == project_id))
+    _add_counts(session, counts)
+
+
+def kept_counts(session: Session, project_id: int, prefix: str) -> dict[str, int]:
+    """The project's totals whose key starts with ``prefix`` (the prefix cut off)."""
+    rows = session.execute(
+        select(QaCount.key, QaCount.n).where(
+            QaCount.project_id == project_id, QaCount.key.startswith(prefix, autoescape=True)
+        )
+    ).all()
+    return {key[len(prefix) :]: int(n) for key, n in rows if n}
 
 
 def insert_rows(session: Session, kept: Kept) -> None:

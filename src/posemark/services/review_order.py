@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from posemark.services.qa_store import labeled_key
 from posemark.store.models import Item
-from posemark.store.qa_models import QaFinding, QaInstance
+from posemark.store.qa_models import QaCount, QaFinding, QaInstance
 
 INSTANCE_FINDING_WEIGHT = 0.3
 
@@ -51,20 +52,25 @@ def _page(
 ) -> tuple[int, list[tuple[int, int, float]]]:
     """(total, [(item id, instance index, risk)]) of one page: ``people`` counts them,
     ``risky`` (a subquery of item_id, instance_index, risk) comes first, riskiest first,
-    then ``tail`` (a query of item_id, instance_index, already in file-name order)."""
+    then ``tail`` (a query of item_id, instance_index, already in file-name order).
+
+    The risky people are counted only when the page runs past them (the tail's offset
+    needs their number): a page they fill, like the first of a big project, reads them
+    once instead of twice."""
     total = session.scalar(people) or 0
-    n_risky = session.scalar(select(func.count()).select_from(risky)) or 0
-    out: list[tuple[int, int, float]] = []
-    if offset < n_risky:
-        rows = session.execute(
-            select(risky.c.item_id, risky.c.instance_index, risky.c.risk)
-            .join(Item, Item.id == risky.c.item_id)
-            .order_by(risky.c.risk.desc(), Item.file_name, risky.c.instance_index)
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        out.extend((int(i), int(n), float(r)) for i, n, r in rows)
+    rows = session.execute(
+        select(risky.c.item_id, risky.c.instance_index, risky.c.risk)
+        .join(Item, Item.id == risky.c.item_id)
+        .order_by(risky.c.risk.desc(), Item.file_name, risky.c.instance_index)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    out = [(int(i), int(n), float(r)) for i, n, r in rows]
     if len(out) < limit:
+        if out or offset == 0:  # the page holds the last risky ones (or there are none)
+            n_risky = offset + len(out)
+        else:
+            n_risky = session.scalar(select(func.count()).select_from(risky)) or 0
         rows = session.execute(tail.offset(max(0, offset - n_risky)).limit(limit - len(out))).all()
         out.extend((int(i), int(n), 0.0) for i, n in rows)
     return int(total), out
@@ -94,7 +100,11 @@ def gallery_page(
         labeled,
         *_in_items(QaInstance.item_id, project_id, visible),
     ]
-    people = select(func.count()).select_from(QaInstance).where(*mine)
+    people: Any = select(func.count()).select_from(QaInstance).where(*mine)
+    if visible is None:  # every item: the kept total of people with the keypoint labeled
+        people = select(func.coalesce(func.sum(QaCount.n), 0)).where(
+            QaCount.project_id == project_id, QaCount.key == labeled_key(k)
+        )
     weight = _weight()
     score = func.sum(
         case((QaFinding.keypoint == keypoint, weight), else_=INSTANCE_FINDING_WEIGHT * weight)

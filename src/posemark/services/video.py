@@ -126,11 +126,17 @@ def list_videos(
             Video.id.in_(select(Item.video_id).where(Item.project_id == project_id, visible))
         )
     videos = session.scalars(select(Video).where(*where).order_by(Video.file_name)).all()
-    rows = session.execute(
-        select(Item.video_id, Item.id).where(
-            Item.project_id == project_id, Item.video_id.is_not(None), Item.frame_index == 0
-        )
-    ).all()
+    # frame 0 of these videos through the (video, frame) index: a filter on the
+    # project's items would read every still image of a big project to find none
+    rows = (
+        session.execute(
+            select(Item.video_id, Item.id).where(
+                Item.video_id.in_([v.id for v in videos]), Item.frame_index == 0
+            )
+        ).all()
+        if videos
+        else []
+    )
     first = {video_id: item_id for video_id, item_id in rows}
     return [{**video_json(v), "first_item_id": first.get(v.id)} for v in videos]
 

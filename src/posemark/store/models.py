@@ -147,7 +147,9 @@ class Item(Base):
         UniqueConstraint("project_id", "file_name"),
         Index("ix_items_project_id_status", "project_id", "status"),
         Index("ix_items_video_id_frame_index", "video_id", "frame_index"),
-        Index("ix_items_project_id_updated_at", "project_id", "updated_at"),
+        # with the id: the list's tie-break, so "last change" pages walk the index even
+        # when many items share a time (an import stamps all its items with one)
+        Index("ix_items_project_id_updated_at_id", "project_id", "updated_at", "id"),
         Index("ix_items_project_id_skeleton_version", "project_id", "skeleton_version"),
     )
 

@@ -17,6 +17,11 @@ Kept apart from ``models.py`` (which imports this module at its end).
   the QA thresholds the findings were computed with, and whether the findings cover the
   project (``state``: ``filling`` while a project-wide run goes, ``done`` after). A
   project without this row predates kept findings: its first QA request fills them.
+- ``qa_counts``: per project, how many findings there are of each check and severity
+  (key ``finding:CHECK:SEVERITY``) and how many people have each keypoint labeled (key
+  ``labeled:INDEX``), changed by the same statements that replace the rows they count,
+  so the QA page, the report and the gallery read totals without counting a million
+  rows on every request.
 """
 
 from __future__ import annotations
@@ -87,3 +92,13 @@ class ProjectQa(Base):
     state: Mapped[str] = mapped_column(String(20), default="done")
     items_checked: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QaCount(Base):
+    __tablename__ = "qa_counts"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,7 +1,7 @@
 """The "Label next" queue: unlabeled items in the order that helps the model most.
 
-Revision ID: 0011_label_next
-Revises: 0010_scale
+Revision ID: 0012_label_next
+Revises: 0011_qa_counts
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 from posemark.store.models import UTCDateTime
 
-revision = "0011_label_next"
-down_revision = "0010_scale"
+revision = "0012_label_next"
+down_revision = "0011_qa_counts"
 branch_labels = None
 depends_on = None
 
