@@ -34,7 +34,12 @@ GECKO = Skeleton(
 )
 COLOURS = ((255, 40, 40), (40, 255, 40), (40, 40, 255), (255, 255, 40))
 TINY = TrainConfig(
-    time_limit_s=60, max_steps=3, canvas_long_side=64, channels=(4, 8, 8), batch_size=2
+    time_limit_s=60,
+    max_steps=3,
+    canvas_long_side=64,
+    channels=(4, 8, 8),
+    centroid_channels=(4, 8, 8),
+    batch_size=2,
 )
 
 
@@ -253,6 +258,7 @@ def test_cpu_budget_counts_process_cpu_seconds(tmp_path: Path) -> None:
         cpu_budget_s=3.0,
         canvas_long_side=64,
         channels=(4, 8, 8),
+        centroid_channels=(4, 8, 8),
         batch_size=2,
         eval_every_s=1.0,
     )

@@ -65,7 +65,7 @@ def find_peaks(
     order = np.argsort(-values, kind="stable")[:limit]
     if len(order) == 0:
         iy, ix = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
-        ys, xs, values, order = np.array([iy]), np.array([ix]), heatmap[iy, ix][None], [0]
+        ys, xs, order = np.array([iy]), np.array([ix]), np.array([0])
     pts, scores = [], []
     for i in order:
         y, x = int(ys[i]), int(xs[i])

@@ -119,6 +119,7 @@ def read_info(directory: str | Path) -> TrainedModelInfo:
     ):
         raise AssistError(f"{path}: canvas: expected [width, height] in pixels, got {canvas!r}")
     top_down = None
+    needed: tuple[str, ...]
     if data["format"] == FORMAT:
         top_down = _top_down(data.get("top_down"), path)
         needed = (CENTROID_NAME, INSTANCE_NAME)

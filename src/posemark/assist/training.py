@@ -78,6 +78,9 @@ class TrainConfig:
     """share of the largest animal's size added on each side of the crop"""
     centroid_share: float = 0.25
     channels: tuple[int, ...] = (16, 32, 64, 128, 128)
+    """stage 2's network"""
+    centroid_channels: tuple[int, ...] = (8, 16, 32, 64, 64)
+    """stage 1's network: a blob per animal needs less than the keypoints do"""
     batch_size: int = 8
     learning_rate: float = 2e-3
     sigma: float = 2.0
@@ -117,7 +120,7 @@ def _torch() -> Any:
     return torch
 
 
-def _network(k: int, config: TrainConfig) -> Any:
+def _network(k: int, config: TrainConfig, channels: tuple[int, ...] | None = None) -> Any:
     try:
         from monai.networks.nets.unet import UNet
     except ImportError as exc:
@@ -126,8 +129,8 @@ def _network(k: int, config: TrainConfig) -> Any:
         spatial_dims=2,
         in_channels=3,
         out_channels=k,
-        channels=config.channels,
-        strides=(2,) * (len(config.channels) - 1),
+        channels=channels or config.channels,
+        strides=(2,) * (len(channels or config.channels) - 1),
         num_res_units=1,
     )
 
@@ -187,9 +190,8 @@ def _batch(
             m = hm.compose(aug, m)
             if mirror:
                 pts = pts[:, perm]
-            gain, bias = rng.uniform(0.75, 1.25), rng.uniform(-25, 25)
-            img = np.clip(img.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
-        images.append(hm.warp(img, m, cw, ch))
+        x = hm.warp(img, m, cw, ch)
+        images.append(x if rng is None else _brightness(x, rng))
         t, k = hm.targets(hm.apply(m, pts), cw, ch, config.sigma)
         maps.append(t)
         masks.append(k)
@@ -289,13 +291,22 @@ def _crop_batch(
         pts = s.points[j : j + 1]
         if mirror:
             pts = pts[:, perm]
-        gain, bias = rng.uniform(0.75, 1.25), rng.uniform(-25, 25)
-        img = np.clip(s.image.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
-        images.append(hm.warp(img, m, cw, ch))
+        images.append(_brightness(hm.warp(s.image, m, cw, ch), rng))
         t, k = hm.targets(hm.apply(m, pts), cw, ch, config.sigma)
         maps.append(t)
         masks.append(k)
     return np.stack(images), np.stack(maps), np.stack(masks)
+
+
+def _animals(points: NDArray[np.float64]) -> int:
+    """How many of an image's instances have a labeled keypoint."""
+    return int(np.count_nonzero(np.any(np.all(np.isfinite(points), axis=2), axis=1)))
+
+
+def _brightness(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+    """Random contrast and brightness on a network input (values in [0, 1])."""
+    gain, bias = rng.uniform(0.75, 1.25), rng.uniform(-0.1, 0.1)
+    return np.clip(x * np.float32(gain) + np.float32(bias), 0.0, 1.0)
 
 
 def _centre_samples(samples: Sequence[Sample]) -> list[Sample]:
@@ -417,9 +428,7 @@ def train(
     perm = skeleton.flip_permutation()
     canvas = canvas_for(samples, config.canvas_long_side)
     crop, crop_scale = crop_geometry(samples, config)
-    max_instances = max(
-        1, max(int(np.isfinite(s.points).all(axis=2).any(axis=1).sum()) for s in samples)
-    )
+    max_instances = max(1, *(_animals(s.points) for s in samples))
     geometry = topdown.TopDownGeometry(canvas, crop, crop_scale, max_instances)
     val = list(validation) or list(samples)
     stage1_until = budget.limit * config.centroid_share
@@ -440,7 +449,7 @@ def train(
 
     # stage 1: animal centres on the whole image
     centre_samples = _centre_samples(samples)
-    centroid_net = _network(1, config)
+    centroid_net = _network(1, config, config.centroid_channels)
     centroid_fn = _net_fn(torch, centroid_net)
 
     def centre_batch() -> tuple[Any, Any, Any]:
