@@ -15,12 +15,12 @@ peaks weighted up. Augmentation: rotation, scale, shift (the crop's centre is ji
 by about what stage 1 gets wrong), a mirror with the skeleton's flip pairs swapped, and
 brightness/contrast.
 
-The budget is wall-clock seconds, or process CPU seconds (all threads) where
-``cpu_budget_s`` is set: on a shared machine the CPU seconds say how much training the
-model got. A quarter of it (``centroid_share``) goes to stage 1. Each stage keeps the
-weights with the lowest validation error; both are exported to ONNX with ``model.json``
-beside them (``assist/trained_dir.py``). torch is the ``train`` extra; inference needs
-only ONNX Runtime.
+The budget is wall-clock seconds and, where ``cpu_budget_s`` is set, process CPU seconds
+(all threads), whichever runs out first: on a shared machine the CPU seconds say how
+much training the model got. A quarter of it (``centroid_share``) goes to stage 1. Each
+stage keeps the weights with the lowest validation error; both are exported to ONNX
+with ``model.json`` beside them (``assist/trained_dir.py``). torch is the ``train``
+extra; inference needs only ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class TrainConfig:
 
     time_limit_s: float = 15 * 60
     cpu_budget_s: float | None = None
-    """when set, the budget is this many process CPU seconds instead of ``time_limit_s``"""
+    """when set, training also stops after this many process CPU seconds"""
     max_steps: int | None = None
     """per stage"""
     canvas_long_side: int = 160
@@ -236,18 +236,27 @@ def _points_box(points: NDArray[np.float64], pad: float = 0.25) -> NDArray[np.fl
 
 
 class _Budget:
-    """Seconds left for training, by the wall clock or by this process's CPU time."""
+    """How much of the training budget is spent: the wall clock against
+    ``time_limit_s`` and, where ``cpu_budget_s`` is set, this process's CPU time against
+    it; whichever runs out first ends training."""
 
     def __init__(self, config: TrainConfig) -> None:
-        self.cpu = config.cpu_budget_s is not None
-        self.limit = float(config.cpu_budget_s if self.cpu else config.time_limit_s)  # type: ignore[arg-type]
-        self.clock = time.process_time if self.cpu else time.perf_counter
-        self.started = self.clock()
+        self.wall_limit = float(config.time_limit_s)
+        self.cpu_limit = None if config.cpu_budget_s is None else float(config.cpu_budget_s)
         self.wall_started = time.perf_counter()
         self.cpu_started = time.process_time()
 
-    def used(self) -> float:
-        return self.clock() - self.started
+    def wall(self) -> float:
+        return time.perf_counter() - self.wall_started
+
+    def cpu(self) -> float:
+        return time.process_time() - self.cpu_started
+
+    def fraction(self) -> float:
+        spent = self.wall() / max(self.wall_limit, 1e-9)
+        if self.cpu_limit is not None:
+            spent = max(spent, self.cpu() / max(self.cpu_limit, 1e-9))
+        return spent
 
 
 def crop_geometry(samples: Sequence[Sample], config: TrainConfig) -> tuple[tuple[int, int], float]:
@@ -351,19 +360,19 @@ def _fit(
     report: Callable[[int, float], None],
     should_stop: Callable[[], bool] | None,
 ) -> tuple[int, Any, list[dict[str, Any]]]:
-    """Train ``net`` until the budget reaches ``until`` seconds (or ``max_steps``; at
+    """Train ``net`` until the budget's spent fraction reaches ``until`` (or ``max_steps``; at
     least one step), evaluating every ``eval_every_s``; loads the weights that scored
     lowest and returns the steps, the best evaluation's figures and the history."""
     opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=1e-4)
-    began = budget.used()
+    began = budget.fraction()
     span = max(until - began, 1e-9)
-    last_eval = began
+    last_eval = budget.wall()
     best: tuple[float, Any, dict[str, Any]] | None = None
     history: list[dict[str, Any]] = []
     step = 0
 
     def fraction() -> float:
-        by_time = (budget.used() - began) / span
+        by_time = (budget.fraction() - began) / span
         by_steps = step / config.max_steps if config.max_steps else 0.0
         return min(1.0, max(by_time, by_steps))
 
@@ -372,7 +381,14 @@ def _fit(
         net.eval()
         score, figures = evaluate()
         net.train()
-        history.append({"step": step, "seconds": round(budget.used(), 1), "error": score})
+        history.append(
+            {
+                "step": step,
+                "seconds": round(budget.wall(), 1),
+                "cpu_seconds": round(budget.cpu(), 1),
+                "error": score,
+            }
+        )
         if score is not None and (best is None or score < best[0]):
             state = {n: t.detach().clone() for n, t in net.state_dict().items()}
             best = (score, figures, state)
@@ -394,9 +410,9 @@ def _fit(
         loss.backward()
         opt.step()
         step += 1
-        if budget.used() - last_eval >= config.eval_every_s:
+        if budget.wall() - last_eval >= config.eval_every_s:
             check()
-            last_eval = budget.used()
+            last_eval = budget.wall()
         report(step, float(loss.detach()))
     check()
     figures = None
@@ -431,18 +447,17 @@ def train(
     max_instances = max(1, *(_animals(s.points) for s in samples))
     geometry = topdown.TopDownGeometry(canvas, crop, crop_scale, max_instances)
     val = list(validation) or list(samples)
-    stage1_until = budget.limit * config.centroid_share
-    unit = "CPU s" if budget.cpu else "s"
 
     def reporter(stage: str, offset: float, share: float) -> Callable[[int, float], None]:
         def report(step: int, loss: float) -> None:
             if progress is not None:
-                done = min(1.0, budget.used() / max(budget.limit, 1e-9))
+                done = min(1.0, budget.fraction())
                 if config.max_steps:
                     done = max(done, offset + share * step / config.max_steps)
                 progress(
                     min(1.0, done),
-                    f"{stage}: step {step}, loss {loss:.3f}, {budget.used():.0f} {unit}",
+                    f"{stage}: step {step}, loss {loss:.3f}, {budget.wall():.0f} s, "
+                    f"{budget.cpu():.0f} CPU s",
                 )
 
         return report
@@ -467,7 +482,7 @@ def train(
         centre_batch,
         centre_eval,
         budget,
-        stage1_until,
+        config.centroid_share,
         config,
         reporter("centres", 0.0, config.centroid_share),
         should_stop,
@@ -494,13 +509,12 @@ def train(
         instance_batch,
         instance_eval,
         budget,
-        budget.limit,
+        1.0,
         config,
         reporter("keypoints", config.centroid_share, 1 - config.centroid_share),
         should_stop,
     )
-    seconds = time.perf_counter() - budget.wall_started
-    cpu_seconds = time.process_time() - budget.cpu_started
+    seconds, cpu_seconds = budget.wall(), budget.cpu()
     out_dir.mkdir(parents=True, exist_ok=True)
     export_onnx(torch, centroid_net, canvas, out_dir / CENTROID_NAME)
     export_onnx(torch, instance_net, crop, out_dir / INSTANCE_NAME, batch_axis=True)

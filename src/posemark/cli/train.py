@@ -37,8 +37,8 @@ def train(
         typer.Option(
             "--cpu-budget",
             min=1.0,
-            help="Stop after this many CPU seconds of this process (all threads) instead "
-            "of --time-limit: 15 minutes on 2 idle cores is 1800.",
+            help="Also stop after this many CPU seconds of this process (all threads), "
+            "whichever of the two limits comes first: 15 minutes on 2 idle cores is 1800.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Split and initialisation seed.")] = 0,
