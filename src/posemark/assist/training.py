@@ -315,7 +315,7 @@ def _animals(points: NDArray[np.float64]) -> int:
 def _brightness(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
     """Random contrast and brightness on a network input (values in [0, 1])."""
     gain, bias = rng.uniform(0.75, 1.25), rng.uniform(-0.1, 0.1)
-    return np.clip(x * np.float32(gain) + np.float32(bias), 0.0, 1.0)
+    return np.asarray(np.clip(x * np.float32(gain) + np.float32(bias), 0.0, 1.0), np.float32)
 
 
 def _centre_samples(samples: Sequence[Sample]) -> list[Sample]:
