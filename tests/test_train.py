@@ -2,7 +2,8 @@
 and the CLI contract (``posemark train`` then ``posemark predict --model MODEL_DIR``).
 
 Training runs are tiny (a few steps on small generated pictures): what is checked is
-that the pieces agree with each other, not accuracy (benchmarks/bench_train.py)."""
+that the pieces agree with each other (geometry, both stages' decoding, torch and ONNX
+Runtime), not accuracy (benchmarks/bench_train.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from posemark.assist import MissingExtraError, get_model
+from posemark.assist import MissingExtraError, get_model, topdown
 from posemark.assist import heatmaps as hm
 from posemark.assist.protocol import AssistError
 from posemark.assist.trained_dir import read_info
 from posemark.assist.trained_model import TrainedPoseModel
-from posemark.assist.training import Sample, TrainConfig, _batch, train
+from posemark.assist.training import Sample, TrainConfig, _batch, _crop_batch, train
 from posemark.cli.main import app
 from posemark.model import Skeleton
 from posemark.services.training import split
@@ -33,7 +34,12 @@ GECKO = Skeleton(
 )
 COLOURS = ((255, 40, 40), (40, 255, 40), (40, 40, 255), (255, 255, 40))
 TINY = TrainConfig(
-    time_limit_s=60, max_steps=3, canvas_long_side=64, channels=(4, 8, 8), batch_size=2
+    time_limit_s=60,
+    max_steps=3,
+    canvas_long_side=64,
+    channels=(4, 8, 8),
+    centroid_channels=(4, 8, 8),
+    batch_size=2,
 )
 
 
@@ -107,26 +113,201 @@ def test_trained_folder_serves_the_custom_skeleton_and_matches_torch(tmp_path: P
     info = read_info(tmp_path / "m")
     assert info.skeleton == GECKO
     assert info.canvas == (64, 48)
+    assert info.top_down is not None and info.top_down["max_instances"] == 1
+    crop = tuple(info.top_down["crop"])
+    assert crop[0] == crop[1] and crop[0] % 16 == 0
     assert info.validation["images"] == 2 and info.validation_rmse is not None
-    assert info.training["steps"] == result.steps == 3
+    t = info.training
+    assert t["steps"] == result.steps == t["centroid_steps"] + t["instance_steps"]
+    assert 1 <= t["centroid_steps"] <= 3 and 1 <= t["instance_steps"] <= 3
+    assert t["cpu_seconds"] > 0 and t["seconds"] > 0
     model = get_model("trained", path=tmp_path / "m")
     assert isinstance(model, TrainedPoseModel) and model.skeleton == GECKO
     image = samples[0].image
     (inst,) = model.predict(image)
     assert inst.skeleton == GECKO and inst.points.shape == (4, 2)
     assert np.isfinite(inst.points).all() and inst.scores is not None
-    # the ONNX graph computes what the trained network computes
+    assert ((inst.scores >= 0) & (inst.scores <= 1)).all()
+    # both ONNX graphs compute what the trained networks compute, and the whole
+    # pipeline gives the same keypoints under ONNX Runtime as under torch
     maps, m = model.heatmaps(image)
     with torch.no_grad():
         x = torch.from_numpy(hm.warp(image, m, 64, 48)[None])
-        expected = result.network(x)[0].numpy()
-    assert maps.shape == (4, 48, 64)
+        expected = result.centroid_network(x)[0].numpy()
+    assert maps.shape == (1, 48, 64)
     np.testing.assert_allclose(maps, expected, atol=1e-4)
-    # box-prompted: one instance per box, each keypoint inside its box
+
+    def torch_fn(net: object) -> topdown.Net:
+        def run(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return net(torch.from_numpy(x)).numpy()  # type: ignore[operator]
+
+        return run
+
+    assert model.geometry is not None
+    boxes = np.array([[0.0, 0.0, 40.0, 60.0], [40.0, 0.0, 40.0, 60.0]])
+    by_torch, _, _ = topdown.predict(
+        model.geometry, torch_fn(result.centroid_network), torch_fn(result.network), image, boxes
+    )
+    # box-prompted: one instance per box, its crop centred on the box (one ONNX run)
+    a, b = model.predict(image, boxes)
+    np.testing.assert_allclose(np.stack([a.points, b.points]), by_torch, atol=1e-2)
+    np.testing.assert_allclose(a.bbox, boxes[0])
+    assert model.predict(image, np.zeros((0, 4))) == []
+
+
+def _gaussians(points: np.ndarray, w: int, h: int, sigma: float = 2.0) -> np.ndarray:
+    maps, _ = hm.targets(points, w, h, sigma)
+    return maps
+
+
+def test_top_down_decoding_recovers_every_animal_to_a_fraction_of_a_pixel() -> None:
+    """Networks that answer exactly the training targets: stage 1 finds both animals'
+    centres, stage 2's crops give back each animal's own keypoints, sub-pixel."""
+    animals = np.array(
+        [
+            [[100.3, 80.2], [120.7, 95.5], [90.1, 110.4], [130.6, 70.9]],
+            [[400.5, 300.25], [420.2, 310.8], [390.9, 330.3], [440.4, 290.6]],
+        ]
+    )
+    geometry = topdown.TopDownGeometry(
+        canvas=(160, 128), crop=(64, 64), crop_scale=0.8, max_instances=2
+    )
+    image = np.zeros((480, 640, 3), dtype=np.uint8)
+    centre_pts = topdown.centres(animals)
+    fit = hm.fit_matrix(640, 480, *geometry.canvas)
+
+    def centroid_net(x: np.ndarray) -> np.ndarray:
+        assert x.shape == (1, 3, 128, 160)
+        return _gaussians(hm.apply(fit, centre_pts)[:, None, :], 160, 128)[None]
+
+    found, scores = topdown.locate(geometry, centroid_net, image)
+    order = np.argsort(found[:, 0])
+    np.testing.assert_allclose(found[order], centre_pts, atol=0.3)
+    assert (scores > 0.9).all()
+    crops_seen = []
+
+    def instance_net(x: np.ndarray) -> np.ndarray:
+        # crop i is centred on the i-th centre found: it answers that animal's keypoints
+        out = []
+        for c in found[: len(x)]:
+            m = topdown.crop_matrix(c, geometry.crop_scale, geometry.crop)
+            inst = min(animals, key=lambda a: np.linalg.norm(topdown.centres(a[None])[0] - c))
+            out.append(_gaussians(hm.apply(m, inst[None]), 64, 64))
+        crops_seen.append(len(x))
+        return np.stack(out)
+
+    pts, kp_scores, _ = topdown.predict(geometry, centroid_net, instance_net, image)
+    pts = pts[np.argsort(pts[:, 0, 0])]
+    np.testing.assert_allclose(pts, animals, atol=0.25)
+    assert kp_scores.shape == (2, 4) and (kp_scores > 0.8).all()
+    assert crops_seen == [2]  # every animal's crop in one network run
+
+
+def test_peak_finding_keeps_the_strongest_and_always_answers() -> None:
+    heat = np.zeros((40, 40), dtype=np.float32)
+    heat[10, 10], heat[30, 30], heat[11, 11] = 0.9, 0.5, 0.8
+    pts, vals = topdown.find_peaks(heat, limit=5, threshold=0.2, min_distance=2)
+    assert len(pts) == 2 and vals.tolist() == pytest.approx([0.9, 0.5])
+    assert tuple(pts[1].round()) == (30, 30)
+    pts, vals = topdown.find_peaks(heat, limit=1, threshold=0.2)
+    assert len(pts) == 1 and tuple(pts[0].round()) == (10, 10)
+    # nothing passes the threshold: the highest point still answers
+    pts, vals = topdown.find_peaks(heat * 0.1, limit=3, threshold=0.2)
+    assert len(pts) == 1 and tuple(pts[0].round()) == (10, 10)
+
+
+def test_crop_batch_teaches_only_the_animal_in_the_middle() -> None:
+    """Two animals in one picture: each crop's targets are the centred animal's own
+    keypoints, never the neighbour's, and a mirrored crop swaps the flip pairs."""
+    rng = np.random.default_rng(0)
+    image = np.full((120, 200, 3), 90, dtype=np.uint8)
+    animals = np.array(
+        [
+            [[30.0, 40.0], [22.0, 60.0], [38.0, 60.0], [30.0, 80.0]],
+            [[150.0, 40.0], [142.0, 60.0], [158.0, 60.0], [150.0, 80.0]],
+        ]
+    )
+    for inst in animals:
+        for (x, y), colour in zip(inst, COLOURS, strict=True):
+            image[int(y) - 2 : int(y) + 3, int(x) - 2 : int(x) + 3] = colour
+    sample = Sample(image, animals)
+    geometry = topdown.TopDownGeometry((64, 48), (64, 64), 1.0, 2)
+    cfg = TrainConfig(rotation_deg=0, scale_range=(1, 1), centre_jitter=0, sigma=1.5)
+    mirrored = 0
+    for _ in range(16):
+        x, y, mask = _crop_batch(
+            [sample], np.array([0]), geometry, GECKO.flip_permutation(), cfg, rng
+        )
+        assert mask[0].tolist() == [1.0, 1.0, 1.0, 1.0]
+        # one peak per map (the other animal is 120 px away, outside the 64 px crop
+        # or not taught), each on its keypoint's colour or its flip partner's
+        for j in range(4):
+            iy, ix = np.unravel_index(int(np.argmax(y[0, j])), y[0, j].shape)
+            assert abs(ix - 32) <= 10 and abs(iy - 32) <= 22
+            colour = x[0, :, iy, ix]
+            if j in (1, 2):
+                left = colour[1] > colour[2]  # green: the left hand's own square
+                mirrored += int((j == 1) != left)
+    assert 0 < mirrored < 32
+
+
+def test_cpu_budget_counts_process_cpu_seconds(tmp_path: Path) -> None:
+    cfg = TrainConfig(
+        time_limit_s=1e6,
+        cpu_budget_s=3.0,
+        canvas_long_side=64,
+        channels=(4, 8, 8),
+        centroid_channels=(4, 8, 8),
+        batch_size=2,
+        eval_every_s=1.0,
+    )
+    result = train(_samples(4), [], GECKO, tmp_path / "m", cfg)
+    t = result.info.training
+    assert t["centroid_steps"] >= 1 and t["instance_steps"] >= 1
+    # stops once 3 CPU seconds are spent (plus the step and evaluation under way)
+    assert 3.0 <= result.cpu_seconds < 30
+    assert t["cpu_seconds"] == pytest.approx(result.cpu_seconds, abs=0.1)
+
+
+def test_whole_frame_folders_still_load(tmp_path: Path) -> None:
+    """A folder of the earlier format (one model.onnx on the whole frame) serves as it
+    did: one animal from the strongest peaks, or the peaks inside each box."""
+    import torch
+
+    from posemark.assist.trained_dir import WHOLE_FRAME_FORMAT, TrainedModelInfo, write_info
+    from posemark.assist.training import _network, export_onnx
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    net = _network(4, TINY)
+    export_onnx(torch, net, (64, 48), folder / "model.onnx")
+    info = TrainedModelInfo(GECKO, (64, 48), {"rmse_px": 3.0}, {"steps": 1})
+    write_info(folder, info)
+    assert json.loads((folder / "model.json").read_text())["format"] == WHOLE_FRAME_FORMAT
+    model = TrainedPoseModel(folder)
+    assert model.geometry is None and read_info(folder).validation_rmse == 3.0
+    image = _samples(1)[0].image
+    (inst,) = model.predict(image)
+    assert inst.points.shape == (4, 2)
     boxes = np.array([[0.0, 0.0, 40.0, 60.0], [40.0, 0.0, 40.0, 60.0]])
     a, b = model.predict(image, boxes)
     assert (a.points[:, 0] <= 41).all() and (b.points[:, 0] >= 39).all()
-    assert model.predict(image, np.zeros((0, 4))) == []
+    (folder / "model.json").write_text(json.dumps({"format": "posemark-heatmap-0"}))
+    with pytest.raises(AssistError, match=r"model\.json: format: expected 'posemark-topdown-1'"):
+        TrainedPoseModel(folder)
+
+
+def test_top_down_folder_without_its_stage_2_says_so(tmp_path: Path) -> None:
+    train(_samples(3), [], GECKO, tmp_path / "m", TINY)
+    (tmp_path / "m" / "instance.onnx").unlink()
+    with pytest.raises(AssistError, match=r"instance\.onnx is missing"):
+        TrainedPoseModel(tmp_path / "m")
+    data = json.loads((tmp_path / "m" / "model.json").read_text())
+    data["top_down"]["crop"] = [0, 64]
+    (tmp_path / "m" / "model.json").write_text(json.dumps(data))
+    with pytest.raises(AssistError, match=r"model\.json: top_down\.crop"):
+        read_info(tmp_path / "m")
 
 
 def test_trained_model_needs_a_folder(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 It answers in its own skeleton, the one it was trained on (a project's custom skeleton
 included), so Suggest, Pre-label, ``posemark predict --model MODEL_DIR`` and QA see the
-project's keypoints. Automatic mode gives one animal per image (each keypoint's
-strongest peak); with boxes, one animal per box from the peaks inside that box, so
-several animals are served box-prompted.
+project's keypoints. A top-down folder (``assist/topdown.py``) finds the animals itself
+(up to the most its training images held) and reads each one's keypoints from a crop
+around it; with boxes, one animal per box, the crop centred on the box. A folder of the
+earlier whole-frame format gives one animal per image (each keypoint's strongest peak),
+or with boxes the peaks inside each box.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from posemark.assist import heatmaps as hm
+from posemark.assist import topdown
 from posemark.assist.geometry import as_boxes
 from posemark.assist.protocol import AssistError, MissingExtraError
-from posemark.assist.trained_dir import ONNX_NAME, read_info
+from posemark.assist.trained_dir import CENTROID_NAME, INSTANCE_NAME, ONNX_NAME, read_info
 from posemark.model import Instance, Skeleton, Source
 
 
@@ -49,32 +52,63 @@ class TrainedPoseModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(
-                str(self.path / ONNX_NAME), options, providers=["CPUExecutionProvider"]
+
+        def session(name: str) -> Any:
+            try:
+                return ort.InferenceSession(
+                    str(self.path / name), options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises its own exception classes
+                raise AssistError(f"{self.path / name}: not a loadable ONNX model ({exc})") from exc
+
+        self.geometry: topdown.TopDownGeometry | None = None
+        if self.info.top_down is None:
+            self._session = session(ONNX_NAME)
+        else:
+            td = self.info.top_down
+            self.geometry = topdown.TopDownGeometry(
+                canvas=self.canvas,
+                crop=(td["crop"][0], td["crop"][1]),
+                crop_scale=td["crop_scale"],
+                max_instances=td["max_instances"],
+                centroid_threshold=td["centroid_threshold"],
             )
-        except Exception as exc:  # onnxruntime raises its own exception classes
-            raise AssistError(
-                f"{self.path / ONNX_NAME}: not a loadable ONNX model ({exc})"
-            ) from exc
-        self._input = self._session.get_inputs()[0].name
+            self._centroid = session(CENTROID_NAME)
+            self._instance = session(INSTANCE_NAME)
+
+    @staticmethod
+    def _runner(sess: Any) -> topdown.Net:
+        name = sess.get_inputs()[0].name
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return np.asarray(sess.run(None, {name: x})[0])
+
+        return run
 
     def heatmaps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The network's (K, H, W) heatmaps for ``image`` and the image -> canvas affine."""
-        rgb = np.asarray(image, dtype=np.uint8)
-        if rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise AssistError(f"expected an (H, W, 3) RGB image, got shape {rgb.shape}")
+        """The whole-image network's heatmaps for ``image`` (K of them in a whole-frame
+        folder, the one centre map in a top-down one) and the image -> canvas affine."""
+        rgb = _rgb(image)
         m = hm.fit_matrix(rgb.shape[1], rgb.shape[0], *self.canvas)
         x = hm.warp(rgb, m, *self.canvas)[None]
-        (maps,) = self._session.run(None, {self._input: x})[:1]
-        return maps[0], m
+        sess = self._session if self.geometry is None else self._centroid
+        return self._runner(sess)(x)[0], m
 
     def predict(self, image: np.ndarray, boxes: np.ndarray | None = None) -> list[Instance]:
-        maps, m = self.heatmaps(image)
         checked = as_boxes(boxes)
         if checked is not None and len(checked) == 0:
             return []
-        pts, scores = hm.decode_instances(maps, m, checked)
+        if self.geometry is None:
+            maps, m = self.heatmaps(image)
+            pts, scores = hm.decode_instances(maps, m, checked)
+        else:
+            pts, scores, _ = topdown.predict(
+                self.geometry,
+                self._runner(self._centroid),
+                self._runner(self._instance),
+                _rgb(image),
+                checked,
+            )
         out = []
         for i in range(len(pts)):
             p = pts[i]
@@ -97,3 +131,10 @@ class TrainedPoseModel:
                 )
             )
         return out
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(image, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise AssistError(f"expected an (H, W, 3) RGB image, got shape {rgb.shape}")
+    return rgb

@@ -1,18 +1,26 @@
-"""Training a heatmap pose model for any skeleton on a project's own labels (CPU).
+"""Training a top-down pose model for any skeleton on a project's own labels (CPU).
 
-The network is MONAI's ``UNet`` (Apache-2.0, depends on torch and numpy only): the
-training libraries built for pose (sleap-nn, DeepLabCut 3, Ultralytics) all import
-torchvision, whose PyPI wheels do not load beside the CPU build of torch this project
-installs, and they bring large stacks (Lightning, Jupyter, ...). docs/training.md has the
-comparison. The network reads the image fitted into a fixed canvas and writes one
-Gaussian heatmap per keypoint (``assist/heatmaps.py``); the loss is the mean squared error
-on the keypoints labeled in each image. Augmentation: random rotation, scale, shift, a
-mirror with the skeleton's flip pairs swapped, and brightness/contrast.
+Two networks, as in SLEAP's centroid + centered-instance models (``assist/topdown.py``):
+stage 1 reads the whole image fitted into a small canvas and marks each animal's centre;
+stage 2 reads a square crop around one animal, at full resolution or a little below it,
+and writes one Gaussian heatmap per keypoint of the animal in the middle, decoded with a
+sub-pixel fit on each peak; its peak height is the keypoint's confidence. Both are
+MONAI ``UNet`` s (Apache-2.0, depends on torch and numpy only): the training libraries
+built for pose (sleap-nn, DeepLabCut 3, Ultralytics) all import torchvision, whose PyPI
+wheels do not load beside the CPU build of torch this project installs.
+docs/training.md has the comparison and the reasons for the design.
 
-Training stops at the time limit (or ``max_steps``), keeps the weights with the lowest
-validation error, exports them to ONNX and writes ``model.json`` beside it
-(``assist/trained_dir.py``). torch is the ``train`` extra; inference needs only ONNX
-Runtime.
+The loss is the mean squared error on the keypoints labeled in each image, the Gaussian
+peaks weighted up. Augmentation: rotation, scale, shift (the crop's centre is jittered
+by about what stage 1 gets wrong), a mirror with the skeleton's flip pairs swapped, and
+brightness/contrast.
+
+The budget is wall-clock seconds and, where ``cpu_budget_s`` is set, process CPU seconds
+(all threads), whichever runs out first: on a shared machine the CPU seconds say how
+much training the model got. A quarter of it (``centroid_share``) goes to stage 1. Each
+stage keeps the weights with the lowest validation error; both are exported to ONNX
+with ``model.json`` beside them (``assist/trained_dir.py``). torch is the ``train``
+extra; inference needs only ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -29,8 +37,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from posemark.assist import heatmaps as hm
+from posemark.assist import topdown
 from posemark.assist.protocol import AssistError, MissingExtraError
-from posemark.assist.trained_dir import ONNX_NAME, TrainedModelInfo, write_info
+from posemark.assist.trained_dir import (
+    CENTROID_NAME,
+    INSTANCE_NAME,
+    TrainedModelInfo,
+    write_info,
+)
 from posemark.model import Skeleton
 
 Progress = Callable[[float, str], None]
@@ -52,16 +66,31 @@ class TrainConfig:
     """What shapes a training run; written to ``model.json`` as is."""
 
     time_limit_s: float = 15 * 60
+    cpu_budget_s: float | None = None
+    """when set, training also stops after this many process CPU seconds"""
     max_steps: int | None = None
-    canvas_long_side: int = 256
+    """per stage"""
+    canvas_long_side: int = 160
+    """stage 1's whole-image canvas"""
+    crop_size: int = 128
+    """stage 2's crop side at most, network pixels (the crop is downscaled to fit)"""
+    crop_margin: float = 0.2
+    """share of the largest animal's size added on each side of the crop"""
+    centroid_share: float = 0.25
     channels: tuple[int, ...] = (16, 32, 64, 128, 128)
+    """stage 2's network"""
+    centroid_channels: tuple[int, ...] = (8, 16, 32, 64, 64)
+    """stage 1's network: a blob per animal needs less than the keypoints do"""
     batch_size: int = 8
     learning_rate: float = 2e-3
     sigma: float = 2.0
+    centroid_sigma: float = 2.5
     peak_weight: float = 50.0
     rotation_deg: float = 25.0
     scale_range: tuple[float, float] = (0.8, 1.25)
     shift: float = 0.1
+    centre_jitter: float = 0.06
+    """stage 2's crop centre moves by up to this share of the crop"""
     mirror: bool = True
     threads: int = 2
     seed: int = 0
@@ -74,9 +103,11 @@ class TrainResult:
     info: TrainedModelInfo
     steps: int
     seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     network: Any = None
-    """the torch module with the chosen weights (what was exported)"""
+    """the stage-2 torch module with the chosen weights (what was exported)"""
+    centroid_network: Any = None
+    cpu_seconds: float = 0.0
 
 
 def _torch() -> Any:
@@ -89,7 +120,7 @@ def _torch() -> Any:
     return torch
 
 
-def _network(k: int, config: TrainConfig) -> Any:
+def _network(k: int, config: TrainConfig, channels: tuple[int, ...] | None = None) -> Any:
     try:
         from monai.networks.nets.unet import UNet
     except ImportError as exc:
@@ -98,8 +129,8 @@ def _network(k: int, config: TrainConfig) -> Any:
         spatial_dims=2,
         in_channels=3,
         out_channels=k,
-        channels=config.channels,
-        strides=(2,) * (len(config.channels) - 1),
+        channels=channels or config.channels,
+        strides=(2,) * (len(channels or config.channels) - 1),
         num_res_units=1,
     )
 
@@ -116,13 +147,18 @@ def canvas_for(samples: Sequence[Sample], long_side: int) -> tuple[int, int]:
 
 
 def _augment(
-    rng: np.random.Generator, config: TrainConfig, canvas: tuple[int, int]
+    rng: np.random.Generator,
+    config: TrainConfig,
+    canvas: tuple[int, int],
+    shift: float | None = None,
 ) -> tuple[NDArray[np.float64], bool]:
-    """A random canvas -> canvas affine and whether it mirrors."""
+    """A random canvas -> canvas affine about the canvas's middle and whether it mirrors;
+    ``shift`` (share of the canvas) defaults to the config's."""
     cw, ch = canvas
     angle = math.radians(rng.uniform(-config.rotation_deg, config.rotation_deg))
     scale = rng.uniform(*config.scale_range)
-    tx, ty = rng.uniform(-config.shift, config.shift, 2) * (cw, ch)
+    most = config.shift if shift is None else shift
+    tx, ty = rng.uniform(-most, most, 2) * (cw, ch)
     mirror = bool(config.mirror and rng.random() < 0.5)
     rot = scale * np.array(
         [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
@@ -154,9 +190,8 @@ def _batch(
             m = hm.compose(aug, m)
             if mirror:
                 pts = pts[:, perm]
-            gain, bias = rng.uniform(0.75, 1.25), rng.uniform(-25, 25)
-            img = np.clip(img.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
-        images.append(hm.warp(img, m, cw, ch))
+        x = hm.warp(img, m, cw, ch)
+        images.append(x if rng is None else _brightness(x, rng))
         t, k = hm.targets(hm.apply(m, pts), cw, ch, config.sigma)
         maps.append(t)
         masks.append(k)
@@ -200,61 +235,171 @@ def _points_box(points: NDArray[np.float64], pad: float = 0.25) -> NDArray[np.fl
     return np.array([*(lo - size * pad), *(size * (1 + 2 * pad))])
 
 
-def train(
+class _Budget:
+    """How much of the training budget is spent: the wall clock against
+    ``time_limit_s`` and, where ``cpu_budget_s`` is set, this process's CPU time against
+    it; whichever runs out first ends training."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.wall_limit = float(config.time_limit_s)
+        self.cpu_limit = None if config.cpu_budget_s is None else float(config.cpu_budget_s)
+        self.wall_started = time.perf_counter()
+        self.cpu_started = time.process_time()
+
+    def wall(self) -> float:
+        return time.perf_counter() - self.wall_started
+
+    def cpu(self) -> float:
+        return time.process_time() - self.cpu_started
+
+    def fraction(self) -> float:
+        spent = self.wall() / max(self.wall_limit, 1e-9)
+        if self.cpu_limit is not None:
+            spent = max(spent, self.cpu() / max(self.cpu_limit, 1e-9))
+        return spent
+
+
+def crop_geometry(samples: Sequence[Sample], config: TrainConfig) -> tuple[tuple[int, int], float]:
+    """Stage 2's square crop (side in network pixels, a multiple of 16) and its image ->
+    crop scale: the largest labeled animal plus ``crop_margin`` on each side, downscaled
+    to ``crop_size`` when bigger, never upscaled."""
+    extent = 16.0
+    for s in samples:
+        for inst in s.points:
+            ok = inst[np.isfinite(inst).all(axis=1)]
+            if len(ok):
+                extent = max(extent, float((ok.max(axis=0) - ok.min(axis=0)).max()))
+    region = extent * (1 + 2 * config.crop_margin)
+    scale = min(1.0, config.crop_size / region)
+    side = max(16, math.ceil(region * scale / 16) * 16)
+    return (side, side), scale
+
+
+def _crop_batch(
     samples: Sequence[Sample],
-    validation: Sequence[Sample],
-    skeleton: Skeleton,
-    out_dir: Path,
-    config: TrainConfig = TrainConfig(),
-    progress: Progress | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> TrainResult:
-    """Train on ``samples``, choose by ``validation`` (the training set when empty), write
-    MODEL_DIR; see the module doc."""
-    if not samples:
-        raise AssistError("nothing to train on: no image with labeled keypoints")
-    torch = _torch()
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(max(1, config.threads))
-    rng = np.random.default_rng(config.seed)
-    k = skeleton.num_keypoints
-    canvas = canvas_for(samples, config.canvas_long_side)
-    perm = skeleton.flip_permutation()
-    net = _network(k, config)
+    picks: NDArray[np.intp],
+    geometry: topdown.TopDownGeometry,
+    perm: list[int],
+    config: TrainConfig,
+    rng: np.random.Generator,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """Stage 2's batch: a crop around one random animal of each picked image, its own
+    keypoints as the targets."""
+    cw, ch = geometry.crop
+    images, maps, masks = [], [], []
+    for i in picks:
+        s = samples[int(i)]
+        centres = topdown.centres(s.points)
+        which = np.flatnonzero(np.isfinite(centres).all(axis=1))
+        j = int(rng.choice(which))
+        jitter = rng.uniform(-config.centre_jitter, config.centre_jitter, 2) * cw
+        jitter /= geometry.crop_scale
+        m = topdown.crop_matrix(centres[j] + jitter, geometry.crop_scale, geometry.crop)
+        aug, mirror = _augment(rng, config, geometry.crop, shift=0.0)
+        m = hm.compose(aug, m)
+        pts = s.points[j : j + 1]
+        if mirror:
+            pts = pts[:, perm]
+        images.append(_brightness(hm.warp(s.image, m, cw, ch), rng))
+        t, k = hm.targets(hm.apply(m, pts), cw, ch, config.sigma)
+        maps.append(t)
+        masks.append(k)
+    return np.stack(images), np.stack(maps), np.stack(masks)
+
+
+def _animals(points: NDArray[np.float64]) -> int:
+    """How many of an image's instances have a labeled keypoint."""
+    return int(np.count_nonzero(np.any(np.all(np.isfinite(points), axis=2), axis=1)))
+
+
+def _brightness(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+    """Random contrast and brightness on a network input (values in [0, 1])."""
+    gain, bias = rng.uniform(0.75, 1.25), rng.uniform(-0.1, 0.1)
+    return np.asarray(np.clip(x * np.float32(gain) + np.float32(bias), 0.0, 1.0), np.float32)
+
+
+def _centre_samples(samples: Sequence[Sample]) -> list[Sample]:
+    """Stage 1's view of the images: one 'keypoint' per animal, its centre."""
+    out = []
+    for s in samples:
+        c = topdown.centres(s.points)
+        out.append(Sample(s.image, c[np.isfinite(c).all(axis=1)][:, None, :], s.name))
+    return out
+
+
+def _centre_error(
+    locate: Callable[[NDArray[np.uint8]], NDArray[np.float64]], samples: Sequence[Sample]
+) -> float | None:
+    """Mean distance in image pixels from each labeled animal's centre to the nearest
+    centre found."""
+    errors = []
+    for s in samples:
+        found = locate(s.image)
+        for c in topdown.centres(s.points):
+            if np.isfinite(c).all() and len(found):
+                errors.append(float(np.linalg.norm(found - c, axis=1).min()))
+    return float(np.mean(errors)) if errors else None
+
+
+def _net_fn(torch: Any, net: Any) -> topdown.Net:
+    def run(x: NDArray[np.float32]) -> NDArray[np.float32]:
+        with torch.no_grad():
+            return np.asarray(net(torch.from_numpy(x)).numpy())
+
+    return run
+
+
+def _fit(
+    torch: Any,
+    net: Any,
+    make_batch: Callable[[], tuple[Any, Any, Any]],
+    evaluate: Callable[[], tuple[float | None, Any]],
+    budget: _Budget,
+    until: float,
+    config: TrainConfig,
+    report: Callable[[int, float], None],
+    should_stop: Callable[[], bool] | None,
+) -> tuple[int, Any, list[dict[str, Any]]]:
+    """Train ``net`` until the budget's spent fraction reaches ``until`` (or ``max_steps``; at
+    least one step), evaluating every ``eval_every_s``; loads the weights that scored
+    lowest and returns the steps, the best evaluation's figures and the history."""
     opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=1e-4)
-    val = list(validation) or list(samples)
-    started = time.perf_counter()
-    last_eval = started
-    best: tuple[float, dict[str, Any], dict[str, Any]] | None = None
-    history: list[dict[str, float]] = []
+    began = budget.fraction()
+    span = max(until - began, 1e-9)
+    last_eval = budget.wall()
+    best: tuple[float, Any, dict[str, Any]] | None = None
+    history: list[dict[str, Any]] = []
     step = 0
 
-    def elapsed_fraction() -> float:
-        by_time = (time.perf_counter() - started) / max(config.time_limit_s, 1e-9)
+    def fraction() -> float:
+        by_time = (budget.fraction() - began) / span
         by_steps = step / config.max_steps if config.max_steps else 0.0
         return min(1.0, max(by_time, by_steps))
 
-    def evaluate() -> None:
+    def check() -> None:
         nonlocal best
         net.eval()
-        figures = validation_error(_torch_predictor(torch, net, canvas), val)
+        score, figures = evaluate()
         net.train()
-        rmse = figures["rmse_px"]
-        history.append({"step": step, "seconds": time.perf_counter() - started, "rmse": rmse})
-        if rmse is not None and (best is None or rmse < best[0]):
+        history.append(
+            {
+                "step": step,
+                "seconds": round(budget.wall(), 1),
+                "cpu_seconds": round(budget.cpu(), 1),
+                "error": score,
+            }
+        )
+        if score is not None and (best is None or score < best[0]):
             state = {n: t.detach().clone() for n, t in net.state_dict().items()}
-            best = (rmse, figures, state)
+            best = (score, figures, state)
 
     net.train()
-    while True:
-        frac = elapsed_fraction()
-        if frac >= 1.0 or (should_stop is not None and should_stop()):
-            break
+    while step == 0 or not (fraction() >= 1.0 or (should_stop is not None and should_stop())):
+        frac = fraction()
         lr = config.learning_rate * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        picks = rng.choice(len(samples), size=min(config.batch_size, len(samples)), replace=False)
-        x, y, mask = _batch(samples, picks, canvas, perm, config, rng)
+        x, y, mask = make_batch()
         out = net(torch.from_numpy(x))
         target = torch.from_numpy(y)
         # the peaks cover a tiny share of each heatmap: weighting them keeps the network
@@ -265,34 +410,155 @@ def train(
         loss.backward()
         opt.step()
         step += 1
-        now = time.perf_counter()
-        if now - last_eval >= config.eval_every_s:
-            evaluate()
-            last_eval = now
-        if progress is not None:
-            progress(elapsed_fraction(), f"step {step}, loss {float(loss.detach()):.3f}")
-    evaluate()
-    assert best is not None or history
+        if budget.wall() - last_eval >= config.eval_every_s:
+            check()
+            last_eval = budget.wall()
+        report(step, float(loss.detach()))
+    check()
+    figures = None
     if best is not None:
         net.load_state_dict(best[2])
         figures = best[1]
-    else:
-        figures = {"rmse_px": None}
-    seconds = time.perf_counter() - started
+    return step, figures, history
+
+
+def train(
+    samples: Sequence[Sample],
+    validation: Sequence[Sample],
+    skeleton: Skeleton,
+    out_dir: Path,
+    config: TrainConfig = TrainConfig(),
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train both stages on ``samples``, choose by ``validation`` (the training set when
+    empty), write MODEL_DIR; see the module doc."""
+    if not samples:
+        raise AssistError("nothing to train on: no image with labeled keypoints")
+    torch = _torch()
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(max(1, config.threads))
+    rng = np.random.default_rng(config.seed)
+    budget = _Budget(config)
+    k = skeleton.num_keypoints
+    perm = skeleton.flip_permutation()
+    canvas = canvas_for(samples, config.canvas_long_side)
+    crop, crop_scale = crop_geometry(samples, config)
+    max_instances = max(1, *(_animals(s.points) for s in samples))
+    geometry = topdown.TopDownGeometry(canvas, crop, crop_scale, max_instances)
+    val = list(validation) or list(samples)
+
+    def reporter(stage: str, offset: float, share: float) -> Callable[[int, float], None]:
+        def report(step: int, loss: float) -> None:
+            if progress is not None:
+                done = min(1.0, budget.fraction())
+                if config.max_steps:
+                    done = max(done, offset + share * step / config.max_steps)
+                progress(
+                    min(1.0, done),
+                    f"{stage}: step {step}, loss {loss:.3f}, {budget.wall():.0f} s, "
+                    f"{budget.cpu():.0f} CPU s",
+                )
+
+        return report
+
+    # stage 1: animal centres on the whole image
+    centre_samples = _centre_samples(samples)
+    centroid_net = _network(1, config, config.centroid_channels)
+    centroid_fn = _net_fn(torch, centroid_net)
+
+    def centre_batch() -> tuple[Any, Any, Any]:
+        picks = rng.choice(len(samples), size=min(config.batch_size, len(samples)), replace=False)
+        cfg = _with_sigma(config, config.centroid_sigma)
+        return _batch(centre_samples, picks, canvas, [0], cfg, rng)
+
+    def centre_eval() -> tuple[float | None, Any]:
+        err = _centre_error(lambda im: topdown.locate(geometry, centroid_fn, im)[0], val)
+        return err, err
+
+    steps1, centre_err, history1 = _fit(
+        torch,
+        centroid_net,
+        centre_batch,
+        centre_eval,
+        budget,
+        config.centroid_share,
+        config,
+        reporter("centres", 0.0, config.centroid_share),
+        should_stop,
+    )
+
+    # stage 2: each animal's keypoints in a crop around it
+    instance_net = _network(k, config)
+    instance_fn = _net_fn(torch, instance_net)
+
+    def instance_batch() -> tuple[Any, Any, Any]:
+        picks = rng.choice(len(samples), size=min(config.batch_size, len(samples)), replace=False)
+        return _crop_batch(samples, picks, geometry, perm, config, rng)
+
+    def predict(image: NDArray[np.uint8], boxes: NDArray[np.float64] | None) -> NDArray[np.float64]:
+        return topdown.predict(geometry, centroid_fn, instance_fn, image, boxes)[0]
+
+    def instance_eval() -> tuple[float | None, Any]:
+        figures = validation_error(predict, val)
+        return figures["rmse_px"], figures
+
+    steps2, figures, history2 = _fit(
+        torch,
+        instance_net,
+        instance_batch,
+        instance_eval,
+        budget,
+        1.0,
+        config,
+        reporter("keypoints", config.centroid_share, 1 - config.centroid_share),
+        should_stop,
+    )
+    seconds, cpu_seconds = budget.wall(), budget.cpu()
     out_dir.mkdir(parents=True, exist_ok=True)
-    export_onnx(torch, net, canvas, out_dir / ONNX_NAME)
+    export_onnx(torch, centroid_net, canvas, out_dir / CENTROID_NAME)
+    export_onnx(torch, instance_net, crop, out_dir / INSTANCE_NAME, batch_axis=True)
     training = {
-        "library": "MONAI UNet (torch), exported to ONNX",
+        "library": "MONAI UNet (torch), two stages (centres, keypoints), exported to ONNX",
         "config": _jsonable(asdict(config)),
         "canvas": list(canvas),
+        "crop": list(crop),
+        "crop_scale": round(crop_scale, 4),
         "train_images": len(samples),
         "validation_images": len(validation),
-        "steps": step,
+        "steps": steps1 + steps2,
+        "centroid_steps": steps1,
+        "instance_steps": steps2,
+        "centroid_error_px": None if centre_err is None else round(centre_err, 2),
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
     }
-    info = TrainedModelInfo(skeleton, canvas, figures, training)
+    top_down = {
+        "crop": list(crop),
+        "crop_scale": crop_scale,
+        "max_instances": max_instances,
+        "centroid_threshold": geometry.centroid_threshold,
+    }
+    info = TrainedModelInfo(skeleton, canvas, figures or {"rmse_px": None}, training, top_down)
     write_info(out_dir, info)
-    return TrainResult(out_dir, info, step, seconds, history, net)
+    history = [{"stage": "centres", **h} for h in history1]
+    history += [{"stage": "keypoints", **h} for h in history2]
+    return TrainResult(
+        out_dir,
+        info,
+        steps1 + steps2,
+        seconds,
+        history,
+        instance_net,
+        centroid_net,
+        cpu_seconds,
+    )
+
+
+def _with_sigma(config: TrainConfig, sigma: float) -> TrainConfig:
+    from dataclasses import replace
+
+    return replace(config, sigma=sigma)
 
 
 def _jsonable(value: Any) -> Any:
@@ -303,24 +569,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _torch_predictor(
-    torch: Any, net: Any, canvas: tuple[int, int]
-) -> Callable[[NDArray[np.uint8], NDArray[np.float64] | None], NDArray[np.float64]]:
-    """The same decoding as the ONNX model, on the network being trained."""
-
-    def run(image: NDArray[np.uint8], boxes: NDArray[np.float64] | None) -> NDArray[np.float64]:
-        with torch.no_grad():
-            m = hm.fit_matrix(image.shape[1], image.shape[0], *canvas)
-            x = hm.warp(image, m, *canvas)[None]
-            maps = net(torch.from_numpy(x))[0].numpy()
-        return hm.decode_instances(maps, m, boxes)[0]
-
-    return run
-
-
-def export_onnx(torch: Any, net: Any, canvas: tuple[int, int], path: Path) -> None:
-    """Write the network as ONNX: input ``image`` (1, 3, H, W) float32 in [0, 1], output
-    ``heatmaps`` (1, K, H, W)."""
+def export_onnx(
+    torch: Any, net: Any, canvas: tuple[int, int], path: Path, batch_axis: bool = False
+) -> None:
+    """Write the network as ONNX: input ``image`` (B, 3, H, W) float32 in [0, 1], output
+    ``heatmaps`` (B, C, H, W); B is 1 unless ``batch_axis`` (stage 2 reads every animal's
+    crop in one run)."""
     net.eval()
     cw, ch = canvas
     dummy = torch.zeros(1, 3, ch, cw)
@@ -341,5 +595,8 @@ def export_onnx(torch: Any, net: Any, canvas: tuple[int, int], path: Path) -> No
             output_names=["heatmaps"],
             opset_version=17,
             dynamo=False,
+            dynamic_axes=(
+                {"image": {0: "batch"}, "heatmaps": {0: "batch"}} if batch_axis else None
+            ),
         )
     tmp.replace(path)

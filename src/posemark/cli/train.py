@@ -40,18 +40,33 @@ def train(
         float,
         typer.Option("--validation", min=0.0, max=0.9, help="Share of images held out."),
     ] = 0.2,
+    cpu_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--cpu-budget",
+            min=1.0,
+            help="Also stop after this many CPU seconds of this process (all threads), "
+            "whichever of the two limits comes first: 15 minutes on 2 idle cores is 1800.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Split and initialisation seed.")] = 0,
     canvas: Annotated[
-        int, typer.Option("--canvas", min=32, help="Long side of the network's input, px.")
-    ] = 256,
+        int,
+        typer.Option("--canvas", min=32, help="Long side of the animal-finding input, px."),
+    ] = 160,
+    crop: Annotated[
+        int,
+        typer.Option("--crop", min=32, help="Side of the crop around each animal at most, px."),
+    ] = 128,
     data: DataDir = DEFAULT_DATA,
     db: DbUrl = None,
 ) -> None:
-    """Train a heatmap pose model (any skeleton) on the file's labeled images, or on a
-    project's confirmed people, holding out a validation slice; writes MODEL_DIR
-    (model.onnx, model.json) for ``posemark predict --model MODEL_DIR`` and the
-    server's assist. SOURCE is a file when one exists at that path, else a project of
-    the database (--data/--db). Needs the train extra: pip install 'posemark[train]'."""
+    """Train a top-down heatmap pose model (any skeleton, one or several animals per
+    image) on the file's labeled images, or on a project's confirmed people, holding out
+    a validation slice; writes MODEL_DIR (centroid.onnx, instance.onnx, model.json) for
+    ``posemark predict --model MODEL_DIR`` and the server's assist. SOURCE is a file when
+    one exists at that path, else a project of the database (--data/--db). Needs the
+    train extra: pip install 'posemark[train]'."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from posemark.services.errors import ServiceError
@@ -92,6 +107,8 @@ def train(
                 seed,
                 progress=on_progress,
                 canvas_long_side=canvas,
+                crop_size=crop,
+                cpu_budget_s=cpu_budget,
             )
     except ServiceError as exc:
         fail(escape(exc.message))
@@ -100,7 +117,8 @@ def train(
     figures = result.info.validation
     rmse = figures.get("rmse_px")
     out.print(
-        f"trained {result.steps} steps in {result.seconds:.0f} s on "
+        f"trained {result.steps} steps in {result.seconds:.0f} s "
+        f"({result.cpu_seconds:.0f} CPU s) on "
         f"{result.info.training['train_images']} images; validation RMSE "
         f"{'n/a' if rmse is None else f'{rmse:.2f} px'} on {figures.get('images', 0)} "
         f"images -> {escape(str(out_dir))}"

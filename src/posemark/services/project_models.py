@@ -2,8 +2,8 @@
 better.
 
 Each Train operation writes a new version folder ``DATA/models/project-<id>/v<N>/`` (the
-``posemark train`` layout: model.onnx + model.json). The project uses one version at a
-time (``in_use.json`` beside them); a new version replaces it only when its validation
+``posemark train`` layout: the two stages' ONNX files + model.json). The project uses one
+version at a time (``in_use.json`` beside them); a new version replaces it only when its validation
 error is lower than the one in use, and the operation's result shows both figures. While
 a version is in use, Suggest, Suggest in box and Pre-label with the ``default`` model run
 it, in the project's skeleton.
