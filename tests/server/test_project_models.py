@@ -139,7 +139,7 @@ def test_deleting_the_project_removes_its_trained_models(
     pid, _ = project
     assert _train(server, pid)["version"] == 1
     folder = models_dir(server.settings, pid)
-    assert (folder / "v1" / "model.onnx").is_file()
+    assert (folder / "v1" / "model.json").is_file()
     r = admin.delete(f"/api/projects/{pid}", params={"confirm": "geckos"})
     assert r.status_code == 200, r.text
     assert folder.is_dir()  # removed with the rest, by the worker
