@@ -207,8 +207,9 @@ def _import_chunks(
         refused = refused or (busy > 0 and policy is None and not dry_run)
         if not (dry_run or refused):
             _write(session, docs, current, user, now)
-            # the changed items' QA findings are kept with them, in the same transaction
-            qa_store.refresh_items(session, project, sorted(docs), documents=docs)
+            # their findings follow the commit (qa_store: an operation over the marked
+            # items); until then the mark says they are stale
+            qa_store.mark_pending(session, project.id, docs)
         if progress is not None:
             progress(min(start + _CHUNK, len(ids)), len(ids))
     if refused:

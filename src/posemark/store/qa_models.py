@@ -17,6 +17,10 @@ Kept apart from ``models.py`` (which imports this module at its end).
   the QA thresholds the findings were computed with, and whether the findings cover the
   project (``state``: ``filling`` while a project-wide run goes, ``done`` after). A
   project without this row predates kept findings: its first QA request fills them.
+- ``qa_pending``: the items an import wrote whose findings are not refreshed yet, one row
+  each, written in the import's transaction (all or nothing with it) and deleted by the
+  refresh that runs after its commit (services/qa_rerun.py, a batch at a time), so a
+  page says how many items await it instead of showing stale findings as current.
 """
 
 from __future__ import annotations
@@ -87,3 +91,13 @@ class ProjectQa(Base):
     state: Mapped[str] = mapped_column(String(20), default="done")
     items_checked: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QaPending(Base):
+    __tablename__ = "qa_pending"
+    __table_args__ = (Index("ix_qa_pending_project_id_item_id", "project_id", "item_id"),)
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
