@@ -8,6 +8,7 @@ image ids are those of ``test_coco.json``.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from posemark.services.importing import import_path
 from posemark.services.projects import create_project, find_project, project_skeleton
 from posemark.services.qa_operation import queue_refresh
 from posemark.services.qa_store import ITEM_CHECKS, pending_count, stored_prior
+from posemark.store import open_store
 from posemark.store.models import Item
 from posemark.store.qa_models import QaFinding, QaInstance
 from posemark.store.workflow_models import ItemVersion
@@ -203,6 +205,16 @@ def test_cli_into_existing(db_url: str, tmp_path: Path, testdata: Path) -> None:
     assert r.exit_code == 1 and "choose what to do" in r.stderr
     r = runner.invoke(app, ["import", "P", preds, "--into-existing", "--policy", "add", *common])
     assert r.exit_code == 0, r.output
-    assert "added 73 suggestions to 4 of 4 matched items of 'P' in " in r.stdout
-    # the command refreshes the QA findings of the items after its commit
-    assert "QA findings of 4 items (87 instances) refreshed in " in r.stdout
+    assert "added 73 suggestions to 4 of 4 matched items of 'P'" in r.stdout
+    # the command refreshes the QA findings of the items after its commit, timing both
+    assert re.search(
+        r"\) in \d+\.\d s\nQA findings of 4 items \(87 instances\) refreshed in", r.stdout
+    )
+    store = open_store(db_url)
+    try:
+        with store.session() as session:
+            pid = find_project(session, "P").id
+            assert pending_count(session, pid) == 0
+            assert session.query(QaInstance).filter_by(project_id=pid).count() == 14 + 73
+    finally:
+        store.dispose()

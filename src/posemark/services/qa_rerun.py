@@ -256,7 +256,7 @@ def rerun_project_qa(
     total_items = int(session.scalar(select(func.count()).where(*_scope(project_id, pending))) or 0)
     session.commit()
     every = max(1, -(-total_items // PRIOR_SAMPLE_ITEMS))
-    sampled = total_items // every if learn else 0
+    sampled = 0 if pending and not learn else total_items // every  # the prior's pass
     total = sampled + total_items
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if total_items > 4 * BATCH_ITEMS else 0
