@@ -258,6 +258,10 @@ def rerun_project_qa(
     every = max(1, -(-total_items // PRIOR_SAMPLE_ITEMS))
     sampled = 0 if pending and not learn else total_items // every  # the prior's pass
     total = sampled + total_items
+    if workers is None and pending:
+        # a refresh runs in its operation's worker: the checks' own processes would
+        # cost more (each imports the checks, each batch is pickled) than they save
+        workers = 0
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if total_items > 4 * BATCH_ITEMS else 0
     stop = should_stop or (lambda: False)
@@ -285,6 +289,29 @@ def rerun_project_qa(
         if not learn:
             prior = stored_prior(session, project_id)
             session.commit()
+        elif pending and every == 1:
+            # the items awaiting refresh tabled once, kept until the prior learned from
+            # all of them judges them (as an import's own refresh did: no second read)
+            fit = PriorFit(skeleton, config.prior_min_bones)
+            tabled = []
+            for batch in _project_batches(session, project_id, pending=True):
+                if stop():
+                    return {**result, "stopped": True}
+                dataset, where, _ = rows_dataset(skeleton, _decoded(batch), trusted=True)
+                fit.add(dataset)
+                tabled.append((batch, dataset, where))
+                tick(len(batch))
+            prior = fit.prior()
+            _keep_prior(session, project_id, prior)
+            for batch, dataset, where in tabled:
+                if stop():
+                    return {**result, "stopped": True}
+                kept = check_batch(project_id, dataset, where, config, prior)
+                result["findings"] += _write_batch(session, project_id, batch, kept, pending)
+                result["items"] += len(batch)
+                result["instances"] += len(dataset.instances.ids)
+                tick(len(batch))
+            tabled.clear()
         else:
             learned = _learn_prior(
                 session, project_id, skeleton, config, every, pool, workers, tick, stop, pending
@@ -292,12 +319,7 @@ def rerun_project_qa(
             if learned is None:
                 return {**result, "stopped": True}
             prior = learned
-            session.execute(
-                update(ProjectQa)
-                .where(ProjectQa.project_id == project_id)
-                .values(prior=stored_form(prior), updated_at=utcnow())
-            )
-            session.commit()
+            _keep_prior(session, project_id, prior)
             mark(None)
         position = int(result["items"])  # a resumed run goes on where it stopped
         queue: deque[tuple[list[_QaRow], Future[Any]]] = deque()
@@ -336,6 +358,15 @@ def rerun_project_qa(
         )
         session.commit()
     return result
+
+
+def _keep_prior(session: Session, project_id: int, prior: BodyPrior) -> None:
+    session.execute(
+        update(ProjectQa)
+        .where(ProjectQa.project_id == project_id)
+        .values(prior=stored_form(prior), updated_at=utcnow())
+    )
+    session.commit()
 
 
 def _pending_left(session: Session, project_id: int) -> bool:
