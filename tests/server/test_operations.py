@@ -352,6 +352,7 @@ def bulk_project(server: Server, admin: TestClient, testdata: Path, copies: int)
     folder = testdata / MMPOSE
     files = upload(folder, "test_coco.json", *sorted(p.name for p in folder.glob("*.jpg")))
     assert admin.post(f"/api/projects/{pid}/import", files=files).status_code == 200
+    assert server.run_operations() == ["done"]  # the import's QA refresh, before any worker
     with server.session() as session:
         originals = session.scalars(select(Item).where(Item.project_id == pid)).all()
         rows = [

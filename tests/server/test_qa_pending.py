@@ -249,3 +249,17 @@ def test_a_stopped_refresh_goes_on_where_it_stopped(
     resumed = _findings(server, pid)
     offset = min(r[1] for r in expected) - min(r[1] for r in resumed)
     assert sorted(((r[0], r[1] + offset, *r[2:]) for r in resumed), key=repr) == expected
+
+
+def test_images_without_people_await_nothing(
+    server: Server, admin: TestClient, testdata: Path
+) -> None:
+    """Items without people have no findings to refresh: an import of images alone
+    marks nothing and queues no refresh."""
+    r = admin.post("/api/projects", json={"name": "bare", "skeleton": "coco17"})
+    pid = r.json()["id"]
+    folder = testdata / MMPOSE
+    files = upload(folder, *sorted(p.name for p in folder.glob("*.jpg")))
+    assert admin.post(f"/api/projects/{pid}/import", files=files).status_code == 200
+    assert server.item_count(pid) == 4 and _pending(server, pid) == set()
+    assert admin.get(f"/api/projects/{pid}/operations").json()["operations"] == []
