@@ -294,10 +294,11 @@ def rerun_project_qa(
             # all of them judges them (as an import's own refresh did: no second read)
             fit = PriorFit(skeleton, config.prior_min_bones)
             tabled = []
+            at = 0
             for batch in _project_batches(session, project_id, pending=True):
                 if stop():
                     return {**result, "stopped": True}
-                dataset, where, _ = rows_dataset(skeleton, _decoded(batch), trusted=True)
+                dataset, where, at = rows_dataset(skeleton, _decoded(batch), at, trusted=True)
                 fit.add(dataset)
                 tabled.append((batch, dataset, where))
                 tick(len(batch))
