@@ -5,9 +5,13 @@ moved, scaled and jittered, a few mirrored or with a displaced keypoint) over N 
 (hard links of the test photos) is, for each code tree in turn, in fresh processes:
 
 1. imported into a new project (``services.importing.import_path``: COCO + images),
-2. QA re-run over the whole project (``services.qa_rerun.rerun_project_qa``, its
+2. for a tree whose import leaves its items awaiting their QA refresh, that refresh
+   (``rerun_project_qa(..., pending=True)``, what the ``qa-refresh`` operation runs after
+   the import's commit); then a digest of every kept finding and person, compared
+   between the trees (a tree that refreshes inside its import takes it after step 1),
+3. QA re-run over the whole project (``services.qa_rerun.rerun_project_qa``, its
    default worker processes),
-3. exported as COCO (``services.exporting.export_coco_file``).
+4. exported as COCO (``services.exporting.export_coco_file``).
 
 Each step reports wall time, CPU time (the process's and its worker processes': the
 machine is shared, and CPU time is what its load does not inflate) and peak RSS.
@@ -56,6 +60,18 @@ def step(name: str, work: Path, db: str | None) -> dict[str, Any]:
             coco, images = work.parent / "coco.json", work.parent / "images"
             report = import_path(session, settings, project, coco, images)
             out.update(images=report.items_created, instances=report.instances)
+        elif name == "refresh":
+            from posemark.services import qa_store
+
+            if not hasattr(qa_store, "pending_count"):  # refreshed inside the import
+                store.dispose()
+                return {"skipped": True}
+            pid = find_project(session, "bench").id
+            result = rerun_project_qa(session, pid, pending=True)
+            assert qa_store.pending_count(session, pid) == 0
+            out.update(instances=result["instances"], items=result["items"])
+        elif name == "digest":
+            out.update(kept_digest(session))
         elif name == "rerun":
             result = rerun_project_qa(session, find_project(session, "bench").id)
             out.update(instances=result["instances"], findings=result["findings"])
@@ -68,6 +84,31 @@ def step(name: str, work: Path, db: str | None) -> dict[str, Any]:
     out["peak_rss_mib"] = peak_rss_mib()
     store.dispose()
     return out
+
+
+def kept_digest(session: Any) -> dict[str, Any]:
+    """A hash of every kept finding and person, located by file name (row ids differ
+    between two imports), and their counts."""
+    import hashlib
+
+    from sqlalchemy import text
+
+    findings = session.execute(
+        text(
+            'SELECT i.file_name, f.instance_index, f.instance_id, f.keypoint, f."check", '
+            "f.severity, f.message FROM qa_findings f JOIN items i ON i.id = f.item_id"
+        )
+    ).all()
+    people = session.execute(
+        text(
+            "SELECT i.file_name, q.instance_index, q.instance_id, q.labeled, q.risk, "
+            "q.track_id FROM qa_instances q JOIN items i ON i.id = q.item_id"
+        )
+    ).all()
+    digest = hashlib.sha256()
+    for row in [*sorted(map(repr, findings)), "--", *sorted(map(repr, people))]:
+        digest.update(row.encode())
+    return {"findings": len(findings), "people": len(people), "sha256": digest.hexdigest()[:16]}
 
 
 def peak_rss_mib() -> float:
@@ -126,7 +167,7 @@ def run_tree(code: Path, work: Path, db: str | None) -> dict[str, dict[str, Any]
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(code.resolve())}
     out = {}
-    for name in ("import", "rerun", "export"):
+    for name in ("import", "refresh", "digest", "rerun", "export"):
         cmd = [sys.executable, __file__, "--step", name, "--work", str(work)]
         if db:
             cmd += ["--db", db]
@@ -138,9 +179,23 @@ def run_tree(code: Path, work: Path, db: str | None) -> dict[str, dict[str, Any]
 
 ROWS = (
     ("import COCO + images", "import", "images", "images/s"),
+    ("QA refresh after the import", "refresh", "instances", "instances/s"),
+    ("until findings are fresh", "fresh", "images", "images/s"),
     ("QA re-run", "rerun", "instances", "instances/s"),
     ("export COCO", "export", "instances", "instances/s"),
 )
+
+
+def _fresh(steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The import and its refresh together: from the command's start until every
+    imported item's findings describe its document."""
+    parts = [steps["import"]] + ([] if steps["refresh"].get("skipped") else [steps["refresh"]])
+    return {
+        "images": steps["import"]["images"],
+        "seconds": sum(p["seconds"] for p in parts),
+        "cpu_seconds": sum(p["cpu_seconds"] for p in parts),
+        "peak_rss_mib": max(p["peak_rss_mib"] for p in parts),
+    }
 
 
 def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
@@ -150,7 +205,10 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     ]
     for label, key, unit_key, unit in ROWS:
         for tree, steps in results.items():
-            r = steps[key]
+            r = steps[key] if key != "fresh" else _fresh(steps)
+            if r.get("skipped"):
+                lines.append(f"| {label} | {tree} | inside the import | | | | | |")
+                continue
             n = r[unit_key]
             lines.append(
                 f"| {label} | {tree} | {n:,} {unit_key} | {r['seconds']:.1f} | "
@@ -210,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"backend: {'PostgreSQL' if args.db else 'SQLite'}; work folder {work}")
     print(f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(table(results))
+    digests = {tag: steps["digest"] for tag, steps in results.items()}
+    print(f"kept findings and people after the import (and its refresh): {digests}")
+    if len({d["sha256"] for d in digests.values()}) == 1:
+        print("the trees keep the same findings and people, row for row")
     return 0
 
 

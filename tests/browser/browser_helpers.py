@@ -3,6 +3,7 @@ editor's coordinate bridge (``window.posemarkEditor``) used to click at image po
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,16 @@ class Api:
                 f"/api/projects/{project['id']}/import", multipart=form, headers=self.csrf
             )
         )
+        self.wait_for_qa_refresh(project["id"])
         return project
+
+    def wait_for_qa_refresh(self, project_id: int, timeout: float = 60.0) -> None:
+        """Until the server's worker has run the QA refresh the import queued (the
+        findings of the imported items follow the import's commit)."""
+        deadline = time.monotonic() + timeout
+        while self.get(f"/api/projects/{project_id}/qa?limit=1")["awaiting_refresh"]:
+            assert time.monotonic() < deadline, "the QA refresh after the import did not end"
+            time.sleep(0.2)
 
     def put(self, path: str, body: Any) -> Any:
         return self.check(self.request.put(path, data=body, headers=self.csrf))

@@ -46,7 +46,8 @@ def admin(server: Server) -> TestClient:
 
 @pytest.fixture
 def coco_project(server: Server, admin: TestClient, testdata: Path) -> int:
-    """A coco17 project holding the mmpose sample: 4 images, 14 instances."""
+    """A coco17 project holding the mmpose sample: 4 images, 14 instances, its QA
+    findings refreshed."""
     r = admin.post("/api/projects", json={"name": "mmpose", "skeleton": "coco17"})
     assert r.status_code == 201, r.text
     pid: int = r.json()["id"]
@@ -59,4 +60,6 @@ def coco_project(server: Server, admin: TestClient, testdata: Path) -> int:
     r = admin.post(f"/api/projects/{pid}/import", files=files)
     assert r.status_code == 200, r.text
     assert r.json() == {"items_created": 4, "instances": 14}
+    # the QA refresh the import queued, run as a worker would
+    assert server.run_operations() == ["done"]
     return pid

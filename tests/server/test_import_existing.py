@@ -8,6 +8,7 @@ image ids are those of ``test_coco.json``.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ from posemark.services.exporting import export_coco_dict
 from posemark.services.import_existing import import_into_existing
 from posemark.services.importing import import_path
 from posemark.services.projects import create_project, find_project, project_skeleton
-from posemark.services.qa_store import ITEM_CHECKS, stored_prior
+from posemark.services.qa_operation import queue_refresh
+from posemark.services.qa_store import ITEM_CHECKS, pending_count, stored_prior
+from posemark.store import open_store
 from posemark.store.models import Item
 from posemark.store.qa_models import QaFinding, QaInstance
 from posemark.store.workflow_models import ItemVersion
@@ -54,6 +57,15 @@ def annotated(server: Server, testdata: Path) -> int:
 def into(server: Server, pid: int, source: Path, **kw: Any) -> Any:
     with server.session() as session:
         return import_into_existing(session, find_project(session, str(pid)), source, **kw)
+
+
+def refreshed(server: Server, pid: int) -> None:
+    """The QA refresh an import leaves queued, run as a worker runs it."""
+    with server.session() as session:
+        assert queue_refresh(session, lambda _op: None, pid) is not None
+    assert server.run_operations() == ["done"]
+    with server.session() as session:
+        assert pending_count(session, pid) == 0
 
 
 def documents(server: Server, pid: int) -> dict[str, list[dict[str, Any]]]:
@@ -113,10 +125,16 @@ def test_results_become_scored_suggestions_under_a_policy(server: Server, testda
 
 
 def test_imported_suggestions_are_judged_by_the_kept_qa(server: Server, testdata: Path) -> None:
-    """Suggestions are instances of the document: the import keeps a QA row and a risk
-    for each of them, and their findings are those of a check run on the whole item."""
+    """Suggestions are instances of the document: the refresh after the import keeps a
+    QA row and a risk for each of them, and their findings are those of a check run on
+    the whole item. Until it ran, the four items are marked awaiting it."""
     pid = annotated(server, testdata)
+    refreshed(server, pid)
     into(server, pid, testdata / PREDS, policy="add")
+    with server.session() as session:
+        assert pending_count(session, pid) == 4
+        assert session.query(QaInstance).filter_by(project_id=pid).count() == 14
+    refreshed(server, pid)
     with server.session() as session:
         items = session.query(Item).filter_by(project_id=pid).all()
         kept = {
@@ -188,3 +206,15 @@ def test_cli_into_existing(db_url: str, tmp_path: Path, testdata: Path) -> None:
     r = runner.invoke(app, ["import", "P", preds, "--into-existing", "--policy", "add", *common])
     assert r.exit_code == 0, r.output
     assert "added 73 suggestions to 4 of 4 matched items of 'P'" in r.stdout
+    # the command refreshes the QA findings of the items after its commit, timing both
+    assert re.search(
+        r"\) in \d+\.\d s\nQA findings of 4 items \(87 instances\) refreshed in", r.stdout
+    )
+    store = open_store(db_url)
+    try:
+        with store.session() as session:
+            pid = find_project(session, "P").id
+            assert pending_count(session, pid) == 0
+            assert session.query(QaInstance).filter_by(project_id=pid).count() == 14 + 73
+    finally:
+        store.dispose()

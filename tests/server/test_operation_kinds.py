@@ -122,10 +122,13 @@ def test_background_import_runs_the_pipeline_all_or_nothing(
     assert server.item_count(pid) == 0  # the request only kept the files
     kept = server.settings.data_dir / "operation-files"
     assert len(list(kept.iterdir())) == 1
-    assert server.run_operations() == ["done"]
+    assert server.run_operations() == ["done", "done"]  # the import, then its QA refresh
     op = admin.get(f"/api/projects/{pid}/operations/{r.json()['id']}").json()
     assert (op["result"]["items_created"], op["result"]["instances"]) == (4, 14)
     assert server.item_count(pid) == 4 and list(kept.iterdir()) == []
+    refresh = admin.get(f"/api/projects/{pid}/operations", params={"kind": "qa-refresh"}).json()
+    assert [o["result"]["instances"] for o in refresh["operations"]] == [14]
+    assert admin.get(f"/api/projects/{pid}/qa").json()["awaiting_refresh"] == 0
     # a bad COCO file: the operation fails naming it, nothing is imported
     bad = [("files", ("bad.json", b'{"images": [}', "application/json"))]
     bad += upload(folder, names[0])

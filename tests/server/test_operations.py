@@ -352,6 +352,7 @@ def bulk_project(server: Server, admin: TestClient, testdata: Path, copies: int)
     folder = testdata / MMPOSE
     files = upload(folder, "test_coco.json", *sorted(p.name for p in folder.glob("*.jpg")))
     assert admin.post(f"/api/projects/{pid}/import", files=files).status_code == 200
+    assert server.run_operations() == ["done"]  # the import's QA refresh, before any worker
     with server.session() as session:
         originals = session.scalars(select(Item).where(Item.project_id == pid)).all()
         rows = [
@@ -456,6 +457,65 @@ def test_a_killed_qa_rerun_resumes_and_checks_every_item_once(
         with server.session() as session:  # one whole run in this process, for comparison
             whole = rerun_project_qa(session, pid, workers=0)
         assert whole["findings"] == final["result"]["findings"]
+        assert kept_findings(server, pid) == resumed
+    finally:
+        app.state.store.dispose()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_killed_qa_refresh_goes_on_with_the_items_still_marked(
+    engine: str,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    testdata: Path,
+    workers: list[Any],
+) -> None:
+    """The refresh after an import, killed after some batches were written: its items
+    stay marked until a new worker's run has written them; the findings are those of
+    one uninterrupted refresh."""
+    from serverkit import ADMIN_PASSWORD
+
+    from posemark.server import create_app
+    from posemark.services.operation_engines import open_engine
+    from posemark.services.qa_operation import queue_refresh
+    from posemark.services.qa_rerun import rerun_project_qa
+    from posemark.services.qa_store import mark_pending, pending_count
+    from posemark.store.models import Item
+
+    if engine == "redis":
+        settings = Settings(settings.data_dir, settings.db_url, redis_url=REDIS_URL)
+    monkeypatch.setenv("POSEMARK_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    app = create_app(settings)
+    server = Server(app, settings)
+    try:
+        admin = server.admin()
+        pid = bulk_project(server, admin, testdata, copies=2000)
+        items = server.item_count(pid)
+        with server.session() as session:  # as an import of all of them leaves them
+            ids = list(session.scalars(select(Item.id).where(Item.project_id == pid)))
+            mark_pending(session, pid, ids)
+            session.commit()
+            op = queue_refresh(session, open_engine(settings).dispatch, pid)
+            assert op is not None
+            oid = op.id
+        mid = kill_mid_run(settings, admin, pid, oid, lambda o: o["done"] > 1000)
+        assert mid["state"] == "running" and mid["done"] < items, mid
+        with server.session() as session:
+            left = pending_count(session, pid)
+        assert 0 < left < items  # written batches unmarked, the others still marked
+        workers.append(start_worker(settings))
+        final = follow(admin, pid, oid, timeout=300)[-1]
+        assert final["state"] == "done", (final["error"], worker_logs(settings))
+        assert final["attempts"] == 2
+        assert final["result"]["items"] == left  # the second run took only what was left
+        with server.session() as session:
+            assert pending_count(session, pid) == 0
+        resumed = kept_findings(server, pid)
+        with server.session() as session:  # one whole refresh in this process
+            mark_pending(session, pid, ids)
+            session.commit()
+            whole = rerun_project_qa(session, pid, pending=True)
+        assert whole["items"] == items
         assert kept_findings(server, pid) == resumed
     finally:
         app.state.store.dispose()

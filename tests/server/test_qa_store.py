@@ -135,14 +135,15 @@ def test_first_request_fills_a_project_without_kept_findings(
     r = admin.get(f"/api/projects/{coco_project}/qa")
     assert r.status_code == 200, r.text  # answers at once; a worker fills the findings
     assert (r.json()["state"], r.json()["total"]) == ("filling", 0)
-    ops = admin.get(f"/api/projects/{coco_project}/operations").json()["operations"]
+    listed = f"/api/projects/{coco_project}/operations?active=true"
+    ops = admin.get(listed).json()["operations"]
     assert [(o["kind"], o["state"], o["params"]) for o in ops] == [
         ("qa-rerun", "queued", {"first_fill": True})
     ]
     assert admin.get(
         f"/api/projects/{coco_project}/gallery", params={"keypoint": "nose"}
     ).is_success
-    assert len(admin.get(f"/api/projects/{coco_project}/operations").json()["operations"]) == 1
+    assert len(admin.get(listed).json()["operations"]) == 1
     assert server.run_operations() == ["done"]
     assert admin.get(f"/api/projects/{coco_project}/qa").json()["state"] == "done"
     assert _located(_stored(server, coco_project)) == expected
@@ -334,6 +335,7 @@ def test_an_empty_project_learns_its_prior_from_its_first_import(
     folder = testdata / MMPOSE
     files = upload(folder, "test_coco.json", *sorted(p.name for p in folder.glob("*.jpg")))
     assert admin.post(f"/api/projects/{pid}/import", files=files).status_code == 200
+    assert server.run_operations() == ["done"]  # the refresh the import queued
     with server.session() as s:
         state = s.get(ProjectQa, pid)
         assert state is not None and state.prior and state.prior["fractions"]

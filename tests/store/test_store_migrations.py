@@ -28,6 +28,7 @@ TABLES |= {"video_media"}
 TABLES |= {"skeleton_changes", "invites"}
 TABLES |= {"label_queue"}
 TABLES |= {"qa_counts"}
+TABLES |= {"qa_pending"}
 
 
 def test_migrations_run_from_empty_and_again(db_url: str) -> None:
@@ -37,7 +38,7 @@ def test_migrations_run_from_empty_and_again(db_url: str) -> None:
         upgrade_to_head(store.engine)
         assert set(inspect(store.engine).get_table_names()) == TABLES
         heads = head_revisions()
-        assert heads == {"0012_label_next"}  # one head: feature branches are merged, then linear
+        assert heads == {"0013_qa_pending"}  # one head: feature branches are merged, then linear
         assert current_revisions(store.engine) == heads
         upgrade_to_head(store.engine)  # every start runs it: a no-op at head
         assert current_revisions(store.engine) == heads

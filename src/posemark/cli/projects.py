@@ -4,6 +4,8 @@ a project without the web UI, through the same services the API uses."""
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,7 +18,8 @@ from posemark.cli.console import count_progress, err, fail, out, warn
 from posemark.cli.options import DEFAULT_DATA, DataDir, DbUrl, ProjectRef, open_data
 
 if TYPE_CHECKING:
-    pass
+    from posemark.services.settings import Settings
+    from posemark.store.engine import Store
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +38,52 @@ def _import_progress() -> Iterator[Callable[[str, int, int], None]]:
 
     with progress:
         yield update
+
+
+def _refresh_findings(settings: Settings, store: Store, project_id: int) -> str | None:
+    """After the import's commit: the QA findings of the items it marked, refreshed here
+    by the ``qa-refresh`` operation (a row like a worker's, so a killed command leaves
+    it to be queued again and resumed, its items still marked) with a bar following the
+    row; the line to print, None when nothing awaited refresh."""
+    from posemark.services import operations as ops
+    from posemark.services.qa_operation import queue_refresh
+
+    with store.session() as session:
+        op = queue_refresh(session, _run_here, project_id)
+        if op is None:
+            return None
+        op_id = op.id
+    start = time.perf_counter()
+    runner = threading.Thread(
+        target=ops.execute,
+        args=(store.sessionmaker, settings, op_id),
+        name="posemark-qa-refresh",
+        daemon=True,  # Ctrl-C leaves the row to be resumed, not a process to wait for
+    )
+    with count_progress() as bar:
+        task = bar.add_task("checking", total=None)
+
+        def show(row: ops.Operation) -> None:
+            bar.update(task, completed=row.done, total=row.total)
+
+        runner.start()
+        final = ops.wait_for(store.sessionmaker, op_id, show)
+        runner.join()
+    seconds = time.perf_counter() - start
+    result = final.result or {}
+    if final.state != "done":
+        return (
+            f"QA refresh (operation {op_id}) {final.state}: {final.error or ''}; its items "
+            "stay marked awaiting refresh and a worker takes them up"
+        )
+    return (
+        f"QA findings of {result.get('items', 0)} items ({result.get('instances', 0)} "
+        f"instances) refreshed in {seconds:.1f} s"
+    )
+
+
+def _run_here(op_id: int) -> None:
+    """The command runs the refresh itself (``operations.execute``), not a worker."""
 
 
 def import_command(
@@ -153,7 +202,9 @@ def import_command(
     from posemark.services.video import is_video_file
 
     settings, store = open_data(data, db)
+    refreshed: str | None = None
     try:
+        start = time.perf_counter()
         with store.session() as session:
             created = None
             try:
@@ -199,7 +250,9 @@ def import_command(
                         video=video,
                         frames=frames,
                     )
-            name = target.name
+            name, target_id = target.name, target.id
+        imported_in = time.perf_counter() - start
+        refreshed = _refresh_findings(settings, store, target_id)
     except ServiceError as exc:
         fail(
             escape(exc.message)
@@ -218,7 +271,7 @@ def import_command(
     if by_reference is not None and report.notes and what == "images":
         what = "images and video frames"
     done = f"{report.items_created} {what} with {report.instances} instances"
-    out.print(Text(f"imported {done} into {name!r}"))
+    out.print(Text(f"imported {done} into {name!r} in {imported_in:.1f} s"))
     if by_reference is not None:
         out.print(
             Text(
@@ -228,6 +281,8 @@ def import_command(
         )
     for note in report.notes:
         out.print(Text(note))
+    if refreshed is not None:
+        out.print(Text(refreshed))
 
 
 def _reference(source: str, images: str | None, link: bool) -> tuple[str, Path | str | None] | None:
@@ -272,8 +327,10 @@ def _import_into_existing(
     from posemark.services.import_existing import import_into_existing
     from posemark.services.projects import find_project
 
-    _settings, store = open_data(data, db)
+    settings, store = open_data(data, db)
+    refreshed: str | None = None
     try:
+        start = time.perf_counter()
         with store.session() as session:
             target = find_project(session, project)
             report = import_into_existing(
@@ -284,6 +341,10 @@ def _import_into_existing(
                 policy=policy,
                 dry_run=dry_run,
             )
+            target_id = target.id
+        imported_in = time.perf_counter() - start
+        if not dry_run:
+            refreshed = _refresh_findings(settings, store, target_id)
     except ServiceError as exc:
         fail(escape(exc.message))
     finally:
@@ -302,7 +363,11 @@ def _import_into_existing(
             f"(policy {report.policy or 'not chosen'}: {report.items_skipped} skipped, "
             f"{report.instances_replaced} instances replaced)"
         )
-    out.print(Text(line + ("; nothing was written (dry run)" if dry_run else "")))
+    out.print(
+        Text(line + ("; nothing was written (dry run)" if dry_run else f" in {imported_in:.1f} s"))
+    )
+    if refreshed is not None:
+        out.print(Text(refreshed))
 
 
 def export_command(

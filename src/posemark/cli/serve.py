@@ -83,8 +83,13 @@ def serve(
     try:
         app = create_app(settings)
         if demo:
+            from posemark.services.operation_engines import open_engine
+            from posemark.services.qa_operation import queue_refresh
+
             with app.state.store.session() as session:
                 project = ensure_demo_project(session, settings)
+                # its findings, as after any import: the local worker refreshes them
+                queue_refresh(session, open_engine(settings).dispatch, project.id)
             err.print(Text(f"demo project: {project.name!r} (id {project.id})"))
     except (SQLAlchemyError, OSError, ServiceError, ValueError) as exc:
         fail(escape(f"cannot start: {exc}"))

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
 import numpy as np
-from sqlalchemy import Integer, Table, and_, bindparam, exists, literal, select, update
+from sqlalchemy import Integer, Table, Text, and_, bindparam, exists, literal, select, update
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import Session
 
 from posemark.formats.coco_io import read_coco
@@ -178,19 +180,21 @@ def _import_chunks(
         triples = keypoint_triples(part.points[:, :k], part.visibility[:, :k], name, part.ids)
         boxes = boxes_or_none(part.bbox, name, part.ids)
         scores = score_lists(part, k) if suggestions else None
-        docs: dict[int, dict[str, Any]] = {}
+        docs: dict[int, msgspec.Raw] = {}
         for item_id in chunk:
-            existing = current[item_id][1]["instances"]
+            stored = current[item_id][1]
+            existing = stored.ids
             busy += bool(existing)
             if existing and policy == "skip":
                 skipped += 1
                 continue
-            keep = [] if policy == "replace" else list(existing)
-            replaced += len(existing) - len(keep)
-            taken = {inst["id"] for inst in keep}
+            kept = not (policy == "replace" or not existing)
+            replaced += 0 if kept else len(existing)
+            taken = set(existing) if kept else set()
+            new = []
             for row in per_item[item_id]:
                 j = at[row]
-                keep.append(
+                new.append(
                     _instance(
                         part,
                         j,
@@ -202,13 +206,14 @@ def _import_chunks(
                     )
                 )
                 added += 1
-            docs[item_id] = {"instances": keep}
+            docs[item_id] = _document(stored.instances if kept else None, new)
         updated += len(docs)
         refused = refused or (busy > 0 and policy is None and not dry_run)
         if not (dry_run or refused):
             _write(session, docs, current, user, now)
-            # the changed items' QA findings are kept with them, in the same transaction
-            qa_store.refresh_items(session, project, sorted(docs), documents=docs)
+            # their findings follow the commit (qa_store: an operation over the marked
+            # items); until then the mark says they are stale
+            qa_store.mark_pending(session, project.id, docs)
         if progress is not None:
             progress(min(start + _CHUNK, len(ids)), len(ids))
     if refused:
@@ -346,19 +351,50 @@ def _match_results(
     return [item_of[int(t.image_ids[r])] for r in rows]
 
 
-def _load(
-    session: Session, project_id: int, item_ids: list[int]
-) -> dict[int, tuple[int, dict[str, Any]]]:
-    out: dict[int, tuple[int, dict[str, Any]]] = {}
+class _Person(msgspec.Struct):
+    """An instance of a stored document, only its id read."""
+
+    id: str
+
+
+class _Stored(msgspec.Struct):
+    """A stored document's instances as their JSON text, and their ids."""
+
+    instances: msgspec.Raw
+    ids: list[str] = []
+
+
+_STORED = msgspec.json.Decoder(_Stored)
+_IDS = msgspec.json.Decoder(list[_Person])
+
+
+def _load(session: Session, project_id: int, item_ids: list[int]) -> dict[int, tuple[int, _Stored]]:
+    """The items' versions and stored instances, kept as JSON text: an import appends
+    to them (or replaces them) and needs only their ids, so the documents are neither
+    built as objects nor encoded again."""
+    out: dict[int, tuple[int, _Stored]] = {}
     for start in range(0, len(item_ids), _CHUNK):
         chunk = item_ids[start : start + _CHUNK]
-        for iid, version, annotation in session.execute(
-            select(Item.id, Item.version, Item.annotation).where(
+        for iid, version, text in session.execute(
+            select(Item.id, Item.version, sa_cast(Item.annotation, Text)).where(
                 Item.project_id == project_id, Item.id.in_(chunk)
             )
         ):
-            out[int(iid)] = (int(version), annotation)
+            stored = _STORED.decode(text)
+            stored.ids = [p.id for p in _IDS.decode(stored.instances)]
+            out[int(iid)] = (int(version), stored)
     return out
+
+
+def _document(kept: msgspec.Raw | None, new: list[dict[str, Any]]) -> msgspec.Raw:
+    """The document ``{"instances": kept + new}`` as JSON text (stored as it is)."""
+    added = msgspec.json.encode(new)
+    body = bytes(kept) if kept is not None else b"[]"
+    if body.strip() != b"[]" and new:
+        body = body.rstrip()[:-1] + b"," + added[1:]
+    elif new:
+        body = added
+    return msgspec.Raw(b'{"instances":' + body + b"}")
 
 
 def _free_id(taken: set[str]) -> str:
@@ -413,8 +449,8 @@ def score_lists(t: InstanceTable, k: int) -> list[list[float | None]]:
 
 def _write(
     session: Session,
-    docs: dict[int, dict[str, Any]],
-    current: dict[int, tuple[int, dict[str, Any]]],
+    docs: dict[int, msgspec.Raw],
+    current: dict[int, tuple[int, _Stored]],
     user: User | None,
     now: Any,
 ) -> None:

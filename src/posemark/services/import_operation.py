@@ -7,7 +7,8 @@ all or nothing, with progress, copying the files so that a run started again aft
 worker died finds them all. Cancelling stops it before its commit: nothing is imported.
 A run that finds every listed image already an item of the project (its predecessor
 died after committing) reports that instead of importing twice. The folder is removed
-when the operation ends.
+when the operation ends. After the commit it queues the ``qa-refresh`` of the items it
+marked (services/qa_operation.py), as the upload route does.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def run_import(ctx: OperationContext) -> dict[str, Any]:
             if project is None or project.deleted_at is not None:
                 raise BadInput(f"project {ctx.project_id} no longer exists")
             if ctx.attempt > 1 and _already_imported(session, project.id, [n for n, _ in files]):
+                _queue_refresh(session, ctx)
                 return {"items_created": 0, "instances": 0, "note": "imported by an earlier run"}
             user = None if ctx.created_by is None else session.get(User, ctx.created_by)
             report = import_uploads(
@@ -137,6 +139,7 @@ def run_import(ctx: OperationContext) -> dict[str, Any]:
                 move=False,
                 frames=ctx.params.get("frames"),
             )
+            _queue_refresh(session, ctx)
     except BaseException as exc:
         if not isinstance(exc, (KeyboardInterrupt, SystemExit)):
             shutil.rmtree(folder, ignore_errors=True)
@@ -148,3 +151,12 @@ def run_import(ctx: OperationContext) -> dict[str, Any]:
         "warnings": report.warnings[:20],
         "notes": report.notes[:20],
     }
+
+
+def _queue_refresh(session: Session, ctx: OperationContext) -> None:
+    """The imported items' QA refresh, queued on this worker's engine."""
+    from posemark.services.operation_engines import open_engine
+    from posemark.services.qa_operation import queue_refresh
+
+    assert ctx.project_id is not None
+    queue_refresh(session, open_engine(ctx.settings).dispatch, ctx.project_id, ctx.created_by)

@@ -401,10 +401,10 @@ def _insert(
             project.id,
             ((i, r.record) for i, r in zip(ids, refs, strict=True) if r.record is not None),
         )
-        # the items' QA findings are kept with them, in the same transaction
-        # an item without people has no findings: only the others are checked
+        # their findings follow the commit (qa_store: an operation over the marked
+        # items); an item without people has none, so it is not marked
         annotated = [i for i, r in zip(ids, refs, strict=True) if r.annotation["instances"]]
-        qa_store.refresh_items(session, project, annotated, learn_prior=True)
+        qa_store.mark_pending(session, project.id, annotated, new=True)
         publish = insert_videos(session, project, source_id, videos or [], user, now)
         if staging is not None and publish:
             staging.publish(publish)

@@ -615,7 +615,12 @@ def _run(
                     ),
                 )
                 instances = sum(len(p.annotation["instances"]) for p in plan)
-            qa_store.refresh_items(session, project, item_ids, learn_prior=True)
+            # their findings follow the commit: a refresh over the marked items (qa_store),
+            # in file-name batches of every imported item, as a project-wide run makes
+            # them; items without people have no findings, so an import of images alone
+            # marks nothing
+            if instances:
+                qa_store.mark_pending(session, project.id, item_ids, new=True)
             staging.publish([(p.name, p.name, p.name) for p in plan])
             session.commit()
             progress("saving", 1, 1)

@@ -99,6 +99,7 @@ def register_builtin() -> None:
         register_operation("track", _track, "Track")
         register_operation("skeleton-migrate", _skeleton_migrate, "Skeleton change")
         register_operation("qa-rerun", _qa_rerun, "QA re-run")
+        register_operation("qa-refresh", _qa_rerun, "QA refresh of imported items")
         register_operation("export", _export, "Export")
         register_operation("import", _import, "Import")
         register_operation("report", _report, "Report")

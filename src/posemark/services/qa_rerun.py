@@ -3,6 +3,13 @@
 What a changed QA config or a grown project calls for, and what fills the kept findings
 (services/qa_store.py) of a project from before they were kept. A long job: it streams
 the project in batches, each its own transaction, with the checks in worker processes.
+
+The same run scoped to the items awaiting refresh (``pending=True``: the ``qa_pending``
+rows an import wrote) is the refresh that follows an import's commit: it keeps the
+project's prior (a project without one learns it from those items, as its first import
+always did) and unmarks each batch in the transaction that writes its findings, so the
+marks are its checkpoint: a run started again after its worker died finds only the
+items it had not reached.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any, NamedTuple
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy import ColumnElement, Text, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,9 +46,10 @@ from posemark.services.qa_store import (
     replace_kept,
     stored_form,
     stored_prior,
+    unmark_pending,
 )
 from posemark.store.models import Item, Project, utcnow
-from posemark.store.qa_models import ProjectQa
+from posemark.store.qa_models import ProjectQa, QaPending
 
 Progress = Callable[[int, int | None], None]
 ShouldStop = Callable[[], bool]
@@ -74,17 +82,32 @@ def _decoded(rows: Sequence[_QaRow]) -> list[_QaRow]:
     return [r._replace(annotation=msgspec.json.decode(r.annotation)) for r in rows]
 
 
+def _scope(project_id: int, pending: bool) -> list[ColumnElement[bool]]:
+    """The project's items, or only those awaiting refresh."""
+    scope = [Item.project_id == project_id]
+    if pending:
+        marked = select(QaPending.item_id).where(QaPending.project_id == project_id)
+        scope.append(Item.id.in_(marked))
+    return scope
+
+
 def _project_batches(
-    session: Session, project_id: int, every: int = 1, after: str | None = None
+    session: Session,
+    project_id: int,
+    every: int = 1,
+    after: str | None = None,
+    pending: bool = False,
 ) -> Iterator[list[_QaRow]]:
     """The project's items in file-name order, a batch at a time, each read by a short
     keyset query (no transaction stays open across the run); a batch ending inside a
     video takes the rest of that video too, so the video checks see whole tracks.
     ``every`` > 1: only the items whose id it divides (the prior's sample); ``after``:
-    only the items whose name sorts after it (a resumed run)."""
+    only the items whose name sorts after it (a resumed run); ``pending``: only the
+    items awaiting refresh."""
     last: str | None = after
+    scope = _scope(project_id, pending)
     while True:
-        query = select(*_RAW_COLUMNS).where(Item.project_id == project_id)
+        query = select(*_RAW_COLUMNS).where(*scope)
         if every > 1:
             query = query.where(Item.id % every == 0)
         if last is not None:
@@ -99,7 +122,7 @@ def _project_batches(
             rest = session.execute(
                 select(*_RAW_COLUMNS)
                 .where(
-                    Item.project_id == project_id,
+                    *scope,
                     Item.video_id == tail.video_id,
                     Item.file_name > tail.file_name,
                 )
@@ -180,6 +203,7 @@ def rerun_project_qa(
     workers: int | None = None,
     resume: dict[str, Any] | None = None,
     checkpoint: Checkpoint | None = None,
+    pending: bool = False,
 ) -> dict[str, Any]:
     """Learn the project's body prior from its people, then re-check every item against
     it and replace the stored findings, batch by batch (each batch its own transaction,
@@ -199,6 +223,11 @@ def rerun_project_qa(
     written; a run given that point as ``resume`` (the background operation started
     again after its worker died) keeps the stored prior and goes on after the last
     written batch, so no item is checked twice and none is left out.
+
+    ``pending``: only the items awaiting refresh (see module doc); the project's state
+    and thresholds are left as they are, the prior is learned only when the project has
+    none, and the marks replace the checkpoint. Items marked while it runs (another
+    import's commit) or saved between its read and its write are taken in another pass.
     Returns {"items", "instances", "findings", "stopped"}.
     """
     project = session.get(Project, project_id)
@@ -208,25 +237,34 @@ def rerun_project_qa(
     config, thresholds = qa_thresholds(session, project_id)
     state = project_state(session, project_id)
     resuming = (
-        resume is not None
+        not pending
+        and resume is not None
         and resume.get("phase") == "check"
         and state is not None
         and state.state == "filling"
     )
-    if state is None:
-        state = ProjectQa(project_id=project_id, prior=None, config=thresholds)
-        session.add(state)
-    if not resuming:
-        state.state, state.config, state.items_checked = "filling", thresholds, 0
-    state.updated_at = utcnow()
-    session.flush()
-    recount(session, project_id)
+    if pending:
+        learn = state is not None and state.prior is None
+    else:
+        learn = not resuming
+        if state is None:
+            state = ProjectQa(project_id=project_id, prior=None, config=thresholds)
+            session.add(state)
+        if not resuming:
+            state.state, state.config, state.items_checked = "filling", thresholds, 0
+        state.updated_at = utcnow()
+        session.flush()
+        recount(session, project_id)
     session.commit()
-    total_items = int(
-        session.scalar(select(func.count()).where(Item.project_id == project_id)) or 0
-    )
+    total_items = int(session.scalar(select(func.count()).where(*_scope(project_id, pending))) or 0)
+    session.commit()
     every = max(1, -(-total_items // PRIOR_SAMPLE_ITEMS))
-    total = total_items // every + total_items
+    sampled = 0 if pending and not learn else total_items // every  # the prior's pass
+    total = sampled + total_items
+    if workers is None and pending:
+        # a refresh runs in its operation's worker: the checks' own processes would
+        # cost more (each imports the checks, each batch is pickled) than they save
+        workers = 0
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if total_items > 4 * BATCH_ITEMS else 0
     stop = should_stop or (lambda: False)
@@ -243,62 +281,104 @@ def rerun_project_qa(
         nonlocal done
         done += n
         if progress is not None:
-            progress(done, total)
+            progress(done, max(total, done))
 
     def mark(last: str | None) -> None:
-        if checkpoint is not None:
+        if checkpoint is not None and not pending:
             checkpoint({"phase": "check", "after": last, "result": dict(result)})
 
     pool = _pool(workers)
     try:
-        if resuming:
+        if not learn:
             prior = stored_prior(session, project_id)
             session.commit()
+        elif pending and every == 1:
+            # the items awaiting refresh tabled once, kept until the prior learned from
+            # all of them judges them (as an import's own refresh did: no second read)
+            fit = PriorFit(skeleton, config.prior_min_bones)
+            tabled = []
+            at = 0
+            for batch in _project_batches(session, project_id, pending=True):
+                if stop():
+                    return {**result, "stopped": True}
+                dataset, where, at = rows_dataset(skeleton, _decoded(batch), at, trusted=True)
+                fit.add(dataset)
+                tabled.append((batch, dataset, where))
+                tick(len(batch))
+            prior = fit.prior()
+            _keep_prior(session, project_id, prior)
+            for batch, dataset, where in tabled:
+                if stop():
+                    return {**result, "stopped": True}
+                kept = check_batch(project_id, dataset, where, config, prior)
+                result["findings"] += _write_batch(session, project_id, batch, kept, pending)
+                result["items"] += len(batch)
+                result["instances"] += len(dataset.instances.ids)
+                tick(len(batch))
+            tabled.clear()
         else:
             learned = _learn_prior(
-                session, project_id, skeleton, config, every, pool, workers, tick, stop
+                session, project_id, skeleton, config, every, pool, workers, tick, stop, pending
             )
             if learned is None:
                 return {**result, "stopped": True}
             prior = learned
-            session.execute(
-                update(ProjectQa)
-                .where(ProjectQa.project_id == project_id)
-                .values(prior=stored_form(prior), updated_at=utcnow())
-            )
-            session.commit()
+            _keep_prior(session, project_id, prior)
             mark(None)
-        pending: deque[tuple[list[_QaRow], Future[Any]]] = deque()
         position = int(result["items"])  # a resumed run goes on where it stopped
+        queue: deque[tuple[list[_QaRow], Future[Any]]] = deque()
 
         def write_one() -> None:
-            batch, future = pending.popleft()
+            batch, future = queue.popleft()
             kept, n = future.result()
-            result["findings"] += _write_batch(session, project_id, batch, kept)
+            result["findings"] += _write_batch(session, project_id, batch, kept, pending)
             result["items"] += len(batch)
             result["instances"] += n
             tick(len(batch))
             mark(batch[-1].file_name)
 
-        for batch in _project_batches(session, project_id, after=after):
-            if stop():
-                return {**result, "stopped": True}
-            future = pool.submit(_check_rows, project_id, skeleton, batch, position, config, prior)
-            pending.append((batch, future))
-            position += len(batch)
-            while len(pending) > max(workers, 1):
+        for again in range(3 if pending else 1):
+            if again and not _pending_left(session, project_id):
+                break
+            for batch in _project_batches(session, project_id, after=after, pending=pending):
+                if stop():
+                    return {**result, "stopped": True}
+                future = pool.submit(
+                    _check_rows, project_id, skeleton, batch, position, config, prior
+                )
+                queue.append((batch, future))
+                position += len(batch)
+                while len(queue) > max(workers, 1):
+                    write_one()
+            while queue:
                 write_one()
-        while pending:
-            write_one()
     finally:
         pool.shutdown(cancel_futures=True)
+    if not pending:
+        session.execute(
+            update(ProjectQa)
+            .where(ProjectQa.project_id == project_id)
+            .values(state="done", items_checked=result["items"], updated_at=utcnow())
+        )
+        session.commit()
+    return result
+
+
+def _keep_prior(session: Session, project_id: int, prior: BodyPrior) -> None:
     session.execute(
         update(ProjectQa)
         .where(ProjectQa.project_id == project_id)
-        .values(state="done", items_checked=result["items"], updated_at=utcnow())
+        .values(prior=stored_form(prior), updated_at=utcnow())
     )
     session.commit()
-    return result
+
+
+def _pending_left(session: Session, project_id: int) -> bool:
+    left = session.scalar(
+        select(QaPending.item_id).where(QaPending.project_id == project_id).limit(1)
+    )
+    session.commit()
+    return left is not None
 
 
 def _learn_prior(
@@ -311,11 +391,12 @@ def _learn_prior(
     workers: int,
     tick: Callable[[int], None],
     stop: ShouldStop,
+    pending: bool = False,
 ) -> BodyPrior | None:
     """The first pass: the body prior from an even sample (None when stopped)."""
     fit = PriorFit(skeleton, config.prior_min_bones)
     sample: deque[tuple[int, Future[Any]]] = deque()
-    for batch in _project_batches(session, project_id, every):
+    for batch in _project_batches(session, project_id, every, pending=pending):
         if stop():
             return None
         sample.append(
@@ -337,15 +418,20 @@ def _add_ratios(fit: PriorFit, ratios: list[NDArray[np.float64]]) -> None:
         parts.append(part)
 
 
-def _write_batch(session: Session, project_id: int, batch: Sequence[Any], kept: Kept) -> int:
+def _write_batch(
+    session: Session, project_id: int, batch: Sequence[Any], kept: Kept, pending: bool = False
+) -> int:
     """Replace the batch's findings in one transaction, skipping items saved since they
-    were read (their save wrote their findings). The project_qa update comes first: it
-    takes SQLite's write lock, so no save slips in between the version check and the
-    write; on PostgreSQL the items are locked (a save waits for this commit)."""
+    were read (their save wrote their findings) and unmarking the others (their findings
+    now describe their documents). The project_qa update comes first: it takes SQLite's
+    write lock, so no save slips in between the version check and the write; on
+    PostgreSQL the items are locked (a save waits for this commit). ``pending``: the
+    project's count of checked items is not the refresh's to move."""
+    counted = ProjectQa.items_checked + (0 if pending else len(batch))
     session.execute(
         update(ProjectQa)
         .where(ProjectQa.project_id == project_id)
-        .values(items_checked=ProjectQa.items_checked + len(batch), updated_at=utcnow())
+        .values(items_checked=counted, updated_at=utcnow())
     )
     read = {r.id: r.version for r in batch}
     now = dict(
@@ -356,6 +442,7 @@ def _write_batch(session: Session, project_id: int, batch: Sequence[Any], kept: 
     fresh = [i for i, v in read.items() if now.get(i) == v]
     kept = kept.of(set(fresh))
     replace_kept(session, fresh, kept)
+    unmark_pending(session, fresh)
     session.commit()
     return len(kept.findings)
 

@@ -1,17 +1,22 @@
 """Kept QA findings: written with the item they judge, read through indexes.
 
-No request runs the checks on a whole project. Every writer of an item's annotation
-calls :func:`refresh_item` (one document) or :func:`refresh_items` (an import's items)
-in its own transaction, so the item's stored findings (``qa_findings``) always describe
-its stored document. What spans the project, the body prior learned from its people,
-is kept in ``project_qa`` and changes only in a project-wide run
-(services/qa_rerun.py, a long job: it streams items in batches) or, for a project that
-has none yet, in its first import. services/qa_read.py reads the findings back.
+No request runs the checks on a whole project. A writer of one item's annotation (a
+save, a restore, a pre-label, a skeleton migration) calls :func:`refresh_item` in its
+own transaction, and a track edit :func:`refresh_items` over its video, so those items'
+stored findings (``qa_findings``) describe their stored documents. An import, which
+writes thousands of items, marks them instead (:func:`mark_pending`, ``qa_pending``, in
+its transaction) and their refresh runs after its commit as an operation
+(services/qa_rerun.py, the project-wide run scoped to the marked items): until it has
+passed, an item's findings are those of its previous document and the item counts as
+awaiting refresh (:func:`pending_count`). What spans the project, the body prior learned
+from its people, is kept in ``project_qa`` and changes only in a project-wide run (a
+long job: it streams items in batches) or, for a project that has none yet, in the
+refresh after its first import. services/qa_read.py reads the findings back.
 
 The video checks (``track_jump``, ``identity_switch``) judge a track over many frames:
 a save of one frame refreshes that frame's per-item checks and keeps its sequence
-findings as the last run over its frames left them (an import or a project-wide run
-judges whole sequences; a track edit re-judges its video).
+findings as the last run over its frames left them (an import's refresh or a
+project-wide run judges whole sequences; a track edit re-judges its video).
 
 Every replacement of rows also moves the project's totals (``qa_counts``) by what it
 removed and added, in the same transaction, so the totals always equal a count of the
@@ -40,7 +45,7 @@ from posemark.services.projects import project_skeleton
 from posemark.services.qa_runs import QA_COLUMNS, rows_dataset
 from posemark.services.workflow import workflow_settings
 from posemark.store.models import Item, Project
-from posemark.store.qa_models import ProjectQa, QaCount, QaFinding, QaInstance
+from posemark.store.qa_models import ProjectQa, QaCount, QaFinding, QaInstance, QaPending
 
 SEQUENCE_CHECKS: tuple[str, ...] = ("track_jump", "identity_switch")
 """Checks that judge a track across frames, not one item (see module doc)."""
@@ -406,106 +411,51 @@ def insert_rows(session: Session, kept: Kept) -> None:
     bulk insert builds a mapper state per row, and even Core's executemany processes
     each row's parameters in Python; on an import of thousands of people with a dozen
     findings each that cost more than running the checks."""
+    _insert_plain(session, cast(Table, QaFinding.__table__), kept.findings)
+    _insert_plain(session, cast(Table, QaInstance.__table__), kept.instances)
+
+
+def _insert_plain(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``rows`` (dicts of the same keys) inserted by one driver executemany."""
+    if not rows:
+        return
     connection = session.connection()
-    for table, rows in (
-        (cast(Table, QaFinding.__table__), kept.findings),
-        (cast(Table, QaInstance.__table__), kept.instances),
-    ):
-        if not rows:
-            continue
-        columns = list(rows[0])
-        compiled = insert(table).compile(dialect=connection.dialect, column_keys=columns)
-        if compiled.positional:
-            order = list(compiled.positiontup or ())
-            # one C call per row (a generator per row cost more than the driver's insert)
-            pick = itemgetter(*order)
-            params: list[Any] = (
-                [pick(row) for row in rows] if len(order) > 1 else [(pick(row),) for row in rows]
-            )
-        else:
-            params = rows
-        connection.exec_driver_sql(str(compiled), params)
+    columns = list(rows[0])
+    compiled = insert(table).compile(dialect=connection.dialect, column_keys=columns)
+    if compiled.positional:
+        order = list(compiled.positiontup or ())
+        # one C call per row (a generator per row cost more than the driver's insert)
+        pick = itemgetter(*order)
+        params: list[Any] = (
+            [pick(row) for row in rows] if len(order) > 1 else [(pick(row),) for row in rows]
+        )
+    else:
+        params = rows
+    connection.exec_driver_sql(str(compiled), params)
 
 
-def refresh_items(
-    session: Session,
-    project: Project,
-    item_ids: list[int],
-    learn_prior: bool = False,
-    documents: dict[int, dict[str, Any]] | None = None,
-) -> int:
-    """Replace every finding of ``item_ids`` (no commit): an import's items or a video
-    whose tracks were edited, checked batch by batch in file-name order with every
-    check, against the project's prior. With ``learn_prior`` (an import) a project that
-    has learned none yet learns it from these items first and keeps it. Returns the
-    number of instances checked. ``documents``: the items' annotation documents as the
-    caller just stored them, so they are not read back and decoded again."""
+def refresh_items(session: Session, project: Project, item_ids: list[int]) -> int:
+    """Replace every finding of ``item_ids`` (no commit): a video whose tracks were
+    edited, checked batch by batch in file-name order with every check, against the
+    project's prior. Returns the number of instances checked."""
     if not item_ids:
         return 0
     skeleton = project_skeleton(project)
     config, _ = qa_thresholds(session, project.id)
-    state = project_state(session, project.id)
-    # learning: every batch is read and tabled once, kept as columns until the prior
-    # learned from all of them judges them (no second read and decode of the documents)
-    fit = None
-    if learn_prior and state is not None and state.prior is None:
-        fit = PriorFit(skeleton, config.prior_min_bones)
     prior = stored_prior(session, project.id)
-    tabled: list[tuple[list[int], Dataset, dict[int, tuple[int, int, str, str]]]] = []
     checked = position = 0
-    for batch in _batches_of(session, item_ids, documents):
-        dataset, where, position = rows_dataset(skeleton, batch, position, trusted=True)
-        ids = [r.id for r in batch]
-        if fit is not None:
-            fit.add(dataset)
-            tabled.append((ids, dataset, where))
-            continue
-        replace_kept(session, ids, check_batch(project.id, dataset, where, config, prior))
-        checked += len(dataset.instances.ids)
-    if fit is not None and state is not None:
-        state.prior = stored_form(fit.prior())
-        session.flush()
-        prior = stored_prior(session, project.id)
-        for ids, dataset, where in tabled:
-            replace_kept(session, ids, check_batch(project.id, dataset, where, config, prior))
-            checked += len(dataset.instances.ids)
-    return checked
-
-
-class _QaRow(NamedTuple):
-    """An item as :data:`QA_COLUMNS` reads it, its document given by the caller."""
-
-    id: int
-    file_name: str
-    width: int | None
-    height: int | None
-    annotation: dict[str, Any]
-    video_id: int | None
-    frame_index: int | None
-
-
-def _batches_of(
-    session: Session, item_ids: list[int], documents: dict[int, dict[str, Any]] | None = None
-) -> Iterator[Sequence[Any]]:
-    """The items as QA rows in file-name order, a batch at a time."""
     ordered = list(
         session.scalars(select(Item.id).where(Item.id.in_(item_ids)).order_by(Item.file_name))
     )
     for start in range(0, len(ordered), BATCH_ITEMS):
         part = ordered[start : start + BATCH_ITEMS]
-        if documents is None:
-            yield session.execute(
-                select(*QA_COLUMNS).where(Item.id.in_(part)).order_by(Item.file_name)
-            ).all()
-            continue
-        columns = [c for c in QA_COLUMNS if c is not Item.annotation]
-        found = session.execute(
-            select(*columns).where(Item.id.in_(part)).order_by(Item.file_name)
+        batch = session.execute(
+            select(*QA_COLUMNS).where(Item.id.in_(part)).order_by(Item.file_name)
         ).all()
-        yield [
-            _QaRow(r.id, r.file_name, r.width, r.height, documents[r.id], r.video_id, r.frame_index)
-            for r in found
-        ]
+        dataset, where, position = rows_dataset(skeleton, batch, position, trusted=True)
+        replace_kept(session, part, check_batch(project.id, dataset, where, config, prior))
+        checked += len(dataset.instances.ids)
+    return checked
 
 
 def item_sequence_findings(session: Session, item_id: int) -> list[QaFinding]:
@@ -516,4 +466,42 @@ def item_sequence_findings(session: Session, item_id: int) -> list[QaFinding]:
             .where(QaFinding.item_id == item_id, QaFinding.check.in_(SEQUENCE_CHECKS))
             .order_by(QaFinding.id)
         )
+    )
+
+
+# --- items awaiting their refresh -----------------------------------------------------------
+
+
+def mark_pending(
+    session: Session, project_id: int, item_ids: Iterable[int], new: bool = False
+) -> None:
+    """Mark items whose findings no longer describe their documents (no commit): an
+    import's items, in its transaction, so the mark is all or nothing with the import.
+    A mark already there stays (one row per item); ``new``: the items were just created,
+    so none is marked yet and nothing is looked up."""
+    ids = sorted(set(item_ids))
+    if not ids:
+        return
+    marked: set[int] = set()
+    for start in range(0, 0 if new else len(ids), BATCH_ITEMS):
+        part = ids[start : start + BATCH_ITEMS]
+        marked.update(session.scalars(select(QaPending.item_id).where(QaPending.item_id.in_(part))))
+    rows = [{"item_id": i, "project_id": project_id} for i in ids if i not in marked]
+    _insert_plain(session, cast(Table, QaPending.__table__), rows)
+
+
+def unmark_pending(session: Session, item_ids: list[int]) -> None:
+    """The items' findings are fresh again (no commit)."""
+    if item_ids:
+        session.execute(delete(QaPending).where(QaPending.item_id.in_(item_ids)))
+
+
+def pending_count(session: Session, project_id: int) -> int:
+    """How many of the project's items await their refresh (an index range count: as
+    many rows as items waiting, none once the refresh has passed)."""
+    return int(
+        session.scalar(
+            select(func.count()).select_from(QaPending).where(QaPending.project_id == project_id)
+        )
+        or 0
     )

@@ -32,6 +32,7 @@ from posemark.services.gold import gold_accuracy
 from posemark.services.projects import item_counts
 from posemark.services.qa_read import finding_counts
 from posemark.services.qa_rerun import ensure_filled
+from posemark.services.qa_store import pending_count
 from posemark.store.models import ITEM_STATUSES, Item, Project, User, utcnow
 from posemark.store.review_models import ReplicaVersion
 from posemark.store.workflow_models import ItemTransition, ItemVersion, Job, JobItem
@@ -278,12 +279,15 @@ def rejection(session: Session, project: Project, names: dict[int, str]) -> dict
 
 
 def findings(session: Session, project: Project) -> dict[str, Any]:
-    """The kept findings (services/qa_store.py) counted per check and severity."""
+    """The kept findings (services/qa_store.py) counted per check and severity, and how
+    many items await their refresh after an import (their findings are not counted
+    yet as those of their documents)."""
     ensure_filled(session, project.id)
     per = finding_counts(session, project.id)
     counts = {(c, sev): n for c, by_sev in per.items() for sev, n in by_sev.items()}
     return {
         "total": sum(counts.values()),
+        "awaiting_refresh": pending_count(session, project.id),
         "by_check": [
             {"check": check, "severity": severity, "count": n}
             for (check, severity), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -61,6 +61,7 @@ def rows(report: dict[str, Any]) -> Iterator[Row]:
             yield ("rejection", f"annotator:{a['username']}", metric, a[metric])
     f = report["findings"]
     yield ("findings", "all", "total", f["total"])
+    yield ("findings", "all", "items awaiting refresh", f["awaiting_refresh"])
     for c in f["by_check"]:
         yield ("findings", f"check:{c['check']}", c["severity"], c["count"])
     ag = report["agreement"]
@@ -194,6 +195,12 @@ def to_html(report: dict[str, Any]) -> str:
         f"({r['returned']} returned of {r['reviewed']} reviewed)</h2>",
         bar_chart([(a["username"], a["rate"]) for a in r["annotators"]], scale=1.0),
         f"<h2 id='findings'>QA findings ({f['total']})</h2>",
+        (
+            f"<p class='note'>{f['awaiting_refresh']} items await their QA refresh after an "
+            "import: their findings are not counted yet.</p>"
+            if f["awaiting_refresh"]
+            else ""
+        ),
         bar_chart(
             [(f"{c['check']} ({c['severity']})", float(c["count"])) for c in f["by_check"]],
             digits=0,

@@ -193,7 +193,8 @@ def import_video_labels(
             ((item.id, rec) for item, rec in zip(targets, sources, strict=True)),
         )
         instances = sum(len(doc["instances"]) for doc in docs)
-        qa_store.refresh_items(session, project, [item.id for item in targets], learn_prior=True)
+        # judged after the commit, as every import's items (services/qa_operation.py)
+        qa_store.mark_pending(session, project.id, [item.id for item in targets])
 
     imported = import_videos(
         session,

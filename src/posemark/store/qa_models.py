@@ -22,6 +22,10 @@ Kept apart from ``models.py`` (which imports this module at its end).
   ``labeled:INDEX``), changed by the same statements that replace the rows they count,
   so the QA page, the report and the gallery read totals without counting a million
   rows on every request.
+- ``qa_pending``: the items an import wrote whose findings are not refreshed yet, one row
+  each, written in the import's transaction (all or nothing with it) and deleted by the
+  refresh that runs after its commit (services/qa_rerun.py, a batch at a time), so a
+  page says how many items await it instead of showing stale findings as current.
 """
 
 from __future__ import annotations
@@ -102,3 +106,13 @@ class QaCount(Base):
     )
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QaPending(Base):
+    __tablename__ = "qa_pending"
+    __table_args__ = (Index("ix_qa_pending_project_id_item_id", "project_id", "item_id"),)
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))

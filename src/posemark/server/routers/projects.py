@@ -41,6 +41,7 @@ from posemark.services.projects import (
     skeleton_json,
     start_project,
 )
+from posemark.services.qa_operation import queue_refresh
 from posemark.services.replicas import summaries_as_seen_by
 from posemark.services.staging import upload_folder
 from posemark.services.users import user_json
@@ -188,6 +189,7 @@ async def import_files(
             caller.user,
             frames=frames,
         )
+    await run_in_threadpool(queue_refresh, db, engine.dispatch, access.project.id, caller.user.id)
     return {"items_created": report.items_created, "instances": report.instances}
 
 
@@ -200,7 +202,12 @@ class ReferenceImport(BaseModel):
 
 @router.post("/{pid}/import-reference")
 def import_by_reference(
-    body: ReferenceImport, access: ProjectDep, caller: CurrentUser, db: DB, settings: SettingsDep
+    body: ReferenceImport,
+    access: ProjectDep,
+    caller: CurrentUser,
+    db: DB,
+    settings: SettingsDep,
+    engine: OperationEngine,
 ) -> dict[str, int]:
     """Images and videos referenced where they are: ``source`` a folder or
     ``s3://bucket/prefix`` under a root the server allows; ``coco`` a COCO file's (or one
@@ -218,12 +225,18 @@ def import_by_reference(
         verify=body.verify,
         proxy=body.proxy,
     )
+    queue_refresh(db, engine.dispatch, access.project.id, caller.user.id)
     return {"items_created": report.items_created, "instances": report.instances}
 
 
 @router.post("/from-file", status_code=201)
 async def new_project_from_file(
-    request: Request, caller: CurrentUser, db: DB, settings: SettingsDep, name: str
+    request: Request,
+    caller: CurrentUser,
+    db: DB,
+    settings: SettingsDep,
+    engine: OperationEngine,
+    name: str,
 ) -> dict[str, Any]:
     """Multipart ``files``: one COCO .json and its images. The project takes the file's
     own skeleton (services/file_skeleton.py) and the files are imported into it; all or
@@ -244,6 +257,7 @@ async def new_project_from_file(
                 db, settings, name, dataset, coco_name, caller.user
             )
             report = import_uploads(db, settings, project, files, caller.user)
+            queue_refresh(db, engine.dispatch, project.id, caller.user.id)
             return {
                 "id": project.id,
                 "name": project.name,
@@ -262,6 +276,7 @@ async def import_annotations(
     caller: CurrentUser,
     db: DB,
     settings: SettingsDep,
+    engine: OperationEngine,
     as_suggestions: bool = False,
     policy: str | None = None,
     dry_run: bool = False,
@@ -287,6 +302,7 @@ async def import_annotations(
                 label=uploads[0].filename,
             )
         )
+    await run_in_threadpool(queue_refresh, db, engine.dispatch, access.project.id, caller.user.id)
     return report.as_dict()
 
 

@@ -1,6 +1,8 @@
 """Automated QA findings: a project's (its QA page) and one item's (editor markers).
 
-A project's findings are the kept ones (services/qa_store.py: written with each item),
+A project's findings are the kept ones (services/qa_store.py: written with each item,
+or, after an import, by the refresh that follows its commit; ``awaiting_refresh`` says
+how many items it has not reached yet),
 read a page at a time, filtered by check and severity and counted by the database;
 what a caller gets is limited to the items they may see (annotators their jobs,
 reviewers their queue, managers everything), as the item list is. One item's findings
@@ -19,7 +21,7 @@ from posemark.services import qa_read
 from posemark.services.operations import operation_json
 from posemark.services.project_models import model_for
 from posemark.services.projects import ProjectAccess
-from posemark.services.qa_operation import fill_later, start_qa_rerun
+from posemark.services.qa_operation import fill_later, refresh_later, start_qa_rerun
 from posemark.services.qa_runs import item_findings
 from posemark.services.skeleton_migrate import require_migrated
 from posemark.services.suggest import load_rgb
@@ -48,6 +50,7 @@ def project_qa(
 ) -> dict[str, Any]:
     project = access.project
     state = fill_later(db, project.id, engine.dispatch)
+    waiting = refresh_later(db, project.id, engine.dispatch)
     visible = _visible(access, caller.user)
     per_severity = qa_read.finding_counts(db, project.id, visible)
     page = qa_read.list_findings(db, project.id, visible, check, severity, limit, cursor, offset)
@@ -58,6 +61,7 @@ def project_qa(
         **page,
         "state": state.state,
         "stale": qa_read.stale(db, project.id),
+        "awaiting_refresh": waiting,
     }
 
 

@@ -209,7 +209,14 @@ function rejectionCard(r) {
 function findingsCard(f) {
   return card(
     "findings",
-    h("span", {}, "QA findings · ", figure("findings", "all", "total", f.total)),
+    h(
+      "span",
+      {},
+      "QA findings · ",
+      figure("findings", "all", "total", f.total),
+      " · items awaiting their refresh after an import: ",
+      figure("findings", "all", "items awaiting refresh", f.awaiting_refresh),
+    ),
     barChart(
       f.by_check.map((c) => ({
         label: `${c.check} (${c.severity})`,

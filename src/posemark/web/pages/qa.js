@@ -117,13 +117,17 @@ export async function qaPage(root, { pid }, app) {
     const shown = answer.findings.length;
     const stale = answer.stale ? " The QA settings changed since the checks ran: re-run them." : "";
     const filling = answer.state === "filling" ? " The checks are still running over the project." : "";
+    const waiting = answer.awaiting_refresh
+      ? ` ${plural(answer.awaiting_refresh, "item")} written by an import await their QA refresh: their findings are not counted until it ends.`
+      : "";
     mount(
       note,
       `${plural(answer.total, "finding")}${state.check ? ` of ${state.check}` : ""}` +
         (shown ? `, ${first + 1}–${first + shown} shown.` : ".") +
         " Click a check to list only its findings." +
         stale +
-        filling,
+        filling +
+        waiting,
     );
     mount(
       table,
