@@ -22,6 +22,7 @@ import gc
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
@@ -113,6 +114,25 @@ def import_into_existing(
     if policy is not None and policy not in POLICIES:
         raise BadInput(f"policy: expected one of {', '.join(POLICIES)}, found {policy!r}")
     require_migrated(session, project, "import annotations into the project")
+    with _collector_paused():
+        return _import(
+            session, project, source, as_suggestions, policy, dry_run, user, label, progress,
+            should_stop,
+        )  # fmt: skip
+
+
+def _import(
+    session: Session,
+    project: Project,
+    source: Path,
+    as_suggestions: bool,
+    policy: str | None,
+    dry_run: bool,
+    user: User | None,
+    label: str | None,
+    progress: Callable[[int, int | None], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> IntoExistingReport:
     name = label or source.name
     warnings: list[str] = []
     dataset = _read(source, name, warnings)
@@ -132,11 +152,10 @@ def import_into_existing(
         per_item.setdefault(item_id, []).append(row)
     # item by item in chunks (one transaction): memory stays that of one chunk
     ids = sorted(per_item)
-    with _collector_spared():
-        report = _import_chunks(
-            session, project, dataset, per_item, ids, k, name, suggestions, policy, dry_run,
-            user, progress, should_stop,
-        )  # fmt: skip
+    report = _import_chunks(
+        session, project, dataset, per_item, ids, k, name, suggestions, policy, dry_run,
+        user, progress, should_stop,
+    )  # fmt: skip
     report.warnings[:0] = warnings
     if not dry_run:
         session.commit()
@@ -144,18 +163,20 @@ def import_into_existing(
 
 
 @contextmanager
-def _collector_spared() -> Iterator[None]:
-    """Every object alive before the chunks (the file's tables, the match maps, the loaded
-    modules) frozen out of the cyclic garbage collector's passes until the import ends.
-    Each chunk builds hundreds of thousands of lists and dicts (documents, QA rows), and
-    the collections they trigger would otherwise walk all of those objects again and
-    again: about a third of the import's CPU time. What the chunks leave behind is still
-    collected."""
-    gc.freeze()
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the file is read and the chunks written. Both
+    build hundreds of thousands of lists and dicts (the file's records, documents,
+    parameter rows) that reference counting frees, and the collections their allocation
+    triggers would walk them, and everything alive before, again and again: a third of
+    the import's CPU time once, and with the old objects frozen still a tenth. The
+    little cyclic garbage the import leaves is collected when it ends, as usual."""
+    paused = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if paused:
+            gc.enable()
 
 
 def _import_chunks(
@@ -187,7 +208,8 @@ def _import_chunks(
         current = _load(session, project.id, chunk)
         chunk_rows = [r for iid in chunk for r in per_item[iid]]
         part = _Columns.of(t, np.asarray(chunk_rows, dtype=np.intp))
-        at = {row: j for j, row in enumerate(chunk_rows)}
+        tracks: list[int] = part.track_ids.tolist()
+        j = 0  # the row's place in the chunk: items and their rows in chunk_rows' order
         triples = keypoint_triples(part.points[:, :k], part.visibility[:, :k], name, part.ids)
         boxes = boxes_or_none(part.bbox, name, part.ids)
         scores = score_lists(part, k) if suggestions else None
@@ -198,17 +220,16 @@ def _import_chunks(
             busy += bool(existing)
             if existing and policy == "skip":
                 skipped += 1
+                j += len(per_item[item_id])
                 continue
             kept = not (policy == "replace" or not existing)
             replaced += 0 if kept else len(existing)
             free = _free_ids(existing if kept else ())
             new = []
-            for row in per_item[item_id]:
-                j = at[row]
+            for _ in per_item[item_id]:
                 new.append(
                     _instance(
-                        part,
-                        j,
+                        tracks[j],
                         triples[j],
                         boxes[j],
                         next(free),
@@ -216,6 +237,7 @@ def _import_chunks(
                         None if scores is None else scores[j],
                     )
                 )
+                j += 1
                 added += 1
             docs[item_id] = _document(stored.instances if kept else None, new)
         updated += len(docs)
@@ -325,7 +347,9 @@ def _match_results(
 ) -> list[int]:
     """Image ids as the export writes them: an imported file's, else item id plus the
     largest imported image id."""
-    wanted = sorted({int(t.image_ids[r]) for r in rows})
+    # one conversion of the column (indexing numpy scalar by scalar cost a tenth of the import)
+    image_ids: list[int] = t.image_ids[np.asarray(rows, dtype=np.intp)].tolist()
+    wanted = sorted(set(image_ids))
     item_of: dict[int, int] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
@@ -359,7 +383,7 @@ def _match_results(
             f"{name}: {len(lost)} image id(s) match no item of the project (first: {lost[0]}; "
             "ids are those of the project's COCO export); nothing was imported"
         )
-    return [item_of[int(t.image_ids[r])] for r in rows]
+    return [item_of[i] for i in image_ids]
 
 
 class _Person(msgspec.Struct):
@@ -449,15 +473,13 @@ class _Columns:
 
 
 def _instance(
-    t: _Columns,
-    row: int,
+    track: int,
     keypoints: list[list[Any]],
     bbox: list[float] | None,
     iid: str,
     suggestion: bool,
     scores: list[float | None] | None,
 ) -> dict[str, Any]:
-    track = int(t.track_ids[row])
     inst: dict[str, Any] = {
         "id": iid,
         "keypoints": keypoints,
@@ -575,10 +597,13 @@ class _Writer:
             for k, b in compiled.binds.items()
             if k not in rows[0]
         }
-        params: list[Any]
+        params: list[Any] = [{**fixed, **row} for row in rows]
         if names is not None:
-            params = [tuple(row[n] if n in row else fixed[n] for n in names) for row in rows]
-        else:
-            params = [{**fixed, **row} for row in rows]
+            pick = itemgetter(*names)  # one C call per row
+            params = (
+                [pick(row) for row in params]
+                if len(names) > 1
+                else [(pick(row),) for row in params]
+            )
         done = connection.exec_driver_sql(str(compiled), params).rowcount
         return int(done) if done is not None else -1
