@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 from serverkit import Server
+from sqlalchemy import select
 
+from posemark.services.comments import add_comment
+from posemark.services.gold import mark_gold
+from posemark.services.importing import import_path
+from posemark.services.items import get_item, set_status
+from posemark.services.jobs import create_jobs
+from posemark.services.projects import add_member, create_project, get_project
 from posemark.services.report import project_report
-from posemark.store.models import Project
-from qa_project import build, noisy
+from posemark.store.models import Item, Project
+from qa_project import MMPOSE_COCO, _user, annotate, build, noisy
 
 
 @pytest.fixture
@@ -129,3 +136,45 @@ def test_an_annotator_works_on_a_gold_item_like_any_other(server: Server, qa) ->
     accuracy = boss.get(f"/api/projects/{qa.project_id}/gold").json()["accuracy"]
     ann2_row = next(a for a in accuracy["annotators"] if a["username"] == "ann2")
     assert ann2_row["items"] == 2
+
+
+def test_the_report_counts_only_its_own_projects_work(server: Server, qa, testdata: Path) -> None:  # type: ignore[no-untyped-def]
+    """Saves, review decisions, gold and overlap items of a second project with the same
+    people stay out of the first project's report, and make up the second one's."""
+    with server.session() as session:
+        first = session.get(Project, qa.project_id)
+        assert first is not None
+        before = project_report(session, first)
+        boss, rev = _user(session, "boss"), _user(session, "rev")
+        other = create_project(session, server.settings, "other", "coco17", creator=boss)
+        access = get_project(session, boss, other.id)
+        add_member(session, access, boss, "ann1", "annotator")
+        add_member(session, access, boss, "ann2", "annotator")
+        add_member(session, access, boss, "rev", "reviewer")
+        import_path(session, server.settings, other, testdata / MMPOSE_COCO)
+        session.commit()
+        ids = sorted(session.scalars(select(Item.id).where(Item.project_id == other.id)).all())
+        create_jobs(session, access, boss, item_ids=ids[:1], annotator="ann1", reviewer="rev")
+        session.commit()
+        mark_gold(session, access, boss, [ids[1]], annotators=["ann2"])
+        truth = session.scalar(select(Item.annotation).where(Item.id == ids[0]))
+        annotate(session, "ann1", ids[0], noisy(truth, "ann1", ids[0]))
+        set_status(session, get_item(session, rev, ids[0]), rev, "in_review")
+        add_comment(session, rev, ids[0], "nose?", None, None)
+        set_status(session, get_item(session, rev, ids[0]), rev, "returned")
+        session.expire_all()
+        after = project_report(session, first)
+        mine = project_report(session, session.get(Project, other.id))
+    for report in (before, after, mine):
+        report.pop("generated_at")
+    assert after == before
+    assert [a["username"] for a in mine["throughput"]["annotators"]] == ["ann1"]
+    assert mine["throughput"]["annotators"][0]["items"] == 1
+    assert mine["throughput"]["instances"] == len(truth["instances"])
+    assert (mine["rejection"]["reviewed"], mine["rejection"]["returned"]) == (1, 1)
+    assert mine["rejection"]["annotators"] == [
+        {"username": "ann1", "reviewed": 1, "returned": 1, "rate": 1.0}
+    ]
+    assert mine["gold"] == {"gold_items": 1, "annotators": []}
+    assert mine["agreement"]["items"] == []
+    assert mine["agreement"]["overall"]["overlap_items"] == 0

@@ -29,7 +29,7 @@ from posemark.qa.gold import score
 from posemark.qa.poses import sigmas_of
 from posemark.services import workflow
 from posemark.services.errors import BadInput, Forbidden
-from posemark.services.projects import ProjectAccess, project_skeleton
+from posemark.services.projects import ProjectAccess, item_in_project, project_skeleton
 from posemark.services.replicas import add_replica, submitted_replicas
 from posemark.store.models import Item, Membership, Project, User, utcnow
 from posemark.store.review_models import ConsensusMerge, GoldItem, ItemReplica
@@ -141,14 +141,16 @@ def project_agreement(session: Session, project: Project) -> dict[str, Any]:
     names = skeleton.keypoints
     gold = set(
         session.scalars(
-            select(GoldItem.item_id)
-            .join(Item, Item.id == GoldItem.item_id)
-            .where(Item.project_id == project.id)
+            select(GoldItem.item_id).where(item_in_project(GoldItem.item_id, project.id))
         ).all()
     )
     item_rows = session.execute(
         select(Item.id, Item.file_name)
-        .where(Item.project_id == project.id, Item.id.in_(select(ItemReplica.item_id)))
+        .where(
+            Item.id.in_(
+                select(ItemReplica.item_id).where(item_in_project(ItemReplica.item_id, project.id))
+            )
+        )
         .order_by(Item.file_name)
     ).all()
     item_rows = [r for r in item_rows if r.id not in gold]

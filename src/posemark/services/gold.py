@@ -22,7 +22,7 @@ from posemark.qa.poses import sigmas_of
 from posemark.services.agreement import project_annotators, require_manager
 from posemark.services.annotation import empty_document, validate_document
 from posemark.services.errors import BadInput, NotFound
-from posemark.services.projects import ProjectAccess, project_skeleton
+from posemark.services.projects import ProjectAccess, item_in_project, project_skeleton
 from posemark.services.replicas import add_replica, submitted_replicas
 from posemark.store.models import Item, Project, User, utcnow
 from posemark.store.review_models import GoldItem
@@ -87,8 +87,7 @@ def gold_accuracy(session: Session, project: Project) -> dict[str, Any]:
     sigmas = sigmas_of(project_skeleton(project))
     rows = session.execute(
         select(GoldItem.item_id, GoldItem.answer)
-        .join(Item, Item.id == GoldItem.item_id)
-        .where(Item.project_id == project.id)
+        .where(item_in_project(GoldItem.item_id, project.id))
         .order_by(GoldItem.item_id)
     ).all()
     answers = {r.item_id: r.answer for r in rows}
@@ -133,8 +132,7 @@ def gold_item_ids(session: Session, project_id: int) -> list[int]:
     return list(
         session.scalars(
             select(GoldItem.item_id)
-            .join(Item, Item.id == GoldItem.item_id)
-            .where(Item.project_id == project_id)
+            .where(item_in_project(GoldItem.item_id, project_id))
             .order_by(GoldItem.item_id)
         ).all()
     )

@@ -78,7 +78,10 @@ def list_items(
     filters; each item's document comes with it (one query, not one per item).
 
     ``q`` matches a case-insensitive substring of the file name (the same on SQLite,
-    whose LIKE ignores ASCII case, and PostgreSQL, whose LIKE does not).
+    whose LIKE ignores ASCII case, and PostgreSQL, whose LIKE does not). SQLite's
+    ``lower()`` folds ASCII only, as its LIKE does, so there the name is matched as it
+    is: the same rows without a ``lower()`` call per name, which halves the scan of a
+    large project's names (a substring match still reads every name of the project).
     """
     _check_status(status)
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
@@ -93,7 +96,10 @@ def list_items(
     if status:
         where.append(Item.status == status)
     if q:
-        where.append(func.lower(Item.file_name).contains(q.lower(), autoescape=True))
+        if session.get_bind().dialect.name == "sqlite":
+            where.append(Item.file_name.contains(q.lower(), autoescape=True))
+        else:
+            where.append(func.lower(Item.file_name).contains(q.lower(), autoescape=True))
     total = session.scalar(select(func.count()).select_from(Item).where(*where)) or 0
     rows = session.scalars(
         select(Item)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -192,6 +192,16 @@ def list_projects(session: Session, user: User) -> list[ProjectAccess]:
         .order_by(Project.name)
     ).all()
     return [ProjectAccess(p, role) for p, role in rows]
+
+
+def item_in_project(item_id: Any, project_id: int) -> ColumnElement[bool]:
+    """The row's item belongs to the project, as a correlated ``EXISTS`` rather than a
+    join with ``items``: SQLite keeps no statistics, so given a join it drives from the
+    project's items (an index on ``project_id``) even when the joined table (history,
+    transitions, gold, replicas) is empty, reading every item of the project. Written
+    this way SQLite reads the small table and looks each of its items up by key, and
+    PostgreSQL, which turns ``EXISTS`` into a semi-join, still chooses by its statistics."""
+    return exists().where(Item.id == item_id, Item.project_id == project_id)
 
 
 def item_counts(

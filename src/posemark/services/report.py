@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from posemark.services.agreement import project_agreement
 from posemark.services.gold import gold_accuracy
-from posemark.services.projects import item_counts
+from posemark.services.projects import item_counts, item_in_project
 from posemark.services.qa_read import finding_counts
 from posemark.services.qa_rerun import ensure_filled
 from posemark.services.qa_store import pending_count
@@ -115,7 +115,7 @@ def _saves(project_id: int) -> Any:
     replica?, version, when, people in the document)."""
     parts = []
     for replica, table in ((False, ItemVersion), (True, ReplicaVersion)):
-        where = [Item.project_id == project_id, table.user_id.is_not(None)]
+        where = [item_in_project(table.item_id, project_id), table.user_id.is_not(None)]
         if table is ItemVersion:
             where.append(ItemVersion.action != "created")
         parts.append(
@@ -126,9 +126,7 @@ def _saves(project_id: int) -> Any:
                 table.version.label("version"),
                 table.created_at.label("created_at"),
                 table.instances.label("instances"),
-            )
-            .join(Item, Item.id == table.item_id)
-            .where(*where)
+            ).where(*where)
         )
     return union_all(*parts).subquery("saves")
 
@@ -238,12 +236,14 @@ def _counted_from_documents(
 def rejection(session: Session, project: Project, names: dict[int, str]) -> dict[str, Any]:
     """Counted by the database: each decision once in the totals, and once for each
     annotator whose job holds the item."""
-    decided = [Item.project_id == project.id, ItemTransition.to_status.in_(DECISIONS)]
+    decided = [
+        item_in_project(ItemTransition.item_id, project.id),
+        ItemTransition.to_status.in_(DECISIONS),
+    ]
     is_returned = ItemTransition.to_status == "returned"
     n_reviewed, n_returned = session.execute(
         select(func.count(), func.coalesce(func.sum(case((is_returned, 1), else_=0)), 0))
         .select_from(ItemTransition)
-        .join(Item, Item.id == ItemTransition.item_id)
         .where(*decided)
     ).one()
     per_user = session.execute(
@@ -253,7 +253,6 @@ def rejection(session: Session, project: Project, names: dict[int, str]) -> dict
             func.count(func.distinct(case((is_returned, ItemTransition.id)))),
         )
         .select_from(ItemTransition)
-        .join(Item, Item.id == ItemTransition.item_id)
         .join(JobItem, JobItem.item_id == ItemTransition.item_id)
         .join(Job, Job.id == JobItem.job_id)
         .where(*decided, Job.annotator_id.is_not(None))
