@@ -38,8 +38,12 @@ export class EditorChrome {
     this.nextButton = next;
     this.hasNext = item.next_id != null;
     // Label next mode: Next follows the project's queue (pages/labelnext.js orders it)
-    this.labelNextButton = tb("Label next", "Label next: Next follows the queue of items that help the model most", "toggleLabelNext", {
+    // a round button: at 1400 px the toolbar keeps one row (a second row would move the
+    // stage, and every point under the pointer, whenever the wrap changed)
+    this.labelNextButton = tb("⇢", "Label next: Next follows the queue of items that help the model most", "toggleLabelNext", {
       id: "label-next-toggle",
+      class: "round",
+      "aria-label": "Label next",
       "aria-pressed": "false",
     });
 
