@@ -74,6 +74,8 @@ def test_rename_and_delete_a_project(server: Server, admin: TestClient, testdata
     assert r.status_code == 200 and r.json()["name"] == "renamed"
     _project(admin, testdata, "other")
     assert admin.patch(f"/api/projects/{pid}", json={"name": "other"}).status_code == 409
+    # each import's QA refresh, queued after its commit
+    assert server.run_operations() == ["done", "done"]
 
     media = server.settings.media_dir
     owned = [p for p in media.iterdir() if any(p.iterdir())]
