@@ -57,7 +57,7 @@ def test_errors_exit_one_and_every_error_is_located(broken: Path) -> None:
     lines = result.stdout.splitlines()
     for record, field in expected:
         assert any(record in line and field in line for line in lines), (record, field)
-    assert "image id 999999, which is not in 'images'" in result.stdout
+    assert "image id 999999, which is not in 'images'" in result.stdout, result.stdout
     assert "invalid: 3 error(s), 0 warning(s)" in result.stdout
 
 

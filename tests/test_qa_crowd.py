@@ -143,16 +143,28 @@ def test_identity_switch_in_a_crowded_frame_is_found(poses: list[np.ndarray]) ->
     assert any("tracks 10 and 11" in f.message for f in found)
 
 
-def test_two_thousand_people_on_one_item_in_bounded_time_and_memory(
+def _cpu_of_checks(doc: dict[str, Any]) -> float:
+    """The least CPU time of three runs of every check on ``doc`` (the least is the run
+    least disturbed by other processes)."""
+    spent = []
+    for _ in range(3):
+        start = time.process_time()
+        check_document(doc, SK, 4000, 3000)
+        spent.append(time.process_time() - start)
+    return min(spent)
+
+
+def test_two_thousand_people_on_one_item_in_linear_time_and_bounded_memory(
     poses: list[np.ndarray],
 ) -> None:
-    """Every check on one document of 2,000 people: under 1 s of CPU and 100 MB of
-    allocations (comparing every pair of people needed gigabytes)."""
+    """Every check on one document of 2,000 people: CPU grows with the people, not with
+    their pairs (4x the people may cost at most 8x; comparing every pair costs 16x), and
+    under 100 MB of allocations (comparing every pair needed gigabytes). A ratio of two
+    runs in one process, not a time limit, so a loaded machine cannot fail it."""
+    small = {"instances": crowd_instances(poses, 500, 3)}
     doc = {"instances": crowd_instances(poses, 2000, 3)}
-    check_document(doc, SK, 4000, 3000)  # warm imports and caches
-    start = time.process_time()
-    found = check_document(doc, SK, 4000, 3000)
-    cpu = time.process_time() - start
+    found = check_document(doc, SK, 4000, 3000)  # warms imports and caches too
+    ratio = _cpu_of_checks(doc) / _cpu_of_checks(small)
     tracemalloc.start()
     try:
         check_document(doc, SK, 4000, 3000)
@@ -161,7 +173,7 @@ def test_two_thousand_people_on_one_item_in_bounded_time_and_memory(
         tracemalloc.stop()
     assert not [f for f in found if "check failed" in f.message or "failed here" in f.message]
     assert {f.check for f in found} & {"duplicate_instance", "swapped_with_other_person"}
-    assert cpu < 1.0, f"{cpu:.2f} s of CPU for 2,000 people"
+    assert ratio < 8.0, f"2,000 people cost {ratio:.1f}x the CPU of 500"
     assert peak < 100 * 2**20, f"{peak / 2**20:.0f} MB allocated for 2,000 people"
     assert set(CHECKS) >= {f.check for f in found}
 

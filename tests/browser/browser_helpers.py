@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import APIRequestContext, FormData, Page
+from playwright.sync_api import Error as PlaywrightError
 
 ADMIN = "admin"
 ADMIN_PASSWORD = "browser-test-password"
@@ -40,7 +41,15 @@ class Api:
         return response.json() if response.status != 204 else None
 
     def get(self, path: str) -> Any:
-        return self.check(self.request.get(path))
+        """A GET, sent again once when the server closed the kept-alive connection just
+        as the request left (uvicorn closes one idle for 5 s): a browser retries an
+        idempotent request then, Playwright's request context does not."""
+        try:
+            return self.check(self.request.get(path))
+        except PlaywrightError as exc:
+            if "ECONNRESET" not in str(exc):
+                raise
+            return self.check(self.request.get(path))
 
     def post(self, path: str, body: Any) -> Any:
         return self.check(self.request.post(path, data=body, headers=self.csrf))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from browser_helpers import ADMIN_PASSWORD, Api, BrowserErrors
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from dbfixtures import BACKENDS, fresh_postgres_database
 
@@ -34,6 +34,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1400, "height": 900}
+# the suite runs two test processes on a 2-core machine, each with its servers and its
+# browser: what the page shows within 5 s when alone may take longer there
+expect.set_options(timeout=15_000)
 
 
 def _free_port() -> int:

@@ -96,7 +96,7 @@ def fresh(base: str, cookies: httpx.Cookies, csrf: str) -> httpx.Client:
     )
 
 
-def test_a_login_holds_in_every_process(two_processes: tuple[str, int]) -> None:
+def test_a_login_holds_in_every_process(two_processes: tuple[str, int], tmp_path: Path) -> None:
     base, serve_pid = two_processes
     login = httpx.post(
         f"{base}/api/auth/login",
@@ -115,7 +115,8 @@ def test_a_login_holds_in_every_process(two_processes: tuple[str, int]) -> None:
             break
         time.sleep(0.5)
     else:
-        raise AssertionError("uvicorn did not replace the killed process")
+        log = (tmp_path / "serve.log").read_text()
+        raise AssertionError(f"uvicorn did not replace the killed process:\n{log}")
     with fresh(base, login.cookies, csrf) as client:
         for n in range(12):
             assert client.get("/api/auth/me").json()["user"]["username"] == "admin"
