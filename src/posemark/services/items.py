@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy import ColumnElement, and_, case, column, func, select, table, update
 from sqlalchemy.orm import Session, undefer
 
-from posemark.services import qa_store, replicas, skeleton_migrate, workflow
+from posemark.services import qa_store, qa_totals, replicas, skeleton_migrate, workflow
 from posemark.services.annotation import validate_document
 from posemark.services.errors import BadInput, Conflict, NotFound
 from posemark.services.projects import ProjectAccess, get_project
@@ -63,6 +63,37 @@ def _check_status(status: str | None) -> None:
         raise BadInput(f"status: expected one of {', '.join(ITEM_STATUSES)}, found {status!r}")
 
 
+NAME_TRIGRAMS = "item_name_trigrams"
+"""The file names' trigram index (store migration 0014): SQLite's FTS5 table, PostgreSQL's
+GIN index on ``lower(file_name)``."""
+_TRIGRAMS = table(NAME_TRIGRAMS, column("rowid"), column(NAME_TRIGRAMS))
+
+
+def name_search(dialect: str, q: str) -> list[ColumnElement[bool]]:
+    """The conditions of a search for ``q`` in the file names: a case-insensitive
+    substring (ASCII case: SQLite's LIKE folds only that, and its ``lower()`` too, so
+    there the name is matched as it is, without a ``lower()`` call per name).
+
+    A part of three characters or more is looked up in the trigram index first. On
+    PostgreSQL the GIN index serves the LIKE on ``lower(file_name)`` itself. On SQLite
+    the FTS5 table is asked for the names holding the part as a phrase of trigrams (it
+    folds Unicode case, so it finds a superset of the rows), and the LIKE then keeps
+    exactly the rows it keeps without the index. A shorter part has no trigram: every
+    name of the project is read, as for any substring without an index."""
+    if dialect != "sqlite":
+        return [func.lower(Item.file_name).contains(q.lower(), autoescape=True)]
+    part = q.lower()
+    where = [Item.file_name.contains(part, autoescape=True)]
+    if len(part) >= 3:  # the same part: each of its characters folds as a name's does
+        phrase = '"' + part.replace('"', '""') + '"'
+        where.append(
+            Item.id.in_(
+                select(_TRIGRAMS.c.rowid).where(_TRIGRAMS.c[NAME_TRIGRAMS].op("MATCH")(phrase))
+            )
+        )
+    return where
+
+
 def list_items(
     session: Session,
     project_id: int,
@@ -77,11 +108,8 @@ def list_items(
     """A page of items in ``sort`` order (see ``SORTS``) and the total matching the
     filters; each item's document comes with it (one query, not one per item).
 
-    ``q`` matches a case-insensitive substring of the file name (the same on SQLite,
-    whose LIKE ignores ASCII case, and PostgreSQL, whose LIKE does not). SQLite's
-    ``lower()`` folds ASCII only, as its LIKE does, so there the name is matched as it
-    is: the same rows without a ``lower()`` call per name, which halves the scan of a
-    large project's names (a substring match still reads every name of the project).
+    ``q`` matches a case-insensitive substring of the file name, the same on SQLite and
+    PostgreSQL, through their trigram indexes (:func:`name_search`).
     """
     _check_status(status)
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
@@ -96,10 +124,7 @@ def list_items(
     if status:
         where.append(Item.status == status)
     if q:
-        if session.get_bind().dialect.name == "sqlite":
-            where.append(Item.file_name.contains(q.lower(), autoescape=True))
-        else:
-            where.append(func.lower(Item.file_name).contains(q.lower(), autoescape=True))
+        where += name_search(session.get_bind().dialect.name, q)
     total = session.scalar(select(func.count()).select_from(Item).where(*where)) or 0
     rows = session.scalars(
         select(Item)
@@ -226,6 +251,9 @@ def save_annotation(
         session.rollback()
         raise _conflict(session, item.id, base_version)
     version, status = int(row[0]), str(row[1])
+    # the stored people move with their item first: the refresh then replaces them at
+    # the new state's total
+    qa_totals.move_people(session, item.project_id, item.id, status_before, status)
     skeleton = access.project.skeleton
     qa_store.refresh_item(session, item.project_id, skeleton, item.id, doc, item.width, item.height)
     user_id = user.id if user is not None else None
