@@ -293,14 +293,24 @@ def _ascii_folded(text: str) -> str:
     "q",
     ["été", "ÉTÉ", "Été", "caf", "CAFÉ", "café", "%", "100%", '_b"', '"q', "ab", "ray_01", *SHORT],
 )
+@pytest.mark.parametrize("few_names", [20_000, 0])
 def test_search_is_the_substring_match_whatever_the_index(
-    server: Server, admin: TestClient, coco_project: int, q: str
+    server: Server,
+    admin: TestClient,
+    coco_project: int,
+    q: str,
+    few_names: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The trigram index (three characters or more) finds exactly the names the
     substring match finds: ASCII case ignored, other characters as they are (the
     search's part is lowered as a whole first), LIKE wildcards and quotes literal; the
-    other project's names stay out."""
+    other project's names stay out. ``few_names`` 0: every part is too common for the
+    index to lead, and the names are read as without it."""
+    from posemark.services import items
     from posemark.store.models import Item
+
+    monkeypatch.setattr(items, "FEW_NAMES", few_names)
 
     r = admin.post("/api/projects", json={"name": "other", "skeleton": "coco17"})
     other = r.json()["id"]
