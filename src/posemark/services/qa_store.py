@@ -71,6 +71,8 @@ SEVERITY_RISK = {"error": 1.0, "warning": 0.5, "info": 0.0}
 INSTANCE_FINDING_WEIGHT = 0.3
 """The keypoint gallery weighs a finding on the whole instance by this for each of its
 keypoints (a finding on the keypoint itself counts fully)."""
+WHOLE_PERSON = ""
+"""``qa_risk.keypoint`` of a person's review risk (see store/qa_models.py)."""
 RISK_DIGITS = 9
 """Kept risks are rounded: sums of the same weights in another order stay equal."""
 
@@ -214,7 +216,7 @@ def _risk_rows(
     file_names: Mapping[int, str],
 ) -> list[dict[str, Any]]:
     """The ``qa_risk`` rows of ``people`` (their ``qa_instances`` rows) judged by
-    ``findings``: the person's review risk when above zero (keypoint None), and for each
+    ``findings``: the person's review risk when above zero (``WHOLE_PERSON``), and for each
     of its labeled keypoints that a harmful finding on that keypoint or on the whole
     person concerns, the gallery's risk of that keypoint."""
     on: dict[tuple[int, int], dict[str | None, float]] = defaultdict(dict)
@@ -233,7 +235,9 @@ def _risk_rows(
             "file_name": file_names[at[0]],
         }
         if person["risk"] > 0:
-            rows.append({**base, "keypoint": None, "risk": round(person["risk"], RISK_DIGITS)})
+            rows.append(
+                {**base, "keypoint": WHOLE_PERSON, "risk": round(person["risk"], RISK_DIGITS)}
+            )
         concern = on.get(at)
         if not concern:
             continue

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from posemark.services.qa_store import labeled_key
+from posemark.services.qa_store import WHOLE_PERSON, labeled_key
 from posemark.services.qa_totals import people_key
 from posemark.store.models import Item
 from posemark.store.qa_models import QaCount, QaFinding, QaInstance, QaRisk
@@ -146,7 +146,11 @@ def review_page(
             .join(QaInstance, QaInstance.item_id == Item.id)
             .where(Item.project_id == project_id, condition)
         )
-    risky = [QaRisk.project_id == project_id, QaRisk.keypoint.is_(None), *_its_item(condition)]
+    risky = [
+        QaRisk.project_id == project_id,
+        QaRisk.keypoint == WHOLE_PERSON,
+        *_its_item(condition),
+    ]
     tail = (
         select(QaInstance.item_id, QaInstance.instance_index)
         .join(Item, Item.id == QaInstance.item_id)

@@ -27,7 +27,8 @@ Kept apart from ``models.py`` (which imports this module at its end).
   refresh that runs after its commit (services/qa_rerun.py, a batch at a time), so a
   page says how many items await it instead of showing stale findings as current.
 - ``qa_risk``: the verification views' order, kept. One row per person at risk (a
-  finding that harms something) with ``keypoint`` None, its review risk (what
+  finding that harms something) with ``keypoint`` "" (not NULL: an equality, so
+  PostgreSQL reads the index in its order), its review risk (what
   ``qa_instances.risk`` says), and one per labeled keypoint of that person that a
   finding on the keypoint or on the whole person puts at risk, with its gallery risk;
   ``file_name`` is the item's (names never change), the views' tie-break. Replaced with
@@ -101,7 +102,7 @@ class QaRisk(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     instance_index: Mapped[int] = mapped_column(Integer)
-    keypoint: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    keypoint: Mapped[str] = mapped_column(String(100))
     risk: Mapped[float] = mapped_column(Float)
     file_name: Mapped[str] = mapped_column(file_name_type())
 

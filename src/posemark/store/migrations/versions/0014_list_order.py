@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column("item_id", sa.Integer(), nullable=False),
         sa.Column("instance_index", sa.Integer(), nullable=False),
-        sa.Column("keypoint", sa.String(100), nullable=True),
+        sa.Column("keypoint", sa.String(100), nullable=False),
         sa.Column("risk", sa.Float(), nullable=False),
         sa.Column("file_name", file_name, nullable=False),
         sa.ForeignKeyConstraint(
@@ -74,7 +74,7 @@ def upgrade() -> None:
     # the review's order: every person at risk, its risk as qa_instances keeps it
     bind.exec_driver_sql(
         "INSERT INTO qa_risk (project_id, item_id, instance_index, keypoint, risk, file_name) "
-        "SELECT q.project_id, q.item_id, q.instance_index, NULL, q.risk, i.file_name "
+        "SELECT q.project_id, q.item_id, q.instance_index, '', q.risk, i.file_name "
         "FROM qa_instances q JOIN items i ON i.id = q.item_id WHERE q.risk > 0"
     )
     for project_id, skeleton in bind.execute(sa.text("SELECT id, skeleton FROM projects")).all():
@@ -88,6 +88,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_qa_risk_item_id", "qa_risk", ["item_id"])
     _name_trigrams(bind)
+    if bind.dialect.name == "postgresql":  # a filled table's statistics, as autovacuum would
+        bind.exec_driver_sql("ANALYZE qa_risk, qa_counts, items")
 
 
 NAME_TRIGRAMS = "item_name_trigrams"
