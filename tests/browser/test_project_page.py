@@ -212,3 +212,53 @@ def test_new_project_is_offered_only_to_those_allowed_to_create(
         expect(page.locator("#create-project-title")).to_have_count(1 if allowed else 0)
         if not allowed:
             expect(page.locator(".empty-state")).to_contain_text("An admin")
+
+
+def test_next_and_previous_page_by_cursor(
+    page: Page, api: Api, coco_samples: Path, tmp_path: Path
+) -> None:
+    """Next and previous ask for the page after / before the one shown (a cursor, an
+    index range however deep), and the page says where it is in the list."""
+    photo = sorted(coco_samples.glob("*.jpg"))[0].read_bytes()
+    files = []
+    for i in range(100):
+        path = tmp_path / f"frame_{i:03d}.jpg"
+        path.write_bytes(photo)
+        files.append(path)
+    project = api.create_project("pages", files)
+    asked: list[str] = []
+    page.on(
+        "request",
+        lambda r: asked.append(r.url) if f"/api/projects/{project['id']}/items" in r.url else None,
+    )
+    page.goto(f"/#/projects/{project['id']}")
+    cards = page.locator(".item-card")
+    pager = page.locator(".pager").first
+    expect(pager).to_contain_text("1–48 of 100")
+    expect(cards.first).to_contain_text("frame_000.jpg")
+    next_button = pager.get_by_role("button", name="Next ›")
+    previous = pager.get_by_role("button", name="‹ Previous")
+    next_button.click()
+    expect(pager).to_contain_text("49–96 of 100")
+    expect(cards.first).to_contain_text("frame_048.jpg")
+    assert "after=" in asked[-1] and "offset=0" in asked[-1]
+    next_button.click()
+    expect(pager).to_contain_text("97–100 of 100")
+    expect(cards).to_have_count(4)
+    expect(next_button).to_be_disabled()
+    previous.click()
+    expect(pager).to_contain_text("49–96 of 100")
+    expect(cards.first).to_contain_text("frame_048.jpg")
+    expect(cards).to_have_count(48)
+    assert "before=" in asked[-1]
+    previous.click()
+    expect(pager).to_contain_text("1–48 of 100")
+    expect(cards.first).to_contain_text("frame_000.jpg")
+    assert "after=" not in asked[-1] and "before=" not in asked[-1]
+    expect(previous).to_be_disabled()
+    # a new search starts again from the first page
+    next_button.click()
+    expect(pager).to_contain_text("49–96 of 100")
+    page.fill("input.search", "frame_09")
+    expect(pager).to_contain_text("1–10 of 10")
+    expect(cards.first).to_contain_text("frame_090.jpg")

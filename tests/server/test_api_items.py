@@ -265,3 +265,85 @@ def test_thumbnails_are_jpegs_of_the_requested_size_and_cached(
     assert cached == [f"{item['id']}-160.jpg", f"{item['id']}-48.jpg"]
     assert admin.get(url).content == r.content
     assert admin.get(url, params={"size": 5000}).status_code == 422
+
+
+SEARCHED = [
+    "Été_001.jpg",
+    "été_002.jpg",
+    "CAFÉ.png",
+    "café.png",
+    "100%_a.jpg",
+    'a_b"q.jpg',
+    "ab.jpg",
+    "X-ray_0123.JPG",
+    "x-ray_0124.jpg",
+    "üBER.jpg",
+    "clips/été/frame.jpg",
+]
+
+
+SHORT = ["RAY", "0123", "üb", "ÜBER", "s/é", "zzz", "a", "_", ".JPG"]
+
+
+def _ascii_folded(text: str) -> str:
+    return "".join(c.lower() if c.isascii() else c for c in text)
+
+
+@pytest.mark.parametrize(
+    "q",
+    ["été", "ÉTÉ", "Été", "caf", "CAFÉ", "café", "%", "100%", '_b"', '"q', "ab", "ray_01", *SHORT],
+)
+@pytest.mark.parametrize("few_names", [20_000, 0])
+def test_search_is_the_substring_match_whatever_the_index(
+    server: Server,
+    admin: TestClient,
+    coco_project: int,
+    q: str,
+    few_names: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The trigram index (three characters or more) finds exactly the names the
+    substring match finds: ASCII case ignored, other characters as they are (the
+    search's part is lowered as a whole first), LIKE wildcards and quotes literal; the
+    other project's names stay out. ``few_names`` 0: every part is too common for the
+    index to lead, and the names are read as without it."""
+    from posemark.services import items
+    from posemark.store.models import Item
+
+    monkeypatch.setattr(items, "FEW_NAMES", few_names)
+
+    r = admin.post("/api/projects", json={"name": "other", "skeleton": "coco17"})
+    other = r.json()["id"]
+    with server.session() as s:
+        for pid in (coco_project, other):
+            for name in SEARCHED:
+                s.add(Item(project_id=pid, file_name=name, width=1, height=1, annotation={}))
+    names = NAMES + SEARCHED
+    expected = sorted(n for n in names if _ascii_folded(q.lower()) in _ascii_folded(n))
+    found = items_of(admin, coco_project, q=q, limit=200)
+    assert sorted(i["file_name"] for i in found["items"]) == expected
+    assert found["total"] == len(expected)
+
+
+def test_search_follows_new_and_deleted_items(
+    server: Server, admin: TestClient, coco_project: int
+) -> None:
+    from posemark.store.models import Item
+
+    assert items_of(admin, coco_project, q="40083")["total"] == 1
+    gone = items_of(admin, coco_project, q="40083")["items"][0]["id"]
+    assert admin.delete(f"/api/items/{gone}").status_code == 204
+    assert items_of(admin, coco_project, q="40083")["total"] == 0
+    with server.session() as s:
+        s.add(
+            Item(
+                project_id=coco_project,
+                file_name="late_40083.jpg",
+                width=1,
+                height=1,
+                annotation={},
+            )
+        )
+    assert [i["file_name"] for i in items_of(admin, coco_project, q="40083")["items"]] == [
+        "late_40083.jpg"
+    ]

@@ -25,6 +25,28 @@ def _pages(admin: TestClient, url: str, key: str, size: int, **params: Any) -> l
             return out
 
 
+def _cursor_pages(
+    admin: TestClient, url: str, size: int, **params: Any
+) -> tuple[list[int], list[int]]:
+    """(item ids walked forward from the first page by ``next`` cursors, the same walked
+    back from the last page by ``prev`` cursors)."""
+    r = admin.get(url, params={**params, "limit": size})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["prev"] is None  # the first page
+    forward = [i["id"] for i in body["items"]]
+    while body["next"] is not None:
+        body = admin.get(url, params={**params, "limit": size, "after": body["next"]}).json()
+        assert body["prev"] is not None
+        forward += [i["id"] for i in body["items"]]
+    backward = [i["id"] for i in body["items"]]
+    while body["prev"] is not None:
+        body = admin.get(url, params={**params, "limit": size, "before": body["prev"]}).json()
+        assert body["next"] is not None
+        backward = [i["id"] for i in body["items"]] + backward
+    return forward, backward
+
+
 def _save(admin: TestClient, iid: int) -> None:
     item = admin.get(f"/api/items/{iid}").json()
     r = admin.put(
@@ -61,6 +83,32 @@ def test_items_filter_search_and_sort_page_through(admin: TestClient, coco_proje
     assert all(i["instances"] >= 1 for i in whole["items"])
     r = admin.get(url, params={"sort": "size"})
     assert r.status_code == 400 and "sort: expected one of" in r.text
+
+
+def test_items_page_by_cursor_in_every_order(admin: TestClient, coco_project: int) -> None:
+    """Next and previous by cursor give the pages that offsets give, in each order and
+    with a filter, and a cursor of another order is refused."""
+    url = f"/api/projects/{coco_project}/items"
+    whole = admin.get(url).json()["items"]
+    first, last = whole[0]["id"], whole[-1]["id"]
+    _save(admin, last)
+    _save(admin, first)  # two items with later changes, the others share their import time
+    for sort in ("file_name", "-file_name", "updated_at", "-updated_at"):
+        expected = [i["id"] for i in _pages(admin, url, "items", 4, sort=sort)]
+        for size in (1, 3, 4):
+            forward, backward = _cursor_pages(admin, url, size, sort=sort)
+            assert forward == backward == expected, (sort, size)
+    annotating = [i["id"] for i in _pages(admin, url, "items", 1, status="annotating")]
+    assert _cursor_pages(admin, url, 1, status="annotating") == (annotating, annotating)
+    found = [i["id"] for i in _pages(admin, url, "items", 1, q="0000000")]
+    assert _cursor_pages(admin, url, 1, q="0000000") == (found, found)
+    cursor = admin.get(url, params={"limit": 1}).json()["next"]
+    r = admin.get(url, params={"sort": "-updated_at", "after": cursor})
+    assert r.status_code == 400 and "after: not a cursor of this list's sort" in r.text
+    r = admin.get(url, params={"before": "not-a-cursor"})
+    assert r.status_code == 400 and "before: not a cursor" in r.text
+    r = admin.get(url, params={"before": cursor, "after": cursor})
+    assert r.status_code == 400 and "after or before, not both" in r.text
 
 
 def test_review_queue_pages_through_the_instances(admin: TestClient, coco_project: int) -> None:

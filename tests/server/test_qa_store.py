@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from serverkit import MMPOSE, Server, upload
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 
 from posemark.services.prelabel import store_suggestions
 from posemark.services.qa_rerun import rerun_project_qa
 from posemark.services.qa_runs import item_findings, project_findings
 from posemark.services.qa_store import SEQUENCE_CHECKS
-from posemark.store.models import Project
-from posemark.store.qa_models import ProjectQa, QaCount, QaFinding, QaInstance
+from posemark.store.models import Item, Project
+from posemark.store.qa_models import ProjectQa, QaCount, QaFinding, QaInstance, QaRisk
 
 
 def _stored(server: Server, pid: int) -> list[tuple[Any, ...]]:
@@ -358,11 +358,61 @@ def _totals(server: Server, pid: int) -> tuple[dict[str, int], dict[str, int]]:
             .group_by(QaFinding.check, QaFinding.severity)
         ).all():
             counted[f"finding:{check}:{severity}"] = n
-        for (mask,) in s.execute(select(QaInstance.labeled).where(QaInstance.project_id == pid)):
+        for mask, status in s.execute(
+            select(QaInstance.labeled, Item.status)
+            .join(Item, Item.id == QaInstance.item_id)
+            .where(QaInstance.project_id == pid)
+        ):
             for j, c in enumerate(mask):
                 if c == "1":
                     counted[f"labeled:{j}"] = counted.get(f"labeled:{j}", 0) + 1
+            counted[f"people:{status}"] = counted.get(f"people:{status}", 0) + 1
     return kept, counted
+
+
+def _order(server: Server, pid: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """(the kept ``qa_risk`` rows, the same computed from the findings and people by
+    grouping them, as the views did before the order was kept)."""
+    weight = case((QaFinding.severity == "error", 1.0), (QaFinding.severity == "warning", 0.5))
+    with server.session() as s:
+        kept = [
+            (r.item_id, r.instance_index, r.keypoint, round(r.risk, 6), r.file_name)
+            for r in s.scalars(select(QaRisk).where(QaRisk.project_id == pid))
+        ]
+        computed = [
+            (i, n, "", round(r, 6), name)
+            for i, n, r, name in s.execute(
+                select(
+                    QaInstance.item_id, QaInstance.instance_index, QaInstance.risk, Item.file_name
+                )
+                .join(Item, Item.id == QaInstance.item_id)
+                .where(QaInstance.project_id == pid, QaInstance.risk > 0)
+            )
+        ]
+        project = s.get(Project, pid)
+        assert project is not None
+        for k, keypoint in enumerate(project.skeleton["keypoints"]):
+            score = func.sum(case((QaFinding.keypoint == keypoint, weight), else_=0.3 * weight))
+            computed += [
+                (i, n, keypoint, round(r, 6), name)
+                for i, n, r, name in s.execute(
+                    select(QaFinding.item_id, QaFinding.instance_index, score, Item.file_name)
+                    .join(Item, Item.id == QaFinding.item_id)
+                    .join(
+                        QaInstance,
+                        (QaInstance.item_id == QaFinding.item_id)
+                        & (QaInstance.instance_index == QaFinding.instance_index),
+                    )
+                    .where(
+                        QaFinding.project_id == pid,
+                        (QaFinding.keypoint == keypoint) | QaFinding.keypoint.is_(None),
+                        QaFinding.severity != "info",
+                        func.substr(QaInstance.labeled, k + 1, 1) == "1",
+                    )
+                    .group_by(QaFinding.item_id, QaFinding.instance_index, Item.file_name)
+                )
+            ]
+    return sorted(kept), sorted(computed)
 
 
 def test_the_kept_totals_follow_every_write(
@@ -372,6 +422,9 @@ def test_the_kept_totals_follow_every_write(
     they changed, and the QA page, the report and the gallery answer from them."""
     kept, counted = _totals(server, coco_project)
     assert kept == counted and any(k.startswith("finding:") for k in kept)
+    assert kept["people:new"] == sum(n for k, n in kept.items() if k.startswith("people:"))
+    order, computed = _order(server, coco_project)
+    assert order == computed and any(r[2] == "" for r in order) and any(r[2] for r in order)
     items = _items(admin, coco_project)
     iid = items["000000000785.jpg"]
 
@@ -385,17 +438,38 @@ def test_the_kept_totals_follow_every_write(
     _save(admin, iid, nose_outside)
     kept, counted = _totals(server, coco_project)
     assert kept == counted and kept["finding:outside_image:error"] >= 1
+    assert kept["people:annotating"] >= 1  # the save moved the item and its people
+    assert _order(server, coco_project)[0] == _order(server, coco_project)[1]
+    assert ((iid, 0, "nose"), 1.0) <= next(
+        ((r[0], r[1], r[2]), r[3])
+        for r in _order(server, coco_project)[0]
+        if r[:3] == (iid, 0, "nose")
+    )
     labeled_before = kept["labeled:5"]
     _save(admin, iid, unlabel_all_but_two)
     kept, counted = _totals(server, coco_project)
     assert kept == counted and kept["labeled:5"] == labeled_before - 1
+    assert _order(server, coco_project)[0] == _order(server, coco_project)[1]
+    waiting = max(i for i in items.values() if i != iid)
+    for status in ("annotating", "submitted"):  # each move takes its people along
+        r = admin.post(f"/api/items/{waiting}/status", json={"status": status})
+        assert r.status_code == 200, r.text
+    kept, counted = _totals(server, coco_project)
+    assert kept == counted and kept["people:submitted"] >= 1
+    review = admin.get(f"/api/projects/{coco_project}/review/instances").json()
+    assert review["total"] == kept["people:submitted"]
     with server.session() as s:
+        s.execute(delete(QaRisk).where(QaRisk.item_id == iid))  # behind the store's back
+        s.commit()
         rerun_project_qa(s, coco_project, workers=0)
     assert _totals(server, coco_project)[0] == _totals(server, coco_project)[1]
-    gone = next(i for name, i in items.items() if i != iid)
+    assert _order(server, coco_project)[0] == _order(server, coco_project)[1]
+    gone = next(i for name, i in items.items() if i not in (iid, waiting))
     assert admin.delete(f"/api/items/{gone}").status_code == 204
     kept, counted = _totals(server, coco_project)
     assert kept == counted
+    order, computed = _order(server, coco_project)
+    assert order == computed and all(r[0] != gone for r in order)
     # the routes read the totals
     qa = admin.get(f"/api/projects/{coco_project}/qa", params={"limit": 1}).json()
     findings = {k: n for k, n in kept.items() if k.startswith("finding:")}

@@ -8,13 +8,16 @@ what is stored now, and nothing it sent is written.
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy import ColumnElement, and_, case, column, func, select, table, tuple_, update
 from sqlalchemy.orm import Session, undefer
 
-from posemark.services import qa_store, replicas, skeleton_migrate, workflow
+from posemark.services import qa_store, qa_totals, replicas, skeleton_migrate, workflow
 from posemark.services.annotation import validate_document
 from posemark.services.errors import BadInput, Conflict, NotFound
 from posemark.services.projects import ProjectAccess, get_project
@@ -30,6 +33,53 @@ SORTS: dict[str, tuple[Any, ...]] = {
 }
 """The orders of the item list, each along an index (file names are unique per project;
 ``ix_items_project_id_updated_at_id`` for the last change)."""
+KEYS: dict[str, tuple[Any, ...]] = {
+    "file_name": (Item.file_name,),
+    "-file_name": (Item.file_name,),
+    "updated_at": (Item.updated_at, Item.id),
+    "-updated_at": (Item.updated_at, Item.id),
+}
+"""The columns each order sorts by: a cursor holds their values at one item."""
+
+
+def item_cursor(sort: str, item: Item) -> str:
+    """An opaque position in the ``sort`` order, at ``item``: a page ``after`` it starts
+    with the item that follows, read along the order's index, however deep the position
+    (an offset reads and skips every item before it)."""
+    values: list[Any] = [
+        v.isoformat() if isinstance(v, datetime) else v
+        for v in (getattr(item, c.key) for c in KEYS[sort])
+    ]
+    raw = json.dumps([sort, *values], ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _cursor_values(sort: str, cursor: str, name: str) -> tuple[Any, ...]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        decoded = json.loads(raw)
+        if not isinstance(decoded, list) or decoded[0] != sort:
+            raise ValueError
+        values = decoded[1:]
+        if len(values) != len(KEYS[sort]):
+            raise ValueError
+        if len(values) == 2:  # the last change, then the id
+            values = [datetime.fromisoformat(values[0]), int(values[1])]
+        elif not isinstance(values[0], str):
+            raise ValueError
+    except (ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{name}: not a cursor of this list's sort {sort!r}") from exc
+    return tuple(values)
+
+
+def _beyond(sort: str, values: tuple[Any, ...], forward: bool) -> ColumnElement[bool]:
+    """The items after (``forward``) or before the position ``values`` in ``sort`` order."""
+    cols = KEYS[sort]
+    key: Any = cols[0] if len(cols) == 1 else tuple_(*cols)
+    bound: Any = values[0] if len(cols) == 1 else tuple_(*values)
+    ascending = not sort.startswith("-")
+    condition: ColumnElement[bool] = key > bound if ascending == forward else key < bound
+    return condition
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +113,46 @@ def _check_status(status: str | None) -> None:
         raise BadInput(f"status: expected one of {', '.join(ITEM_STATUSES)}, found {status!r}")
 
 
+NAME_TRIGRAMS = "item_name_trigrams"
+"""The file names' trigram index (store migration 0014): SQLite's FTS5 table, PostgreSQL's
+GIN index on ``lower(file_name)``."""
+_TRIGRAMS = table(NAME_TRIGRAMS, column("rowid"), column(NAME_TRIGRAMS))
+
+
+FEW_NAMES = 20_000
+"""Names holding a search's part, at most, for the trigram index to lead the search."""
+
+
+def name_search(session: Session, project_id: int, q: str) -> list[ColumnElement[bool]]:
+    """The conditions on the project's items of a search for ``q`` in the file names: a
+    case-insensitive substring (ASCII case: SQLite's LIKE folds only that, and its
+    ``lower()`` too, so there the name is matched as it is, without a ``lower()`` per
+    name).
+
+    On PostgreSQL the GIN index serves the LIKE on ``lower(file_name)`` itself (the
+    planner weighs it against the project's items). On SQLite a part of three characters
+    or more is looked up in the FTS5 table first: the names holding it as a phrase of
+    trigrams (it folds Unicode case too, so it finds a superset; the LIKE then keeps
+    exactly the rows it keeps without the index). When they are few (``FEW_NAMES``, of
+    every project) the items are read by id from them, the project tested on each:
+    SQLite would otherwise walk the project's index and probe the list per item. A part
+    as common as ``.jpg``, or shorter than a trigram, reads the project's names."""
+    in_project = Item.project_id == project_id
+    if session.get_bind().dialect.name != "sqlite":
+        return [in_project, func.lower(Item.file_name).contains(q.lower(), autoescape=True)]
+    part = q.lower()
+    like = Item.file_name.contains(part, autoescape=True)
+    if len(part) < 3:
+        return [in_project, like]
+    phrase = '"' + part.replace('"', '""') + '"'
+    holding = select(_TRIGRAMS.c.rowid).where(_TRIGRAMS.c[NAME_TRIGRAMS].op("MATCH")(phrase))
+    few = session.scalar(select(func.count()).select_from(holding.limit(FEW_NAMES + 1).subquery()))
+    if (few or 0) > FEW_NAMES:
+        return [in_project, like]
+    # "+ 0": the project's test is no index for SQLite to lead with
+    return [Item.project_id + 0 == project_id, like, Item.id.in_(holding)]
+
+
 def list_items(
     session: Session,
     project_id: int,
@@ -74,42 +164,74 @@ def list_items(
     job_id: int | None = None,
     sort: str = "file_name",
 ) -> tuple[list[Item], int]:
+    """A page of items in ``sort`` order and the total (see :func:`items_page`)."""
+    rows, total, _more = items_page(
+        session, project_id, status, q, offset, limit, visible, job_id, sort
+    )
+    return rows, total
+
+
+def items_page(
+    session: Session,
+    project_id: int,
+    status: str | None = None,
+    q: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    visible: ColumnElement[bool] | None = None,
+    job_id: int | None = None,
+    sort: str = "file_name",
+    after: str | None = None,
+    before: str | None = None,
+) -> tuple[list[Item], int, bool]:
     """A page of items in ``sort`` order (see ``SORTS``) and the total matching the
     filters; each item's document comes with it (one query, not one per item).
 
-    ``q`` matches a case-insensitive substring of the file name (the same on SQLite,
-    whose LIKE ignores ASCII case, and PostgreSQL, whose LIKE does not). SQLite's
-    ``lower()`` folds ASCII only, as its LIKE does, so there the name is matched as it
-    is: the same rows without a ``lower()`` call per name, which halves the scan of a
-    large project's names (a substring match still reads every name of the project).
+    ``q`` matches a case-insensitive substring of the file name, the same on SQLite and
+    PostgreSQL, through their trigram indexes (:func:`name_search`).
+
+    ``after`` / ``before`` (an :func:`item_cursor` of the same sort): the page that
+    follows, or precedes, that position instead of the one at ``offset`` (which then
+    counts from the cursor), so a next or previous page is an index range wherever it
+    lies in the list. The third value: whether more items lie beyond the page in the
+    direction it was read (after it; before it for ``before``), one row read ahead.
     """
     _check_status(status)
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
         raise BadInput(f"paging: expected offset >= 0 and limit 1..{MAX_PAGE}")
     if sort not in SORTS:
         raise BadInput(f"sort: expected one of {', '.join(SORTS)}, found {sort!r}")
-    where = [Item.project_id == project_id]
+    where = name_search(session, project_id, q) if q else [Item.project_id == project_id]
     if visible is not None:  # workflow.visible_items: an annotator's jobs, a reviewer's queue
         where.append(visible)
     if job_id is not None:
         where.append(workflow.in_job(job_id))
     if status:
         where.append(Item.status == status)
-    if q:
-        if session.get_bind().dialect.name == "sqlite":
-            where.append(Item.file_name.contains(q.lower(), autoescape=True))
-        else:
-            where.append(func.lower(Item.file_name).contains(q.lower(), autoescape=True))
+    if after is not None and before is not None:
+        raise BadInput("paging: give after or before, not both")
     total = session.scalar(select(func.count()).select_from(Item).where(*where)) or 0
-    rows = session.scalars(
-        select(Item)
-        .options(undefer(Item.annotation))
-        .where(*where)
-        .order_by(*SORTS[sort])
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return list(rows), int(total)
+    order = SORTS[sort]
+    if after is not None:
+        where.append(_beyond(sort, _cursor_values(sort, after, "after"), forward=True))
+    if before is not None:  # read backwards from the cursor, then put the page in order
+        where.append(_beyond(sort, _cursor_values(sort, before, "before"), forward=False))
+        order = tuple(c.desc() for c in KEYS[sort]) if not sort.startswith("-") else KEYS[sort]
+    rows = list(
+        session.scalars(
+            select(Item)
+            .options(undefer(Item.annotation))
+            .where(*where)
+            .order_by(*order)
+            .offset(offset)
+            .limit(limit + 1)
+        ).all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if before is not None:
+        rows.reverse()
+    return rows, int(total), more
 
 
 def neighbours(session: Session, item: Item) -> tuple[int | None, int | None]:
@@ -226,6 +348,9 @@ def save_annotation(
         session.rollback()
         raise _conflict(session, item.id, base_version)
     version, status = int(row[0]), str(row[1])
+    # the stored people move with their item first: the refresh then replaces them at
+    # the new state's total
+    qa_totals.move_people(session, item.project_id, item.id, status_before, status)
     skeleton = access.project.skeleton
     qa_store.refresh_item(session, item.project_id, skeleton, item.id, doc, item.width, item.height)
     user_id = user.id if user is not None else None

@@ -20,7 +20,13 @@ project-wide run judges whole sequences; a track edit re-judges its video).
 
 Every replacement of rows also moves the project's totals (``qa_counts``) by what it
 removed and added, in the same transaction, so the totals always equal a count of the
-rows and no request has to count them.
+rows and no request has to count them. The totals include the people of each item
+status (``people:STATUS``), so a workflow move of an item moves its people's total too
+(:func:`move_people`).
+
+The verification views' order is kept the same way (``qa_risk``, :func:`_risk_rows`):
+the rows are derived from the findings and people they replace with, in the same
+statements, so the gallery and the review read their first page as an index range.
 """
 
 from __future__ import annotations
@@ -33,7 +39,6 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import ColumnElement, Table, case, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from posemark.model import Dataset, Skeleton
@@ -43,9 +48,18 @@ from posemark.qa.document import document_dataset
 from posemark.qa.prior import LEARN_MIN_SAMPLES, implied_heights, reference_height
 from posemark.services.projects import project_skeleton
 from posemark.services.qa_runs import QA_COLUMNS, rows_dataset
+from posemark.services.qa_totals import Counts, people_key
+from posemark.services.qa_totals import add_counts as _add_counts
 from posemark.services.workflow import workflow_settings
 from posemark.store.models import Item, Project
-from posemark.store.qa_models import ProjectQa, QaCount, QaFinding, QaInstance, QaPending
+from posemark.store.qa_models import (
+    ProjectQa,
+    QaCount,
+    QaFinding,
+    QaInstance,
+    QaPending,
+    QaRisk,
+)
 
 SEQUENCE_CHECKS: tuple[str, ...] = ("track_jump", "identity_switch")
 """Checks that judge a track across frames, not one item (see module doc)."""
@@ -54,6 +68,13 @@ BATCH_ITEMS = 500
 """Items read, checked and written at a time by the project-wide run and imports."""
 SEVERITY_RISK = {"error": 1.0, "warning": 0.5, "info": 0.0}
 """An instance's review risk: its findings' summed weights (info harms nothing)."""
+INSTANCE_FINDING_WEIGHT = 0.3
+"""The keypoint gallery weighs a finding on the whole instance by this for each of its
+keypoints (a finding on the keypoint itself counts fully)."""
+WHOLE_PERSON = ""
+"""``qa_risk.keypoint`` of a person's review risk (see store/qa_models.py)."""
+RISK_DIGITS = 9
+"""Kept risks are rounded: sums of the same weights in another order stay equal."""
 
 
 # --- what the findings are judged against ------------------------------------------------
@@ -187,6 +208,51 @@ def _instance_rows(
     return rows
 
 
+def _risk_rows(
+    project_id: int,
+    keypoints: tuple[str, ...],
+    people: list[dict[str, Any]],
+    findings: Iterable[Mapping[str, Any]],
+    file_names: Mapping[int, str],
+) -> list[dict[str, Any]]:
+    """The ``qa_risk`` rows of ``people`` (their ``qa_instances`` rows) judged by
+    ``findings``: the person's review risk when above zero (``WHOLE_PERSON``), and for each
+    of its labeled keypoints that a harmful finding on that keypoint or on the whole
+    person concerns, the gallery's risk of that keypoint."""
+    on: dict[tuple[int, int], dict[str | None, float]] = defaultdict(dict)
+    for f in findings:
+        weight = SEVERITY_RISK.get(f["severity"], 0.0)
+        if weight > 0:
+            sums = on[(f["item_id"], f["instance_index"])]
+            sums[f["keypoint"]] = sums.get(f["keypoint"], 0.0) + weight
+    rows = []
+    for person in people:
+        at = (person["item_id"], person["instance_index"])
+        base = {
+            "project_id": project_id,
+            "item_id": at[0],
+            "instance_index": at[1],
+            "file_name": file_names[at[0]],
+        }
+        if person["risk"] > 0:
+            rows.append(
+                {**base, "keypoint": WHOLE_PERSON, "risk": round(person["risk"], RISK_DIGITS)}
+            )
+        concern = on.get(at)
+        if not concern:
+            continue
+        whole = concern.get(None)
+        for j, name in enumerate(keypoints):
+            if person["labeled"][j : j + 1] != "1":
+                continue
+            own = concern.get(name)
+            if own is None and whole is None:
+                continue
+            risk = (own or 0.0) + INSTANCE_FINDING_WEIGHT * (whole or 0.0)
+            rows.append({**base, "keypoint": name, "risk": round(risk, RISK_DIGITS)})
+    return rows
+
+
 def refresh_item(
     session: Session,
     project_id: int,
@@ -209,12 +275,20 @@ def refresh_item(
 
     replaced = [QaFinding.item_id == item_id, QaFinding.check.in_(ITEM_CHECKS)]
     delta = _stored_counts(session, replaced, [QaInstance.item_id == item_id])
+    file_name, status = session.execute(
+        select(Item.file_name, Item.status).where(Item.id == item_id)
+    ).one()
     session.execute(delete(QaFinding).where(*replaced))
     rows = _finding_rows(project_id, found, where)
     if rows:
         session.execute(insert(QaFinding), rows)
     kept = [
-        {"item_id": item_id, "instance_index": f.instance_index, "severity": f.severity}
+        {
+            "item_id": item_id,
+            "instance_index": f.instance_index,
+            "keypoint": f.keypoint,
+            "severity": f.severity,
+        }
         for f in item_sequence_findings(session, item_id)
     ]
 
@@ -222,22 +296,28 @@ def refresh_item(
         return (item_id, n, instances[n]["id"]) if 0 <= n < len(instances) else None
 
     session.execute(delete(QaInstance).where(QaInstance.item_id == item_id))
+    session.execute(delete(QaRisk).where(QaRisk.item_id == item_id))
     people = _instance_rows(project_id, dataset, locate, rows + kept)
     if people:
         session.execute(insert(QaInstance), people)
-    _add_counts(session, _row_counts(rows, people, delta))
+    risks = _risk_rows(project_id, skeleton.keypoints, people, rows + kept, {item_id: file_name})
+    _insert_plain(session, cast(Table, QaRisk.__table__), risks)
+    _add_counts(session, _row_counts(rows, people, delta, {item_id: status}))
 
 
 class Kept(NamedTuple):
-    """What a batch of items leaves in the database: its findings and its people."""
+    """What a batch of items leaves in the database: its findings, its people and their
+    place in the verification views."""
 
     findings: list[dict[str, Any]]
     instances: list[dict[str, Any]]
+    risks: list[dict[str, Any]]
 
     def of(self, item_ids: set[int]) -> Kept:
         return Kept(
             [r for r in self.findings if r["item_id"] in item_ids],
             [r for r in self.instances if r["item_id"] in item_ids],
+            [r for r in self.risks if r["item_id"] in item_ids],
         )
 
 
@@ -253,7 +333,10 @@ def check_batch(
     located = {a: at[:3] for a, at in where.items()}
     locate = located.get
     findings = _finding_rows(project_id, found, lambda f: locate(f.annotation_id))
-    return Kept(findings, _instance_rows(project_id, dataset, locate, findings))
+    people = _instance_rows(project_id, dataset, locate, findings)
+    file_names = {at[0]: at[3] for at in where.values()}
+    keypoints = dataset.categories[0].skeleton.keypoints if dataset.categories else ()
+    return Kept(findings, people, _risk_rows(project_id, keypoints, people, findings, file_names))
 
 
 def replace_kept(session: Session, item_ids: list[int], kept: Kept) -> None:
@@ -261,7 +344,8 @@ def replace_kept(session: Session, item_ids: list[int], kept: Kept) -> None:
     The totals move last: on PostgreSQL their rows stay locked only for the commit."""
     delta = forget_items(session, item_ids, apply=False)
     insert_rows(session, kept)
-    _add_counts(session, _row_counts(kept.findings, kept.instances, delta))
+    statuses = item_statuses(session, item_ids)
+    _add_counts(session, _row_counts(kept.findings, kept.instances, delta, statuses))
 
 
 def forget_items(session: Session, item_ids: list[int], apply: bool = True) -> Counts:
@@ -275,15 +359,13 @@ def forget_items(session: Session, item_ids: list[int], apply: bool = True) -> C
     )
     session.execute(delete(QaFinding).where(QaFinding.item_id.in_(item_ids)))
     session.execute(delete(QaInstance).where(QaInstance.item_id.in_(item_ids)))
+    session.execute(delete(QaRisk).where(QaRisk.item_id.in_(item_ids)))
     if apply:
         _add_counts(session, delta)
     return delta
 
 
 # --- the kept totals -----------------------------------------------------------------------
-
-Counts = defaultdict[tuple[int, str], int]
-"""(project id, ``qa_counts`` key) -> a change of that total."""
 
 
 def finding_key(check: str, severity: str) -> str:
@@ -292,6 +374,16 @@ def finding_key(check: str, severity: str) -> str:
 
 def labeled_key(k: int) -> str:
     return f"labeled:{k}"
+
+
+def item_statuses(session: Session, item_ids: list[int]) -> dict[int, str]:
+    """The items' workflow states by id (their people's totals are kept per state)."""
+    out: dict[int, str] = {}
+    for start in range(0, len(item_ids), BATCH_ITEMS):
+        part = item_ids[start : start + BATCH_ITEMS]
+        rows = session.execute(select(Item.id, Item.status).where(Item.id.in_(part))).all()
+        out.update((int(i), str(s)) for i, s in rows)
+    return out
 
 
 def _add_labeled(counts: Counts, project_id: int, masks: list[str], sign: int) -> None:
@@ -323,47 +415,35 @@ def _stored_counts(
     ).all():
         out[(int(project_id), finding_key(check, severity))] -= int(n)
     masks: dict[int, list[str]] = defaultdict(list)
-    for project_id, labeled in session.execute(
-        select(QaInstance.project_id, QaInstance.labeled).where(*instances)
+    for project_id, labeled, status in session.execute(
+        select(QaInstance.project_id, QaInstance.labeled, Item.status)
+        .join(Item, Item.id == QaInstance.item_id)
+        .where(*instances)
     ).all():
         masks[int(project_id)].append(labeled)
+        out[(int(project_id), people_key(status))] -= 1
     for project_id, found in masks.items():
         _add_labeled(out, project_id, found, -1)
     return out
 
 
 def _row_counts(
-    findings: list[dict[str, Any]], instances: list[dict[str, Any]], counts: Counts
+    findings: list[dict[str, Any]],
+    instances: list[dict[str, Any]],
+    counts: Counts,
+    statuses: Mapping[int, str],
 ) -> Counts:
-    """``counts`` plus the totals of rows about to be (or just) inserted."""
+    """``counts`` plus the totals of rows about to be (or just) inserted (``statuses``:
+    their items' states)."""
     for row in findings:
         counts[(row["project_id"], finding_key(row["check"], row["severity"]))] += 1
     masks: dict[int, list[str]] = defaultdict(list)
     for row in instances:
         masks[row["project_id"]].append(row["labeled"])
+        counts[(row["project_id"], people_key(statuses[row["item_id"]]))] += 1
     for project_id, found in masks.items():
         _add_labeled(counts, project_id, found, 1)
     return counts
-
-
-def _add_counts(session: Session, counts: Counts) -> None:
-    """Apply the changes to ``qa_counts``, in key order (two transactions that both move
-    totals of one project on PostgreSQL then take the row locks in the same order)."""
-    rows = [
-        {"project_id": project_id, "key": key, "n": n}
-        for (project_id, key), n in sorted(counts.items())
-        if n
-    ]
-    if not rows:
-        return
-    table = cast(Table, QaCount.__table__)
-    dialect = session.connection().dialect.name
-    upsert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    statement = upsert.on_conflict_do_update(
-        index_elements=[table.c.project_id, table.c.key],
-        set_={"n": table.c.n + upsert.excluded.n},
-    )
-    session.execute(statement, rows)
 
 
 def recount(session: Session, project_id: int) -> None:
@@ -392,6 +472,14 @@ def recount(session: Session, project_id: int) -> None:
         row = session.execute(select(*sums).where(QaInstance.project_id == project_id)).one()
         for j, n in enumerate(row):
             counts[(project_id, labeled_key(j))] = int(n)
+    for status, n in session.execute(
+        select(Item.status, func.count())
+        .select_from(QaInstance)
+        .join(Item, Item.id == QaInstance.item_id)
+        .where(QaInstance.project_id == project_id)
+        .group_by(Item.status)
+    ).all():
+        counts[(project_id, people_key(status))] = int(n)
     session.execute(delete(QaCount).where(QaCount.project_id == project_id))
     _add_counts(session, counts)
 
@@ -413,6 +501,7 @@ def insert_rows(session: Session, kept: Kept) -> None:
     findings each that cost more than running the checks."""
     _insert_plain(session, cast(Table, QaFinding.__table__), kept.findings)
     _insert_plain(session, cast(Table, QaInstance.__table__), kept.instances)
+    _insert_plain(session, cast(Table, QaRisk.__table__), kept.risks)
 
 
 def _insert_plain(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -3,28 +3,25 @@
 Both views list people riskiest first, then in file-name and instance order. Risk comes
 from the kept findings (services/qa_store.py): the keypoint gallery weighs a finding on
 the keypoint fully and one on the whole instance by ``INSTANCE_FINDING_WEIGHT``; the
-instance review sums every finding of the instance (``qa_instances.risk``). A page is
-two index-ordered reads: the risky people (the few with findings) sorted by the
-database, then the rest in file-name order, so the first page costs the same on a
-project of a hundred people as on one of a million.
+instance review sums every finding of the instance (``qa_instances.risk``). Both orders
+are kept (``qa_risk``, written with the findings), so a page is two index-ordered reads:
+the risky people (the few with findings) as a range of ``ix_qa_risk_order``, then the
+rest in file-name order, and the first page costs the same on a project of a hundred
+people as on one of a million. The totals come from ``qa_counts`` when the caller sees
+every item.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from posemark.services.qa_store import labeled_key
+from posemark.services.qa_store import WHOLE_PERSON, labeled_key
+from posemark.services.qa_totals import people_key
 from posemark.store.models import Item
-from posemark.store.qa_models import QaCount, QaFinding, QaInstance
-
-INSTANCE_FINDING_WEIGHT = 0.3
-
-
-def _weight() -> Any:
-    return case((QaFinding.severity == "error", 1.0), (QaFinding.severity == "warning", 0.5))
+from posemark.store.qa_models import QaCount, QaFinding, QaInstance, QaRisk
 
 
 def _same_instance() -> ColumnElement[bool]:
@@ -45,23 +42,24 @@ def _on_keypoint(keypoint: str) -> ColumnElement[bool]:
 def _page(
     session: Session,
     people: Any,
-    risky: Any,
+    risky: list[ColumnElement[bool]],
     tail: Any,
     offset: int,
     limit: int,
 ) -> tuple[int, list[tuple[int, int, float]]]:
     """(total, [(item id, instance index, risk)]) of one page: ``people`` counts them,
-    ``risky`` (a subquery of item_id, instance_index, risk) comes first, riskiest first,
-    then ``tail`` (a query of item_id, instance_index, already in file-name order).
+    the ``qa_risk`` rows meeting ``risky`` come first, riskiest first (the order of
+    ``ix_qa_risk_order``), then ``tail`` (a query of item_id, instance_index, already
+    in file-name order).
 
     The risky people are counted only when the page runs past them (the tail's offset
-    needs their number): a page they fill, like the first of a big project, reads them
-    once instead of twice."""
+    needs their number): a page they fill, like the first of a big project, reads only
+    its own rows of the index."""
     total = session.scalar(people) or 0
     rows = session.execute(
-        select(risky.c.item_id, risky.c.instance_index, risky.c.risk)
-        .join(Item, Item.id == risky.c.item_id)
-        .order_by(risky.c.risk.desc(), Item.file_name, risky.c.instance_index)
+        select(QaRisk.item_id, QaRisk.instance_index, QaRisk.risk)
+        .where(*risky)
+        .order_by(QaRisk.risk.desc(), QaRisk.file_name, QaRisk.instance_index)
         .offset(offset)
         .limit(limit)
     ).all()
@@ -70,9 +68,9 @@ def _page(
         if out or offset == 0:  # the page holds the last risky ones (or there are none)
             n_risky = offset + len(out)
         else:
-            n_risky = session.scalar(select(func.count()).select_from(risky)) or 0
-        rows = session.execute(tail.offset(max(0, offset - n_risky)).limit(limit - len(out))).all()
-        out.extend((int(i), int(n), 0.0) for i, n in rows)
+            n_risky = session.scalar(select(func.count()).select_from(QaRisk).where(*risky)) or 0
+        rest = session.execute(tail.offset(max(0, offset - n_risky)).limit(limit - len(out)))
+        out.extend((int(i), int(n), 0.0) for i, n in rest.all())
     return int(total), out
 
 
@@ -81,6 +79,21 @@ def _in_items(column: Any, project_id: int, condition: ColumnElement[bool] | Non
     if condition is None:
         return []
     return [column.in_(select(Item.id).where(Item.project_id == project_id, condition))]
+
+
+def _its_item(condition: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+    """The ``qa_risk`` row's item meets ``condition``, tested row by row (a primary-key
+    probe each) as the order's index is read, so a first page reads a page's worth of
+    rows instead of first collecting every item that meets it."""
+    if condition is None:
+        return []
+    return [exists(select(Item.id).where(Item.id == QaRisk.item_id, condition))]
+
+
+def _kept_total(project_id: int, keys: list[str]) -> Any:
+    return select(func.coalesce(func.sum(QaCount.n), 0)).where(
+        QaCount.project_id == project_id, QaCount.key.in_(keys)
+    )
 
 
 def gallery_page(
@@ -102,25 +115,8 @@ def gallery_page(
     ]
     people: Any = select(func.count()).select_from(QaInstance).where(*mine)
     if visible is None:  # every item: the kept total of people with the keypoint labeled
-        people = select(func.coalesce(func.sum(QaCount.n), 0)).where(
-            QaCount.project_id == project_id, QaCount.key == labeled_key(k)
-        )
-    weight = _weight()
-    score = func.sum(
-        case((QaFinding.keypoint == keypoint, weight), else_=INSTANCE_FINDING_WEIGHT * weight)
-    )
-    with_keypoint = exists(select(QaInstance.id).where(_same_instance(), labeled))
-    risky = (
-        select(QaFinding.item_id, QaFinding.instance_index, score.label("risk"))
-        .where(
-            QaFinding.project_id == project_id,
-            _on_keypoint(keypoint),
-            with_keypoint,
-            *_in_items(QaFinding.item_id, project_id, visible),
-        )
-        .group_by(QaFinding.item_id, QaFinding.instance_index)
-        .subquery("risky")
-    )
+        people = _kept_total(project_id, [labeled_key(k)])
+    risky = [QaRisk.project_id == project_id, QaRisk.keypoint == keypoint, *_its_item(visible)]
     at_risk = exists(select(QaFinding.id).where(_same_instance(), _on_keypoint(keypoint)))
     tail = (
         select(QaInstance.item_id, QaInstance.instance_index)
@@ -142,22 +138,19 @@ def review_page(
     """The people of the items in ``states``, a page of them riskiest first."""
     waiting = Item.status.in_(states)
     condition = waiting if visible is None else and_(waiting, visible)
-    mine = [
-        QaInstance.project_id == project_id,
-        *_in_items(QaInstance.item_id, project_id, condition),
+    people: Any = _kept_total(project_id, [people_key(s) for s in states])
+    if visible is not None:  # counted from the caller's waiting items (their index)
+        people = (
+            select(func.count())
+            .select_from(Item)
+            .join(QaInstance, QaInstance.item_id == Item.id)
+            .where(Item.project_id == project_id, condition)
+        )
+    risky = [
+        QaRisk.project_id == project_id,
+        QaRisk.keypoint == WHOLE_PERSON,
+        *_its_item(condition),
     ]
-    # counted from the waiting items (their index), not from every person of the project
-    people = (
-        select(func.count())
-        .select_from(Item)
-        .join(QaInstance, QaInstance.item_id == Item.id)
-        .where(Item.project_id == project_id, condition)
-    )
-    risky = (
-        select(QaInstance.item_id, QaInstance.instance_index, QaInstance.risk.label("risk"))
-        .where(*mine, QaInstance.risk > 0)
-        .subquery("risky")
-    )
     tail = (
         select(QaInstance.item_id, QaInstance.instance_index)
         .join(Item, Item.id == QaInstance.item_id)

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from posemark.services.errors import BadInput, Conflict, Forbidden, ServiceError
 from posemark.services.projects import ProjectAccess
+from posemark.services.qa_totals import move_people
 from posemark.store.models import ITEM_STATUSES, Item, User, utcnow
 from posemark.store.workflow_models import (
     Comment,
@@ -492,6 +493,7 @@ def transition(
         session.rollback()
         now = session.scalar(select(Item.status).where(Item.id == item.id))
         raise Conflict(f"item {item.id} cannot move from {now} to {to} (it was {frm} a moment ago)")
+    move_people(session, access.project.id, item.id, frm, to)
     log_transition(session, item.id, frm, to, user.id)
     session.commit()
     session.refresh(item, ["status", "updated_at", "updated_by"])

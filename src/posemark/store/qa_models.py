@@ -26,6 +26,15 @@ Kept apart from ``models.py`` (which imports this module at its end).
   each, written in the import's transaction (all or nothing with it) and deleted by the
   refresh that runs after its commit (services/qa_rerun.py, a batch at a time), so a
   page says how many items await it instead of showing stale findings as current.
+- ``qa_risk``: the verification views' order, kept. One row per person at risk (a
+  finding that harms something) with ``keypoint`` "" (not NULL: an equality, so
+  PostgreSQL reads the index in its order), its review risk (what
+  ``qa_instances.risk`` says), and one per labeled keypoint of that person that a
+  finding on the keypoint or on the whole person puts at risk, with its gallery risk;
+  ``file_name`` is the item's (names never change), the views' tie-break. Replaced with
+  the findings it is summed from, so the first page of the gallery or the review is a
+  range of ``ix_qa_risk_order`` in its order instead of a grouping and sorting of every
+  finding of the project.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from posemark.store.models import Base, utcnow
+from posemark.store.models import Base, file_name_type, utcnow
 
 
 class QaFinding(Base):
@@ -83,6 +92,30 @@ class QaInstance(Base):
     labeled: Mapped[str] = mapped_column(String(300))
     risk: Mapped[float] = mapped_column(Float)
     track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class QaRisk(Base):
+    __tablename__ = "qa_risk"
+    __table_args__ = (Index("ix_qa_risk_item_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    instance_index: Mapped[int] = mapped_column(Integer)
+    keypoint: Mapped[str] = mapped_column(String(100))
+    risk: Mapped[float] = mapped_column(Float)
+    file_name: Mapped[str] = mapped_column(file_name_type())
+
+
+# riskiest first, then file name and instance: the views' order, read as a range
+Index(
+    "ix_qa_risk_order",
+    QaRisk.project_id,
+    QaRisk.keypoint,
+    QaRisk.risk.desc(),
+    QaRisk.file_name,
+    QaRisk.instance_index,
+)
 
 
 class ProjectQa(Base):

@@ -168,14 +168,15 @@ export const api = {
   addMember: (pid, username, role) =>
     request("POST", `/api/projects/${pid}/members`, { body: { username, role } }),
   /**
-   * One page of the project's items.
+   * One page of the project's items: at `offset`, or after / before a cursor the
+   * previous answer gave (its `next` / `prev`).
    * @param {number | string} pid
    * @param {{ status?: string, job?: number | string, q?: string, sort?: string,
-   *   offset?: number, limit?: number }} [filters]
+   *   offset?: number, limit?: number, after?: string, before?: string }} [filters]
    */
-  items: (pid, { status, job, q, sort, offset = 0, limit = 50 } = {}) =>
+  items: (pid, { status, job, q, sort, offset = 0, limit = 50, after, before } = {}) =>
     request("GET", `/api/projects/${pid}/items`, {
-      query: { status, job, q, sort, offset, limit },
+      query: { status, job, q, sort, offset, limit, after, before },
     }),
   jobs: (pid) => request("GET", `/api/projects/${pid}/jobs`),
   /**

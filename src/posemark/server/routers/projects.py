@@ -29,7 +29,7 @@ from posemark.services.import_existing import import_into_existing
 from posemark.services.import_operation import start_import
 from posemark.services.import_refs import import_reference
 from posemark.services.importing import import_uploads, read_coco_file
-from posemark.services.items import item_summary, list_items
+from posemark.services.items import item_cursor, item_summary, items_page
 from posemark.services.operations import operation_json
 from posemark.services.projects import (
     ProjectAccess,
@@ -144,14 +144,40 @@ def items(
     limit: int = Query(50, ge=1, le=1000),
     job: int | None = None,
     sort: str = "file_name",
+    after: str | None = None,
+    before: str | None = None,
 ) -> JSONResponse:
+    """A page of items and the total; ``next`` / ``prev``: cursors of the pages after
+    and before it (the project page's next and previous, an index range however deep),
+    null at either end of the list."""
     visible = visible_items(access, caller.user)  # annotators: their jobs; reviewers: queue
-    rows, total = list_items(
-        db, access.project.id, status or None, q or None, offset, limit, visible, job, sort
+    rows, total, more = items_page(
+        db,
+        access.project.id,
+        status or None,
+        q or None,
+        offset,
+        limit,
+        visible,
+        job,
+        sort,
+        after or None,
+        before or None,
     )
     summaries = [item_summary(r) for r in rows]  # a replica holder sees their own copy
     summaries = summaries_as_seen_by(db, caller.user, summaries)
-    return JSONResponse({"items": summaries, "total": total})
+    if before:
+        has_next, has_prev = True, more
+    else:
+        has_next, has_prev = more, bool(after) or offset > 0
+    return JSONResponse(
+        {
+            "items": summaries,
+            "total": total,
+            "next": item_cursor(sort, rows[-1]) if rows and has_next else None,
+            "prev": item_cursor(sort, rows[0]) if rows and has_prev else None,
+        }
+    )
 
 
 @router.post("/{pid}/import", response_model=None)

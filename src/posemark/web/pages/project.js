@@ -29,7 +29,16 @@ const EXPORT_FORMATS = [
 export async function projectPage(root, { pid, job }, app) {
   let project = await api.project(pid);
   app.setCrumbs([{ label: "Projects", href: "#/projects" }, { label: project.name }]);
-  const state = { status: "", q: "", sort: "file_name", offset: 0, job: job || "" };
+  // offset: where the page starts (shown as "from–to of total"); cursor: how the
+  // server finds it ({after} / {before}: next and previous are an index range however
+  // deep the page lies, where an offset makes the server skip every item before it)
+  /** @type {{ status: string, q: string, sort: string, offset: number,
+   *   cursor: { after?: string, before?: string }, job: string }} */
+  const state = { status: "", q: "", sort: "file_name", offset: 0, cursor: {}, job: job || "" };
+  function firstPage() {
+    state.offset = 0;
+    state.cursor = {};
+  }
   let searchTimer = null;
   let loadSequence = 0;
 
@@ -45,7 +54,7 @@ export async function projectPage(root, { pid, job }, app) {
       clearTimeout(searchTimer);
       searchTimer = setTimeout(() => {
         state.q = search.value.trim();
-        state.offset = 0;
+        firstPage();
         loadItems();
       }, 250);
     },
@@ -59,7 +68,7 @@ export async function projectPage(root, { pid, job }, app) {
       "aria-label": "Sort items",
       onChange: () => {
         state.sort = sort.value;
-        state.offset = 0;
+        firstPage();
         loadItems();
       },
     },
@@ -87,7 +96,7 @@ export async function projectPage(root, { pid, job }, app) {
             "data-status": value || "all",
             onClick: () => {
               state.status = value;
-              state.offset = 0;
+              firstPage();
               renderTabs();
               loadItems();
             },
@@ -106,7 +115,8 @@ export async function projectPage(root, { pid, job }, app) {
       job: state.job,
       q: state.q,
       sort: state.sort,
-      offset: state.offset,
+      offset: state.cursor.after || state.cursor.before ? 0 : state.offset,
+      ...state.cursor,
       limit: PAGE_SIZE,
     });
     if (sequence !== loadSequence) return; // a newer filter or search is on its way
@@ -134,7 +144,11 @@ export async function projectPage(root, { pid, job }, app) {
           class: "tool small",
           disabled: state.offset === 0,
           onClick: () => {
-            state.offset = Math.max(0, state.offset - PAGE_SIZE);
+            if (state.offset - PAGE_SIZE <= 0 || !answer.prev) firstPage();
+            else {
+              state.offset -= PAGE_SIZE;
+              state.cursor = { before: answer.prev };
+            }
             loadItems();
           },
         },
@@ -148,6 +162,7 @@ export async function projectPage(root, { pid, job }, app) {
           disabled: to >= answer.total,
           onClick: () => {
             state.offset += PAGE_SIZE;
+            state.cursor = answer.next ? { after: answer.next } : {};
             loadItems();
           },
         },
@@ -170,7 +185,7 @@ export async function projectPage(root, { pid, job }, app) {
     "aria-label": "Filter by job",
     onChange: () => {
       state.job = jobFilter.value;
-      state.offset = 0;
+      firstPage();
       loadItems();
     },
   });
