@@ -173,6 +173,21 @@ def test_prelabel_runs_in_a_worker_process(
     assert sorted(prelabel_versions(server, pid).values()) == [0, 1, 1]
 
 
+def test_a_worker_runs_below_the_web_process_priority(server: Server, workers: list[Any]) -> None:
+    """A project-wide operation keeps the cores busy for minutes: its worker (and the
+    QA pool it spawns, which inherits it) lowers its own priority so saves come first."""
+    from posemark.services.operation_worker import WORKER_NICENESS
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    process = start_worker(server.settings)
+    workers.append(process)
+    deadline = time.monotonic() + 60
+    while os.getpriority(os.PRIO_PROCESS, process.pid) == own and time.monotonic() < deadline:
+        assert process.poll() is None, worker_logs(server.settings)
+        time.sleep(0.1)
+    assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, own + WORKER_NICENESS)
+
+
 def test_cancel_and_access(
     server: Server, admin: TestClient, testdata: Path, workers: list[Any]
 ) -> None:

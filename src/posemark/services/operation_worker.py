@@ -4,6 +4,7 @@ requeues the operations of workers that died (services/operations.py)."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from posemark.services.operation_engines import open_engine
@@ -14,8 +15,17 @@ from posemark.store import open_store, upgrade_to_head
 log = logging.getLogger(__name__)
 
 
-def run_worker(settings: Settings, concurrency: int = 1) -> None:
-    """Runs until SIGINT/SIGTERM. ``concurrency`` operations at once in this process."""
+WORKER_NICENESS = 10
+"""How much lower than the web process a worker runs (``os.nice``; its QA pool inherits
+it): a project-wide operation keeps both cores busy for minutes, and an annotator's save
+(about 30 ms of CPU in the web process) must not wait behind it for its share."""
+
+
+def run_worker(settings: Settings, concurrency: int = 1, niceness: int = WORKER_NICENESS) -> None:
+    """Runs until SIGINT/SIGTERM. ``concurrency`` operations at once in this process,
+    ``niceness`` below the priority it was started with."""
+    if niceness:
+        os.nice(niceness)
     settings.make_dirs()
     store = open_store(settings.db_url)
     upgrade_to_head(store.engine)
