@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import ColumnElement, Text, cast, func, select, update
+from sqlalchemy import ColumnElement, Text, cast, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -84,11 +84,13 @@ def _decoded(rows: Sequence[_QaRow]) -> list[_QaRow]:
 
 
 def _scope(project_id: int, pending: bool) -> list[ColumnElement[bool]]:
-    """The project's items, or only those awaiting refresh."""
+    """The project's items, or only those awaiting refresh: each item's mark looked up
+    by its key as the items are walked (an ``IN`` of the project's marks was the list of
+    every mark built again for every batch: work that grew with the square of an
+    import)."""
     scope = [Item.project_id == project_id]
     if pending:
-        marked = select(QaPending.item_id).where(QaPending.project_id == project_id)
-        scope.append(Item.id.in_(marked))
+        scope.append(exists().where(QaPending.item_id == Item.id))
     return scope
 
 
