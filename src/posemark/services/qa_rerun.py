@@ -181,9 +181,17 @@ class _Inline:
         return None
 
 
+POOL_NICENESS = 5
+"""How much lower than the run's own process its checking processes run: the run's
+process is the writer, and while it writes it holds SQLite's write lock, which a save
+waits for; it should not wait for the CPU behind its own checking processes."""
+
+
 def _exit_with_parent(parent: int) -> None:
     """Runs in each pool process: a background worker killed with SIGKILL cannot shut
-    its pool down, so its processes leave as soon as they are orphaned."""
+    its pool down, so its processes leave as soon as they are orphaned. They also step
+    below the writer (``POOL_NICENESS``)."""
+    os.nice(POOL_NICENESS)
 
     def watch() -> None:
         while os.getppid() == parent:
