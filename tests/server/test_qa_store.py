@@ -452,3 +452,20 @@ def test_the_kept_totals_follow_every_write(
     assert report.json()["findings"]["total"] == qa["total"]
     gallery = admin.get(f"/api/projects/{coco_project}/gallery", params={"keypoint": "nose"})
     assert gallery.json()["total"] == kept["labeled:0"]
+
+
+def test_the_checking_processes_run_below_the_writer() -> None:
+    """The re-run's pool processes (the bulk of its CPU) step below the process that
+    writes and holds the write lock; that one keeps its priority."""
+    import os
+
+    from posemark.services import qa_rerun
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = qa_rerun._pool(2)
+    try:
+        seen = {pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result() for _ in range(4)}
+    finally:
+        pool.shutdown()
+    assert seen == {min(19, own + qa_rerun.POOL_NICENESS)}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own

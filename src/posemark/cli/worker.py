@@ -28,7 +28,8 @@ def worker(
             min=0,
             max=19,
             help="Lower this worker's CPU priority by this much, so the web server's "
-            "requests come first on a shared machine (default 10; 0: as started).",
+            "requests come first on a shared machine (default 0: as started; a QA "
+            "re-run's checking processes run 10 lower anyway).",
             show_default=False,
         ),
     ] = None,

@@ -15,10 +15,12 @@ from posemark.store import open_store, upgrade_to_head
 log = logging.getLogger(__name__)
 
 
-WORKER_NICENESS = 10
-"""How much lower than the web process a worker runs (``os.nice``; its QA pool inherits
-it): a project-wide operation keeps both cores busy for minutes, and an annotator's save
-(about 30 ms of CPU in the web process) must not wait behind it for its share."""
+WORKER_NICENESS = 0
+"""How much lower than it was started a worker runs by default (``--nice``). None: an
+operation that writes (a QA re-run's batches, an import's chunks) holds SQLite's write
+lock while it writes, and a lowered writer is the one the scheduler leaves waiting while
+the saves queue behind its lock. The QA re-run lowers its checking processes instead
+(``qa_rerun.POOL_NICENESS``), the bulk of its CPU, which hold no lock."""
 
 
 def run_worker(settings: Settings, concurrency: int = 1, niceness: int = WORKER_NICENESS) -> None:

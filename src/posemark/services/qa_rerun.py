@@ -181,10 +181,12 @@ class _Inline:
         return None
 
 
-POOL_NICENESS = 5
-"""How much lower than the run's own process its checking processes run: the run's
-process is the writer, and while it writes it holds SQLite's write lock, which a save
-waits for; it should not wait for the CPU behind its own checking processes."""
+POOL_NICENESS = 10
+"""How much lower than the run's own process its checking processes run. They do most
+of the run's CPU work and hold no lock: an annotator's save in the web process gets the
+CPU before them. The run's own process, the writer, keeps its priority: while it writes
+it holds SQLite's write lock, which the saves wait for, so it must not be the process
+the scheduler leaves waiting."""
 
 
 def _exit_with_parent(parent: int) -> None:
