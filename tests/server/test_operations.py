@@ -173,9 +173,7 @@ def test_prelabel_runs_in_a_worker_process(
     assert sorted(prelabel_versions(server, pid).values()) == [0, 1, 1]
 
 
-def test_a_worker_given_nice_runs_below_the_web_process(
-    server: Server, workers: list[Any]
-) -> None:
+def test_a_worker_given_nice_runs_below_the_web_process(server: Server, workers: list[Any]) -> None:
     """``--nice`` lowers the worker's priority (a QA re-run's checking processes, which
     it spawns, inherit it), so saves in the web process come first."""
     own = os.getpriority(os.PRIO_PROCESS, 0)
