@@ -82,8 +82,21 @@ def step(name: str, work: Path, db: str | None) -> dict[str, Any]:
     out["seconds"] = time.perf_counter() - start
     out["cpu_seconds"] = time.process_time() - cpu + children.ru_utime + children.ru_stime
     out["peak_rss_mib"] = peak_rss_mib()
+    if name == "export":
+        out["sha256"] = _file_digest(work / "out.json")
     store.dispose()
     return out
+
+
+def _file_digest(path: Path) -> str:
+    """The exported file's hash (taken after the step's timing), compared between trees."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def kept_digest(session: Any) -> dict[str, Any]:
@@ -228,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         "--db", default=None, help="a PostgreSQL server's URL: a fresh database per tree"
     )
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument(
+        "--pg-prefix", default="bench_speed", help="PostgreSQL databases: PREFIX_baseline, ..."
+    )
     ap.add_argument("--checks", action="store_true", help="time each QA check instead")
     ap.add_argument("--step", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -263,11 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     for tag, code in trees.items():
         if code is None:
             continue
-        db = _fresh_postgres(args.db, f"bench_speed_{tag}") if args.db else None
+        db = _fresh_postgres(args.db, f"{args.pg_prefix}_{tag}") if args.db else None
         results[tag] = run_tree(code, work / tag, db)
     print(f"backend: {'PostgreSQL' if args.db else 'SQLite'}; work folder {work}")
     print(f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(table(results))
+    exports = {tag: steps["export"].get("sha256") for tag, steps in results.items()}
+    print(f"exported files' sha256: {exports}")
+    if len(set(exports.values())) == 1:
+        print("the trees export the same bytes")
     digests = {tag: steps["digest"] for tag, steps in results.items()}
     print(f"kept findings and people after the import (and its refresh): {digests}")
     if len({d["sha256"] for d in digests.values()}) == 1:

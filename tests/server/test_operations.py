@@ -173,6 +173,21 @@ def test_prelabel_runs_in_a_worker_process(
     assert sorted(prelabel_versions(server, pid).values()) == [0, 1, 1]
 
 
+def test_a_worker_given_nice_runs_below_the_web_process(server: Server, workers: list[Any]) -> None:
+    """``--nice`` lowers the worker's priority (a QA re-run's checking processes, which
+    it spawns, inherit it), so saves in the web process come first."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    command = [sys.executable, "-m", "posemark.cli.main", "worker", "--data"]
+    command += [str(server.settings.data_dir), "--db", server.settings.db_url, "--nice", "7"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers.append(process)
+    deadline = time.monotonic() + 60
+    while os.getpriority(os.PRIO_PROCESS, process.pid) == own and time.monotonic() < deadline:
+        assert process.poll() is None
+        time.sleep(0.1)
+    assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, own + 7)
+
+
 def test_cancel_and_access(
     server: Server, admin: TestClient, testdata: Path, workers: list[Any]
 ) -> None:

@@ -320,6 +320,50 @@ def test_the_run_in_a_worker_process_keeps_the_same_findings(
     assert _located(_stored(server, coco_project)) == inline
 
 
+def _kept_rows(server: Server, pid: int) -> dict[str, Any]:
+    """Everything a project-wide run leaves: findings and people (without row ids),
+    totals and the learned prior."""
+    with server.session() as s:
+        people = s.scalars(select(QaInstance).where(QaInstance.project_id == pid)).all()
+        counts = s.execute(
+            select(QaCount.key, QaCount.n).where(QaCount.project_id == pid, QaCount.n != 0)
+        ).all()
+        state = s.get(ProjectQa, pid)
+        assert state is not None
+        return {
+            "findings": _located(_stored(server, pid)),
+            "people": sorted(
+                (p.item_id, p.instance_index, p.instance_id, p.labeled, p.risk, p.track_id)
+                for p in people
+            ),
+            "counts": sorted((key, int(n)) for key, n in counts),
+            "prior": state.prior,
+            "state": (state.state, state.items_checked),
+        }
+
+
+def test_two_worker_processes_keep_every_row_the_inline_run_keeps(
+    server: Server, coco_project: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-run split into one-item batches, checked by two worker processes while
+    this one writes, leaves the same findings, people, totals and prior, row for row,
+    as the run done all in this process."""
+    from posemark.services import qa_rerun
+
+    with server.session() as s:
+        rerun_project_qa(s, coco_project, workers=0)
+    inline = _kept_rows(server, coco_project)
+    assert inline["findings"] and inline["people"] and inline["prior"]
+    monkeypatch.setattr(qa_rerun, "BATCH_ITEMS", 1)
+    with server.session() as s:
+        s.execute(delete(QaFinding).where(QaFinding.project_id == coco_project))
+        s.execute(delete(QaInstance).where(QaInstance.project_id == coco_project))
+        s.commit()
+        out = rerun_project_qa(s, coco_project, workers=2)
+    assert out["stopped"] is False and out["findings"] == len(inline["findings"])
+    assert _kept_rows(server, coco_project) == inline
+
+
 def test_an_empty_project_learns_its_prior_from_its_first_import(
     server: Server, admin: TestClient, testdata: Path
 ) -> None:
@@ -482,3 +526,20 @@ def test_the_kept_totals_follow_every_write(
     assert report.json()["findings"]["total"] == qa["total"]
     gallery = admin.get(f"/api/projects/{coco_project}/gallery", params={"keypoint": "nose"})
     assert gallery.json()["total"] == kept["labeled:0"]
+
+
+def test_the_checking_processes_run_below_the_writer() -> None:
+    """The re-run's pool processes (the bulk of its CPU) step below the process that
+    writes and holds the write lock; that one keeps its priority."""
+    import os
+
+    from posemark.services import qa_rerun
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = qa_rerun._pool(2)
+    try:
+        seen = {pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result() for _ in range(4)}
+    finally:
+        pool.shutdown()
+    assert seen == {min(19, own + qa_rerun.POOL_NICENESS)}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own

@@ -330,3 +330,76 @@ def test_documents_built_a_chunk_at_a_time_are_those_built_at_once(
                     b["instances"], key=lambda i: i["id"]
                 )
             assert [s["image"] for part in parts for s in part[1]] == [s["image"] for s in sources]
+
+
+def test_export_walks_its_own_items_in_id_order_among_other_projects(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export reads its items by ranges of the primary key (not through the
+    project's index): items of two projects created in turn come back each in its own
+    export, in id order, across batch boundaries, with every number written as COCO
+    files write it (integral values as integers, fractions as they are)."""
+    from posemark.schemas import load_builtin
+    from posemark.services import exporting
+    from posemark.services.annotation import validate_document
+    from posemark.store.models import Item
+
+    monkeypatch.setattr(exporting, "_BATCH", 2)
+    first, second = new_project(server, "first"), new_project(server, "second")
+    for turn, pid in enumerate([first, second, first, second, first]):
+        folder = tmp_path / f"turn{turn}"
+        folder.mkdir()
+        for n in range(3):
+            (folder / f"t{turn}_{n}.jpg").write_bytes(jpeg_bytes(64, 48))
+        do_import(server, pid, folder)
+    skeleton = load_builtin("coco17")
+    values = [10.5, 20.0, -3.0, 0.25, 7.0, 1e-3, 640.0, 479.75]
+    with server.session() as session:
+        items = session.query(Item).order_by(Item.id).all()
+        for at, item in enumerate(items):
+            kps: list[list[Any]] = [[None, None, 0] for _ in range(17)]
+            for j in range(1 + at % 5):
+                kps[j] = [values[(at + j) % 8], values[(at + 2 * j + 1) % 8], 1 + j % 2]
+            drawn = {"id": "d", "keypoints": kps, "bbox": [1, 2.5, 30, 40], "bbox_mode": "drawn"}
+            derived = {"id": "e", "keypoints": kps, "bbox": None, "bbox_mode": "derived"}
+            doc = {"instances": [drawn, derived][: 1 + at % 2]}
+            item.annotation = validate_document(doc, skeleton)
+        expected_items = {
+            pid: [(i.id, i.file_name) for i in items if i.project_id == pid]
+            for pid in (first, second)
+        }
+    for pid in (first, second):
+        with server.session() as session:
+            out = export_coco_dict(session, find_project(session, str(pid)))
+        assert [(im["id"], im["file_name"]) for im in out["images"]] == expected_items[pid]
+        assert [a["image_id"] for a in out["annotations"]] == sorted(
+            a["image_id"] for a in out["annotations"]
+        )
+        assert [a["id"] for a in out["annotations"]] == list(range(1, len(out["annotations"]) + 1))
+        for record in out["annotations"]:
+            flat = record["keypoints"]
+            for x, y, v in zip(flat[0::3], flat[1::3], flat[2::3], strict=True):
+                for number in (x, y):
+                    integral = float(number).is_integer()
+                    assert isinstance(number, int) == integral, record
+                if not v:
+                    assert (x, y) == (0, 0)
+            assert record["num_keypoints"] == sum(1 for v in flat[2::3] if v)
+            if record["bbox"] == [1, 2.5, 30, 40]:
+                assert record["area"] == 1200 and isinstance(record["area"], int)
+
+
+def test_flat_keypoints_write_each_number_as_number_rule_says() -> None:
+    """The export's flat keypoints take a shortcut for fractions; every kind of number a
+    document can hold comes out as ``_number`` of it, type included."""
+    from posemark.services.coco_source import _number, flat_keypoints
+
+    numbers: list[Any] = [12.5, 12.0, 12, -0.0, -3.0, -2.75, 0.1, 2.0**53, 2.0**53 - 1, 2**60]
+    numbers += [1e300, -1e-300, True]
+    points = [[x, y, 2] for x in numbers for y in numbers] + [[None, None, 0], [5.5, 1.0, 0]]
+    flat, labeled = flat_keypoints({"keypoints": points})
+    expected: list[Any] = []
+    for x, y, v in points:
+        expected += [_number(x), _number(y), v] if v > 0 else [0, 0, 0]
+    assert labeled == len(numbers) ** 2
+    assert [(type(a), a) for a in flat] == [(type(b), b) for b in expected]

@@ -21,6 +21,18 @@ def worker(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Operations run at once.")
     ] = 1,
+    nice: Annotated[
+        int | None,
+        typer.Option(
+            "--nice",
+            min=0,
+            max=19,
+            help="Lower this worker's CPU priority by this much, so the web server's "
+            "requests come first on a shared machine (default 0: as started; a QA "
+            "re-run's checking processes run 10 lower anyway).",
+            show_default=False,
+        ),
+    ] = None,
     parent: Annotated[
         int | None,
         typer.Option("--parent", hidden=True, help="Stop when this process is gone."),
@@ -32,11 +44,12 @@ def worker(
     if parent is not None:
         _stop_with_parent(parent)
 
-    from posemark.services.operation_worker import run_worker
+    from posemark.services.operation_worker import WORKER_NICENESS, run_worker
     from posemark.services.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run_worker(Settings(data_dir=data, db_url=db or "", redis_url=redis or ""), concurrency)
+    settings = Settings(data_dir=data, db_url=db or "", redis_url=redis or "")
+    run_worker(settings, concurrency, niceness=WORKER_NICENESS if nice is None else nice)
 
 
 STOP_GRACE = 10.0

@@ -77,13 +77,20 @@ def effective_box(inst: dict[str, Any]) -> list[float] | None:
 def flat_keypoints(inst: dict[str, Any]) -> tuple[list[int | float], int]:
     """COCO's flat ``[x, y, v, ...]`` (unlabeled as 0, 0, 0) and the labeled count."""
     flat: list[int | float] = []
+    add = flat.extend
     labeled = 0
     for x, y, v in inst["keypoints"]:
         if v > 0:
-            flat += (_number(x), _number(y), v)
+            # a fraction is written as it is (what _number gives it) without the
+            # int() and comparisons: an export runs this for every keypoint
+            if x.__class__ is not float or x.is_integer():
+                x = _number(x)
+            if y.__class__ is not float or y.is_integer():
+                y = _number(y)
+            add((x, y, v))
             labeled += 1
         else:
-            flat += (0, 0, 0)
+            add((0, 0, 0))
     return flat, labeled
 
 

@@ -248,15 +248,26 @@ class CocoExport:
     # ------------------------------------------------------------ rows
 
     def _rows(self, *columns: Any) -> Iterator[Sequence[Row[Any]]]:
-        """Batches of plain rows (not ORM objects the session would keep), by item id."""
-        last = 0
+        """Batches of plain rows (not ORM objects the session would keep), by item id.
+
+        Each batch is a range of the primary key from where the last one ended, the
+        project tested row by row (``project_id + 0``: not an index term). With the
+        project's index the database would instead find every item of the project and
+        sort them by id for every batch, work that grew with the square of the project
+        (most of the time of an export of 250,000 items)."""
+        first = self.session.scalar(
+            select(func.min(Item.id)).where(Item.project_id == self.project.id)
+        )
+        if first is None:
+            return
+        last = int(first) - 1
         while True:
             if self.should_stop is not None and self.should_stop():
                 raise ExportCancelled("export cancelled; nothing was written")
             batch = self.session.execute(
                 select(Item.id, *columns)
                 .outerjoin(ItemSource, ItemSource.item_id == Item.id)
-                .where(Item.project_id == self.project.id, Item.id > last)
+                .where(Item.id > last, (Item.project_id + 0) == self.project.id)
                 .order_by(Item.id)
                 .limit(_BATCH)
             ).all()

@@ -329,6 +329,9 @@ def save_annotation(
         # made on the old skeleton: a 409 saying so, not a 400 about its keypoint count
         raise _conflict(session, item.id, base_version)
     doc = validate_document(document, access.project.skeleton)
+    skeleton = access.project.skeleton
+    # judged before the first write: the writes that follow hold the write lock briefly
+    checked = qa_store.check_item(session, item.project_id, skeleton, doc, item.width, item.height)
     workflow.keep_base_version(session, item.id, base_version)
     moves = [(Item.status == frm, to) for frm, to in workflow.SAVE_MOVES.items()]
     row = session.execute(
@@ -351,8 +354,9 @@ def save_annotation(
     # the stored people move with their item first: the refresh then replaces them at
     # the new state's total
     qa_totals.move_people(session, item.project_id, item.id, status_before, status)
-    skeleton = access.project.skeleton
-    qa_store.refresh_item(session, item.project_id, skeleton, item.id, doc, item.width, item.height)
+    qa_store.refresh_item(
+        session, item.project_id, skeleton, item.id, doc, item.width, item.height, checked
+    )
     user_id = user.id if user is not None else None
     workflow.record_version(session, item.id, version, doc, status, user_id, action)
     if status != status_before:

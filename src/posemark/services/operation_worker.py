@@ -4,6 +4,7 @@ requeues the operations of workers that died (services/operations.py)."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from posemark.services.operation_engines import open_engine
@@ -14,8 +15,19 @@ from posemark.store import open_store, upgrade_to_head
 log = logging.getLogger(__name__)
 
 
-def run_worker(settings: Settings, concurrency: int = 1) -> None:
-    """Runs until SIGINT/SIGTERM. ``concurrency`` operations at once in this process."""
+WORKER_NICENESS = 0
+"""How much lower than it was started a worker runs by default (``--nice``). None: an
+operation that writes (a QA re-run's batches, an import's chunks) holds SQLite's write
+lock while it writes, and a lowered writer is the one the scheduler leaves waiting while
+the saves queue behind its lock. The QA re-run lowers its checking processes instead
+(``qa_rerun.POOL_NICENESS``), the bulk of its CPU, which hold no lock."""
+
+
+def run_worker(settings: Settings, concurrency: int = 1, niceness: int = WORKER_NICENESS) -> None:
+    """Runs until SIGINT/SIGTERM. ``concurrency`` operations at once in this process,
+    ``niceness`` below the priority it was started with."""
+    if niceness:
+        os.nice(niceness)
     settings.make_dirs()
     store = open_store(settings.db_url)
     upgrade_to_head(store.engine)

@@ -26,10 +26,11 @@ from typing import Any, NamedTuple
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import ColumnElement, Text, cast, func, select, update
+from sqlalchemy import ColumnElement, Text, cast, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from posemark.formats.coco_records import gc_paused
 from posemark.model import Skeleton
 from posemark.qa import BodyPrior, QaConfig
 from posemark.services.errors import BadInput
@@ -83,11 +84,13 @@ def _decoded(rows: Sequence[_QaRow]) -> list[_QaRow]:
 
 
 def _scope(project_id: int, pending: bool) -> list[ColumnElement[bool]]:
-    """The project's items, or only those awaiting refresh."""
+    """The project's items, or only those awaiting refresh: each item's mark looked up
+    by its key as the items are walked (an ``IN`` of the project's marks was the list of
+    every mark built again for every batch: work that grew with the square of an
+    import)."""
     scope = [Item.project_id == project_id]
     if pending:
-        marked = select(QaPending.item_id).where(QaPending.project_id == project_id)
-        scope.append(Item.id.in_(marked))
+        scope.append(exists().where(QaPending.item_id == Item.id))
     return scope
 
 
@@ -139,7 +142,8 @@ def _prior_ratios(
 ) -> list[NDArray[np.float64]]:
     """A batch's share of the prior (runs in a worker process)."""
     fit = PriorFit(skeleton, min_bones)
-    dataset, _where, _ = rows_dataset(skeleton, _decoded(rows), trusted=True)
+    with gc_paused():  # see _check_rows
+        dataset, _where, _ = rows_dataset(skeleton, _decoded(rows), trusted=True)
     fit.add(dataset)
     return [parts[0] for parts in fit.ratios]
 
@@ -153,9 +157,16 @@ def _check_rows(
     prior: BodyPrior,
 ) -> tuple[Kept, int]:
     """What a batch leaves in the database, and its number of instances (runs in a
-    worker process)."""
-    dataset, where, _ = rows_dataset(skeleton, _decoded(rows), position, trusted=True)
-    return check_batch(project_id, dataset, where, config, prior), len(dataset.instances.ids)
+    worker process).
+
+    The cyclic collector waits meanwhile: decoding 500 documents makes tens of thousands
+    of lists, and the collections they set off walked every object of the process (its
+    modules' too) again and again, for no cycle: most of the decoding's time, a third of
+    the batch's."""
+    with gc_paused():
+        dataset, where, _ = rows_dataset(skeleton, _decoded(rows), position, trusted=True)
+        kept = check_batch(project_id, dataset, where, config, prior)
+    return kept, len(dataset.instances.ids)
 
 
 class _Inline:
@@ -170,9 +181,19 @@ class _Inline:
         return None
 
 
+POOL_NICENESS = 10
+"""How much lower than the run's own process its checking processes run. They do most
+of the run's CPU work and hold no lock: an annotator's save in the web process gets the
+CPU before them. The run's own process, the writer, keeps its priority: while it writes
+it holds SQLite's write lock, which the saves wait for, so it must not be the process
+the scheduler leaves waiting."""
+
+
 def _exit_with_parent(parent: int) -> None:
     """Runs in each pool process: a background worker killed with SIGKILL cannot shut
-    its pool down, so its processes leave as soon as they are orphaned."""
+    its pool down, so its processes leave as soon as they are orphaned. They also step
+    below the writer (``POOL_NICENESS``)."""
+    os.nice(POOL_NICENESS)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -301,7 +322,8 @@ def rerun_project_qa(
             for batch in _project_batches(session, project_id, pending=True):
                 if stop():
                     return {**result, "stopped": True}
-                dataset, where, at = rows_dataset(skeleton, _decoded(batch), at, trusted=True)
+                with gc_paused():  # see _check_rows
+                    dataset, where, at = rows_dataset(skeleton, _decoded(batch), at, trusted=True)
                 fit.add(dataset)
                 tabled.append((batch, dataset, where))
                 tick(len(batch))
@@ -310,7 +332,8 @@ def rerun_project_qa(
             for batch, dataset, where in tabled:
                 if stop():
                     return {**result, "stopped": True}
-                kept = check_batch(project_id, dataset, where, config, prior)
+                with gc_paused():
+                    kept = check_batch(project_id, dataset, where, config, prior)
                 result["findings"] += _write_batch(session, project_id, batch, kept, pending)
                 result["items"] += len(batch)
                 result["instances"] += len(dataset.instances.ids)

@@ -253,6 +253,30 @@ def _risk_rows(
     return rows
 
 
+class ItemChecked(NamedTuple):
+    """A document's per-item findings, judged before its writer writes anything."""
+
+    dataset: Dataset
+    found: list[Finding]
+
+
+def check_item(
+    session: Session,
+    project_id: int,
+    skeleton: Skeleton,
+    document: Mapping[str, Any],
+    width: int,
+    height: int,
+) -> ItemChecked:
+    """The per-item checks of ``document`` (reads only): a writer that runs them before
+    its first write holds SQLite's write lock for its writes alone, not for the checks
+    too (most of a save's time), so the other writers wait less."""
+    config, _ = qa_thresholds(session, project_id)
+    dataset = document_dataset(document, skeleton, width, height)
+    found = run_checks(dataset, config, only=ITEM_CHECKS, prior=stored_prior(session, project_id))
+    return ItemChecked(dataset, found)
+
+
 def refresh_item(
     session: Session,
     project_id: int,
@@ -261,12 +285,14 @@ def refresh_item(
     document: Mapping[str, Any],
     width: int,
     height: int,
+    checked: ItemChecked | None = None,
 ) -> None:
     """Replace the item's per-item findings by those of ``document`` (no commit): called
-    by every writer of one item's annotation, in the transaction that writes it."""
-    config, _ = qa_thresholds(session, project_id)
-    dataset = document_dataset(document, skeleton, width, height)
-    found = run_checks(dataset, config, only=ITEM_CHECKS, prior=stored_prior(session, project_id))
+    by every writer of one item's annotation, in the transaction that writes it.
+    ``checked``: :func:`check_item` of the same document, run before the writes."""
+    if checked is None:
+        checked = check_item(session, project_id, skeleton, document, width, height)
+    dataset, found = checked
     instances = document["instances"]
 
     def where(f: Finding) -> tuple[int, int, str | None] | None:
