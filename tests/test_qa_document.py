@@ -82,3 +82,24 @@ def test_project_prior_is_learned_and_used(coco: Dataset, testdata: Path) -> Non
 def test_bad_document_names_the_field() -> None:
     with pytest.raises(PoseValidationError, match="keypoints: expected 17"):
         check_document({"instances": [{"id": "a", "keypoints": []}]}, SK, 10, 10)
+
+
+def test_a_validated_document_gives_the_same_dataset_without_a_second_validation(
+    coco: Dataset,
+) -> None:
+    """A save validates its document once and hands it to the checks as validated: the
+    people, boxes and visibilities are those the checks read from the raw document."""
+    from posemark.model.document import validate_document
+    from posemark.qa.document import document_dataset
+
+    raw = document(coco, 197388)
+    again = document_dataset(raw, SK, *IMAGE_197388)
+    once = document_dataset(validate_document(raw, SK), SK, *IMAGE_197388, validated=True)
+    assert len(once.instances.ids) == len(again.instances.ids) == 5
+    for field in ("points", "visibility", "bbox", "area", "iscrowd"):
+        np.testing.assert_array_equal(
+            getattr(once.instances, field), getattr(again.instances, field), err_msg=field
+        )
+    assert check_document(raw, SK, *IMAGE_197388) == check_document(
+        validate_document(raw, SK), SK, *IMAGE_197388
+    )

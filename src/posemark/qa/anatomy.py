@@ -13,6 +13,7 @@ MPII, PoseTrack and Halpe files all get the same bones without configuration.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from posemark.model.skeleton import Skeleton
@@ -51,6 +52,7 @@ _BONES: tuple[tuple[str, str, bool | None, float, bool], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_name(name: str) -> tuple[str | None, str]:
     """(side, part) of a keypoint name: ('left', 'elbow') for 'Left Elbow' or 'l_elbow'."""
     n = name.strip().lower().replace(" ", "_").replace("-", "_")
@@ -121,8 +123,16 @@ def bones_of(skeleton: Skeleton) -> list[Bone]:
 
 def part_index(skeleton: Skeleton, part: str, side: str | None = None) -> int | None:
     """The keypoint of ``part`` on ``side`` (None: a centre keypoint), if the skeleton has it."""
-    for i, n in enumerate(skeleton.keypoints):
-        s, p = parse_name(n)
-        if p == part and s == side:
-            return i
-    return None
+    return _part_indices(skeleton.keypoints).get((part, side))
+
+
+@functools.lru_cache(maxsize=256)
+def _part_indices(keypoints: tuple[str, ...]) -> dict[tuple[str, str | None], int]:
+    """(part, side) -> the first keypoint named so: every check of every person asks
+    for its parts by name, so a save of 20 people parsed the skeleton's names thousands
+    of times; a skeleton's names are parsed once."""
+    found: dict[tuple[str, str | None], int] = {}
+    for i, n in enumerate(keypoints):
+        side, part = parse_name(n)
+        found.setdefault((part, side), i)
+    return found

@@ -331,7 +331,9 @@ def save_annotation(
     doc = validate_document(document, access.project.skeleton)
     skeleton = access.project.skeleton
     # judged before the first write: the writes that follow hold the write lock briefly
-    checked = qa_store.check_item(session, item.project_id, skeleton, doc, item.width, item.height)
+    checked = qa_store.check_item(
+        session, item.project_id, skeleton, doc, item.width, item.height, validated=True
+    )
     workflow.keep_base_version(session, item.id, base_version)
     moves = [(Item.status == frm, to) for frm, to in workflow.SAVE_MOVES.items()]
     row = session.execute(

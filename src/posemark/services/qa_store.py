@@ -267,12 +267,14 @@ def check_item(
     document: Mapping[str, Any],
     width: int,
     height: int,
+    validated: bool = False,
 ) -> ItemChecked:
     """The per-item checks of ``document`` (reads only): a writer that runs them before
     its first write holds SQLite's write lock for its writes alone, not for the checks
-    too (most of a save's time), so the other writers wait less."""
+    too (most of a save's time), so the other writers wait less. ``validated``: the
+    document is what ``validate_document`` returned (see ``document_dataset``)."""
     config, _ = qa_thresholds(session, project_id)
-    dataset = document_dataset(document, skeleton, width, height)
+    dataset = document_dataset(document, skeleton, width, height, validated=validated)
     found = run_checks(dataset, config, only=ITEM_CHECKS, prior=stored_prior(session, project_id))
     return ItemChecked(dataset, found)
 
