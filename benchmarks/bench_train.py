@@ -8,7 +8,11 @@ the CPU seconds say how much training the model got) and the trained model's Sug
 latency per image (ONNX Runtime, what the server runs), beside a baseline that always
 answers the training set's mean pose. ``--fractions`` adds a learning curve (share of
 the training frames used). ``--cpu-budget`` counts process CPU seconds instead of wall
-minutes (15 minutes on 2 idle cores = 1800 CPU seconds).
+minutes (15 minutes on 2 idle cores = 1800 CPU seconds). The test figures are printed
+for each way of reading the same networks (one view read once, as before; mirrored;
+mirrored and re-centred, what is served; the crop on the labeled centre, stage 2 alone),
+with per-keypoint RMSE and the worst test keypoints; ``--keep DIR`` keeps each model
+folder, ``--seed`` is the training seed and ``--split-seed`` the test split's.
 
     .venv/bin/python benchmarks/bench_train.py --cpu-budget 1800
     .venv/bin/python benchmarks/bench_train.py --cpu-budget 600 --fractions 0.1,0.2,0.4,1

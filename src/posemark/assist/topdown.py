@@ -8,6 +8,8 @@ animal in the middle only; other animals in the crop are background to it. This 
 SLEAP's centroid + centered-instance design: the keypoint network spends all of its
 pixels on one animal, so a 640x480 frame's keypoints are located at 1-2 image pixels
 per heatmap pixel instead of the 4-5 a whole-frame network affordable on a CPU gets.
+Stage 2 may read each crop mirrored as well and read each animal a second time around
+the middle of its first reading (``TopDownGeometry.flip`` and ``recentre``).
 
 The geometry and decoding live here, free of torch and ONNX Runtime, so training (which
 evaluates with torch) and serving (ONNX Runtime) run exactly the same code: both pass
