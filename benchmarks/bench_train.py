@@ -8,7 +8,11 @@ the CPU seconds say how much training the model got) and the trained model's Sug
 latency per image (ONNX Runtime, what the server runs), beside a baseline that always
 answers the training set's mean pose. ``--fractions`` adds a learning curve (share of
 the training frames used). ``--cpu-budget`` counts process CPU seconds instead of wall
-minutes (15 minutes on 2 idle cores = 1800 CPU seconds).
+minutes (15 minutes on 2 idle cores = 1800 CPU seconds). The test figures are printed
+for each way of reading the same networks (one view read once, as before; mirrored;
+mirrored and re-centred, what is served; the crop on the labeled centre, stage 2 alone),
+with per-keypoint RMSE and the worst test keypoints; ``--keep DIR`` keeps each model
+folder, ``--seed`` is the training seed and ``--split-seed`` the test split's.
 
     .venv/bin/python benchmarks/bench_train.py --cpu-budget 1800
     .venv/bin/python benchmarks/bench_train.py --cpu-budget 600 --fractions 0.1,0.2,0.4,1
@@ -17,15 +21,18 @@ minutes (15 minutes on 2 idle cores = 1800 CPU seconds).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from posemark.assist import topdown
 from posemark.assist.trained_model import TrainedPoseModel
-from posemark.assist.training import TrainConfig, train, validation_error
+from posemark.assist.training import Sample, TrainConfig, train, validation_error
 from posemark.services.training import load_labeled, split
 
 OPENFIELD = (
@@ -49,12 +56,17 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=128, help="stage 2's crop side at most")
     ap.add_argument("--rotation", type=float, default=180.0, help="rotation range, degrees")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="training seed")
+    ap.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the test split and the frame order"
+    )
+    ap.add_argument("--keep", type=Path, default=None, help="keep each model folder here")
+    ap.add_argument("--worst", type=int, default=8, help="list this many worst test errors")
     args = ap.parse_args()
 
     labeled = load_labeled(args.source, None)
     samples = labeled.samples
-    train_idx, test_idx = split(len(samples), 0.2, args.seed)
+    train_idx, test_idx = split(len(samples), 0.2, args.split_seed)
     test = [samples[i] for i in test_idx]
     print(
         f"{args.source.name}: {len(samples)} labeled frames, {len(train_idx)} train, "
@@ -70,7 +82,7 @@ def main() -> None:
         f"PCK@5px {baseline['pck_5px']:.2f}, PCK@10px {baseline['pck_10px']:.2f}"
     )
 
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(args.split_seed)
     order = rng.permutation(train_idx).tolist()
     for fraction in (float(f) for f in args.fractions.split(",")):
         chosen = order[: max(2, round(len(order) * fraction))]
@@ -87,23 +99,23 @@ def main() -> None:
         )
         load_before = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as tmp:
+            model_dir = Path(tmp) / "model"
             started = time.perf_counter()
             result = train(
                 [samples[i] for i in fit],
                 [samples[i] for i in select],
                 labeled.skeleton,
-                Path(tmp) / "model",
+                model_dir,
                 config,
             )
             seconds = time.perf_counter() - started
-            model = TrainedPoseModel(Path(tmp) / "model")
-
-            def run(
-                image: np.ndarray, boxes: np.ndarray | None, model: TrainedPoseModel = model
-            ) -> np.ndarray:
-                return np.stack([i.points for i in model.predict(image, boxes)])
-
-            figures = validation_error(run, test)
+            load_after = os.getloadavg()[0]
+            if args.keep is not None:
+                kept = args.keep / f"fraction-{fraction:g}-seed-{args.seed}"
+                shutil.rmtree(kept, ignore_errors=True)
+                shutil.copytree(model_dir, kept)
+            model = TrainedPoseModel(model_dir)
+            figures, _ = readings(model, test, labeled.skeleton.keypoints, args.worst)
             model.predict(test[0].image)  # warm-up
             t0 = time.perf_counter()
             for s in test:
@@ -115,12 +127,81 @@ def main() -> None:
             f"{t['instance_steps']} steps (crop {t['crop'][0]} px at x{t['crop_scale']}) in "
             f"{seconds / 60:.1f} min wall, {result.cpu_seconds:.0f} CPU s: "
             f"test RMSE {figures['rmse_px']:.2f} px "
-            f"(median {figures['median_px']:.2f}), PCK@5px {figures['pck_5px']:.2f}, "
+            f"(median {figures['median_px']:.2f}, mean {figures['mean_px']:.2f}), "
+            f"PCK@5px {figures['pck_5px']:.2f}, "
             f"PCK@10px {figures['pck_10px']:.2f}; centre error (validation) "
             f"{t['centroid_error_px']} px; Suggest {latency:.0f} ms/image "
-            f"(load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)",
+            f"(load {load_before:.1f} before, {load_after:.1f} after training)",
             flush=True,
         )
+
+
+def readings(
+    model: TrainedPoseModel, test: list[Sample], names: tuple[str, ...], worst: int
+) -> tuple[dict[str, float], np.ndarray]:
+    """The model's test figures as it serves them, beside the same networks read the
+    earlier way (one view of each crop, read once) and with each crop centred on the
+    labeled keypoints' middle (stage 2 alone); per-keypoint RMSE and the worst errors,
+    with where stage 1 put the centre. Returns the served figures and (frames, K)
+    errors."""
+    served = model.geometry
+    assert served is not None
+    one_view = dataclasses.replace(served, flip=None, recentre=False)
+
+    def errors_of(geometry: topdown.TopDownGeometry, at_labels: bool) -> np.ndarray:
+        model.geometry = geometry
+        out = []
+        for s in test:
+            boxes = None
+            if at_labels:
+                c = topdown.centres(s.points)
+                boxes = np.column_stack([c - 0.5, np.ones_like(c)])
+            pred = model.predict(s.image, boxes)[0].points
+            out.append(np.linalg.norm(pred - s.points[0], axis=1))
+        model.geometry = served
+        return np.array(out)
+
+    def line(label: str, e: np.ndarray) -> dict[str, float]:
+        f = e[np.isfinite(e)]
+        fig = {
+            "rmse_px": float(np.sqrt(np.mean(f**2))),
+            "median_px": float(np.median(f)),
+            "mean_px": float(np.mean(f)),
+            "pck_5px": float(np.mean(f <= 5)),
+            "pck_10px": float(np.mean(f <= 10)),
+        }
+        per = ", ".join(f"{n} {np.sqrt(np.nanmean(e[:, j] ** 2)):.1f}" for j, n in enumerate(names))
+        print(
+            f"  {label:44s} RMSE {fig['rmse_px']:6.2f}  median {fig['median_px']:5.2f}  "
+            f"mean {fig['mean_px']:5.2f}  PCK@5 {fig['pck_5px']:.2f}  "
+            f"PCK@10 {fig['pck_10px']:.2f}  per keypoint RMSE: {per}"
+        )
+        return fig
+
+    rows = [
+        ("one view, read once (the earlier decoding)", one_view, False),
+        ("mirrored view averaged", dataclasses.replace(one_view, flip=served.flip), False),
+        ("mirrored + re-centred (served)", served, False),
+        ("stage 2 alone: crop at the labeled centre", served, True),
+    ]
+    served_errors = np.zeros((len(test), len(names)))
+    figures: dict[str, float] = {}
+    for label, geometry, at_labels in rows:
+        e = errors_of(geometry, at_labels)
+        fig = line(label, e)
+        if geometry is served and not at_labels:
+            figures, served_errors = fig, e
+    flat = np.argsort(-np.nan_to_num(served_errors).ravel())[:worst]
+    for i in flat:
+        f, j = divmod(int(i), len(names))
+        s = test[f]
+        found, _ = topdown.locate(model.geometry, model._runner(model._centroid), s.image)
+        off = float(np.linalg.norm(found[0] - topdown.centres(s.points)[0]))
+        print(
+            f"    worst: {s.name} {names[j]} {served_errors[f, j]:.1f} px "
+            f"(stage 1 centre {off:.1f} px off; labeled at {s.points[0, j].round(1).tolist()})"
+        )
+    return figures, served_errors
 
 
 if __name__ == "__main__":

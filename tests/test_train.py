@@ -114,6 +114,8 @@ def test_trained_folder_serves_the_custom_skeleton_and_matches_torch(tmp_path: P
     assert info.skeleton == GECKO
     assert info.canvas == (64, 48)
     assert info.top_down is not None and info.top_down["max_instances"] == 1
+    # served as trained: each crop read in both views, then again re-centred
+    assert info.top_down["flip"] is True and info.top_down["recentre"] is True
     crop = tuple(info.top_down["crop"])
     assert crop[0] == crop[1] and crop[0] % 16 == 0
     assert info.validation["images"] == 2 and info.validation_rmse is not None
@@ -123,6 +125,8 @@ def test_trained_folder_serves_the_custom_skeleton_and_matches_torch(tmp_path: P
     assert t["cpu_seconds"] > 0 and t["seconds"] > 0
     model = get_model("trained", path=tmp_path / "m")
     assert isinstance(model, TrainedPoseModel) and model.skeleton == GECKO
+    assert model.geometry is not None and model.geometry.recentre
+    assert model.geometry.flip == tuple(GECKO.flip_permutation())
     image = samples[0].image
     (inst,) = model.predict(image)
     assert inst.skeleton == GECKO and inst.points.shape == (4, 2)
@@ -300,10 +304,19 @@ def test_whole_frame_folders_still_load(tmp_path: Path) -> None:
 
 def test_top_down_folder_without_its_stage_2_says_so(tmp_path: Path) -> None:
     train(_samples(3), [], GECKO, tmp_path / "m", TINY)
+    data = json.loads((tmp_path / "m" / "model.json").read_text())
+    data["top_down"]["flip"] = "yes"
+    (tmp_path / "m" / "model.json").write_text(json.dumps(data))
+    with pytest.raises(AssistError, match=r"top_down\.flip: expected true or false"):
+        read_info(tmp_path / "m")
+    # a folder from before the mirrored and second readings reads each crop once
+    del data["top_down"]["flip"], data["top_down"]["recentre"]
+    (tmp_path / "m" / "model.json").write_text(json.dumps(data))
+    old = read_info(tmp_path / "m").top_down
+    assert old is not None and old["flip"] is False and old["recentre"] is False
     (tmp_path / "m" / "instance.onnx").unlink()
     with pytest.raises(AssistError, match=r"instance\.onnx is missing"):
         TrainedPoseModel(tmp_path / "m")
-    data = json.loads((tmp_path / "m" / "model.json").read_text())
     data["top_down"]["crop"] = [0, 64]
     (tmp_path / "m" / "model.json").write_text(json.dumps(data))
     with pytest.raises(AssistError, match=r"model\.json: top_down\.crop"):
@@ -407,3 +420,74 @@ def test_cli_train_missing_images_says_where_it_looked(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["train", str(labels), "--out", str(tmp_path / "m")])
     assert res.exit_code == 1
     assert "no labeled image found" in res.output and "--images" in res.output
+
+
+def _dot_reader(bias: float) -> topdown.Net:
+    """A stage-2 'network' that reads the picture the way a trained one would, left and
+    right included: red is the head, yellow the tail, and of the two green squares the
+    left hand is the one on the left of the head -> tail line (so mirroring the crop
+    turns the left hand into a right hand, as it does for an animal). Each peak lands
+    ``bias`` pixels right of its square: the kind of error the mirrored view cancels."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(x), 4, x.shape[2], x.shape[3]), dtype=np.float32)
+        ys, xs = np.mgrid[: x.shape[2], : x.shape[3]]
+
+        def middle(mask: np.ndarray) -> np.ndarray:
+            return np.array([xs[mask].mean(), ys[mask].mean()])
+
+        for b, crop in enumerate(x):
+            r, g = crop[0], crop[1]
+
+            head, tail = middle((r > 0.7) & (g < 0.3)), middle((r > 0.7) & (g > 0.7))
+            green = (r < 0.3) & (g > 0.7)
+            axis = tail - head
+            side = axis[0] * (ys - head[1]) - axis[1] * (xs - head[0])
+            left, right = middle(green & (side > 0)), middle(green & (side < 0))
+            pts = np.stack([head, left, right, tail]) + np.array([bias, 0.0])
+            out[b] = _gaussians(pts[None], crop.shape[2], crop.shape[1])
+        return out
+
+    return run
+
+
+def _dots(animal: np.ndarray) -> np.ndarray:
+    """A grey picture with a 5x5 square on each keypoint, both hands green."""
+    image = np.full((120, 120, 3), 90, dtype=np.uint8)
+    both_hands_green = (COLOURS[0], COLOURS[1], COLOURS[1], COLOURS[3])
+    for (x, y), colour in zip(animal, both_hands_green, strict=True):
+        image[int(y) - 2 : int(y) + 3, int(x) - 2 : int(x) + 3] = colour
+    return image
+
+
+def test_mirrored_view_averages_out_a_sideways_bias_and_keeps_left_and_right() -> None:
+    animal = np.array([[60.0, 40.0], [50.0, 60.0], [70.0, 60.0], [60.0, 80.0]])
+    image = _dots(animal)
+    perm = tuple(GECKO.flip_permutation())
+    one = topdown.TopDownGeometry((64, 64), (64, 64), 1.0)
+    both = topdown.TopDownGeometry((64, 64), (64, 64), 1.0, flip=perm)
+    reader = _dot_reader(bias=2.0)
+    centre = topdown.centres(animal[None])
+    single, _ = topdown.keypoints(one, reader, image, centre)
+    averaged, scores = topdown.keypoints(both, reader, image, centre)
+    np.testing.assert_allclose(single[0], animal + np.array([2.0, 0.0]), atol=0.2)
+    # the mirrored view's left hand is read as a right hand and swapped back: each
+    # hand stays on its own square, the bias cancels
+    np.testing.assert_allclose(averaged[0], animal, atol=0.3)
+    assert scores.shape == (1, 4) and (scores > 0.5).all()
+
+
+def test_second_reading_recentres_on_the_animal_and_reads_a_cut_keypoint_whole() -> None:
+    """Stage 1 put the centre 3 px off: the tail's square is cut by the crop's lower
+    edge, so the first reading places it too high; the second crop, centred on the
+    first reading's keypoints, holds the whole square."""
+    animal = np.array([[60.0, 36.0], [52.0, 56.0], [68.0, 56.0], [60.0, 76.0]])
+    image = _dots(animal)
+    off_centre = np.array([[60.0, 53.0]])
+    once = topdown.TopDownGeometry((64, 64), (48, 48), 1.0)
+    twice = topdown.TopDownGeometry((64, 64), (48, 48), 1.0, recentre=True)
+    reader = _dot_reader(bias=0.0)
+    first, _ = topdown.keypoints(once, reader, image, off_centre)
+    second, _ = topdown.keypoints(twice, reader, image, off_centre)
+    assert first[0, 3, 1] < 75.5  # the tail, read from its visible rows only
+    np.testing.assert_allclose(second[0], animal, atol=0.3)

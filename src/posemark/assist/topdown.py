@@ -8,6 +8,8 @@ animal in the middle only; other animals in the crop are background to it. This 
 SLEAP's centroid + centered-instance design: the keypoint network spends all of its
 pixels on one animal, so a 640x480 frame's keypoints are located at 1-2 image pixels
 per heatmap pixel instead of the 4-5 a whole-frame network affordable on a CPU gets.
+Stage 2 may read each crop mirrored as well and read each animal a second time around
+the middle of its first reading (``TopDownGeometry.flip`` and ``recentre``).
 
 The geometry and decoding live here, free of torch and ONNX Runtime, so training (which
 evaluates with torch) and serving (ONNX Runtime) run exactly the same code: both pass
@@ -86,6 +88,12 @@ class TopDownGeometry:
     crop_scale: float
     max_instances: int = 1
     centroid_threshold: float = 0.2
+    flip: tuple[int, ...] | None = None
+    """the skeleton's left/right permutation: stage 2 also reads each crop mirrored and
+    averages the two views' heatmaps (None: one view)"""
+    recentre: bool = False
+    """read each animal twice, the second crop centred on the first reading's keypoints,
+    so a centre that stage 1 placed off the animal's middle does not cut its ends off"""
 
 
 def locate(
@@ -103,6 +111,33 @@ def locate(
     return hm.apply(hm.invert(m), pts), scores
 
 
+def _read_crops(
+    geometry: TopDownGeometry,
+    instance_net: Net,
+    image: NDArray[np.uint8],
+    centre_points: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """One stage-2 reading per centre: (N, K, 2) image points and (N, K) peak values."""
+    mats = [crop_matrix(c, geometry.crop_scale, geometry.crop) for c in centre_points]
+    x = np.stack([hm.warp(image, m, *geometry.crop) for m in mats])
+    if geometry.flip is None:
+        maps = instance_net(x)
+    else:
+        # the mirrored crops' heatmaps (same network run), mirrored back with left and
+        # right swapped: a keypoint the network places a little off in one view is
+        # averaged with the other view's estimate, and a left/right mix-up has to
+        # happen in both views to survive
+        both = instance_net(np.ascontiguousarray(np.concatenate([x, x[:, :, :, ::-1]])))
+        mirrored = both[len(x) :, list(geometry.flip), :, ::-1]
+        maps = (both[: len(x)] + mirrored) / np.float32(2)
+    all_pts, all_scores = [], []
+    for m, heat in zip(mats, maps, strict=True):
+        pts, scores = hm.peaks(np.ascontiguousarray(heat))
+        all_pts.append(hm.apply(hm.invert(m), pts))
+        all_scores.append(scores)
+    return np.stack(all_pts), np.stack(all_scores)
+
+
 def keypoints(
     geometry: TopDownGeometry,
     instance_net: Net,
@@ -110,18 +145,15 @@ def keypoints(
     centre_points: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Stage 2: (N, K, 2) keypoints in image pixels and (N, K) heatmap peak values
-    (confidence) for the animal centred on each of ``centre_points`` (N, 2)."""
+    (confidence) for the animal centred on each of ``centre_points`` (N, 2); with
+    ``geometry.recentre``, read again around the middle of what the first reading found
+    (the centre definition training used)."""
     if len(centre_points) == 0:
         return np.zeros((0, 0, 2)), np.zeros((0, 0))
-    mats = [crop_matrix(c, geometry.crop_scale, geometry.crop) for c in centre_points]
-    x = np.stack([hm.warp(image, m, *geometry.crop) for m in mats])
-    maps = instance_net(x)
-    all_pts, all_scores = [], []
-    for m, heat in zip(mats, maps, strict=True):
-        pts, scores = hm.peaks(heat)
-        all_pts.append(hm.apply(hm.invert(m), pts))
-        all_scores.append(scores)
-    return np.stack(all_pts), np.stack(all_scores)
+    pts, scores = _read_crops(geometry, instance_net, image, centre_points)
+    if geometry.recentre:
+        pts, scores = _read_crops(geometry, instance_net, image, centres(pts))
+    return pts, scores
 
 
 def predict(

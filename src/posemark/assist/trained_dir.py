@@ -156,9 +156,16 @@ def _top_down(value: Any, path: Path) -> dict[str, Any]:
     threshold = value.get("centroid_threshold", 0.2)
     if not isinstance(threshold, int | float) or isinstance(threshold, bool):
         raise AssistError(f"{path}: top_down.centroid_threshold: expected a number")
+    readings = {}
+    for name in ("flip", "recentre"):
+        flag = value.get(name, False)
+        if not isinstance(flag, bool):
+            raise AssistError(f"{path}: top_down.{name}: expected true or false, got {flag!r}")
+        readings[name] = flag
     return {
         "crop": [crop[0], crop[1]],
         "crop_scale": float(scale),
         "max_instances": count,
         "centroid_threshold": float(threshold),
+        **readings,
     }

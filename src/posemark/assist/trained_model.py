@@ -72,6 +72,9 @@ class TrainedPoseModel:
                 crop_scale=td["crop_scale"],
                 max_instances=td["max_instances"],
                 centroid_threshold=td["centroid_threshold"],
+                # folders written before these readings existed read each crop once
+                flip=tuple(self.skeleton.flip_permutation()) if td.get("flip") else None,
+                recentre=bool(td.get("recentre", False)),
             )
             self._centroid = session(CENTROID_NAME)
             self._instance = session(INSTANCE_NAME)

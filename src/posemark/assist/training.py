@@ -92,6 +92,10 @@ class TrainConfig:
     centre_jitter: float = 0.06
     """stage 2's crop centre moves by up to this share of the crop"""
     mirror: bool = True
+    flip_test: bool = True
+    """stage 2 reads each crop mirrored as well (``TopDownGeometry.flip``)"""
+    recentre: bool = True
+    """stage 2 reads each animal a second time around its first reading's middle"""
     threads: int = 2
     seed: int = 0
     eval_every_s: float = 30.0
@@ -445,7 +449,14 @@ def train(
     canvas = canvas_for(samples, config.canvas_long_side)
     crop, crop_scale = crop_geometry(samples, config)
     max_instances = max(1, *(_animals(s.points) for s in samples))
-    geometry = topdown.TopDownGeometry(canvas, crop, crop_scale, max_instances)
+    geometry = topdown.TopDownGeometry(
+        canvas,
+        crop,
+        crop_scale,
+        max_instances,
+        flip=tuple(perm) if config.flip_test and config.mirror else None,
+        recentre=config.recentre,
+    )
     val = list(validation) or list(samples)
 
     def reporter(stage: str, offset: float, share: float) -> Callable[[int, float], None]:
@@ -538,6 +549,8 @@ def train(
         "crop_scale": crop_scale,
         "max_instances": max_instances,
         "centroid_threshold": geometry.centroid_threshold,
+        "flip": geometry.flip is not None,
+        "recentre": geometry.recentre,
     }
     info = TrainedModelInfo(skeleton, canvas, figures or {"rmse_px": None}, training, top_down)
     write_info(out_dir, info)
