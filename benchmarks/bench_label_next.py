@@ -3,14 +3,17 @@ example (116 labeled frames of one mouse, 4 keypoints, 640x480).
 
 20 % of the frames are the test set (never labeled, never used to choose). Both orders
 start from the same few random frames; each round trains a model on the frames labeled
-so far (a fixed number of steps, so both orders get the same compute whatever the
-machine's load), measures its test RMSE, then "labels" the next K frames: the queue
-(``assist/selection.label_order``: the trained model's uncertainty, thumbnail diversity
-against what is labeled; what the ``label-next`` operation computes) or a seeded random
-draw. Prints the learning curves and the labels each order needs to reach the error
+so far with the trainer ``posemark train`` runs (top-down: centres, then keypoints in a
+crop) under a budget of process CPU seconds and one torch thread, so both orders get the
+same compute per round whatever the machine's load; measures its test RMSE, then
+"labels" the next K frames: the queue (``assist/selection.label_order`` fed by the
+round's model's uncertainty on each unlabeled frame, thumbnail diversity against what is
+labeled; what the ``label-next`` operation computes) or a seeded random draw. The two
+orders are trained round by round side by side, so a run cut short still has paired
+rounds. Prints the learning curves and the labels each order needs to reach the error
 random order ends with.
 
-    nice -n 5 .venv/bin/python benchmarks/bench_label_next.py --steps 100 --rounds 3
+    nice -n 5 .venv/bin/python benchmarks/bench_label_next.py --cpu-budget 300 --rounds 4
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 from posemark.assist.selection import image_features, label_order, uncertainty
 from posemark.assist.trained_model import TrainedPoseModel
 from posemark.assist.training import TrainConfig, train, validation_error
+from posemark.services.label_next import QUEUE_LENGTH
 from posemark.services.training import load_labeled, split
 
 OPENFIELD = (
@@ -58,8 +62,11 @@ def main() -> None:
     ap.add_argument("--start", type=int, default=8, help="frames labeled before round 1")
     ap.add_argument("--per-round", type=int, default=8, help="frames labeled per round (K)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=100, help="training steps per model")
-    ap.add_argument("--canvas", type=int, default=128)
+    ap.add_argument("--cpu-budget", type=float, default=300.0, help="process CPU seconds per model")
+    ap.add_argument("--steps", type=int, default=None, help="also stop at this many steps")
+    ap.add_argument("--canvas", type=int, default=160, help="stage 1's canvas long side")
+    ap.add_argument("--crop", type=int, default=128, help="stage 2's crop side at most")
+    ap.add_argument("--rotation", type=float, default=180.0, help="rotation range, degrees")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per training")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -72,7 +79,8 @@ def main() -> None:
     print(
         f"{args.source.name}: {len(samples)} frames, pool {len(pool_idx)}, test {len(test)}; "
         f"start {args.start}, +{args.per_round} per round, {args.rounds} rounds, "
-        f"{args.steps} steps per model, canvas {args.canvas}"
+        f"{args.cpu_budget:g} CPU s per model (one process, {args.threads} torch thread), "
+        f"canvas {args.canvas}, crop {args.crop}, rotation {args.rotation:g}"
     )
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at start")
     pool_points = np.concatenate([samples[i].points for i in pool_idx])
@@ -83,61 +91,68 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     first = rng.permutation(pool_idx)[: args.start].tolist()
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
-    cache: dict[tuple[int, ...], tuple[float, Path]] = {}
+    cache: dict[tuple[int, ...], tuple[float, float, Path]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench-label-next-"))
 
-    def fit(chosen: list[int]) -> tuple[float, Path]:
+    def fit(chosen: list[int]) -> tuple[float, float, Path]:
+        """(test RMSE, training CPU s, model folder) of a model on ``chosen``; the
+        start's model is trained once and shared by both orders."""
         key = tuple(sorted(chosen))
         if key in cache:
             return cache[key]
         out = tmp / f"m{len(cache)}"
         config = TrainConfig(
             time_limit_s=1e9,
+            cpu_budget_s=args.cpu_budget,
             max_steps=args.steps,
             canvas_long_side=args.canvas,
+            crop_size=args.crop,
+            rotation_deg=args.rotation,
             seed=args.seed,
-            eval_every_s=1e9,
             threads=args.threads,
         )
-        train([samples[i] for i in chosen], [], labeled.skeleton, out, config)
+        result = train([samples[i] for i in chosen], [], labeled.skeleton, out, config)
         model = TrainedPoseModel(out)
 
         def run(image: np.ndarray, boxes: np.ndarray | None) -> np.ndarray:
             return np.stack([i.points for i in model.predict(image, boxes)])
 
         rmse = float(validation_error(run, test)["rmse_px"])
-        cache[key] = (rmse, out)
-        return rmse, out
+        cache[key] = (rmse, result.cpu_seconds, out)
+        return cache[key]
 
-    curves: dict[str, list[tuple[int, float]]] = {}
-    for strategy in ("random", "label-next"):
-        chosen = list(first)
-        curve = []
-        order_rng = np.random.default_rng(args.seed + 1)
-        for rnd in range(args.rounds + 1):
-            rmse, model_dir = fit(chosen)
-            curve.append((len(chosen), rmse))
+    def next_frames(strategy: str, chosen: list[int], model_dir: Path) -> list[int]:
+        rest = [i for i in pool_idx if i not in chosen]
+        if strategy == "random":
+            return order_rngs[strategy].permutation(rest)[: args.per_round].tolist()
+        # what run_label_next computes: the model's uncertainty on each unlabeled image,
+        # then the queue (QUEUE_LENGTH long, all frames from one video) on thumbnails
+        # against the labeled frames; the labeller takes its top K
+        model = TrainedPoseModel(model_dir)
+        unc = np.array(
+            [uncertainty([p.scores for p in model.predict(samples[i].image)]) for i in rest]
+        )
+        one_video = np.zeros(len(rest), dtype=np.int64)
+        order = label_order(feats[rest], QUEUE_LENGTH, unc, one_video, feats[chosen])
+        return [rest[j] for j in order[: args.per_round]]
+
+    strategies = ("random", "label-next")
+    chosen_by = {s: list(first) for s in strategies}
+    order_rngs = {s: np.random.default_rng(args.seed + 1) for s in strategies}
+    curves: dict[str, list[tuple[int, float]]] = {s: [] for s in strategies}
+    for rnd in range(args.rounds + 1):
+        for strategy in strategies:
+            chosen = chosen_by[strategy]
+            rmse, train_cpu, model_dir = fit(chosen)
+            curves[strategy].append((len(chosen), rmse))
             print(
                 f"{strategy:10s} round {rnd}: {len(chosen):3d} labels, test RMSE {rmse:7.2f} px "
-                f"(load {os.getloadavg()[0]:.1f}, {cpu_seconds() - cpu0:.0f} CPU s)",
+                f"(model {train_cpu:.0f} CPU s; load {os.getloadavg()[0]:.1f}, "
+                f"{cpu_seconds() - cpu0:.0f} CPU s, {time.perf_counter() - wall0:.0f} s so far)",
                 flush=True,
             )
-            if rnd == args.rounds:
-                break
-            rest = [i for i in pool_idx if i not in chosen]
-            if strategy == "random":
-                picks = order_rng.permutation(rest)[: args.per_round].tolist()
-            else:
-                model = TrainedPoseModel(model_dir)
-                unc = np.array(
-                    [uncertainty([p.scores for p in model.predict(samples[i].image)]) for i in rest]
-                )
-                order = label_order(
-                    feats[rest], args.per_round, unc, labeled=feats[chosen], pool=len(rest)
-                )
-                picks = [rest[j] for j in order]
-            chosen += picks
-        curves[strategy] = curve
+            if rnd < args.rounds:
+                chosen_by[strategy] = chosen + next_frames(strategy, chosen, model_dir)
 
     target = curves["random"][-1][1]
     need_random = labels_to_reach(curves["random"], target)
