@@ -158,7 +158,8 @@ def main() -> None:
     need_random = labels_to_reach(curves["random"], target)
     need_queue = labels_to_reach(curves["label-next"], target)
     print(f"target: random order's final test RMSE {target:.2f} px")
-    print(f"labels to reach it: random {need_random}, label-next {need_queue}")
+    shown = [f"{n:.1f}" if n is not None else "not reached" for n in (need_random, need_queue)]
+    print(f"labels to reach it: random {shown[0]}, label-next {shown[1]}")
     if need_random and need_queue is not None:
         print(f"label-next needs {1 - need_queue / need_random:.0%} fewer labels (target >= 30 %)")
     else:
