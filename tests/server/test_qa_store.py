@@ -543,3 +543,71 @@ def test_the_checking_processes_run_below_the_writer() -> None:
         pool.shutdown()
     assert seen == {min(19, own + qa_rerun.POOL_NICENESS)}
     assert os.getpriority(os.PRIO_PROCESS, 0) == own
+
+
+def test_totals_heal_keeps_a_save_made_while_the_rows_are_counted(
+    server: Server, admin: TestClient, coco_project: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project-wide run first heals totals that drifted from the rows. The rows are
+    counted in a read snapshot while annotators go on saving: a save committed during
+    the count moves the totals itself, and the correction neither loses nor repeats it."""
+    from posemark.services import qa_store
+
+    iid = _items(admin, coco_project)["000000000785.jpg"]
+    with server.session() as s:  # drift: a finding removed behind the store's back
+        victim = s.scalars(select(QaFinding).where(QaFinding.project_id == coco_project)).first()
+        assert victim is not None
+        lost = f"finding:{victim.check}:{victim.severity}"
+        s.delete(victim)
+        s.commit()
+    kept, counted = _totals(server, coco_project)
+    assert kept[lost] == counted.get(lost, 0) + 1
+
+    def nose_outside(doc: dict[str, Any]) -> None:
+        doc["instances"][0]["keypoints"][0] = [700.0, 20.0, 2]
+
+    real = qa_store.row_totals
+    saved: list[int] = []
+
+    def counting_while_a_save_commits(session: Any, project_id: int) -> Any:
+        counts = real(session, project_id)
+        _save(admin, iid, nose_outside)  # another connection, the snapshot still open
+        saved.append(iid)
+        return counts
+
+    monkeypatch.setattr(qa_store, "row_totals", counting_while_a_save_commits)
+    with server.session() as s:
+        drift = qa_store.heal_totals(s, coco_project)
+        s.commit()
+    assert saved and drift[(coco_project, lost)] == -1
+    kept, counted = _totals(server, coco_project)
+    assert kept == counted
+    assert kept["finding:outside_image:error"] >= 1  # the save's own finding is counted
+
+
+def test_a_batch_is_written_a_few_items_per_transaction(
+    server: Server, coco_project: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run writes a batch's findings ``WRITE_ITEMS`` items per transaction (a save
+    waits for SQLite's write lock at most one short part), and leaves exactly what the
+    batch written at once leaves."""
+    from posemark.services import qa_rerun
+
+    with server.session() as s:
+        rerun_project_qa(s, coco_project, workers=0)
+    whole = _kept_rows(server, coco_project)
+    monkeypatch.setattr(qa_rerun, "WRITE_ITEMS", 1)
+    parts: list[int] = []
+    real = qa_rerun._write_part
+
+    def counted(session: Any, project_id: int, part: Any, kept: Any, pending: bool) -> int:
+        parts.append(len(part))
+        return real(session, project_id, part, kept, pending)
+
+    monkeypatch.setattr(qa_rerun, "_write_part", counted)
+    with server.session() as s:
+        rerun_project_qa(s, coco_project, workers=0)
+    with server.session() as s:
+        items = s.scalar(select(func.count()).where(Item.project_id == coco_project))
+    assert parts == [1] * int(items or 0)
+    assert _kept_rows(server, coco_project) == whole

@@ -51,6 +51,7 @@ from posemark.services.qa_runs import QA_COLUMNS, rows_dataset
 from posemark.services.qa_totals import Counts, people_key
 from posemark.services.qa_totals import add_counts as _add_counts
 from posemark.services.workflow import workflow_settings
+from posemark.store.engine import read_snapshot
 from posemark.store.models import Item, Project
 from posemark.store.qa_models import (
     ProjectQa,
@@ -348,6 +349,17 @@ class Kept(NamedTuple):
             [r for r in self.risks if r["item_id"] in item_ids],
         )
 
+    def split(self, parts: list[list[int]]) -> list[Kept]:
+        """The rows of each part's items (parts of item ids, disjoint), in one pass."""
+        part_of = {item: k for k, ids in enumerate(parts) for item in ids}
+        out = [Kept([], [], []) for _ in parts]
+        for field in range(3):
+            for row in self[field]:
+                k = part_of.get(row["item_id"])
+                if k is not None:
+                    out[k][field].append(row)
+        return out
+
 
 def check_batch(
     project_id: int,
@@ -474,14 +486,36 @@ def _row_counts(
     return counts
 
 
-def recount(session: Session, project_id: int) -> None:
-    """The project's totals counted again from its rows (no commit): what a project-wide
-    run starts with, so totals that drifted (rows removed behind the store's back) heal.
-    The existing totals are locked first: a save that already moved them is waited for
-    and then counted; one that moves them later adds to the new totals."""
-    session.execute(
-        select(QaCount.key).where(QaCount.project_id == project_id).with_for_update()
-    ).all()
+def heal_totals(session: Session, project_id: int) -> Counts:
+    """Bring the project's totals back in step with its rows (no commit): what a
+    project-wide run starts with, so totals that drifted (rows removed behind the
+    store's back) heal. Returns the correction applied (empty when none was needed).
+
+    The rows are counted in one read snapshot, beside the totals as that snapshot saw
+    them; their difference is the drift, applied as a change to the live totals. The
+    counting (seconds at a million people) so holds no lock: saves go on meanwhile,
+    each moving the totals by its own change, which the correction leaves in place. A
+    recount that replaced the totals would have had to lock them (and, on SQLite, the
+    whole database) for the whole count."""
+    with read_snapshot(session):
+        counted = row_totals(session, project_id)
+        kept = {
+            (project_id, str(key)): int(n)
+            for key, n in session.execute(
+                select(QaCount.key, QaCount.n).where(QaCount.project_id == project_id)
+            ).all()
+        }
+    drift: Counts = defaultdict(int)
+    for key in counted.keys() | kept.keys():
+        change = counted.get(key, 0) - kept.get(key, 0)
+        if change:
+            drift[key] = change
+    _add_counts(session, drift)
+    return drift
+
+
+def row_totals(session: Session, project_id: int) -> Counts:
+    """The project's totals counted from its stored findings and people."""
     counts: Counts = defaultdict(int)
     for check, severity, n in session.execute(
         select(QaFinding.check, QaFinding.severity, func.count())
@@ -508,8 +542,7 @@ def recount(session: Session, project_id: int) -> None:
         .group_by(Item.status)
     ).all():
         counts[(project_id, people_key(status))] = int(n)
-    session.execute(delete(QaCount).where(QaCount.project_id == project_id))
-    _add_counts(session, counts)
+    return counts
 
 
 def kept_counts(session: Session, project_id: int, prefix: str) -> dict[str, int]:

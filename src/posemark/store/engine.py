@@ -161,6 +161,29 @@ class Store:
         self.engine.dispose()
 
 
+@contextlib.contextmanager
+def read_snapshot(session: Session) -> Iterator[None]:
+    """The block's reads see one state of the database, and hold no lock a writer waits
+    for; the transaction ends with the block (committed: it wrote nothing).
+
+    For a long aggregate whose result is then applied as a change: a writer that
+    commits meanwhile is not seen, and moves what it moves itself. SQLite (WAL) keeps a
+    snapshot from a transaction's first read, but pysqlite opens transactions only
+    before writes, so the block opens one itself; PostgreSQL's default READ COMMITTED
+    takes a snapshot per statement, so the block asks for REPEATABLE READ."""
+    session.commit()
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("BEGIN")
+    else:
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+
+
 def _json_dumps(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
