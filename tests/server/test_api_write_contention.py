@@ -166,3 +166,85 @@ def test_sqlite_commits_are_durable(tmp_path: Path) -> None:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     finally:
         store.dispose()
+
+
+def test_a_save_waiting_on_another_process_past_its_turn_gets_503(
+    sqlite_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Processes take turns by a lock file beside the database: one that never gives
+    its turn back (a stuck process) costs a save a 503 after WRITE_WAIT_S, not a hang."""
+    import fcntl
+    import os
+
+    (iid,) = _project_with_items(sqlite_server, 1)
+    admin = sqlite_server.admin()
+    monkeypatch.setattr(engine, "WRITE_WAIT_S", 0.3)
+    lock = sqlite_server.settings.data_dir / "posemark.db-writer.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)  # another open file: another holder
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        r = admin.put(
+            f"/api/items/{iid}/annotation", json={"base_version": 1, "annotation": document(1)}
+        )
+        assert r.status_code == 503 and r.json()["code"] == "busy", r.text
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        r = admin.put(
+            f"/api/items/{iid}/annotation", json={"base_version": 1, "annotation": document(1)}
+        )
+        assert r.status_code == 200, r.text
+    finally:
+        os.close(fd)
+
+
+BACKGROUND = """
+import sys, time
+from sqlalchemy import text
+from posemark.store import engine, open_store
+engine.background_writer = True
+store = open_store(sys.argv[1])
+end, n = time.monotonic() + float(sys.argv[3]), 0
+while time.monotonic() < end:
+    with store.session() as s:  # back-to-back transactions, each holding the turn 30 ms
+        s.execute(text("UPDATE items SET status = status WHERE id = :i"), {"i": int(sys.argv[2])})
+        time.sleep(0.03)
+    n += 1
+print(n)
+"""
+
+
+def test_saves_get_their_turn_between_a_background_processs_transactions(
+    sqlite_server: Server,
+) -> None:
+    """A worker process writing one short transaction after another (a QA re-run) lets
+    the web process's waiting saves go first. Under SQLite's own busy handler (50 ms
+    here) the saves found the lock taken again and again and failed."""
+    import subprocess
+    import sys
+
+    items = _project_with_items(sqlite_server, 3)
+    admin = sqlite_server.admin()
+    url = sqlite_server.settings.db_url
+    worker = subprocess.Popen(
+        [sys.executable, "-c", BACKGROUND, url, str(items[2]), "4"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)  # its stream of transactions is under way
+        assert worker.poll() is None
+        statuses: Counter[int] = Counter()
+        versions = {iid: 1 for iid in items[:2]}
+        for n in range(20):
+            iid = items[n % 2]
+            body = {"base_version": versions[iid], "annotation": document(n)}
+            r = admin.put(f"/api/items/{iid}/annotation", json=body)
+            statuses[r.status_code] += 1
+            if r.status_code == 200:
+                versions[iid] = r.json()["version"]
+        assert worker.poll() is None, "the saves ran while the background writer wrote"
+        out, _ = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert statuses == Counter({200: 20}), statuses
+    assert int(out) >= 20  # the background writer was not stopped by the saves either

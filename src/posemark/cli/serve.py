@@ -47,7 +47,12 @@ def serve(
         ),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Web server processes (PostgreSQL: several).")
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Web server processes (sessions and operations live in the database).",
+        ),
     ] = 1,
     operation_workers: Annotated[
         int,

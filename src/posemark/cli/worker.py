@@ -28,8 +28,8 @@ def worker(
             min=0,
             max=19,
             help="Lower this worker's CPU priority by this much, so the web server's "
-            "requests come first on a shared machine (default 0: as started; a QA "
-            "re-run's checking processes run 10 lower anyway).",
+            "requests come first on a shared machine (default 10; 0: as started; a QA "
+            "re-run's checking processes run 10 lower still).",
             show_default=False,
         ),
     ] = None,

@@ -10,17 +10,20 @@ import threading
 from posemark.services.operation_engines import open_engine
 from posemark.services.operations import execute, requeue_stalled, stale_after
 from posemark.services.settings import Settings
+from posemark.store import engine as store_engine
 from posemark.store import open_store, upgrade_to_head
 
 log = logging.getLogger(__name__)
 
 
-WORKER_NICENESS = 0
-"""How much lower than it was started a worker runs by default (``--nice``). None: an
-operation that writes (a QA re-run's batches, an import's chunks) holds SQLite's write
-lock while it writes, and a lowered writer is the one the scheduler leaves waiting while
-the saves queue behind its lock. The QA re-run lowers its checking processes instead
-(``qa_rerun.POOL_NICENESS``), the bulk of its CPU, which hold no lock."""
+WORKER_NICENESS = 10
+"""How much lower than it was started a worker runs by default (``--nice``): the web
+processes' requests get the CPU first. A lowered writer could once leave the saves
+waiting behind SQLite's write lock while the scheduler ran others; writes now take
+turns across processes (``store.engine``: a background write lets waiting saves go
+first and holds the lock for one short transaction), so a save waits for at most one
+of the job's transactions. The QA re-run lowers its checking processes further
+(``qa_rerun.POOL_NICENESS``)."""
 
 
 def run_worker(settings: Settings, concurrency: int = 1, niceness: int = WORKER_NICENESS) -> None:
@@ -28,6 +31,7 @@ def run_worker(settings: Settings, concurrency: int = 1, niceness: int = WORKER_
     ``niceness`` below the priority it was started with."""
     if niceness:
         os.nice(niceness)
+    store_engine.background_writer = True  # its writes let the web processes' saves go first
     settings.make_dirs()
     store = open_store(settings.db_url)
     upgrade_to_head(store.engine)

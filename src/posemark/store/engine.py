@@ -8,14 +8,18 @@ writer at a time per process, queued in order (``_WriteGate``): SQLite's own bus
 handler polls with growing sleeps, so among twenty writers one could lose the race
 for seconds and fail; queued, every writer gets its turn, and one that waits past
 ``WRITE_WAIT_S`` gets ``WriteBusy`` (the server's 503 with Retry-After), never a
-half-done write.
+half-done write. Processes sharing a database file take turns the same way
+(``_ProcessTurn``: a lock file beside it), background workers after the web processes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +46,85 @@ class WriteBusy(OperationalError):
     was written; the client should try again (the server answers 503)."""
 
 
+class _ProcessTurn:
+    """The write turn among the processes that share one SQLite file: an exclusive
+    ``flock`` on a file beside the database, held from a transaction's first write to
+    its commit or rollback.
+
+    SQLite's own lock serialises writers too, but a writer that finds it taken sleeps in
+    SQLite's busy handler (1, 2, 5, ... then 100 ms at a time) and misses the gaps
+    between another process's transactions: a save waited seconds behind a background
+    job's stream of short transactions. Here a waiter polls every few milliseconds, and
+    a background process (``background_writer``) first lets every waiting process go
+    (waiters hold a shared lock on a second file while they wait), so a save waits for
+    at most the one transaction under way.
+
+    A lock is per open file, so each process opens its own (``pid``): a forked child
+    must not share its parent's."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + "-writer.lock")
+        self.waiting_path = database.with_name(database.name + "-waiting.lock")
+        self.pid = -1
+        self.fd = self.waiting_fd = -1
+
+    def _open(self) -> None:
+        if self.pid != os.getpid():
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.waiting_fd = os.open(self.waiting_path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.pid = os.getpid()
+
+    def acquire(self, deadline: float) -> bool:
+        self._open()
+        if background_writer:
+            self._let_waiters_go(deadline)
+        if _try_flock(self.fd, fcntl.LOCK_EX):
+            return True
+        fcntl.flock(self.waiting_fd, fcntl.LOCK_SH)
+        try:
+            delay = 0.0005
+            while time.monotonic() < deadline:
+                time.sleep(delay)
+                if _try_flock(self.fd, fcntl.LOCK_EX):
+                    return True
+                delay = min(delay * 2, 0.002)
+            return False
+        finally:
+            fcntl.flock(self.waiting_fd, fcntl.LOCK_UN)
+
+    def _let_waiters_go(self, deadline: float) -> None:
+        """Wait (at most ``BACKGROUND_YIELD_S``) while another process waits to write."""
+        until = min(deadline, time.monotonic() + BACKGROUND_YIELD_S)
+        while not _try_flock(self.waiting_fd, fcntl.LOCK_EX):
+            if time.monotonic() >= until:
+                return
+            time.sleep(0.001)
+        fcntl.flock(self.waiting_fd, fcntl.LOCK_UN)
+
+    def release(self) -> None:
+        if self.pid == os.getpid():
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+def _try_flock(fd: int, kind: int) -> bool:
+    try:
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+background_writer = False
+"""True in processes whose writes nobody waits for (the operation workers): their
+writes let the web processes' waiting saves go first."""
+BACKGROUND_YIELD_S = 0.5
+"""How long a background write lets waiting writers of other processes go first (then
+it queues like them: a stream of saves cannot stop a job)."""
+
+
 class _WriteGate:
-    """One writing transaction at a time per SQLite database and process.
+    """One writing transaction at a time per SQLite database and process, and one at a
+    time among processes (``_ProcessTurn``, for a database file).
 
     Taken before the first INSERT/UPDATE/DELETE of a transaction (when pysqlite opens
     its transaction), given back once the commit or rollback is done (wrapping the
@@ -52,27 +133,28 @@ class _WriteGate:
     in another thread of the server's pool than the one that wrote. ``owner`` is the
     DBAPI connection holding it (one at a time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, database: Path | None) -> None:
         self.semaphore = threading.BoundedSemaphore(1)
         self.owner: Any = None
+        self.turn = _ProcessTurn(database) if database is not None else None
 
     def before_execute(self, conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
         dbapi_connection = conn.connection.dbapi_connection
         if self.owner is dbapi_connection or not _is_write(statement):
             return
+        deadline = time.monotonic() + WRITE_WAIT_S
         if not self.semaphore.acquire(timeout=WRITE_WAIT_S):
-            raise WriteBusy(
-                statement[:200],
-                None,
-                sqlite3.OperationalError(
-                    f"database is busy: no turn to write within {WRITE_WAIT_S:.0f} s"
-                ),
-            )
+            raise _busy(statement)
+        if self.turn is not None and not self.turn.acquire(deadline):
+            self.semaphore.release()
+            raise _busy(statement)
         self.owner = dbapi_connection
 
     def release(self, dbapi_connection: Any) -> None:
         if dbapi_connection is not None and self.owner is dbapi_connection:
             self.owner = None
+            if self.turn is not None:
+                self.turn.release()
             self.semaphore.release()
 
     def on_reset(self, dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
@@ -106,6 +188,14 @@ class _WriteGate:
         event.listen(engine.pool, "reset", self.on_reset)
         event.listen(engine.pool, "invalidate", self.on_invalidate)
         event.listen(engine.pool, "close", self.on_close)
+
+
+def _busy(statement: str) -> WriteBusy:
+    return WriteBusy(
+        statement[:200],
+        None,
+        sqlite3.OperationalError(f"database is busy: no turn to write within {WRITE_WAIT_S:.0f} s"),
+    )
 
 
 def _is_write(statement: str) -> bool:
@@ -205,5 +295,7 @@ def open_store(db_url: str) -> Store:
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        _WriteGate().install(engine)
+        database = url.database or ""
+        on_disk = database not in ("", ":memory:") and "mode=memory" not in str(url)
+        _WriteGate(Path(database).resolve() if on_disk else None).install(engine)
     return Store(engine, sessionmaker(engine, expire_on_commit=False))
