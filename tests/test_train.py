@@ -21,7 +21,14 @@ from posemark.assist import heatmaps as hm
 from posemark.assist.protocol import AssistError
 from posemark.assist.trained_dir import read_info
 from posemark.assist.trained_model import TrainedPoseModel
-from posemark.assist.training import Sample, TrainConfig, _batch, _crop_batch, train
+from posemark.assist.training import (
+    Sample,
+    TrainConfig,
+    _batch,
+    _crop_batch,
+    crop_geometry,
+    train,
+)
 from posemark.cli.main import app
 from posemark.model import Skeleton
 from posemark.services.training import split
@@ -254,6 +261,21 @@ def test_crop_batch_teaches_only_the_animal_in_the_middle() -> None:
                 left = colour[1] > colour[2]  # green: the left hand's own square
                 mirrored += int((j == 1) != left)
     assert 0 < mirrored < 32
+
+
+def test_one_stray_keypoint_does_not_set_every_crops_scale() -> None:
+    """Forty 100-pixel animals and one whose wing sits on its neighbour (190 px across,
+    as in labels taken from a model's predictions): the crop is made for the 100-pixel
+    animals, at the resolution it would have without the stray point."""
+    cfg = TrainConfig(crop_size=128, crop_margin=0.2)
+    image = np.zeros((400, 400, 3), dtype=np.uint8)
+    animal = np.array([[100.0, 100.0], [200.0, 100.0], [150.0, 130.0], [150.0, 70.0]])
+    clean = [Sample(image, animal[None]) for _ in range(40)]
+    stray = animal.copy()
+    stray[3] = [10.0, 70.0]
+    crop, scale = crop_geometry([*clean, Sample(image, stray[None])], cfg)
+    assert (crop, scale) == crop_geometry(clean, cfg)
+    assert scale == pytest.approx(128 / 140)
 
 
 def test_cpu_budget_counts_process_cpu_seconds(tmp_path: Path) -> None:

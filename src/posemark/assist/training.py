@@ -263,16 +263,28 @@ class _Budget:
         return spent
 
 
+EXTENT_QUANTILE = 0.95
+"""the animal size stage 2's crop is made for: this quantile of the labeled animals'
+extents (``crop_geometry``)"""
+
+
 def crop_geometry(samples: Sequence[Sample], config: TrainConfig) -> tuple[tuple[int, int], float]:
     """Stage 2's square crop (side in network pixels, a multiple of 16) and its image ->
-    crop scale: the largest labeled animal plus ``crop_margin`` on each side, downscaled
-    to ``crop_size`` when bigger, never upscaled."""
-    extent = 16.0
+    crop scale: a large labeled animal (``EXTENT_QUANTILE`` of the animals' extents)
+    plus ``crop_margin`` on each side, downscaled to ``crop_size`` when bigger, never
+    upscaled.
+
+    Not the largest animal: one stray keypoint (a wing placed on the neighbouring animal,
+    common in labels taken from a model's predictions) would otherwise set the scale of
+    every crop, halving stage 2's resolution and widening its crops until they hold both
+    animals; the margin still fits animals up to ``1 + 2 * crop_margin`` times that."""
+    extents: list[float] = []
     for s in samples:
         for inst in s.points:
             ok = inst[np.isfinite(inst).all(axis=1)]
             if len(ok):
-                extent = max(extent, float((ok.max(axis=0) - ok.min(axis=0)).max()))
+                extents.append(float((ok.max(axis=0) - ok.min(axis=0)).max()))
+    extent = max(16.0, float(np.quantile(extents, EXTENT_QUANTILE))) if extents else 16.0
     region = extent * (1 + 2 * config.crop_margin)
     scale = min(1.0, config.crop_size / region)
     side = max(16, math.ceil(region * scale / 16) * 16)
