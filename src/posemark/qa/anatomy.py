@@ -76,7 +76,14 @@ class Bone:
 
 
 def with_chains(bones: list[Bone]) -> list[Bone]:
-    """``bones`` plus every two-bone chain between keypoints no bone joins directly.
+    """``bones`` plus every two-bone chain between keypoints no bone joins directly
+    (worked out once per list of bones: every save's checks ask again)."""
+    return list(_with_chains(tuple(bones)))
+
+
+@functools.lru_cache(maxsize=256)
+def _with_chains(bones: tuple[Bone, ...]) -> tuple[Bone, ...]:
+    """:func:`with_chains`.
 
     A chain bounds the distance of its ends from above by the sum of its bones (the arm
     stretched out), which pins a displaced limb end that kept a plausible bone length
@@ -97,12 +104,18 @@ def with_chains(bones: list[Bone]) -> list[Bone]:
             seen.add(ends)
             a, b = sorted(ends)
             out.append(Bone(a, b, x.fraction + y.fraction, x.face and y.face, chain=True))
-    return out
+    return tuple(out)
 
 
 def bones_of(skeleton: Skeleton) -> list[Bone]:
-    """The anatomical bones present in ``skeleton`` (matched by keypoint names)."""
-    parsed = [parse_name(n) for n in skeleton.keypoints]
+    """The anatomical bones present in ``skeleton`` (matched by keypoint names, once
+    per skeleton)."""
+    return list(_bones_of(tuple(skeleton.keypoints)))
+
+
+@functools.lru_cache(maxsize=256)
+def _bones_of(keypoints: tuple[str, ...]) -> tuple[Bone, ...]:
+    parsed = [parse_name(n) for n in keypoints]
     out: list[Bone] = []
     for pa, pb, same, frac, face in _BONES:
         for i, (si, ni) in enumerate(parsed):
@@ -118,7 +131,7 @@ def bones_of(skeleton: Skeleton) -> list[Bone]:
                 if same is False and (si is None or sj is None or si == sj):
                     continue
                 out.append(Bone(i, j, frac, face))
-    return out
+    return tuple(out)
 
 
 def part_index(skeleton: Skeleton, part: str, side: str | None = None) -> int | None:

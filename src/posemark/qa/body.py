@@ -11,6 +11,8 @@ bone not explained that way is reported at its end farther from the torso.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -45,14 +47,26 @@ def _touching(bones: list[Bone], keypoints: set[int]) -> NDArray[np.bool_]:
     return np.array([bool({b.a, b.b} & keypoints) for b in bones], dtype=bool)
 
 
+@functools.lru_cache(maxsize=256)
+def _sharing(bones: tuple[Bone, ...]) -> NDArray[np.bool_]:
+    """(B, B): row i marks the bones that share a keypoint with bone i (itself too),
+    the ones its reference height leaves out; once per list of bones."""
+    out = np.zeros((len(bones), len(bones)), dtype=bool)
+    for i, b in enumerate(bones):
+        out[i] = _touching(list(bones), {b.a, b.b})
+    out.flags.writeable = False  # shared by every caller
+    return out
+
+
 def bone_ratios(
     points: NDArray[np.float64], labeled: NDArray[np.bool_], bones: list[Bone], min_bones: int
 ) -> NDArray[np.float64]:
     """(R, B) implied height of each bone over the reference height of the rest."""
     heights = implied_heights(points, labeled, bones)
     out = np.full(heights.shape, np.nan)
-    for i, bone in enumerate(bones):
-        ref = reference_height(heights, _touching(bones, {bone.a, bone.b}), min_bones)
+    sharing = _sharing(tuple(bones))
+    for i in range(len(bones)):
+        ref = reference_height(heights, sharing[i], min_bones)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[:, i] = heights[:, i] / ref
     return out
