@@ -21,7 +21,7 @@ def saves_under_load(server: Server, pid: int, item_ids: list[int], args: Any) -
     admin = server.login()
     clients: list[httpx.Client] = []
     for i, item in enumerate(item_ids):
-        name, password = f"annotator{i}-{uuid.uuid4().hex[:4]}", f"pw-{uuid.uuid4().hex}"
+        name, password = f"annotator{i}-{uuid.uuid4().hex[:12]}", f"pw-{uuid.uuid4().hex}"
         admin.post("/api/users", json={"username": name, "password": password}).raise_for_status()
         member = {"username": name, "role": "annotator"}
         admin.post(f"/api/projects/{pid}/members", json=member).raise_for_status()

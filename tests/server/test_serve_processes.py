@@ -130,3 +130,18 @@ def test_a_login_holds_in_every_process(two_processes: tuple[str, int], tmp_path
             client.post("/api/projects", json={"name": "x", "skeleton": "coco17"}).status_code
             == 403
         )
+
+
+def test_web_processes_end_with_a_killed_serve(two_processes: tuple[str, int]) -> None:
+    """``posemark serve`` killed outright (SIGKILL: the OOM killer, a container stop)
+    cannot stop its uvicorn processes; each watches its parent and stops itself, so
+    none lives on holding the database and the port."""
+    base, serve_pid = two_processes
+    children = web_processes(serve_pid)
+    assert len(children) == 2
+    os.kill(serve_pid, signal.SIGKILL)
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], [p.pid for p in alive]
+    assert len(gone) == 2
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base}/api/health", timeout=5)

@@ -42,7 +42,9 @@ def worker(
     import logging
 
     if parent is not None:
-        _stop_with_parent(parent)
+        from posemark.services.orphans import stop_with_parent
+
+        stop_with_parent(parent)
 
     from posemark.services.operation_worker import WORKER_NICENESS, run_worker
     from posemark.services.settings import Settings
@@ -50,26 +52,3 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings(data_dir=data, db_url=db or "", redis_url=redis or "")
     run_worker(settings, concurrency, niceness=WORKER_NICENESS if nice is None else nice)
-
-
-STOP_GRACE = 10.0
-"""Seconds a worker whose server is gone has to stop cleanly before it exits anyway."""
-
-
-def _stop_with_parent(parent: int) -> None:
-    """A worker that ``posemark serve`` started ends with it (SIGTERM to itself, the
-    worker's own clean stop, then an exit), even when the server was killed. An
-    operation it was running is queued again by the heartbeat rule."""
-    import os
-    import signal
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(STOP_GRACE)  # the engine's own stop can hang on a database gone too
-        os._exit(1)
-
-    threading.Thread(target=watch, name="posemark-parent-watch", daemon=True).start()

@@ -20,7 +20,12 @@ CREATORS_ENV = "POSEMARK_PROJECT_CREATORS"
 
 
 def app_from_env() -> FastAPI:
+    """The app of one of ``posemark serve --workers N``'s web processes (uvicorn calls
+    it in each); the process ends with ``posemark serve`` even when that was killed."""
     from posemark.services.media import split_roots
+    from posemark.services.orphans import stop_with_parent
+
+    stop_with_parent(os.getppid())
 
     roots = [r for r in os.environ.get(MEDIA_ROOTS_ENV, "").split("\n") if r]
     folders, buckets = split_roots(roots)
