@@ -153,24 +153,6 @@ def name_search(session: Session, project_id: int, q: str) -> list[ColumnElement
     return [Item.project_id + 0 == project_id, like, Item.id.in_(holding)]
 
 
-def list_items(
-    session: Session,
-    project_id: int,
-    status: str | None = None,
-    q: str | None = None,
-    offset: int = 0,
-    limit: int = 50,
-    visible: ColumnElement[bool] | None = None,
-    job_id: int | None = None,
-    sort: str = "file_name",
-) -> tuple[list[Item], int]:
-    """A page of items in ``sort`` order and the total (see :func:`items_page`)."""
-    rows, total, _more = items_page(
-        session, project_id, status, q, offset, limit, visible, job_id, sort
-    )
-    return rows, total
-
-
 def items_page(
     session: Session,
     project_id: int,
