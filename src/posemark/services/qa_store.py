@@ -309,8 +309,7 @@ def refresh_item(
     ).one()
     session.execute(delete(QaFinding).where(*replaced))
     rows = _finding_rows(project_id, found, where)
-    if rows:
-        session.execute(insert(QaFinding), rows)
+    _insert_plain(session, cast(Table, QaFinding.__table__), rows)
     kept = [
         {
             "item_id": item_id,
@@ -327,8 +326,7 @@ def refresh_item(
     session.execute(delete(QaInstance).where(QaInstance.item_id == item_id))
     session.execute(delete(QaRisk).where(QaRisk.item_id == item_id))
     people = _instance_rows(project_id, dataset, locate, rows + kept)
-    if people:
-        session.execute(insert(QaInstance), people)
+    _insert_plain(session, cast(Table, QaInstance.__table__), people)
     risks = _risk_rows(project_id, skeleton.keypoints, people, rows + kept, {item_id: file_name})
     _insert_plain(session, cast(Table, QaRisk.__table__), risks)
     _add_counts(session, _row_counts(rows, people, delta, {item_id: status}))
