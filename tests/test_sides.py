@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from posemark.assist import heatmaps as hm
 from posemark.assist import sides, topdown
 from posemark.assist.protocol import AssistError
 from posemark.assist.trained_dir import read_info
@@ -213,3 +214,19 @@ def test_model_folder_records_its_rules_and_folders_without_them_serve_as_before
     (tmp_path / "m" / "model.json").write_text(json.dumps(data))
     with pytest.raises(AssistError, match=r"top_down\.sides\[0\]: axis"):
         read_info(tmp_path / "m")
+
+
+def test_a_pair_read_on_one_spot_is_read_again_from_both_peaks() -> None:
+    """Both ear maps peak on the same ear (the network has not learned which is which)
+    with the other ear a little weaker in both: the rule gives each peak its ear."""
+    mouse = np.array([[20.0, 8.0], [14.0, 18.0], [26.0, 18.0], [20.0, 40.0]])
+    (rule,) = sides.learn([mouse[None]] * 20, MOUSE)
+    maps = hm.targets(mouse[None], 48, 48, 2.0)[0]
+    either_ear = np.maximum(maps[1], 0.8 * maps[2])
+    maps[1], maps[2] = either_ear, either_ear
+    pts, scores = hm.peaks(maps)
+    np.testing.assert_allclose(pts[1], pts[2])  # read on one spot
+    assert topdown.assign_pairs((), maps, pts, scores)[0] is pts  # no rule: as read
+    fixed, fixed_scores = topdown.assign_pairs((rule,), maps, pts, scores)
+    np.testing.assert_allclose(fixed, mouse, atol=0.3)
+    np.testing.assert_allclose(fixed_scores[1:3], [1.0, 0.8], atol=0.05)

@@ -147,10 +147,42 @@ def _read_crops(
     for m, heat in zip(mats, maps, strict=True):
         pts, scores = hm.peaks(np.ascontiguousarray(heat))
         # a positive scale and a shift: the crop keeps the image's sides
-        pts, scores = sd.orient(geometry.sides, pts, scores)
+        pts, scores = assign_pairs(geometry.sides, heat, pts, scores)
         all_pts.append(hm.apply(hm.invert(m), pts))
         all_scores.append(scores)
     return np.stack(all_pts), np.stack(all_scores)
+
+
+COLLAPSED_PX = 1.0
+"""a pair read closer than this (crop pixels) was read on one and the same spot"""
+SECOND_PEAK = 0.1
+"""the least heatmap value that counts as the pair's other keypoint"""
+
+
+def assign_pairs(
+    rules: tuple[sd.SideRule, ...],
+    heat: NDArray[np.float32],
+    pts: NDArray[np.float64],
+    scores: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """One crop's (K, 2) points and (K,) scores read from its (K, H, W) heatmaps, with
+    each ruled pair that breaks its rule or sits on one spot (both of its heatmaps
+    peaking on the same ear: what the network does when it has not learned which ear is
+    which) read again: the two highest peaks of the pair's two heatmaps together, each
+    given to the keypoint whose side it is on. A pair with no second peak stays as
+    read, or swapped when that keeps its rule."""
+    for rule in rules:
+        collapsed = float(np.linalg.norm(pts[rule.left] - pts[rule.right])) < COLLAPSED_PX
+        if not collapsed and not sd.violated((rule,), pts):
+            continue
+        both = np.maximum(heat[rule.left], heat[rule.right])
+        found, values = find_peaks(np.ascontiguousarray(both), 2, SECOND_PEAK)
+        if len(found) == 2:
+            pts, scores = pts.copy(), scores.copy()
+            pts[[rule.left, rule.right]] = found
+            scores[[rule.left, rule.right]] = values
+        pts, scores = sd.orient((rule,), pts, scores)
+    return pts, scores
 
 
 def _orient_maps(rules: tuple[sd.SideRule, ...], maps: NDArray[np.float32]) -> NDArray[np.float32]:
