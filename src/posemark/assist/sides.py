@@ -1,13 +1,15 @@
 """Side rules: which side of the body each left/right keypoint pair lies on.
 
 A heatmap network sees a left ear and a right ear that look alike, and mirror
-augmentation shows it each one on both sides of the image, so it can read the pair
-swapped (on DeepLabCut's openfield mouse, a second training seed's worst test keypoints
-were all ear swaps of about 20 px). Where the labels say the pair always lies one way
-round a body axis (seen from above, a mouse's left ear is always on the same side of
-the snout -> tail base line), that is a rule, and a reading that breaks it is a swap:
-the decoder swaps the pair back. Where the labels show both sides (people seen from the
-front and from the back), no rule is learned and nothing changes.
+augmentation shows it each one on both sides of the image, so it may not learn which
+is which: it reads the pair swapped, or both on one of them (on DeepLabCut's openfield
+mouse, with one training seed, both ear maps peaked on the same ear in most test
+frames, about 20 px off for the other ear). Where the labels say the pair always lies
+one way round a body axis (seen from above, a mouse's left ear is always on the same
+side of the snout -> tail base line), that is a rule, and the decoder gives each of the
+pair's peaks the keypoint whose side it is on (``topdown.assign_pairs``). Where the
+labels show both sides (people seen from the front and from the back), no rule is
+learned and nothing changes.
 
 The side is the sign of the 2-D cross product ``axis x (left - right)``. It survives
 rotation and scaling, and a mirror with the pair swapped (what flip augmentation does),
