@@ -10,12 +10,16 @@ answers the training set's mean pose. ``--fractions`` adds a learning curve (sha
 the training frames used). ``--cpu-budget`` counts process CPU seconds instead of wall
 minutes (15 minutes on 2 idle cores = 1800 CPU seconds). The test figures are printed
 for each way of reading the same networks (one view read once, as before; mirrored;
-mirrored and re-centred, what is served; the crop on the labeled centre, stage 2 alone),
-with per-keypoint RMSE and the worst test keypoints; ``--keep DIR`` keeps each model
-folder, ``--seed`` is the training seed and ``--split-seed`` the test split's.
+mirrored and re-centred without and with the side rules learned from the labels, the
+latter what is served; the crop on the labeled centre, stage 2 alone), with
+per-keypoint RMSE and the worst test keypoints; ``--keep DIR`` keeps each model folder,
+``--seed`` is the training seed and ``--split-seed`` the test split's. ``--model DIR``
+reads a kept folder again instead of training (learning the side rules from the same
+training frames when it has none).
 
     .venv/bin/python benchmarks/bench_train.py --cpu-budget 1800
     .venv/bin/python benchmarks/bench_train.py --cpu-budget 600 --fractions 0.1,0.2,0.4,1
+    .venv/bin/python benchmarks/bench_train.py --model KEPT/fraction-1-seed-1
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from posemark.assist import topdown
+from posemark.assist import sides, topdown
 from posemark.assist.trained_model import TrainedPoseModel
 from posemark.assist.training import Sample, TrainConfig, train, validation_error
+from posemark.model import Skeleton
 from posemark.services.training import load_labeled, split
 
 OPENFIELD = (
@@ -62,6 +67,9 @@ def main() -> None:
     )
     ap.add_argument("--keep", type=Path, default=None, help="keep each model folder here")
     ap.add_argument("--worst", type=int, default=8, help="list this many worst test errors")
+    ap.add_argument(
+        "--model", type=Path, default=None, help="read this kept folder again, no training"
+    )
     args = ap.parse_args()
 
     labeled = load_labeled(args.source, None)
@@ -88,6 +96,9 @@ def main() -> None:
         chosen = order[: max(2, round(len(order) * fraction))]
         held = max(1, len(chosen) // 10) if len(chosen) >= 10 else 0
         select, fit = chosen[:held], chosen[held:]
+        if args.model is not None:
+            reread(args.model, [samples[i] for i in chosen], test, labeled.skeleton, args.worst)
+            return
         config = TrainConfig(
             time_limit_s=args.time_limit * 60,
             cpu_budget_s=args.cpu_budget,
@@ -136,6 +147,24 @@ def main() -> None:
         )
 
 
+def reread(
+    folder: Path, labels: list[Sample], test: list[Sample], skeleton: Skeleton, worst: int
+) -> None:
+    """The test figures of a kept model folder, with the side rules training would learn
+    from ``labels`` when the folder has none (written before them)."""
+    model = TrainedPoseModel(folder)
+    assert model.geometry is not None
+    if not model.geometry.sides:
+        learned = sides.learn([s.points for s in labels], skeleton)
+        model.geometry = dataclasses.replace(model.geometry, sides=learned)
+    t = model.info.training
+    print(
+        f"{folder}: {t['centroid_steps']}+{t['instance_steps']} steps in "
+        f"{t['seconds'] / 60:.1f} min wall, {t['cpu_seconds']:.0f} CPU s"
+    )
+    readings(model, test, skeleton.keypoints, worst)
+
+
 def readings(
     model: TrainedPoseModel, test: list[Sample], names: tuple[str, ...], worst: int
 ) -> tuple[dict[str, float], np.ndarray]:
@@ -146,7 +175,9 @@ def readings(
     errors."""
     served = model.geometry
     assert served is not None
-    one_view = dataclasses.replace(served, flip=None, recentre=False)
+    one_view = dataclasses.replace(served, flip=None, recentre=False, sides=())
+    for rule in served.sides:
+        print(f"  side rule: {rule.to_json(names)}")
 
     def errors_of(geometry: topdown.TopDownGeometry, at_labels: bool) -> np.ndarray:
         model.geometry = geometry
@@ -181,7 +212,8 @@ def readings(
     rows = [
         ("one view, read once (the earlier decoding)", one_view, False),
         ("mirrored view averaged", dataclasses.replace(one_view, flip=served.flip), False),
-        ("mirrored + re-centred (served)", served, False),
+        ("mirrored + re-centred, no side rule", dataclasses.replace(served, sides=()), False),
+        ("mirrored + re-centred + side rule (served)", served, False),
         ("stage 2 alone: crop at the labeled centre", served, True),
     ]
     served_errors = np.zeros((len(test), len(names)))
@@ -195,7 +227,7 @@ def readings(
     for i in flat:
         f, j = divmod(int(i), len(names))
         s = test[f]
-        found, _ = topdown.locate(model.geometry, model._runner(model._centroid), s.image)
+        found, _ = topdown.locate(served, model._runner(model._centroid), s.image)
         off = float(np.linalg.norm(found[0] - topdown.centres(s.points)[0]))
         print(
             f"    worst: {s.name} {names[j]} {served_errors[f, j]:.1f} px "

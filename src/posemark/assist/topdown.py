@@ -9,7 +9,9 @@ SLEAP's centroid + centered-instance design: the keypoint network spends all of 
 pixels on one animal, so a 640x480 frame's keypoints are located at 1-2 image pixels
 per heatmap pixel instead of the 4-5 a whole-frame network affordable on a CPU gets.
 Stage 2 may read each crop mirrored as well and read each animal a second time around
-the middle of its first reading (``TopDownGeometry.flip`` and ``recentre``).
+the middle of its first reading (``TopDownGeometry.flip`` and ``recentre``), and swap
+back a left/right pair read the wrong way round the body (``TopDownGeometry.sides``,
+``assist/sides.py``).
 
 The geometry and decoding live here, free of torch and ONNX Runtime, so training (which
 evaluates with torch) and serving (ONNX Runtime) run exactly the same code: both pass
@@ -26,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from posemark.assist import heatmaps as hm
+from posemark.assist import sides as sd
 
 Net = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 """(B, 3, H, W) float32 in [0, 1] -> (B, C, H, W) heatmaps."""
@@ -94,6 +97,10 @@ class TopDownGeometry:
     recentre: bool = False
     """read each animal twice, the second crop centred on the first reading's keypoints,
     so a centre that stage 1 placed off the animal's middle does not cut its ends off"""
+    sides: tuple[sd.SideRule, ...] = ()
+    """left/right pairs whose side of the body the training labels fixed: a reading that
+    breaks one is a swap and is swapped back (each view before the two are averaged, and
+    the result)"""
 
 
 def locate(
@@ -127,15 +134,70 @@ def _read_crops(
         # right swapped: a keypoint the network places a little off in one view is
         # averaged with the other view's estimate, and a left/right mix-up has to
         # happen in both views to survive
+        # (each view's pairs put on their side first: a swap in one view would otherwise
+        # leave each of the pair's averaged maps with two equal peaks)
         both = instance_net(np.ascontiguousarray(np.concatenate([x, x[:, :, :, ::-1]])))
         mirrored = both[len(x) :, list(geometry.flip), :, ::-1]
-        maps = (both[: len(x)] + mirrored) / np.float32(2)
+        direct = both[: len(x)]
+        if geometry.sides:
+            direct = _orient_maps(geometry.sides, direct)
+            mirrored = _orient_maps(geometry.sides, mirrored)
+        maps = (direct + mirrored) / np.float32(2)
     all_pts, all_scores = [], []
     for m, heat in zip(mats, maps, strict=True):
         pts, scores = hm.peaks(np.ascontiguousarray(heat))
+        # a positive scale and a shift: the crop keeps the image's sides
+        pts, scores = assign_pairs(geometry.sides, heat, pts, scores)
         all_pts.append(hm.apply(hm.invert(m), pts))
         all_scores.append(scores)
     return np.stack(all_pts), np.stack(all_scores)
+
+
+COLLAPSED_PX = 1.0
+"""a pair read closer than this (crop pixels) was read on one and the same spot"""
+SECOND_PEAK = 0.1
+"""the least heatmap value that counts as the pair's other keypoint"""
+
+
+def assign_pairs(
+    rules: tuple[sd.SideRule, ...],
+    heat: NDArray[np.float32],
+    pts: NDArray[np.float64],
+    scores: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """One crop's (K, 2) points and (K,) scores read from its (K, H, W) heatmaps, with
+    each ruled pair that breaks its rule or sits on one spot (both of its heatmaps
+    peaking on the same ear: what the network does when it has not learned which ear is
+    which) read again: the two highest peaks of the pair's two heatmaps together, each
+    given to the keypoint whose side it is on. A pair with no second peak stays as
+    read, or swapped when that keeps its rule."""
+    for rule in rules:
+        collapsed = float(np.linalg.norm(pts[rule.left] - pts[rule.right])) < COLLAPSED_PX
+        if not collapsed and not sd.violated((rule,), pts):
+            continue
+        both = np.maximum(heat[rule.left], heat[rule.right])
+        found, values = find_peaks(np.ascontiguousarray(both), 2, SECOND_PEAK)
+        if len(found) == 2:
+            pts, scores = pts.copy(), scores.copy()
+            pts[[rule.left, rule.right]] = found
+            scores[[rule.left, rule.right]] = values
+        pts, scores = sd.orient((rule,), pts, scores)
+    return pts, scores
+
+
+def _orient_maps(rules: tuple[sd.SideRule, ...], maps: NDArray[np.float32]) -> NDArray[np.float32]:
+    """(B, K, H, W) heatmaps with the two channels of each pair whose peaks break their
+    rule swapped."""
+    out = maps
+    for b, heat in enumerate(maps):
+        pts, _ = hm.peaks(np.ascontiguousarray(heat))
+        broken = sd.violated(rules, pts)
+        if broken:
+            if out is maps:
+                out = maps.copy()
+            for r in broken:
+                out[b, [r.left, r.right]] = maps[b, [r.right, r.left]]
+    return out
 
 
 def keypoints(

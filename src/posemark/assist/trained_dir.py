@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from posemark.assist.protocol import AssistError
+from posemark.assist.sides import SideRule
 from posemark.model import PoseValidationError, Skeleton
 from posemark.schemas.loader import skeleton_from_dict
 
@@ -47,8 +48,10 @@ class TrainedModelInfo:
     validation: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     top_down: dict[str, Any] | None = None
-    """``crop`` [w, h], ``crop_scale``, ``max_instances``, ``centroid_threshold``; None
-    for a whole-frame folder"""
+    """``crop`` [w, h], ``crop_scale``, ``max_instances``, ``centroid_threshold``, the
+    readings (``flip``, ``recentre``) and ``sides`` (the left/right side rules,
+    ``assist/sides.py``; none in folders written before them); None for a whole-frame
+    folder"""
 
     @property
     def format(self) -> str:
@@ -121,7 +124,7 @@ def read_info(directory: str | Path) -> TrainedModelInfo:
     top_down = None
     needed: tuple[str, ...]
     if data["format"] == FORMAT:
-        top_down = _top_down(data.get("top_down"), path)
+        top_down = _top_down(data.get("top_down"), path, skeleton)
         needed = (CENTROID_NAME, INSTANCE_NAME)
     else:
         needed = (ONNX_NAME,)
@@ -137,7 +140,7 @@ def read_info(directory: str | Path) -> TrainedModelInfo:
     )
 
 
-def _top_down(value: Any, path: Path) -> dict[str, Any]:
+def _top_down(value: Any, path: Path, skeleton: Skeleton) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise AssistError(f"{path}: top_down: expected an object, got {value!r}")
     crop = value.get("crop")
@@ -162,10 +165,19 @@ def _top_down(value: Any, path: Path) -> dict[str, Any]:
         if not isinstance(flag, bool):
             raise AssistError(f"{path}: top_down.{name}: expected true or false, got {flag!r}")
         readings[name] = flag
+    rules = value.get("sides", [])
+    if not isinstance(rules, list):
+        raise AssistError(f"{path}: top_down.sides: expected a list, got {rules!r}")
+    for i, rule in enumerate(rules):
+        try:
+            SideRule.from_json(rule, skeleton)
+        except (ValueError, PoseValidationError) as exc:
+            raise AssistError(f"{path}: top_down.sides[{i}]: {exc}") from exc
     return {
         "crop": [crop[0], crop[1]],
         "crop_scale": float(scale),
         "max_instances": count,
         "centroid_threshold": float(threshold),
         **readings,
+        "sides": rules,
     }

@@ -20,6 +20,7 @@ from posemark.assist import heatmaps as hm
 from posemark.assist import topdown
 from posemark.assist.geometry import as_boxes
 from posemark.assist.protocol import AssistError, MissingExtraError
+from posemark.assist.sides import SideRule
 from posemark.assist.trained_dir import CENTROID_NAME, INSTANCE_NAME, ONNX_NAME, read_info
 from posemark.model import Instance, Skeleton, Source
 
@@ -75,6 +76,7 @@ class TrainedPoseModel:
                 # folders written before these readings existed read each crop once
                 flip=tuple(self.skeleton.flip_permutation()) if td.get("flip") else None,
                 recentre=bool(td.get("recentre", False)),
+                sides=tuple(SideRule.from_json(r, self.skeleton) for r in td.get("sides", ())),
             )
             self._centroid = session(CENTROID_NAME)
             self._instance = session(INSTANCE_NAME)

@@ -13,7 +13,9 @@ docs/training.md has the comparison and the reasons for the design.
 The loss is the mean squared error on the keypoints labeled in each image, the Gaussian
 peaks weighted up. Augmentation: rotation, scale, shift (the crop's centre is jittered
 by about what stage 1 gets wrong), a mirror with the skeleton's flip pairs swapped, and
-brightness/contrast.
+brightness/contrast. Where the labels put a left/right pair on the same side of the
+body every time, that rule is learned from them and the decoder swaps a pair read the
+other way round back (``assist/sides.py``).
 
 The budget is wall-clock seconds and, where ``cpu_budget_s`` is set, process CPU seconds
 (all threads), whichever runs out first: on a shared machine the CPU seconds say how
@@ -37,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from posemark.assist import heatmaps as hm
-from posemark.assist import topdown
+from posemark.assist import sides, topdown
 from posemark.assist.protocol import AssistError, MissingExtraError
 from posemark.assist.trained_dir import (
     CENTROID_NAME,
@@ -96,6 +98,9 @@ class TrainConfig:
     """stage 2 reads each crop mirrored as well (``TopDownGeometry.flip``)"""
     recentre: bool = True
     """stage 2 reads each animal a second time around its first reading's middle"""
+    side_rules: bool = True
+    """learn which side of the body each flip pair lies on where the labels agree, and
+    swap pairs read the other way round back (``assist/sides.py``)"""
     threads: int = 2
     seed: int = 0
     eval_every_s: float = 30.0
@@ -468,6 +473,9 @@ def train(
         max_instances,
         flip=tuple(perm) if config.flip_test and config.mirror else None,
         recentre=config.recentre,
+        sides=sides.learn([s.points for s in [*samples, *validation]], skeleton)
+        if config.side_rules
+        else (),
     )
     val = list(validation) or list(samples)
 
@@ -563,6 +571,7 @@ def train(
         "centroid_threshold": geometry.centroid_threshold,
         "flip": geometry.flip is not None,
         "recentre": geometry.recentre,
+        "sides": [r.to_json(skeleton.keypoints) for r in geometry.sides],
     }
     info = TrainedModelInfo(skeleton, canvas, figures or {"rmse_px": None}, training, top_down)
     write_info(out_dir, info)
