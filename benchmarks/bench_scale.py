@@ -120,6 +120,13 @@ def main() -> None:
         help="send --load once (it starts a project-wide job) instead of over and over",
     )
     ap.add_argument(
+        "--load-wait-done",
+        type=int,
+        default=0,
+        help="with --load-once: the saves start once the job has done this many steps "
+        "(a 1M QA re-run's reading pass is 50,000 of its 300,000)",
+    )
+    ap.add_argument(
         "--route",
         action="append",
         help="another GET to measure, 'label=/api/projects/{pid}/...?k=v' (repeatable)",
