@@ -27,10 +27,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from train_options import add_training_options, training_config
 
 from posemark.assist.selection import image_features, label_order, uncertainty
 from posemark.assist.trained_model import TrainedPoseModel
-from posemark.assist.training import TrainConfig, train, validation_error
+from posemark.assist.training import train, validation_error
 from posemark.services.label_next import QUEUE_LENGTH
 from posemark.services.training import load_labeled, split
 
@@ -64,11 +65,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cpu-budget", type=float, default=300.0, help="process CPU seconds per model")
     ap.add_argument("--steps", type=int, default=None, help="also stop at this many steps")
-    ap.add_argument("--canvas", type=int, default=160, help="stage 1's canvas long side")
-    ap.add_argument("--crop", type=int, default=128, help="stage 2's crop side at most")
-    ap.add_argument("--rotation", type=float, default=180.0, help="rotation range, degrees")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per training")
-    ap.add_argument("--seed", type=int, default=0)
+    add_training_options(ap, threads=1)
     args = ap.parse_args()
 
     labeled = load_labeled(args.source, None)
@@ -101,15 +98,8 @@ def main() -> None:
         if key in cache:
             return cache[key]
         out = tmp / f"m{len(cache)}"
-        config = TrainConfig(
-            time_limit_s=1e9,
-            cpu_budget_s=args.cpu_budget,
-            max_steps=args.steps,
-            canvas_long_side=args.canvas,
-            crop_size=args.crop,
-            rotation_deg=args.rotation,
-            seed=args.seed,
-            threads=args.threads,
+        config = training_config(
+            args, time_limit_s=1e9, cpu_budget_s=args.cpu_budget, max_steps=args.steps
         )
         result = train([samples[i] for i in chosen], [], labeled.skeleton, out, config)
         model = TrainedPoseModel(out)

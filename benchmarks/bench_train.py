@@ -33,10 +33,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from train_options import add_training_options, training_config
 
 from posemark.assist import sides, topdown
 from posemark.assist.trained_model import TrainedPoseModel
-from posemark.assist.training import Sample, TrainConfig, train, validation_error
+from posemark.assist.training import Sample, train, validation_error
 from posemark.model import Skeleton
 from posemark.services.training import load_labeled, split
 
@@ -57,11 +58,7 @@ def main() -> None:
     ap.add_argument(
         "--cpu-budget", type=float, default=None, help="process CPU seconds per training run"
     )
-    ap.add_argument("--canvas", type=int, default=160, help="stage 1's canvas long side")
-    ap.add_argument("--crop", type=int, default=128, help="stage 2's crop side at most")
-    ap.add_argument("--rotation", type=float, default=180.0, help="rotation range, degrees")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads")
-    ap.add_argument("--seed", type=int, default=0, help="training seed")
+    add_training_options(ap, threads=2)
     ap.add_argument(
         "--split-seed", type=int, default=0, help="seed of the test split and the frame order"
     )
@@ -99,14 +96,8 @@ def main() -> None:
         if args.model is not None:
             reread(args.model, [samples[i] for i in chosen], test, labeled.skeleton, args.worst)
             return
-        config = TrainConfig(
-            time_limit_s=args.time_limit * 60,
-            cpu_budget_s=args.cpu_budget,
-            canvas_long_side=args.canvas,
-            crop_size=args.crop,
-            rotation_deg=args.rotation,
-            threads=args.threads,
-            seed=args.seed,
+        config = training_config(
+            args, time_limit_s=args.time_limit * 60, cpu_budget_s=args.cpu_budget
         )
         load_before = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as tmp:

@@ -42,10 +42,11 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from train_options import add_training_options, training_config
 
 from posemark.assist import topdown
 from posemark.assist.trained_model import TrainedPoseModel
-from posemark.assist.training import Sample, TrainConfig, train
+from posemark.assist.training import Sample, train
 from posemark.formats import registry
 from posemark.model import Skeleton
 from posemark.numeric.assignment import linear_sum_assignment
@@ -201,11 +202,7 @@ def main() -> None:
         "--cpu-budget", type=float, default=1200.0, help="process CPU seconds of training"
     )
     ap.add_argument("--time-limit", type=float, default=180.0, help="wall minutes at most")
-    ap.add_argument("--canvas", type=int, default=160, help="stage 1's canvas long side")
-    ap.add_argument("--crop", type=int, default=128, help="stage 2's crop side at most")
-    ap.add_argument("--rotation", type=float, default=180.0, help="rotation range, degrees")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads")
-    ap.add_argument("--seed", type=int, default=0, help="training seed")
+    add_training_options(ap, threads=1)
     ap.add_argument("--split-seed", type=int, default=0, help="seed of the frames chosen")
     ap.add_argument("--keep", type=Path, default=None, help="keep the model folder here")
     args = ap.parse_args()
@@ -251,15 +248,7 @@ def main() -> None:
         flies,
     )
 
-    config = TrainConfig(
-        time_limit_s=args.time_limit * 60,
-        cpu_budget_s=args.cpu_budget,
-        canvas_long_side=args.canvas,
-        crop_size=args.crop,
-        rotation_deg=args.rotation,
-        threads=args.threads,
-        seed=args.seed,
-    )
+    config = training_config(args, time_limit_s=args.time_limit * 60, cpu_budget_s=args.cpu_budget)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"

@@ -22,6 +22,7 @@ from serverkit import MMPOSE, Server
 from sqlalchemy import func, select, update
 
 from posemark.services import operations as ops
+from posemark.services.operation_worker import WORKER_NICENESS
 from posemark.services.settings import Settings
 from posemark.store.models import utcnow
 from posemark.store.operation_models import Operation
@@ -186,6 +187,25 @@ def test_a_worker_given_nice_runs_below_the_web_process(server: Server, workers:
         assert process.poll() is None
         time.sleep(0.1)
     assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, own + 7)
+
+
+def test_a_worker_runs_ten_below_the_web_process_by_default(
+    server: Server, workers: list[Any]
+) -> None:
+    """Without ``--nice`` (as ``posemark serve`` starts its workers) a worker runs 10
+    below: its writes take turns with the saves (store/engine.py), so the web process
+    gets the CPU first without leaving a lock holder starved."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    command = [sys.executable, "-m", "posemark.cli.main", "worker", "--data"]
+    command += [str(server.settings.data_dir), "--db", server.settings.db_url]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers.append(process)
+    deadline = time.monotonic() + 60
+    while os.getpriority(os.PRIO_PROCESS, process.pid) == own and time.monotonic() < deadline:
+        assert process.poll() is None
+        time.sleep(0.1)
+    assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, own + WORKER_NICENESS)
+    assert WORKER_NICENESS == 10
 
 
 def test_cancel_and_access(
