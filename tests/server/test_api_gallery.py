@@ -51,12 +51,15 @@ def test_paging_risk_order_and_crops(server: Server, admin: TestClient, coco_pro
     assert {(e["item_id"], e["instance_id"]) for e in whole["entries"]} == expected
     risks = [e["risk"] for e in whole["entries"]]
     assert risks == sorted(risks, reverse=True)
-    pages = []
-    for offset in range(0, whole["total"], 3):
-        page = admin.get(url, params={"keypoint": "left_wrist", "offset": offset, "limit": 3})
-        assert page.status_code == 200 and page.json()["total"] == whole["total"]
-        pages += page.json()["entries"]
-    assert pages == whole["entries"]
+    assert risks[0] > 0 and risks[-1] == 0  # risky people, then the rest
+    for size in (1, 3):  # pages that end, start and fall wholly past the risky people
+        pages = []
+        for offset in range(0, whole["total"], size):
+            query = {"keypoint": "left_wrist", "offset": offset, "limit": size}
+            page = admin.get(url, params=query)
+            assert page.status_code == 200 and page.json()["total"] == whole["total"]
+            pages += page.json()["entries"]
+        assert pages == whole["entries"]
     beyond = admin.get(url, params={"keypoint": "left_wrist", "offset": 999}).json()
     assert beyond["entries"] == [] and beyond["total"] == whole["total"]
     for params, message in [

@@ -113,17 +113,26 @@ def test_items_page_by_cursor_in_every_order(admin: TestClient, coco_project: in
 
 def test_review_queue_pages_through_the_instances(admin: TestClient, coco_project: int) -> None:
     items = admin.get(f"/api/projects/{coco_project}/items").json()["items"]
-    for item in items:
-        for status in ("annotating", "submitted"):
+    # both waiting states, and items that are not waiting: the queue is the people of the
+    # submitted and the claimed items, their orders merged
+    moves = {0: ("annotating",), 1: ("annotating", "submitted", "in_review")}
+    for k, item in enumerate(items):
+        for status in moves.get(k, ("annotating", "submitted")):
             r = admin.post(f"/api/items/{item['id']}/status", json={"status": status})
             assert r.status_code == 200, r.text
+    waiting = {i["id"] for i in items[1:]}
+    people = sum(
+        len(admin.get(f"/api/items/{i}").json()["annotation"]["instances"]) for i in waiting
+    )
     url = f"/api/projects/{coco_project}/review/instances"
     whole = admin.get(url, params={"limit": 200}).json()
-    assert whole["total"] == 14 == len(whole["entries"])  # the sample's 14 people
-    risks = [e["risk"] for e in whole["entries"]]
-    assert risks == sorted(risks, reverse=True) and risks[0] > 0
-    paged = _pages(admin, url, "entries", 4)
-    assert paged == whole["entries"]
+    assert whole["total"] == people == len(whole["entries"])
+    assert {e["status"] for e in whole["entries"]} == {"submitted", "in_review"}
+    assert {e["item_id"] for e in whole["entries"]} == waiting
+    order = [(-e["risk"], e["file_name"]) for e in whole["entries"]]
+    assert order == sorted(order) and whole["entries"][0]["risk"] > 0
+    for size in (1, 3, 4):  # pages that end, start and fall wholly past the risky people
+        assert _pages(admin, url, "entries", size) == whole["entries"]
     for e in whole["entries"]:
         doc = admin.get(f"/api/items/{e['item_id']}").json()["annotation"]
         assert e["instances_in_item"] == len(doc["instances"])

@@ -411,6 +411,13 @@ def _totals(server: Server, pid: int) -> tuple[dict[str, int], dict[str, int]]:
                 if c == "1":
                     counted[f"labeled:{j}"] = counted.get(f"labeled:{j}", 0) + 1
             counted[f"people:{status}"] = counted.get(f"people:{status}", 0) + 1
+        for keypoint, status in s.execute(  # the item's state now, not the row's
+            select(QaRisk.keypoint, Item.status)
+            .join(Item, Item.id == QaRisk.item_id)
+            .where(QaRisk.project_id == pid)
+        ):
+            key = f"risky:{status}:{keypoint}"
+            counted[key] = counted.get(key, 0) + 1
     return kept, counted
 
 
@@ -420,14 +427,18 @@ def _order(server: Server, pid: int) -> tuple[list[tuple[Any, ...]], list[tuple[
     weight = case((QaFinding.severity == "error", 1.0), (QaFinding.severity == "warning", 0.5))
     with server.session() as s:
         kept = [
-            (r.item_id, r.instance_index, r.keypoint, round(r.risk, 6), r.file_name)
+            (r.item_id, r.instance_index, r.keypoint, round(r.risk, 6), r.file_name, r.status)
             for r in s.scalars(select(QaRisk).where(QaRisk.project_id == pid))
         ]
         computed = [
-            (i, n, "", round(r, 6), name)
-            for i, n, r, name in s.execute(
+            (i, n, "", round(r, 6), name, status)
+            for i, n, r, name, status in s.execute(
                 select(
-                    QaInstance.item_id, QaInstance.instance_index, QaInstance.risk, Item.file_name
+                    QaInstance.item_id,
+                    QaInstance.instance_index,
+                    QaInstance.risk,
+                    Item.file_name,
+                    Item.status,
                 )
                 .join(Item, Item.id == QaInstance.item_id)
                 .where(QaInstance.project_id == pid, QaInstance.risk > 0)
@@ -438,9 +449,15 @@ def _order(server: Server, pid: int) -> tuple[list[tuple[Any, ...]], list[tuple[
         for k, keypoint in enumerate(project.skeleton["keypoints"]):
             score = func.sum(case((QaFinding.keypoint == keypoint, weight), else_=0.3 * weight))
             computed += [
-                (i, n, keypoint, round(r, 6), name)
-                for i, n, r, name in s.execute(
-                    select(QaFinding.item_id, QaFinding.instance_index, score, Item.file_name)
+                (i, n, keypoint, round(r, 6), name, status)
+                for i, n, r, name, status in s.execute(
+                    select(
+                        QaFinding.item_id,
+                        QaFinding.instance_index,
+                        score,
+                        Item.file_name,
+                        Item.status,
+                    )
                     .join(Item, Item.id == QaFinding.item_id)
                     .join(
                         QaInstance,
@@ -453,7 +470,9 @@ def _order(server: Server, pid: int) -> tuple[list[tuple[Any, ...]], list[tuple[
                         QaFinding.severity != "info",
                         func.substr(QaInstance.labeled, k + 1, 1) == "1",
                     )
-                    .group_by(QaFinding.item_id, QaFinding.instance_index, Item.file_name)
+                    .group_by(
+                        QaFinding.item_id, QaFinding.instance_index, Item.file_name, Item.status
+                    )
                 )
             ]
     return sorted(kept), sorted(computed)

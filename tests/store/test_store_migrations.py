@@ -47,7 +47,7 @@ def test_migrations_run_from_empty_and_again(db_url: str) -> None:
         upgrade_to_head(store.engine)
         assert set(inspect(store.engine).get_table_names()) == _tables(db_url)
         heads = head_revisions()
-        assert heads == {"0014_list_order"}  # one head: feature branches are merged, then linear
+        assert heads == {"0015_risk_state"}  # one head: feature branches are merged, then linear
         assert current_revisions(store.engine) == heads
         upgrade_to_head(store.engine)  # every start runs it: a no-op at head
         assert current_revisions(store.engine) == heads
@@ -258,20 +258,30 @@ def test_the_kept_order_is_filled_from_the_kept_findings(db_url: str) -> None:
         with store.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT item_id, instance_index, keypoint, risk, file_name FROM qa_risk"
-                    " ORDER BY item_id, instance_index, keypoint"
+                    "SELECT item_id, instance_index, keypoint, risk, file_name, status"
+                    " FROM qa_risk ORDER BY item_id, instance_index, keypoint"
                 )
             ).all()
             people = dict(
                 conn.execute(text("SELECT key, n FROM qa_counts WHERE key LIKE 'people:%'")).all()
             )
-        assert rows == [
-            (1, 0, "", 1.5, "x.jpg"),
-            (1, 0, "a", 1.15, "x.jpg"),
-            (1, 0, "b", 0.15, "x.jpg"),
-            (2, 0, "", 0.5, "y.jpg"),
-            (2, 0, "c", 0.5, "y.jpg"),
+            risky = dict(
+                conn.execute(text("SELECT key, n FROM qa_counts WHERE key LIKE 'risky:%'")).all()
+            )
+        assert rows == [  # each row carries its item's state (the review's order per state)
+            (1, 0, "", 1.5, "x.jpg", "submitted"),
+            (1, 0, "a", 1.15, "x.jpg", "submitted"),
+            (1, 0, "b", 0.15, "x.jpg", "submitted"),
+            (2, 0, "", 0.5, "y.jpg", "new"),
+            (2, 0, "c", 0.5, "y.jpg", "new"),
         ]
         assert people == {"people:submitted": 2, "people:new": 1}
+        assert risky == {
+            "risky:submitted:": 1,
+            "risky:submitted:a": 1,
+            "risky:submitted:b": 1,
+            "risky:new:": 1,
+            "risky:new:c": 1,
+        }
     finally:
         store.dispose()

@@ -48,7 +48,7 @@ from posemark.qa.document import document_dataset
 from posemark.qa.prior import LEARN_MIN_SAMPLES, implied_heights, reference_height
 from posemark.services.projects import project_skeleton
 from posemark.services.qa_runs import QA_COLUMNS, rows_dataset
-from posemark.services.qa_totals import Counts, people_key
+from posemark.services.qa_totals import Counts, people_key, risky_key
 from posemark.services.qa_totals import add_counts as _add_counts
 from posemark.services.workflow import workflow_settings
 from posemark.store.engine import read_snapshot
@@ -303,7 +303,9 @@ def refresh_item(
         return (item_id, n, instances[n]["id"]) if 0 <= n < len(instances) else None
 
     replaced = [QaFinding.item_id == item_id, QaFinding.check.in_(ITEM_CHECKS)]
-    delta = _stored_counts(session, replaced, [QaInstance.item_id == item_id])
+    delta = _stored_counts(
+        session, replaced, [QaInstance.item_id == item_id], [QaRisk.item_id == item_id]
+    )
     file_name, status = session.execute(
         select(Item.file_name, Item.status).where(Item.id == item_id)
     ).one()
@@ -328,8 +330,9 @@ def refresh_item(
     people = _instance_rows(project_id, dataset, locate, rows + kept)
     _insert_plain(session, cast(Table, QaInstance.__table__), people)
     risks = _risk_rows(project_id, skeleton.keypoints, people, rows + kept, {item_id: file_name})
+    _in_states(risks, {item_id: status})
     _insert_plain(session, cast(Table, QaRisk.__table__), risks)
-    _add_counts(session, _row_counts(rows, people, delta, {item_id: status}))
+    _add_counts(session, _row_counts(rows, people, delta, {item_id: status}, risks))
 
 
 class Kept(NamedTuple):
@@ -381,9 +384,17 @@ def replace_kept(session: Session, item_ids: list[int], kept: Kept) -> None:
     """The items' stored findings and people replaced by ``kept`` (:func:`insert_rows`).
     The totals move last: on PostgreSQL their rows stay locked only for the commit."""
     delta = forget_items(session, item_ids, apply=False)
-    insert_rows(session, kept)
     statuses = item_statuses(session, item_ids)
-    _add_counts(session, _row_counts(kept.findings, kept.instances, delta, statuses))
+    _in_states(kept.risks, statuses)
+    insert_rows(session, kept)
+    _add_counts(session, _row_counts(kept.findings, kept.instances, delta, statuses, kept.risks))
+
+
+def _in_states(risks: list[dict[str, Any]], statuses: Mapping[int, str]) -> None:
+    """Give each ``qa_risk`` row its item's workflow state (the review's order is kept
+    per state), just before the rows are written."""
+    for row in risks:
+        row["status"] = statuses[row["item_id"]]
 
 
 def forget_items(session: Session, item_ids: list[int], apply: bool = True) -> Counts:
@@ -393,7 +404,10 @@ def forget_items(session: Session, item_ids: list[int], apply: bool = True) -> C
     if not item_ids:
         return defaultdict(int)
     delta = _stored_counts(
-        session, [QaFinding.item_id.in_(item_ids)], [QaInstance.item_id.in_(item_ids)]
+        session,
+        [QaFinding.item_id.in_(item_ids)],
+        [QaInstance.item_id.in_(item_ids)],
+        [QaRisk.item_id.in_(item_ids)],
     )
     session.execute(delete(QaFinding).where(QaFinding.item_id.in_(item_ids)))
     session.execute(delete(QaInstance).where(QaInstance.item_id.in_(item_ids)))
@@ -443,6 +457,7 @@ def _stored_counts(
     session: Session,
     findings: list[ColumnElement[bool]],
     instances: list[ColumnElement[bool]],
+    risks: list[ColumnElement[bool]],
 ) -> Counts:
     """Minus the totals of the stored rows matching the conditions (about to be deleted)."""
     out: Counts = defaultdict(int)
@@ -462,6 +477,12 @@ def _stored_counts(
         out[(int(project_id), people_key(status))] -= 1
     for project_id, found in masks.items():
         _add_labeled(out, project_id, found, -1)
+    for project_id, status, keypoint, n in session.execute(
+        select(QaRisk.project_id, QaRisk.status, QaRisk.keypoint, func.count())
+        .where(*risks)
+        .group_by(QaRisk.project_id, QaRisk.status, QaRisk.keypoint)
+    ).all():
+        out[(int(project_id), risky_key(status, keypoint))] -= int(n)
     return out
 
 
@@ -470,9 +491,10 @@ def _row_counts(
     instances: list[dict[str, Any]],
     counts: Counts,
     statuses: Mapping[int, str],
+    risks: Iterable[Mapping[str, Any]] = (),
 ) -> Counts:
     """``counts`` plus the totals of rows about to be (or just) inserted (``statuses``:
-    their items' states)."""
+    their items' states; ``risks``: ``qa_risk`` rows, their states given)."""
     for row in findings:
         counts[(row["project_id"], finding_key(row["check"], row["severity"]))] += 1
     masks: dict[int, list[str]] = defaultdict(list)
@@ -481,6 +503,8 @@ def _row_counts(
         counts[(row["project_id"], people_key(statuses[row["item_id"]]))] += 1
     for project_id, found in masks.items():
         _add_labeled(counts, project_id, found, 1)
+    for risk in risks:
+        counts[(risk["project_id"], risky_key(risk["status"], risk["keypoint"]))] += 1
     return counts
 
 
@@ -540,6 +564,12 @@ def row_totals(session: Session, project_id: int) -> Counts:
         .group_by(Item.status)
     ).all():
         counts[(project_id, people_key(status))] = int(n)
+    for status, keypoint, n in session.execute(
+        select(QaRisk.status, QaRisk.keypoint, func.count())
+        .where(QaRisk.project_id == project_id)
+        .group_by(QaRisk.status, QaRisk.keypoint)
+    ).all():
+        counts[(project_id, risky_key(status, keypoint))] = int(n)
     return counts
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from posemark.store.qa_models import QaCount, QaInstance
+from posemark.store.qa_models import QaCount, QaInstance, QaRisk
 
 Counts = defaultdict[tuple[int, str], int]
 """(project id, ``qa_counts`` key) -> a change of that total."""
@@ -25,6 +25,12 @@ def people_key(status: str) -> str:
     """The total of people on the items in workflow state ``status`` (the instance
     review counts those waiting for review without reading them)."""
     return f"people:{status}"
+
+
+def risky_key(status: str, keypoint: str) -> str:
+    """The total of ``qa_risk`` rows of ``keypoint`` ("" for whole people) on the items in
+    state ``status``: where the verification views' unrisky people start, uncounted."""
+    return f"risky:{status}:{keypoint}"
 
 
 def add_counts(session: Session, counts: Counts) -> None:
@@ -48,15 +54,31 @@ def add_counts(session: Session, counts: Counts) -> None:
 
 
 def move_people(session: Session, project_id: int, item_id: int, frm: str, to: str) -> None:
-    """The item's kept people move from the total of state ``frm`` to that of ``to``
-    (no commit): called by each writer of an item's state, in its transaction."""
+    """The item's kept people, and their places in the review's order, move from state
+    ``frm`` to ``to`` with their totals (no commit): called by each writer of an item's
+    state, in its transaction."""
     if frm == to:
         return
+    counts: Counts = defaultdict(int)
     n = session.scalar(
         select(func.count()).select_from(QaInstance).where(QaInstance.item_id == item_id)
     )
     if n:
-        counts: Counts = defaultdict(int)
         counts[(project_id, people_key(frm))] -= int(n)
         counts[(project_id, people_key(to))] += int(n)
-        add_counts(session, counts)
+    risky = session.execute(
+        select(QaRisk.keypoint, func.count())
+        .where(QaRisk.item_id == item_id)
+        .group_by(QaRisk.keypoint)
+    ).all()
+    if risky:
+        session.execute(
+            update(QaRisk)
+            .where(QaRisk.item_id == item_id)
+            .values(status=to)
+            .execution_options(synchronize_session=False)
+        )
+        for keypoint, m in risky:
+            counts[(project_id, risky_key(frm, keypoint))] -= int(m)
+            counts[(project_id, risky_key(to, keypoint))] += int(m)
+    add_counts(session, counts)

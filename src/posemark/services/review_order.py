@@ -5,22 +5,26 @@ from the kept findings (services/qa_store.py): the keypoint gallery weighs a fin
 the keypoint fully and one on the whole instance by ``INSTANCE_FINDING_WEIGHT``; the
 instance review sums every finding of the instance (``qa_instances.risk``). Both orders
 are kept (``qa_risk``, written with the findings), so a page is two index-ordered reads:
-the risky people (the few with findings) as a range of ``ix_qa_risk_order``, then the
-rest in file-name order, and the first page costs the same on a project of a hundred
-people as on one of a million. The totals come from ``qa_counts`` when the caller sees
-every item.
+the risky people (the few with findings) as a range of ``ix_qa_risk_order`` (the
+review's: one range of ``ix_qa_risk_state`` per waiting state, merged, since the rows
+carry their item's state), then the rest in file-name order, and the first page costs
+the same on a project of a hundred people as on one of a million, however few of its
+items wait for review. The totals, and the number of risky rows a page past them skips,
+come from ``qa_counts`` when the caller sees every item.
 """
 
 from __future__ import annotations
 
+import heapq
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from posemark.services.qa_store import WHOLE_PERSON, labeled_key
-from posemark.services.qa_totals import people_key
-from posemark.store.models import Item
+from posemark.services.qa_totals import people_key, risky_key
+from posemark.store.models import ITEM_STATUSES, Item
 from posemark.store.qa_models import QaCount, QaFinding, QaInstance, QaRisk
 
 
@@ -42,36 +46,64 @@ def _on_keypoint(keypoint: str) -> ColumnElement[bool]:
 def _page(
     session: Session,
     people: Any,
-    risky: list[ColumnElement[bool]],
+    ranges: list[list[ColumnElement[bool]]],
+    risky_total: tuple[Any, bool],
     tail: Any,
     offset: int,
     limit: int,
 ) -> tuple[int, list[tuple[int, int, float]]]:
     """(total, [(item id, instance index, risk)]) of one page: ``people`` counts them,
-    the ``qa_risk`` rows meeting ``risky`` come first, riskiest first (the order of
-    ``ix_qa_risk_order``), then ``tail`` (a query of item_id, instance_index, already
-    in file-name order).
+    the ``qa_risk`` rows meeting any of ``ranges`` come first, riskiest first (each a
+    range of an index in that order: ``ix_qa_risk_order``, or ``ix_qa_risk_state`` for
+    one item state; several are merged), then ``tail`` (a query of item_id,
+    instance_index, already in file-name order). ``risky_total``: a query of the number
+    of rows in the ranges, and whether it reads a kept total (one row) or counts them.
 
     The risky people are counted only when the page runs past them (the tail's offset
     needs their number): a page they fill, like the first of a big project, reads only
-    its own rows of the index."""
+    its own rows of the index. A later page whose number of risky people is kept starts
+    with it, so a page wholly past them does not step over them either."""
     total = session.scalar(people) or 0
-    rows = session.execute(
-        select(QaRisk.item_id, QaRisk.instance_index, QaRisk.risk)
-        .where(*risky)
-        .order_by(QaRisk.risk.desc(), QaRisk.file_name, QaRisk.instance_index)
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    out = [(int(i), int(n), float(r)) for i, n, r in rows]
+    count, kept = risky_total
+    n_risky = int(session.scalar(count) or 0) if kept and offset > 0 else None
+    out = (
+        []
+        if n_risky is not None and offset >= n_risky
+        else _risky_rows(session, ranges, offset, limit)
+    )
     if len(out) < limit:
-        if out or offset == 0:  # the page holds the last risky ones (or there are none)
-            n_risky = offset + len(out)
-        else:
-            n_risky = session.scalar(select(func.count()).select_from(QaRisk).where(*risky)) or 0
+        if n_risky is None:
+            # the page holds the last risky ones (or there are none), else they are counted
+            past = bool(out) or offset == 0
+            n_risky = offset + len(out) if past else int(session.scalar(count) or 0)
         rest = session.execute(tail.offset(max(0, offset - n_risky)).limit(limit - len(out)))
         out.extend((int(i), int(n), 0.0) for i, n in rest.all())
     return int(total), out
+
+
+def _risky_rows(
+    session: Session, ranges: list[list[ColumnElement[bool]]], offset: int, limit: int
+) -> list[tuple[int, int, float]]:
+    """Rows ``offset`` to ``offset + limit`` of the ranges' rows in the views' order."""
+
+    def read(where: list[ColumnElement[bool]], skip: int, take: int) -> list[Any]:
+        return list(
+            session.execute(
+                select(QaRisk.risk, QaRisk.file_name, QaRisk.instance_index, QaRisk.item_id)
+                .where(*where)
+                .order_by(QaRisk.risk.desc(), QaRisk.file_name, QaRisk.instance_index)
+                .offset(skip)
+                .limit(take)
+            ).all()
+        )
+
+    if len(ranges) == 1:
+        rows = read(ranges[0], offset, limit)
+    else:  # each range's first offset + limit rows, merged (names compare as the index's)
+        runs = [read(where, 0, offset + limit) for where in ranges]
+        merged = heapq.merge(*runs, key=lambda r: (-r[0], r[1], r[2]))
+        rows = list(islice(merged, offset, offset + limit))
+    return [(int(i), int(n), float(r)) for r, _name, n, i in rows]
 
 
 def _in_items(column: Any, project_id: int, condition: ColumnElement[bool] | None) -> list[Any]:
@@ -117,6 +149,10 @@ def gallery_page(
     if visible is None:  # every item: the kept total of people with the keypoint labeled
         people = _kept_total(project_id, [labeled_key(k)])
     risky = [QaRisk.project_id == project_id, QaRisk.keypoint == keypoint, *_its_item(visible)]
+    risky_total: tuple[Any, bool] = (select(func.count()).select_from(QaRisk).where(*risky), False)
+    if visible is None:
+        keys = [risky_key(s, keypoint) for s in ITEM_STATUSES]
+        risky_total = (_kept_total(project_id, keys), True)
     at_risk = exists(select(QaFinding.id).where(_same_instance(), _on_keypoint(keypoint)))
     tail = (
         select(QaInstance.item_id, QaInstance.instance_index)
@@ -124,7 +160,7 @@ def gallery_page(
         .where(Item.project_id == project_id, *mine, ~at_risk)
         .order_by(Item.file_name, QaInstance.instance_index)
     )
-    return _page(session, people, risky, tail, offset, limit)
+    return _page(session, people, [risky], risky_total, tail, offset, limit)
 
 
 def review_page(
@@ -146,15 +182,26 @@ def review_page(
             .join(QaInstance, QaInstance.item_id == Item.id)
             .where(Item.project_id == project_id, condition)
         )
-    risky = [
-        QaRisk.project_id == project_id,
-        QaRisk.keypoint == WHOLE_PERSON,
-        *_its_item(condition),
+    # one range per state (its rows carry their item's state), the caller's items
+    # probed within it
+    ranges = [
+        [
+            QaRisk.project_id == project_id,
+            QaRisk.keypoint == WHOLE_PERSON,
+            QaRisk.status == state,
+            *_its_item(visible),
+        ]
+        for state in states
     ]
+    keys = [risky_key(s, WHOLE_PERSON) for s in states]
+    risky_total: tuple[Any, bool] = (_kept_total(project_id, keys), True)
+    if visible is not None:
+        count = select(func.count()).select_from(QaRisk).where(or_(*(and_(*w) for w in ranges)))
+        risky_total = (count, False)
     tail = (
         select(QaInstance.item_id, QaInstance.instance_index)
         .join(Item, Item.id == QaInstance.item_id)
         .where(Item.project_id == project_id, condition, QaInstance.risk == 0)
         .order_by(Item.file_name, QaInstance.instance_index)
     )
-    return _page(session, people, risky, tail, offset, limit)
+    return _page(session, people, ranges, risky_total, tail, offset, limit)

@@ -31,10 +31,14 @@ Kept apart from ``models.py`` (which imports this module at its end).
   PostgreSQL reads the index in its order), its review risk (what
   ``qa_instances.risk`` says), and one per labeled keypoint of that person that a
   finding on the keypoint or on the whole person puts at risk, with its gallery risk;
-  ``file_name`` is the item's (names never change), the views' tie-break. Replaced with
-  the findings it is summed from, so the first page of the gallery or the review is a
-  range of ``ix_qa_risk_order`` in its order instead of a grouping and sorting of every
-  finding of the project.
+  ``file_name`` is the item's (names never change), the views' tie-break; ``status`` the
+  item's workflow state, moved with it (services/qa_totals.py), so the review's people
+  of one state are a range of ``ix_qa_risk_state`` too, whatever share of the project
+  waits. Replaced with the findings it is summed from, so the first page of the gallery
+  or the review is a range of an index in its order instead of a grouping and sorting of
+  every finding of the project, or a walk of the risky people of items in other states.
+  Counted per state and keypoint in ``qa_counts`` (``risky:STATUS:KEYPOINT``), so a page
+  past the last risky person knows where the rest begin without counting them.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ class QaRisk(Base):
     keypoint: Mapped[str] = mapped_column(String(100))
     risk: Mapped[float] = mapped_column(Float)
     file_name: Mapped[str] = mapped_column(file_name_type())
+    status: Mapped[str] = mapped_column(String(20), server_default="new")
 
 
 # riskiest first, then file name and instance: the views' order, read as a range
@@ -112,6 +117,16 @@ Index(
     "ix_qa_risk_order",
     QaRisk.project_id,
     QaRisk.keypoint,
+    QaRisk.risk.desc(),
+    QaRisk.file_name,
+    QaRisk.instance_index,
+)
+# the same order within one item state: the review's people of the waiting items
+Index(
+    "ix_qa_risk_state",
+    QaRisk.project_id,
+    QaRisk.keypoint,
+    QaRisk.status,
     QaRisk.risk.desc(),
     QaRisk.file_name,
     QaRisk.instance_index,
