@@ -16,6 +16,7 @@ come from ``qa_counts`` when the caller sees every item.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
@@ -48,16 +49,18 @@ def _page(
     people: Any,
     ranges: list[list[ColumnElement[bool]]],
     risky_total: tuple[Any, bool],
-    tail: Any,
+    tails: list[Any],
     offset: int,
     limit: int,
 ) -> tuple[int, list[tuple[int, int, float]]]:
     """(total, [(item id, instance index, risk)]) of one page: ``people`` counts them,
     the ``qa_risk`` rows meeting any of ``ranges`` come first, riskiest first (each a
     range of an index in that order: ``ix_qa_risk_order``, or ``ix_qa_risk_state`` for
-    one item state; several are merged), then ``tail`` (a query of item_id,
-    instance_index, already in file-name order). ``risky_total``: a query of the number
-    of rows in the ranges, and whether it reads a kept total (one row) or counts them.
+    one item state; several are merged), then the rest: ``tails``, queries of (item_id,
+    instance_index, file_name) each already in file-name order (the review's, one per
+    state: a range of ``ix_items_project_id_status_file_name``), merged the same way.
+    ``risky_total``: a query of the number of rows in the ranges, and whether it reads a
+    kept total (one row) or counts them.
 
     The risky people are counted only when the page runs past them (the tail's offset
     needs their number): a page they fill, like the first of a big project, reads only
@@ -76,33 +79,42 @@ def _page(
             # the page holds the last risky ones (or there are none), else they are counted
             past = bool(out) or offset == 0
             n_risky = offset + len(out) if past else int(session.scalar(count) or 0)
-        rest = session.execute(tail.offset(max(0, offset - n_risky)).limit(limit - len(out)))
-        out.extend((int(i), int(n), 0.0) for i, n in rest.all())
+        rest = _merged(session, tails, max(0, offset - n_risky), limit - len(out), _by_name)
+        out.extend((int(i), int(n), 0.0) for i, n, _name in rest)
     return int(total), out
+
+
+def _by_name(row: Any) -> tuple[str, int]:
+    return (row[2], row[1])
+
+
+def _by_risk(row: Any) -> tuple[float, str, int]:
+    return (-row[0], row[1], row[2])
+
+
+def _merged(
+    session: Session, queries: list[Any], offset: int, limit: int, key: Callable[[Any], Any]
+) -> list[Any]:
+    """Rows ``offset`` to ``offset + limit`` of the queries' rows (each in ``key``'s
+    order) merged: each query's first ``offset + limit`` rows (file names compare in
+    Python as the indexes order them: bytewise on SQLite, collation C on PostgreSQL)."""
+    if len(queries) == 1:
+        return list(session.execute(queries[0].offset(offset).limit(limit)).all())
+    runs = [session.execute(q.limit(offset + limit)).all() for q in queries]
+    return list(islice(heapq.merge(*runs, key=key), offset, offset + limit))
 
 
 def _risky_rows(
     session: Session, ranges: list[list[ColumnElement[bool]]], offset: int, limit: int
 ) -> list[tuple[int, int, float]]:
     """Rows ``offset`` to ``offset + limit`` of the ranges' rows in the views' order."""
-
-    def read(where: list[ColumnElement[bool]], skip: int, take: int) -> list[Any]:
-        return list(
-            session.execute(
-                select(QaRisk.risk, QaRisk.file_name, QaRisk.instance_index, QaRisk.item_id)
-                .where(*where)
-                .order_by(QaRisk.risk.desc(), QaRisk.file_name, QaRisk.instance_index)
-                .offset(skip)
-                .limit(take)
-            ).all()
-        )
-
-    if len(ranges) == 1:
-        rows = read(ranges[0], offset, limit)
-    else:  # each range's first offset + limit rows, merged (names compare as the index's)
-        runs = [read(where, 0, offset + limit) for where in ranges]
-        merged = heapq.merge(*runs, key=lambda r: (-r[0], r[1], r[2]))
-        rows = list(islice(merged, offset, offset + limit))
+    queries = [
+        select(QaRisk.risk, QaRisk.file_name, QaRisk.instance_index, QaRisk.item_id)
+        .where(*where)
+        .order_by(QaRisk.risk.desc(), QaRisk.file_name, QaRisk.instance_index)
+        for where in ranges
+    ]
+    rows = _merged(session, queries, offset, limit, _by_risk)
     return [(int(i), int(n), float(r)) for r, _name, n, i in rows]
 
 
@@ -155,12 +167,12 @@ def gallery_page(
         risky_total = (_kept_total(project_id, keys), True)
     at_risk = exists(select(QaFinding.id).where(_same_instance(), _on_keypoint(keypoint)))
     tail = (
-        select(QaInstance.item_id, QaInstance.instance_index)
+        select(QaInstance.item_id, QaInstance.instance_index, Item.file_name)
         .join(Item, Item.id == QaInstance.item_id)
         .where(Item.project_id == project_id, *mine, ~at_risk)
         .order_by(Item.file_name, QaInstance.instance_index)
     )
-    return _page(session, people, [risky], risky_total, tail, offset, limit)
+    return _page(session, people, [risky], risky_total, [tail], offset, limit)
 
 
 def review_page(
@@ -198,10 +210,15 @@ def review_page(
     if visible is not None:
         count = select(func.count()).select_from(QaRisk).where(or_(*(and_(*w) for w in ranges)))
         risky_total = (count, False)
-    tail = (
-        select(QaInstance.item_id, QaInstance.instance_index)
-        .join(Item, Item.id == QaInstance.item_id)
-        .where(Item.project_id == project_id, condition, QaInstance.risk == 0)
-        .order_by(Item.file_name, QaInstance.instance_index)
-    )
-    return _page(session, people, ranges, risky_total, tail, offset, limit)
+    mine = [] if visible is None else [visible]
+    tails = [  # per state, the waiting items in name order: a range of their index
+        select(QaInstance.item_id, QaInstance.instance_index, Item.file_name)
+        .select_from(Item)
+        .join(QaInstance, QaInstance.item_id == Item.id)
+        .where(Item.project_id == project_id, Item.status == state, *mine, QaInstance.risk == 0)
+        # the id (unique, as the index's last term): SQLite then knows the range is
+        # already in this order; by the name alone it walks every item instead
+        .order_by(Item.file_name, Item.id, QaInstance.instance_index)
+        for state in states
+    ]
+    return _page(session, people, ranges, risky_total, tails, offset, limit)

@@ -145,7 +145,9 @@ class Item(Base):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("project_id", "file_name"),
-        Index("ix_items_project_id_status", "project_id", "status"),
+        # with the name: the items of one state in the list's order, a range (the item
+        # list's status filter, the review's people of the waiting items)
+        Index("ix_items_project_id_status_file_name", "project_id", "status", "file_name"),
         Index("ix_items_video_id_frame_index", "video_id", "frame_index"),
         # with the id: the list's tie-break, so "last change" pages walk the index even
         # when many items share a time (an import stamps all its items with one)

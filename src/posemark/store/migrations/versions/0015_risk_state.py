@@ -7,6 +7,10 @@ the project and probing each one's item; ``qa_counts`` keeps how many rows there
 each state and keypoint (``risky:STATUS:KEYPOINT``), so a page past the last risky person
 starts the rest without counting them.
 
+The items' state index gains their file name: the items of one state in name order are a
+range of it (the item list's status filter, and the review's unrisky people, read per
+waiting state), not every item of that state sorted on each request.
+
 Revision ID: 0015_risk_state
 Revises: 0014_list_order
 """
@@ -42,11 +46,17 @@ def upgrade() -> None:
         "qa_risk",
         ["project_id", "keypoint", "status", sa.text("risk DESC"), "file_name", "instance_index"],
     )
+    op.create_index(
+        "ix_items_project_id_status_file_name", "items", ["project_id", "status", "file_name"]
+    )
+    op.drop_index("ix_items_project_id_status", table_name="items")
     if bind.dialect.name == "postgresql":
-        bind.exec_driver_sql("ANALYZE qa_risk, qa_counts")
+        bind.exec_driver_sql("ANALYZE qa_risk, qa_counts, items")
 
 
 def downgrade() -> None:
+    op.create_index("ix_items_project_id_status", "items", ["project_id", "status"])
+    op.drop_index("ix_items_project_id_status_file_name", table_name="items")
     op.drop_index("ix_qa_risk_state", table_name="qa_risk")
     op.drop_column("qa_risk", "status")
     op.execute("DELETE FROM qa_counts WHERE key LIKE 'risky:%'")
