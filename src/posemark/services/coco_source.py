@@ -74,18 +74,29 @@ def effective_box(inst: dict[str, Any]) -> list[float] | None:
     return None if drawn is None else [float(b) for b in drawn]
 
 
+_EXACT = float(2**53)
+"""Integral floats below this are written as ints (what ``_number`` decides)."""
+
+
 def flat_keypoints(inst: dict[str, Any]) -> tuple[list[int | float], int]:
-    """COCO's flat ``[x, y, v, ...]`` (unlabeled as 0, 0, 0) and the labeled count."""
+    """COCO's flat ``[x, y, v, ...]`` (unlabeled as 0, 0, 0) and the labeled count.
+
+    ``_number``'s rule inlined for the two classes a stored document holds (an export
+    runs this for every keypoint of the project: the calls were most of its time)."""
     flat: list[int | float] = []
     add = flat.extend
     labeled = 0
     for x, y, v in inst["keypoints"]:
         if v > 0:
-            # a fraction is written as it is (what _number gives it) without the
-            # int() and comparisons: an export runs this for every keypoint
-            if x.__class__ is not float or x.is_integer():
+            if x.__class__ is float:
+                if x.is_integer() and -_EXACT < x < _EXACT:
+                    x = int(x)
+            elif x.__class__ is not int:
                 x = _number(x)
-            if y.__class__ is not float or y.is_integer():
+            if y.__class__ is float:
+                if y.is_integer() and -_EXACT < y < _EXACT:
+                    y = int(y)
+            elif y.__class__ is not int:
                 y = _number(y)
             add((x, y, v))
             labeled += 1
