@@ -60,6 +60,14 @@ def test_paging_risk_order_and_crops(server: Server, admin: TestClient, coco_pro
             assert page.status_code == 200 and page.json()["total"] == whole["total"]
             pages += page.json()["entries"]
         assert pages == whole["entries"]
+        # the same walked by each page's next (ranges of the indexes from there)
+        page = admin.get(url, params={"keypoint": "left_wrist", "limit": size}).json()
+        walked = list(page["entries"])
+        while page["next"] is not None:
+            query = {"keypoint": "left_wrist", "limit": size, "after": page["next"]}
+            page = admin.get(url, params=query).json()
+            walked += page["entries"]
+        assert walked == whole["entries"]
     beyond = admin.get(url, params={"keypoint": "left_wrist", "offset": 999}).json()
     assert beyond["entries"] == [] and beyond["total"] == whole["total"]
     for params, message in [

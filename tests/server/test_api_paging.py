@@ -25,6 +25,19 @@ def _pages(admin: TestClient, url: str, key: str, size: int, **params: Any) -> l
             return out
 
 
+def _next_pages(admin: TestClient, url: str, key: str, size: int, **params: Any) -> list[Any]:
+    """The list walked by each page's ``next`` from the first page (no offsets)."""
+    r = admin.get(url, params={**params, "limit": size})
+    assert r.status_code == 200, r.text
+    out = list(r.json()[key])
+    while r.json()["next"] is not None:
+        assert len(r.json()[key]) == size  # only a full page has a next
+        r = admin.get(url, params={**params, "limit": size, "after": r.json()["next"]})
+        assert r.status_code == 200, r.text
+        out += r.json()[key]
+    return out
+
+
 def _cursor_pages(
     admin: TestClient, url: str, size: int, **params: Any
 ) -> tuple[list[int], list[int]]:
@@ -133,6 +146,14 @@ def test_review_queue_pages_through_the_instances(admin: TestClient, coco_projec
     assert order == sorted(order) and whole["entries"][0]["risk"] > 0
     for size in (1, 3, 4):  # pages that end, start and fall wholly past the risky people
         assert _pages(admin, url, "entries", size) == whole["entries"]
+        assert _next_pages(admin, url, "entries", size) == whole["entries"]
+    # a cursor with an offset skips from there; a made-up cursor is refused
+    second = admin.get(url, params={"limit": 2}).json()["next"]
+    skipped = admin.get(url, params={"limit": 3, "after": second, "offset": 2}).json()
+    assert skipped["entries"] == whole["entries"][4:7]
+    for bad in ("nonsense", "WyJ4IiwxXQ"):  # not base64 JSON; ["x",1]
+        r = admin.get(url, params={"after": bad})
+        assert r.status_code == 400 and "after" in r.json()["detail"], r.text
     for e in whole["entries"]:
         doc = admin.get(f"/api/items/{e['item_id']}").json()["annotation"]
         assert e["instances_in_item"] == len(doc["instances"])

@@ -25,7 +25,12 @@ from posemark.services.items import ItemAccess
 from posemark.services.projects import ProjectAccess
 from posemark.services.qa_read import findings_of_items
 from posemark.services.qa_rerun import ensure_filled
-from posemark.services.review_order import gallery_page, review_page
+from posemark.services.review_order import (
+    cursor_position,
+    gallery_page,
+    position_cursor,
+    review_page,
+)
 from posemark.services.workflow import (
     MANAGER,
     REVIEWER,
@@ -87,9 +92,11 @@ def gallery(
     offset: int = 0,
     limit: int = 60,
     size: int = 128,
+    after: str | None = None,
 ) -> dict[str, Any]:
     """One page of the keypoint gallery: every labeled ``keypoint`` of the instances the
-    user may see, riskiest first (then file name and instance order)."""
+    user may see, riskiest first (then file name and instance order). ``after``: the
+    ``next`` of the page before, read from there (``offset`` then counts from it)."""
     skeleton = access.skeleton
     k = check_keypoint(skeleton, keypoint)
     _check_page(offset, limit)
@@ -97,8 +104,9 @@ def gallery(
         raise BadInput(f"size: expected {CROP_SIZES.start} to {CROP_SIZES.stop - 1}")
     project_id = access.project.id
     ensure_filled(session, project_id)
-    total, page = gallery_page(
-        session, project_id, _visible(access, user), keypoint, k, offset, limit
+    position = None if after is None else cursor_position(after)
+    total, page, last = gallery_page(
+        session, project_id, _visible(access, user), keypoint, k, offset, limit, position
     )
     ids = {item_id for item_id, _n, _r in page}
     items = _page_items(session, ids, documents=True)
@@ -137,6 +145,7 @@ def gallery(
         "offset": offset,
         "limit": limit,
         "entries": entries,
+        "next": position_cursor(last),
     }
 
 
@@ -199,15 +208,22 @@ def accept_item(session: Session, access: ItemAccess, user: User) -> dict[str, A
 
 
 def review_queue(
-    session: Session, access: ProjectAccess, user: User, offset: int = 0, limit: int = 50
+    session: Session,
+    access: ProjectAccess,
+    user: User,
+    offset: int = 0,
+    limit: int = 50,
+    after: str | None = None,
 ) -> dict[str, Any]:
     """Instances of the items waiting for review, riskiest first: what the keyboard-only
-    instance review steps through, each with its QA findings and a zoomed crop."""
+    instance review steps through, each with its QA findings and a zoomed crop.
+    ``after``: the ``next`` of the page before (as for the gallery)."""
     _check_page(offset, limit)
     project_id = access.project.id
     ensure_filled(session, project_id)
-    total, page = review_page(
-        session, project_id, _visible(access, user), REVIEW_QUEUE_STATES, offset, limit
+    position = None if after is None else cursor_position(after)
+    total, page, last = review_page(
+        session, project_id, _visible(access, user), REVIEW_QUEUE_STATES, offset, limit, position
     )
     ids = {item_id for item_id, _n, _r in page}
     items = _page_items(session, ids, documents=False)
@@ -245,7 +261,13 @@ def review_queue(
                 "crop_url": crop_url(item_id, person.instance_id, None, row.version, 384),
             }
         )
-    return {"total": total, "offset": offset, "limit": limit, "entries": entries}
+    return {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "entries": entries,
+        "next": position_cursor(last),
+    }
 
 
 def track_strip(

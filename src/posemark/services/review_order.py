@@ -15,14 +15,17 @@ come from ``qa_counts`` when the caller sees every item.
 
 from __future__ import annotations
 
+import base64
 import heapq
+import json
 from collections.abc import Callable
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from posemark.services.errors import BadInput
 from posemark.services.qa_store import WHOLE_PERSON, labeled_key
 from posemark.services.qa_totals import people_key, risky_key
 from posemark.store.models import ITEM_STATUSES, Item
@@ -44,6 +47,45 @@ def _on_keypoint(keypoint: str) -> ColumnElement[bool]:
     )
 
 
+Position = tuple[Any, ...]
+"""Where a row lies in a view's order: ("r", risk, file name, instance index) for a
+risky person, ("t", file name, instance index) for one of the rest."""
+
+
+class Page(NamedTuple):
+    """One page of a view: its people, the total, and the position of its last row (the
+    cursor of the page after it; None when nothing can follow)."""
+
+    total: int
+    rows: list[tuple[int, int, float]]
+    last: Position | None
+
+
+def position_cursor(last: Position | None) -> str | None:
+    """The opaque text of a position (what the routes hand out as ``next``)."""
+    if last is None:
+        return None
+    raw = json.dumps(list(last), ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def cursor_position(cursor: str) -> Position:
+    """The position a ``next`` cursor holds; BadInput when it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+        kind = value[0]
+        if kind == "r" and len(value) == 4:
+            out: Position = ("r", float(value[1]), str(value[2]), int(value[3]))
+        elif kind == "t" and len(value) == 3:
+            out = ("t", str(value[1]), int(value[2]))
+        else:
+            raise ValueError(kind)
+    except (ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError) as exc:
+        raise BadInput("after: not a cursor of this list (give the next of a page)") from exc
+    return out
+
+
 def _page(
     session: Session,
     people: Any,
@@ -52,28 +94,36 @@ def _page(
     tails: list[Any],
     offset: int,
     limit: int,
-) -> tuple[int, list[tuple[int, int, float]]]:
-    """(total, [(item id, instance index, risk)]) of one page: ``people`` counts them,
-    the ``qa_risk`` rows meeting any of ``ranges`` come first, riskiest first (each a
-    range of an index in that order: ``ix_qa_risk_order``, or ``ix_qa_risk_state`` for
-    one item state; several are merged), then the rest: ``tails``, queries of (item_id,
-    instance_index, file_name) each already in file-name order (the review's, one per
-    state: a range of ``ix_items_project_id_status_file_name``), merged the same way.
-    ``risky_total``: a query of the number of rows in the ranges, and whether it reads a
-    kept total (one row) or counts them.
+    after: Position | None = None,
+) -> Page:
+    """One page: ``people`` counts them, the ``qa_risk`` rows meeting any of ``ranges``
+    come first, riskiest first (each a range of an index in that order:
+    ``ix_qa_risk_order``, or ``ix_qa_risk_state`` for one item state; several are
+    merged), then the rest: ``tails``, queries of (item_id, instance_index, file_name)
+    each already in file-name order (the review's, one per state: a range of
+    ``ix_items_project_id_status_file_name``), merged the same way. ``risky_total``: a
+    query of the number of rows in the ranges, and whether it reads a kept total (one
+    row) or counts them.
 
     The risky people are counted only when the page runs past them (the tail's offset
     needs their number): a page they fill, like the first of a big project, reads only
     its own rows of the index. A later page whose number of risky people is kept starts
-    with it, so a page wholly past them does not step over them either."""
-    total = session.scalar(people) or 0
+    with it, so a page wholly past them does not step over them either. ``after`` (a
+    page's ``last``) reads the page that follows it as ranges of the same indexes
+    starting there: any depth costs what the first page does (``offset`` is then
+    counted from it)."""
+    total = int(session.scalar(people) or 0)
+    if after is not None:
+        return Page(total, *_page_after(session, ranges, tails, after, offset, limit))
     count, kept = risky_total
     n_risky = int(session.scalar(count) or 0) if kept and offset > 0 else None
-    out = (
+    risky = (
         []
         if n_risky is not None and offset >= n_risky
-        else _risky_rows(session, ranges, offset, limit)
+        else _merged(session, _risky_queries(ranges), offset, limit, _by_risk)
     )
+    out = [(int(i), int(n), float(r)) for r, _name, n, i in risky]
+    last: Position | None = ("r", *risky[-1][:3]) if risky else None
     if len(out) < limit:
         if n_risky is None:
             # the page holds the last risky ones (or there are none), else they are counted
@@ -81,7 +131,71 @@ def _page(
             n_risky = offset + len(out) if past else int(session.scalar(count) or 0)
         rest = _merged(session, tails, max(0, offset - n_risky), limit - len(out), _by_name)
         out.extend((int(i), int(n), 0.0) for i, n, _name in rest)
-    return int(total), out
+        last = ("t", rest[-1][2], rest[-1][1]) if rest else last
+    return Page(total, out, last if len(out) == limit else None)
+
+
+def _page_after(
+    session: Session,
+    ranges: list[list[ColumnElement[bool]]],
+    tails: list[Any],
+    after: Position,
+    offset: int,
+    limit: int,
+) -> tuple[list[tuple[int, int, float]], Position | None]:
+    """The rows that follow ``after`` (skipping ``offset`` of them), and the last one's
+    position (None when the page is not full: nothing follows)."""
+    want = offset + limit
+    out: list[tuple[int, int, float]] = []
+    last: Position | None = None
+    if after[0] == "r":
+        _kind, risk, name, index = after
+        runs = []
+        for query in _risky_queries(ranges):
+            # the same risk after the row (its item, then later names), then lower risks:
+            # three ranges of the index, already in the view's order one after the other
+            run = list(
+                session.execute(
+                    query.where(
+                        QaRisk.risk == risk, QaRisk.file_name == name, QaRisk.instance_index > index
+                    ).limit(want)
+                ).all()
+            )
+            for more in (
+                query.where(QaRisk.risk == risk, QaRisk.file_name > name),
+                query.where(QaRisk.risk < risk),
+            ):
+                if len(run) < want:
+                    run += session.execute(more.limit(want - len(run))).all()
+            runs.append(run)
+        risky = list(islice(heapq.merge(*runs, key=_by_risk), offset, want))
+        out = [(int(i), int(n), float(r)) for r, _name, n, i in risky]
+        last = ("r", *risky[-1][:3]) if risky else None
+        skipped = min(offset, sum(len(run) for run in runs))
+        if len(out) < limit:
+            rest = _merged(session, tails, max(0, offset - skipped), limit - len(out), _by_name)
+            out.extend((int(i), int(n), 0.0) for i, n, _name in rest)
+            last = ("t", rest[-1][2], rest[-1][1]) if rest else last
+    else:
+        _kind, name, index = after
+        runs = []
+        for tail in tails:
+            run = list(
+                session.execute(
+                    tail.where(Item.file_name == name, QaInstance.instance_index > index).limit(
+                        want
+                    )
+                ).all()
+            )
+            if len(run) < want:
+                run += session.execute(
+                    tail.where(Item.file_name > name).limit(want - len(run))
+                ).all()
+            runs.append(run)
+        rest = list(islice(heapq.merge(*runs, key=_by_name), offset, want))
+        out = [(int(i), int(n), 0.0) for i, n, _name in rest]
+        last = ("t", rest[-1][2], rest[-1][1]) if rest else None
+    return out, last if len(out) == limit else None
 
 
 def _by_name(row: Any) -> tuple[str, int]:
@@ -104,18 +218,14 @@ def _merged(
     return list(islice(heapq.merge(*runs, key=key), offset, offset + limit))
 
 
-def _risky_rows(
-    session: Session, ranges: list[list[ColumnElement[bool]]], offset: int, limit: int
-) -> list[tuple[int, int, float]]:
-    """Rows ``offset`` to ``offset + limit`` of the ranges' rows in the views' order."""
-    queries = [
+def _risky_queries(ranges: list[list[ColumnElement[bool]]]) -> list[Any]:
+    """Per range, its rows (risk, file name, instance index, item id) in the view's order."""
+    return [
         select(QaRisk.risk, QaRisk.file_name, QaRisk.instance_index, QaRisk.item_id)
         .where(*where)
         .order_by(QaRisk.risk.desc(), QaRisk.file_name, QaRisk.instance_index)
         for where in ranges
     ]
-    rows = _merged(session, queries, offset, limit, _by_risk)
-    return [(int(i), int(n), float(r)) for r, _name, n, i in rows]
 
 
 def _in_items(column: Any, project_id: int, condition: ColumnElement[bool] | None) -> list[Any]:
@@ -148,7 +258,8 @@ def gallery_page(
     k: int,
     offset: int,
     limit: int,
-) -> tuple[int, list[tuple[int, int, float]]]:
+    after: Position | None = None,
+) -> Page:
     """The people with ``keypoint`` (index ``k``) labeled, a page of them riskiest first
     (``visible``: the caller's items; None for every item)."""
     labeled = func.substr(QaInstance.labeled, k + 1, 1) == "1"
@@ -172,7 +283,7 @@ def gallery_page(
         .where(Item.project_id == project_id, *mine, ~at_risk)
         .order_by(Item.file_name, QaInstance.instance_index)
     )
-    return _page(session, people, [risky], risky_total, [tail], offset, limit)
+    return _page(session, people, [risky], risky_total, [tail], offset, limit, after)
 
 
 def review_page(
@@ -182,7 +293,8 @@ def review_page(
     states: tuple[str, ...],
     offset: int,
     limit: int,
-) -> tuple[int, list[tuple[int, int, float]]]:
+    after: Position | None = None,
+) -> Page:
     """The people of the items in ``states``, a page of them riskiest first."""
     waiting = Item.status.in_(states)
     condition = waiting if visible is None else and_(waiting, visible)
@@ -221,4 +333,4 @@ def review_page(
         .order_by(Item.file_name, Item.id, QaInstance.instance_index)
         for state in states
     ]
-    return _page(session, people, ranges, risky_total, tails, offset, limit)
+    return _page(session, people, ranges, risky_total, tails, offset, limit, after)

@@ -41,9 +41,10 @@ def keypoint_gallery(
     offset: int = 0,
     limit: int = 60,
     size: int = 128,
+    after: str | None = None,
 ) -> dict[str, Any]:
     fill_later(db, access.project.id, engine.dispatch)
-    return gallery(db, access, caller.user, keypoint, offset, limit, size)
+    return gallery(db, access, caller.user, keypoint, offset, limit, size, after)
 
 
 @router.get("/projects/{pid}/gallery/track")
@@ -68,9 +69,10 @@ def instance_queue(
     engine: OperationEngine,
     offset: int = 0,
     limit: int = 50,
+    after: str | None = None,
 ) -> dict[str, Any]:
     fill_later(db, access.project.id, engine.dispatch)
-    return review_queue(db, access, caller.user, offset, limit)
+    return review_queue(db, access, caller.user, offset, limit, after)
 
 
 @router.get("/items/{iid}/crop")

@@ -31,7 +31,8 @@ export async function galleryPage(root, { pid, keypoint }, app) {
     { label: project.name, href: `#/projects/${pid}` },
     { label: "Keypoint gallery" },
   ]);
-  const state = { entries: [], total: null, loading: false, focus: 0, sequence: 0 };
+  // next: the server's cursor of the page after the last one loaded (null: no more)
+  const state = { entries: [], total: null, next: undefined, loading: false, focus: 0, sequence: 0 };
   const grid = h("ul", { class: "gallery-grid", "aria-label": "Keypoint crops" });
   const sentinel = h("div", { class: "gallery-sentinel", "aria-hidden": "true" });
   const counter = h("span", { class: "muted gallery-count" });
@@ -123,16 +124,20 @@ export async function galleryPage(root, { pid, keypoint }, app) {
   }
 
   async function loadMore() {
-    if (state.loading || (state.total !== null && state.entries.length >= state.total)) return;
+    if (state.loading || state.next === null) return;
     state.loading = true;
     const sequence = state.sequence;
+    // each page after the first starts at the cursor the one before gave: a range of the
+    // server's index however far the list has been scrolled
+    const at = state.next === undefined ? {} : { after: state.next };
     try {
       const answer = await request("GET", `/api/projects/${pid}/gallery`, {
-        query: { keypoint: chosen, offset: state.entries.length, limit: PAGE, size: CROP },
+        query: { keypoint: chosen, limit: PAGE, size: CROP, ...at },
       });
       if (sequence !== state.sequence) return;
       const start = state.entries.length;
       state.total = answer.total;
+      state.next = answer.next;
       state.entries.push(...answer.entries);
       grid.append(...answer.entries.map((entry, i) => cell(entry, start + i)));
       counter.textContent =
@@ -151,7 +156,7 @@ export async function galleryPage(root, { pid, keypoint }, app) {
 
   function sentinelVisible() {
     const box = sentinel.getBoundingClientRect();
-    return box.top < window.innerHeight + 200 && state.entries.length < (state.total || 0);
+    return box.top < window.innerHeight + 200 && state.next !== null && state.total !== null;
   }
 
   function cells() {

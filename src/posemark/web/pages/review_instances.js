@@ -34,7 +34,8 @@ export async function reviewInstancesPage(root, { pid }, app) {
     { label: project.name, href: `#/projects/${pid}` },
     { label: "Instance review" },
   ]);
-  const state = { entries: [], total: 0, at: 0, decided: new Map(), returning: false };
+  // next: the server's cursor of the page after the last one loaded (null: no more)
+  const state = { entries: [], total: 0, next: undefined, at: 0, decided: new Map(), returning: false };
   const view = h("div", { class: "review-instance", "data-state": "open" });
   const message = h("div", { class: "review-message", role: "status", "aria-live": "polite" });
   const reason = h("input", {
@@ -45,10 +46,13 @@ export async function reviewInstancesPage(root, { pid }, app) {
   });
 
   async function load() {
+    if (state.next === null) return;
+    const at = state.next === undefined ? {} : { after: state.next };
     const answer = await request("GET", `/api/projects/${pid}/review/instances`, {
-      query: { offset: state.entries.length, limit: PAGE },
+      query: { limit: PAGE, ...at },
     });
     state.total = answer.total;
+    state.next = answer.next;
     state.entries.push(...answer.entries);
   }
 
@@ -189,7 +193,7 @@ export async function reviewInstancesPage(root, { pid }, app) {
   async function step(delta) {
     const next = state.at + delta;
     if (next < 0) return;
-    if (next >= state.entries.length && state.entries.length < state.total) await load();
+    if (next >= state.entries.length && state.next !== null) await load();
     state.at = Math.min(next, state.entries.length);
     show();
   }
