@@ -145,3 +145,29 @@ def test_web_processes_end_with_a_killed_serve(two_processes: tuple[str, int]) -
     assert len(gone) == 2
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base}/api/health", timeout=5)
+
+
+def test_a_web_process_keeps_its_startup_heap_out_of_collections(tmp_path: Path) -> None:
+    """Each web process of ``serve --workers N`` builds its app through the factory,
+    which then freezes what the start made (services/heap.py): a full collection later
+    walks only what requests made. Run in a process of its own, as uvicorn runs it."""
+    script = (
+        "import gc, sys\n"
+        "from posemark.server.factory import app_from_env\n"
+        "app = app_from_env()\n"
+        "frozen = gc.get_freeze_count()\n"
+        "print(frozen, 'posemark.services.qa_store' in sys.modules)\n"
+    )
+    env = {
+        **os.environ,
+        "POSEMARK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "POSEMARK_DATA": str(tmp_path / "data"),
+        "POSEMARK_DB": f"sqlite:///{tmp_path / 'p.db'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    frozen, imported = done.stdout.split()
+    # the application's objects: modules, the ORM's mappings, the routes
+    assert int(frozen) > 50_000 and imported == "True"

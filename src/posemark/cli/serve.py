@@ -114,6 +114,9 @@ def serve(
 
     with LocalWorkers(settings, operation_workers):
         if workers == 1:
+            from posemark.services.heap import freeze_startup_heap
+
+            freeze_startup_heap()
             uvicorn.run(app, host=host, port=port, log_level="info", **uvicorn_options())
             return
         import os

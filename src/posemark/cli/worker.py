@@ -46,9 +46,11 @@ def worker(
 
         stop_with_parent(parent)
 
+    from posemark.services.heap import freeze_startup_heap
     from posemark.services.operation_worker import WORKER_NICENESS, run_worker
     from posemark.services.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings(data_dir=data, db_url=db or "", redis_url=redis or "")
+    freeze_startup_heap()  # a long-lived process (services/heap.py)
     run_worker(settings, concurrency, niceness=WORKER_NICENESS if nice is None else nice)

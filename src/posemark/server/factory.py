@@ -37,4 +37,8 @@ def app_from_env() -> FastAPI:
         media_buckets=buckets,
         project_creators=os.environ.get(CREATORS_ENV, "allowed"),
     )
-    return create_app(settings)
+    from posemark.services.heap import freeze_startup_heap
+
+    app = create_app(settings)
+    freeze_startup_heap()  # a long-lived process (services/heap.py)
+    return app
