@@ -174,37 +174,31 @@ def test_prelabel_runs_in_a_worker_process(
     assert sorted(prelabel_versions(server, pid).values()) == [0, 1, 1]
 
 
-def test_a_worker_given_nice_runs_below_the_web_process(server: Server, workers: list[Any]) -> None:
-    """``--nice`` lowers the worker's priority (a QA re-run's checking processes, which
-    it spawns, inherit it), so saves in the web process come first."""
-    own = os.getpriority(os.PRIO_PROCESS, 0)
-    command = [sys.executable, "-m", "posemark.cli.main", "worker", "--data"]
-    command += [str(server.settings.data_dir), "--db", server.settings.db_url, "--nice", "7"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    workers.append(process)
-    deadline = time.monotonic() + 60
-    while os.getpriority(os.PRIO_PROCESS, process.pid) == own and time.monotonic() < deadline:
-        assert process.poll() is None
-        time.sleep(0.1)
-    assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, own + 7)
-
-
-def test_a_worker_runs_ten_below_the_web_process_by_default(
-    server: Server, workers: list[Any]
+@pytest.mark.parametrize(
+    ("flags", "lowered"),
+    [
+        # --nice lowers the worker (a QA re-run's checking processes, which it spawns,
+        # inherit it), so saves in the web process come first
+        (["--nice", "7"], 7),
+        # without it (as posemark serve starts its workers) 10 below: its writes take
+        # turns with the saves (store/engine.py), so the web process gets the CPU first
+        # without leaving a lock holder starved
+        ([], WORKER_NICENESS),
+    ],
+)
+def test_a_worker_runs_below_the_web_process(
+    server: Server, workers: list[Any], flags: list[str], lowered: int
 ) -> None:
-    """Without ``--nice`` (as ``posemark serve`` starts its workers) a worker runs 10
-    below: its writes take turns with the saves (store/engine.py), so the web process
-    gets the CPU first without leaving a lock holder starved."""
     own = os.getpriority(os.PRIO_PROCESS, 0)
     command = [sys.executable, "-m", "posemark.cli.main", "worker", "--data"]
-    command += [str(server.settings.data_dir), "--db", server.settings.db_url]
+    command += [str(server.settings.data_dir), "--db", server.settings.db_url, *flags]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers.append(process)
     deadline = time.monotonic() + 60
     while os.getpriority(os.PRIO_PROCESS, process.pid) == own and time.monotonic() < deadline:
         assert process.poll() is None
         time.sleep(0.1)
-    assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, own + WORKER_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, own + lowered)
     assert WORKER_NICENESS == 10
 
 

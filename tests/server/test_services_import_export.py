@@ -403,3 +403,35 @@ def test_flat_keypoints_write_each_number_as_number_rule_says() -> None:
         expected += [_number(x), _number(y), v] if v > 0 else [0, 0, 0]
     assert labeled == len(numbers) ** 2
     assert [(type(a), a) for a in flat] == [(type(b), b) for b in expected]
+
+
+def test_an_export_pauses_the_collector_only_while_it_builds_a_batch(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch is built and encoded with the cyclic collector off (its records hold no
+    cycles), and the collector is on again between batches, after the export, and after
+    an export cancelled mid-way (in a web process it serves every other request)."""
+    import gc
+
+    from posemark.services import exporting
+    from posemark.services.exporting import CocoExport, ExportCancelled
+
+    monkeypatch.setattr(exporting, "_BATCH", 2)
+    pid = new_project(server, "collector")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for n in range(5):
+        (folder / f"i{n}.jpg").write_bytes(jpeg_bytes(64, 48))
+    do_import(server, pid, folder)
+    seen: list[bool] = []  # the collector's state each time a batch is asked for
+    with server.session() as session:
+        project = find_project(session, str(pid))
+        export = CocoExport(session, project, should_stop=lambda: seen.append(gc.isenabled()))
+        between = [gc.isenabled() for _chunk in export.chunks()]
+        assert export.images == 5 and seen and not any(seen) and all(between)
+        assert gc.isenabled()
+        asked = iter([False, False, True])
+        cancelled = CocoExport(session, project, should_stop=lambda: next(asked))
+        with pytest.raises(ExportCancelled):
+            b"".join(cancelled.chunks())
+        assert gc.isenabled()
