@@ -576,14 +576,16 @@ def test_a_killed_export_is_written_again_whole_and_once(
     server = Server(app, settings)
     try:
         admin = server.admin()
-        pid = bulk_project(server, admin, testdata, copies=1000)  # 4,004 items
+        # 20,004 items: big enough that the export (about 60,000 people a second) is
+        # still writing when the worker is killed
+        pid = bulk_project(server, admin, testdata, copies=5000)
         op = admin.post(f"/api/projects/{pid}/exports", json={"format": "coco"}).json()
         mid = kill_mid_run(settings, admin, pid, op["id"], lambda o: o["done"] >= 1)
         assert mid["state"] == "running" and mid["done"] < mid["total"], mid
         workers.append(start_worker(settings))
         final = follow(admin, pid, op["id"], timeout=300)[-1]
         assert final["state"] == "done", (final["error"], worker_logs(settings))
-        assert final["attempts"] == 2 and final["result"]["instances"] == 14 * 1001
+        assert final["attempts"] == 2 and final["result"]["instances"] == 14 * 5001
         folder = settings.data_dir / "operation-files" / f"op-{op['id']}"
         assert [p.name for p in folder.iterdir()] == [final["result"]["file"]]
         got = admin.get(f"/api/projects/{pid}/operations/{op['id']}/file")
